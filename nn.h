@@ -1,0 +1,2177 @@
+/* nn.h - neural networks in one C header: tensors, reverse-mode autograd, and
+   the ops PyTorch users know, with PyTorch's names, defaults and numbers.
+
+   Do this:
+       #define NN_IMPLEMENTATION
+   before you include this file in *one* C or C++ file to create the
+   implementation. Every other file just does #include "nn.h".
+
+   QUICK START
+
+       #define NN_IMPLEMENTATION
+       #include "nn.h"
+
+       int main(void) {
+           nn_ctx *ctx = nn_ctx_new();                 // RNG, step arena, errors
+           float xs[] = { -2.0f }, ys[] = { 5.0f }, zs[] = { -4.0f };
+           int64_t one[] = { 1 };
+           nn_tensor *x = nn_set_requires_grad(nn_from_array(ctx, 1, one, xs), 1);
+           nn_tensor *y = nn_set_requires_grad(nn_from_array(ctx, 1, one, ys), 1);
+           nn_tensor *z = nn_set_requires_grad(nn_from_array(ctx, 1, one, zs), 1);
+           nn_tensor *q = nn_add(x, y);                // q = x + y   (3)
+           nn_tensor *f = nn_mul(q, z);                // f = q * z   (-12)
+           nn_backward(f, NULL);                       // f.backward()
+           printf("%g %g %g\n", x->grad->data[0], y->grad->data[0], z->grad->data[0]);
+           if (nn_error(ctx)) printf("error: %s\n", nn_error(ctx));
+           nn_arena_reset(ctx);                        // once per step: frees q, f
+           nn_free(x); nn_free(y); nn_free(z);         // tensors you created
+           nn_ctx_free(ctx);
+           return 0;
+       }
+
+   MEMORY MODEL
+       Tensors you create (nn_zeros, nn_from_array, nn_randn, ...) are yours
+       until nn_free. Tensors that ops return (nn_add, nn_matmul, views, the
+       autograd graph, gradients of intermediate results) live in the
+       context's step arena until nn_arena_reset(ctx), which you call once per
+       training step. After the first step the arena is big enough and a step
+       makes no heap allocation. To keep a value past the reset, copy it out:
+       nn_item() for a scalar, nn_keep() for a tensor.
+
+   ERROR MODEL
+       Nothing aborts your program because of what you passed. A bad shape,
+       a NULL, a wrong dim: the function returns NULL (or 0), the message
+       ("nn_matmul: a is (64, 784) and b is (128, 10); ...") goes to the
+       context's logger (stderr by default, replace it with nn_set_logger),
+       and the first error sticks in the context until nn_clear_error.
+       Ops given a NULL input return NULL, so a step can be checked once.
+
+   CONFIG MACROS (define before including)
+       NN_STATIC                 make every function static (private copy)
+       NN_API                    linkage of public functions (default extern)
+       NN_MALLOC/NN_REALLOC/NN_FREE  your allocator: define all three or none
+       NN_ASSERT(x)              check of the library's own invariants
+       NN_NO_STDIO               no printing or files (logger, print, dot)
+       NN_MAX_DIMS               most dims a tensor can have (default 8)
+
+   LICENSE: MIT or public domain (Unlicense), your choice; see the end of
+   this file. Version history: CHANGELOG.md.
+*/
+
+/* ==== config ==== */
+#ifndef NN_H
+#define NN_H
+#define NN_VERSION "0.1.0"
+#define NN_H_INCLUDED 1 /* nn_cuda.h checks this to know nn.h came first */
+
+#include <stddef.h>
+#include <stdint.h>
+#ifndef NN_NO_STDIO
+#include <stdio.h>
+#endif
+
+#ifndef NN_API
+#ifdef NN_STATIC
+#define NN_API static
+#else
+#define NN_API extern
+#endif
+#endif
+
+#ifndef NN_MAX_DIMS
+#define NN_MAX_DIMS 8
+#endif
+
+/* reduce over every dim: nn_sum(x, NN_ALL, 0) is PyTorch's x.sum() */
+#define NN_ALL 1024
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== public types ==== */
+
+typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1 } nn_device;
+
+typedef struct nn_ctx nn_ctx;
+typedef struct nn_tensor nn_tensor;
+
+/* The list of ops that build the graph: enum name, printed name. The engine,
+   the graph printer and (later) the CUDA backend all read this one list. */
+#define NN__OP_LIST(X) \
+    X(LEAF, "leaf") X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(DIV, "div") \
+    X(POW, "pow") X(MAXIMUM, "maximum") X(MINIMUM, "minimum") X(WHERE, "where") \
+    X(ADD_SCALAR, "add_scalar") X(MUL_SCALAR, "mul_scalar") X(DIV_SCALAR, "div_scalar") \
+    X(POW_SCALAR, "pow_scalar") X(NEG, "neg") X(EXP, "exp") X(LOG, "log") X(SQRT, "sqrt") \
+    X(ABS, "abs") X(CLAMP, "clamp") X(RELU, "relu") X(LEAKY_RELU, "leaky_relu") \
+    X(SIGMOID, "sigmoid") X(TANH, "tanh") X(GELU, "gelu") X(SILU, "silu") \
+    X(SOFTPLUS, "softplus") X(SOFTMAX, "softmax") X(LOG_SOFTMAX, "log_softmax") \
+    X(SUM, "sum") X(MEAN, "mean") X(VAR, "var") X(STD, "std") X(MAX, "max") X(MIN, "min") \
+    X(LOGSUMEXP, "logsumexp") X(MATMUL, "matmul") X(GATHER, "gather") \
+    X(INDEX_SELECT, "index_select") X(RESHAPE, "reshape") X(TRANSPOSE, "transpose") \
+    X(PERMUTE, "permute") X(SLICE, "slice") X(SELECT, "select") X(SQUEEZE, "squeeze") \
+    X(UNSQUEEZE, "unsqueeze") X(COPY, "copy") X(CAT, "cat")
+
+#define NN__OP_ENUM(name, str) NN_OP_##name,
+typedef enum nn_op { NN__OP_LIST(NN__OP_ENUM) NN_OP_COUNT } nn_op;
+#undef NN__OP_ENUM
+
+/* A float32 tensor: PyTorch's dim order, row-major, int64 sizes. The fields
+   above the line are yours to read (and data to write); the rest is the
+   graph and belongs to the library. */
+struct nn_tensor {
+    float *data;                    /* first element */
+    int ndim;                       /* 0 for a scalar */
+    int64_t shape[NN_MAX_DIMS];
+    int64_t stride[NN_MAX_DIMS];    /* in elements; views may be strided */
+    int64_t numel;
+    nn_device device;
+    int requires_grad;
+    nn_tensor *grad;                /* same shape, contiguous; NULL until backward */
+    nn_ctx *ctx;
+    char name[24];                  /* label for nn_graph_dot, set by nn_set_name */
+    /* ---- private ---- */
+    int op;                         /* nn_op; NN_OP_LEAF for tensors with no history */
+    int nsrc;
+    nn_tensor **src;                /* inputs of the op that made this tensor */
+    nn_tensor *src_inline[3];
+    float fp[4];                    /* float parameters of the op */
+    int64_t ip[NN_MAX_DIMS + 4];    /* integer parameters of the op */
+    void *saved;                    /* values the backward needs (indices, ...) */
+    unsigned flags;
+    unsigned visit;
+};
+
+typedef void (*nn_log_fn)(void *user, const char *message);
+
+/* ==== context: arena, RNG, errors, grad mode ==== */
+
+NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL when out of memory */
+NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
+NN_API void nn_arena_reset(nn_ctx *ctx);             /* once per step: frees every op result and graph */
+NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds (for stats) */
+NN_API const char *nn_error(const nn_ctx *ctx);      /* first error since the last clear, or NULL */
+NN_API void nn_clear_error(nn_ctx *ctx);             /* forget the sticky error */
+NN_API void nn_set_logger(nn_ctx *ctx, nn_log_fn fn, void *user); /* NULL fn: silent */
+NN_API int nn_set_grad_enabled(nn_ctx *ctx, int enabled); /* torch.set_grad_enabled; returns the old mode */
+NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the graph */
+NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
+
+/* ==== tensor creation (persistent: free with nn_free) ==== */
+
+NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* uninitialised */
+NN_API nn_tensor *nn_zeros(nn_ctx *ctx, int ndim, const int64_t *shape);
+NN_API nn_tensor *nn_ones(nn_ctx *ctx, int ndim, const int64_t *shape);
+NN_API nn_tensor *nn_full(nn_ctx *ctx, int ndim, const int64_t *shape, float value);
+NN_API nn_tensor *nn_arange(nn_ctx *ctx, float start, float end, float step); /* (ceil((end-start)/step)) */
+NN_API nn_tensor *nn_from_array(nn_ctx *ctx, int ndim, const int64_t *shape, const float *values); /* copies */
+NN_API nn_tensor *nn_rand(nn_ctx *ctx, int ndim, const int64_t *shape);   /* uniform [0, 1) */
+NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape);  /* standard normal */
+NN_API nn_tensor *nn_zeros_like(const nn_tensor *t);
+NN_API nn_tensor *nn_keep(const nn_tensor *t);       /* persistent, detached copy of any tensor */
+NN_API void nn_free(nn_tensor *t);                   /* frees a tensor you created; no-op on op results and NULL */
+
+/* ==== tensor queries and in-place helpers (no graph) ==== */
+
+NN_API int64_t nn_size(const nn_tensor *t, int dim);  /* t.size(dim), negative dims count from the end */
+NN_API int nn_is_contiguous(const nn_tensor *t);
+NN_API float nn_item(const nn_tensor *t);            /* the value of a one-element tensor (NAN on error) */
+NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag); /* t.requires_grad_(flag); returns t */
+NN_API nn_tensor *nn_set_name(nn_tensor *t, const char *name);  /* label for the graph picture; returns t */
+NN_API void nn_fill_(nn_tensor *t, float value);     /* t.fill_(value), no graph */
+NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src); /* dst.copy_(src), same shape, no graph; 1 on success */
+NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device); /* t.to(device); same tensor when already there */
+#ifndef NN_NO_STDIO
+NN_API void nn_print(const nn_tensor *t);            /* print(t) in PyTorch's format */
+#endif
+
+/* ==== shape ops (views share storage with their input) ==== */
+
+NN_API nn_tensor *nn_reshape(nn_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed; copies only when x is strided */
+NN_API nn_tensor *nn_view(nn_tensor *x, int ndim, const int64_t *shape);    /* like reshape, but x must be contiguous */
+NN_API nn_tensor *nn_flatten(nn_tensor *x, int start_dim, int end_dim);    /* torch.flatten */
+NN_API nn_tensor *nn_transpose(nn_tensor *x, int dim0, int dim1);          /* view with two dims swapped */
+NN_API nn_tensor *nn_permute(nn_tensor *x, const int *dims);                /* view, dims has x->ndim entries */
+NN_API nn_tensor *nn_slice(nn_tensor *x, int dim, int64_t start, int64_t end, int64_t step); /* x[start:end:step] along dim; end INT64_MAX = to the end */
+NN_API nn_tensor *nn_select(nn_tensor *x, int dim, int64_t index);         /* x[..., index, ...], drops dim */
+NN_API nn_tensor *nn_squeeze(nn_tensor *x, int dim);                        /* drops dim if its size is 1 */
+NN_API nn_tensor *nn_unsqueeze(nn_tensor *x, int dim);                      /* inserts a size-1 dim */
+NN_API nn_tensor *nn_contiguous(nn_tensor *x);                              /* x itself if contiguous, else a copy */
+NN_API nn_tensor *nn_clone(nn_tensor *x);                                   /* a copy, with gradient */
+NN_API nn_tensor *nn_detach(nn_tensor *x);                                  /* same data, no history, no grad */
+NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim);                   /* torch.cat */
+NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim);                 /* torch.stack */
+
+/* ==== elementwise ops (full broadcasting) ==== */
+
+NN_API nn_tensor *nn_add(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_sub(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_mul(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_div(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_pow(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_maximum(nn_tensor *a, nn_tensor *b);   /* ties share the gradient, as PyTorch */
+NN_API nn_tensor *nn_minimum(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_where(nn_tensor *cond, nn_tensor *a, nn_tensor *b); /* cond != 0 ? a : b */
+NN_API nn_tensor *nn_add_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_sub_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_mul_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_div_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_pow_scalar(nn_tensor *x, float exponent);
+NN_API nn_tensor *nn_neg(nn_tensor *x);
+NN_API nn_tensor *nn_exp(nn_tensor *x);
+NN_API nn_tensor *nn_log(nn_tensor *x);
+NN_API nn_tensor *nn_sqrt(nn_tensor *x);
+NN_API nn_tensor *nn_abs(nn_tensor *x);
+NN_API nn_tensor *nn_clamp(nn_tensor *x, float min, float max);   /* -INFINITY / INFINITY for no bound */
+
+/* ==== activations ==== */
+
+NN_API nn_tensor *nn_relu(nn_tensor *x);
+NN_API nn_tensor *nn_leaky_relu(nn_tensor *x, float negative_slope);   /* PyTorch default 0.01 */
+NN_API nn_tensor *nn_sigmoid(nn_tensor *x);
+NN_API nn_tensor *nn_tanh(nn_tensor *x);
+NN_API nn_tensor *nn_gelu(nn_tensor *x);                               /* exact (erf) form */
+NN_API nn_tensor *nn_silu(nn_tensor *x);
+NN_API nn_tensor *nn_softplus(nn_tensor *x, float beta, float threshold); /* PyTorch defaults 1, 20 */
+NN_API nn_tensor *nn_softmax(nn_tensor *x, int dim);
+NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim);
+
+/* ==== reductions (dim may be NN_ALL; keepdim as PyTorch) ==== */
+
+NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim);
+NN_API nn_tensor *nn_mean(nn_tensor *x, int dim, int keepdim);
+NN_API nn_tensor *nn_var(nn_tensor *x, int dim, int correction, int keepdim); /* correction 1 = unbiased (PyTorch default) */
+NN_API nn_tensor *nn_std(nn_tensor *x, int dim, int correction, int keepdim);
+NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices); /* values; indices (float, optional) */
+NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices);
+NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim);      /* float indices, no gradient */
+NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim);
+
+/* ==== matmul and indexing ==== */
+
+NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b);  /* torch.matmul: 1-D, 2-D, batched, broadcast batch dims */
+NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* torch.gather; index holds whole numbers */
+NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index); /* index is 1-D */
+NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes);      /* index.shape + (num_classes,); -1 = max+1 */
+NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index);       /* F.embedding: index.shape + (D,) */
+
+/* ==== autograd ==== */
+
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad); /* t.backward(grad); grad NULL for a one-element t; 1 on success */
+NN_API void nn_zero_grad(nn_tensor *t);                /* sets t->grad to zeros (if it has one) */
+typedef nn_tensor *(*nn_gradcheck_fn)(nn_tensor **inputs, void *user);
+/* Central finite differences against autograd for every input with
+   requires_grad. Inputs must be tensors you created. Returns 1 when all
+   |numeric - analytic| <= atol + rtol * |numeric|; *max_err gets the worst
+   absolute difference (may be NULL). */
+NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int n,
+                        float eps, float atol, float rtol, double *max_err);
+#ifndef NN_NO_STDIO
+/* Writes the graph behind t as Graphviz DOT: one node per tensor with its op,
+   shape, value and gradient (small tensors). 1 on success. */
+NN_API int nn_graph_dot(nn_tensor *t, const char *path);
+#endif
+
+NN_API const char *nn_op_name(int op);                 /* "add", "matmul", ... */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NN_H */
+
+/* ======================================================================== */
+/*                              IMPLEMENTATION                              */
+/* ======================================================================== */
+#ifdef NN_IMPLEMENTATION
+#ifndef NN_IMPLEMENTATION_DONE
+#define NN_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <limits.h>
+
+#if defined(NN_MALLOC) && defined(NN_REALLOC) && defined(NN_FREE)
+#elif !defined(NN_MALLOC) && !defined(NN_REALLOC) && !defined(NN_FREE)
+#include <stdlib.h>
+#define NN_MALLOC(sz) malloc(sz)
+#define NN_REALLOC(p, sz) realloc(p, sz)
+#define NN_FREE(p) free(p)
+#else
+#error "nn.h: define all of NN_MALLOC, NN_REALLOC and NN_FREE, or none of them"
+#endif
+
+#ifndef NN_ASSERT
+#include <assert.h>
+#define NN_ASSERT(x) assert(x)
+#endif
+
+#ifndef NAN
+#define NAN (0.0f / 0.0f)
+#endif
+
+#ifdef __cplusplus
+#define NN__CAST(T, x) (static_cast<T>(x))
+#else
+#define NN__CAST(T, x) ((T)(x))
+#endif
+
+/* ==== tensor storage and memory ==== */
+
+enum { NN__PERSISTENT = 1u, NN__ARENA = 2u };
+
+typedef struct nn__block {
+    struct nn__block *next;
+    size_t cap, used;
+    char *mem;
+} nn__block;
+
+typedef struct nn__rng { uint64_t state, inc; int has_spare; float spare; } nn__rng;
+
+struct nn_ctx {
+    nn__block *head, *cur;       /* step arena: blocks after cur are empty */
+    size_t min_block;
+    int64_t n_nodes;             /* graph nodes and edges made since the last reset */
+    unsigned visit_epoch;
+    int grad_enabled;
+    nn__rng rng;
+    int has_error;
+    char error[512];
+    nn_log_fn log;
+    void *log_user;
+};
+
+typedef struct nn__mark { nn__block *block; size_t used; int64_t n_nodes; } nn__mark;
+
+#ifndef NN_NO_STDIO
+static void nn__stderr_logger(void *user, const char *msg) { (void)user; fprintf(stderr, "nn: %s\n", msg); }
+#endif
+
+/* Records an error: the first one sticks, every one goes to the logger. */
+static void nn__err(nn_ctx *ctx, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    if (!ctx) return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (!ctx->has_error) { memcpy(ctx->error, buf, sizeof buf); ctx->has_error = 1; }
+    if (ctx->log) ctx->log(ctx->log_user, buf);
+}
+
+/* "(64, 784)" */
+static const char *nn__shape_str(const nn_tensor *t, char *buf, size_t n) {
+    size_t k = 0; int i;
+    if (!t) { snprintf(buf, n, "NULL"); return buf; }
+    k += (size_t)snprintf(buf + k, n - k, "(");
+    for (i = 0; i < t->ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (k < n) snprintf(buf + k, n - k, t->ndim == 1 ? ",)" : ")");
+    return buf;
+}
+#define NN__SHAPE(t, buf) nn__shape_str((t), (buf), sizeof(buf))
+
+NN_API nn_ctx *nn_ctx_new(void) {
+    nn_ctx *ctx = NN__CAST(nn_ctx *, NN_MALLOC(sizeof(nn_ctx)));
+    if (!ctx) return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->min_block = (size_t)1 << 20;
+    ctx->grad_enabled = 1;
+#ifndef NN_NO_STDIO
+    ctx->log = nn__stderr_logger;
+#endif
+    nn_manual_seed(ctx, 0);
+    return ctx;
+}
+
+NN_API void nn_ctx_free(nn_ctx *ctx) {
+    nn__block *b, *next;
+    if (!ctx) return;
+    for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
+    NN_FREE(ctx);
+}
+
+/* Arena allocation, 64-byte aligned. A block too small for a step is chained;
+   the next reset merges the chain into one block, so steps after the first
+   allocate nothing. */
+static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
+    nn__block *b;
+    size_t need = (bytes + 63) & ~(size_t)63, cap;
+    if (need < bytes) return NULL;
+    for (b = ctx->cur; b; b = b->next) {
+        if (b->used + need <= b->cap) {
+            void *p = b->mem + b->used;
+            b->used += need;
+            ctx->cur = b;
+            return p;
+        }
+        if (b != ctx->cur) break;     /* empty blocks after cur: only try the next one */
+    }
+    cap = ctx->min_block;
+    if (ctx->cur && cap < 2 * ctx->cur->cap) cap = 2 * ctx->cur->cap;
+    if (cap < need) cap = need;
+    b = NN__CAST(nn__block *, NN_MALLOC(sizeof(nn__block) + cap + 64));
+    if (!b) return NULL;
+    b->cap = cap; b->used = need;
+    b->mem = NN__CAST(char *, NN__CAST(void *, b + 1));
+    b->mem += (64 - ((uintptr_t)b->mem & 63)) & 63;
+    if (ctx->cur) { b->next = ctx->cur->next; ctx->cur->next = b; } else { b->next = NULL; ctx->head = b; }
+    ctx->cur = b;
+    return b->mem;
+}
+
+NN_API void nn_arena_reset(nn_ctx *ctx) {
+    nn__block *b, *next;
+    size_t total = 0;
+    if (!ctx) return;
+    ctx->n_nodes = 0;
+    if (ctx->head && ctx->head->next) {       /* merge the chain into one block */
+        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; NN_FREE(b); }
+        ctx->head = ctx->cur = NULL;
+        ctx->min_block = total;
+        if (nn__arena_alloc(ctx, 1)) ctx->head->used = 0;
+        return;
+    }
+    if (ctx->head) ctx->head->used = 0;
+    ctx->cur = ctx->head;
+}
+
+NN_API size_t nn_arena_capacity(const nn_ctx *ctx) {
+    size_t total = 0; const nn__block *b;
+    if (!ctx) return 0;
+    for (b = ctx->head; b; b = b->next) total += b->cap;
+    return total;
+}
+
+static nn__mark nn__arena_mark(nn_ctx *ctx) {
+    nn__mark m;
+    m.block = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.n_nodes = ctx->n_nodes;
+    return m;
+}
+
+static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
+    nn__block *b;
+    if (!m.block) { nn_arena_reset(ctx); return; }
+    for (b = m.block->next; b; b = b->next) b->used = 0;
+    m.block->used = m.used;
+    ctx->cur = m.block;
+    ctx->n_nodes = m.n_nodes;
+}
+
+NN_API const char *nn_error(const nn_ctx *ctx) { return ctx && ctx->has_error ? ctx->error : NULL; }
+NN_API void nn_clear_error(nn_ctx *ctx) { if (ctx) { ctx->has_error = 0; ctx->error[0] = 0; } }
+NN_API void nn_set_logger(nn_ctx *ctx, nn_log_fn fn, void *user) { if (ctx) { ctx->log = fn; ctx->log_user = user; } }
+NN_API int nn_set_grad_enabled(nn_ctx *ctx, int enabled) {
+    int old;
+    if (!ctx) return 0;
+    old = ctx->grad_enabled; ctx->grad_enabled = enabled != 0;
+    return old;
+}
+NN_API int nn_is_grad_enabled(const nn_ctx *ctx) { return ctx ? ctx->grad_enabled : 0; }
+
+/* PCG32 (O'Neill), one stream per context. */
+static uint32_t nn__rng_u32(nn__rng *r) {
+    uint64_t old = r->state;
+    uint32_t xs, rot;
+    r->state = old * 6364136223846793005ULL + r->inc;
+    xs = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    rot = (uint32_t)(old >> 59u);
+    return (xs >> rot) | (xs << ((32u - rot) & 31u));
+}
+static float nn__rng_uniform(nn__rng *r) { return (float)(nn__rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+static float nn__rng_normal(nn__rng *r) {
+    double u1, u2, rad;
+    if (r->has_spare) { r->has_spare = 0; return r->spare; }
+    do { u1 = (nn__rng_u32(r) + 0.5) / 4294967296.0; } while (u1 <= 0.0);
+    u2 = nn__rng_u32(r) / 4294967296.0;
+    rad = sqrt(-2.0 * log(u1));
+    r->spare = (float)(rad * sin(6.283185307179586 * u2));
+    r->has_spare = 1;
+    return (float)(rad * cos(6.283185307179586 * u2));
+}
+NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed) {
+    if (!ctx) return;
+    ctx->rng.state = 0; ctx->rng.inc = (seed << 1u) | 1u; ctx->rng.has_spare = 0;
+    nn__rng_u32(&ctx->rng);
+    ctx->rng.state += 0x853c49e6748fea9bULL ^ seed;
+    nn__rng_u32(&ctx->rng);
+}
+
+static void nn__contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
+    int64_t s = 1; int i;
+    for (i = ndim - 1; i >= 0; i--) { stride[i] = s; s *= shape[i] > 0 ? shape[i] : 1; }
+}
+
+/* Checks a shape and returns its element count, or -1 (after an error). */
+static int64_t nn__check_shape(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
+    int64_t n = 1; int i;
+    if (ndim < 0 || ndim > NN_MAX_DIMS) { nn__err(ctx, "%s: %d dims requested; a tensor has 0 to %d dims", fn, ndim, NN_MAX_DIMS); return -1; }
+    if (ndim > 0 && !shape) { nn__err(ctx, "%s: shape is NULL for %d dims", fn, ndim); return -1; }
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] < 0) { nn__err(ctx, "%s: size %lld at dim %d is negative", fn, (long long)shape[i], i); return -1; }
+        if (shape[i] > 0 && n > (INT64_MAX / 8) / shape[i]) { nn__err(ctx, "%s: shape overflows 64-bit sizes at dim %d", fn, i); return -1; }
+        n *= shape[i];
+    }
+    return n;
+}
+
+static void nn__init_header(nn_tensor *t, nn_ctx *ctx, int ndim, const int64_t *shape, int64_t numel) {
+    memset(t, 0, sizeof *t);
+    t->ctx = ctx; t->ndim = ndim; t->numel = numel; t->device = NN_CPU;
+    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof(int64_t));
+    nn__contig_strides(ndim, t->shape, t->stride);
+    t->src = t->src_inline;
+    t->op = NN_OP_LEAF;
+}
+
+/* A persistent tensor: header and data in one allocation. */
+static nn_tensor *nn__new_persistent(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
+    int64_t n; size_t head = (sizeof(nn_tensor) + 63) & ~(size_t)63, bytes; char *mem; nn_tensor *t;
+    if (!ctx) return NULL;
+    n = nn__check_shape(ctx, fn, ndim, shape);
+    if (n < 0) return NULL;
+    bytes = head + (size_t)n * sizeof(float) + 64;
+    mem = NN__CAST(char *, NN_MALLOC(bytes));
+    if (!mem) { nn__err(ctx, "%s: out of memory allocating %lld floats", fn, (long long)n); return NULL; }
+    t = NN__CAST(nn_tensor *, (void *)mem);
+    nn__init_header(t, ctx, ndim, shape, n);
+    t->data = NN__CAST(float *, (void *)(mem + head));
+    t->flags = NN__PERSISTENT;
+    return t;
+}
+
+/* A tensor in the step arena; data NULL when it will be a view. */
+static nn_tensor *nn__new_arena(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data) {
+    int64_t n; nn_tensor *t;
+    n = nn__check_shape(ctx, fn, ndim, shape);
+    if (n < 0) return NULL;
+    t = NN__CAST(nn_tensor *, nn__arena_alloc(ctx, sizeof(nn_tensor)));
+    if (!t) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    nn__init_header(t, ctx, ndim, shape, n);
+    t->flags = NN__ARENA;
+    if (with_data) {
+        t->data = NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float)));
+        if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld floats", fn, (long long)n); return NULL; }
+    }
+    return t;
+}
+
+NN_API void nn_free(nn_tensor *t) {
+    if (!t || !(t->flags & NN__PERSISTENT)) return;
+    nn_free(t->grad);
+    NN_FREE(t);
+}
+
+NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape) { return nn__new_persistent(ctx, "nn_empty", ndim, shape); }
+NN_API nn_tensor *nn_full(nn_ctx *ctx, int ndim, const int64_t *shape, float value) {
+    nn_tensor *t = nn__new_persistent(ctx, "nn_full", ndim, shape);
+    nn_fill_(t, value);
+    return t;
+}
+NN_API nn_tensor *nn_zeros(nn_ctx *ctx, int ndim, const int64_t *shape) {
+    nn_tensor *t = nn__new_persistent(ctx, "nn_zeros", ndim, shape);
+    nn_fill_(t, 0.0f);
+    return t;
+}
+NN_API nn_tensor *nn_ones(nn_ctx *ctx, int ndim, const int64_t *shape) {
+    nn_tensor *t = nn__new_persistent(ctx, "nn_ones", ndim, shape);
+    nn_fill_(t, 1.0f);
+    return t;
+}
+NN_API nn_tensor *nn_arange(nn_ctx *ctx, float start, float end, float step) {
+    int64_t n, i; nn_tensor *t;
+    if (!ctx) return NULL;
+    if (step == 0.0f || !(step == step) || !(start == start) || !(end == end)) {
+        nn__err(ctx, "nn_arange: step %g with start %g and end %g; step must be non-zero and all finite", step, start, end);
+        return NULL;
+    }
+    if ((step > 0 && end < start) || (step < 0 && end > start)) {
+        nn__err(ctx, "nn_arange: step %g goes away from end %g starting at %g", step, end, start);
+        return NULL;
+    }
+    n = (int64_t)ceil(((double)end - start) / step);
+    t = nn__new_persistent(ctx, "nn_arange", 1, &n);
+    if (t) for (i = 0; i < n; i++) t->data[i] = (float)(start + (double)i * step);
+    return t;
+}
+NN_API nn_tensor *nn_from_array(nn_ctx *ctx, int ndim, const int64_t *shape, const float *values) {
+    nn_tensor *t;
+    if (ctx && !values) { nn__err(ctx, "nn_from_array: values is NULL"); return NULL; }
+    t = nn__new_persistent(ctx, "nn_from_array", ndim, shape);
+    if (t && t->numel) memcpy(t->data, values, (size_t)t->numel * sizeof(float));
+    return t;
+}
+NN_API nn_tensor *nn_rand(nn_ctx *ctx, int ndim, const int64_t *shape) {
+    nn_tensor *t = nn__new_persistent(ctx, "nn_rand", ndim, shape); int64_t i;
+    if (t) for (i = 0; i < t->numel; i++) t->data[i] = nn__rng_uniform(&ctx->rng);
+    return t;
+}
+NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape) {
+    nn_tensor *t = nn__new_persistent(ctx, "nn_randn", ndim, shape); int64_t i;
+    if (t) for (i = 0; i < t->numel; i++) t->data[i] = nn__rng_normal(&ctx->rng);
+    return t;
+}
+
+/* Walks a shape in row-major order, keeping the offsets of up to 3 strided
+   layouts of it. */
+typedef struct nn__walk {
+    int nd;
+    int64_t shape[NN_MAX_DIMS], idx[NN_MAX_DIMS], st[3][NN_MAX_DIMS], off[3];
+} nn__walk;
+
+static void nn__walk_init(nn__walk *w, int nd, const int64_t *shape, const int64_t *s0, const int64_t *s1, const int64_t *s2) {
+    int d;
+    memset(w, 0, sizeof *w);
+    w->nd = nd;
+    for (d = 0; d < nd; d++) {
+        w->shape[d] = shape[d];
+        w->st[0][d] = s0 ? s0[d] : 0; w->st[1][d] = s1 ? s1[d] : 0; w->st[2][d] = s2 ? s2[d] : 0;
+    }
+}
+static void nn__walk_next(nn__walk *w) {
+    int d, k;
+    for (d = w->nd - 1; d >= 0; d--) {
+        for (k = 0; k < 3; k++) w->off[k] += w->st[k][d];
+        if (++w->idx[d] < w->shape[d]) return;
+        for (k = 0; k < 3; k++) w->off[k] -= w->st[k][d] * w->shape[d];
+        w->idx[d] = 0;
+    }
+}
+
+NN_API int nn_is_contiguous(const nn_tensor *t) {
+    int64_t s = 1; int i;
+    if (!t) return 0;
+    for (i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->stride[i] != s) return 0;
+        s *= t->shape[i];
+    }
+    return 1;
+}
+
+/* Copies any strided tensor into a contiguous buffer. */
+static void nn__gather_strided(float *dst, const nn_tensor *t) {
+    nn__walk w; int64_t i;
+    if (nn_is_contiguous(t)) { if (t->numel) memcpy(dst, t->data, (size_t)t->numel * sizeof(float)); return; }
+    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) dst[i] = t->data[w.off[0]];
+}
+
+NN_API nn_tensor *nn_zeros_like(const nn_tensor *t) { return t ? nn_zeros(t->ctx, t->ndim, t->shape) : NULL; }
+NN_API nn_tensor *nn_keep(const nn_tensor *t) {
+    nn_tensor *k;
+    if (!t) return NULL;
+    k = nn__new_persistent(t->ctx, "nn_keep", t->ndim, t->shape);
+    if (k) nn__gather_strided(k->data, t);
+    return k;
+}
+
+static int nn__norm_dim(nn_ctx *ctx, const char *fn, const nn_tensor *t, int dim, int ndim_plus, int *out) {
+    int nd = t->ndim + ndim_plus;
+    char s[128];
+    if (dim < -nd || dim >= nd || (nd == 0 && dim != 0 && dim != -1)) {
+        nn__err(ctx, "%s: dim %d is out of range for a tensor of shape %s (expected %d to %d)", fn, dim,
+                NN__SHAPE(t, s), -(nd ? nd : 1), (nd ? nd : 1) - 1);
+        return 0;
+    }
+    *out = dim < 0 ? dim + nd : dim;
+    return 1;
+}
+
+NN_API int64_t nn_size(const nn_tensor *t, int dim) {
+    int d;
+    if (!t || !nn__norm_dim(t->ctx, "nn_size", t, dim, 0, &d)) return -1;
+    return t->ndim ? t->shape[d] : 1;
+}
+NN_API float nn_item(const nn_tensor *t) {
+    char s[128];
+    if (!t) return NAN;
+    if (t->numel != 1) { nn__err(t->ctx, "nn_item: tensor of shape %s has %lld elements; item needs exactly one", NN__SHAPE(t, s), (long long)t->numel); return NAN; }
+    return t->data[0];
+}
+NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag) {
+    if (!t) return NULL;
+    if (flag && t->op != NN_OP_LEAF) {
+        nn__err(t->ctx, "nn_set_requires_grad: only leaf tensors (made by you or by nn_detach) can change requires_grad; this one comes from %s", nn_op_name(t->op));
+        return t;
+    }
+    t->requires_grad = flag != 0;
+    return t;
+}
+NN_API nn_tensor *nn_set_name(nn_tensor *t, const char *name) {
+    if (t && name) { strncpy(t->name, name, sizeof t->name - 1); t->name[sizeof t->name - 1] = 0; }
+    return t;
+}
+NN_API void nn_fill_(nn_tensor *t, float value) {
+    nn__walk w; int64_t i;
+    if (!t) return;
+    if (nn_is_contiguous(t)) { for (i = 0; i < t->numel; i++) t->data[i] = value; return; }
+    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) t->data[w.off[0]] = value;
+}
+static int nn__same_shape(const nn_tensor *a, const nn_tensor *b) {
+    return a->ndim == b->ndim && memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(int64_t)) == 0;
+}
+NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
+    char s1[128], s2[128]; nn__walk w; int64_t i;
+    if (!dst || !src) { if (dst) nn__err(dst->ctx, "nn_copy_: src is NULL"); return 0; }
+    if (!nn__same_shape(dst, src) && dst->numel != src->numel) {
+        nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; the shapes must match", NN__SHAPE(dst, s1), NN__SHAPE(src, s2));
+        return 0;
+    }
+    if (nn_is_contiguous(dst)) { nn__gather_strided(dst->data, src); return 1; }
+    if (!nn_is_contiguous(src)) { nn__err(dst->ctx, "nn_copy_: dst and src are both strided; make one contiguous first"); return 0; }
+    nn__walk_init(&w, dst->ndim, dst->shape, dst->stride, NULL, NULL);
+    for (i = 0; i < dst->numel; i++, nn__walk_next(&w)) dst->data[w.off[0]] = src->data[i];
+    return 1;
+}
+NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
+    if (!t) return NULL;
+    if (device == t->device) return t;
+    nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only (include nn_cuda.h for CUDA)", (int)device);
+    return NULL;
+}
+
+/* ==== ops ==== */
+/* Every op: a front end that checks its arguments and makes the result node,
+   then a forward kernel and a backward kernel side by side. Backward kernels
+   accumulate (+=) into the gradients of the inputs that require them. */
+
+static nn_ctx *nn__ctx_of(nn_tensor **xs, int n) {
+    int i;
+    for (i = 0; i < n; i++) if (xs[i]) return xs[i]->ctx;
+    return NULL;
+}
+
+/* NULL inputs: returns 0. An input that is NULL because an earlier op failed
+   adds no second message; the first error is already recorded. */
+static int nn__check_inputs(const char *fn, nn_tensor **xs, const char **names, int n) {
+    nn_ctx *ctx = nn__ctx_of(xs, n);
+    int i;
+    for (i = 0; i < n; i++) {
+        if (!xs[i]) {
+            if (ctx && !ctx->has_error) nn__err(ctx, "%s: %s is NULL", fn, names[i]);
+            return 0;
+        }
+        if (xs[i]->ctx != ctx) { nn__err(ctx, "%s: %s belongs to another nn_ctx; all inputs must share one", fn, names[i]); return 0; }
+        if (xs[i]->device != NN_CPU) { nn__err(ctx, "%s: %s is on device %d; this build runs the CPU only", fn, names[i], (int)xs[i]->device); return 0; }
+    }
+    return 1;
+}
+
+/* The node an op returns: arena tensor, inputs recorded, requires_grad
+   spread from the inputs when grad mode is on. */
+static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc, int with_data) {
+    nn_ctx *ctx = srcs[0]->ctx;
+    nn_tensor *t = nn__new_arena(ctx, fn, ndim, shape, with_data);
+    int i;
+    if (!t) return NULL;
+    t->op = op;
+    if (nsrc > 3) {
+        t->src = NN__CAST(nn_tensor **, nn__arena_alloc(ctx, (size_t)nsrc * sizeof(nn_tensor *)));
+        if (!t->src) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    }
+    t->nsrc = nsrc;
+    for (i = 0; i < nsrc; i++) {
+        t->src[i] = srcs[i];
+        if (srcs[i] && srcs[i]->requires_grad && ctx->grad_enabled) t->requires_grad = 1;
+    }
+    ctx->n_nodes += 1 + nsrc;    /* bounds the tensors a graph walk can meet */
+    return t;
+}
+
+/* The gradient buffer of an input, or NULL when it needs none. */
+static float *nn__gbuf(const nn_tensor *x) { return x && x->requires_grad && x->grad ? x->grad->data : NULL; }
+
+/* ---- broadcasting ---- */
+
+typedef struct nn__bcast {
+    int nd;
+    int64_t shape[NN_MAX_DIMS];
+    int64_t st[3][NN_MAX_DIMS];   /* per input, contiguous strides with 0 on broadcast dims */
+} nn__bcast;
+
+static int nn__broadcast_shape(const char *fn, nn_tensor **xs, int n, int *nd, int64_t *shape) {
+    int i, d;
+    char s1[128], s2[128];
+    *nd = 0;
+    for (i = 0; i < n; i++) if (xs[i]->ndim > *nd) *nd = xs[i]->ndim;
+    for (d = 0; d < *nd; d++) shape[d] = 1;
+    for (i = 0; i < n; i++) {
+        int off = *nd - xs[i]->ndim;
+        for (d = 0; d < xs[i]->ndim; d++) {
+            int64_t s = xs[i]->shape[d];
+            if (s == shape[off + d] || s == 1) continue;
+            if (shape[off + d] == 1) { shape[off + d] = s; continue; }
+            nn__err(xs[0]->ctx, "%s: shapes %s and %s cannot be broadcast (size %lld vs %lld at dim %d of the result)", fn,
+                    NN__SHAPE(xs[i == 0 ? 1 : 0], s1), NN__SHAPE(xs[i], s2), (long long)shape[off + d], (long long)s, off + d);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Strides of each input over the result's shape, then adjacent dims merged
+   where every input allows it, so the common cases run as one flat loop. */
+static void nn__bcast_plan(nn__bcast *p, const nn_tensor *y, nn_tensor **xs, int n) {
+    int i, d, k;
+    int64_t st[NN_MAX_DIMS];
+    memset(p, 0, sizeof *p);
+    for (i = 0; i < n; i++) {
+        int off = y->ndim - xs[i]->ndim;
+        nn__contig_strides(xs[i]->ndim, xs[i]->shape, st);
+        for (d = 0; d < y->ndim; d++)
+            p->st[i][d] = (d < off || xs[i]->shape[d - off] == 1) ? 0 : st[d - off];
+    }
+    p->nd = 0;
+    for (d = 0; d < y->ndim; d++) {
+        if (y->shape[d] == 1) continue;
+        if (p->nd > 0) {
+            int ok = 1, last = p->nd - 1;
+            for (i = 0; i < n; i++) if (p->st[i][last] != p->st[i][d] * y->shape[d]) ok = 0;
+            if (ok) {
+                p->shape[last] *= y->shape[d];
+                for (i = 0; i < n; i++) p->st[i][last] = p->st[i][d];
+                continue;
+            }
+        }
+        p->shape[p->nd] = y->shape[d];
+        for (k = 0; k < n; k++) p->st[k][p->nd] = p->st[k][d];
+        p->nd++;
+    }
+    if (p->nd == 0) { p->nd = 1; p->shape[0] = 1; for (i = 0; i < 3; i++) p->st[i][0] = 0; }
+}
+
+/* Rows of the merged shape: the last dim is the inner loop. */
+typedef struct nn__rows { nn__walk w; int64_t rows, len, s[3]; } nn__rows;
+static void nn__rows_init(nn__rows *r, const nn__bcast *p) {
+    int d, last = p->nd - 1;
+    r->len = p->shape[last];
+    r->rows = 1;
+    for (d = 0; d < last; d++) r->rows *= p->shape[d];
+    for (d = 0; d < 3; d++) r->s[d] = p->st[d][last];
+    nn__walk_init(&r->w, last, p->shape, p->st[0], p->st[1], p->st[2]);
+}
+
+static nn_tensor *nn__contig_input(nn_tensor *x) { return nn_is_contiguous(x) ? x : nn_contiguous(x); }
+
+/* ---- binary elementwise: add, sub, mul, div, pow, maximum, minimum, where ---- */
+
+static void nn__binary_forward(nn_tensor *y) {
+    nn__bcast p; nn__rows r; int64_t i, j;
+    int ternary = y->op == NN_OP_WHERE;
+    nn_tensor *xs[3];
+    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
+    nn__bcast_plan(&p, y, xs, ternary ? 3 : 2);
+    nn__rows_init(&r, &p);
+    for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
+        float *o = y->data + i * r.len;                      /* (len) */
+        const float *a = xs[0]->data + r.w.off[0], *b = xs[1]->data + r.w.off[1];
+        int64_t sa = r.s[0], sb = r.s[1];
+        switch (y->op) {
+        case NN_OP_ADD: for (j = 0; j < r.len; j++) o[j] = a[j * sa] + b[j * sb]; break;
+        case NN_OP_SUB: for (j = 0; j < r.len; j++) o[j] = a[j * sa] - b[j * sb]; break;
+        case NN_OP_MUL: for (j = 0; j < r.len; j++) o[j] = a[j * sa] * b[j * sb]; break;
+        case NN_OP_DIV: for (j = 0; j < r.len; j++) o[j] = a[j * sa] / b[j * sb]; break;
+        case NN_OP_POW: for (j = 0; j < r.len; j++) o[j] = powf(a[j * sa], b[j * sb]); break;
+        case NN_OP_MAXIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); } break;
+        case NN_OP_MINIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); } break;
+        case NN_OP_WHERE: {   /* src: cond, a, b */
+            const float *c = a, *u = b, *v = xs[2]->data + r.w.off[2];
+            int64_t sc = sa, su = sb, sv = r.s[2];
+            for (j = 0; j < r.len; j++) o[j] = c[j * sc] != 0.0f ? u[j * su] : v[j * sv];
+        } break;
+        default: NN_ASSERT(0);
+        }
+    }
+}
+
+static void nn__binary_backward(nn_tensor *y) {
+    nn__bcast p; nn__rows r; int64_t i, j;
+    int ternary = y->op == NN_OP_WHERE;
+    nn_tensor *xs[3];
+    float *ga, *gb;
+    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
+    nn__bcast_plan(&p, y, xs, ternary ? 3 : 2);
+    nn__rows_init(&r, &p);
+    ga = nn__gbuf(xs[0]); gb = nn__gbuf(xs[1]);
+    for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
+        const float *g = y->grad->data + i * r.len, *o = y->data + i * r.len;   /* (len) */
+        const float *a = xs[0]->data + r.w.off[0], *b = xs[1]->data + r.w.off[1];
+        float *da = ga ? ga + r.w.off[0] : NULL, *db = gb ? gb + r.w.off[1] : NULL;
+        int64_t sa = r.s[0], sb = r.s[1];
+        switch (y->op) {
+        case NN_OP_ADD:
+            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j];
+            if (db) for (j = 0; j < r.len; j++) db[j * sb] += g[j];
+            break;
+        case NN_OP_SUB:
+            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j];
+            if (db) for (j = 0; j < r.len; j++) db[j * sb] -= g[j];
+            break;
+        case NN_OP_MUL:
+            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j] * b[j * sb];
+            if (db) for (j = 0; j < r.len; j++) db[j * sb] += g[j] * a[j * sa];
+            break;
+        case NN_OP_DIV:
+            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j] / b[j * sb];
+            if (db) for (j = 0; j < r.len; j++) db[j * sb] -= g[j] * a[j * sa] / (b[j * sb] * b[j * sb]);
+            break;
+        case NN_OP_POW:       /* d/da a^b = b a^(b-1); d/db a^b = a^b log a (0 where a == 0, b >= 0) */
+            if (da) for (j = 0; j < r.len; j++) { float e = b[j * sb]; da[j * sa] += e == 0.0f ? 0.0f : g[j] * e * powf(a[j * sa], e - 1.0f); }
+            if (db) for (j = 0; j < r.len; j++) { float u = a[j * sa]; db[j * sb] += (u == 0.0f && b[j * sb] >= 0.0f) ? 0.0f : g[j] * o[j] * logf(u); }
+            break;
+        case NN_OP_MAXIMUM: case NN_OP_MINIMUM:   /* the larger (smaller) input takes it all; ties split it */
+            for (j = 0; j < r.len; j++) {
+                float u = a[j * sa], v = b[j * sb], wa;
+                wa = u == v ? 0.5f : ((u > v) == (y->op == NN_OP_MAXIMUM) ? 1.0f : 0.0f);
+                if (da) da[j * sa] += g[j] * wa;
+                if (db) db[j * sb] += g[j] * (1.0f - wa);
+            }
+            break;
+        case NN_OP_WHERE: {   /* src: cond, a, b; no gradient for cond */
+            const float *c = a;
+            float *du = db, *dv = nn__gbuf(xs[2]) ? nn__gbuf(xs[2]) + r.w.off[2] : NULL;
+            int64_t sc = sa, su = sb, sv = r.s[2];
+            for (j = 0; j < r.len; j++) {
+                if (c[j * sc] != 0.0f) { if (du) du[j * su] += g[j]; }
+                else if (dv) dv[j * sv] += g[j];
+            }
+        } break;
+        default: NN_ASSERT(0);
+        }
+    }
+}
+
+static nn_tensor *nn__binary(int op, const char *fn, nn_tensor *a, nn_tensor *b, nn_tensor *c) {
+    static const char *names2[] = { "a", "b" };
+    static const char *names3[] = { "cond", "a", "b" };
+    nn_tensor *xs[3]; int n = op == NN_OP_WHERE ? 3 : 2, nd, i;
+    int64_t shape[NN_MAX_DIMS];
+    nn_tensor *y;
+    xs[0] = a; xs[1] = b; xs[2] = c;
+    if (!nn__check_inputs(fn, xs, n == 3 ? names3 : names2, n)) return NULL;
+    if (!nn__broadcast_shape(fn, xs, n, &nd, shape)) return NULL;
+    for (i = 0; i < n; i++) if (!(xs[i] = nn__contig_input(xs[i]))) return NULL;
+    y = nn__node(op, fn, nd, shape, xs, n, 1);
+    if (!y) return NULL;
+    if (n == 3 && xs[0]->requires_grad && !xs[1]->requires_grad && !xs[2]->requires_grad) y->requires_grad = 0;
+    nn__binary_forward(y);
+    return y;
+}
+
+NN_API nn_tensor *nn_add(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_ADD, "nn_add", a, b, NULL); }
+NN_API nn_tensor *nn_sub(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_SUB, "nn_sub", a, b, NULL); }
+NN_API nn_tensor *nn_mul(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_MUL, "nn_mul", a, b, NULL); }
+NN_API nn_tensor *nn_div(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_DIV, "nn_div", a, b, NULL); }
+NN_API nn_tensor *nn_pow(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_POW, "nn_pow", a, b, NULL); }
+NN_API nn_tensor *nn_maximum(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_MAXIMUM, "nn_maximum", a, b, NULL); }
+NN_API nn_tensor *nn_minimum(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_MINIMUM, "nn_minimum", a, b, NULL); }
+NN_API nn_tensor *nn_where(nn_tensor *cond, nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_WHERE, "nn_where", cond, a, b); }
+
+/* ---- unary elementwise and activations ---- */
+/* fp[0], fp[1]: the op's scalars (s, exponent, min/max, slope, beta/threshold) */
+
+static float nn__sigmoidf(float x) {
+    if (x >= 0) return 1.0f / (1.0f + expf(-x));
+    { float e = expf(x); return e / (1.0f + e); }
+}
+
+static void nn__unary_forward(nn_tensor *y) {
+    const float *x = y->src[0]->data;   /* (n) */
+    float *o = y->data, s = y->fp[0], t = y->fp[1];
+    int64_t i, n = y->numel;
+    switch (y->op) {
+    case NN_OP_ADD_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] + s; break;
+    case NN_OP_MUL_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] * s; break;
+    case NN_OP_DIV_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] / s; break;
+    case NN_OP_POW_SCALAR:
+        if (s == 2.0f) for (i = 0; i < n; i++) o[i] = x[i] * x[i];
+        else for (i = 0; i < n; i++) o[i] = powf(x[i], s);
+        break;
+    case NN_OP_NEG: for (i = 0; i < n; i++) o[i] = -x[i]; break;
+    case NN_OP_EXP: for (i = 0; i < n; i++) o[i] = expf(x[i]); break;
+    case NN_OP_LOG: for (i = 0; i < n; i++) o[i] = logf(x[i]); break;
+    case NN_OP_SQRT: for (i = 0; i < n; i++) o[i] = sqrtf(x[i]); break;
+    case NN_OP_ABS: for (i = 0; i < n; i++) o[i] = fabsf(x[i]); break;
+    case NN_OP_CLAMP: for (i = 0; i < n; i++) { float v = x[i]; o[i] = v != v ? v : (v < s ? s : (v > t ? t : v)); } break;
+    case NN_OP_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
+    case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : x[i] * s; break;
+    case NN_OP_SIGMOID: for (i = 0; i < n; i++) o[i] = nn__sigmoidf(x[i]); break;
+    case NN_OP_TANH: for (i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
+    case NN_OP_GELU: for (i = 0; i < n; i++) o[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)); break;
+    case NN_OP_SILU: for (i = 0; i < n; i++) o[i] = x[i] * nn__sigmoidf(x[i]); break;
+    case NN_OP_SOFTPLUS:   /* s = beta, t = threshold: linear above it, as PyTorch */
+        for (i = 0; i < n; i++) o[i] = x[i] * s > t ? x[i] : log1pf(expf(x[i] * s)) / s;
+        break;
+    default: NN_ASSERT(0);
+    }
+}
+
+static void nn__unary_backward(nn_tensor *y) {
+    const float *x = y->src[0]->data, *o = y->data, *g = y->grad->data;   /* (n) */
+    float *d = nn__gbuf(y->src[0]), s = y->fp[0], t = y->fp[1];
+    int64_t i, n = y->numel;
+    if (!d) return;
+    switch (y->op) {
+    case NN_OP_ADD_SCALAR: for (i = 0; i < n; i++) d[i] += g[i]; break;
+    case NN_OP_MUL_SCALAR: for (i = 0; i < n; i++) d[i] += g[i] * s; break;
+    case NN_OP_DIV_SCALAR: for (i = 0; i < n; i++) d[i] += g[i] / s; break;
+    case NN_OP_POW_SCALAR:
+        if (s != 0.0f) for (i = 0; i < n; i++) d[i] += g[i] * s * powf(x[i], s - 1.0f);
+        break;
+    case NN_OP_NEG: for (i = 0; i < n; i++) d[i] -= g[i]; break;
+    case NN_OP_EXP: for (i = 0; i < n; i++) d[i] += g[i] * o[i]; break;
+    case NN_OP_LOG: for (i = 0; i < n; i++) d[i] += g[i] / x[i]; break;
+    case NN_OP_SQRT: for (i = 0; i < n; i++) d[i] += g[i] / (2.0f * o[i]); break;
+    case NN_OP_ABS: for (i = 0; i < n; i++) d[i] += x[i] > 0.0f ? g[i] : (x[i] < 0.0f ? -g[i] : 0.0f); break;
+    case NN_OP_CLAMP: for (i = 0; i < n; i++) if (x[i] >= s && x[i] <= t) d[i] += g[i]; break;
+    case NN_OP_RELU: for (i = 0; i < n; i++) if (x[i] > 0.0f) d[i] += g[i]; break;
+    case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) d[i] += x[i] > 0.0f ? g[i] : g[i] * s; break;
+    case NN_OP_SIGMOID: for (i = 0; i < n; i++) d[i] += g[i] * o[i] * (1.0f - o[i]); break;
+    case NN_OP_TANH: for (i = 0; i < n; i++) d[i] += g[i] * (1.0f - o[i] * o[i]); break;
+    case NN_OP_GELU:
+        for (i = 0; i < n; i++) {
+            float cdf = 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));
+            float pdf = expf(-0.5f * x[i] * x[i]) * 0.39894228040143268f;
+            d[i] += g[i] * (cdf + x[i] * pdf);
+        }
+        break;
+    case NN_OP_SILU:
+        for (i = 0; i < n; i++) { float sg = nn__sigmoidf(x[i]); d[i] += g[i] * sg * (1.0f + x[i] * (1.0f - sg)); }
+        break;
+    case NN_OP_SOFTPLUS:
+        for (i = 0; i < n; i++) d[i] += x[i] * s > t ? g[i] : g[i] * nn__sigmoidf(x[i] * s);
+        break;
+    default: NN_ASSERT(0);
+    }
+}
+
+static nn_tensor *nn__unary(int op, const char *fn, nn_tensor *x, float s, float t) {
+    static const char *names[] = { "x" };
+    nn_tensor *y;
+    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    if (!(x = nn__contig_input(x))) return NULL;
+    y = nn__node(op, fn, x->ndim, x->shape, &x, 1, 1);
+    if (!y) return NULL;
+    y->fp[0] = s; y->fp[1] = t;
+    nn__unary_forward(y);
+    return y;
+}
+
+NN_API nn_tensor *nn_add_scalar(nn_tensor *x, float s) { return nn__unary(NN_OP_ADD_SCALAR, "nn_add_scalar", x, s, 0); }
+NN_API nn_tensor *nn_sub_scalar(nn_tensor *x, float s) { return nn__unary(NN_OP_ADD_SCALAR, "nn_sub_scalar", x, -s, 0); }
+NN_API nn_tensor *nn_mul_scalar(nn_tensor *x, float s) { return nn__unary(NN_OP_MUL_SCALAR, "nn_mul_scalar", x, s, 0); }
+NN_API nn_tensor *nn_div_scalar(nn_tensor *x, float s) { return nn__unary(NN_OP_DIV_SCALAR, "nn_div_scalar", x, s, 0); }
+NN_API nn_tensor *nn_pow_scalar(nn_tensor *x, float e) { return nn__unary(NN_OP_POW_SCALAR, "nn_pow_scalar", x, e, 0); }
+NN_API nn_tensor *nn_neg(nn_tensor *x) { return nn__unary(NN_OP_NEG, "nn_neg", x, 0, 0); }
+NN_API nn_tensor *nn_exp(nn_tensor *x) { return nn__unary(NN_OP_EXP, "nn_exp", x, 0, 0); }
+NN_API nn_tensor *nn_log(nn_tensor *x) { return nn__unary(NN_OP_LOG, "nn_log", x, 0, 0); }
+NN_API nn_tensor *nn_sqrt(nn_tensor *x) { return nn__unary(NN_OP_SQRT, "nn_sqrt", x, 0, 0); }
+NN_API nn_tensor *nn_abs(nn_tensor *x) { return nn__unary(NN_OP_ABS, "nn_abs", x, 0, 0); }
+NN_API nn_tensor *nn_clamp(nn_tensor *x, float lo, float hi) {
+    if (x && lo > hi) { nn__err(x->ctx, "nn_clamp: min %g is greater than max %g", lo, hi); return NULL; }
+    return nn__unary(NN_OP_CLAMP, "nn_clamp", x, lo, hi);
+}
+NN_API nn_tensor *nn_relu(nn_tensor *x) { return nn__unary(NN_OP_RELU, "nn_relu", x, 0, 0); }
+NN_API nn_tensor *nn_leaky_relu(nn_tensor *x, float slope) { return nn__unary(NN_OP_LEAKY_RELU, "nn_leaky_relu", x, slope, 0); }
+NN_API nn_tensor *nn_sigmoid(nn_tensor *x) { return nn__unary(NN_OP_SIGMOID, "nn_sigmoid", x, 0, 0); }
+NN_API nn_tensor *nn_tanh(nn_tensor *x) { return nn__unary(NN_OP_TANH, "nn_tanh", x, 0, 0); }
+NN_API nn_tensor *nn_gelu(nn_tensor *x) { return nn__unary(NN_OP_GELU, "nn_gelu", x, 0, 0); }
+NN_API nn_tensor *nn_silu(nn_tensor *x) { return nn__unary(NN_OP_SILU, "nn_silu", x, 0, 0); }
+NN_API nn_tensor *nn_softplus(nn_tensor *x, float beta, float threshold) {
+    if (x && beta == 0.0f) { nn__err(x->ctx, "nn_softplus: beta is 0; it must be non-zero"); return NULL; }
+    return nn__unary(NN_OP_SOFTPLUS, "nn_softplus", x, beta, threshold);
+}
+
+/* ---- along one dim: (outer, D, inner) ---- */
+/* ip[0] = outer, ip[1] = D, ip[2] = inner. NN_ALL is outer = inner = 1. */
+
+static int nn__split_dim(const char *fn, nn_tensor *x, int dim, int keepdim, int64_t *oi, int *nd, int64_t *shape) {
+    int d, i;
+    if (dim == NN_ALL) {
+        oi[0] = 1; oi[1] = x->numel; oi[2] = 1;
+        *nd = keepdim ? x->ndim : 0;
+        for (i = 0; i < *nd; i++) shape[i] = 1;
+        return 1;
+    }
+    if (!nn__norm_dim(x->ctx, fn, x, dim, 0, &d)) return 0;
+    if (x->ndim == 0) { oi[0] = oi[1] = oi[2] = 1; *nd = 0; return 1; }
+    oi[0] = 1; oi[2] = 1; oi[1] = x->shape[d];
+    for (i = 0; i < d; i++) oi[0] *= x->shape[i];
+    for (i = d + 1; i < x->ndim; i++) oi[2] *= x->shape[i];
+    *nd = 0;
+    for (i = 0; i < x->ndim; i++) {
+        if (i == d) { if (keepdim) shape[(*nd)++] = 1; }
+        else shape[(*nd)++] = x->shape[i];
+    }
+    return 1;
+}
+
+static void nn__softmax_forward(nn_tensor *y) {
+    const float *x = y->src[0]->data;          /* (outer, D, inner) */
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
+    int logsm = y->op == NN_OP_LOG_SOFTMAX;
+    for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
+        const float *xp = x + o * D * I + i;
+        float *yp = y->data + o * D * I + i, m = -INFINITY;
+        double s = 0;
+        for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
+        for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
+        if (logsm) { float ls = (float)log(s); for (d = 0; d < D; d++) yp[d * I] = xp[d * I] - m - ls; }
+        else for (d = 0; d < D; d++) yp[d * I] = (float)(exp((double)(xp[d * I] - m)) / s);
+    }
+}
+static void nn__softmax_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    const float *g = y->grad->data;            /* (outer, D, inner) */
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
+    if (!dx) return;
+    for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
+        int64_t base = o * D * I + i;
+        const float *yp = y->data + base, *gp = g + base;
+        float *dp = dx + base;
+        double s = 0;
+        if (y->op == NN_OP_SOFTMAX) {   /* dx = y (g - sum(g y)) */
+            for (d = 0; d < D; d++) s += (double)gp[d * I] * yp[d * I];
+            for (d = 0; d < D; d++) dp[d * I] += yp[d * I] * (gp[d * I] - (float)s);
+        } else {                        /* dx = g - exp(y) sum(g) */
+            for (d = 0; d < D; d++) s += gp[d * I];
+            for (d = 0; d < D; d++) dp[d * I] += gp[d * I] - expf(yp[d * I]) * (float)s;
+        }
+    }
+}
+static nn_tensor *nn__softmax(int op, const char *fn, nn_tensor *x, int dim) {
+    static const char *names[] = { "x" };
+    int64_t oi[3], shape[NN_MAX_DIMS]; int nd; nn_tensor *y;
+    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    if (dim == NN_ALL) { nn__err(x->ctx, "%s: needs one dim, not NN_ALL", fn); return NULL; }
+    if (!nn__split_dim(fn, x, dim, 1, oi, &nd, shape)) return NULL;
+    if (!(x = nn__contig_input(x))) return NULL;
+    y = nn__node(op, fn, x->ndim, x->shape, &x, 1, 1);
+    if (!y) return NULL;
+    memcpy(y->ip, oi, sizeof oi);
+    nn__softmax_forward(y);
+    return y;
+}
+NN_API nn_tensor *nn_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_OP_SOFTMAX, "nn_softmax", x, dim); }
+NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_OP_LOG_SOFTMAX, "nn_log_softmax", x, dim); }
+
+/* ---- reductions: sum, mean, var, std, max, min, logsumexp ---- */
+/* ip[3] = correction (var, std); saved = argmax/argmin positions (max, min) */
+
+static void nn__reduce_forward(nn_tensor *y) {
+    const float *x = y->src[0]->data;          /* (outer, D, inner) -> (outer, inner) */
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
+    int64_t *arg = NN__CAST(int64_t *, y->saved);
+    for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
+        const float *xp = x + o * D * I + i;
+        float *yp = y->data + o * I + i;
+        switch (y->op) {
+        case NN_OP_SUM: case NN_OP_MEAN: {
+            double s = 0;
+            for (d = 0; d < D; d++) s += xp[d * I];
+            *yp = (float)(y->op == NN_OP_MEAN ? s / (double)D : s);
+        } break;
+        case NN_OP_VAR: case NN_OP_STD: {
+            double m = 0, s = 0, den = (double)(D - y->ip[3]);
+            for (d = 0; d < D; d++) m += xp[d * I];
+            m /= (double)D;
+            for (d = 0; d < D; d++) s += ((double)xp[d * I] - m) * ((double)xp[d * I] - m);
+            s = den > 0 ? s / den : NAN;
+            *yp = (float)(y->op == NN_OP_STD ? sqrt(s) : s);
+        } break;
+        case NN_OP_MAX: case NN_OP_MIN: {
+            int64_t best = 0; int is_max = y->op == NN_OP_MAX;
+            for (d = 1; d < D; d++) {
+                float v = xp[d * I], b = xp[best * I];
+                if (b != b) break;                              /* NaN wins, as PyTorch */
+                if (v != v || (is_max ? v > b : v < b)) best = d;
+            }
+            *yp = xp[best * I];
+            arg[o * I + i] = best;
+        } break;
+        case NN_OP_LOGSUMEXP: {
+            float m = -INFINITY; double s = 0;
+            for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
+            if (m == -INFINITY || m == INFINITY) { *yp = m; break; }
+            for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
+            *yp = m + (float)log(s);
+        } break;
+        default: NN_ASSERT(0);
+        }
+    }
+}
+
+static void nn__reduce_backward(nn_tensor *y) {
+    const nn_tensor *xt = y->src[0];
+    const float *x = xt->data, *g = y->grad->data;   /* x (outer, D, inner), g (outer, inner) */
+    float *dx = nn__gbuf(xt);
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
+    const int64_t *arg = NN__CAST(const int64_t *, y->saved);
+    if (!dx) return;
+    for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
+        const float *xp = x + o * D * I + i;
+        float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = y->data[o * I + i];
+        switch (y->op) {
+        case NN_OP_SUM: for (d = 0; d < D; d++) dp[d * I] += gv; break;
+        case NN_OP_MEAN: { float k = gv / (float)D; for (d = 0; d < D; d++) dp[d * I] += k; } break;
+        case NN_OP_VAR: case NN_OP_STD: {   /* dvar/dx = 2 (x - m) / (D - c); dstd = dvar / (2 std) */
+            double m = 0, den = (double)(D - y->ip[3]);
+            float k;
+            for (d = 0; d < D; d++) m += xp[d * I];
+            m /= (double)D;
+            k = (float)(y->op == NN_OP_VAR ? 2.0 * gv / den : gv / (den * yv));
+            for (d = 0; d < D; d++) dp[d * I] += k * (float)((double)xp[d * I] - m);
+        } break;
+        case NN_OP_MAX: case NN_OP_MIN: dp[arg[o * I + i] * I] += gv; break;   /* routed to the winner */
+        case NN_OP_LOGSUMEXP: for (d = 0; d < D; d++) dp[d * I] += gv * expf(xp[d * I] - yv); break;
+        default: NN_ASSERT(0);
+        }
+    }
+}
+
+static nn_tensor *nn__reduce(int op, const char *fn, nn_tensor *x, int dim, int keepdim, int correction) {
+    static const char *names[] = { "x" };
+    int64_t oi[3], shape[NN_MAX_DIMS]; int nd; nn_tensor *y;
+    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    if (!nn__split_dim(fn, x, dim, keepdim, oi, &nd, shape)) return NULL;
+    if (oi[1] == 0 && (op == NN_OP_MAX || op == NN_OP_MIN)) {
+        char s[128];
+        nn__err(x->ctx, "%s: the reduced dim of %s is empty; max and min need at least one element", fn, NN__SHAPE(x, s));
+        return NULL;
+    }
+    if (!(x = nn__contig_input(x))) return NULL;
+    y = nn__node(op, fn, nd, shape, &x, 1, 1);
+    if (!y) return NULL;
+    memcpy(y->ip, oi, sizeof oi);
+    y->ip[3] = correction;
+    if (op == NN_OP_MAX || op == NN_OP_MIN) {
+        y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
+        if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
+    }
+    nn__reduce_forward(y);
+    return y;
+}
+
+NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim) { return nn__reduce(NN_OP_SUM, "nn_sum", x, dim, keepdim, 0); }
+NN_API nn_tensor *nn_mean(nn_tensor *x, int dim, int keepdim) { return nn__reduce(NN_OP_MEAN, "nn_mean", x, dim, keepdim, 0); }
+NN_API nn_tensor *nn_var(nn_tensor *x, int dim, int correction, int keepdim) { return nn__reduce(NN_OP_VAR, "nn_var", x, dim, keepdim, correction); }
+NN_API nn_tensor *nn_std(nn_tensor *x, int dim, int correction, int keepdim) { return nn__reduce(NN_OP_STD, "nn_std", x, dim, keepdim, correction); }
+NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim) { return nn__reduce(NN_OP_LOGSUMEXP, "nn_logsumexp", x, dim, keepdim, 0); }
+
+/* Indices of a max/min as a float tensor, detached. */
+static nn_tensor *nn__indices_of(nn_tensor *y) {
+    nn_tensor *t = nn__new_arena(y->ctx, "nn_max", y->ndim, y->shape, 1);
+    const int64_t *arg = NN__CAST(const int64_t *, y->saved);
+    int64_t i;
+    if (!t) return NULL;
+    for (i = 0; i < y->numel; i++) t->data[i] = (float)arg[i];
+    return t;
+}
+NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
+    nn_tensor *y = nn__reduce(NN_OP_MAX, "nn_max", x, dim, keepdim, 0);
+    if (indices) *indices = y ? nn__indices_of(y) : NULL;
+    return y;
+}
+NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
+    nn_tensor *y = nn__reduce(NN_OP_MIN, "nn_min", x, dim, keepdim, 0);
+    if (indices) *indices = y ? nn__indices_of(y) : NULL;
+    return y;
+}
+NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim) {
+    nn_tensor *idx = NULL;
+    int old;
+    if (!x) return NULL;
+    old = nn_set_grad_enabled(x->ctx, 0);
+    nn_max(x, dim, keepdim, &idx);
+    nn_set_grad_enabled(x->ctx, old);
+    return idx;
+}
+
+/* ---- matmul ---- */
+
+/* C (M, N) = A (M, K) @ B (K, N), any row/col strides for A and B, C rows
+   contiguous with row stride ldc. accumulate: C += instead of C =. Transposed
+   operands are read in place through their strides; nothing is copied. */
+static void nn__gemm(int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t ars, int64_t acs,
+                     const float *B, int64_t brs, int64_t bcs,
+                     float *C, int64_t ldc, int accumulate) {
+    int64_t i, j, k;
+    if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
+    if (bcs == 1 || N == 1) {
+        /* rows of B are contiguous: C[i, :] += A[i, k] * B[k, :], four rows of C at a time */
+        for (i = 0; i + 4 <= M; i += 4) {
+            float *c0 = C + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+            for (k = 0; k < K; k++) {
+                const float *b = B + k * brs;
+                float a0 = A[i * ars + k * acs], a1 = A[(i + 1) * ars + k * acs];
+                float a2 = A[(i + 2) * ars + k * acs], a3 = A[(i + 3) * ars + k * acs];
+                for (j = 0; j < N; j++) { float bv = b[j]; c0[j] += a0 * bv; c1[j] += a1 * bv; c2[j] += a2 * bv; c3[j] += a3 * bv; }
+            }
+        }
+        for (; i < M; i++) {
+            float *c = C + i * ldc;
+            for (k = 0; k < K; k++) {
+                const float *b = B + k * brs; float a = A[i * ars + k * acs];
+                for (j = 0; j < N; j++) c[j] += a * b[j];
+            }
+        }
+    } else if (brs == 1 && acs == 1) {
+        /* columns of B and rows of A are contiguous: dot products */
+        for (i = 0; i < M; i++) for (j = 0; j < N; j++) {
+            const float *a = A + i * ars, *b = B + j * bcs;
+            float s = 0;
+            for (k = 0; k < K; k++) s += a[k] * b[k];
+            C[i * ldc + j] += s;
+        }
+    } else {
+        for (i = 0; i < M; i++) for (k = 0; k < K; k++) {
+            float a = A[i * ars + k * acs];
+            for (j = 0; j < N; j++) C[i * ldc + j] += a * B[k * brs + j * bcs];
+        }
+    }
+}
+
+/* Shapes of a matmul: matrices (M, K) @ (K, N) over broadcast batch dims. */
+typedef struct nn__mm {
+    int64_t M, N, K, nbatch;
+    int64_t ars, acs, brs, bcs;
+    int bnd;
+    int64_t bshape[NN_MAX_DIMS];
+    int64_t a_st[NN_MAX_DIMS], b_st[NN_MAX_DIMS];      /* data strides over batch dims (0 = broadcast) */
+    int64_t ag_st[NN_MAX_DIMS], bg_st[NN_MAX_DIMS];    /* the same in the contiguous gradients */
+} nn__mm;
+
+static int nn__mm_plan(nn__mm *p, const nn_tensor *a, const nn_tensor *b, int *ynd, int64_t *yshape) {
+    int and_ = a->ndim >= 2 ? a->ndim - 2 : 0, bnd_ = b->ndim >= 2 ? b->ndim - 2 : 0, d;
+    int64_t ag[NN_MAX_DIMS], bg[NN_MAX_DIMS];
+    char s1[128], s2[128];
+    memset(p, 0, sizeof *p);
+    if (a->ndim == 0 || b->ndim == 0) {
+        nn__err(a->ctx, "nn_matmul: a is %s and b is %s; both must have at least 1 dim", NN__SHAPE(a, s1), NN__SHAPE(b, s2));
+        return 0;
+    }
+    p->M = a->ndim >= 2 ? a->shape[a->ndim - 2] : 1;
+    p->K = a->shape[a->ndim - 1];
+    p->N = b->ndim >= 2 ? b->shape[b->ndim - 1] : 1;
+    if (b->shape[b->ndim >= 2 ? b->ndim - 2 : 0] != p->K) {
+        nn__err(a->ctx, "nn_matmul: a is %s and b is %s; a's last dim must equal b's %s dim", NN__SHAPE(a, s1), NN__SHAPE(b, s2),
+                b->ndim >= 2 ? "second-to-last" : "only");
+        return 0;
+    }
+    p->ars = a->ndim >= 2 ? a->stride[a->ndim - 2] : 0; p->acs = a->stride[a->ndim - 1];
+    p->brs = b->stride[b->ndim >= 2 ? b->ndim - 2 : 0]; p->bcs = b->ndim >= 2 ? b->stride[b->ndim - 1] : 1;
+    nn__contig_strides(a->ndim, a->shape, ag);
+    nn__contig_strides(b->ndim, b->shape, bg);
+    p->bnd = and_ > bnd_ ? and_ : bnd_;
+    p->nbatch = 1;
+    for (d = 0; d < p->bnd; d++) {
+        int da = d - (p->bnd - and_), db = d - (p->bnd - bnd_);
+        int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            nn__err(a->ctx, "nn_matmul: batch dims of a %s and b %s cannot be broadcast", NN__SHAPE(a, s1), NN__SHAPE(b, s2));
+            return 0;
+        }
+        p->bshape[d] = sa > sb ? sa : sb;
+        p->a_st[d] = (da >= 0 && sa != 1) ? a->stride[da] : 0;
+        p->ag_st[d] = (da >= 0 && sa != 1) ? ag[da] : 0;
+        p->b_st[d] = (db >= 0 && sb != 1) ? b->stride[db] : 0;
+        p->bg_st[d] = (db >= 0 && sb != 1) ? bg[db] : 0;
+        p->nbatch *= p->bshape[d];
+    }
+    *ynd = 0;
+    for (d = 0; d < p->bnd; d++) yshape[(*ynd)++] = p->bshape[d];
+    if (a->ndim >= 2) yshape[(*ynd)++] = p->M;
+    if (b->ndim >= 2) yshape[(*ynd)++] = p->N;
+    return 1;
+}
+
+static void nn__matmul_forward(nn_tensor *y) {
+    const nn_tensor *a = y->src[0], *b = y->src[1];
+    nn__mm p; nn__walk w; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
+    nn__mm_plan(&p, a, b, &ynd, ysh);
+    nn__walk_init(&w, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
+    for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))   /* y (batch, M, N) = a (batch, M, K) @ b (batch, K, N) */
+        nn__gemm(p.M, p.N, p.K, a->data + w.off[0], p.ars, p.acs, b->data + w.off[1], p.brs, p.bcs,
+                 y->data + t * p.M * p.N, p.N, 0);
+}
+
+static void nn__matmul_backward(nn_tensor *y) {
+    const nn_tensor *a = y->src[0], *b = y->src[1];
+    float *da = nn__gbuf(a), *db = nn__gbuf(b);
+    nn__mm p; nn__walk wd, wg; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
+    nn__mm_plan(&p, a, b, &ynd, ysh);
+    /* da (M, K) += dy (M, N) @ b^T;  db (K, N) += a^T @ dy: transposes by strides */
+    nn__walk_init(&wd, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
+    nn__walk_init(&wg, p.bnd, p.bshape, p.ag_st, p.bg_st, NULL);
+    for (t = 0; t < p.nbatch; t++, nn__walk_next(&wd), nn__walk_next(&wg)) {
+        const float *g = y->grad->data + t * p.M * p.N;
+        if (da) nn__gemm(p.M, p.K, p.N, g, p.N, 1, b->data + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
+        if (db) nn__gemm(p.K, p.N, p.M, a->data + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
+    }
+}
+
+NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
+    static const char *names[] = { "a", "b" };
+    nn_tensor *xs[2], *y; nn__mm p; int ynd; int64_t ysh[NN_MAX_DIMS];
+    xs[0] = a; xs[1] = b;
+    if (!nn__check_inputs("nn_matmul", xs, names, 2)) return NULL;
+    if (!nn__mm_plan(&p, a, b, &ynd, ysh)) return NULL;
+    y = nn__node(NN_OP_MATMUL, "nn_matmul", ynd, ysh, xs, 2, 1);
+    if (!y) return NULL;
+    nn__matmul_forward(y);
+    return y;
+}
+
+/* ---- indexing: gather, index_select (embedding), one_hot ---- */
+
+static int nn__index_at(nn_ctx *ctx, const char *fn, float v, int64_t size, int64_t *out) {
+    int64_t k = (int64_t)v;
+    if (v != v || (float)k != v) { nn__err(ctx, "%s: index %g is not a whole number", fn, v); return 0; }
+    if (k < -size || k >= size) { nn__err(ctx, "%s: index %lld is out of range for a dim of size %lld", fn, (long long)k, (long long)size); return 0; }
+    *out = k < 0 ? k + size : k;
+    return 1;
+}
+
+/* gather: y[i0..id..in] = x[i0..index[i]..in] along ip[0]; saved = positions in x */
+static void nn__gather_forward(nn_tensor *y) {
+    const int64_t *pos = NN__CAST(const int64_t *, y->saved);   /* (numel of y) */
+    const float *x = y->src[0]->data;
+    int64_t i;
+    for (i = 0; i < y->numel; i++) y->data[i] = x[pos[i]];
+}
+static void nn__gather_backward(nn_tensor *y) {
+    const int64_t *pos = NN__CAST(const int64_t *, y->saved);
+    float *dx = nn__gbuf(y->src[0]);
+    const float *g = y->grad->data;
+    int64_t i;
+    if (dx) for (i = 0; i < y->numel; i++) dx[pos[i]] += g[i];     /* scatter-add */
+}
+
+NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
+    static const char *names[] = { "x", "index" };
+    nn_tensor *xs[2], *y; int d, k; int64_t *pos, i, xst[NN_MAX_DIMS];
+    char s1[128], s2[128]; nn__walk w;
+    xs[0] = x; xs[1] = index;
+    if (!nn__check_inputs("nn_gather", xs, names, 2)) return NULL;
+    if (!nn__norm_dim(x->ctx, "nn_gather", x, dim, 0, &d)) return NULL;
+    if (index->ndim != x->ndim) {
+        nn__err(x->ctx, "nn_gather: x is %s and index is %s; they must have the same number of dims", NN__SHAPE(x, s1), NN__SHAPE(index, s2));
+        return NULL;
+    }
+    for (k = 0; k < x->ndim; k++) if (k != d && index->shape[k] > x->shape[k]) {
+        nn__err(x->ctx, "nn_gather: index %s is larger than x %s at dim %d", NN__SHAPE(index, s2), NN__SHAPE(x, s1), k);
+        return NULL;
+    }
+    if (!(xs[0] = nn__contig_input(x))) return NULL;
+    y = nn__node(NN_OP_GATHER, "nn_gather", index->ndim, index->shape, xs, 1, 1);
+    if (!y) return NULL;
+    pos = NN__CAST(int64_t *, nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t)));
+    if (!pos) { nn__err(x->ctx, "nn_gather: out of memory"); return NULL; }
+    nn__contig_strides(x->ndim, x->shape, xst);
+    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
+    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) {
+        int64_t at, p = 0, rem = i, j;
+        if (!nn__index_at(x->ctx, "nn_gather", index->data[w.off[0]], x->ndim ? x->shape[d] : 1, &at)) return NULL;
+        for (k = index->ndim - 1; k >= 0; k--) {    /* position of y's element i in x */
+            j = rem % index->shape[k]; rem /= index->shape[k];
+            p += (k == d ? at : j) * xst[k];
+        }
+        pos[i] = p;
+    }
+    y->saved = pos;
+    y->ip[0] = d;
+    nn__gather_forward(y);
+    return y;
+}
+
+/* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :]; saved = the n rows */
+static void nn__index_select_forward(nn_tensor *y) {
+    const int64_t *rows = NN__CAST(const int64_t *, y->saved);
+    const float *x = y->src[0]->data;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r;
+    for (o = 0; o < O; o++) for (r = 0; r < n; r++)
+        memcpy(y->data + (o * n + r) * I, x + (o * D + rows[r]) * I, (size_t)I * sizeof(float));
+}
+static void nn__index_select_backward(nn_tensor *y) {
+    const int64_t *rows = NN__CAST(const int64_t *, y->saved);
+    float *dx = nn__gbuf(y->src[0]);
+    const float *g = y->grad->data;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i;
+    if (!dx) return;
+    for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
+        float *dp = dx + (o * D + rows[r]) * I; const float *gp = g + (o * n + r) * I;
+        for (i = 0; i < I; i++) dp[i] += gp[i];
+    }
+}
+
+NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index) {
+    static const char *names[] = { "x", "index" };
+    nn_tensor *xs[2], *y; int d, nd; int64_t oi[3], shape[NN_MAX_DIMS], *rows, r;
+    char s[128]; nn__walk w;
+    xs[0] = x; xs[1] = index;
+    if (!nn__check_inputs("nn_index_select", xs, names, 2)) return NULL;
+    if (!nn__norm_dim(x->ctx, "nn_index_select", x, dim, 0, &d)) return NULL;
+    if (index->ndim > 1) { nn__err(x->ctx, "nn_index_select: index is %s; it must be 1-D", NN__SHAPE(index, s)); return NULL; }
+    if (!nn__split_dim("nn_index_select", x, d, 1, oi, &nd, shape)) return NULL;
+    if (x->ndim) shape[d] = index->numel;
+    if (!(xs[0] = nn__contig_input(x))) return NULL;
+    y = nn__node(NN_OP_INDEX_SELECT, "nn_index_select", x->ndim, shape, xs, 1, 1);
+    if (!y) return NULL;
+    rows = NN__CAST(int64_t *, nn__arena_alloc(x->ctx, (size_t)(index->numel + 1) * sizeof(int64_t)));
+    if (!rows) { nn__err(x->ctx, "nn_index_select: out of memory"); return NULL; }
+    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
+    for (r = 0; r < index->numel; r++, nn__walk_next(&w))
+        if (!nn__index_at(x->ctx, "nn_index_select", index->data[w.off[0]], oi[1], &rows[r])) return NULL;
+    y->saved = rows;
+    memcpy(y->ip, oi, sizeof oi);
+    y->ip[3] = index->numel;
+    nn__index_select_forward(y);
+    return y;
+}
+
+NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index) {
+    static const char *names[] = { "weight", "index" };
+    nn_tensor *xs[2], *flat, *rows; int64_t shape[NN_MAX_DIMS], n; char s[128];
+    xs[0] = weight; xs[1] = index;
+    if (!nn__check_inputs("nn_embedding", xs, names, 2)) return NULL;
+    if (weight->ndim != 2) { nn__err(weight->ctx, "nn_embedding: weight is %s; it must be (num_embeddings, embedding_dim)", NN__SHAPE(weight, s)); return NULL; }
+    if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(weight->ctx, "nn_embedding: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
+    n = index->numel;
+    flat = nn_reshape(index, 1, &n);
+    rows = nn_index_select(weight, 0, flat);
+    if (!rows) return NULL;
+    memcpy(shape, index->shape, (size_t)index->ndim * sizeof(int64_t));
+    shape[index->ndim] = weight->shape[1];
+    return nn_reshape(rows, index->ndim + 1, shape);
+}
+
+NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
+    static const char *names[] = { "index" };
+    nn_tensor *y; int64_t shape[NN_MAX_DIMS], i, k; nn__walk w;
+    if (!nn__check_inputs("nn_one_hot", &index, names, 1)) return NULL;
+    if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(index->ctx, "nn_one_hot: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
+    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
+    if (num_classes < 0) {
+        num_classes = 0;
+        for (i = 0; i < index->numel; i++, nn__walk_next(&w)) if (index->data[w.off[0]] + 1 > num_classes) num_classes = (int64_t)index->data[w.off[0]] + 1;
+        nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
+    }
+    memcpy(shape, index->shape, (size_t)index->ndim * sizeof(int64_t));
+    shape[index->ndim] = num_classes;
+    y = nn__new_arena(index->ctx, "nn_one_hot", index->ndim + 1, shape, 1);
+    if (!y) return NULL;
+    memset(y->data, 0, (size_t)y->numel * sizeof(float));
+    for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
+        float v = index->data[w.off[0]];
+        if (v < 0 || !nn__index_at(index->ctx, "nn_one_hot", v, num_classes, &k)) {
+            if (v < 0) nn__err(index->ctx, "nn_one_hot: class %g is negative", v);
+            return NULL;
+        }
+        y->data[i * num_classes + k] = 1.0f;
+    }
+    return y;
+}
+
+/* ---- views: reshape, transpose, permute, slice, select, squeeze, unsqueeze ---- */
+/* A view shares its input's data through its own strides. Its backward needs
+   the same geometry in the input's contiguous gradient: ip[0..nd) are those
+   strides, ip[NN_MAX_DIMS] the offset. */
+
+typedef int (*nn__geom_fn)(const nn_tensor *x, const int64_t *st, const int64_t *args,
+                           int *nd, int64_t *shape, int64_t *ost, int64_t *off);
+
+static nn_tensor *nn__view(int op, const char *fn, nn_tensor *x, nn__geom_fn geom, const int64_t *args) {
+    static const char *names[] = { "x" };
+    int nd, nd2, i; int64_t shape[NN_MAX_DIMS], st[NN_MAX_DIMS], off, lst[NN_MAX_DIMS], lstride[NN_MAX_DIMS], loff;
+    nn_tensor *y;
+    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    if (!geom(x, x->stride, args, &nd, shape, st, &off)) return NULL;
+    nn__contig_strides(x->ndim, x->shape, lst);
+    geom(x, lst, args, &nd2, shape, lstride, &loff);
+    y = nn__node(op, fn, nd, shape, &x, 1, 0);
+    if (!y) return NULL;
+    y->data = x->data + off;
+    for (i = 0; i < nd; i++) { y->stride[i] = st[i]; y->ip[i] = lstride[i]; }
+    y->ip[NN_MAX_DIMS] = loff;
+    return y;
+}
+
+static void nn__view_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    const float *g = y->grad->data;
+    nn__walk w; int64_t i;
+    if (!dx) return;
+    dx += y->ip[NN_MAX_DIMS];
+    nn__walk_init(&w, y->ndim, y->shape, y->ip, NULL, NULL);
+    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) dx[w.off[0]] += g[i];
+}
+
+/* args: [0] = ndim, [1..] = shape (already resolved, x contiguous) */
+static int nn__geom_reshape(const nn_tensor *x, const int64_t *st, const int64_t *args, int *nd, int64_t *shape, int64_t *ost, int64_t *off) {
+    (void)x; (void)st;
+    *nd = (int)args[0];
+    memcpy(shape, args + 1, (size_t)*nd * sizeof(int64_t));
+    nn__contig_strides(*nd, shape, ost);
+    *off = 0;
+    return 1;
+}
+NN_API nn_tensor *nn_reshape(nn_tensor *x, int ndim, const int64_t *shape) {
+    int64_t args[NN_MAX_DIMS + 1], known = 1, n; int i, infer = -1;
+    char s[128];
+    if (!x) return NULL;
+    if (ndim < 0 || ndim > NN_MAX_DIMS || (ndim && !shape)) { nn__err(x->ctx, "nn_reshape: %d dims requested; a tensor has 0 to %d", ndim, NN_MAX_DIMS); return NULL; }
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] == -1) {
+            if (infer >= 0) { nn__err(x->ctx, "nn_reshape: more than one -1 in the new shape"); return NULL; }
+            infer = i;
+        } else if (shape[i] < 0) { nn__err(x->ctx, "nn_reshape: size %lld at dim %d is invalid", (long long)shape[i], i); return NULL; }
+        else known *= shape[i];
+        args[i + 1] = shape[i];
+    }
+    n = x->numel;
+    if (infer >= 0) {
+        if (known == 0 || n % known) { nn__err(x->ctx, "nn_reshape: cannot infer the -1 of the new shape for %s (%lld elements)", NN__SHAPE(x, s), (long long)n); return NULL; }
+        args[infer + 1] = n / known; known = n;
+    }
+    if (known != n) {
+        nn__err(x->ctx, "nn_reshape: %s has %lld elements; the new shape has %lld", NN__SHAPE(x, s), (long long)n, (long long)known);
+        return NULL;
+    }
+    args[0] = ndim;
+    if (!(x = nn__contig_input(x))) return NULL;
+    return nn__view(NN_OP_RESHAPE, "nn_reshape", x, nn__geom_reshape, args);
+}
+NN_API nn_tensor *nn_view(nn_tensor *x, int ndim, const int64_t *shape) {
+    char s[128];
+    if (x && !nn_is_contiguous(x)) {
+        nn__err(x->ctx, "nn_view: x %s is not contiguous; use nn_reshape or nn_contiguous first", NN__SHAPE(x, s));
+        return NULL;
+    }
+    return nn_reshape(x, ndim, shape);
+}
+NN_API nn_tensor *nn_flatten(nn_tensor *x, int start_dim, int end_dim) {
+    int s, e, i, nd = 0; int64_t shape[NN_MAX_DIMS];
+    if (!x) return NULL;
+    if (x->ndim == 0) { int64_t one = 1; return nn_reshape(x, 1, &one); }
+    if (!nn__norm_dim(x->ctx, "nn_flatten", x, start_dim, 0, &s) || !nn__norm_dim(x->ctx, "nn_flatten", x, end_dim, 0, &e)) return NULL;
+    if (s > e) { nn__err(x->ctx, "nn_flatten: start_dim %d comes after end_dim %d", start_dim, end_dim); return NULL; }
+    for (i = 0; i < s; i++) shape[nd++] = x->shape[i];
+    shape[nd] = 1;
+    for (i = s; i <= e; i++) shape[nd] *= x->shape[i];
+    nd++;
+    for (i = e + 1; i < x->ndim; i++) shape[nd++] = x->shape[i];
+    return nn_reshape(x, nd, shape);
+}
+
+/* args: the permutation */
+static int nn__geom_permute(const nn_tensor *x, const int64_t *st, const int64_t *args, int *nd, int64_t *shape, int64_t *ost, int64_t *off) {
+    int i;
+    *nd = x->ndim; *off = 0;
+    for (i = 0; i < x->ndim; i++) { shape[i] = x->shape[args[i]]; ost[i] = st[args[i]]; }
+    return 1;
+}
+NN_API nn_tensor *nn_transpose(nn_tensor *x, int dim0, int dim1) {
+    int64_t perm[NN_MAX_DIMS]; int a, b, i;
+    if (!x) return NULL;
+    if (!nn__norm_dim(x->ctx, "nn_transpose", x, dim0, 0, &a) || !nn__norm_dim(x->ctx, "nn_transpose", x, dim1, 0, &b)) return NULL;
+    for (i = 0; i < x->ndim; i++) perm[i] = i;
+    if (x->ndim) { perm[a] = b; perm[b] = a; }
+    return nn__view(NN_OP_TRANSPOSE, "nn_transpose", x, nn__geom_permute, perm);
+}
+NN_API nn_tensor *nn_permute(nn_tensor *x, const int *dims) {
+    int64_t perm[NN_MAX_DIMS]; int i, d, seen[NN_MAX_DIMS];
+    if (!x) return NULL;
+    if (!dims) { nn__err(x->ctx, "nn_permute: dims is NULL"); return NULL; }
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < x->ndim; i++) {
+        if (!nn__norm_dim(x->ctx, "nn_permute", x, dims[i], 0, &d)) return NULL;
+        if (seen[d]++) { nn__err(x->ctx, "nn_permute: dim %d appears twice in dims", d); return NULL; }
+        perm[i] = d;
+    }
+    return nn__view(NN_OP_PERMUTE, "nn_permute", x, nn__geom_permute, perm);
+}
+
+/* args: dim, start, length, step (resolved) */
+static int nn__geom_slice(const nn_tensor *x, const int64_t *st, const int64_t *args, int *nd, int64_t *shape, int64_t *ost, int64_t *off) {
+    int i, d = (int)args[0];
+    *nd = x->ndim;
+    for (i = 0; i < x->ndim; i++) { shape[i] = x->shape[i]; ost[i] = st[i]; }
+    shape[d] = args[2]; ost[d] = st[d] * args[3];
+    *off = args[1] * st[d];
+    return 1;
+}
+NN_API nn_tensor *nn_slice(nn_tensor *x, int dim, int64_t start, int64_t end, int64_t step) {
+    int64_t args[4], size; int d;
+    if (!x) return NULL;
+    if (x->ndim == 0) { nn__err(x->ctx, "nn_slice: cannot slice a 0-dim tensor"); return NULL; }
+    if (!nn__norm_dim(x->ctx, "nn_slice", x, dim, 0, &d)) return NULL;
+    if (step <= 0) { nn__err(x->ctx, "nn_slice: step %lld must be positive", (long long)step); return NULL; }
+    size = x->shape[d];
+    if (start < 0) start += size;
+    if (end < 0) end += size;
+    if (start < 0) start = 0;
+    if (start > size) start = size;
+    if (end > size) end = size;
+    if (end < start) end = start;
+    args[0] = d; args[1] = start; args[2] = (end - start + step - 1) / step; args[3] = step;
+    return nn__view(NN_OP_SLICE, "nn_slice", x, nn__geom_slice, args);
+}
+
+/* args: dim, index (resolved) */
+static int nn__geom_select(const nn_tensor *x, const int64_t *st, const int64_t *args, int *nd, int64_t *shape, int64_t *ost, int64_t *off) {
+    int i, d = (int)args[0];
+    *nd = 0;
+    for (i = 0; i < x->ndim; i++) if (i != d) { shape[*nd] = x->shape[i]; ost[(*nd)++] = st[i]; }
+    *off = args[1] * st[d];
+    return 1;
+}
+NN_API nn_tensor *nn_select(nn_tensor *x, int dim, int64_t index) {
+    int64_t args[2]; int d;
+    if (!x) return NULL;
+    if (x->ndim == 0) { nn__err(x->ctx, "nn_select: cannot index a 0-dim tensor"); return NULL; }
+    if (!nn__norm_dim(x->ctx, "nn_select", x, dim, 0, &d)) return NULL;
+    if (index < -x->shape[d] || index >= x->shape[d]) {
+        nn__err(x->ctx, "nn_select: index %lld is out of range for dim %d of size %lld", (long long)index, d, (long long)x->shape[d]);
+        return NULL;
+    }
+    args[0] = d; args[1] = index < 0 ? index + x->shape[d] : index;
+    return nn__view(NN_OP_SELECT, "nn_select", x, nn__geom_select, args);
+}
+
+/* args: dim to drop (-1: none) or, for unsqueeze, dim to insert + 1000 */
+static int nn__geom_squeeze(const nn_tensor *x, const int64_t *st, const int64_t *args, int *nd, int64_t *shape, int64_t *ost, int64_t *off) {
+    int i, ins = args[0] >= 1000 ? (int)args[0] - 1000 : -1, drop = args[0] < 1000 ? (int)args[0] : -1;
+    *nd = 0; *off = 0;
+    for (i = 0; i <= x->ndim; i++) {
+        if (i == ins) { shape[*nd] = 1; ost[(*nd)++] = i < x->ndim ? st[i] * x->shape[i] : 1; }
+        if (i < x->ndim && i != drop) { shape[*nd] = x->shape[i]; ost[(*nd)++] = st[i]; }
+    }
+    return 1;
+}
+NN_API nn_tensor *nn_squeeze(nn_tensor *x, int dim) {
+    int64_t args[1]; int d;
+    if (!x) return NULL;
+    if (!nn__norm_dim(x->ctx, "nn_squeeze", x, dim, 0, &d)) return NULL;
+    args[0] = (x->ndim && x->shape[d] == 1) ? d : -1;
+    return nn__view(NN_OP_SQUEEZE, "nn_squeeze", x, nn__geom_squeeze, args);
+}
+NN_API nn_tensor *nn_unsqueeze(nn_tensor *x, int dim) {
+    int64_t args[1]; int d;
+    if (!x) return NULL;
+    if (x->ndim >= NN_MAX_DIMS) { nn__err(x->ctx, "nn_unsqueeze: x already has %d dims, the most a tensor can have", x->ndim); return NULL; }
+    if (!nn__norm_dim(x->ctx, "nn_unsqueeze", x, dim, 1, &d)) return NULL;
+    args[0] = 1000 + d;
+    return nn__view(NN_OP_UNSQUEEZE, "nn_unsqueeze", x, nn__geom_squeeze, args);
+}
+
+/* ---- copy (contiguous, clone), detach ---- */
+
+static void nn__copy_forward(nn_tensor *y) { nn__gather_strided(y->data, y->src[0]); }
+static void nn__copy_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);     /* x's gradient is contiguous: a plain add */
+    const float *g = y->grad->data;
+    int64_t i;
+    if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i];
+}
+static nn_tensor *nn__copy(const char *fn, nn_tensor *x) {
+    static const char *names[] = { "x" };
+    nn_tensor *y;
+    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    y = nn__node(NN_OP_COPY, fn, x->ndim, x->shape, &x, 1, 1);
+    if (y) nn__copy_forward(y);
+    return y;
+}
+NN_API nn_tensor *nn_contiguous(nn_tensor *x) { return x && nn_is_contiguous(x) ? x : nn__copy("nn_contiguous", x); }
+NN_API nn_tensor *nn_clone(nn_tensor *x) { return nn__copy("nn_clone", x); }
+
+NN_API nn_tensor *nn_detach(nn_tensor *x) {
+    nn_tensor *y;
+    if (!x) return NULL;
+    y = nn__new_arena(x->ctx, "nn_detach", x->ndim, x->shape, 0);
+    if (!y) return NULL;
+    y->data = x->data;
+    memcpy(y->stride, x->stride, sizeof y->stride);
+    return y;
+}
+
+/* ---- cat, stack ---- */
+/* ip[0] = outer (product of dims before dim), ip[1] = inner (product after) */
+
+static void nn__cat_forward(nn_tensor *y) {
+    int64_t O = y->ip[0], I = y->ip[1], o, at = 0; int k;
+    int64_t Y = y->ndim ? y->shape[y->ip[2]] * I : I;    /* (outer, sum of D_k * inner) */
+    for (k = 0; k < y->nsrc; k++) {
+        const nn_tensor *x = y->src[k];
+        int64_t X = x->shape[y->ip[2]] * I;
+        for (o = 0; o < O; o++) memcpy(y->data + o * Y + at, x->data + o * X, (size_t)X * sizeof(float));
+        at += X;
+    }
+}
+static void nn__cat_backward(nn_tensor *y) {
+    int64_t O = y->ip[0], I = y->ip[1], o, i, at = 0; int k;
+    int64_t Y = y->shape[y->ip[2]] * I;
+    for (k = 0; k < y->nsrc; k++) {
+        const nn_tensor *x = y->src[k];
+        int64_t X = x->shape[y->ip[2]] * I;
+        float *dx = nn__gbuf(x);
+        if (dx) for (o = 0; o < O; o++) for (i = 0; i < X; i++) dx[o * X + i] += y->grad->data[o * Y + at + i];
+        at += X;
+    }
+}
+
+NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim) {
+    nn_ctx *ctx; int d, k, i; int64_t shape[NN_MAX_DIMS], O = 1, I = 1; nn_tensor *y, **cs;
+    char s1[128], s2[128];
+    if (!xs || n <= 0) return NULL;
+    ctx = nn__ctx_of(xs, n);
+    for (k = 0; k < n; k++) if (!xs[k]) { if (ctx && !ctx->has_error) nn__err(ctx, "nn_cat: tensor %d is NULL", k); return NULL; }
+    if (xs[0]->ndim == 0) { nn__err(ctx, "nn_cat: tensors must have at least 1 dim; tensor 0 is a scalar"); return NULL; }
+    if (!nn__norm_dim(ctx, "nn_cat", xs[0], dim, 0, &d)) return NULL;
+    memcpy(shape, xs[0]->shape, sizeof shape);
+    shape[d] = 0;
+    for (k = 0; k < n; k++) {
+        if (xs[k]->ctx != ctx) { nn__err(ctx, "nn_cat: tensor %d belongs to another nn_ctx", k); return NULL; }
+        for (i = 0; i < xs[0]->ndim; i++)
+            if (xs[k]->ndim != xs[0]->ndim || (i != d && xs[k]->shape[i] != xs[0]->shape[i])) {
+                nn__err(ctx, "nn_cat: tensor 0 is %s and tensor %d is %s; all sizes but dim %d must match", NN__SHAPE(xs[0], s1), k, NN__SHAPE(xs[k], s2), d);
+                return NULL;
+            }
+        shape[d] += xs[k]->shape[d];
+    }
+    cs = NN__CAST(nn_tensor **, nn__arena_alloc(ctx, (size_t)n * sizeof(nn_tensor *)));
+    if (!cs) { nn__err(ctx, "nn_cat: out of memory"); return NULL; }
+    for (k = 0; k < n; k++) if (!(cs[k] = nn__contig_input(xs[k]))) return NULL;
+    y = nn__node(NN_OP_CAT, "nn_cat", xs[0]->ndim, shape, cs, n, 1);
+    if (!y) return NULL;
+    for (i = 0; i < d; i++) O *= shape[i];
+    for (i = d + 1; i < xs[0]->ndim; i++) I *= shape[i];
+    y->ip[0] = O; y->ip[1] = I; y->ip[2] = d;
+    nn__cat_forward(y);
+    return y;
+}
+
+NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim) {
+    nn_ctx *ctx; nn_tensor **us; int k, d; char s1[128], s2[128];
+    if (!xs || n <= 0) return NULL;
+    ctx = nn__ctx_of(xs, n);
+    for (k = 0; k < n; k++) if (!xs[k]) { if (ctx && !ctx->has_error) nn__err(ctx, "nn_stack: tensor %d is NULL", k); return NULL; }
+    if (!nn__norm_dim(ctx, "nn_stack", xs[0], dim, 1, &d)) return NULL;
+    us = NN__CAST(nn_tensor **, nn__arena_alloc(ctx, (size_t)n * sizeof(nn_tensor *)));
+    if (!us) { nn__err(ctx, "nn_stack: out of memory"); return NULL; }
+    for (k = 0; k < n; k++) {
+        if (!nn__same_shape(xs[k], xs[0])) {
+            nn__err(ctx, "nn_stack: tensor 0 is %s and tensor %d is %s; all must have the same shape", NN__SHAPE(xs[0], s1), k, NN__SHAPE(xs[k], s2));
+            return NULL;
+        }
+        if (!(us[k] = nn_unsqueeze(xs[k], d))) return NULL;
+    }
+    return nn_cat(us, n, d);
+}
+
+/* ---- the op table ---- */
+
+typedef struct nn__op_info { const char *name; void (*forward)(nn_tensor *y); void (*backward)(nn_tensor *y); } nn__op_info;
+
+static void nn__leaf_forward(nn_tensor *y) { (void)y; }
+#define nn__leaf_backward nn__leaf_forward
+
+static const nn__op_info nn__ops[NN_OP_COUNT] = {
+    { "leaf", nn__leaf_forward, nn__leaf_backward },
+    { "add", nn__binary_forward, nn__binary_backward },
+    { "sub", nn__binary_forward, nn__binary_backward },
+    { "mul", nn__binary_forward, nn__binary_backward },
+    { "div", nn__binary_forward, nn__binary_backward },
+    { "pow", nn__binary_forward, nn__binary_backward },
+    { "maximum", nn__binary_forward, nn__binary_backward },
+    { "minimum", nn__binary_forward, nn__binary_backward },
+    { "where", nn__binary_forward, nn__binary_backward },
+    { "add_scalar", nn__unary_forward, nn__unary_backward },
+    { "mul_scalar", nn__unary_forward, nn__unary_backward },
+    { "div_scalar", nn__unary_forward, nn__unary_backward },
+    { "pow_scalar", nn__unary_forward, nn__unary_backward },
+    { "neg", nn__unary_forward, nn__unary_backward },
+    { "exp", nn__unary_forward, nn__unary_backward },
+    { "log", nn__unary_forward, nn__unary_backward },
+    { "sqrt", nn__unary_forward, nn__unary_backward },
+    { "abs", nn__unary_forward, nn__unary_backward },
+    { "clamp", nn__unary_forward, nn__unary_backward },
+    { "relu", nn__unary_forward, nn__unary_backward },
+    { "leaky_relu", nn__unary_forward, nn__unary_backward },
+    { "sigmoid", nn__unary_forward, nn__unary_backward },
+    { "tanh", nn__unary_forward, nn__unary_backward },
+    { "gelu", nn__unary_forward, nn__unary_backward },
+    { "silu", nn__unary_forward, nn__unary_backward },
+    { "softplus", nn__unary_forward, nn__unary_backward },
+    { "softmax", nn__softmax_forward, nn__softmax_backward },
+    { "log_softmax", nn__softmax_forward, nn__softmax_backward },
+    { "sum", nn__reduce_forward, nn__reduce_backward },
+    { "mean", nn__reduce_forward, nn__reduce_backward },
+    { "var", nn__reduce_forward, nn__reduce_backward },
+    { "std", nn__reduce_forward, nn__reduce_backward },
+    { "max", nn__reduce_forward, nn__reduce_backward },
+    { "min", nn__reduce_forward, nn__reduce_backward },
+    { "logsumexp", nn__reduce_forward, nn__reduce_backward },
+    { "matmul", nn__matmul_forward, nn__matmul_backward },
+    { "gather", nn__gather_forward, nn__gather_backward },
+    { "index_select", nn__index_select_forward, nn__index_select_backward },
+    { "reshape", nn__leaf_forward, nn__view_backward },
+    { "transpose", nn__leaf_forward, nn__view_backward },
+    { "permute", nn__leaf_forward, nn__view_backward },
+    { "slice", nn__leaf_forward, nn__view_backward },
+    { "select", nn__leaf_forward, nn__view_backward },
+    { "squeeze", nn__leaf_forward, nn__view_backward },
+    { "unsqueeze", nn__leaf_forward, nn__view_backward },
+    { "copy", nn__copy_forward, nn__copy_backward },
+    { "cat", nn__cat_forward, nn__cat_backward },
+};
+
+NN_API const char *nn_op_name(int op) { return op >= 0 && op < NN_OP_COUNT ? nn__ops[op].name : "?"; }
+
+/* ==== autograd engine ==== */
+
+/* Nodes reachable from t through inputs that require grad, inputs first.
+   Iterative depth-first search; visit marks avoid a hash set. */
+static nn_tensor **nn__topo(nn_tensor *t, int64_t *count) {
+    nn_ctx *ctx = t->ctx;
+    int64_t cap = ctx->n_nodes + 2, n = 0, sp = 0;
+    nn_tensor **order = NN__CAST(nn_tensor **, nn__arena_alloc(ctx, (size_t)cap * 2 * sizeof(nn_tensor *)));
+    int *next = NN__CAST(int *, nn__arena_alloc(ctx, (size_t)cap * sizeof(int)));
+    nn_tensor **stack;
+    unsigned epoch = ++ctx->visit_epoch;
+    if (!order || !next) return NULL;
+    stack = order + cap;
+    stack[sp] = t; next[sp++] = 0; t->visit = epoch;
+    while (sp > 0) {
+        nn_tensor *u = stack[sp - 1];
+        if (next[sp - 1] < u->nsrc) {
+            nn_tensor *v = u->src[next[sp - 1]++];
+            if (v && v->requires_grad && v->visit != epoch && sp < cap) {
+                v->visit = epoch;
+                stack[sp] = v; next[sp++] = 0;
+            }
+        } else {
+            order[n++] = u;
+            sp--;
+        }
+    }
+    *count = n;
+    return order;
+}
+
+/* The gradient tensor of t: persistent for your tensors, arena for op results. */
+static int nn__ensure_grad(nn_tensor *t, int zero) {
+    if (!t->grad) {
+        if (t->flags & NN__PERSISTENT) t->grad = nn__new_persistent(t->ctx, "nn_backward", t->ndim, t->shape);
+        else t->grad = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 1);
+        if (!t->grad) return 0;
+        zero = 1;
+    }
+    if (zero) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
+    return 1;
+}
+
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad) {
+    nn_tensor **order; int64_t n, i;
+    char s1[128], s2[128];
+    if (!t) return 0;
+    if (!t->requires_grad) {
+        nn__err(t->ctx, "nn_backward: the tensor %s does not require grad and has no grad history", NN__SHAPE(t, s1));
+        return 0;
+    }
+    if (!grad && t->numel != 1) {
+        nn__err(t->ctx, "nn_backward: the tensor is %s; a gradient can be implied only for one-element outputs, so pass grad", NN__SHAPE(t, s1));
+        return 0;
+    }
+    if (grad && grad->numel != t->numel) {
+        nn__err(t->ctx, "nn_backward: grad is %s and the tensor is %s; they must have the same shape", NN__SHAPE(grad, s2), NN__SHAPE(t, s1));
+        return 0;
+    }
+    order = nn__topo(t, &n);
+    if (!order) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
+    for (i = 0; i < n; i++) {
+        nn_tensor *u = order[i];
+        /* leaves accumulate across calls until zeroed; inner nodes start at 0 */
+        if (!nn__ensure_grad(u, u->op != NN_OP_LEAF)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
+    }
+    if (grad) {
+        float *g = t->grad->data;
+        nn__walk w;
+        nn__walk_init(&w, grad->ndim, grad->shape, grad->stride, NULL, NULL);
+        for (i = 0; i < t->numel; i++, nn__walk_next(&w)) g[i] += grad->data[w.off[0]];
+    } else t->grad->data[0] += 1.0f;
+    for (i = n - 1; i >= 0; i--) nn__ops[order[i]->op].backward(order[i]);
+    return 1;
+}
+
+NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float)); }
+
+/* Sum of y * v in double, v a fixed pattern. */
+static double nn__probe(const nn_tensor *y, const float *v) {
+    double s = 0; nn__walk w; int64_t i;
+    nn__walk_init(&w, y->ndim, y->shape, y->stride, NULL, NULL);
+    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) s += (double)y->data[w.off[0]] * v[i];
+    return s;
+}
+
+NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int n,
+                        float eps, float atol, float rtol, double *max_err) {
+    nn_ctx *ctx; nn__mark mark; nn_tensor *y, *vt; float *v; int k, ok = 1; int64_t i; double worst = 0;
+    if (max_err) *max_err = 0;
+    if (!fn || !inputs || n <= 0 || !inputs[0]) return 0;
+    ctx = inputs[0]->ctx;
+    for (k = 0; k < n; k++) {
+        if (!inputs[k] || !(inputs[k]->flags & NN__PERSISTENT)) { nn__err(ctx, "nn_gradcheck: input %d must be a tensor you created", k); return 0; }
+        nn_zero_grad(inputs[k]);
+    }
+    mark = nn__arena_mark(ctx);
+    y = fn(inputs, user);
+    if (!y) { nn__err(ctx, "nn_gradcheck: the function returned NULL"); nn__arena_rewind(ctx, mark); return 0; }
+    vt = nn__new_arena(ctx, "nn_gradcheck", y->ndim, y->shape, 1);
+    if (!vt) { nn__arena_rewind(ctx, mark); return 0; }
+    v = vt->data;
+    for (i = 0; i < y->numel; i++) v[i] = 0.5f + (float)((i * 7919) % 13) / 13.0f;   /* fixed weights */
+    if (!y->requires_grad || !nn_backward(y, vt)) { nn__err(ctx, "nn_gradcheck: the output does not depend on any input with requires_grad"); nn__arena_rewind(ctx, mark); return 0; }
+    nn__arena_rewind(ctx, mark);
+    for (k = 0; k < n; k++) {
+        nn_tensor *x = inputs[k];
+        if (!x->requires_grad || !x->grad) continue;
+        for (i = 0; i < x->numel; i++) {
+            float keep = x->data[i]; double lp, lm, num, ana = x->grad->data[i], err;
+            x->data[i] = keep + eps;
+            y = fn(inputs, user);
+            if (!y) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            vt = nn__new_arena(ctx, "nn_gradcheck", y->ndim, y->shape, 1);
+            if (!vt) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            { int64_t j; for (j = 0; j < y->numel; j++) vt->data[j] = 0.5f + (float)((j * 7919) % 13) / 13.0f; }
+            lp = nn__probe(y, vt->data);
+            x->data[i] = keep - eps;
+            y = fn(inputs, user);
+            if (!y) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            lm = nn__probe(y, vt->data);
+            x->data[i] = keep;
+            nn__arena_rewind(ctx, mark);
+            num = (lp - lm) / (2.0 * eps);
+            err = fabs(num - ana);
+            if (err > worst) worst = err;
+            if (err > atol + rtol * fabs(num)) ok = 0;
+        }
+    }
+    if (max_err) *max_err = worst;
+    return ok;
+}
+
+#ifndef NN_NO_STDIO
+static void nn__dot_values(FILE *f, const char *what, const nn_tensor *t) {
+    int64_t i, n = t->numel < 6 ? t->numel : 6;
+    nn__walk w;
+    fprintf(f, "%s", what);
+    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", t->data[w.off[0]]);
+    if (t->numel > n) fprintf(f, " ...");
+}
+
+NN_API int nn_graph_dot(nn_tensor *t, const char *path) {
+    nn_tensor **stack, **seen; int64_t sp = 0, ns = 0, cap; int k; FILE *f; unsigned epoch; char s[128];
+    if (!t) return 0;
+    if (!path) { nn__err(t->ctx, "nn_graph_dot: path is NULL"); return 0; }
+    f = fopen(path, "w");
+    if (!f) { nn__err(t->ctx, "nn_graph_dot: cannot open %s for writing", path); return 0; }
+    cap = t->ctx->n_nodes + 64;
+    stack = NN__CAST(nn_tensor **, nn__arena_alloc(t->ctx, (size_t)cap * 4 * sizeof(nn_tensor *)));
+    if (!stack) { fclose(f); nn__err(t->ctx, "nn_graph_dot: out of memory"); return 0; }
+    seen = stack + cap * 2;
+    epoch = ++t->ctx->visit_epoch;
+    fprintf(f, "digraph nn {\n  rankdir=LR;\n  node [shape=record, fontname=\"Helvetica\"];\n");
+    stack[sp++] = t;
+    t->visit = epoch;
+    while (sp > 0) {
+        nn_tensor *u = stack[--sp];
+        seen[ns++] = u;
+        fprintf(f, "  n%p [label=\"{%s%s%s | %s", (void *)u, u->name[0] ? u->name : "", u->name[0] ? " = " : "",
+                u->op == NN_OP_LEAF ? "leaf" : nn_op_name(u->op), NN__SHAPE(u, s));
+        if (u->numel <= 64) nn__dot_values(f, " | data ", u);
+        if (u->grad && u->numel <= 64) nn__dot_values(f, " | grad ", u->grad);
+        fprintf(f, "}\"%s];\n", u->requires_grad ? "" : ", style=dashed");
+        for (k = 0; k < u->nsrc; k++) {
+            nn_tensor *v = u->src[k];
+            if (!v) continue;
+            fprintf(f, "  n%p -> n%p;\n", (void *)v, (void *)u);
+            if (v->visit != epoch && sp < cap * 2 && ns + sp < cap * 2) { v->visit = epoch; stack[sp++] = v; }
+        }
+    }
+    fprintf(f, "}\n");
+    if (fclose(f) != 0) { nn__err(t->ctx, "nn_graph_dot: writing %s failed", path); return 0; }
+    return 1;
+}
+
+static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, int summarize) {
+    int64_t i, n = t->shape[d];
+    printf("[");
+    for (i = 0; i < n; i++) {
+        if (summarize && n > 6 && i == 3) { printf(d == t->ndim - 1 ? "..., " : "...,\n%*s", d == t->ndim - 1 ? 0 : indent + d + 1, ""); i = n - 3; }
+        if (d == t->ndim - 1) printf("%.4f", t->data[off + i * t->stride[d]]);
+        else nn__print_rec(t, d + 1, off + i * t->stride[d], indent, summarize);
+        if (i < n - 1) {
+            if (d == t->ndim - 1) printf(", ");
+            else { int b; printf(","); for (b = d; b < t->ndim - 1; b++) printf("\n"); printf("%*s", indent + d + 1, ""); }
+        }
+    }
+    printf("]");
+}
+
+NN_API void nn_print(const nn_tensor *t) {
+    if (!t) { printf("NULL\n"); return; }
+    printf("tensor(");
+    if (t->ndim == 0) printf("%.4f", t->data[0]);
+    else nn__print_rec(t, 0, 0, 7, t->numel > 1000);
+    if (t->requires_grad) printf(t->op == NN_OP_LEAF ? ", requires_grad=True" : ", grad_fn=<%s>", nn_op_name(t->op));
+    printf(")\n");
+}
+#endif /* NN_NO_STDIO */
+
+#endif /* NN_IMPLEMENTATION_DONE */
+#endif /* NN_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+------------------------------------------------------------------------------
+ALTERNATIVE A - MIT License
+Copyright (c) 2026 the nn.h authors
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+ALTERNATIVE B - Public Domain (www.unlicense.org)
+This is free and unencumbered software released into the public domain.
+Anyone is free to copy, modify, publish, use, compile, sell, or distribute this
+software, either in source code form or as a compiled binary, for any purpose,
+commercial or non-commercial, and by any means.
+In jurisdictions that recognize copyright laws, the author or authors of this
+software dedicate any and all copyright interest in the software to the public
+domain. We make this dedication for the benefit of the public at large and to
+the detriment of our heirs and successors. We intend this dedication to be an
+overt act of relinquishment in perpetuity of all present and future rights to
+this software under copyright law.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN
+ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION
+WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------
+*/
