@@ -1,0 +1,55 @@
+# nn.h: `make demo` runs the main job, `make test` runs the test suite.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c99 -Wall -Wextra -Werror
+LDLIBS  := -lm
+BUILD   := build
+EXAMPLES := chain_rule linear_regression manual_backprop
+
+.PHONY: all test examples demo compile-check sanitize check-leaks fixtures clean
+
+all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+$(BUILD)/test_nn: tests/test_nn.c nn.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ tests/test_nn.c $(LDLIBS)
+
+$(BUILD)/%: examples/%.c nn.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+# The test command: the header compiles as C99 and C++ with every compiler
+# present, then the suite runs (ends with "N passed, N failed").
+test: compile-check $(BUILD)/test_nn
+	./$(BUILD)/test_nn
+
+compile-check: | $(BUILD)
+	@printf '#define NN_IMPLEMENTATION\n#include "nn.h"\nint main(void){return 0;}\n' > $(BUILD)/cc.c
+	@cp $(BUILD)/cc.c $(BUILD)/cc.cpp
+	@for c in "gcc -std=c99" "clang -std=c99" "g++ -std=c++11" "clang++ -std=c++11"; do \
+	  bin=$${c%% *}; command -v $$bin >/dev/null 2>&1 || { echo "compile-check: $$bin not installed, skipped"; continue; }; \
+	  src=$(BUILD)/cc.c; case $$bin in *++) src=$(BUILD)/cc.cpp;; esac; \
+	  $$c -I. -Wall -Wextra -Werror -c $$src -o $(BUILD)/cc.o || exit 1; \
+	  echo "compile-check: $$c -Wall -Wextra -Werror ok"; done
+
+# Every example, run from build/ so the files they write land there.
+examples: $(addprefix $(BUILD)/,$(EXAMPLES))
+	@for e in $(EXAMPLES); do echo "== $$e"; (cd $(BUILD) && ./$$e) || exit 1; done
+
+# The main job. Grows into the seed's MNIST training run with the data issue.
+demo: $(BUILD)/linear_regression $(BUILD)/chain_rule
+	cd $(BUILD) && ./linear_regression && ./chain_rule
+
+sanitize: | $(BUILD)
+	clang $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/test_nn_asan tests/test_nn.c $(LDLIBS)
+	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_nn_asan
+
+check-leaks: $(BUILD)/test_nn
+	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=9 -q ./$(BUILD)/test_nn
+
+fixtures:
+	/usr/bin/python3 tests/gen_fixtures.py
+
+clean:
+	rm -rf $(BUILD)
