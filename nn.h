@@ -110,7 +110,10 @@ typedef struct nn_tensor nn_tensor;
     X(LOGSUMEXP, "logsumexp") X(MATMUL, "matmul") X(GATHER, "gather") \
     X(INDEX_SELECT, "index_select") X(RESHAPE, "reshape") X(TRANSPOSE, "transpose") \
     X(PERMUTE, "permute") X(SLICE, "slice") X(SELECT, "select") X(SQUEEZE, "squeeze") \
-    X(UNSQUEEZE, "unsqueeze") X(COPY, "copy") X(CAT, "cat")
+    X(UNSQUEEZE, "unsqueeze") X(COPY, "copy") X(CAT, "cat") X(CONV2D, "conv2d") \
+    X(CONV_TRANSPOSE2D, "conv_transpose2d") X(MAX_POOL2D, "max_pool2d") X(AVG_POOL2D, "avg_pool2d") \
+    X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d") X(DROPOUT, "dropout") X(BATCH_NORM, "batch_norm") \
+    X(LAYER_NORM, "layer_norm") X(BCE_WITH_LOGITS, "bce_with_logits")
 
 #define NN__OP_ENUM(name, str) NN_OP_##name,
 typedef enum nn_op { NN__OP_LIST(NN__OP_ENUM) NN_OP_COUNT } nn_op;
@@ -254,6 +257,25 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* to
 NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index); /* index is 1-D */
 NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes);      /* index.shape + (num_classes,); -1 = max+1 */
 NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index);       /* F.embedding: index.shape + (D,) */
+
+/* ==== neural-network functions (torch.nn.functional) ==== */
+
+/* Options: zero means PyTorch's default (stride 1, padding 0, dilation 1, groups 1). */
+typedef struct nn_conv_opts { int64_t stride, padding, dilation, groups, output_padding; } nn_conv_opts;
+/* stride 0 means kernel_size; count_exclude_pad is PyTorch's count_include_pad=False. */
+typedef struct nn_pool_opts { int64_t kernel_size, stride, padding, dilation; int ceil_mode, count_exclude_pad; } nn_pool_opts;
+
+NN_API nn_tensor *nn_conv2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o);  /* x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O) or NULL */
+NN_API nn_tensor *nn_conv_transpose2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o); /* weight (C, O/groups, kH, kW) */
+NN_API nn_tensor *nn_max_pool2d(nn_tensor *x, nn_pool_opts o);           /* (N, C, H, W) -> (N, C, OH, OW) */
+NN_API nn_tensor *nn_avg_pool2d(nn_tensor *x, nn_pool_opts o);
+NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t out_w);
+NN_API nn_tensor *nn_dropout(nn_tensor *x, float p, int training);      /* x itself when not training */
+/* F.batch_norm: x (N, C, ...); running stats updated in place when training (may be NULL then) */
+NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor *running_var, nn_tensor *weight,
+                                nn_tensor *bias, int training, float momentum, float eps);
+/* F.layer_norm over the last normalized_ndim dims; weight and bias may be NULL */
+NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *weight, nn_tensor *bias, float eps);
 
 /* ==== autograd ==== */
 
@@ -1870,6 +1892,521 @@ NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim) {
     return nn_cat(us, n, d);
 }
 
+/* ---- convolution: conv2d, conv_transpose2d (im2col + gemm) ---- */
+/* ip: 0 sh, 1 sw, 2 ph, 3 pw, 4 dh, 5 dw, 6 groups, 7 oph, 8 opw */
+
+/* img (C, H, W) -> col (C*kh*kw, OH*OW): the patch under each output position */
+static void nn__im2col(float *col, const float *img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                       const int64_t *ip, int64_t OH, int64_t OW) {
+    int64_t c, i, j, oh, ow, P = OH * OW;
+    for (c = 0; c < C; c++) for (i = 0; i < kh; i++) for (j = 0; j < kw; j++) {
+        float *dst = col + ((c * kh + i) * kw + j) * P;
+        for (oh = 0; oh < OH; oh++) {
+            int64_t ih = oh * ip[0] - ip[2] + i * ip[4];
+            const float *src = img + (c * H + ih) * W;
+            if (ih < 0 || ih >= H) { memset(dst + oh * OW, 0, (size_t)OW * sizeof(float)); continue; }
+            for (ow = 0; ow < OW; ow++) {
+                int64_t iw = ow * ip[1] - ip[3] + j * ip[5];
+                dst[oh * OW + ow] = (iw >= 0 && iw < W) ? src[iw] : 0.0f;
+            }
+        }
+    }
+}
+/* the adjoint: img (C, H, W) += col (C*kh*kw, OH*OW) scattered back */
+static void nn__col2im(float *img, const float *col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                       const int64_t *ip, int64_t OH, int64_t OW) {
+    int64_t c, i, j, oh, ow, P = OH * OW;
+    for (c = 0; c < C; c++) for (i = 0; i < kh; i++) for (j = 0; j < kw; j++) {
+        const float *src = col + ((c * kh + i) * kw + j) * P;
+        for (oh = 0; oh < OH; oh++) {
+            int64_t ih = oh * ip[0] - ip[2] + i * ip[4];
+            float *dst = img + (c * H + ih) * W;
+            if (ih < 0 || ih >= H) continue;
+            for (ow = 0; ow < OW; ow++) {
+                int64_t iw = ow * ip[1] - ip[3] + j * ip[5];
+                if (iw >= 0 && iw < W) dst[iw] += src[oh * OW + ow];
+            }
+        }
+    }
+}
+
+static float *nn__scratch(nn_ctx *ctx, int64_t n) { return NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float))); }
+
+static void nn__conv2d_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
+    int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
+    float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
+    for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
+        float *yo = y->data + (n * O + g * Og) * P;                /* (Og, P) */
+        nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
+        nn__gemm(Og, P, K, w->data + g * Og * K, K, 1, col, P, 1, yo, P, 0);
+        if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
+    }
+}
+static void nn__conv2d_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
+    int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
+    float *col = NN__CAST(float *, y->saved), *dcol = dx ? nn__scratch(y->ctx, K * P) : NULL;   /* (K, P) */
+    if (dx && !dcol) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return; }
+    for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
+        const float *gy = y->grad->data + (n * O + g * Og) * P;    /* (Og, P) */
+        if (dw) {   /* dw (Og, K) += gy (Og, P) @ col^T */
+            nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
+            nn__gemm(Og, K, P, gy, P, 1, col, 1, P, dw + g * Og * K, K, 1);
+        }
+        if (dx) {   /* dcol (K, P) = w^T (K, Og) @ gy; dx += col2im(dcol) */
+            nn__gemm(K, P, Og, w->data + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
+            nn__col2im(dx + (n * C + g * Cg) * H * W, dcol, Cg, H, W, kh, kw, y->ip, OH, OW);
+        }
+        if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; db[g * Og + o] += s; }
+    }
+}
+
+static void nn__conv_transpose2d_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
+    int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
+    float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
+    memset(y->data, 0, (size_t)y->numel * sizeof(float));
+    for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
+        float *yo = y->data + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
+        /* col (K, P) = w_g^T (K, Cg) @ x_g (Cg, P), then scattered into the output */
+        nn__gemm(K, P, Cg, w->data + g * Cg * K, 1, K, x->data + (n * C + g * Cg) * P, P, 1, col, P, 0);
+        nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
+        if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
+    }
+}
+static void nn__conv_transpose2d_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
+    int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
+    float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
+    for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
+        const float *gy = y->grad->data + (n * O + g * Og) * OH * OW;
+        nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
+        if (dx) nn__gemm(Cg, P, K, w->data + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
+        if (dw) nn__gemm(Cg, K, P, x->data + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
+        if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; db[g * Og + o] += s; }
+    }
+}
+
+static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, nn_tensor *b, const int64_t *ip) {
+    static const char *names[] = { "input", "weight" };
+    nn_tensor *xs[3], *y; int64_t shape[4], C, G = ip[6], kh, kw, outc, OH, OW, K, P;
+    char s1[128], s2[128], s3[128];
+    int transposed = op == NN_OP_CONV_TRANSPOSE2D;
+    xs[0] = x; xs[1] = w; xs[2] = b;
+    if (!nn__check_inputs(fn, xs, names, 2)) return NULL;
+    if (x->ndim != 4 || w->ndim != 4) {
+        nn__err(x->ctx, "%s: input is %s and weight is %s; both must be 4-D (N, C, H, W) and (%s, kH, kW)", fn,
+                NN__SHAPE(x, s1), NN__SHAPE(w, s2), transposed ? "C_in, C_out/groups" : "C_out, C_in/groups");
+        return NULL;
+    }
+    if (G < 1 || ip[0] < 1 || ip[1] < 1 || ip[4] < 1 || ip[5] < 1 || ip[2] < 0 || ip[3] < 0) {
+        nn__err(x->ctx, "%s: stride %lldx%lld, padding %lldx%lld, dilation %lldx%lld, groups %lld; stride, dilation and groups must be >= 1, padding >= 0",
+                fn, (long long)ip[0], (long long)ip[1], (long long)ip[2], (long long)ip[3], (long long)ip[4], (long long)ip[5], (long long)G);
+        return NULL;
+    }
+    C = x->shape[1]; kh = w->shape[2]; kw = w->shape[3];
+    if (transposed ? (w->shape[0] != C || C % G) : (w->shape[1] * G != C || w->shape[0] % G)) {
+        nn__err(x->ctx, "%s: input is %s and weight is %s with groups %lld; the input's channels do not match the weight", fn,
+                NN__SHAPE(x, s1), NN__SHAPE(w, s2), (long long)G);
+        return NULL;
+    }
+    outc = transposed ? w->shape[1] * G : w->shape[0];
+    if (b && (b->ndim != 1 || b->shape[0] != outc)) {
+        nn__err(x->ctx, "%s: bias is %s; expected (%lld,)", fn, NN__SHAPE(b, s3), (long long)outc);
+        return NULL;
+    }
+    if (transposed) {
+        if (ip[7] >= ip[0] && ip[7] >= ip[4]) { nn__err(x->ctx, "%s: output_padding %lld must be smaller than stride or dilation", fn, (long long)ip[7]); return NULL; }
+        OH = (x->shape[2] - 1) * ip[0] - 2 * ip[2] + ip[4] * (kh - 1) + ip[7] + 1;
+        OW = (x->shape[3] - 1) * ip[1] - 2 * ip[3] + ip[5] * (kw - 1) + ip[8] + 1;
+    } else {
+        OH = (x->shape[2] + 2 * ip[2] - ip[4] * (kh - 1) - 1) / ip[0] + 1;
+        OW = (x->shape[3] + 2 * ip[3] - ip[5] * (kw - 1) - 1) / ip[1] + 1;
+        if (x->shape[2] + 2 * ip[2] < ip[4] * (kh - 1) + 1 || x->shape[3] + 2 * ip[3] < ip[5] * (kw - 1) + 1) OH = 0;
+    }
+    if (OH <= 0 || OW <= 0) {
+        nn__err(x->ctx, "%s: input %s with kernel %lldx%lld gives an empty output", fn, NN__SHAPE(x, s1), (long long)kh, (long long)kw);
+        return NULL;
+    }
+    shape[0] = x->shape[0]; shape[1] = outc; shape[2] = OH; shape[3] = OW;
+    for (K = 0; K < 2; K++) if (!(xs[K] = nn__contig_input(xs[K]))) return NULL;
+    if (b && !(xs[2] = nn__contig_input(b))) return NULL;
+    y = nn__node(op, fn, 4, shape, xs, 3, 1);
+    if (!y) return NULL;
+    memcpy(y->ip, ip, 9 * sizeof(int64_t));
+    K = transposed ? w->shape[1] * kh * kw : (C / G) * kh * kw;
+    P = transposed ? x->shape[2] * x->shape[3] : OH * OW;
+    y->saved = nn__scratch(x->ctx, K * P);
+    if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
+    if (transposed) nn__conv_transpose2d_forward(y); else nn__conv2d_forward(y);
+    return y;
+}
+
+NN_API nn_tensor *nn_conv2d(nn_tensor *x, nn_tensor *w, nn_tensor *b, nn_conv_opts o) {
+    int64_t ip[9];
+    ip[0] = ip[1] = o.stride ? o.stride : 1; ip[2] = ip[3] = o.padding;
+    ip[4] = ip[5] = o.dilation ? o.dilation : 1; ip[6] = o.groups ? o.groups : 1; ip[7] = ip[8] = 0;
+    return nn__conv(NN_OP_CONV2D, "nn_conv2d", x, w, b, ip);
+}
+NN_API nn_tensor *nn_conv_transpose2d(nn_tensor *x, nn_tensor *w, nn_tensor *b, nn_conv_opts o) {
+    int64_t ip[9];
+    ip[0] = ip[1] = o.stride ? o.stride : 1; ip[2] = ip[3] = o.padding;
+    ip[4] = ip[5] = o.dilation ? o.dilation : 1; ip[6] = o.groups ? o.groups : 1; ip[7] = ip[8] = o.output_padding;
+    return nn__conv(NN_OP_CONV_TRANSPOSE2D, "nn_conv_transpose2d", x, w, b, ip);
+}
+
+/* ---- pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d ---- */
+/* ip: 0 kernel, 1 stride, 2 padding, 3 dilation, 4 count_include_pad; saved = argmax (max) */
+
+static int64_t nn__pool_out(int64_t H, int64_t k, int64_t s, int64_t p, int64_t d, int ceil_mode) {
+    int64_t span = H + 2 * p - d * (k - 1) - 1, o;
+    if (span < 0) return 0;
+    o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (o - 1) * s >= H + p) o--;
+    return o;
+}
+
+static void nn__pool_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
+    int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow, i, j;
+    int64_t *arg = NN__CAST(int64_t *, y->saved);
+    for (c = 0; c < NC; c++) {
+        const float *xp = x->data + c * H * W;                        /* (H, W) */
+        float *yp = y->data + c * OH * OW;                            /* (OH, OW) */
+        for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
+            int64_t o = oh * OW + ow;
+            if (y->op == NN_OP_MAX_POOL2D) {
+                float best = -INFINITY; int64_t at = -1;
+                for (i = 0; i < k; i++) for (j = 0; j < k; j++) {
+                    int64_t ih = oh * s - p + i * d, iw = ow * s - p + j * d;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                    if (at < 0 || xp[ih * W + iw] > best || xp[ih * W + iw] != xp[ih * W + iw]) { best = xp[ih * W + iw]; at = ih * W + iw; }
+                    if (best != best) break;
+                }
+                yp[o] = best; arg[c * OH * OW + o] = at;
+            } else if (y->op == NN_OP_AVG_POOL2D) {
+                int64_t h0 = oh * s - p, w0 = ow * s - p, h1 = h0 + k, w1 = w0 + k, div; double sum = 0;
+                if (h1 > H + p) h1 = H + p;
+                if (w1 > W + p) w1 = W + p;
+                div = (h1 - h0) * (w1 - w0);
+                if (h0 < 0) h0 = 0;
+                if (w0 < 0) w0 = 0;
+                if (h1 > H) h1 = H;
+                if (w1 > W) w1 = W;
+                if (!y->ip[4]) div = (h1 - h0) * (w1 - w0);
+                for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) sum += xp[i * W + j];
+                yp[o] = (float)(sum / (double)(div > 0 ? div : 1));
+            } else {   /* adaptive: window [floor(o*H/OH), ceil((o+1)*H/OH)) */
+                int64_t h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH, w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW;
+                double sum = 0;
+                for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) sum += xp[i * W + j];
+                yp[o] = (float)(sum / (double)((h1 - h0) * (w1 - w0)));
+            }
+        }
+    }
+}
+static void nn__pool_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    float *dx = nn__gbuf(x);
+    int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
+    int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], c, oh, ow, i, j;
+    const int64_t *arg = NN__CAST(const int64_t *, y->saved);
+    if (!dx) return;
+    for (c = 0; c < NC; c++) {
+        float *dp = dx + c * H * W;
+        const float *gp = y->grad->data + c * OH * OW;
+        for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
+            int64_t o = oh * OW + ow;
+            if (y->op == NN_OP_MAX_POOL2D) { if (arg[c * OH * OW + o] >= 0) dp[arg[c * OH * OW + o]] += gp[o]; }
+            else if (y->op == NN_OP_AVG_POOL2D) {
+                int64_t h0 = oh * s - p, w0 = ow * s - p, h1 = h0 + k, w1 = w0 + k, div; float share;
+                if (h1 > H + p) h1 = H + p;
+                if (w1 > W + p) w1 = W + p;
+                div = (h1 - h0) * (w1 - w0);
+                if (h0 < 0) h0 = 0;
+                if (w0 < 0) w0 = 0;
+                if (h1 > H) h1 = H;
+                if (w1 > W) w1 = W;
+                if (!y->ip[4]) div = (h1 - h0) * (w1 - w0);
+                share = gp[o] / (float)(div > 0 ? div : 1);
+                for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) dp[i * W + j] += share;
+            } else {
+                int64_t h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH, w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW;
+                float share = gp[o] / (float)((h1 - h0) * (w1 - w0));
+                for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) dp[i * W + j] += share;
+            }
+        }
+    }
+}
+
+static nn_tensor *nn__pool(int op, const char *fn, nn_tensor *x, int64_t OH, int64_t OW, const int64_t *ip) {
+    static const char *names[] = { "input" };
+    nn_tensor *y; int64_t shape[4]; char s[128];
+    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    if (x->ndim != 4) { nn__err(x->ctx, "%s: input is %s; expected 4-D (N, C, H, W)", fn, NN__SHAPE(x, s)); return NULL; }
+    if (OH <= 0 || OW <= 0) { nn__err(x->ctx, "%s: input %s gives an empty output (%lld x %lld)", fn, NN__SHAPE(x, s), (long long)OH, (long long)OW); return NULL; }
+    if (!(x = nn__contig_input(x))) return NULL;
+    shape[0] = x->shape[0]; shape[1] = x->shape[1]; shape[2] = OH; shape[3] = OW;
+    y = nn__node(op, fn, 4, shape, &x, 1, 1);
+    if (!y) return NULL;
+    memcpy(y->ip, ip, 5 * sizeof(int64_t));
+    if (op == NN_OP_MAX_POOL2D) {
+        y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
+        if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
+    }
+    nn__pool_forward(y);
+    return y;
+}
+
+static int nn__pool_args(nn_tensor *x, const char *fn, nn_pool_opts o, int64_t *ip) {
+    ip[0] = o.kernel_size; ip[1] = o.stride ? o.stride : o.kernel_size; ip[2] = o.padding;
+    ip[3] = o.dilation ? o.dilation : 1; ip[4] = !o.count_exclude_pad;
+    if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || 2 * ip[2] > ip[0]) {
+        if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, padding %lld, dilation %lld; kernel, stride, dilation must be >= 1 and padding at most half the kernel",
+                       fn, (long long)ip[0], (long long)ip[1], (long long)ip[2], (long long)ip[3]);
+        return 0;
+    }
+    return 1;
+}
+NN_API nn_tensor *nn_max_pool2d(nn_tensor *x, nn_pool_opts o) {
+    int64_t ip[5];
+    if (!x || !nn__pool_args(x, "nn_max_pool2d", o, ip)) return NULL;
+    if (x->ndim != 4) return nn__pool(NN_OP_MAX_POOL2D, "nn_max_pool2d", x, 1, 1, ip);
+    return nn__pool(NN_OP_MAX_POOL2D, "nn_max_pool2d", x, nn__pool_out(x->shape[2], ip[0], ip[1], ip[2], ip[3], o.ceil_mode),
+                    nn__pool_out(x->shape[3], ip[0], ip[1], ip[2], ip[3], o.ceil_mode), ip);
+}
+NN_API nn_tensor *nn_avg_pool2d(nn_tensor *x, nn_pool_opts o) {
+    int64_t ip[5];
+    if (!x || !nn__pool_args(x, "nn_avg_pool2d", o, ip)) return NULL;
+    if (x->ndim != 4) return nn__pool(NN_OP_AVG_POOL2D, "nn_avg_pool2d", x, 1, 1, ip);
+    return nn__pool(NN_OP_AVG_POOL2D, "nn_avg_pool2d", x, nn__pool_out(x->shape[2], ip[0], ip[1], ip[2], 1, o.ceil_mode),
+                    nn__pool_out(x->shape[3], ip[0], ip[1], ip[2], 1, o.ceil_mode), ip);
+}
+NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t out_w) {
+    int64_t ip[5] = { 0, 0, 0, 0, 0 };
+    return nn__pool(NN_OP_ADAPTIVE_AVG_POOL2D, "nn_adaptive_avg_pool2d", x, out_h, out_w, ip);
+}
+
+/* ---- dropout ---- */
+/* saved = the mask: 0 or 1/(1-p) per element */
+
+static void nn__dropout_forward(nn_tensor *y) {
+    const float *x = y->src[0]->data, *m = NN__CAST(const float *, y->saved);
+    int64_t i;
+    for (i = 0; i < y->numel; i++) y->data[i] = x[i] * m[i];
+}
+static void nn__dropout_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    const float *m = NN__CAST(const float *, y->saved), *g = y->grad->data;
+    int64_t i;
+    if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i] * m[i];
+}
+NN_API nn_tensor *nn_dropout(nn_tensor *x, float p, int training) {
+    static const char *names[] = { "input" };
+    nn_tensor *y; float *m, scale; int64_t i;
+    if (!nn__check_inputs("nn_dropout", &x, names, 1)) return NULL;
+    if (!(p >= 0.0f && p <= 1.0f)) { nn__err(x->ctx, "nn_dropout: p is %g; it must be between 0 and 1", p); return NULL; }
+    if (!training || p == 0.0f) return x;
+    if (!(x = nn__contig_input(x))) return NULL;
+    y = nn__node(NN_OP_DROPOUT, "nn_dropout", x->ndim, x->shape, &x, 1, 1);
+    if (!y) return NULL;
+    m = nn__scratch(x->ctx, x->numel);
+    if (!m) { nn__err(x->ctx, "nn_dropout: out of memory"); return NULL; }
+    scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    for (i = 0; i < x->numel; i++) m[i] = nn__rng_uniform(&x->ctx->rng) < p ? 0.0f : scale;
+    y->saved = m;
+    nn__dropout_forward(y);
+    return y;
+}
+
+/* ---- normalisation: batch_norm (over N and spatial dims), layer_norm (over the last dims) ---- */
+/* batch_norm: x (N, C, S); src: x, weight, bias; ip[0] training; saved: mean (C), invstd (C)
+   layer_norm: x (R, M); src: x, weight, bias; saved: mean (R), invstd (R) */
+
+static void nn__norm_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    const float *mean = NN__CAST(const float *, y->saved), *inv;
+    int64_t n, c, s;
+    if (y->op == NN_OP_BATCH_NORM) {
+        int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
+        inv = mean + C;
+        for (n = 0; n < N; n++) for (c = 0; c < C; c++) {
+            float sc = inv[c] * (w ? w->data[c] : 1.0f), sh = b ? b->data[c] : 0.0f;
+            const float *xp = x->data + (n * C + c) * S; float *yp = y->data + (n * C + c) * S;
+            for (s = 0; s < S; s++) yp[s] = (xp[s] - mean[c]) * sc + sh;
+        }
+    } else {
+        int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        inv = mean + R;
+        for (n = 0; n < R; n++) {
+            const float *xp = x->data + n * M; float *yp = y->data + n * M;
+            for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? w->data[s] : 1.0f) + (b ? b->data[s] : 0.0f);
+        }
+    }
+}
+static void nn__norm_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
+    const float *mean = NN__CAST(const float *, y->saved), *inv, *g = y->grad->data;
+    int64_t n, c, s;
+    if (y->op == NN_OP_BATCH_NORM) {
+        int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
+        double M = (double)(N * S);
+        inv = mean + C;
+        for (c = 0; c < C; c++) {
+            double sg = 0, sgx = 0; float wc = w ? w->data[c] : 1.0f;
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
+                int64_t at = (n * C + c) * S + s;
+                sg += g[at]; sgx += (double)g[at] * (x->data[at] - mean[c]) * inv[c];
+            }
+            if (dw) dw[c] += (float)sgx;
+            if (db) db[c] += (float)sg;
+            if (!dx) continue;
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
+                int64_t at = (n * C + c) * S + s;
+                if (y->ip[0]) {   /* training: the batch statistics depend on x too */
+                    float xh = (x->data[at] - mean[c]) * inv[c];
+                    dx[at] += wc * inv[c] * (float)((g[at] * M - sg - xh * sgx) / M);
+                } else dx[at] += g[at] * wc * inv[c];
+            }
+        }
+    } else {
+        int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        inv = mean + R;
+        for (n = 0; n < R; n++) {
+            const float *xp = x->data + n * M, *gp = g + n * M;
+            double sd = 0, sdx = 0;
+            for (s = 0; s < M; s++) {
+                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? w->data[s] : 1.0f);
+                sd += d; sdx += (double)d * xh;
+                if (dw) dw[s] += gp[s] * xh;
+                if (db) db[s] += gp[s];
+            }
+            if (dx) for (s = 0; s < M; s++) {
+                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? w->data[s] : 1.0f);
+                dx[n * M + s] += inv[n] * (float)((d * (double)M - sd - xh * sdx) / (double)M);
+            }
+        }
+    }
+}
+
+NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor *running_var, nn_tensor *weight,
+                                nn_tensor *bias, int training, float momentum, float eps) {
+    static const char *names[] = { "input" };
+    nn_tensor *xs[3], *y; float *st; int64_t N, C, S, n, c, s, k; char s1[128], s2[128];
+    if (!nn__check_inputs("nn_batch_norm", &x, names, 1)) return NULL;
+    if (x->ndim < 2) { nn__err(x->ctx, "nn_batch_norm: input is %s; expected (N, C) or (N, C, ...)", NN__SHAPE(x, s1)); return NULL; }
+    N = x->shape[0]; C = x->shape[1]; S = x->numel / (N * C > 0 ? N * C : 1);
+    xs[0] = running_mean; xs[1] = running_var;
+    for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != C) {
+        nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, k ? "running_var" : "running_mean", NN__SHAPE(xs[k], s2));
+        return NULL;
+    }
+    xs[0] = weight; xs[1] = bias;
+    for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != C) {
+        nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, k ? "bias" : "weight", NN__SHAPE(xs[k], s2));
+        return NULL;
+    }
+    if (!training && (!running_mean || !running_var)) { nn__err(x->ctx, "nn_batch_norm: eval mode needs running_mean and running_var"); return NULL; }
+    if (training && N * S <= 1) { nn__err(x->ctx, "nn_batch_norm: input %s has one value per channel; training needs more than one", NN__SHAPE(x, s1)); return NULL; }
+    if (!(xs[0] = nn__contig_input(x))) return NULL;
+    xs[1] = weight; xs[2] = bias;
+    y = nn__node(NN_OP_BATCH_NORM, "nn_batch_norm", x->ndim, x->shape, xs, 3, 1);
+    if (!y) return NULL;
+    x = xs[0];
+    st = nn__scratch(x->ctx, 2 * C);
+    if (!st) { nn__err(x->ctx, "nn_batch_norm: out of memory"); return NULL; }
+    y->ip[0] = training; y->fp[0] = eps;
+    for (c = 0; c < C; c++) {
+        double m = 0, v = 0, M = (double)(N * S);
+        if (training) {
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += x->data[(n * C + c) * S + s];
+            m /= M;
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = x->data[(n * C + c) * S + s] - m; v += d * d; }
+            v /= M;
+            if (running_mean) running_mean->data[c] = (float)((1.0 - momentum) * running_mean->data[c] + momentum * m);
+            if (running_var) running_var->data[c] = (float)((1.0 - momentum) * running_var->data[c] + momentum * v * M / (M - 1));
+        } else { m = running_mean->data[c]; v = running_var->data[c]; }
+        st[c] = (float)m; st[C + c] = (float)(1.0 / sqrt(v + eps));
+    }
+    y->saved = st;
+    nn__norm_forward(y);
+    return y;
+}
+
+NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *weight, nn_tensor *bias, float eps) {
+    static const char *names[] = { "input" };
+    nn_tensor *xs[3], *y; float *st; int64_t M = 1, R, r, s; int k; char s1[128], s2[128];
+    if (!nn__check_inputs("nn_layer_norm", &x, names, 1)) return NULL;
+    if (normalized_ndim < 1 || normalized_ndim > x->ndim) {
+        nn__err(x->ctx, "nn_layer_norm: input is %s; normalized_ndim %d must be between 1 and %d", NN__SHAPE(x, s1), normalized_ndim, x->ndim);
+        return NULL;
+    }
+    for (k = x->ndim - normalized_ndim; k < x->ndim; k++) M *= x->shape[k];
+    xs[0] = weight; xs[1] = bias;
+    for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != M) {
+        nn__err(x->ctx, "nn_layer_norm: input is %s, normalizing the last %d dims (%lld values), but %s is %s",
+                NN__SHAPE(x, s1), normalized_ndim, (long long)M, k ? "bias" : "weight", NN__SHAPE(xs[k], s2));
+        return NULL;
+    }
+    if (!(xs[0] = nn__contig_input(x))) return NULL;
+    xs[1] = weight; xs[2] = bias;
+    y = nn__node(NN_OP_LAYER_NORM, "nn_layer_norm", x->ndim, x->shape, xs, 3, 1);
+    if (!y) return NULL;
+    x = xs[0];
+    R = x->numel / (M ? M : 1);
+    st = nn__scratch(x->ctx, 2 * R);
+    if (!st) { nn__err(x->ctx, "nn_layer_norm: out of memory"); return NULL; }
+    y->ip[1] = M; y->fp[0] = eps;
+    for (r = 0; r < R; r++) {
+        double m = 0, v = 0;
+        for (s = 0; s < M; s++) m += x->data[r * M + s];
+        m /= (double)M;
+        for (s = 0; s < M; s++) { double d = x->data[r * M + s] - m; v += d * d; }
+        v /= (double)M;
+        st[r] = (float)m; st[R + r] = (float)(1.0 / sqrt(v + eps));
+    }
+    y->saved = st;
+    nn__norm_forward(y);
+    return y;
+}
+
+/* ---- binary cross-entropy from logits, elementwise and stable ---- */
+/* l = (1 - t) x + L (log(1 + e^-|x|) + max(-x, 0)), L = 1 + (pw - 1) t; dl/dx = L sigmoid(x) - pw t.
+   src: x, target, pos_weight (broadcast over the last dim) */
+
+static void nn__bce_logits_forward(nn_tensor *y) {
+    const float *x = y->src[0]->data, *t = y->src[1]->data;
+    const nn_tensor *pw = y->src[2];
+    int64_t i, K = pw ? pw->numel : 1;
+    for (i = 0; i < y->numel; i++) {
+        float p = pw ? pw->data[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
+        y->data[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
+    }
+}
+static void nn__bce_logits_backward(nn_tensor *y) {
+    const float *x = y->src[0]->data, *t = y->src[1]->data, *g = y->grad->data;
+    const nn_tensor *pw = y->src[2];
+    float *dx = nn__gbuf(y->src[0]);
+    int64_t i, K = pw ? pw->numel : 1;
+    if (dx) for (i = 0; i < y->numel; i++) {
+        float p = pw ? pw->data[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
+        dx[i] += g[i] * (L * nn__sigmoidf(x[i]) - p * t[i]);
+    }
+}
+
 /* ---- the op table ---- */
 
 typedef struct nn__op_info { const char *name; void (*forward)(nn_tensor *y); void (*backward)(nn_tensor *y); } nn__op_info;
@@ -1925,6 +2462,15 @@ static const nn__op_info nn__ops[NN_OP_COUNT] = {
     { "unsqueeze", nn__leaf_forward, nn__view_backward },
     { "copy", nn__copy_forward, nn__copy_backward },
     { "cat", nn__cat_forward, nn__cat_backward },
+    { "conv2d", nn__conv2d_forward, nn__conv2d_backward },
+    { "conv_transpose2d", nn__conv_transpose2d_forward, nn__conv_transpose2d_backward },
+    { "max_pool2d", nn__pool_forward, nn__pool_backward },
+    { "avg_pool2d", nn__pool_forward, nn__pool_backward },
+    { "adaptive_avg_pool2d", nn__pool_forward, nn__pool_backward },
+    { "dropout", nn__dropout_forward, nn__dropout_backward },
+    { "batch_norm", nn__norm_forward, nn__norm_backward },
+    { "layer_norm", nn__norm_forward, nn__norm_backward },
+    { "bce_with_logits", nn__bce_logits_forward, nn__bce_logits_backward },
 };
 
 NN_API const char *nn_op_name(int op) { return op >= 0 && op < NN_OP_COUNT ? nn__ops[op].name : "?"; }
