@@ -296,6 +296,190 @@ NN_API int nn_graph_dot(nn_tensor *t, const char *path);
 
 NN_API const char *nn_op_name(int op);                 /* "add", "matmul", ... */
 
+/* ==== modules and layers (torch.nn) ==== */
+
+typedef struct nn_module nn_module;
+typedef nn_tensor *(*nn_forward_fn)(nn_module *m, nn_tensor *x);
+
+/* One entry of a state dict: parameters and buffers in PyTorch's order and names. */
+typedef struct nn_state_entry { const char *name; nn_tensor *tensor; int is_buffer; } nn_state_entry;
+
+/* A layer, a container, or a model you define (nn_module_new with your forward).
+   Fields above the line are yours to read; the rest belongs to the library. */
+struct nn_module {
+    const char *type;              /* "Linear", "Conv2d", ..., or your model's name */
+    nn_ctx *ctx;
+    nn_forward_fn forward;
+    void *user;                    /* yours, for the models you define */
+    int training;                  /* 1 in train mode (the default), 0 in eval mode */
+    nn_tensor *weight, *bias;      /* parameters; NULL when the layer has none */
+    nn_tensor *running_mean, *running_var, *num_batches_tracked;   /* batch-norm buffers */
+    /* ---- private ---- */
+    int64_t cfg[10];
+    float fcfg[4];
+    char path[128];                /* name in the model, e.g. "features.0" */
+    int nchild, child_cap;
+    nn_module **child;
+    char (*child_name)[48];
+    nn_state_entry *state;
+    char (*state_name)[160];
+    int nstate, dirty;
+};
+
+NN_API nn_module *nn_module_new(nn_ctx *ctx, const char *type, nn_forward_fn forward, void *user); /* your model */
+NN_API nn_module *nn_module_add(nn_module *parent, const char *name, nn_module *child); /* self.name = child; returns child */
+NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n);   /* nn.Sequential: children "0", "1", ... */
+NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x);                    /* m(x) */
+NN_API void nn_module_train(nn_module *m, int mode);                         /* m.train(mode): 0 is m.eval() */
+NN_API void nn_module_eval(nn_module *m);                                    /* m.eval() */
+NN_API int nn_module_state(nn_module *m, const nn_state_entry **entries);    /* state_dict(): count, entries owned by m */
+NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max);     /* parameters(): total count, first max written */
+NN_API int64_t nn_module_num_parameters(nn_module *m);                       /* sum of p.numel() */
+NN_API nn_module *nn_module_child(nn_module *m, const char *name);           /* a direct child by name, or NULL */
+#ifndef NN_NO_STDIO
+NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input);       /* each layer's output shape and parameter count */
+#endif
+NN_API void nn_module_free(nn_module *m);                                     /* frees m, its children and its tensors */
+
+/* Layers, with PyTorch's default initialisation from the context's RNG. */
+NN_API nn_module *nn_linear_new(nn_ctx *ctx, int64_t in_features, int64_t out_features, int bias);
+NN_API nn_module *nn_conv2d_new(nn_ctx *ctx, int64_t in_channels, int64_t out_channels, int64_t kernel_size, nn_conv_opts o, int bias);
+NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_channels, int64_t out_channels, int64_t kernel_size, nn_conv_opts o, int bias);
+NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o);
+NN_API nn_module *nn_avg_pool2d_new(nn_ctx *ctx, nn_pool_opts o);
+NN_API nn_module *nn_adaptive_avg_pool2d_new(nn_ctx *ctx, int64_t out_h, int64_t out_w);
+NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p);
+/* momentum 0 means 0.1 and eps 0 means 1e-5 (PyTorch's defaults); affine: weight and bias */
+NN_API nn_module *nn_batch_norm1d_new(nn_ctx *ctx, int64_t num_features, float momentum, float eps, int affine);
+NN_API nn_module *nn_batch_norm2d_new(nn_ctx *ctx, int64_t num_features, float momentum, float eps, int affine);
+NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int normalized_ndim, const int64_t *normalized_shape, float eps, int elementwise_affine);
+NN_API nn_module *nn_flatten_new(nn_ctx *ctx, int start_dim, int end_dim);   /* nn.Flatten() is (1, -1) */
+NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num_embeddings, int64_t embedding_dim);
+NN_API nn_module *nn_relu_new(nn_ctx *ctx);
+NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float negative_slope);
+NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx);
+NN_API nn_module *nn_tanh_new(nn_ctx *ctx);
+NN_API nn_module *nn_gelu_new(nn_ctx *ctx);
+NN_API nn_module *nn_silu_new(nn_ctx *ctx);
+NN_API nn_module *nn_softmax_new(nn_ctx *ctx, int dim);
+NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim);
+
+/* torch.nn.init: in place, no graph, from the tensor's context RNG. gain 0 means 1.
+   kaiming: a is the leaky_relu slope (0 = relu), fan_out 0 uses fan_in (PyTorch's default). */
+NN_API void nn_init_uniform_(nn_tensor *t, float a, float b);
+NN_API void nn_init_normal_(nn_tensor *t, float mean, float std);
+NN_API void nn_init_constant_(nn_tensor *t, float value);
+NN_API void nn_init_zeros_(nn_tensor *t);
+NN_API void nn_init_xavier_uniform_(nn_tensor *t, float gain);
+NN_API void nn_init_xavier_normal_(nn_tensor *t, float gain);
+NN_API void nn_init_kaiming_uniform_(nn_tensor *t, float a, int fan_out);
+NN_API void nn_init_kaiming_normal_(nn_tensor *t, float a, int fan_out);
+
+/* ==== losses ==== */
+
+typedef enum nn_reduction { NN_MEAN = 0, NN_SUM = 1, NN_NONE = 2 } nn_reduction;  /* reduction='mean' is the default */
+
+/* CrossEntropyLoss / NLLLoss options. weight: per-class (C) or NULL; ignore_index is
+   used only when use_ignore_index is set (PyTorch's -100 matches no class). */
+typedef struct nn_cross_entropy_opts {
+    nn_tensor *weight;
+    int use_ignore_index;
+    int64_t ignore_index;
+    float label_smoothing;
+    nn_reduction reduction;
+} nn_cross_entropy_opts;
+
+NN_API nn_tensor *nn_mse_loss(nn_tensor *input, nn_tensor *target, nn_reduction r);
+NN_API nn_tensor *nn_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r);
+NN_API nn_tensor *nn_smooth_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float beta);  /* PyTorch's beta is 1 */
+NN_API nn_tensor *nn_huber_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float delta);     /* PyTorch's delta is 1 */
+/* logits (N, C) or (N, C, d...), target class indices (N) or (N, d...) */
+NN_API nn_tensor *nn_cross_entropy(nn_tensor *logits, nn_tensor *target, nn_cross_entropy_opts o);
+NN_API nn_tensor *nn_nll_loss(nn_tensor *log_probs, nn_tensor *target, nn_cross_entropy_opts o);
+NN_API nn_tensor *nn_bce_loss(nn_tensor *probs, nn_tensor *target, nn_tensor *weight, nn_reduction r);  /* weight broadcast or NULL */
+/* logits and multi-hot float targets of one shape, e.g. (B, K); pos_weight (K) or NULL */
+NN_API nn_tensor *nn_bce_with_logits(nn_tensor *logits, nn_tensor *target, nn_tensor *pos_weight, nn_reduction r);
+
+/* ==== optimizers (torch.optim) ==== */
+
+typedef struct nn_optim nn_optim;
+/* zero means PyTorch's default; SGD has no default lr and needs one */
+typedef struct nn_sgd_opts { float lr, momentum, dampening, weight_decay; int nesterov; } nn_sgd_opts;
+/* lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8; AdamW's weight_decay 0 means 0.01 */
+typedef struct nn_adam_opts { float lr, beta1, beta2, eps, weight_decay; int amsgrad; } nn_adam_opts;
+/* lr 1e-2, alpha 0.99, eps 1e-8 */
+typedef struct nn_rmsprop_opts { float lr, alpha, eps, weight_decay, momentum; int centered; } nn_rmsprop_opts;
+/* lr 1e-2, eps 1e-10 */
+typedef struct nn_adagrad_opts { float lr, lr_decay, weight_decay, initial_accumulator_value, eps; } nn_adagrad_opts;
+
+NN_API nn_optim *nn_sgd(nn_tensor **params, int n, nn_sgd_opts o);
+NN_API nn_optim *nn_adam(nn_tensor **params, int n, nn_adam_opts o);
+NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts o);
+NN_API nn_optim *nn_rmsprop(nn_tensor **params, int n, nn_rmsprop_opts o);
+NN_API nn_optim *nn_adagrad(nn_tensor **params, int n, nn_adagrad_opts o);
+NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, float lr, float weight_decay); /* group index or -1 */
+NN_API void nn_optim_step(nn_optim *o);                 /* optimizer.step() */
+NN_API void nn_optim_zero_grad(nn_optim *o);            /* optimizer.zero_grad() (zeros, not None) */
+NN_API double nn_optim_lr(const nn_optim *o, int group);
+NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr);
+NN_API void nn_optim_free(nn_optim *o);
+/* torch.nn.utils.clip_grad_norm_ (norm_type 2, or INFINITY) and clip_grad_value_; returns the total norm */
+NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type);
+NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip_value);
+
+/* ==== schedulers (torch.optim.lr_scheduler) ==== */
+
+typedef struct nn_scheduler nn_scheduler;
+/* pct_start 0.3, div_factor 25, final_div_factor 1e4, base_momentum 0.85, max_momentum 0.95;
+   anneal_linear is anneal_strategy='linear'; no_cycle_momentum is cycle_momentum=False */
+typedef struct nn_one_cycle_opts {
+    float pct_start, div_factor, final_div_factor, base_momentum, max_momentum;
+    int anneal_linear, three_phase, no_cycle_momentum;
+} nn_one_cycle_opts;
+/* factor 0.1, patience 10, threshold 1e-4, eps 1e-8; mode_max is mode='max';
+   threshold_abs is threshold_mode='abs' */
+typedef struct nn_plateau_opts {
+    int mode_max, threshold_abs, patience, cooldown;
+    float factor, threshold, min_lr, eps;
+} nn_plateau_opts;
+
+NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, float gamma);           /* gamma 0 means 0.1 */
+NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, int n, float gamma);
+NN_API nn_scheduler *nn_exponential_lr(nn_optim *o, float gamma);
+NN_API nn_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t t_max, float eta_min);
+NN_API nn_scheduler *nn_linear_lr(nn_optim *o, float start_factor, float end_factor, int64_t total_iters); /* 0s mean 1/3, 1, 5 */
+NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, float max_lr, int64_t total_steps, nn_one_cycle_opts opts);
+NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts opts);
+NN_API void nn_scheduler_step(nn_scheduler *s);                    /* scheduler.step() */
+NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric); /* ReduceLROnPlateau.step(metric) */
+NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group);
+NN_API void nn_scheduler_free(nn_scheduler *s);
+
+/* ==== serialisation: safetensors ==== */
+
+#ifndef NN_NO_STDIO
+typedef struct nn_safetensors nn_safetensors;
+NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);   /* reads and checks the whole file */
+NN_API int nn_safetensors_count(const nn_safetensors *st);
+NN_API const char *nn_safetensors_name(const nn_safetensors *st, int i);
+NN_API nn_tensor *nn_safetensors_get(nn_safetensors *st, const char *name);  /* a new tensor (F32; F64/F16/BF16/I64/I32 converted) */
+NN_API const char *nn_safetensors_meta(const nn_safetensors *st, const char *key); /* __metadata__ value or NULL */
+NN_API void nn_safetensors_close(nn_safetensors *st);
+/* Writes tensors (and metadata pairs, may be 0) atomically: a temporary file, then rename. */
+NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const *names, nn_tensor *const *tensors, int n,
+                               const char *const *meta_keys, const char *const *meta_values, int nmeta);
+
+NN_API int nn_save_model(nn_module *m, const char *path);     /* torch.save(m.state_dict()) as safetensors */
+NN_API int nn_load_model(nn_module *m, const char *path);     /* m.load_state_dict(strict=True); m untouched on error */
+
+/* The whole training state: model, optimizer, scheduler (each may be NULL but the
+   model), epoch, last loss, and the model context's RNG. */
+typedef struct nn_checkpoint { nn_module *model; nn_optim *optim; nn_scheduler *scheduler; int64_t epoch; double loss; } nn_checkpoint;
+NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path);
+NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path);  /* nothing changes unless the whole file fits */
+#endif
+
+
 #ifdef __cplusplus
 }
 #endif
@@ -356,6 +540,7 @@ struct nn_ctx {
     int64_t n_nodes;             /* graph nodes and edges made since the last reset */
     unsigned visit_epoch;
     int grad_enabled;
+    int summary;                 /* nn_module_summary is printing */
     nn__rng rng;
     int has_error;
     char error[512];
@@ -2674,6 +2859,1539 @@ NN_API void nn_print(const nn_tensor *t) {
     else nn__print_rec(t, 0, 0, 7, t->numel > 1000);
     if (t->requires_grad) printf(t->op == NN_OP_LEAF ? ", requires_grad=True" : ", grad_fn=<%s>", nn_op_name(t->op));
     printf(")\n");
+}
+#endif /* NN_NO_STDIO */
+
+
+/* ==== modules and layers ==== */
+
+enum { NN__M_CUSTOM, NN__M_SEQUENTIAL, NN__M_LINEAR, NN__M_CONV2D, NN__M_CONVT2D, NN__M_MAXPOOL, NN__M_AVGPOOL,
+       NN__M_ADAPTIVE, NN__M_DROPOUT, NN__M_BATCHNORM, NN__M_LAYERNORM, NN__M_FLATTEN, NN__M_EMBEDDING,
+       NN__M_RELU, NN__M_LEAKY_RELU, NN__M_SIGMOID, NN__M_TANH, NN__M_GELU, NN__M_SILU, NN__M_SOFTMAX, NN__M_LOG_SOFTMAX };
+/* cfg[9] holds the kind above; the rest of cfg and fcfg are the layer's options */
+
+static nn_tensor *nn__module_forward(nn_module *m, nn_tensor *x);
+
+static nn_module *nn__module_alloc(nn_ctx *ctx, const char *type, int kind) {
+    nn_module *m;
+    if (!ctx) return NULL;
+    m = NN__CAST(nn_module *, NN_MALLOC(sizeof(nn_module)));
+    if (!m) { nn__err(ctx, "nn_module_new: out of memory"); return NULL; }
+    memset(m, 0, sizeof *m);
+    m->type = type; m->ctx = ctx; m->training = 1; m->cfg[9] = kind; m->dirty = 1;
+    m->forward = nn__module_forward;
+    return m;
+}
+
+NN_API nn_module *nn_module_new(nn_ctx *ctx, const char *type, nn_forward_fn forward, void *user) {
+    nn_module *m = nn__module_alloc(ctx, type ? type : "Module", NN__M_CUSTOM);
+    if (m) { m->forward = forward; m->user = user; }
+    return m;
+}
+
+NN_API nn_module *nn_module_add(nn_module *parent, const char *name, nn_module *child) {
+    int k;
+    if (!parent) { nn_module_free(child); return NULL; }
+    if (!child) { nn__err(parent->ctx, "nn_module_add: child \"%s\" is NULL", name ? name : "?"); return NULL; }
+    if (!name || !name[0] || strlen(name) >= sizeof parent->child_name[0] || strchr(name, '.')) {
+        nn__err(parent->ctx, "nn_module_add: child name \"%s\" must be 1 to 47 characters with no '.'", name ? name : "(NULL)");
+        nn_module_free(child);
+        return NULL;
+    }
+    for (k = 0; k < parent->nchild; k++) if (!strcmp(parent->child_name[k], name)) {
+        nn__err(parent->ctx, "nn_module_add: %s already has a child named \"%s\"", parent->type, name);
+        nn_module_free(child);
+        return NULL;
+    }
+    if (parent->nchild == parent->child_cap) {
+        int cap = parent->child_cap ? 2 * parent->child_cap : 8;
+        nn_module **c = NN__CAST(nn_module **, NN_REALLOC(parent->child, (size_t)cap * sizeof(nn_module *)));
+        char (*nm)[48];
+        if (c) parent->child = c;
+        nm = NN__CAST(char (*)[48], NN_REALLOC(parent->child_name, (size_t)cap * sizeof(parent->child_name[0])));
+        if (nm) parent->child_name = nm;
+        if (!c || !nm) { nn__err(parent->ctx, "nn_module_add: out of memory"); nn_module_free(child); return NULL; }
+        parent->child_cap = cap;
+    }
+    parent->child[parent->nchild] = child;
+    strcpy(parent->child_name[parent->nchild++], name);
+    parent->dirty = 1;
+    return child;
+}
+
+NN_API nn_module *nn_module_child(nn_module *m, const char *name) {
+    int k;
+    if (!m || !name) return NULL;
+    for (k = 0; k < m->nchild; k++) if (!strcmp(m->child_name[k], name)) return m->child[k];
+    return NULL;
+}
+
+NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n) {
+    nn_module *m = nn__module_alloc(ctx, "Sequential", NN__M_SEQUENTIAL);
+    int k; char nm[16];
+    for (k = 0; k < n; k++) {
+        if (!m) { nn_module_free(mods[k]); continue; }
+        snprintf(nm, sizeof nm, "%d", k);
+        if (!nn_module_add(m, nm, mods[k])) { nn_module_free(m); m = NULL; }
+    }
+    return m;
+}
+
+NN_API void nn_module_free(nn_module *m) {
+    int k;
+    if (!m) return;
+    for (k = 0; k < m->nchild; k++) nn_module_free(m->child[k]);
+    NN_FREE(m->child); NN_FREE(m->child_name);
+    NN_FREE(m->state); NN_FREE(m->state_name);
+    nn_free(m->weight); nn_free(m->bias);
+    nn_free(m->running_mean); nn_free(m->running_var); nn_free(m->num_batches_tracked);
+    NN_FREE(m);
+}
+
+NN_API void nn_module_train(nn_module *m, int mode) {
+    int k;
+    if (!m) return;
+    m->training = mode != 0;
+    for (k = 0; k < m->nchild; k++) nn_module_train(m->child[k], mode);
+}
+NN_API void nn_module_eval(nn_module *m) { nn_module_train(m, 0); }
+
+static int nn__tree_dirty(const nn_module *m) {
+    int k;
+    if (m->dirty) return 1;
+    for (k = 0; k < m->nchild; k++) if (nn__tree_dirty(m->child[k])) return 1;
+    return 0;
+}
+
+/* Walks the tree in state_dict order: own parameters, own buffers, then children. */
+static int nn__collect(nn_module *m, const char *prefix, nn_state_entry *out, char (*names)[160], int at) {
+    nn_tensor *own[5]; int k, j;
+    own[0] = m->weight; own[1] = m->bias; own[2] = m->running_mean; own[3] = m->running_var; own[4] = m->num_batches_tracked;
+    static const char *own_names[5] = { "weight", "bias", "running_mean", "running_var", "num_batches_tracked" };
+    snprintf(m->path, sizeof m->path, "%s", prefix);
+    for (j = 0; j < 5; j++) if (own[j]) {
+        if (out) {
+            snprintf(names[at], sizeof names[0], "%s%s%s", prefix, prefix[0] ? "." : "", own_names[j]);
+            out[at].name = names[at]; out[at].tensor = own[j]; out[at].is_buffer = j >= 2;
+        }
+        at++;
+    }
+    for (k = 0; k < m->nchild; k++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s%s", prefix, prefix[0] ? "." : "", m->child_name[k]);
+        at = nn__collect(m->child[k], p, out, names, at);
+    }
+    return at;
+}
+static void nn__clear_dirty(nn_module *m) { int k; m->dirty = 0; for (k = 0; k < m->nchild; k++) nn__clear_dirty(m->child[k]); }
+
+NN_API int nn_module_state(nn_module *m, const nn_state_entry **entries) {
+    int n;
+    if (entries) *entries = NULL;
+    if (!m) return 0;
+    if (nn__tree_dirty(m) || !m->state) {
+        n = nn__collect(m, "", NULL, NULL, 0);
+        NN_FREE(m->state); NN_FREE(m->state_name);
+        m->state = NN__CAST(nn_state_entry *, NN_MALLOC((size_t)(n ? n : 1) * sizeof(nn_state_entry)));
+        m->state_name = NN__CAST(char (*)[160], NN_MALLOC((size_t)(n ? n : 1) * sizeof(m->state_name[0])));
+        if (!m->state || !m->state_name) { nn__err(m->ctx, "nn_module_state: out of memory"); NN_FREE(m->state); NN_FREE(m->state_name); m->state = NULL; m->state_name = NULL; return 0; }
+        m->nstate = nn__collect(m, "", m->state, m->state_name, 0);
+        nn__clear_dirty(m);
+    }
+    if (entries) *entries = m->state;
+    return m->nstate;
+}
+
+NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max) {
+    const nn_state_entry *e; int n = nn_module_state(m, &e), k, c = 0;
+    for (k = 0; k < n; k++) if (!e[k].is_buffer) { if (out && c < max) out[c] = e[k].tensor; c++; }
+    return c;
+}
+
+NN_API int64_t nn_module_num_parameters(nn_module *m) {
+    const nn_state_entry *e; int n = nn_module_state(m, &e), k; int64_t c = 0;
+    for (k = 0; k < n; k++) if (!e[k].is_buffer) c += e[k].tensor->numel;
+    return c;
+}
+
+NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x) {
+    nn_tensor *y;
+    if (!m) return NULL;
+    if (!m->forward) { nn__err(m->ctx, "nn_forward: module %s has no forward function", m->type); return NULL; }
+    y = m->forward(m, x);
+#ifndef NN_NO_STDIO
+    if (m->ctx->summary && m->nchild == 0 && y) {   /* nn_module_summary's line for this layer */
+        char s[128]; int64_t np = (m->weight ? m->weight->numel : 0) + (m->bias ? m->bias->numel : 0);
+        char label[200];
+        snprintf(label, sizeof label, "%s (%s)", m->path[0] ? m->path : "-", m->type);
+        printf("%-32s %-24s %12lld\n", label, NN__SHAPE(y, s), (long long)np);
+    }
+#endif
+    return y;
+}
+
+#ifndef NN_NO_STDIO
+NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input) {
+    int old; nn_tensor *y; char s[128]; int64_t total;
+    if (!m) return;
+    nn_module_state(m, NULL);   /* refreshes every layer's path */
+    total = nn_module_num_parameters(m);
+    printf("%-32s %-24s %12s\n", "Layer (type)", "Output Shape", "Param #");
+    old = nn_set_grad_enabled(m->ctx, 0);
+    m->ctx->summary = 1;
+    y = nn_forward(m, example_input);
+    m->ctx->summary = 0;
+    nn_set_grad_enabled(m->ctx, old);
+    printf("%s: output %s\nTotal params: %lld\n", m->type, NN__SHAPE(y, s), (long long)total);
+}
+#endif
+
+/* ---- initialisers ---- */
+
+static void nn__fans(const nn_tensor *t, double *fan_in, double *fan_out) {
+    double rf = 1; int d;
+    for (d = 2; d < t->ndim; d++) rf *= (double)t->shape[d];
+    *fan_in = (t->ndim > 1 ? (double)t->shape[1] : (double)t->numel) * rf;
+    *fan_out = (t->ndim > 0 ? (double)t->shape[0] : 1.0) * rf;
+}
+NN_API void nn_init_uniform_(nn_tensor *t, float a, float b) {
+    int64_t i;
+    if (!t) return;
+    for (i = 0; i < t->numel; i++) t->data[i] = a + (b - a) * nn__rng_uniform(&t->ctx->rng);
+}
+NN_API void nn_init_normal_(nn_tensor *t, float mean, float std) {
+    int64_t i;
+    if (!t) return;
+    for (i = 0; i < t->numel; i++) t->data[i] = mean + std * nn__rng_normal(&t->ctx->rng);
+}
+NN_API void nn_init_constant_(nn_tensor *t, float value) { nn_fill_(t, value); }
+NN_API void nn_init_zeros_(nn_tensor *t) { nn_fill_(t, 0.0f); }
+NN_API void nn_init_xavier_uniform_(nn_tensor *t, float gain) {
+    double fi, fo, a;
+    if (!t) return;
+    nn__fans(t, &fi, &fo);
+    a = (gain ? gain : 1.0) * sqrt(6.0 / (fi + fo));
+    nn_init_uniform_(t, (float)-a, (float)a);
+}
+NN_API void nn_init_xavier_normal_(nn_tensor *t, float gain) {
+    double fi, fo;
+    if (!t) return;
+    nn__fans(t, &fi, &fo);
+    nn_init_normal_(t, 0.0f, (float)((gain ? gain : 1.0) * sqrt(2.0 / (fi + fo))));
+}
+NN_API void nn_init_kaiming_uniform_(nn_tensor *t, float a, int fan_out) {
+    double fi, fo, bound;
+    if (!t) return;
+    nn__fans(t, &fi, &fo);
+    bound = sqrt(2.0 / (1.0 + (double)a * a)) * sqrt(3.0 / (fan_out ? fo : fi));
+    nn_init_uniform_(t, (float)-bound, (float)bound);
+}
+NN_API void nn_init_kaiming_normal_(nn_tensor *t, float a, int fan_out) {
+    double fi, fo;
+    if (!t) return;
+    nn__fans(t, &fi, &fo);
+    nn_init_normal_(t, 0.0f, (float)(sqrt(2.0 / (1.0 + (double)a * a)) / sqrt(fan_out ? fo : fi)));
+}
+
+/* A parameter: persistent, requires grad. */
+static nn_tensor *nn__param(nn_ctx *ctx, int ndim, const int64_t *shape) { return nn_set_requires_grad(nn_empty(ctx, ndim, shape), 1); }
+
+/* PyTorch's reset_parameters for Linear and Conv: kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+static int nn__default_init(nn_module *m) {
+    double fi, fo, bound;
+    if (!m->weight || (m->cfg[8] && !m->bias)) { nn_module_free(m); return 0; }
+    nn_init_kaiming_uniform_(m->weight, sqrtf(5.0f), 0);
+    nn__fans(m->weight, &fi, &fo);
+    bound = fi > 0 ? 1.0 / sqrt(fi) : 0;
+    if (m->bias) nn_init_uniform_(m->bias, (float)-bound, (float)bound);
+    return 1;
+}
+
+NN_API nn_module *nn_linear_new(nn_ctx *ctx, int64_t in_f, int64_t out_f, int bias) {
+    nn_module *m; int64_t ws[2];
+    if (ctx && (in_f <= 0 || out_f <= 0)) { nn__err(ctx, "nn_linear_new: in_features %lld and out_features %lld must be positive", (long long)in_f, (long long)out_f); return NULL; }
+    m = nn__module_alloc(ctx, "Linear", NN__M_LINEAR);
+    if (!m) return NULL;
+    ws[0] = out_f; ws[1] = in_f;
+    m->weight = nn__param(ctx, 2, ws);
+    if (bias) m->bias = nn__param(ctx, 1, &out_f);
+    m->cfg[8] = bias != 0;
+    return nn__default_init(m) ? m : NULL;
+}
+
+static nn_module *nn__conv_new(nn_ctx *ctx, const char *fn, int kind, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
+    nn_module *m; int64_t ws[4], g = o.groups ? o.groups : 1;
+    if (!ctx) return NULL;
+    if (in_c <= 0 || out_c <= 0 || k <= 0 || g <= 0 || in_c % g || out_c % g) {
+        nn__err(ctx, "%s: in_channels %lld, out_channels %lld, kernel_size %lld, groups %lld; all positive and channels divisible by groups",
+                fn, (long long)in_c, (long long)out_c, (long long)k, (long long)g);
+        return NULL;
+    }
+    m = nn__module_alloc(ctx, kind == NN__M_CONV2D ? "Conv2d" : "ConvTranspose2d", kind);
+    if (!m) return NULL;
+    ws[0] = kind == NN__M_CONV2D ? out_c : in_c; ws[1] = kind == NN__M_CONV2D ? in_c / g : out_c / g; ws[2] = ws[3] = k;
+    m->weight = nn__param(ctx, 4, ws);
+    if (bias) m->bias = nn__param(ctx, 1, &out_c);
+    m->cfg[0] = o.stride; m->cfg[1] = o.padding; m->cfg[2] = o.dilation; m->cfg[3] = o.groups; m->cfg[4] = o.output_padding;
+    m->cfg[8] = bias != 0;
+    return nn__default_init(m) ? m : NULL;
+}
+NN_API nn_module *nn_conv2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
+    return nn__conv_new(ctx, "nn_conv2d_new", NN__M_CONV2D, in_c, out_c, k, o, bias);
+}
+NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
+    return nn__conv_new(ctx, "nn_conv_transpose2d_new", NN__M_CONVT2D, in_c, out_c, k, o, bias);
+}
+
+static nn_module *nn__pool_new(nn_ctx *ctx, const char *type, int kind, nn_pool_opts o) {
+    nn_module *m = nn__module_alloc(ctx, type, kind);
+    if (!m) return NULL;
+    m->cfg[0] = o.kernel_size; m->cfg[1] = o.stride; m->cfg[2] = o.padding; m->cfg[3] = o.dilation;
+    m->cfg[4] = o.ceil_mode; m->cfg[5] = o.count_exclude_pad;
+    return m;
+}
+NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o) { return nn__pool_new(ctx, "MaxPool2d", NN__M_MAXPOOL, o); }
+NN_API nn_module *nn_avg_pool2d_new(nn_ctx *ctx, nn_pool_opts o) { return nn__pool_new(ctx, "AvgPool2d", NN__M_AVGPOOL, o); }
+NN_API nn_module *nn_adaptive_avg_pool2d_new(nn_ctx *ctx, int64_t oh, int64_t ow) {
+    nn_module *m = nn__module_alloc(ctx, "AdaptiveAvgPool2d", NN__M_ADAPTIVE);
+    if (m) { m->cfg[0] = oh; m->cfg[1] = ow; }
+    return m;
+}
+NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p) {
+    nn_module *m;
+    if (ctx && !(p >= 0.0f && p <= 1.0f)) { nn__err(ctx, "nn_dropout_new: p is %g; it must be between 0 and 1", p); return NULL; }
+    m = nn__module_alloc(ctx, "Dropout", NN__M_DROPOUT);
+    if (m) m->fcfg[0] = p;
+    return m;
+}
+static nn_module *nn__bn_new(nn_ctx *ctx, const char *type, int64_t c, float momentum, float eps, int affine, int dims) {
+    nn_module *m; int64_t one = 1;
+    if (ctx && c <= 0) { nn__err(ctx, "nn_%s_new: num_features %lld must be positive", dims == 1 ? "batch_norm1d" : "batch_norm2d", (long long)c); return NULL; }
+    m = nn__module_alloc(ctx, type, NN__M_BATCHNORM);
+    if (!m) return NULL;
+    m->fcfg[0] = momentum ? momentum : 0.1f; m->fcfg[1] = eps ? eps : 1e-5f; m->cfg[0] = dims;
+    if (affine) { m->weight = nn_set_requires_grad(nn_ones(ctx, 1, &c), 1); m->bias = nn_set_requires_grad(nn_zeros(ctx, 1, &c), 1); }
+    m->running_mean = nn_zeros(ctx, 1, &c);
+    m->running_var = nn_ones(ctx, 1, &c);
+    m->num_batches_tracked = nn_zeros(ctx, 0, &one);
+    if (!m->running_mean || !m->running_var || !m->num_batches_tracked || (affine && (!m->weight || !m->bias))) { nn_module_free(m); return NULL; }
+    return m;
+}
+NN_API nn_module *nn_batch_norm1d_new(nn_ctx *ctx, int64_t c, float momentum, float eps, int affine) { return nn__bn_new(ctx, "BatchNorm1d", c, momentum, eps, affine, 1); }
+NN_API nn_module *nn_batch_norm2d_new(nn_ctx *ctx, int64_t c, float momentum, float eps, int affine) { return nn__bn_new(ctx, "BatchNorm2d", c, momentum, eps, affine, 2); }
+NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, float eps, int affine) {
+    nn_module *m;
+    if (!ctx) return NULL;
+    if (nd < 1 || nd > NN_MAX_DIMS || !shape) { nn__err(ctx, "nn_layer_norm_new: normalized_shape must have 1 to %d dims", NN_MAX_DIMS); return NULL; }
+    m = nn__module_alloc(ctx, "LayerNorm", NN__M_LAYERNORM);
+    if (!m) return NULL;
+    m->cfg[0] = nd; m->fcfg[0] = eps ? eps : 1e-5f;
+    if (affine) {
+        m->weight = nn_set_requires_grad(nn_ones(ctx, nd, shape), 1);
+        m->bias = nn_set_requires_grad(nn_zeros(ctx, nd, shape), 1);
+        if (!m->weight || !m->bias) { nn_module_free(m); return NULL; }
+    }
+    return m;
+}
+NN_API nn_module *nn_flatten_new(nn_ctx *ctx, int start_dim, int end_dim) {
+    nn_module *m = nn__module_alloc(ctx, "Flatten", NN__M_FLATTEN);
+    if (m) { m->cfg[0] = start_dim; m->cfg[1] = end_dim; }
+    return m;
+}
+NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num, int64_t dim) {
+    nn_module *m; int64_t ws[2];
+    if (ctx && (num <= 0 || dim <= 0)) { nn__err(ctx, "nn_embedding_new: num_embeddings %lld and embedding_dim %lld must be positive", (long long)num, (long long)dim); return NULL; }
+    m = nn__module_alloc(ctx, "Embedding", NN__M_EMBEDDING);
+    if (!m) return NULL;
+    ws[0] = num; ws[1] = dim;
+    m->weight = nn__param(ctx, 2, ws);
+    if (!m->weight) { nn_module_free(m); return NULL; }
+    nn_init_normal_(m->weight, 0.0f, 1.0f);
+    return m;
+}
+NN_API nn_module *nn_relu_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "ReLU", NN__M_RELU); }
+NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float slope) { nn_module *m = nn__module_alloc(ctx, "LeakyReLU", NN__M_LEAKY_RELU); if (m) m->fcfg[0] = slope; return m; }
+NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "Sigmoid", NN__M_SIGMOID); }
+NN_API nn_module *nn_tanh_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "Tanh", NN__M_TANH); }
+NN_API nn_module *nn_gelu_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "GELU", NN__M_GELU); }
+NN_API nn_module *nn_silu_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "SiLU", NN__M_SILU); }
+NN_API nn_module *nn_softmax_new(nn_ctx *ctx, int dim) { nn_module *m = nn__module_alloc(ctx, "Softmax", NN__M_SOFTMAX); if (m) m->cfg[0] = dim; return m; }
+NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim) { nn_module *m = nn__module_alloc(ctx, "LogSoftmax", NN__M_LOG_SOFTMAX); if (m) m->cfg[0] = dim; return m; }
+
+/* The forward of every built-in layer. */
+static nn_tensor *nn__module_forward(nn_module *m, nn_tensor *x) {
+    nn_conv_opts co; nn_pool_opts po; int k;
+    switch ((int)m->cfg[9]) {
+    case NN__M_SEQUENTIAL:
+        for (k = 0; k < m->nchild && x; k++) x = nn_forward(m->child[k], x);
+        return x;
+    case NN__M_LINEAR: {   /* y = x @ W^T + b; W^T is read in place through its strides */
+        nn_tensor *y = nn_matmul(x, nn_transpose(m->weight, 0, 1));
+        return m->bias ? nn_add(y, m->bias) : y;
+    }
+    case NN__M_CONV2D: case NN__M_CONVT2D:
+        co.stride = m->cfg[0]; co.padding = m->cfg[1]; co.dilation = m->cfg[2]; co.groups = m->cfg[3]; co.output_padding = m->cfg[4];
+        return m->cfg[9] == NN__M_CONV2D ? nn_conv2d(x, m->weight, m->bias, co) : nn_conv_transpose2d(x, m->weight, m->bias, co);
+    case NN__M_MAXPOOL: case NN__M_AVGPOOL:
+        po.kernel_size = m->cfg[0]; po.stride = m->cfg[1]; po.padding = m->cfg[2]; po.dilation = m->cfg[3];
+        po.ceil_mode = (int)m->cfg[4]; po.count_exclude_pad = (int)m->cfg[5];
+        return m->cfg[9] == NN__M_MAXPOOL ? nn_max_pool2d(x, po) : nn_avg_pool2d(x, po);
+    case NN__M_ADAPTIVE: return nn_adaptive_avg_pool2d(x, m->cfg[0], m->cfg[1]);
+    case NN__M_DROPOUT: return nn_dropout(x, m->fcfg[0], m->training);
+    case NN__M_BATCHNORM: {
+        char s[128];
+        if (x && x->ndim != (m->cfg[0] == 1 ? 2 : 4) && !(m->cfg[0] == 1 && x->ndim == 3)) {
+            nn__err(m->ctx, "%s: input is %s; expected %s", m->type, NN__SHAPE(x, s), m->cfg[0] == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)");
+            return NULL;
+        }
+        if (x && m->training && m->num_batches_tracked) m->num_batches_tracked->data[0] += 1.0f;
+        return nn_batch_norm(x, m->running_mean, m->running_var, m->weight, m->bias, m->training, m->fcfg[0], m->fcfg[1]);
+    }
+    case NN__M_LAYERNORM: {
+        char s[128]; int d;
+        if (x && m->weight) for (d = 0; d < (int)m->cfg[0]; d++)
+            if (x->ndim < m->cfg[0] || x->shape[x->ndim - m->cfg[0] + d] != m->weight->shape[d]) {
+                nn__err(m->ctx, "LayerNorm: input is %s; its last dims must be the normalized_shape", NN__SHAPE(x, s));
+                return NULL;
+            }
+        return nn_layer_norm(x, (int)m->cfg[0], m->weight, m->bias, m->fcfg[0]);
+    }
+    case NN__M_FLATTEN: return nn_flatten(x, (int)m->cfg[0], (int)m->cfg[1]);
+    case NN__M_EMBEDDING: return nn_embedding(m->weight, x);
+    case NN__M_RELU: return nn_relu(x);
+    case NN__M_LEAKY_RELU: return nn_leaky_relu(x, m->fcfg[0]);
+    case NN__M_SIGMOID: return nn_sigmoid(x);
+    case NN__M_TANH: return nn_tanh(x);
+    case NN__M_GELU: return nn_gelu(x);
+    case NN__M_SILU: return nn_silu(x);
+    case NN__M_SOFTMAX: return nn_softmax(x, (int)m->cfg[0]);
+    case NN__M_LOG_SOFTMAX: return nn_log_softmax(x, (int)m->cfg[0]);
+    default:
+        nn__err(m->ctx, "nn_forward: module %s has no forward function", m->type);
+        return NULL;
+    }
+}
+
+/* ==== losses ==== */
+
+static nn_tensor *nn__reduce_loss(nn_tensor *l, nn_reduction r) {
+    if (r == NN_SUM) return nn_sum(l, NN_ALL, 0);
+    if (r == NN_NONE) return l;
+    return nn_mean(l, NN_ALL, 0);
+}
+static int nn__loss_pair(const char *fn, nn_tensor *a, nn_tensor *b) {
+    static const char *names[] = { "input", "target" };
+    nn_tensor *xs[2]; char s1[128], s2[128];
+    xs[0] = a; xs[1] = b;
+    if (!nn__check_inputs(fn, xs, names, 2)) return 0;
+    if (!nn__same_shape(a, b)) {
+        nn__err(a->ctx, "%s: input is %s and target is %s; they must have the same shape", fn, NN__SHAPE(a, s1), NN__SHAPE(b, s2));
+        return 0;
+    }
+    return 1;
+}
+/* a constant arena tensor (no graph) */
+static nn_tensor *nn__const(nn_ctx *ctx, const char *fn, int nd, const int64_t *shape) { return nn__new_arena(ctx, fn, nd, shape, 1); }
+
+NN_API nn_tensor *nn_mse_loss(nn_tensor *input, nn_tensor *target, nn_reduction r) {
+    if (!nn__loss_pair("nn_mse_loss", input, target)) return NULL;
+    return nn__reduce_loss(nn_pow_scalar(nn_sub(input, target), 2.0f), r);
+}
+NN_API nn_tensor *nn_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r) {
+    if (!nn__loss_pair("nn_l1_loss", input, target)) return NULL;
+    return nn__reduce_loss(nn_abs(nn_sub(input, target)), r);
+}
+/* smooth L1 (beta) and Huber (delta): quadratic inside the threshold, linear outside */
+static nn_tensor *nn__huber(const char *fn, nn_tensor *input, nn_tensor *target, nn_reduction r, float t, int smooth) {
+    nn_tensor *d, *ad, *inside, *quad, *lin; int64_t i;
+    if (!nn__loss_pair(fn, input, target)) return NULL;
+    if (!(t >= 0.0f)) { nn__err(input->ctx, "%s: the threshold is %g; it must be >= 0", fn, t); return NULL; }
+    d = nn_sub(input, target);
+    ad = nn_abs(d);
+    if (!ad) return NULL;
+    inside = nn__const(input->ctx, fn, ad->ndim, ad->shape);
+    if (!inside) return NULL;
+    for (i = 0; i < ad->numel; i++) inside->data[i] = ad->data[i] < t ? 1.0f : 0.0f;
+    if (smooth) {   /* 0.5 d^2 / beta, |d| - 0.5 beta */
+        if (t == 0.0f) return nn__reduce_loss(ad, r);
+        quad = nn_div_scalar(nn_mul_scalar(nn_pow_scalar(d, 2.0f), 0.5f), t);
+        lin = nn_sub_scalar(ad, 0.5f * t);
+    } else {        /* 0.5 d^2, delta (|d| - 0.5 delta) */
+        quad = nn_mul_scalar(nn_pow_scalar(d, 2.0f), 0.5f);
+        lin = nn_mul_scalar(nn_sub_scalar(ad, 0.5f * t), t);
+    }
+    return nn__reduce_loss(nn_where(inside, quad, lin), r);
+}
+NN_API nn_tensor *nn_smooth_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float beta) { return nn__huber("nn_smooth_l1_loss", input, target, r, beta, 1); }
+NN_API nn_tensor *nn_huber_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float delta) { return nn__huber("nn_huber_loss", input, target, r, delta, 0); }
+
+/* NLL over log-probabilities (N, C) with class targets (N); label smoothing as PyTorch:
+   loss_i = (1 - e) w[t_i] (-logp[i, t_i]) + e / C * sum_c w_c (-logp[i, c]); mean divides by sum_i w[t_i]. */
+static nn_tensor *nn__nll(const char *fn, nn_tensor *logp, nn_tensor *target, nn_cross_entropy_opts o) {
+    nn_ctx *ctx = logp->ctx;
+    int64_t N = logp->shape[0], C = logp->shape[1], i, col[2];
+    nn_tensor *idx, *wt, *picked, *loss, *wsum;
+    double total_w = 0;
+    col[0] = N; col[1] = 1;
+    idx = nn__const(ctx, fn, 2, col);
+    wt = nn__const(ctx, fn, 1, &N);
+    if (!idx || !wt) return NULL;
+    for (i = 0; i < N; i++) {
+        float t = target->data[i]; int64_t k;
+        if (o.use_ignore_index && t == (float)o.ignore_index) { idx->data[i] = 0; wt->data[i] = 0; continue; }
+        if (!nn__index_at(ctx, fn, t, C, &k) || t < 0) {
+            if (t < 0) nn__err(ctx, "%s: target %g at position %lld is not a class in [0, %lld)", fn, t, (long long)i, (long long)C);
+            return NULL;
+        }
+        idx->data[i] = (float)k;
+        wt->data[i] = o.weight ? o.weight->data[k] : 1.0f;
+        total_w += wt->data[i];
+    }
+    picked = nn_reshape(nn_gather(logp, 1, idx), 1, &N);                 /* logp[i, t_i] (N) */
+    loss = nn_neg(nn_mul(picked, wt));
+    if (o.label_smoothing > 0.0f) {
+        nn_tensor *rowmask = nn__const(ctx, fn, 1, &N), *smooth, *wrow = o.weight;
+        if (!rowmask) return NULL;
+        for (i = 0; i < N; i++) rowmask->data[i] = (o.use_ignore_index && target->data[i] == (float)o.ignore_index) ? 0.0f : 1.0f;
+        smooth = wrow ? nn_sum(nn_mul(logp, wrow), 1, 0) : nn_sum(logp, 1, 0);
+        smooth = nn_neg(nn_mul(smooth, rowmask));
+        loss = nn_add(nn_mul_scalar(loss, 1.0f - o.label_smoothing), nn_mul_scalar(smooth, o.label_smoothing / (float)C));
+    }
+    if (o.reduction == NN_NONE) return loss;
+    if (o.reduction == NN_SUM) return nn_sum(loss, NN_ALL, 0);
+    wsum = nn_sum(loss, NN_ALL, 0);
+    return nn_div_scalar(wsum, (float)total_w);    /* total_w 0 (all ignored) gives NaN, as PyTorch */
+}
+
+/* (N, C, d...) -> (N*d..., C) and (N, d...) -> (N*d...), or (N, C) as is */
+static nn_tensor *nn__class_loss(const char *fn, nn_tensor *x, nn_tensor *target, nn_cross_entropy_opts o, int from_logits) {
+    static const char *names[] = { "input", "target" };
+    nn_tensor *xs[2], *logp, *flat_t; int d, perm[NN_MAX_DIMS]; int64_t C, rows, sh[2]; char s1[128], s2[128];
+    xs[0] = x; xs[1] = target;
+    if (!nn__check_inputs(fn, xs, names, 2)) return NULL;
+    if (x->ndim < 1 || target->ndim != (x->ndim >= 2 ? x->ndim - 1 : 0)) goto bad;
+    if (x->ndim == 1) { x = nn_unsqueeze(x, 0); sh[0] = 1; target = nn_reshape(target, 1, sh); }
+    for (d = 0; d < target->ndim; d++) if (target->shape[d] != x->shape[d == 0 ? 0 : d + 1]) goto bad;
+    C = x->shape[1];
+    if (o.weight && o.weight->numel != C) { nn__err(x->ctx, "%s: weight is %s; expected (%lld,) for %lld classes", fn, NN__SHAPE(o.weight, s1), (long long)C, (long long)C); return NULL; }
+    if (o.label_smoothing < 0.0f || o.label_smoothing > 1.0f) { nn__err(x->ctx, "%s: label_smoothing %g must be in [0, 1]", fn, o.label_smoothing); return NULL; }
+    if (!from_logits && o.label_smoothing != 0.0f) { nn__err(x->ctx, "%s: label_smoothing is for cross entropy", fn); return NULL; }
+    if (x->ndim > 2) {   /* move the class dim last */
+        perm[0] = 0;
+        for (d = 1; d < x->ndim - 1; d++) perm[d] = d + 1;
+        perm[x->ndim - 1] = 1;
+        x = nn_permute(x, perm);
+    }
+    rows = x ? x->numel / (C ? C : 1) : 0;
+    sh[0] = rows; sh[1] = C;
+    x = nn_reshape(x, 2, sh);
+    flat_t = nn_contiguous(nn_reshape(target, 1, &rows));
+    if (!x || !flat_t) return NULL;
+    logp = from_logits ? nn_log_softmax(x, 1) : x;
+    if (!logp) return NULL;
+    {
+        nn_tensor *l = nn__nll(fn, logp, flat_t, o);
+        if (o.reduction == NN_NONE && l && target->ndim != 1) return nn_reshape(l, target->ndim, target->shape);
+        return l;
+    }
+bad:
+    nn__err(x->ctx, "%s: input is %s and target is %s; expected (N, C) with (N), or (N, C, d...) with (N, d...)", fn, NN__SHAPE(xs[0], s1), NN__SHAPE(xs[1], s2));
+    return NULL;
+}
+NN_API nn_tensor *nn_cross_entropy(nn_tensor *logits, nn_tensor *target, nn_cross_entropy_opts o) { return nn__class_loss("nn_cross_entropy", logits, target, o, 1); }
+NN_API nn_tensor *nn_nll_loss(nn_tensor *log_probs, nn_tensor *target, nn_cross_entropy_opts o) { return nn__class_loss("nn_nll_loss", log_probs, target, o, 0); }
+
+NN_API nn_tensor *nn_bce_loss(nn_tensor *p, nn_tensor *target, nn_tensor *weight, nn_reduction r) {
+    nn_tensor *l; int64_t i;
+    if (!nn__loss_pair("nn_bce_loss", p, target)) return NULL;
+    for (i = 0; i < p->numel; i++) if (!(p->data[i] >= 0.0f && p->data[i] <= 1.0f)) {
+        nn__err(p->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits", p->data[i], (long long)i);
+        return NULL;
+    }
+    /* -(t log p + (1 - t) log(1 - p)), each log clamped at -100 as PyTorch */
+    l = nn_neg(nn_add(nn_mul(target, nn_clamp(nn_log(p), -100.0f, INFINITY)),
+                      nn_mul(nn_sub_scalar(nn_neg(target), -1.0f), nn_clamp(nn_log(nn_sub_scalar(nn_neg(p), -1.0f)), -100.0f, INFINITY))));
+    if (weight) l = nn_mul(l, weight);
+    return nn__reduce_loss(l, r);
+}
+
+NN_API nn_tensor *nn_bce_with_logits(nn_tensor *logits, nn_tensor *target, nn_tensor *pos_weight, nn_reduction r) {
+    nn_tensor *xs[3], *y; char s1[128], s2[128];
+    if (!nn__loss_pair("nn_bce_with_logits", logits, target)) return NULL;
+    if (pos_weight && (pos_weight->numel != (logits->ndim ? logits->shape[logits->ndim - 1] : 1))) {
+        nn__err(logits->ctx, "nn_bce_with_logits: pos_weight is %s and logits are %s; pos_weight needs one value per class (last dim)",
+                NN__SHAPE(pos_weight, s1), NN__SHAPE(logits, s2));
+        return NULL;
+    }
+    xs[0] = nn__contig_input(logits); xs[1] = nn__contig_input(target); xs[2] = pos_weight ? nn__contig_input(pos_weight) : NULL;
+    if (!xs[0] || !xs[1] || (pos_weight && !xs[2])) return NULL;
+    y = nn__node(NN_OP_BCE_WITH_LOGITS, "nn_bce_with_logits", logits->ndim, logits->shape, xs, 3, 1);
+    if (!y) return NULL;
+    nn__bce_logits_forward(y);
+    return nn__reduce_loss(y, r);
+}
+
+/* ==== optimizers ==== */
+
+enum { NN__SGD, NN__ADAM, NN__ADAMW, NN__RMSPROP, NN__ADAGRAD };
+#define NN__MAX_GROUPS 16
+
+typedef struct nn__group {
+    nn_tensor **params;
+    int n;
+    double lr, weight_decay, momentum;      /* momentum: SGD/RMSprop momentum, or Adam's beta1 */
+    double initial_lr, max_lr, min_lr;      /* set by schedulers */
+    nn_tensor **state;                      /* 3 per parameter, created at the first step */
+    int64_t *step;
+} nn__group;
+
+struct nn_optim {
+    int kind;
+    nn_ctx *ctx;
+    double dampening, beta2, eps, alpha, lr_decay, initial_acc;
+    int nesterov, amsgrad, centered;
+    int ngroups;
+    nn__group groups[NN__MAX_GROUPS];
+};
+
+static const char *nn__optim_state_names[5][3] = {
+    { "momentum_buffer", NULL, NULL }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" },
+    { "square_avg", "momentum_buffer", "grad_avg" }, { "sum", NULL, NULL } };
+
+static nn_optim *nn__optim_new(const char *fn, int kind, nn_tensor **params, int n, double lr, double wd, double mom) {
+    nn_ctx *ctx = (params && n > 0 && params[0]) ? params[0]->ctx : NULL;
+    nn_optim *o;
+    if (!ctx) return NULL;
+    if (!(lr >= 0.0) || !(wd >= 0.0)) { nn__err(ctx, "%s: lr %g and weight_decay %g must be >= 0", fn, lr, wd); return NULL; }
+    o = NN__CAST(nn_optim *, NN_MALLOC(sizeof(nn_optim)));
+    if (!o) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    memset(o, 0, sizeof *o);
+    o->kind = kind; o->ctx = ctx;
+    if (nn_optim_add_param_group(o, params, n, (float)lr, (float)wd) < 0) { nn_optim_free(o); return NULL; }
+    o->groups[0].lr = lr; o->groups[0].initial_lr = lr; o->groups[0].weight_decay = wd; o->groups[0].momentum = mom;
+    return o;
+}
+
+NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, float lr, float weight_decay) {
+    nn__group *g; int k;
+    if (!o) return -1;
+    if (o->ngroups == NN__MAX_GROUPS) { nn__err(o->ctx, "nn_optim_add_param_group: at most %d groups", NN__MAX_GROUPS); return -1; }
+    if (!params || n <= 0) { nn__err(o->ctx, "nn_optim_add_param_group: no parameters given"); return -1; }
+    for (k = 0; k < n; k++) if (!params[k] || !(params[k]->flags & NN__PERSISTENT) || !params[k]->requires_grad) {
+        nn__err(o->ctx, "nn_optim: parameter %d is %s; parameters must be tensors you created with requires_grad", k,
+                !params[k] ? "NULL" : !(params[k]->flags & NN__PERSISTENT) ? "an op result" : "without requires_grad");
+        return -1;
+    }
+    g = &o->groups[o->ngroups];
+    memset(g, 0, sizeof *g);
+    g->params = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * sizeof(nn_tensor *)));
+    g->state = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * 3 * sizeof(nn_tensor *)));
+    g->step = NN__CAST(int64_t *, NN_MALLOC((size_t)n * sizeof(int64_t)));
+    if (!g->params || !g->state || !g->step) {
+        NN_FREE(g->params); NN_FREE(g->state); NN_FREE(g->step);
+        nn__err(o->ctx, "nn_optim_add_param_group: out of memory");
+        return -1;
+    }
+    memcpy(g->params, params, (size_t)n * sizeof(nn_tensor *));
+    memset(g->state, 0, (size_t)n * 3 * sizeof(nn_tensor *));
+    memset(g->step, 0, (size_t)n * sizeof(int64_t));
+    g->n = n; g->lr = g->initial_lr = lr; g->weight_decay = weight_decay;
+    g->momentum = o->ngroups ? o->groups[0].momentum : 0;
+    return o->ngroups++;
+}
+
+NN_API nn_optim *nn_sgd(nn_tensor **params, int n, nn_sgd_opts s) {
+    nn_optim *o;
+    if (params && n > 0 && params[0] && !(s.lr > 0.0f)) { nn__err(params[0]->ctx, "nn_sgd: lr is %g; SGD needs a positive lr", s.lr); return NULL; }
+    if (params && n > 0 && params[0] && s.nesterov && (s.momentum <= 0.0f || s.dampening != 0.0f)) {
+        nn__err(params[0]->ctx, "nn_sgd: nesterov needs a momentum and zero dampening"); return NULL;
+    }
+    o = nn__optim_new("nn_sgd", NN__SGD, params, n, s.lr, s.weight_decay, s.momentum);
+    if (o) { o->dampening = s.dampening; o->nesterov = s.nesterov; }
+    return o;
+}
+static nn_optim *nn__adam_new(const char *fn, int kind, nn_tensor **params, int n, nn_adam_opts a) {
+    nn_optim *o;
+    double wd = kind == NN__ADAMW && a.weight_decay == 0.0f ? 0.01 : a.weight_decay;
+    o = nn__optim_new(fn, kind, params, n, a.lr ? a.lr : 1e-3, wd, a.beta1 ? a.beta1 : 0.9);
+    if (!o) return NULL;
+    o->beta2 = a.beta2 ? a.beta2 : 0.999; o->eps = a.eps ? a.eps : 1e-8; o->amsgrad = a.amsgrad;
+    if (o->groups[0].momentum >= 1.0 || o->beta2 >= 1.0 || o->groups[0].momentum < 0 || o->beta2 < 0) {
+        nn__err(o->ctx, "%s: betas (%g, %g) must be in [0, 1)", fn, o->groups[0].momentum, o->beta2);
+        nn_optim_free(o);
+        return NULL;
+    }
+    return o;
+}
+NN_API nn_optim *nn_adam(nn_tensor **params, int n, nn_adam_opts a) { return nn__adam_new("nn_adam", NN__ADAM, params, n, a); }
+NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts a) { return nn__adam_new("nn_adamw", NN__ADAMW, params, n, a); }
+NN_API nn_optim *nn_rmsprop(nn_tensor **params, int n, nn_rmsprop_opts r) {
+    nn_optim *o = nn__optim_new("nn_rmsprop", NN__RMSPROP, params, n, r.lr ? r.lr : 1e-2, r.weight_decay, r.momentum);
+    if (o) { o->alpha = r.alpha ? r.alpha : 0.99; o->eps = r.eps ? r.eps : 1e-8; o->centered = r.centered; }
+    return o;
+}
+NN_API nn_optim *nn_adagrad(nn_tensor **params, int n, nn_adagrad_opts a) {
+    nn_optim *o = nn__optim_new("nn_adagrad", NN__ADAGRAD, params, n, a.lr ? a.lr : 1e-2, a.weight_decay, 0);
+    if (o) { o->lr_decay = a.lr_decay; o->initial_acc = a.initial_accumulator_value; o->eps = a.eps ? a.eps : 1e-10; }
+    return o;
+}
+
+NN_API void nn_optim_free(nn_optim *o) {
+    int g, k;
+    if (!o) return;
+    for (g = 0; g < o->ngroups; g++) {
+        for (k = 0; k < 3 * o->groups[g].n; k++) nn_free(o->groups[g].state[k]);
+        NN_FREE(o->groups[g].params); NN_FREE(o->groups[g].state); NN_FREE(o->groups[g].step);
+    }
+    NN_FREE(o);
+}
+NN_API double nn_optim_lr(const nn_optim *o, int group) { return o && group >= 0 && group < o->ngroups ? o->groups[group].lr : 0.0; }
+NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr) { if (o && group >= 0 && group < o->ngroups) o->groups[group].lr = lr; }
+NN_API void nn_optim_zero_grad(nn_optim *o) {
+    int g, k;
+    if (!o) return;
+    for (g = 0; g < o->ngroups; g++) for (k = 0; k < o->groups[g].n; k++) nn_zero_grad(o->groups[g].params[k]);
+}
+
+/* The state tensor s of parameter k, created (filled with v) on first use. */
+static float *nn__ostate(nn_optim *o, nn__group *g, int k, int s, float v) {
+    nn_tensor **t = &g->state[3 * k + s];
+    if (!*t) {
+        *t = nn_full(o->ctx, g->params[k]->ndim, g->params[k]->shape, v);
+        if (!*t) return NULL;
+    }
+    return (*t)->data;
+}
+
+/* One update per PyTorch 1.13's single-tensor rules; scalars in double, tensors in float. */
+NN_API void nn_optim_step(nn_optim *o) {
+    int gi, k; int64_t i;
+    if (!o) return;
+    for (gi = 0; gi < o->ngroups; gi++) {
+        nn__group *g = &o->groups[gi];
+        float lr = (float)g->lr, wd = (float)g->weight_decay;
+        for (k = 0; k < g->n; k++) {
+            nn_tensor *pt = g->params[k];
+            float *p = pt->data, *m1, *m2, *m3;
+            const float *gr;
+            int64_t n = pt->numel;
+            if (!pt->grad) continue;                      /* no gradient: PyTorch skips it too */
+            gr = pt->grad->data;
+            g->step[k]++;
+            switch (o->kind) {
+            case NN__SGD: {
+                float mom = (float)g->momentum, damp = (float)o->dampening;
+                int first = g->state[3 * k] == NULL;
+                m1 = mom != 0.0f ? nn__ostate(o, g, k, 0, 0.0f) : NULL;
+                if (mom != 0.0f && !m1) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
+                for (i = 0; i < n; i++) {
+                    float d = gr[i] + wd * p[i];
+                    if (m1) {
+                        m1[i] = first ? d : mom * m1[i] + (1.0f - damp) * d;
+                        d = o->nesterov ? d + mom * m1[i] : m1[i];
+                    }
+                    p[i] -= lr * d;
+                }
+            } break;
+            case NN__ADAM: case NN__ADAMW: {
+                double b1 = g->momentum, b2 = o->beta2, bc1 = 1.0 - pow(b1, (double)g->step[k]), bc2 = 1.0 - pow(b2, (double)g->step[k]);
+                float step_size = (float)(g->lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
+                float fb1 = (float)b1, fb2 = (float)b2, wdecay = o->kind == NN__ADAMW ? 1.0f - lr * wd : 1.0f;
+                m1 = nn__ostate(o, g, k, 0, 0.0f); m2 = nn__ostate(o, g, k, 1, 0.0f);
+                m3 = o->amsgrad ? nn__ostate(o, g, k, 2, 0.0f) : NULL;
+                if (!m1 || !m2 || (o->amsgrad && !m3)) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
+                for (i = 0; i < n; i++) {
+                    float d = gr[i], den;
+                    if (o->kind == NN__ADAMW) p[i] *= wdecay;
+                    else if (wd != 0.0f) d += wd * p[i];
+                    m1[i] = m1[i] * fb1 + d * (1.0f - fb1);
+                    m2[i] = m2[i] * fb2 + (1.0f - fb2) * d * d;
+                    if (m3) { if (m2[i] > m3[i]) m3[i] = m2[i]; den = sqrtf(m3[i]) / bc2s + eps; }
+                    else den = sqrtf(m2[i]) / bc2s + eps;
+                    p[i] -= step_size * (m1[i] / den);
+                }
+            } break;
+            case NN__RMSPROP: {
+                float a = (float)o->alpha, eps = (float)o->eps, mom = (float)g->momentum;
+                m1 = nn__ostate(o, g, k, 0, 0.0f);
+                m2 = mom > 0.0f ? nn__ostate(o, g, k, 1, 0.0f) : NULL;
+                m3 = o->centered ? nn__ostate(o, g, k, 2, 0.0f) : NULL;
+                if (!m1 || (mom > 0.0f && !m2) || (o->centered && !m3)) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
+                for (i = 0; i < n; i++) {
+                    float d = gr[i] + wd * p[i], avg;
+                    m1[i] = m1[i] * a + (1.0f - a) * d * d;
+                    if (m3) { m3[i] = m3[i] * a + (1.0f - a) * d; avg = sqrtf(m1[i] - m3[i] * m3[i]) + eps; }
+                    else avg = sqrtf(m1[i]) + eps;
+                    if (m2) { m2[i] = m2[i] * mom + d / avg; p[i] -= lr * m2[i]; }
+                    else p[i] -= lr * (d / avg);
+                }
+            } break;
+            case NN__ADAGRAD: {
+                float clr = (float)(g->lr / (1.0 + (double)(g->step[k] - 1) * o->lr_decay)), eps = (float)o->eps;
+                m1 = nn__ostate(o, g, k, 0, (float)o->initial_acc);
+                if (!m1) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
+                for (i = 0; i < n; i++) {
+                    float d = gr[i] + wd * p[i];
+                    m1[i] += d * d;
+                    p[i] -= clr * (d / (sqrtf(m1[i]) + eps));
+                }
+            } break;
+            default: NN_ASSERT(0);
+            }
+        }
+    }
+}
+
+NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type) {
+    double total = 0; int k; int64_t i; float coef;
+    for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
+        double v = fabs((double)params[k]->grad->data[i]);
+        if (norm_type == INFINITY) { if (v > total) total = v; }
+        else total += pow(v, (double)norm_type);
+    }
+    if (norm_type != INFINITY) total = pow(total, 1.0 / (double)norm_type);
+    coef = (float)((double)max_norm / (total + 1e-6));
+    if (coef < 1.0f)
+        for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) params[k]->grad->data[i] *= coef;
+    return (float)total;
+}
+NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
+    int k; int64_t i;
+    for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
+        float *v = &params[k]->grad->data[i];
+        if (*v > clip) *v = clip; else if (*v < -clip) *v = -clip;
+    }
+}
+
+/* ==== schedulers ==== */
+
+enum { NN__STEP_LR, NN__MULTI_STEP_LR, NN__EXPONENTIAL_LR, NN__COSINE_LR, NN__LINEAR_LR, NN__ONE_CYCLE_LR, NN__PLATEAU };
+
+struct nn_scheduler {
+    int kind;
+    nn_optim *o;
+    int64_t last_epoch, step_size, t_max, total;
+    int64_t milestones[64]; int nmilestones;
+    double gamma, eta_min, start_factor, end_factor;
+    nn_one_cycle_opts oc;
+    nn_plateau_opts pl;
+    double best; int64_t num_bad, cooldown_counter;
+    double base_lr[NN__MAX_GROUPS];
+};
+
+static double nn__cos_anneal(double start, double end, double pct) { return end + (start - end) / 2.0 * (cos(3.141592653589793 * pct) + 1.0); }
+
+/* The lr of group g at s->last_epoch, from the current one (PyTorch's chainable forms). */
+static double nn__sched_lr(nn_scheduler *s, int g) {
+    nn__group *gr = &s->o->groups[g];
+    double lr = gr->lr; int64_t e = s->last_epoch; int k, hits;
+    switch (s->kind) {
+    case NN__STEP_LR: return (e == 0 || e % s->step_size) ? lr : lr * s->gamma;
+    case NN__MULTI_STEP_LR:
+        for (hits = 0, k = 0; k < s->nmilestones; k++) if (s->milestones[k] == e) hits++;
+        return hits ? lr * pow(s->gamma, hits) : lr;
+    case NN__EXPONENTIAL_LR: return e == 0 ? lr : lr * s->gamma;
+    case NN__COSINE_LR: {
+        double T = (double)s->t_max, pi = 3.141592653589793;
+        if (e == 0) return lr;
+        if ((e - 1 - s->t_max) % (2 * s->t_max) == 0) return lr + (s->base_lr[g] - s->eta_min) * (1.0 - cos(pi / T)) / 2.0;
+        return (1.0 + cos(pi * e / T)) / (1.0 + cos(pi * (e - 1) / T)) * (lr - s->eta_min) + s->eta_min;
+    }
+    case NN__LINEAR_LR:
+        if (e == 0) return lr * s->start_factor;
+        if (e > s->total) return lr;
+        return lr * (1.0 + (s->end_factor - s->start_factor) /
+                     (s->total * s->start_factor + (e - 1) * (s->end_factor - s->start_factor)));
+    case NN__ONE_CYCLE_LR: {
+        double ends[3], lrs[4], moms[4], pct, start = 0; int nph = s->oc.three_phase ? 3 : 2, i;
+        double mx = gr->max_lr, init = gr->initial_lr, mn = gr->min_lr, bm = s->oc.base_momentum, xm = s->oc.max_momentum;
+        if (s->oc.three_phase) {
+            ends[0] = s->oc.pct_start * s->total - 1; ends[1] = 2 * s->oc.pct_start * s->total - 2; ends[2] = s->total - 1;
+            lrs[0] = init; lrs[1] = mx; lrs[2] = init; lrs[3] = mn; moms[0] = xm; moms[1] = bm; moms[2] = xm; moms[3] = xm;
+        } else {
+            ends[0] = s->oc.pct_start * s->total - 1; ends[1] = s->total - 1;
+            lrs[0] = init; lrs[1] = mx; lrs[2] = mn; moms[0] = xm; moms[1] = bm; moms[2] = xm;
+        }
+        for (i = 0; i < nph; i++) {
+            if ((double)e <= ends[i] || i == nph - 1) {
+                pct = ((double)e - start) / (ends[i] - start);
+                if (!s->oc.no_cycle_momentum)
+                    gr->momentum = s->oc.anneal_linear ? (moms[i + 1] - moms[i]) * pct + moms[i] : nn__cos_anneal(moms[i], moms[i + 1], pct);
+                return s->oc.anneal_linear ? (lrs[i + 1] - lrs[i]) * pct + lrs[i] : nn__cos_anneal(lrs[i], lrs[i + 1], pct);
+            }
+            start = ends[i];
+        }
+        return lr;
+    }
+    default: return lr;
+    }
+}
+
+static nn_scheduler *nn__sched_new(const char *fn, int kind, nn_optim *o) {
+    nn_scheduler *s; int g;
+    if (!o) return NULL;
+    s = NN__CAST(nn_scheduler *, NN_MALLOC(sizeof(nn_scheduler)));
+    if (!s) { nn__err(o->ctx, "%s: out of memory", fn); return NULL; }
+    memset(s, 0, sizeof *s);
+    s->kind = kind; s->o = o; s->last_epoch = -1;
+    for (g = 0; g < o->ngroups; g++) s->base_lr[g] = o->groups[g].initial_lr;
+    return s;
+}
+/* the constructor's first step (last_epoch -1 -> 0), as PyTorch */
+static nn_scheduler *nn__sched_start(nn_scheduler *s) { if (s) nn_scheduler_step(s); return s; }
+
+NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, float gamma) {
+    nn_scheduler *s;
+    if (o && step_size <= 0) { nn__err(o->ctx, "nn_step_lr: step_size %lld must be positive", (long long)step_size); return NULL; }
+    s = nn__sched_new("nn_step_lr", NN__STEP_LR, o);
+    if (s) { s->step_size = step_size; s->gamma = gamma ? gamma : 0.1; }
+    return nn__sched_start(s);
+}
+NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, int n, float gamma) {
+    nn_scheduler *s;
+    if (o && (n < 0 || n > 64 || (n && !milestones))) { nn__err(o->ctx, "nn_multi_step_lr: %d milestones; 0 to 64 allowed", n); return NULL; }
+    s = nn__sched_new("nn_multi_step_lr", NN__MULTI_STEP_LR, o);
+    if (s) { if (n) memcpy(s->milestones, milestones, (size_t)n * sizeof(int64_t)); s->nmilestones = n; s->gamma = gamma ? gamma : 0.1; }
+    return nn__sched_start(s);
+}
+NN_API nn_scheduler *nn_exponential_lr(nn_optim *o, float gamma) {
+    nn_scheduler *s = nn__sched_new("nn_exponential_lr", NN__EXPONENTIAL_LR, o);
+    if (s) s->gamma = gamma;
+    return nn__sched_start(s);
+}
+NN_API nn_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t t_max, float eta_min) {
+    nn_scheduler *s;
+    if (o && t_max <= 0) { nn__err(o->ctx, "nn_cosine_annealing_lr: T_max %lld must be positive", (long long)t_max); return NULL; }
+    s = nn__sched_new("nn_cosine_annealing_lr", NN__COSINE_LR, o);
+    if (s) { s->t_max = t_max; s->eta_min = eta_min; }
+    return nn__sched_start(s);
+}
+NN_API nn_scheduler *nn_linear_lr(nn_optim *o, float start_factor, float end_factor, int64_t total_iters) {
+    nn_scheduler *s;
+    double sf = start_factor ? start_factor : 1.0 / 3.0, ef = end_factor ? end_factor : 1.0;
+    if (o && (sf > 1.0 || sf <= 0 || ef > 1.0 || ef < 0)) { nn__err(o->ctx, "nn_linear_lr: start_factor %g must be in (0, 1] and end_factor %g in [0, 1]", sf, ef); return NULL; }
+    s = nn__sched_new("nn_linear_lr", NN__LINEAR_LR, o);
+    if (s) { s->start_factor = sf; s->end_factor = ef; s->total = total_iters ? total_iters : 5; }
+    return nn__sched_start(s);
+}
+NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, float max_lr, int64_t total_steps, nn_one_cycle_opts oc) {
+    nn_scheduler *s; int g;
+    if (o && (total_steps <= 0 || !(max_lr > 0))) { nn__err(o->ctx, "nn_one_cycle_lr: total_steps %lld and max_lr %g must be positive", (long long)total_steps, max_lr); return NULL; }
+    if (o && !oc.no_cycle_momentum && o->kind != NN__SGD && o->kind != NN__ADAM && o->kind != NN__ADAMW && o->kind != NN__RMSPROP) {
+        nn__err(o->ctx, "nn_one_cycle_lr: this optimizer has no momentum to cycle; set no_cycle_momentum"); return NULL;
+    }
+    s = nn__sched_new("nn_one_cycle_lr", NN__ONE_CYCLE_LR, o);
+    if (!s) return NULL;
+    oc.pct_start = oc.pct_start ? oc.pct_start : 0.3f; oc.div_factor = oc.div_factor ? oc.div_factor : 25.0f;
+    oc.final_div_factor = oc.final_div_factor ? oc.final_div_factor : 1e4f;
+    oc.base_momentum = oc.base_momentum ? oc.base_momentum : 0.85f; oc.max_momentum = oc.max_momentum ? oc.max_momentum : 0.95f;
+    s->oc = oc; s->total = total_steps;
+    for (g = 0; g < o->ngroups; g++) {
+        nn__group *gr = &o->groups[g];
+        gr->initial_lr = (double)max_lr / oc.div_factor; gr->max_lr = max_lr; gr->min_lr = gr->initial_lr / oc.final_div_factor;
+        gr->lr = gr->initial_lr; s->base_lr[g] = gr->initial_lr;
+        if (!oc.no_cycle_momentum) gr->momentum = oc.max_momentum;
+    }
+    return nn__sched_start(s);
+}
+NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts p) {
+    nn_scheduler *s;
+    if (o && (p.factor >= 1.0f || p.factor < 0 || p.patience < 0 || p.cooldown < 0)) {
+        nn__err(o->ctx, "nn_reduce_lr_on_plateau: factor %g must be < 1, patience and cooldown >= 0", p.factor); return NULL;
+    }
+    s = nn__sched_new("nn_reduce_lr_on_plateau", NN__PLATEAU, o);
+    if (!s) return NULL;
+    p.factor = p.factor ? p.factor : 0.1f; p.patience = p.patience ? p.patience : 10;
+    p.threshold = p.threshold ? p.threshold : 1e-4f; p.eps = p.eps ? p.eps : 1e-8f;
+    s->pl = p; s->last_epoch = 0;
+    s->best = p.mode_max ? -INFINITY : INFINITY;
+    return s;
+}
+
+NN_API void nn_scheduler_step(nn_scheduler *s) {
+    int g; double lrs[NN__MAX_GROUPS];
+    if (!s) return;
+    if (s->kind == NN__PLATEAU) { nn__err(s->o->ctx, "nn_scheduler_step: ReduceLROnPlateau needs a metric; use nn_scheduler_step_metric"); return; }
+    if (s->kind == NN__ONE_CYCLE_LR && s->last_epoch + 1 > s->total) {
+        nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR stepped %lld times; total_steps is %lld", (long long)(s->last_epoch + 2), (long long)s->total);
+        return;
+    }
+    s->last_epoch++;
+    for (g = 0; g < s->o->ngroups; g++) lrs[g] = nn__sched_lr(s, g);
+    for (g = 0; g < s->o->ngroups; g++) s->o->groups[g].lr = lrs[g];
+}
+
+NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric) {
+    double a = metric, b, th; int better, g;
+    if (!s) return;
+    if (s->kind != NN__PLATEAU) { nn_scheduler_step(s); return; }
+    s->last_epoch++;
+    b = s->best; th = s->pl.threshold;
+    if (s->pl.mode_max) better = s->pl.threshold_abs ? a > b + th : a > b * (1.0 + th);
+    else better = s->pl.threshold_abs ? a < b - th : a < b * (1.0 - th);
+    if (better) { s->best = a; s->num_bad = 0; } else s->num_bad++;
+    if (s->cooldown_counter > 0) { s->cooldown_counter--; s->num_bad = 0; }
+    if (s->num_bad > s->pl.patience) {
+        for (g = 0; g < s->o->ngroups; g++) {
+            double old = s->o->groups[g].lr, nw = old * s->pl.factor;
+            if (nw < s->pl.min_lr) nw = s->pl.min_lr;
+            if (old - nw > s->pl.eps) s->o->groups[g].lr = nw;
+        }
+        s->cooldown_counter = s->pl.cooldown;
+        s->num_bad = 0;
+    }
+}
+NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group) { return s ? nn_optim_lr(s->o, group) : 0.0; }
+NN_API void nn_scheduler_free(nn_scheduler *s) { if (s) NN_FREE(s); }
+
+/* ==== serialisation: safetensors ==== */
+/* File: 8-byte little-endian header length, a JSON header
+   {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
+   then the raw little-endian data. */
+#ifndef NN_NO_STDIO
+
+typedef struct nn__st_entry { char *name; int dtype; int ndim; int64_t shape[NN_MAX_DIMS]; int64_t begin, end; } nn__st_entry;
+struct nn_safetensors {
+    nn_ctx *ctx;
+    char *path;
+    unsigned char *file;          /* the whole file */
+    int64_t size, data_at;
+    nn__st_entry *e; int n, cap;
+    char **meta; int nmeta, meta_cap;   /* key, value, key, value, ... */
+};
+
+enum { NN__F32, NN__F64, NN__F16, NN__BF16, NN__I64, NN__I32, NN__DTYPES };
+static const char *nn__dtype_names[NN__DTYPES] = { "F32", "F64", "F16", "BF16", "I64", "I32" };
+static const int nn__dtype_size[NN__DTYPES] = { 4, 8, 2, 2, 8, 4 };
+
+static int nn__little_endian(void) { const uint16_t one = 1; return *(const unsigned char *)&one == 1; }
+
+/* ---- a small JSON reader for the header ---- */
+typedef struct nn__json { const char *p, *end; int ok; char msg[160]; } nn__json;
+static void nn__jfail(nn__json *j, const char *what) { if (j->ok) { j->ok = 0; snprintf(j->msg, sizeof j->msg, "%s at header byte %ld", what, (long)0); } }
+static void nn__jws(nn__json *j) { while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++; }
+static int nn__jchar(nn__json *j, char c) { nn__jws(j); if (j->p < j->end && *j->p == c) { j->p++; return 1; } return 0; }
+/* a string into a fresh heap buffer; simple escapes kept, \u as '?' */
+static char *nn__jstring(nn__json *j) {
+    const char *s; char *out; size_t n = 0;
+    nn__jws(j);
+    if (j->p >= j->end || *j->p != '"') { nn__jfail(j, "expected a string"); return NULL; }
+    s = ++j->p;
+    while (j->p < j->end && *j->p != '"') { if (*j->p == '\\') j->p++; j->p++; }
+    if (j->p >= j->end) { nn__jfail(j, "unterminated string"); return NULL; }
+    out = NN__CAST(char *, NN_MALLOC((size_t)(j->p - s) + 1));
+    if (!out) { nn__jfail(j, "out of memory"); return NULL; }
+    for (; s < j->p; s++) {
+        if (*s != '\\') { out[n++] = *s; continue; }
+        s++;
+        switch (*s) { case 'n': out[n++] = '\n'; break; case 't': out[n++] = '\t'; break; case 'u': out[n++] = '?'; s += 4; break;
+                      default: out[n++] = *s; }
+    }
+    out[n] = 0;
+    j->p++;
+    return out;
+}
+static int nn__jint(nn__json *j, int64_t *v) {
+    int64_t x = 0; int digits = 0;
+    nn__jws(j);
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        if (x > (INT64_MAX - 9) / 10) { nn__jfail(j, "number too large"); return 0; }
+        x = x * 10 + (*j->p++ - '0'); digits++;
+    }
+    if (!digits) { nn__jfail(j, "expected a non-negative integer"); return 0; }
+    *v = x;
+    return 1;
+}
+/* [int, int, ...] */
+static int nn__jints(nn__json *j, int64_t *v, int max, int *n) {
+    *n = 0;
+    if (!nn__jchar(j, '[')) { nn__jfail(j, "expected '['"); return 0; }
+    if (nn__jchar(j, ']')) return 1;
+    do {
+        if (*n >= max) { nn__jfail(j, "too many dims"); return 0; }
+        if (!nn__jint(j, &v[(*n)++])) return 0;
+    } while (nn__jchar(j, ','));
+    if (!nn__jchar(j, ']')) { nn__jfail(j, "expected ']'"); return 0; }
+    return 1;
+}
+
+static int nn__st_fail(nn_safetensors *st, const char *fmt, const char *a, const char *b) {
+    char msg[400];
+    snprintf(msg, sizeof msg, fmt, a ? a : "", b ? b : "");
+    nn__err(st->ctx, "nn_safetensors_open: %s: %s", st->path, msg);
+    return 0;
+}
+
+static int nn__st_parse(nn_safetensors *st, const char *h, int64_t hlen) {
+    nn__json j; int64_t data_len = st->size - st->data_at;
+    j.p = h; j.end = h + hlen; j.ok = 1; j.msg[0] = 0;
+    if (!nn__jchar(&j, '{')) return nn__st_fail(st, "the header is not a JSON object%s%s", NULL, NULL);
+    if (nn__jchar(&j, '}')) return 1;
+    do {
+        char *key = nn__jstring(&j);
+        if (!key) break;
+        if (!nn__jchar(&j, ':')) { NN_FREE(key); nn__jfail(&j, "expected ':'"); break; }
+        if (!strcmp(key, "__metadata__")) {
+            NN_FREE(key);
+            if (!nn__jchar(&j, '{')) { nn__jfail(&j, "__metadata__ is not an object"); break; }
+            if (nn__jchar(&j, '}')) continue;
+            do {
+                char *k = nn__jstring(&j), *v;
+                if (!k) break;
+                if (!nn__jchar(&j, ':') || !(v = nn__jstring(&j))) { NN_FREE(k); nn__jfail(&j, "metadata values must be strings"); break; }
+                if (st->nmeta + 2 > st->meta_cap) {
+                    int cap = st->meta_cap ? 2 * st->meta_cap : 32;
+                    char **m = NN__CAST(char **, NN_REALLOC(st->meta, (size_t)cap * sizeof(char *)));
+                    if (!m) { NN_FREE(k); NN_FREE(v); nn__jfail(&j, "out of memory"); break; }
+                    st->meta = m; st->meta_cap = cap;
+                }
+                st->meta[st->nmeta++] = k; st->meta[st->nmeta++] = v;
+            } while (nn__jchar(&j, ','));
+            if (j.ok && !nn__jchar(&j, '}')) nn__jfail(&j, "expected '}' after __metadata__");
+        } else {
+            nn__st_entry e; int have_dtype = 0, have_shape = 0, have_off = 0, nd = 0; int64_t offs[2]; int64_t numel = 1; int d;
+            memset(&e, 0, sizeof e);
+            e.name = key; e.dtype = -1;
+            if (st->n == st->cap) {
+                int cap = st->cap ? 2 * st->cap : 32;
+                nn__st_entry *ne = NN__CAST(nn__st_entry *, NN_REALLOC(st->e, (size_t)cap * sizeof(nn__st_entry)));
+                if (!ne) { NN_FREE(key); nn__jfail(&j, "out of memory"); break; }
+                st->e = ne; st->cap = cap;
+            }
+            st->e[st->n++] = e;      /* owned from here on, freed with st */
+            if (!nn__jchar(&j, '{')) { nn__jfail(&j, "a tensor entry is not an object"); break; }
+            do {
+                char *f = nn__jstring(&j);
+                if (!f) break;
+                if (!nn__jchar(&j, ':')) { NN_FREE(f); nn__jfail(&j, "expected ':'"); break; }
+                if (!strcmp(f, "dtype")) {
+                    char *dt = nn__jstring(&j);
+                    if (dt) for (d = 0; d < NN__DTYPES; d++) if (!strcmp(dt, nn__dtype_names[d])) st->e[st->n - 1].dtype = d;
+                    if (dt && st->e[st->n - 1].dtype < 0) { NN_FREE(f); nn__st_fail(st, "tensor \"%s\" has dtype %s; nn.h reads F32, F64, F16, BF16, I64 and I32", key, dt); NN_FREE(dt); return 0; }
+                    NN_FREE(dt); have_dtype = 1;
+                } else if (!strcmp(f, "shape")) { nn__jints(&j, st->e[st->n - 1].shape, NN_MAX_DIMS, &nd); st->e[st->n - 1].ndim = nd; have_shape = 1; }
+                else if (!strcmp(f, "data_offsets")) {
+                    int two = 0;
+                    nn__jints(&j, offs, 2, &two);
+                    if (j.ok && two != 2) nn__jfail(&j, "data_offsets needs two numbers");
+                    have_off = 1;
+                } else { NN_FREE(f); nn__jfail(&j, "unknown field in a tensor entry"); break; }
+                NN_FREE(f);
+            } while (j.ok && nn__jchar(&j, ','));
+            if (j.ok && !nn__jchar(&j, '}')) nn__jfail(&j, "expected '}' after a tensor entry");
+            if (!j.ok) break;
+            if (!have_dtype || !have_shape || !have_off) return nn__st_fail(st, "tensor \"%s\" lacks dtype, shape or data_offsets%s", key, NULL);
+            for (d = 0; d < nd; d++) {
+                if (st->e[st->n - 1].shape[d] && numel > INT64_MAX / 8 / st->e[st->n - 1].shape[d]) return nn__st_fail(st, "tensor \"%s\" has an absurd shape%s", key, NULL);
+                numel *= st->e[st->n - 1].shape[d];
+            }
+            if (offs[0] > offs[1] || offs[1] > data_len) return nn__st_fail(st, "tensor \"%s\" has data offsets past the end of the file (truncated?)%s", key, NULL);
+            if (offs[1] - offs[0] != numel * nn__dtype_size[st->e[st->n - 1].dtype]) return nn__st_fail(st, "tensor \"%s\": its byte range does not match its shape and dtype%s", key, NULL);
+            st->e[st->n - 1].begin = offs[0]; st->e[st->n - 1].end = offs[1];
+        }
+    } while (j.ok && nn__jchar(&j, ','));
+    if (j.ok && !nn__jchar(&j, '}')) nn__jfail(&j, "expected '}' or ','");
+    if (!j.ok) return nn__st_fail(st, "the JSON header is corrupt: %s%s", j.msg, NULL);
+    return 1;
+}
+
+NN_API void nn_safetensors_close(nn_safetensors *st) {
+    int k;
+    if (!st) return;
+    for (k = 0; k < st->n; k++) NN_FREE(st->e[k].name);
+    for (k = 0; k < st->nmeta; k++) NN_FREE(st->meta[k]);
+    NN_FREE(st->e); NN_FREE(st->meta); NN_FREE(st->file); NN_FREE(st->path);
+    NN_FREE(st);
+}
+
+NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path) {
+    nn_safetensors *st; FILE *f; long size; uint64_t hlen = 0; int k;
+    if (!ctx) return NULL;
+    if (!path) { nn__err(ctx, "nn_safetensors_open: path is NULL"); return NULL; }
+    f = fopen(path, "rb");
+    if (!f) { nn__err(ctx, "nn_safetensors_open: cannot open %s", path); return NULL; }
+    st = NN__CAST(nn_safetensors *, NN_MALLOC(sizeof(nn_safetensors)));
+    if (!st) { fclose(f); nn__err(ctx, "nn_safetensors_open: out of memory"); return NULL; }
+    memset(st, 0, sizeof *st);
+    st->ctx = ctx;
+    st->path = NN__CAST(char *, NN_MALLOC(strlen(path) + 1));
+    if (st->path) strcpy(st->path, path);
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); nn__err(ctx, "nn_safetensors_open: cannot read %s", path); nn_safetensors_close(st); return NULL; }
+    st->size = size;
+    st->file = NN__CAST(unsigned char *, NN_MALLOC((size_t)size + 1));
+    if (!st->file || fread(st->file, 1, (size_t)size, f) != (size_t)size) { fclose(f); nn__err(ctx, "nn_safetensors_open: cannot read %s", path); nn_safetensors_close(st); return NULL; }
+    fclose(f);
+    if (size < 8) { nn__st_fail(st, "the file is %s bytes; too short for a safetensors header%s", size < 1 ? "0" : "< 8", NULL); nn_safetensors_close(st); return NULL; }
+    for (k = 7; k >= 0; k--) hlen = (hlen << 8) | st->file[k];
+    if (hlen > (uint64_t)(size - 8) || hlen > ((uint64_t)1 << 30)) { nn__st_fail(st, "the header length is larger than the file (truncated or not safetensors)%s%s", NULL, NULL); nn_safetensors_close(st); return NULL; }
+    st->data_at = 8 + (int64_t)hlen;
+    if (!nn__st_parse(st, (const char *)st->file + 8, (int64_t)hlen)) { nn_safetensors_close(st); return NULL; }
+    return st;
+}
+
+NN_API int nn_safetensors_count(const nn_safetensors *st) { return st ? st->n : 0; }
+NN_API const char *nn_safetensors_name(const nn_safetensors *st, int i) { return st && i >= 0 && i < st->n ? st->e[i].name : NULL; }
+NN_API const char *nn_safetensors_meta(const nn_safetensors *st, const char *key) {
+    int k;
+    if (!st || !key) return NULL;
+    for (k = 0; k + 1 < st->nmeta; k += 2) if (!strcmp(st->meta[k], key)) return st->meta[k + 1];
+    return NULL;
+}
+static const nn__st_entry *nn__st_find(const nn_safetensors *st, const char *name) {
+    int k;
+    for (k = 0; k < st->n; k++) if (!strcmp(st->e[k].name, name)) return &st->e[k];
+    return NULL;
+}
+
+static float nn__half_to_float(uint16_t h, int bf16) {
+    uint32_t bits;
+    float f;
+    if (bf16) bits = (uint32_t)h << 16;
+    else {
+        uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+        if (exp == 0) { f = (float)man * 5.9604644775390625e-8f; return sign ? -f : f; }
+        bits = exp == 31 ? sign | 0x7f800000u | (man << 13) : sign | ((exp + 112u) << 23) | (man << 13);
+    }
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* The values of entry e as floats into dst. */
+static void nn__st_read(const nn_safetensors *st, const nn__st_entry *e, float *dst) {
+    const unsigned char *p = st->file + st->data_at + e->begin;
+    int64_t i, n = (e->end - e->begin) / nn__dtype_size[e->dtype];
+    int sz = nn__dtype_size[e->dtype], b;
+    for (i = 0; i < n; i++, p += sz) {
+        uint64_t u = 0;
+        for (b = sz - 1; b >= 0; b--) u = (u << 8) | p[b];     /* little-endian bytes */
+        switch (e->dtype) {
+        case NN__F32: { uint32_t v = (uint32_t)u; memcpy(&dst[i], &v, 4); } break;
+        case NN__F64: { double d; memcpy(&d, &u, 8); dst[i] = (float)d; } break;
+        case NN__F16: dst[i] = nn__half_to_float((uint16_t)u, 0); break;
+        case NN__BF16: dst[i] = nn__half_to_float((uint16_t)u, 1); break;
+        case NN__I64: dst[i] = (float)(int64_t)u; break;
+        case NN__I32: dst[i] = (float)(int32_t)(uint32_t)u; break;
+        default: dst[i] = 0;
+        }
+    }
+}
+
+NN_API nn_tensor *nn_safetensors_get(nn_safetensors *st, const char *name) {
+    const nn__st_entry *e; nn_tensor *t;
+    if (!st || !name) return NULL;
+    e = nn__st_find(st, name);
+    if (!e) { nn__err(st->ctx, "nn_safetensors_get: %s has no tensor \"%s\"", st->path, name); return NULL; }
+    t = nn_empty(st->ctx, e->ndim, e->shape);
+    if (t) nn__st_read(st, e, t->data);
+    return t;
+}
+
+/* growing text buffer for the JSON header */
+typedef struct nn__buf { char *p; size_t n, cap; int ok; } nn__buf;
+static void nn__bput(nn__buf *b, const char *s, size_t n) {
+    if (!b->ok) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 4096; char *q;
+        while (cap < b->n + n + 1) cap *= 2;
+        q = NN__CAST(char *, NN_REALLOC(b->p, cap));
+        if (!q) { b->ok = 0; return; }
+        b->p = q; b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n); b->n += n; b->p[b->n] = 0;
+}
+static void nn__bstr(nn__buf *b, const char *s) {   /* a JSON string literal */
+    nn__bput(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') { nn__bput(b, "\\", 1); nn__bput(b, s, 1); }
+        else if ((unsigned char)*s < 0x20) { char e[8]; snprintf(e, sizeof e, "\\u%04x", (unsigned)(unsigned char)*s); nn__bput(b, e, 6); }
+        else nn__bput(b, s, 1);
+    }
+    nn__bput(b, "\"", 1);
+}
+
+NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const *names, nn_tensor *const *tensors, int n,
+                               const char *const *meta_keys, const char *const *meta_values, int nmeta) {
+    nn__buf b; int k, d, ok = 1; int64_t off = 0; char num[64], *tmp; FILE *f; unsigned char len8[8]; uint64_t hl;
+    if (!ctx) return 0;
+    if (!path || (n > 0 && (!names || !tensors))) { nn__err(ctx, "nn_safetensors_save: path, names or tensors is NULL"); return 0; }
+    for (k = 0; k < n; k++) if (!tensors[k] || !names[k]) { nn__err(ctx, "nn_safetensors_save: tensor %d (%s) is NULL", k, names[k] ? names[k] : "no name"); return 0; }
+    memset(&b, 0, sizeof b); b.ok = 1;
+    nn__bput(&b, "{", 1);
+    if (nmeta > 0) {
+        nn__bput(&b, "\"__metadata__\":{", 16);
+        for (k = 0; k < nmeta; k++) { if (k) nn__bput(&b, ",", 1); nn__bstr(&b, meta_keys[k]); nn__bput(&b, ":", 1); nn__bstr(&b, meta_values[k]); }
+        nn__bput(&b, "}", 1);
+    }
+    for (k = 0; k < n; k++) {
+        if (k || nmeta > 0) nn__bput(&b, ",", 1);
+        nn__bstr(&b, names[k]);
+        nn__bput(&b, ":{\"dtype\":\"F32\",\"shape\":[", 24);
+        for (d = 0; d < tensors[k]->ndim; d++) { snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)tensors[k]->shape[d]); nn__bput(&b, num, strlen(num)); }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + tensors[k]->numel * 4));
+        nn__bput(&b, num, strlen(num));
+        off += tensors[k]->numel * 4;
+    }
+    nn__bput(&b, "}", 1);
+    while (b.ok && b.n % 8) nn__bput(&b, " ", 1);      /* data starts 8-byte aligned */
+    if (!b.ok) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
+    tmp = NN__CAST(char *, NN_MALLOC(strlen(path) + 8));
+    if (!tmp) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
+    sprintf(tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f) { nn__err(ctx, "nn_safetensors_save: cannot create %s", tmp); NN_FREE(b.p); NN_FREE(tmp); return 0; }
+    hl = b.n;
+    for (k = 0; k < 8; k++) len8[k] = (unsigned char)(hl >> (8 * k));
+    ok = fwrite(len8, 1, 8, f) == 8 && fwrite(b.p, 1, b.n, f) == b.n;
+    for (k = 0; k < n && ok; k++) {
+        nn_tensor *t = tensors[k];
+        if (nn__little_endian() && nn_is_contiguous(t)) ok = fwrite(t->data, 4, (size_t)t->numel, f) == (size_t)t->numel;
+        else {
+            nn__walk w; int64_t i;
+            nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+            for (i = 0; i < t->numel && ok; i++, nn__walk_next(&w)) {
+                uint32_t u; unsigned char by[4]; int q;
+                memcpy(&u, &t->data[w.off[0]], 4);
+                for (q = 0; q < 4; q++) by[q] = (unsigned char)(u >> (8 * q));
+                ok = fwrite(by, 1, 4, f) == 4;
+            }
+        }
+    }
+    if (fflush(f) != 0) ok = 0;
+    if (fclose(f) != 0) ok = 0;
+    NN_FREE(b.p);
+    if (ok) {
+        remove(path);               /* rename onto an existing file fails on some systems */
+        ok = rename(tmp, path) == 0;
+    }
+    if (!ok) { remove(tmp); nn__err(ctx, "nn_safetensors_save: writing %s failed; the previous file (if any) is unchanged", path); }
+    NN_FREE(tmp);
+    return ok;
+}
+
+/* Checks that every state entry of m is in st with its shape (under prefix);
+   with strict, that st holds nothing else under prefix. Names the first misfit. */
+static int nn__check_model(nn_module *m, const nn_safetensors *st, const char *prefix, const char *fn) {
+    const nn_state_entry *es; int n = nn_module_state(m, &es), k, d, mine = 0; char full[256], s1[128];
+    size_t pl = strlen(prefix);
+    for (k = 0; k < n; k++) {
+        const nn__st_entry *e;
+        snprintf(full, sizeof full, "%s%s", prefix, es[k].name);
+        e = nn__st_find(st, full);
+        if (!e) { nn__err(m->ctx, "%s: %s has no tensor \"%s\" (missing key)", fn, st->path, full); return 0; }
+        if (e->ndim != es[k].tensor->ndim) goto shape;
+        for (d = 0; d < e->ndim; d++) if (e->shape[d] != es[k].tensor->shape[d]) goto shape;
+        continue;
+shape:
+        {
+            nn_tensor fake; memset(&fake, 0, sizeof fake); fake.ndim = e->ndim; memcpy(fake.shape, e->shape, sizeof fake.shape);
+            nn__err(m->ctx, "%s: tensor \"%s\" in %s is %s but the model's is %s", fn, full, st->path, NN__SHAPE(&fake, s1), NN__SHAPE(es[k].tensor, full));
+        }
+        return 0;
+    }
+    for (k = 0; k < st->n; k++) if (!strncmp(st->e[k].name, prefix, pl)) mine++;
+    if (mine != n) {
+        for (k = 0; k < st->n; k++) if (!strncmp(st->e[k].name, prefix, pl)) {
+            int found = 0, q;
+            for (q = 0; q < n; q++) { snprintf(full, sizeof full, "%s%s", prefix, es[q].name); if (!strcmp(full, st->e[k].name)) found = 1; }
+            if (!found) { nn__err(m->ctx, "%s: %s has tensor \"%s\", which the model does not have (unexpected key)", fn, st->path, st->e[k].name); return 0; }
+        }
+    }
+    return 1;
+}
+static void nn__apply_model(nn_module *m, const nn_safetensors *st, const char *prefix) {
+    const nn_state_entry *es; int n = nn_module_state(m, &es), k; char full[256];
+    for (k = 0; k < n; k++) {
+        snprintf(full, sizeof full, "%s%s", prefix, es[k].name);
+        nn__st_read(st, nn__st_find(st, full), es[k].tensor->data);
+    }
+}
+
+NN_API int nn_save_model(nn_module *m, const char *path) {
+    const nn_state_entry *es; int n, k, ok; const char **names; nn_tensor **ts;
+    if (!m) return 0;
+    n = nn_module_state(m, &es);
+    names = NN__CAST(const char **, NN_MALLOC((size_t)(n + 1) * sizeof(char *)));
+    ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(n + 1) * sizeof(nn_tensor *)));
+    if (!names || !ts) { NN_FREE(names); NN_FREE(ts); nn__err(m->ctx, "nn_save_model: out of memory"); return 0; }
+    for (k = 0; k < n; k++) { names[k] = es[k].name; ts[k] = es[k].tensor; }
+    ok = nn_safetensors_save(m->ctx, path, names, ts, n, NULL, NULL, 0);
+    NN_FREE(names); NN_FREE(ts);
+    return ok;
+}
+
+NN_API int nn_load_model(nn_module *m, const char *path) {
+    nn_safetensors *st; int ok;
+    if (!m) return 0;
+    st = nn_safetensors_open(m->ctx, path);
+    if (!st) return 0;
+    ok = nn__check_model(m, st, "", "nn_load_model");
+    if (ok) nn__apply_model(m, st, "");
+    nn_safetensors_close(st);
+    return ok;
+}
+
+/* ---- whole training state ---- */
+
+#define NN__CK_MAX_META 512
+typedef struct nn__meta { int n; char keys[NN__CK_MAX_META][64]; char vals[NN__CK_MAX_META][48]; } nn__meta;
+static void nn__meta_add(nn__meta *m, const char *k, const char *fmt, double v) {
+    if (m->n >= NN__CK_MAX_META) return;
+    snprintf(m->keys[m->n], sizeof m->keys[0], "%s", k);
+    snprintf(m->vals[m->n++], sizeof m->vals[0], fmt, v);
+}
+
+NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path) {
+    nn_ctx *ctx; const nn_state_entry *es; int n, k, g, s, nt = 0, cap, ok; char key[64];
+    const char **names = NULL; nn_tensor **ts = NULL; char (*tn)[200] = NULL; nn__meta *meta; const char *mk[NN__CK_MAX_META], *mv[NN__CK_MAX_META];
+    if (!ck || !ck->model) return 0;
+    ctx = ck->model->ctx;
+    n = nn_module_state(ck->model, &es);
+    cap = n + 1;
+    if (ck->optim) for (g = 0; g < ck->optim->ngroups; g++) cap += 3 * ck->optim->groups[g].n;
+    names = NN__CAST(const char **, NN_MALLOC((size_t)cap * sizeof(char *)));
+    ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)cap * sizeof(nn_tensor *)));
+    tn = NN__CAST(char (*)[200], NN_MALLOC((size_t)cap * sizeof(tn[0])));
+    meta = NN__CAST(nn__meta *, NN_MALLOC(sizeof(nn__meta)));
+    if (!names || !ts || !tn || !meta) { NN_FREE(names); NN_FREE(ts); NN_FREE(tn); NN_FREE(meta); nn__err(ctx, "nn_save_checkpoint: out of memory"); return 0; }
+    meta->n = 0;
+    for (k = 0; k < n; k++) { snprintf(tn[nt], sizeof tn[0], "model.%s", es[k].name); names[nt] = tn[nt]; ts[nt++] = es[k].tensor; }
+    nn__meta_add(meta, "format", "nn.h checkpoint %g", 1);
+    nn__meta_add(meta, "epoch", "%.17g", (double)ck->epoch);
+    nn__meta_add(meta, "loss", "%.17g", ck->loss);
+    nn__meta_add(meta, "rng.state_hi", "%.17g", (double)(ctx->rng.state >> 32));
+    nn__meta_add(meta, "rng.state_lo", "%.17g", (double)(ctx->rng.state & 0xffffffffu));
+    nn__meta_add(meta, "rng.inc_hi", "%.17g", (double)(ctx->rng.inc >> 32));
+    nn__meta_add(meta, "rng.inc_lo", "%.17g", (double)(ctx->rng.inc & 0xffffffffu));
+    nn__meta_add(meta, "rng.has_spare", "%.17g", (double)ctx->rng.has_spare);
+    nn__meta_add(meta, "rng.spare", "%.17g", (double)ctx->rng.spare);
+    if (ck->optim) {
+        nn_optim *o = ck->optim; int pi = 0;
+        nn__meta_add(meta, "optim.kind", "%.17g", o->kind);
+        nn__meta_add(meta, "optim.groups", "%.17g", o->ngroups);
+        for (g = 0; g < o->ngroups; g++) {
+            nn__group *gr = &o->groups[g];
+            snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_add(meta, key, "%.17g", gr->lr);
+            snprintf(key, sizeof key, "optim.%d.momentum", g); nn__meta_add(meta, key, "%.17g", gr->momentum);
+            snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__meta_add(meta, key, "%.17g", gr->initial_lr);
+            snprintf(key, sizeof key, "optim.%d.params", g); nn__meta_add(meta, key, "%.17g", gr->n);
+            for (k = 0; k < gr->n; k++, pi++) {
+                snprintf(key, sizeof key, "optim.state.%d.step", pi); nn__meta_add(meta, key, "%.17g", (double)gr->step[k]);
+                for (s = 0; s < 3; s++) if (gr->state[3 * k + s]) {
+                    snprintf(tn[nt], sizeof tn[0], "optim.state.%d.%s", pi, nn__optim_state_names[o->kind][s]);
+                    names[nt] = tn[nt]; ts[nt++] = gr->state[3 * k + s];
+                }
+            }
+        }
+    }
+    if (ck->scheduler) {
+        nn_scheduler *sc = ck->scheduler;
+        nn__meta_add(meta, "sched.kind", "%.17g", sc->kind);
+        nn__meta_add(meta, "sched.last_epoch", "%.17g", (double)sc->last_epoch);
+        nn__meta_add(meta, "sched.best", "%.17g", sc->best);
+        nn__meta_add(meta, "sched.num_bad", "%.17g", (double)sc->num_bad);
+        nn__meta_add(meta, "sched.cooldown_counter", "%.17g", (double)sc->cooldown_counter);
+    }
+    if (meta->n >= NN__CK_MAX_META) { nn__err(ctx, "nn_save_checkpoint: too many parameters for the checkpoint metadata (%d entries)", NN__CK_MAX_META); ok = 0; }
+    else {
+        for (k = 0; k < meta->n; k++) { mk[k] = meta->keys[k]; mv[k] = meta->vals[k]; }
+        ok = nn_safetensors_save(ctx, path, names, ts, nt, mk, mv, meta->n);
+    }
+    NN_FREE(names); NN_FREE(ts); NN_FREE(tn); NN_FREE(meta);
+    return ok;
+}
+
+static int nn__meta_num(nn_safetensors *st, const char *key, double *v) {
+    const char *s = nn_safetensors_meta(st, key);
+    char *end;
+    if (!s) { nn__err(st->ctx, "nn_load_checkpoint: %s lacks \"%s\"", st->path, key); return 0; }
+    *v = strtod(s, &end);
+    if (end == s) { nn__err(st->ctx, "nn_load_checkpoint: %s has a bad value for \"%s\"", st->path, key); return 0; }
+    return 1;
+}
+
+NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
+    nn_safetensors *st; nn_ctx *ctx; double v; int g, k, s, pi, ok = 0; char key[200];
+    if (!ck || !ck->model) return 0;
+    ctx = ck->model->ctx;
+    st = nn_safetensors_open(ctx, path);
+    if (!st) return 0;
+    /* check everything first */
+    if (!nn_safetensors_meta(st, "format")) { nn__err(ctx, "nn_load_checkpoint: %s is not an nn.h checkpoint (no format entry)", path); goto done; }
+    if (!nn__check_model(ck->model, st, "model.", "nn_load_checkpoint")) goto done;
+    if (ck->optim) {
+        nn_optim *o = ck->optim;
+        if (!nn__meta_num(st, "optim.kind", &v)) goto done;
+        if ((int)v != o->kind) { nn__err(ctx, "nn_load_checkpoint: %s holds another kind of optimizer state", path); goto done; }
+        if (!nn__meta_num(st, "optim.groups", &v)) goto done;
+        if ((int)v != o->ngroups) { nn__err(ctx, "nn_load_checkpoint: %s has %d parameter groups; the optimizer has %d", path, (int)v, o->ngroups); goto done; }
+        for (pi = 0, g = 0; g < o->ngroups; g++) {
+            snprintf(key, sizeof key, "optim.%d.params", g);
+            if (!nn__meta_num(st, key, &v)) goto done;
+            if ((int)v != o->groups[g].n) { nn__err(ctx, "nn_load_checkpoint: group %d has %d parameters in %s and %d in the optimizer", g, (int)v, path, o->groups[g].n); goto done; }
+            for (k = 0; k < o->groups[g].n; k++, pi++) for (s = 0; s < 3; s++) {
+                const nn__st_entry *e;
+                if (!nn__optim_state_names[o->kind][s]) continue;
+                snprintf(key, sizeof key, "optim.state.%d.%s", pi, nn__optim_state_names[o->kind][s]);
+                e = nn__st_find(st, key);
+                if (e && e->end - e->begin != o->groups[g].params[k]->numel * nn__dtype_size[e->dtype]) {
+                    nn__err(ctx, "nn_load_checkpoint: tensor \"%s\" in %s does not match parameter %d's shape", key, path, pi); goto done;
+                }
+            }
+        }
+    }
+    if (ck->scheduler && !nn_safetensors_meta(st, "sched.kind")) { nn__err(ctx, "nn_load_checkpoint: %s has no scheduler state", path); goto done; }
+    if (ck->scheduler && (!nn__meta_num(st, "sched.kind", &v) || (int)v != ck->scheduler->kind)) {
+        if (nn_error(ctx) == NULL) nn__err(ctx, "nn_load_checkpoint: %s holds another kind of scheduler state", path);
+        goto done;
+    }
+    {
+        static const char *need[] = { "epoch", "loss", "rng.state_hi", "rng.state_lo", "rng.inc_hi", "rng.inc_lo", "rng.has_spare", "rng.spare" };
+        for (k = 0; k < 8; k++) if (!nn__meta_num(st, need[k], &v)) goto done;
+    }
+    /* then apply */
+    nn__apply_model(ck->model, st, "model.");
+    if (ck->optim) {
+        nn_optim *o = ck->optim;
+        for (pi = 0, g = 0; g < o->ngroups; g++) {
+            nn__group *gr = &o->groups[g];
+            snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
+            snprintf(key, sizeof key, "optim.%d.momentum", g); nn__meta_num(st, key, &gr->momentum);
+            snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__meta_num(st, key, &gr->initial_lr);
+            for (k = 0; k < gr->n; k++, pi++) {
+                snprintf(key, sizeof key, "optim.state.%d.step", pi);
+                if (nn__meta_num(st, key, &v)) gr->step[k] = (int64_t)v;
+                for (s = 0; s < 3; s++) {
+                    const nn__st_entry *e;
+                    if (!nn__optim_state_names[o->kind][s]) continue;
+                    snprintf(key, sizeof key, "optim.state.%d.%s", pi, nn__optim_state_names[o->kind][s]);
+                    e = nn__st_find(st, key);
+                    if (!e) { nn_free(gr->state[3 * k + s]); gr->state[3 * k + s] = NULL; continue; }
+                    if (!gr->state[3 * k + s]) gr->state[3 * k + s] = nn_zeros(ctx, gr->params[k]->ndim, gr->params[k]->shape);
+                    if (gr->state[3 * k + s]) nn__st_read(st, e, gr->state[3 * k + s]->data);
+                }
+            }
+        }
+    }
+    if (ck->scheduler) {
+        nn_scheduler *sc = ck->scheduler;
+        nn__meta_num(st, "sched.last_epoch", &v); sc->last_epoch = (int64_t)v;
+        nn__meta_num(st, "sched.best", &sc->best);
+        nn__meta_num(st, "sched.num_bad", &v); sc->num_bad = (int64_t)v;
+        nn__meta_num(st, "sched.cooldown_counter", &v); sc->cooldown_counter = (int64_t)v;
+    }
+    nn__meta_num(st, "epoch", &v); ck->epoch = (int64_t)v;
+    nn__meta_num(st, "loss", &ck->loss);
+    {
+        double hi, lo;
+        nn__meta_num(st, "rng.state_hi", &hi); nn__meta_num(st, "rng.state_lo", &lo); ctx->rng.state = ((uint64_t)hi << 32) | (uint64_t)lo;
+        nn__meta_num(st, "rng.inc_hi", &hi); nn__meta_num(st, "rng.inc_lo", &lo); ctx->rng.inc = ((uint64_t)hi << 32) | (uint64_t)lo;
+        nn__meta_num(st, "rng.has_spare", &v); ctx->rng.has_spare = (int)v;
+        nn__meta_num(st, "rng.spare", &v); ctx->rng.spare = (float)v;
+    }
+    ok = 1;
+done:
+    nn_safetensors_close(st);
+    return ok;
 }
 #endif /* NN_NO_STDIO */
 
