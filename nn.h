@@ -3580,14 +3580,14 @@ NN_API void nn_optim_step(nn_optim *o) {
             g->step[k]++;
             switch (o->kind) {
             case NN__SGD: {
-                float mom = (float)g->momentum, damp = (float)o->dampening;
+                float mom = (float)g->momentum, odamp = (float)(1.0 - o->dampening);
                 int first = g->state[3 * k] == NULL;
                 m1 = mom != 0.0f ? nn__ostate(o, g, k, 0, 0.0f) : NULL;
                 if (mom != 0.0f && !m1) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
                 for (i = 0; i < n; i++) {
                     float d = gr[i] + wd * p[i];
                     if (m1) {
-                        m1[i] = first ? d : mom * m1[i] + (1.0f - damp) * d;
+                        m1[i] = first ? d : mom * m1[i] + odamp * d;
                         d = o->nesterov ? d + mom * m1[i] : m1[i];
                     }
                     p[i] -= lr * d;
@@ -3596,7 +3596,8 @@ NN_API void nn_optim_step(nn_optim *o) {
             case NN__ADAM: case NN__ADAMW: {
                 double b1 = g->momentum, b2 = o->beta2, bc1 = 1.0 - pow(b1, (double)g->step[k]), bc2 = 1.0 - pow(b2, (double)g->step[k]);
                 float step_size = (float)(g->lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
-                float fb1 = (float)b1, fb2 = (float)b2, wdecay = o->kind == NN__ADAMW ? 1.0f - lr * wd : 1.0f;
+                float fb1 = (float)b1, fb2 = (float)b2, ob1 = (float)(1.0 - b1), ob2 = (float)(1.0 - b2);
+                float wdecay = o->kind == NN__ADAMW ? (float)(1.0 - g->lr * g->weight_decay) : 1.0f;
                 m1 = nn__ostate(o, g, k, 0, 0.0f); m2 = nn__ostate(o, g, k, 1, 0.0f);
                 m3 = o->amsgrad ? nn__ostate(o, g, k, 2, 0.0f) : NULL;
                 if (!m1 || !m2 || (o->amsgrad && !m3)) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
@@ -3604,23 +3605,23 @@ NN_API void nn_optim_step(nn_optim *o) {
                     float d = gr[i], den;
                     if (o->kind == NN__ADAMW) p[i] *= wdecay;
                     else if (wd != 0.0f) d += wd * p[i];
-                    m1[i] = m1[i] * fb1 + d * (1.0f - fb1);
-                    m2[i] = m2[i] * fb2 + (1.0f - fb2) * d * d;
+                    m1[i] = m1[i] * fb1 + d * ob1;
+                    m2[i] = m2[i] * fb2 + ob2 * d * d;
                     if (m3) { if (m2[i] > m3[i]) m3[i] = m2[i]; den = sqrtf(m3[i]) / bc2s + eps; }
                     else den = sqrtf(m2[i]) / bc2s + eps;
                     p[i] -= step_size * (m1[i] / den);
                 }
             } break;
             case NN__RMSPROP: {
-                float a = (float)o->alpha, eps = (float)o->eps, mom = (float)g->momentum;
+                float a = (float)o->alpha, oa = (float)(1.0 - o->alpha), eps = (float)o->eps, mom = (float)g->momentum;
                 m1 = nn__ostate(o, g, k, 0, 0.0f);
                 m2 = mom > 0.0f ? nn__ostate(o, g, k, 1, 0.0f) : NULL;
                 m3 = o->centered ? nn__ostate(o, g, k, 2, 0.0f) : NULL;
                 if (!m1 || (mom > 0.0f && !m2) || (o->centered && !m3)) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
                 for (i = 0; i < n; i++) {
                     float d = gr[i] + wd * p[i], avg;
-                    m1[i] = m1[i] * a + (1.0f - a) * d * d;
-                    if (m3) { m3[i] = m3[i] * a + (1.0f - a) * d; avg = sqrtf(m1[i] - m3[i] * m3[i]) + eps; }
+                    m1[i] = m1[i] * a + oa * d * d;
+                    if (m3) { m3[i] = m3[i] * a + oa * d; avg = sqrtf(m1[i] - m3[i] * m3[i]) + eps; }
                     else avg = sqrtf(m1[i]) + eps;
                     if (m2) { m2[i] = m2[i] * mom + d / avg; p[i] -= lr * m2[i]; }
                     else p[i] -= lr * (d / avg);
@@ -3867,8 +3868,8 @@ static const int nn__dtype_size[NN__DTYPES] = { 4, 8, 2, 2, 8, 4 };
 static int nn__little_endian(void) { const uint16_t one = 1; return *(const unsigned char *)&one == 1; }
 
 /* ---- a small JSON reader for the header ---- */
-typedef struct nn__json { const char *p, *end; int ok; char msg[160]; } nn__json;
-static void nn__jfail(nn__json *j, const char *what) { if (j->ok) { j->ok = 0; snprintf(j->msg, sizeof j->msg, "%s at header byte %ld", what, (long)0); } }
+typedef struct nn__json { const char *start, *p, *end; int ok; char msg[160]; } nn__json;
+static void nn__jfail(nn__json *j, const char *what) { if (j->ok) { j->ok = 0; snprintf(j->msg, sizeof j->msg, "%s at header byte %ld", what, (long)(j->p - j->start)); } }
 static void nn__jws(nn__json *j) { while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++; }
 static int nn__jchar(nn__json *j, char c) { nn__jws(j); if (j->p < j->end && *j->p == c) { j->p++; return 1; } return 0; }
 /* a string into a fresh heap buffer; simple escapes kept, \u as '?' */
@@ -3924,7 +3925,7 @@ static int nn__st_fail(nn_safetensors *st, const char *fmt, const char *a, const
 
 static int nn__st_parse(nn_safetensors *st, const char *h, int64_t hlen) {
     nn__json j; int64_t data_len = st->size - st->data_at;
-    j.p = h; j.end = h + hlen; j.ok = 1; j.msg[0] = 0;
+    j.start = j.p = h; j.end = h + hlen; j.ok = 1; j.msg[0] = 0;
     if (!nn__jchar(&j, '{')) return nn__st_fail(st, "the header is not a JSON object%s%s", NULL, NULL);
     if (nn__jchar(&j, '}')) return 1;
     do {
@@ -4099,6 +4100,7 @@ static void nn__bput(nn__buf *b, const char *s, size_t n) {
     }
     memcpy(b->p + b->n, s, n); b->n += n; b->p[b->n] = 0;
 }
+static void nn__bputs(nn__buf *b, const char *s) { nn__bput(b, s, strlen(s)); }
 static void nn__bstr(nn__buf *b, const char *s) {   /* a JSON string literal */
     nn__bput(b, "\"", 1);
     for (; *s; s++) {
@@ -4118,14 +4120,14 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
     memset(&b, 0, sizeof b); b.ok = 1;
     nn__bput(&b, "{", 1);
     if (nmeta > 0) {
-        nn__bput(&b, "\"__metadata__\":{", 16);
+        nn__bputs(&b, "\"__metadata__\":{");
         for (k = 0; k < nmeta; k++) { if (k) nn__bput(&b, ",", 1); nn__bstr(&b, meta_keys[k]); nn__bput(&b, ":", 1); nn__bstr(&b, meta_values[k]); }
         nn__bput(&b, "}", 1);
     }
     for (k = 0; k < n; k++) {
         if (k || nmeta > 0) nn__bput(&b, ",", 1);
         nn__bstr(&b, names[k]);
-        nn__bput(&b, ":{\"dtype\":\"F32\",\"shape\":[", 24);
+        nn__bputs(&b, ":{\"dtype\":\"F32\",\"shape\":[");
         for (d = 0; d < tensors[k]->ndim; d++) { snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)tensors[k]->shape[d]); nn__bput(&b, num, strlen(num)); }
         snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + tensors[k]->numel * 4));
         nn__bput(&b, num, strlen(num));
@@ -4171,7 +4173,7 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
 /* Checks that every state entry of m is in st with its shape (under prefix);
    with strict, that st holds nothing else under prefix. Names the first misfit. */
 static int nn__check_model(nn_module *m, const nn_safetensors *st, const char *prefix, const char *fn) {
-    const nn_state_entry *es; int n = nn_module_state(m, &es), k, d, mine = 0; char full[256], s1[128];
+    const nn_state_entry *es; int n = nn_module_state(m, &es), k, d, mine = 0; char full[256], s1[128], s2[128];
     size_t pl = strlen(prefix);
     for (k = 0; k < n; k++) {
         const nn__st_entry *e;
@@ -4184,7 +4186,7 @@ static int nn__check_model(nn_module *m, const nn_safetensors *st, const char *p
 shape:
         {
             nn_tensor fake; memset(&fake, 0, sizeof fake); fake.ndim = e->ndim; memcpy(fake.shape, e->shape, sizeof fake.shape);
-            nn__err(m->ctx, "%s: tensor \"%s\" in %s is %s but the model's is %s", fn, full, st->path, NN__SHAPE(&fake, s1), NN__SHAPE(es[k].tensor, full));
+            nn__err(m->ctx, "%s: tensor \"%s\" in %s is %s but the model's is %s", fn, full, st->path, NN__SHAPE(&fake, s1), NN__SHAPE(es[k].tensor, s2));
         }
         return 0;
     }

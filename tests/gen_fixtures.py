@@ -164,6 +164,72 @@ add("stack_d1", "stack", lambda a, b: torch.stack([a, b], 1), [vals(2, 3), vals(
 add("used_twice", "used_twice", lambda x: x * x + x, [vals(3, 4)], [1])
 add("seed_addmm", "addmm", lambda a, b, c: a @ b + c, [vals(32, 64), vals(64, 27), vals(27)], [1, 1, 1])
 
+# ---- layers (functional forms, weights as inputs) ----
+F = torch.nn.functional
+add("linear", "linear", lambda x, w, b: F.linear(x, w, b), [vals(4, 5), vals(3, 5), vals(3)], [1, 1, 1])
+add("linear_1d", "linear", lambda x, w, b: F.linear(x, w, b), [vals(5), vals(3, 5), vals(3)], [1, 1, 1])
+# conv2d params: stride, padding, dilation, groups, has_bias
+add("conv2d_pad1", "conv2d", lambda x, w, b: F.conv2d(x, w, b, 1, 1), [vals(2, 3, 5, 5), vals(4, 3, 3, 3), vals(4)], [1, 1, 1], [1, 1, 1, 1, 1])
+add("conv2d_stride2", "conv2d", lambda x, w, b: F.conv2d(x, w, b, 2, 0), [vals(1, 2, 7, 6), vals(3, 2, 3, 3), vals(3)], [1, 1, 1], [2, 0, 1, 1, 1])
+add("conv2d_dilation2", "conv2d", lambda x, w: F.conv2d(x, w, None, 1, 2, 2), [vals(1, 2, 6, 6), vals(3, 2, 3, 3)], [1, 1], [1, 2, 2, 1, 0])
+add("conv2d_groups2", "conv2d", lambda x, w, b: F.conv2d(x, w, b, 1, 1, 1, 2), [vals(2, 4, 5, 5), vals(6, 2, 3, 3), vals(6)], [1, 1, 1], [1, 1, 1, 2, 1])
+add("conv2d_1x1", "conv2d", lambda x, w, b: F.conv2d(x, w, b), [vals(2, 3, 4, 4), vals(5, 3, 1, 1), vals(5)], [1, 1, 1], [1, 0, 1, 1, 1])
+# conv_transpose2d params: stride, padding, output_padding, groups, dilation
+add("conv_transpose2d", "conv_transpose2d", lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1), [vals(1, 3, 4, 4), vals(3, 2, 3, 3), vals(2)], [1, 1, 1], [2, 1, 1, 1, 1])
+add("conv_transpose2d_groups", "conv_transpose2d", lambda x, w, b: F.conv_transpose2d(x, w, b, 1, 0, 0, 2), [vals(2, 4, 3, 3), vals(4, 3, 2, 2), vals(6)], [1, 1, 1], [1, 0, 0, 2, 1])
+# pools params: kernel, stride, padding, ceil_mode, count_include_pad
+add("max_pool2d_2", "max_pool2d", lambda x: F.max_pool2d(x, 2, 2), [vals(2, 3, 6, 6)], [1], [2, 2, 0, 0, 1])
+add("max_pool2d_3s2p1", "max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1), [vals(1, 2, 7, 7)], [1], [3, 2, 1, 0, 1])
+add("max_pool2d_ceil", "max_pool2d", lambda x: F.max_pool2d(x, 2, 2, 0, 1, True), [vals(1, 2, 5, 5)], [1], [2, 2, 0, 1, 1])
+add("avg_pool2d_2", "avg_pool2d", lambda x: F.avg_pool2d(x, 2, 2), [vals(2, 3, 6, 6)], [1], [2, 2, 0, 0, 1])
+add("avg_pool2d_pad_incl", "avg_pool2d", lambda x: F.avg_pool2d(x, 3, 1, 1), [vals(1, 2, 5, 5)], [1], [3, 1, 1, 0, 1])
+add("avg_pool2d_pad_excl", "avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, False, False), [vals(1, 2, 5, 5)], [1], [3, 2, 1, 0, 0])
+add("adaptive_avg_pool2d", "adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [vals(2, 2, 5, 7)], [1], [2, 3])
+# batch norm params: training, momentum, eps
+rm, rv = vals(4, away=0) * 0.1, pos(4)
+add("batch_norm2d_train", "batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5), [vals(3, 4, 2, 2) * 2 + 0.5, pos(4), vals(4)], [1, 1, 1], [1, 0.1, 1e-5])
+add("batch_norm1d_train", "batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5), [vals(6, 3), pos(3), vals(3)], [1, 1, 1], [1, 0.1, 1e-5])
+add("batch_norm1d_train_3d", "batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5), [vals(2, 3, 4), pos(3), vals(3)], [1, 1, 1], [1, 0.1, 1e-5])
+add("batch_norm2d_eval", "batch_norm_eval", lambda x, w, b, m, v: F.batch_norm(x, m, v, w, b, False, 0.1, 1e-5), [vals(3, 4, 2, 2), pos(4), vals(4), rm, rv], [1, 1, 1, 0, 0], [0, 0.1, 1e-5])
+x_bn = vals(5, 3, 2, 2) + 0.3
+rm_t, rv_t = torch.zeros(3), torch.ones(3)
+F.batch_norm(x_bn.double(), rm_t.double(), rv_t.double(), None, None, True, 0.1, 1e-5)
+add("batch_norm_running_mean", "bn_running_mean", lambda x: (0.9 * torch.zeros(3) + 0.1 * x.mean((0, 2, 3))).double(), [x_bn], [0], [0.1])
+add("batch_norm_running_var", "bn_running_var", lambda x: (0.9 * torch.ones(3) + 0.1 * x.var((0, 2, 3), unbiased=True)).double(), [x_bn], [0], [0.1])
+add("layer_norm_last", "layer_norm", lambda x, w, b: F.layer_norm(x, (5,), w, b, 1e-5), [vals(3, 5), pos(5), vals(5)], [1, 1, 1], [1])
+add("layer_norm_last2", "layer_norm", lambda x, w, b: F.layer_norm(x, (3, 4), w, b, 1e-5), [vals(2, 3, 4), pos(3, 4), vals(3, 4)], [1, 1, 1], [2])
+add("layer_norm_noaffine", "layer_norm_plain", lambda x: F.layer_norm(x, (6,)), [vals(4, 6)], [1], [1])
+
+# ---- losses; reduction 0 mean, 1 sum, 2 none ----
+RED = ["mean", "sum", "none"]
+for r in range(3):
+    add("mse_%s" % RED[r], "mse_loss", lambda a, b, r=r: F.mse_loss(a, b, reduction=RED[r]), [vals(3, 4), vals(3, 4)], [1, 1], [r])
+    add("l1_%s" % RED[r], "l1_loss", lambda a, b, r=r: F.l1_loss(a, b, reduction=RED[r]), [vals(3, 4), vals(3, 4) * 0.3], [1, 1], [r])
+add("smooth_l1_b1", "smooth_l1_loss", lambda a, b: F.smooth_l1_loss(a, b, beta=1.0), [vals(3, 4) * 2, vals(3, 4) * 0.2], [1, 1], [0, 1.0])
+add("smooth_l1_b05_sum", "smooth_l1_loss", lambda a, b: F.smooth_l1_loss(a, b, reduction="sum", beta=0.5), [vals(3, 4) * 2, vals(3, 4) * 0.2], [1, 1], [1, 0.5])
+add("huber_d1", "huber_loss", lambda a, b: F.huber_loss(a, b, delta=1.0), [vals(3, 4) * 2, vals(3, 4) * 0.2], [1, 1], [0, 1.0])
+add("huber_d2_none", "huber_loss", lambda a, b: F.huber_loss(a, b, reduction="none", delta=2.0), [vals(3, 4) * 4, vals(3, 4) * 0.2], [1, 1], [2, 2.0])
+# cross entropy params: reduction, use_weight, use_ignore, ignore_index, label_smoothing
+def ce(x, t, w=None, r=0, ign=None, ls=0.0):
+    return F.cross_entropy(x, t.long(), weight=w, reduction=RED[r], ignore_index=-100 if ign is None else ign, label_smoothing=ls)
+tgt = torch.tensor([1.0, 0.0, 4.0, 2.0, 2.0, 3.0])
+add("cross_entropy", "cross_entropy", lambda x, t: ce(x, t), [vals(6, 5) * 3, tgt], [1, 0], [0, 0, 0, 0, 0])
+add("cross_entropy_sum", "cross_entropy", lambda x, t: ce(x, t, r=1), [vals(6, 5) * 3, tgt], [1, 0], [1, 0, 0, 0, 0])
+add("cross_entropy_none", "cross_entropy", lambda x, t: ce(x, t, r=2), [vals(6, 5) * 3, tgt], [1, 0], [2, 0, 0, 0, 0])
+add("cross_entropy_weight", "cross_entropy", lambda x, t, w: ce(x, t, w), [vals(6, 5) * 3, tgt, pos(5)], [1, 0, 0], [0, 1, 0, 0, 0])
+add("cross_entropy_ignore", "cross_entropy", lambda x, t: ce(x, t, ign=2), [vals(6, 5) * 3, tgt], [1, 0], [0, 0, 1, 2, 0])
+add("cross_entropy_smooth", "cross_entropy", lambda x, t: ce(x, t, ls=0.1), [vals(6, 5) * 3, tgt], [1, 0], [0, 0, 0, 0, 0.1])
+add("cross_entropy_all", "cross_entropy", lambda x, t, w: ce(x, t, w, 0, 2, 0.2), [vals(6, 5) * 3, tgt, pos(5)], [1, 0, 0], [0, 1, 1, 2, 0.2])
+add("cross_entropy_all_sum", "cross_entropy", lambda x, t, w: ce(x, t, w, 1, 2, 0.2), [vals(6, 5) * 3, tgt, pos(5)], [1, 0, 0], [1, 1, 1, 2, 0.2])
+add("cross_entropy_kdim", "cross_entropy", lambda x, t: ce(x, t), [vals(2, 4, 3, 2) * 3, idx(4, 2, 3, 2)], [1, 0], [0, 0, 0, 0, 0])
+add("nll_loss", "nll_loss", lambda x, t: F.nll_loss(x, t.long()), [torch.log_softmax(vals(6, 5) * 3, 1), tgt], [1, 0], [0, 0, 0, 0, 0])
+add("nll_loss_weight_ignore", "nll_loss", lambda x, t, w: F.nll_loss(x, t.long(), w, ignore_index=2), [torch.log_softmax(vals(6, 5) * 3, 1), tgt, pos(5)], [1, 0, 0], [0, 1, 1, 2, 0])
+add("bce", "bce_loss", lambda p, t: F.binary_cross_entropy(p, t), [pos(4, 3, lo=0.05, hi=0.95), idx(2, 4, 3)], [1, 0], [0, 0])
+add("bce_weight_sum", "bce_loss", lambda p, t, w: F.binary_cross_entropy(p, t, w, reduction="sum"), [pos(4, 3, lo=0.05, hi=0.95), idx(2, 4, 3), pos(3)], [1, 0, 0], [1, 1])
+add("bce_logits_multihot", "bce_with_logits", lambda x, t: F.binary_cross_entropy_with_logits(x, t), [vals(4, 5) * 4, idx(2, 4, 5)], [1, 0], [0, 0])
+add("bce_logits_pos_weight", "bce_with_logits", lambda x, t, pw: F.binary_cross_entropy_with_logits(x, t, pos_weight=pw), [vals(4, 5) * 4, idx(2, 4, 5), pos(5)], [1, 0, 0], [0, 1])
+add("bce_logits_extreme", "bce_with_logits", lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"), [torch.tensor([[100.0, -100.0, 30.0, -30.0], [100.0, -100.0, 0.0, 1e-3]]), torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]])], [1, 0], [2, 0])
+
 
 def fmt(t):
     t = t.detach().double().reshape(-1)
@@ -189,3 +255,190 @@ with open(path, "w") as f:
                 f.write("grad %d %s : %s\n" % (i, shape_of(xg), fmt(xg)))
         f.write("end\n")
 print("wrote %d cases to %s" % (len(cases), path))
+
+
+# ======================================================================
+# Optimizers and schedulers: 100-step trajectories (tests/fixtures/optim.txt)
+# Two parameters p0 (3, 4) and p1 (5,); each step the gradient is c * p + d,
+# computed in float32 as nn.h does; then optimizer.step() and scheduler.step().
+# ======================================================================
+def run_optim(cfg, steps=100):
+    g = torch.Generator().manual_seed(sum(map(ord, cfg["name"])))
+    ps = [(torch.rand(3, 4, generator=g) * 2 - 1).float(), (torch.rand(5, generator=g) * 2 - 1).float()]
+    cs = [(torch.rand(3, 4, generator=g) * 2 + 0.5).float(), (torch.rand(5, generator=g) * 2 + 0.5).float()]
+    ds = [(torch.rand(3, 4, generator=g) - 0.5).float(), (torch.rand(5, generator=g) - 0.5).float()]
+    params = [p.clone().requires_grad_(True) for p in ps]
+    opt = cfg["opt"]
+    hp = {}
+    if opt == "sgd":
+        hp = dict(lr=cfg["lr"], momentum=cfg.get("momentum", 0), dampening=cfg.get("dampening", 0),
+                  weight_decay=cfg.get("wd", 0), nesterov=bool(cfg.get("nesterov", 0)))
+        cls = torch.optim.SGD
+    elif opt in ("adam", "adamw"):
+        hp = dict(lr=cfg["lr"], betas=(cfg.get("beta1", 0.9), cfg.get("beta2", 0.999)), eps=cfg.get("eps", 1e-8),
+                  weight_decay=cfg.get("wd", 0 if opt == "adam" else 0.01), amsgrad=bool(cfg.get("amsgrad", 0)))
+        cls = torch.optim.Adam if opt == "adam" else torch.optim.AdamW
+    elif opt == "rmsprop":
+        hp = dict(lr=cfg["lr"], alpha=cfg.get("alpha", 0.99), eps=cfg.get("eps", 1e-8), weight_decay=cfg.get("wd", 0),
+                  momentum=cfg.get("momentum", 0), centered=bool(cfg.get("centered", 0)))
+        cls = torch.optim.RMSprop
+    else:
+        hp = dict(lr=cfg["lr"], lr_decay=cfg.get("lr_decay", 0), weight_decay=cfg.get("wd", 0),
+                  initial_accumulator_value=cfg.get("init_acc", 0), eps=cfg.get("eps", 1e-10))
+        cls = torch.optim.Adagrad
+    if cfg.get("groups", 1) == 2:
+        o = cls([{"params": [params[0]]}, {"params": [params[1]], "lr": cfg["lr1"], "weight_decay": cfg["wd1"]}], **hp)
+    else:
+        o = cls(params, **hp)
+    sched = cfg.get("sched")
+    S = torch.optim.lr_scheduler
+    if sched == "step": sc = S.StepLR(o, int(cfg["step_size"]), cfg["gamma"])
+    elif sched == "multistep": sc = S.MultiStepLR(o, [10, 30, 60], cfg["gamma"])
+    elif sched == "exp": sc = S.ExponentialLR(o, cfg["gamma"])
+    elif sched == "cos": sc = S.CosineAnnealingLR(o, int(cfg["t_max"]), cfg["eta_min"])
+    elif sched == "linear": sc = S.LinearLR(o)
+    elif sched == "onecycle": sc = S.OneCycleLR(o, cfg["max_lr"], total_steps=steps)
+    elif sched == "plateau": sc = S.ReduceLROnPlateau(o, patience=3, cooldown=2, factor=0.5)
+    else: sc = None
+    metrics = [1.0 / (1 + t // 7) + 0.01 * ((t * 37) % 5) for t in range(steps)]
+    lrs, traj = [], []
+    for t in range(steps):
+        for p, c, d in zip(params, cs, ds):
+            p.grad = (c * p.detach() + d).float()
+        lrs.append(o.param_groups[0]["lr"])
+        o.step()
+        if sc is not None:
+            sc.step(metrics[t]) if sched == "plateau" else sc.step()
+        traj.append([p.detach().clone() for p in params])
+    return ps, cs, ds, metrics, lrs, traj
+
+
+optim_cases = [
+    dict(name="sgd", opt="sgd", lr=0.1),
+    dict(name="sgd_momentum_wd", opt="sgd", lr=0.05, momentum=0.9, dampening=0.1, wd=0.01),
+    dict(name="sgd_nesterov", opt="sgd", lr=0.05, momentum=0.9, nesterov=1),
+    dict(name="adam", opt="adam", lr=0.01),
+    dict(name="adam_amsgrad_wd", opt="adam", lr=0.01, amsgrad=1, wd=0.01, beta1=0.8, beta2=0.99),
+    dict(name="adamw", opt="adamw", lr=0.01, wd=0.1),
+    dict(name="rmsprop", opt="rmsprop", lr=0.01),
+    dict(name="rmsprop_centered_momentum", opt="rmsprop", lr=0.005, centered=1, momentum=0.9, wd=0.01, alpha=0.9),
+    dict(name="adagrad", opt="adagrad", lr=0.1, lr_decay=0.001, wd=0.01, init_acc=0.1),
+    dict(name="adam_groups", opt="adam", lr=0.01, groups=2, lr1=0.001, wd1=0.1),
+    dict(name="seed000_step_lr", opt="sgd", lr=1e-4, sched="step", step_size=7, gamma=0.1),
+    dict(name="multistep_lr", opt="sgd", lr=0.1, momentum=0.9, sched="multistep", gamma=0.5),
+    dict(name="exponential_lr", opt="sgd", lr=0.1, sched="exp", gamma=0.95),
+    dict(name="cosine_lr", opt="sgd", lr=0.1, sched="cos", t_max=20, eta_min=0.001),
+    dict(name="linear_lr", opt="adam", lr=0.01, sched="linear"),
+    dict(name="one_cycle_adam", opt="adam", lr=0.01, sched="onecycle", max_lr=0.05),
+    dict(name="one_cycle_sgd", opt="sgd", lr=0.01, momentum=0.9, sched="onecycle", max_lr=0.1),
+    dict(name="plateau", opt="sgd", lr=0.1, sched="plateau"),
+]
+with open(os.path.join(here, "fixtures", "optim.txt"), "w") as f:
+    f.write("nnoptim 1\n# generated by tests/gen_fixtures.py with torch %s; do not edit\n" % torch.__version__)
+    for cfg in optim_cases:
+        ps, cs, ds, metrics, lrs, traj = run_optim(cfg)
+        f.write("case %s %s\n" % (cfg["name"], " ".join("%s=%s" % (k, v) for k, v in cfg.items() if k != "name")))
+        for i in range(2):
+            f.write("param %d %s : %s\n" % (i, shape_of(ps[i]), fmt(ps[i])))
+            f.write("coef %d : %s\n" % (i, fmt(cs[i])))
+            f.write("bias %d : %s\n" % (i, fmt(ds[i])))
+        f.write("metric : %s\n" % " ".join("%.17g" % m for m in metrics))
+        f.write("lr : %s\n" % " ".join("%.17g" % v for v in lrs))
+        for t, ts in enumerate(traj):
+            for i in range(2):
+                f.write("traj %d %d : %s\n" % (t + 1, i, fmt(ts[i])))
+        f.write("end\n")
+print("wrote %d optimizer cases" % len(optim_cases))
+
+
+# ======================================================================
+# Whole models: seed 004's mynet and seed 002's MY_NET (at 8x8 input).
+# PyTorch's initial weights go to <name>.safetensors as a state_dict; the input,
+# target, output, loss, every parameter gradient and 20 Adam losses go to
+# <name>_expect.safetensors. Written by the format's spec (no safetensors package).
+# ======================================================================
+import json
+import struct
+
+
+def save_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for k, t in tensors.items():
+        b = t.detach().float().contiguous().numpy().astype("<f4").tobytes()
+        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+class MyNet(torch.nn.Module):            # seed 004
+    def __init__(self, d0, d1, d2, d3):
+        super().__init__()
+        self.m0 = torch.nn.Linear(d0, d1)
+        self.m1 = torch.nn.Linear(d1, d2)
+        self.m2 = torch.nn.Linear(d2, d3)
+
+    def forward(self, x):
+        z0 = x.view(-1)
+        z1 = torch.relu(self.m0(z0))
+        z2 = torch.relu(self.m1(z1))
+        return self.m2(z2)
+
+
+class MY_NET(torch.nn.Module):           # seed 002
+    def __init__(self, num_classes=10, size=8):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 32, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(32, 64, 3, padding=1)
+        self.pool1 = torch.nn.MaxPool2d(2, 2)
+        self.conv3 = torch.nn.Conv2d(64, 128, 3, padding=1)
+        self.pool2 = torch.nn.MaxPool2d(2, 2)
+        self.fc1 = torch.nn.Linear(128 * (size // 4) * (size // 4), 512)
+        self.fc2 = torch.nn.Linear(512, num_classes)
+        self.dropout = torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        x = self.pool1(F.relu(self.conv2(F.relu(self.conv1(x)))))
+        x = self.pool2(F.relu(self.conv3(x)))
+        x = self.dropout(torch.flatten(x, 1))
+        x = self.dropout(F.relu(self.fc1(x)))
+        return self.fc2(x)
+
+
+def model_fixture(name, model, x, target, lossfn, opt_kwargs):
+    torch.manual_seed(0)
+    save_safetensors(os.path.join(here, "fixtures", name + ".safetensors"), model.state_dict())
+    exp = {"input": x, "target": target}
+    out = model(x)
+    loss = lossfn(out, target)
+    loss.backward()
+    exp["output"] = out.detach()
+    exp["loss"] = loss.detach().reshape(1)
+    for k, p in model.named_parameters():
+        exp["grad." + k] = p.grad.detach().clone()
+    model.zero_grad()
+    opt = torch.optim.Adam(model.parameters(), **opt_kwargs)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        l = lossfn(model(x), target)
+        l.backward()
+        opt.step()
+        losses.append(l.item())
+    exp["losses"] = torch.tensor(losses)
+    save_safetensors(os.path.join(here, "fixtures", name + "_expect.safetensors"), exp)
+    print("wrote %s: %d parameters, loss %.6f -> %.6f" % (name, sum(p.numel() for p in model.parameters()), losses[0], losses[-1]))
+
+
+torch.manual_seed(42)
+image = torch.rand(3, 10, 20)
+model_fixture("mynet", MyNet(image.nelement(), 60, 40, 10), image, torch.rand(10),
+              lambda o, t: F.mse_loss(o, t), dict(lr=1e-3))
+torch.manual_seed(43)
+net = MY_NET(10, 8)
+net.eval()   # dropout off, so the comparison is deterministic (MY_NET has no batch norm)
+model_fixture("my_net", net, torch.randn(4, 3, 8, 8), torch.tensor([3.0, 7.0, 0.0, 7.0]),
+              lambda o, t: F.cross_entropy(o, t.long()), dict(lr=1e-3, weight_decay=1e-4))

@@ -2,6 +2,7 @@
    made by tests/gen_fixtures.py), finite-difference gradient checks, the seed
    notes' worked examples, the memory model and the error model.
    Ends with "N passed, N failed" and exits non-zero on any failure. */
+#define _POSIX_C_SOURCE 200809L   /* strtok_r */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 static long g_mallocs, g_frees;
 static void *count_malloc(size_t n) { g_mallocs++; return malloc(n); }
 void *count_realloc(void *p, size_t n);
-void *count_realloc(void *p, size_t n) { g_mallocs++; return realloc(p, n); }
+void *count_realloc(void *p, size_t n) { if (!p) g_mallocs++; return realloc(p, n); }
 static void count_free(void *p) { if (p) g_frees++; free(p); }
 #define NN_MALLOC(n) count_malloc(n)
 #define NN_REALLOC(p, n) count_realloc(p, n)
@@ -79,9 +80,9 @@ typedef struct { int ndim; int64_t shape[NN_MAX_DIMS]; int64_t n; double *v; } f
 typedef struct {
     char name[64], op[32];
     int nparams; double params[8];
-    int nin; int in_rg[4]; fx_arr in[4];
+    int nin; int in_rg[6]; fx_arr in[6];
     fx_arr out, gout;
-    int has_grad[4]; fx_arr grad[4];
+    int has_grad[6]; fx_arr grad[6];
 } fx_case;
 
 static char *g_tok;
@@ -216,6 +217,45 @@ static nn_tensor *run_op(const fx_case *c, nn_tensor **in) {
     if (!strcmp(op, "stack")) return nn_stack(in, 2, d0);
     if (!strcmp(op, "used_twice")) return nn_add(nn_mul(in[0], in[0]), in[0]);
     if (!strcmp(op, "addmm")) return nn_add(nn_matmul(in[0], in[1]), in[2]);
+    if (!strcmp(op, "linear")) return nn_add(nn_matmul(in[0], nn_transpose(in[1], 0, 1)), in[2]);
+    if (!strcmp(op, "conv2d") || !strcmp(op, "conv_transpose2d")) {
+        nn_conv_opts o; memset(&o, 0, sizeof o);
+        o.stride = (int64_t)p[0]; o.padding = (int64_t)p[1];
+        if (!strcmp(op, "conv2d")) { o.dilation = (int64_t)p[2]; o.groups = (int64_t)p[3]; return nn_conv2d(in[0], in[1], p[4] ? in[2] : NULL, o); }
+        o.output_padding = (int64_t)p[2]; o.groups = (int64_t)p[3]; o.dilation = (int64_t)p[4];
+        return nn_conv_transpose2d(in[0], in[1], in[2], o);
+    }
+    if (!strcmp(op, "max_pool2d") || !strcmp(op, "avg_pool2d")) {
+        nn_pool_opts o; memset(&o, 0, sizeof o);
+        o.kernel_size = (int64_t)p[0]; o.stride = (int64_t)p[1]; o.padding = (int64_t)p[2]; o.ceil_mode = (int)p[3]; o.count_exclude_pad = !(int)p[4];
+        return !strcmp(op, "max_pool2d") ? nn_max_pool2d(in[0], o) : nn_avg_pool2d(in[0], o);
+    }
+    if (!strcmp(op, "adaptive_avg_pool2d")) return nn_adaptive_avg_pool2d(in[0], (int64_t)p[0], (int64_t)p[1]);
+    if (!strcmp(op, "batch_norm")) return nn_batch_norm(in[0], NULL, NULL, in[1], in[2], 1, (float)p[1], (float)p[2]);
+    if (!strcmp(op, "batch_norm_eval")) return nn_batch_norm(in[0], in[3], in[4], in[1], in[2], 0, (float)p[1], (float)p[2]);
+    if (!strcmp(op, "bn_running_mean") || !strcmp(op, "bn_running_var")) {
+        int64_t c = in[0]->shape[1];
+        nn_tensor *rm = nn_zeros(in[0]->ctx, 1, &c), *rv = nn_ones(in[0]->ctx, 1, &c), *r;
+        nn_batch_norm(in[0], rm, rv, NULL, NULL, 1, (float)p[0], 1e-5f);
+        r = nn_clone(!strcmp(op, "bn_running_mean") ? rm : rv);
+        r->src[0] = NULL; r->nsrc = 0;         /* rm, rv are freed next */
+        nn_free(rm); nn_free(rv);
+        return r;
+    }
+    if (!strcmp(op, "layer_norm")) return nn_layer_norm(in[0], d0, in[1], in[2], 1e-5f);
+    if (!strcmp(op, "layer_norm_plain")) return nn_layer_norm(in[0], d0, NULL, NULL, 1e-5f);
+    if (!strcmp(op, "mse_loss")) return nn_mse_loss(in[0], in[1], (nn_reduction)d0);
+    if (!strcmp(op, "l1_loss")) return nn_l1_loss(in[0], in[1], (nn_reduction)d0);
+    if (!strcmp(op, "smooth_l1_loss")) return nn_smooth_l1_loss(in[0], in[1], (nn_reduction)d0, (float)p[1]);
+    if (!strcmp(op, "huber_loss")) return nn_huber_loss(in[0], in[1], (nn_reduction)d0, (float)p[1]);
+    if (!strcmp(op, "cross_entropy") || !strcmp(op, "nll_loss")) {
+        nn_cross_entropy_opts o; memset(&o, 0, sizeof o);
+        o.reduction = (nn_reduction)d0; o.weight = p[1] ? in[2] : NULL; o.use_ignore_index = (int)p[2];
+        o.ignore_index = (int64_t)p[3]; o.label_smoothing = (float)p[4];
+        return !strcmp(op, "cross_entropy") ? nn_cross_entropy(in[0], in[1], o) : nn_nll_loss(in[0], in[1], o);
+    }
+    if (!strcmp(op, "bce_loss")) return nn_bce_loss(in[0], in[1], p[1] ? in[2] : NULL, (nn_reduction)d0);
+    if (!strcmp(op, "bce_with_logits")) return nn_bce_with_logits(in[0], in[1], p[1] ? in[2] : NULL, (nn_reduction)d0);
     return NULL;
 }
 
@@ -234,7 +274,7 @@ static void test_fixtures(nn_ctx *ctx) {
     g_fixture_cases = n;
     for (i = 0; i < n; i++) {
         fx_case *c = &cs[i];
-        nn_tensor *in[4] = { 0 }, *y, *g;
+        nn_tensor *in[6] = { 0 }, *y, *g;
         int any_grad = 0;
         char what[32];
         begin(c->name);
@@ -651,6 +691,601 @@ static void test_graph_dot(nn_ctx *ctx) {
     nn_arena_reset(ctx);
 }
 
+/* ---- optimizers and schedulers: 100-step trajectories against PyTorch ---- */
+
+typedef struct { char key[32]; double v; } kv;
+static double cfg_get(const kv *c, int n, const char *key, double dflt) {
+    int i;
+    for (i = 0; i < n; i++) if (!strcmp(c[i].key, key)) return c[i].v;
+    return dflt;
+}
+static const char *cfg_str(const char *line, const char *key, char *out, size_t n) {
+    const char *p = strstr(line, key);
+    size_t k = 0;
+    out[0] = 0;
+    if (!p) return out;
+    p += strlen(key);
+    while (*p && *p != ' ' && *p != '\n' && k + 1 < n) out[k++] = *p++;
+    out[k] = 0;
+    return out;
+}
+
+static void test_optimizers(nn_ctx *ctx) {
+    FILE *f = fopen("tests/fixtures/optim.txt", "rb");
+    char *buf, *line, *save = NULL; long size; int ncases = 0;
+    begin("optimizer fixtures load");
+    CHECK(f != NULL, "cannot read tests/fixtures/optim.txt");
+    end();
+    if (!f) return;
+    fseek(f, 0, SEEK_END); size = ftell(f); fseek(f, 0, SEEK_SET);
+    buf = (char *)malloc((size_t)size + 1);
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) size = 0;
+    buf[size] = 0; fclose(f);
+    line = strtok_r(buf, "\n", &save);
+    while (line) {
+        if (!strncmp(line, "case ", 5)) {
+            char name[64], opt[16], sched[16];
+            kv cfg[32]; int nc = 0, i, t;
+            nn_tensor *p[2] = { 0 }, *c[2] = { 0 }, *d[2] = { 0 };
+            double metric[100], lrs[100], worst = 0, worst_lr = 0;
+            float *traj[2] = { 0 };
+            nn_optim *o = NULL; nn_scheduler *s = NULL;
+            const char *q;
+            sscanf(line + 5, "%63s", name);
+            cfg_str(line, " opt=", opt, sizeof opt);
+            cfg_str(line, " sched=", sched, sizeof sched);
+            for (q = strchr(line + 5, ' '); q && nc < 32; q = strchr(q + 1, ' ')) {
+                const char *eq = strchr(q + 1, '=');
+                char *end;
+                if (!eq) break;
+                snprintf(cfg[nc].key, sizeof cfg[nc].key, "%.*s", (int)(eq - q - 1), q + 1);
+                cfg[nc].v = strtod(eq + 1, &end);
+                if (end != eq + 1) nc++;
+            }
+            begin(name);
+            /* read the case body */
+            traj[0] = (float *)calloc(100 * 12, sizeof(float)); traj[1] = (float *)calloc(100 * 5, sizeof(float));
+            while ((line = strtok_r(NULL, "\n", &save)) && strcmp(line, "end")) {
+                int idx, step, k, nd; int64_t shape[2]; char *r;
+                if (!strncmp(line, "param ", 6)) {
+                    sscanf(line + 6, "%d %d", &idx, &nd);
+                    r = line + 6; strtol(r, &r, 10); strtol(r, &r, 10);
+                    for (k = 0; k < nd; k++) shape[k] = strtol(r, &r, 10);
+                    r = strchr(r, ':') + 1;
+                    p[idx] = nn_empty(ctx, nd, shape);
+                    for (k = 0; k < p[idx]->numel; k++) p[idx]->data[k] = strtof(r, &r);
+                    nn_set_requires_grad(p[idx], 1);
+                    p[idx]->grad = nn_zeros_like(p[idx]);
+                } else if (!strncmp(line, "coef ", 5) || !strncmp(line, "bias ", 5)) {
+                    nn_tensor **dst = line[0] == 'c' ? c : d;
+                    idx = atoi(line + 5);
+                    dst[idx] = nn_zeros_like(p[idx]);
+                    r = strchr(line, ':') + 1;
+                    for (k = 0; k < dst[idx]->numel; k++) dst[idx]->data[k] = strtof(r, &r);
+                } else if (!strncmp(line, "metric", 6) || !strncmp(line, "lr ", 3)) {
+                    double *dst = line[0] == 'm' ? metric : lrs;
+                    r = strchr(line, ':') + 1;
+                    for (k = 0; k < 100; k++) dst[k] = strtod(r, &r);
+                } else if (!strncmp(line, "traj ", 5)) {
+                    sscanf(line + 5, "%d %d", &step, &idx);
+                    r = strchr(line, ':') + 1;
+                    for (k = 0; k < (idx ? 5 : 12); k++) traj[idx][(step - 1) * (idx ? 5 : 12) + k] = strtof(r, &r);
+                }
+            }
+            /* the optimizer, as configured */
+            {
+                int groups = (int)cfg_get(cfg, nc, "groups", 1);
+                int np = groups == 2 ? 1 : 2;
+                float lr = (float)cfg_get(cfg, nc, "lr", 0), wd = (float)cfg_get(cfg, nc, "wd", 0);
+                if (!strcmp(opt, "sgd")) {
+                    nn_sgd_opts so; memset(&so, 0, sizeof so);
+                    so.lr = lr; so.momentum = (float)cfg_get(cfg, nc, "momentum", 0); so.dampening = (float)cfg_get(cfg, nc, "dampening", 0);
+                    so.weight_decay = wd; so.nesterov = (int)cfg_get(cfg, nc, "nesterov", 0);
+                    o = nn_sgd(p, np, so);
+                } else if (!strcmp(opt, "adam") || !strcmp(opt, "adamw")) {
+                    nn_adam_opts ao; memset(&ao, 0, sizeof ao);
+                    ao.lr = lr; ao.weight_decay = wd; ao.amsgrad = (int)cfg_get(cfg, nc, "amsgrad", 0);
+                    ao.beta1 = (float)cfg_get(cfg, nc, "beta1", 0); ao.beta2 = (float)cfg_get(cfg, nc, "beta2", 0);
+                    o = !strcmp(opt, "adam") ? nn_adam(p, np, ao) : nn_adamw(p, np, ao);
+                } else if (!strcmp(opt, "rmsprop")) {
+                    nn_rmsprop_opts ro; memset(&ro, 0, sizeof ro);
+                    ro.lr = lr; ro.weight_decay = wd; ro.momentum = (float)cfg_get(cfg, nc, "momentum", 0);
+                    ro.centered = (int)cfg_get(cfg, nc, "centered", 0); ro.alpha = (float)cfg_get(cfg, nc, "alpha", 0);
+                    o = nn_rmsprop(p, np, ro);
+                } else {
+                    nn_adagrad_opts ag; memset(&ag, 0, sizeof ag);
+                    ag.lr = lr; ag.weight_decay = wd; ag.lr_decay = (float)cfg_get(cfg, nc, "lr_decay", 0);
+                    ag.initial_accumulator_value = (float)cfg_get(cfg, nc, "init_acc", 0);
+                    o = nn_adagrad(p, np, ag);
+                }
+                if (groups == 2) nn_optim_add_param_group(o, &p[1], 1, (float)cfg_get(cfg, nc, "lr1", 0), (float)cfg_get(cfg, nc, "wd1", 0));
+            }
+            if (!strcmp(sched, "step")) s = nn_step_lr(o, (int64_t)cfg_get(cfg, nc, "step_size", 0), (float)cfg_get(cfg, nc, "gamma", 0));
+            else if (!strcmp(sched, "multistep")) { int64_t ms[3] = { 10, 30, 60 }; s = nn_multi_step_lr(o, ms, 3, (float)cfg_get(cfg, nc, "gamma", 0)); }
+            else if (!strcmp(sched, "exp")) s = nn_exponential_lr(o, (float)cfg_get(cfg, nc, "gamma", 0));
+            else if (!strcmp(sched, "cos")) s = nn_cosine_annealing_lr(o, (int64_t)cfg_get(cfg, nc, "t_max", 0), (float)cfg_get(cfg, nc, "eta_min", 0));
+            else if (!strcmp(sched, "linear")) s = nn_linear_lr(o, 0, 0, 0);
+            else if (!strcmp(sched, "onecycle")) { nn_one_cycle_opts oc; memset(&oc, 0, sizeof oc); s = nn_one_cycle_lr(o, (float)cfg_get(cfg, nc, "max_lr", 0), 100, oc); }
+            else if (!strcmp(sched, "plateau")) { nn_plateau_opts po; memset(&po, 0, sizeof po); po.patience = 3; po.cooldown = 2; po.factor = 0.5f; s = nn_reduce_lr_on_plateau(o, po); }
+            CHECK(o != NULL && (sched[0] == 0 || s != NULL), "could not build %s/%s: %s", opt, sched, ERRS(ctx));
+            for (t = 0; t < 100 && o && !g_case_failed; t++) {
+                double lr_rel;
+                for (i = 0; i < 2; i++) { int64_t k; for (k = 0; k < p[i]->numel; k++) p[i]->grad->data[k] = c[i]->data[k] * p[i]->data[k] + d[i]->data[k]; }
+                lr_rel = fabs(nn_optim_lr(o, 0) - lrs[t]) / fabs(lrs[t]);
+                if (lr_rel > worst_lr) worst_lr = lr_rel;
+                CHECK(lr_rel <= 1e-5, "step %d: lr %.10g, PyTorch %.10g", t + 1, nn_optim_lr(o, 0), lrs[t]);
+                nn_optim_step(o);
+                if (s) { if (!strcmp(sched, "plateau")) nn_scheduler_step_metric(s, (float)metric[t]); else nn_scheduler_step(s); }
+                for (i = 0; i < 2; i++) {
+                    int64_t k, n = i ? 5 : 12;
+                    for (k = 0; k < n; k++) {
+                        double want = traj[i][t * n + k], got = p[i]->data[k], err = fabs(got - want);
+                        if (fabs(want) >= 1e-2 && err / fabs(want) > worst) worst = err / fabs(want);
+                        if (!(err <= 1e-5 * fabs(want) + 1e-6)) {
+                            CHECK(0, "step %d param %d[%lld]: PyTorch %.9g, nn.h %.9g", t + 1, i, (long long)k, want, got);
+                            break;
+                        }
+                    }
+                }
+            }
+            printf("  %-26s worst relative error %.2g (params), %.2g (lr) over 100 steps\n", name, worst, worst_lr);
+            CHECK(nn_error(ctx) == NULL, "error: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+            nn_scheduler_free(s); nn_optim_free(o);
+            for (i = 0; i < 2; i++) { nn_free(p[i]); nn_free(c[i]); nn_free(d[i]); free(traj[i]); }
+            end();
+            ncases++;
+        }
+        line = strtok_r(NULL, "\n", &save);
+    }
+    free(buf);
+    begin("optimizer fixtures: all cases ran");
+    CHECK(ncases >= 18, "only %d optimizer cases", ncases);
+    end();
+}
+
+static void test_step_lr_table(nn_ctx *ctx) {
+    /* seed 000: lr_0 = 1e-4, step_size 7, gamma 0.1: 1e-4 for epochs 1-7, 1e-5 for 8-14, 1e-6 for 15-21 */
+    int64_t one = 1; int epoch;
+    nn_tensor *w = nn_set_requires_grad(nn_zeros(ctx, 1, &one), 1);
+    nn_sgd_opts so; nn_optim *o; nn_scheduler *s;
+    memset(&so, 0, sizeof so); so.lr = 1e-4f;
+    o = nn_sgd(&w, 1, so); s = nn_step_lr(o, 7, 0.1f);
+    begin("seed000 StepLR table: 1e-4 (epochs 1-7), 1e-5 (8-14), 1e-6 (15-21)");
+    for (epoch = 1; epoch <= 21; epoch++) {
+        double want = epoch <= 7 ? 1e-4 : epoch <= 14 ? 1e-5 : 1e-6, got = nn_scheduler_last_lr(s, 0);
+        CHECK(fabs(got - want) <= 1e-6 * want, "epoch %d: lr %g, expected %g", epoch, got, want);
+        nn_scheduler_step(s);
+    }
+    end();
+    nn_scheduler_free(s); nn_optim_free(o); nn_free(w);
+}
+
+/* ---- whole models: seed 004's mynet and seed 002's MY_NET ---- */
+
+typedef struct { nn_module *m0, *m1, *m2; } mynet_t;
+static nn_tensor *mynet_forward(nn_module *self, nn_tensor *x) {
+    mynet_t *n = (mynet_t *)self->user;
+    int64_t flat = -1;
+    nn_tensor *z0 = nn_view(x, 1, &flat);                    /* x.view(-1) */
+    nn_tensor *z1 = nn_relu(nn_forward(n->m0, z0));
+    nn_tensor *z2 = nn_relu(nn_forward(n->m1, z1));
+    return nn_forward(n->m2, z2);
+}
+typedef struct { nn_module *conv1, *conv2, *pool1, *conv3, *pool2, *fc1, *fc2, *dropout; } my_net_t;
+static nn_tensor *my_net_forward(nn_module *self, nn_tensor *x) {
+    my_net_t *n = (my_net_t *)self->user;
+    x = nn_forward(n->pool1, nn_relu(nn_forward(n->conv2, nn_relu(nn_forward(n->conv1, x)))));
+    x = nn_forward(n->pool2, nn_relu(nn_forward(n->conv3, x)));
+    x = nn_forward(n->dropout, nn_flatten(x, 1, -1));
+    x = nn_forward(n->dropout, nn_relu(nn_forward(n->fc1, x)));
+    return nn_forward(n->fc2, x);
+}
+static nn_module *build_my_net(nn_ctx *ctx, my_net_t *n, int64_t size, int64_t classes) {
+    nn_module *m = nn_module_new(ctx, "MY_NET", my_net_forward, n);
+    nn_conv_opts pad1; nn_pool_opts p2;
+    memset(&pad1, 0, sizeof pad1); pad1.padding = 1;
+    memset(&p2, 0, sizeof p2); p2.kernel_size = 2; p2.stride = 2;
+    n->conv1 = nn_module_add(m, "conv1", nn_conv2d_new(ctx, 3, 32, 3, pad1, 1));
+    n->conv2 = nn_module_add(m, "conv2", nn_conv2d_new(ctx, 32, 64, 3, pad1, 1));
+    n->pool1 = nn_module_add(m, "pool1", nn_max_pool2d_new(ctx, p2));
+    n->conv3 = nn_module_add(m, "conv3", nn_conv2d_new(ctx, 64, 128, 3, pad1, 1));
+    n->pool2 = nn_module_add(m, "pool2", nn_max_pool2d_new(ctx, p2));
+    n->fc1 = nn_module_add(m, "fc1", nn_linear_new(ctx, 128 * (size / 4) * (size / 4), 512, 1));
+    n->fc2 = nn_module_add(m, "fc2", nn_linear_new(ctx, 512, classes, 1));
+    n->dropout = nn_module_add(m, "dropout", nn_dropout_new(ctx, 0.5f));
+    return m;
+}
+
+static void compare_tensor(const char *what, const nn_tensor *got, const nn_tensor *want, double rtol, double *worst) {
+    int64_t i;
+    if (!got || !want) { CHECK(0, "%s: missing tensor", what); return; }
+    CHECK(got->numel == want->numel, "%s: %lld elements, expected %lld", what, (long long)got->numel, (long long)want->numel);
+    if (got->numel != want->numel) return;
+    for (i = 0; i < got->numel; i++) {
+        double w = want->data[i], err = fabs((double)got->data[i] - w);
+        if (fabs(w) >= 1e-2 && err / fabs(w) > *worst) *worst = err / fabs(w);
+        if (!(err <= rtol * fabs(w) + 1e-6)) { CHECK(0, "%s[%lld]: PyTorch %.9g, nn.h %.9g", what, (long long)i, w, got->data[i]); return; }
+    }
+}
+
+static void check_model(nn_ctx *ctx, const char *name, nn_module *m, int ce) {
+    char path[128]; nn_safetensors *ex; nn_tensor *x, *target, *out, *loss, *want_losses, *params[16];
+    const nn_state_entry *es; int n, k, step; double worst = 0, worst_curve = 0;
+    nn_adam_opts ao; nn_optim *o; nn_cross_entropy_opts co;
+    snprintf(path, sizeof path, "tests/fixtures/%s.safetensors", name);
+    CHECK(nn_load_model(m, path), "loading PyTorch's state_dict failed: %s", ERRS(ctx));
+    snprintf(path, sizeof path, "tests/fixtures/%s_expect.safetensors", name);
+    ex = nn_safetensors_open(ctx, path);
+    CHECK(ex != NULL, "cannot open %s: %s", path, ERRS(ctx));
+    if (!ex || g_case_failed) { nn_safetensors_close(ex); return; }
+    x = nn_safetensors_get(ex, "input"); target = nn_safetensors_get(ex, "target"); want_losses = nn_safetensors_get(ex, "losses");
+    memset(&co, 0, sizeof co);
+    out = nn_forward(m, x);
+    loss = ce ? nn_cross_entropy(out, target, co) : nn_mse_loss(out, target, NN_MEAN);
+    CHECK(loss && nn_backward(loss, NULL), "forward/backward failed: %s", ERRS(ctx));
+    if (!g_case_failed) {
+        nn_tensor *w_out = nn_safetensors_get(ex, "output"), *w_loss = nn_safetensors_get(ex, "loss");
+        compare_tensor("output", out, w_out, 1e-5, &worst);
+        compare_tensor("loss", loss, w_loss, 1e-5, &worst);
+        n = nn_module_state(m, &es);
+        for (k = 0; k < n; k++) if (!es[k].is_buffer) {
+            char gname[200]; nn_tensor *wg;
+            snprintf(gname, sizeof gname, "grad.%s", es[k].name);
+            wg = nn_safetensors_get(ex, gname);
+            compare_tensor(gname, es[k].tensor->grad, wg, 1e-4, &worst);
+            nn_free(wg);
+        }
+        nn_free(w_out); nn_free(w_loss);
+    }
+    nn_arena_reset(ctx);
+    /* 20 Adam steps: PyTorch's loss curve */
+    memset(&ao, 0, sizeof ao); ao.lr = 1e-3f; if (ce) ao.weight_decay = 1e-4f;
+    n = nn_module_parameters(m, params, 16);
+    o = nn_adam(params, n, ao);
+    nn_optim_zero_grad(o);
+    for (step = 0; step < 20 && !g_case_failed; step++) {
+        double err;
+        nn_optim_zero_grad(o);
+        out = nn_forward(m, x);
+        loss = ce ? nn_cross_entropy(out, target, co) : nn_mse_loss(out, target, NN_MEAN);
+        nn_backward(loss, NULL);
+        nn_optim_step(o);
+        err = fabs(nn_item(loss) - want_losses->data[step]) / fabs(want_losses->data[step]);
+        if (err > worst_curve) worst_curve = err;
+        CHECK(err <= 1e-4, "Adam step %d: loss %.7g, PyTorch %.7g", step + 1, nn_item(loss), want_losses->data[step]);
+        nn_arena_reset(ctx);
+    }
+    printf("  %-8s forward/gradients worst relative error %.2g; 20 Adam steps loss %.5f -> %.5f (PyTorch %.5f -> %.5f), worst %.2g\n",
+           name, worst, want_losses->data[0], want_losses->data[19], want_losses->data[0], want_losses->data[19], worst_curve);
+    nn_optim_free(o);
+    nn_free(x); nn_free(target); nn_free(want_losses);
+    nn_safetensors_close(ex);
+}
+
+static void test_models(nn_ctx *ctx) {
+    mynet_t mn; my_net_t net; nn_module *m;
+    begin("seed004 mynet: PyTorch's weights, output, loss, gradients, 20 Adam steps");
+    m = nn_module_new(ctx, "mynet", mynet_forward, &mn);
+    mn.m0 = nn_module_add(m, "m0", nn_linear_new(ctx, 600, 60, 1));
+    mn.m1 = nn_module_add(m, "m1", nn_linear_new(ctx, 60, 40, 1));
+    mn.m2 = nn_module_add(m, "m2", nn_linear_new(ctx, 40, 10, 1));
+    check_model(ctx, "mynet", m, 0);
+    nn_module_free(m);
+    end();
+    begin("seed002 MY_NET (8x8, eval mode): PyTorch's weights, output, loss, gradients, 20 Adam steps");
+    m = build_my_net(ctx, &net, 8, 10);
+    nn_module_eval(m);
+    check_model(ctx, "my_net", m, 1);
+    nn_module_free(m);
+    end();
+    nn_clear_error(ctx);
+    nn_arena_reset(ctx);
+}
+
+static void test_modules(nn_ctx *ctx) {
+    my_net_t net; nn_module *m, *c; const nn_state_entry *es; int n; nn_conv_opts pad1;
+    /* The note says (64*24*24 + 1) * 512 = 3,221,504, but that product is 18,874,880,
+       which is what PyTorch 1.13 counts for nn.Linear(64*24*24, 512); nn.h matches PyTorch. */
+    begin("seed002 parameter counts: 896, 18,496, and PyTorch's 18,874,880 for Linear(64*24*24, 512)");
+    memset(&pad1, 0, sizeof pad1); pad1.padding = 1;
+    c = nn_conv2d_new(ctx, 3, 32, 3, pad1, 1);
+    CHECK(nn_module_num_parameters(c) == 896, "Conv2d(3,32,3): %lld", (long long)nn_module_num_parameters(c));
+    nn_module_free(c);
+    c = nn_conv2d_new(ctx, 32, 64, 3, pad1, 1);
+    CHECK(nn_module_num_parameters(c) == 18496, "Conv2d(32,64,3): %lld", (long long)nn_module_num_parameters(c));
+    nn_module_free(c);
+    c = nn_linear_new(ctx, 64 * 24 * 24, 512, 1);
+    CHECK(nn_module_num_parameters(c) == 18874880, "Linear(64*24*24, 512): %lld", (long long)nn_module_num_parameters(c));
+    nn_module_free(c);
+    end();
+
+    begin("state_dict names and order as PyTorch; summary; train/eval");
+    m = build_my_net(ctx, &net, 48, 10);
+    n = nn_module_state(m, &es);
+    CHECK(n == 10, "%d state entries, expected 10", n);
+    CHECK(n == 10 && !strcmp(es[0].name, "conv1.weight") && !strcmp(es[1].name, "conv1.bias") && !strcmp(es[6].name, "fc1.weight") && !strcmp(es[9].name, "fc2.bias"),
+          "names: %s %s ... %s", n ? es[0].name : "", n > 1 ? es[1].name : "", n > 9 ? es[9].name : "");
+    CHECK(nn_module_num_parameters(m) == 896 + 18496 + 73856 + 128 * 12 * 12 * 512 + 512 + 5130, "MY_NET count %lld", (long long)nn_module_num_parameters(m));
+    {
+        int64_t s4[4] = { 1, 3, 48, 48 };
+        nn_tensor *x = nn_randn(ctx, 4, s4);
+        nn_module_summary(m, x);
+        nn_free(x);
+    }
+    nn_module_eval(m);
+    CHECK(!m->training && !net.dropout->training, "eval did not reach the children");
+    nn_module_train(m, 1);
+    CHECK(m->training && net.dropout->training, "train did not reach the children");
+    nn_module_free(m);
+    nn_arena_reset(ctx);
+    end();
+
+    begin("Sequential names children 0, 1, ...; BatchNorm buffers in the state dict");
+    {
+        nn_module *mods[3];
+        mods[0] = nn_linear_new(ctx, 4, 8, 1); mods[1] = nn_batch_norm1d_new(ctx, 8, 0, 0, 1); mods[2] = nn_relu_new(ctx);
+        m = nn_sequential_new(ctx, mods, 3);
+        n = nn_module_state(m, &es);
+        CHECK(n == 7 && !strcmp(es[0].name, "0.weight") && !strcmp(es[2].name, "1.weight") && !strcmp(es[4].name, "1.running_mean")
+              && !strcmp(es[6].name, "1.num_batches_tracked") && es[4].is_buffer && !es[3].is_buffer, "names wrong (%d entries)", n);
+        CHECK(nn_module_parameters(m, NULL, 0) == 4, "parameters() should hold 4 tensors");
+        nn_module_free(m);
+    }
+    end();
+
+    begin("default init: Linear and Conv2d weights and biases within 1/sqrt(fan_in)");
+    {
+        nn_module *lin = nn_linear_new(ctx, 100, 50, 1); int64_t i; float mx = 0, mxb = 0; double s2 = 0;
+        for (i = 0; i < lin->weight->numel; i++) { float v = fabsf(lin->weight->data[i]); if (v > mx) mx = v; s2 += (double)v * v; }
+        for (i = 0; i < lin->bias->numel; i++) if (fabsf(lin->bias->data[i]) > mxb) mxb = fabsf(lin->bias->data[i]);
+        CHECK(mx <= 0.1f && mx > 0.09f && mxb <= 0.1f, "weight max %g, bias max %g, bound 0.1", mx, mxb);
+        /* U(-b, b) has variance b^2/3 */
+        CHECK(fabs(s2 / (double)lin->weight->numel - 0.01 / 3) < 0.0005, "weight variance %g, expected %g", s2 / (double)lin->weight->numel, 0.01 / 3);
+        nn_init_kaiming_normal_(lin->weight, 0, 0);
+        s2 = 0; for (i = 0; i < lin->weight->numel; i++) s2 += (double)lin->weight->data[i] * lin->weight->data[i];
+        CHECK(fabs(s2 / (double)lin->weight->numel - 2.0 / 100) < 0.002, "kaiming_normal variance %g, expected 0.02", s2 / (double)lin->weight->numel);
+        nn_init_xavier_uniform_(lin->weight, 1);
+        mx = 0; for (i = 0; i < lin->weight->numel; i++) if (fabsf(lin->weight->data[i]) > mx) mx = fabsf(lin->weight->data[i]);
+        CHECK(mx <= sqrtf(6.0f / 150) && mx > 0.9f * sqrtf(6.0f / 150), "xavier bound %g vs %g", mx, sqrtf(6.0f / 150));
+        nn_module_free(lin);
+    }
+    end();
+
+    begin("Dropout: scales kept values by 1/(1-p), drops about p, identity in eval");
+    {
+        nn_module *dr = nn_dropout_new(ctx, 0.25f); int64_t sh[1] = { 20000 }, i, zeros = 0; int ok = 1;
+        nn_tensor *x = nn_ones(ctx, 1, sh), *y = nn_forward(dr, x);
+        for (i = 0; i < 20000; i++) { if (y->data[i] == 0) zeros++; else if (fabsf(y->data[i] - 1.0f / 0.75f) > 1e-6f) ok = 0; }
+        CHECK(ok && fabs(zeros / 20000.0 - 0.25) < 0.02, "kept values scaled wrong or %lld of 20000 dropped", (long long)zeros);
+        nn_module_eval(dr);
+        CHECK(nn_forward(dr, x) == x, "eval-mode dropout is not the identity");
+        nn_free(x); nn_module_free(dr);
+    }
+    end();
+
+    begin("BatchNorm2d module: train updates running stats and num_batches_tracked; eval uses them");
+    {
+        nn_module *bn = nn_batch_norm2d_new(ctx, 2, 0, 0, 1); int64_t s4[4] = { 4, 2, 3, 3 };
+        nn_tensor *x = nn_randn(ctx, 4, s4), *y1, *y2;
+        nn_forward(bn, x);
+        CHECK(bn->num_batches_tracked->data[0] == 1.0f && bn->running_mean->data[0] != 0.0f, "running stats not updated");
+        nn_module_eval(bn);
+        y1 = nn_forward(bn, x);
+        CHECK(bn->num_batches_tracked->data[0] == 1.0f, "eval changed num_batches_tracked");
+        y2 = nn_batch_norm(x, bn->running_mean, bn->running_var, bn->weight, bn->bias, 0, 0.1f, 1e-5f);
+        CHECK(y1 && y2 && memcmp(y1->data, y2->data, (size_t)y1->numel * sizeof(float)) == 0, "eval output differs from running-stat normalization");
+        nn_free(x); nn_module_free(bn);
+    }
+    end();
+    nn_arena_reset(ctx);
+
+    begin("gradient accumulation: two half-batches (loss/2 each) equal one full batch");
+    {
+        int64_t sx[2] = { 8, 3 }, sy[2] = { 8, 1 }, half[2] = { 4, 3 };
+        nn_module *lin = nn_linear_new(ctx, 3, 1, 1);
+        nn_tensor *x = nn_randn(ctx, 2, sx), *y = nn_randn(ctx, 2, sy), *full_w;
+        float fb;
+        nn_backward(nn_mse_loss(nn_forward(lin, x), y, NN_MEAN), NULL);
+        full_w = nn_keep(lin->weight->grad); fb = lin->bias->grad->data[0];
+        nn_zero_grad(lin->weight); nn_zero_grad(lin->bias);
+        for (int k2 = 0; k2 < 2; k2++) {
+            nn_tensor *xs = nn_slice(x, 0, 4 * k2, 4 * k2 + 4, 1), *ys = nn_slice(y, 0, 4 * k2, 4 * k2 + 4, 1);
+            nn_backward(nn_div_scalar(nn_mse_loss(nn_forward(lin, xs), ys, NN_MEAN), 2.0f), NULL);
+        }
+        (void)half;
+        CHECK(max_abs_diff(full_w->data, lin->weight->grad->data, 3) < 1e-6f && fabsf(fb - lin->bias->grad->data[0]) < 1e-6f, "accumulated gradient differs");
+        nn_free(full_w); nn_free(x); nn_free(y); nn_module_free(lin);
+    }
+    end();
+
+    begin("gradient clipping by norm and by value");
+    {
+        int64_t s2[1] = { 2 };
+        nn_tensor *a = nn_set_requires_grad(nn_zeros(ctx, 1, s2), 1), *b = nn_set_requires_grad(nn_zeros(ctx, 1, s2), 1), *ps[2];
+        float norm;
+        a->grad = nn_zeros_like(a); b->grad = nn_zeros_like(b);
+        a->grad->data[0] = 3; a->grad->data[1] = 0; b->grad->data[0] = 0; b->grad->data[1] = 4;   /* norm 5 */
+        ps[0] = a; ps[1] = b;
+        norm = nn_clip_grad_norm(ps, 2, 1.0f, 2.0f);
+        CHECK(fabsf(norm - 5.0f) < 1e-6f && fabsf(a->grad->data[0] - 0.6f) < 1e-5f && fabsf(b->grad->data[1] - 0.8f) < 1e-5f, "norm %g, grads %g %g", norm, a->grad->data[0], b->grad->data[1]);
+        b->grad->data[1] = -4;
+        nn_clip_grad_value(ps, 2, 0.5f);
+        CHECK(a->grad->data[0] == 0.5f && b->grad->data[1] == -0.5f, "clip by value: %g %g", a->grad->data[0], b->grad->data[1]);
+        nn_free(a); nn_free(b);
+    }
+    end();
+    nn_arena_reset(ctx);
+}
+
+/* ---- checkpoints ---- */
+
+static int files_equal_weights(nn_module *a, nn_module *b) {
+    const nn_state_entry *ea, *eb; int n = nn_module_state(a, &ea), k;
+    if (n != nn_module_state(b, &eb)) return 0;
+    for (k = 0; k < n; k++) if (memcmp(ea[k].tensor->data, eb[k].tensor->data, (size_t)ea[k].tensor->numel * sizeof(float))) return 0;
+    return 1;
+}
+
+typedef struct { nn_module *fc1, *drop, *fc2; } small_t;
+static nn_tensor *small_forward(nn_module *self, nn_tensor *x) {
+    small_t *s = (small_t *)self->user;
+    return nn_forward(s->fc2, nn_forward(s->drop, nn_relu(nn_forward(s->fc1, x))));
+}
+static nn_module *small_new(nn_ctx *ctx, small_t *s) {
+    nn_module *m = nn_module_new(ctx, "Small", small_forward, s);
+    s->fc1 = nn_module_add(m, "fc1", nn_linear_new(ctx, 6, 16, 1));
+    s->drop = nn_module_add(m, "drop", nn_dropout_new(ctx, 0.3f));   /* draws from the RNG each step */
+    s->fc2 = nn_module_add(m, "fc2", nn_linear_new(ctx, 16, 3, 1));
+    return m;
+}
+/* trains steps [from, to) with Adam + StepLR, one step per "epoch" */
+static float small_train(nn_ctx *ctx, nn_module *m, nn_optim *o, nn_scheduler *s, nn_tensor *x, nn_tensor *y, int from, int to) {
+    int t; float last = 0; nn_cross_entropy_opts co; memset(&co, 0, sizeof co);
+    for (t = from; t < to; t++) {
+        nn_tensor *loss;
+        nn_optim_zero_grad(o);
+        loss = nn_cross_entropy(nn_forward(m, x), y, co);
+        nn_backward(loss, NULL);
+        nn_optim_step(o);
+        nn_scheduler_step(s);
+        last = nn_item(loss);
+        nn_arena_reset(ctx);
+    }
+    return last;
+}
+
+static void test_checkpoints(nn_ctx *ctx) {
+    small_t s1, s2; nn_module *a, *b; nn_tensor *pa[8], *pb[8], *x, *y; nn_optim *oa, *ob; nn_scheduler *sa, *sb;
+    nn_adam_opts ao; int64_t sx[2] = { 10, 6 }, sy[1] = { 10 }, i; nn_checkpoint ck;
+    const char *path = "test_ckpt.safetensors";
+    memset(&ao, 0, sizeof ao); ao.lr = 0.01f;
+
+    begin("checkpoint: model round trip through safetensors");
+    nn_manual_seed(ctx, 11);
+    a = small_new(ctx, &s1); b = small_new(ctx, &s2);
+    CHECK(!files_equal_weights(a, b), "two fresh models are equal");
+    CHECK(nn_save_model(a, "test_model.safetensors") && nn_load_model(b, "test_model.safetensors"), "save/load: %s", ERRS(ctx));
+    CHECK(files_equal_weights(a, b), "weights differ after the round trip");
+    end();
+
+    begin("checkpoint: resume from a checkpoint ends with the same weights as an uninterrupted run");
+    nn_manual_seed(ctx, 5);
+    x = nn_randn(ctx, 2, sx); y = nn_empty(ctx, 1, sy);
+    for (i = 0; i < 10; i++) y->data[i] = (float)(i % 3);
+    nn_module_free(b);
+    nn_manual_seed(ctx, 21); b = small_new(ctx, &s2);
+    nn_module_free(a);
+    nn_manual_seed(ctx, 21); a = small_new(ctx, &s1);
+    oa = nn_adam(pa, nn_module_parameters(a, pa, 8), ao); sa = nn_step_lr(oa, 4, 0.5f);
+    ob = nn_adam(pb, nn_module_parameters(b, pb, 8), ao); sb = nn_step_lr(ob, 4, 0.5f);
+    nn_manual_seed(ctx, 99);
+    small_train(ctx, a, oa, sa, x, y, 0, 12);        /* uninterrupted: 12 steps */
+    {
+        nn_tensor *ref[8]; int k, n = nn_module_parameters(a, ref, 8), same = 1;
+        nn_tensor *keep[8];
+        for (k = 0; k < n; k++) keep[k] = nn_keep(ref[k]);
+        /* interrupted: 5 steps, save, a fresh model/optimizer/scheduler loads it, 7 more steps */
+        nn_manual_seed(ctx, 99);
+        ck.model = b; ck.optim = ob; ck.scheduler = sb; ck.epoch = 5;
+        ck.loss = small_train(ctx, b, ob, sb, x, y, 0, 5);
+        CHECK(nn_save_checkpoint(&ck, path), "save_checkpoint: %s", ERRS(ctx));
+        nn_scheduler_free(sb); nn_optim_free(ob); nn_module_free(b);
+        nn_manual_seed(ctx, 12345);                 /* disturb the RNG: the checkpoint must restore it */
+        b = small_new(ctx, &s2);
+        ob = nn_adam(pb, nn_module_parameters(b, pb, 8), ao); sb = nn_step_lr(ob, 4, 0.5f);
+        ck.model = b; ck.optim = ob; ck.scheduler = sb; ck.epoch = 0; ck.loss = 0;
+        CHECK(nn_load_checkpoint(&ck, path), "load_checkpoint: %s", ERRS(ctx));
+        CHECK(ck.epoch == 5 && ck.loss > 0, "epoch %lld loss %g not restored", (long long)ck.epoch, ck.loss);
+        small_train(ctx, b, ob, sb, x, y, 5, 12);
+        for (k = 0; k < n; k++) if (memcmp(keep[k]->data, pb[k]->data, (size_t)pb[k]->numel * sizeof(float))) same = 0;
+        CHECK(same, "resumed run ended with different weights");
+        CHECK(nn_optim_lr(oa, 0) == nn_optim_lr(ob, 0), "lr differs: %g vs %g", nn_optim_lr(oa, 0), nn_optim_lr(ob, 0));
+        for (k = 0; k < n; k++) nn_free(keep[k]);
+    }
+    end();
+
+    begin("checkpoint: bad files are rejected with the tensor named, and the model is untouched");
+    {
+        nn_tensor *before = nn_keep(s2.fc1->weight);
+        FILE *f; long size; unsigned char *bytes;
+        const char *bad = "test_bad.safetensors";
+        /* a truncated file */
+        f = fopen(path, "rb"); fseek(f, 0, SEEK_END); size = ftell(f); fseek(f, 0, SEEK_SET);
+        bytes = (unsigned char *)malloc((size_t)size);
+        CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size, "read");
+        fclose(f);
+        f = fopen(bad, "wb"); fwrite(bytes, 1, (size_t)size - 100, f); fclose(f);
+        CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "past the end of the file"), "truncated: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        f = fopen(bad, "wb"); fwrite(bytes, 1, 6, f); fclose(f);
+        CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "too short"), "6 bytes: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        /* a corrupt header */
+        f = fopen(bad, "wb"); bytes[20] = '#'; fwrite(bytes, 1, (size_t)size, f); fclose(f);
+        CHECK(!nn_load_checkpoint(&ck, bad) && strstr(ERRS(ctx), "corrupt"), "corrupt: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        free(bytes);
+        /* wrong names, wrong shapes, wrong dtype */
+        {
+            int64_t s3[2] = { 16, 6 }, s4[2] = { 6, 16 };
+            nn_tensor *t1 = nn_zeros(ctx, 2, s3), *t2 = nn_zeros(ctx, 2, s4);
+            const char *n1[1] = { "fc9.weight" }, *n2[1] = { "fc1.weight" };
+            nn_safetensors_save(ctx, bad, n1, &t1, 1, NULL, NULL, 0);
+            CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "no tensor \"fc1.weight\" (missing key)"), "missing: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+            nn_safetensors_save(ctx, bad, n2, &t2, 1, NULL, NULL, 0);
+            CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "tensor \"fc1.weight\"") && strstr(ERRS(ctx), "is (6, 16) but the model's is (16, 6)"), "shape: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+            nn_free(t1); nn_free(t2);
+            f = fopen(bad, "wb");
+            {
+                const char *h = "{\"fc1.weight\":{\"dtype\":\"U8\",\"shape\":[16,6],\"data_offsets\":[0,96]}}";
+                unsigned char len[8] = { 0 }; char zeros[96] = { 0 };
+                len[0] = (unsigned char)strlen(h);
+                fwrite(len, 1, 8, f); fwrite(h, 1, strlen(h), f); fwrite(zeros, 1, 96, f);
+            }
+            fclose(f);
+            CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "tensor \"fc1.weight\" has dtype U8"), "dtype: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+        }
+        /* an extra tensor */
+        {
+            const nn_state_entry *es; int n = nn_module_state(b, &es), k;
+            const char *names[8]; nn_tensor *ts[8];
+            for (k = 0; k < n; k++) { names[k] = es[k].name; ts[k] = es[k].tensor; }
+            names[n] = "extra.weight"; ts[n] = es[0].tensor;
+            nn_safetensors_save(ctx, bad, names, ts, n + 1, NULL, NULL, 0);
+            CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "\"extra.weight\", which the model does not have"), "unexpected: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+        }
+        CHECK(memcmp(before->data, s2.fc1->weight->data, (size_t)before->numel * sizeof(float)) == 0, "a failed load changed the model");
+        nn_free(before);
+        remove(bad);
+    }
+    end();
+
+    begin("checkpoint: a failed save leaves the previous file intact");
+    {
+        FILE *f = fopen(path, "rb"); long before, after;
+        fseek(f, 0, SEEK_END); before = ftell(f); fclose(f);
+        /* the temporary file cannot be created: a directory is in its place */
+        CHECK(system("mkdir -p test_ckpt.safetensors.tmp") == 0, "mkdir");
+        CHECK(!nn_save_checkpoint(&ck, path), "save succeeded");
+        CHECK(nn_error(ctx) && strstr(nn_error(ctx), "cannot create"), "message: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        f = fopen(path, "rb"); fseek(f, 0, SEEK_END); after = ftell(f); fclose(f);
+        CHECK(before == after && nn_load_checkpoint(&ck, path), "the previous checkpoint was damaged: %s", ERRS(ctx));
+        CHECK(system("rmdir test_ckpt.safetensors.tmp") == 0, "rmdir");
+    }
+    end();
+    remove(path); remove("test_model.safetensors");
+    nn_scheduler_free(sa); nn_scheduler_free(sb); nn_optim_free(oa); nn_optim_free(ob);
+    nn_module_free(a); nn_module_free(b); nn_free(x); nn_free(y);
+    nn_clear_error(ctx);
+    nn_arena_reset(ctx);
+}
+
 int main(void) {
     nn_ctx *ctx = nn_ctx_new();
     long live;
@@ -662,6 +1297,11 @@ int main(void) {
     test_errors(ctx);
     test_zero_alloc_step(ctx);
     test_graph_dot(ctx);
+    test_optimizers(ctx);
+    test_step_lr_table(ctx);
+    test_models(ctx);
+    test_modules(ctx);
+    test_checkpoints(ctx);
     nn_ctx_free(ctx);
     live = g_mallocs - g_frees;
     begin("memory: every allocation freed (tensors freed, context freed)");
