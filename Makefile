@@ -4,9 +4,9 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Werror
 LDLIBS  := -lm
 BUILD   := build
-EXAMPLES := chain_rule linear_regression manual_backprop
+EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint
 
-.PHONY: all test examples demo compile-check sanitize check-leaks fixtures clean
+.PHONY: all test examples demo compile-check sanitize check-leaks fixtures interop clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -50,6 +50,11 @@ check-leaks: $(BUILD)/test_nn
 
 fixtures:
 	/usr/bin/python3 tests/gen_fixtures.py
+
+# nn.h's safetensors output loaded by PyTorch (needs Debian's python3-torch)
+interop: $(BUILD)/mynet
+	cd $(BUILD) && ./mynet > /dev/null
+	/usr/bin/python3 tests/torch_interop.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
