@@ -25,6 +25,7 @@ static int g_passed, g_failed, g_case_failed;
 static const char *g_case;
 static double g_worst_rel;           /* worst relative error against PyTorch, |want| >= 0.1 */
 static double g_worst_abs;           /* worst absolute error against PyTorch, all elements */
+static double g_case_worst_rel;      /* the same, for the current fixture case (NN_TEST_VERBOSE=1 lists them) */
 static char g_worst_where[160];
 
 #define CHECK(cond, ...) do { if (!(cond)) { \
@@ -71,6 +72,7 @@ static void compare(const char *what, const nn_tensor *t, int ndim, const int64_
             CHECK(0, "%s[%lld]: expected %.9g, got %.9g", what, (long long)i, want[i], t->data[off]);
             return;
         }
+        if (rel > g_case_worst_rel) g_case_worst_rel = rel;
         if (rel > g_worst_rel) { g_worst_rel = rel; snprintf(g_worst_where, sizeof g_worst_where, "%s %s[%lld]", g_case, what, (long long)i); }
     }
 }
@@ -278,6 +280,7 @@ static void test_fixtures(nn_ctx *ctx) {
         int any_grad = 0;
         char what[32];
         begin(c->name);
+        g_case_worst_rel = 0;
         for (k = 0; k < c->nin; k++) {
             in[k] = tensor_of(ctx, &c->in[k]);
             nn_set_requires_grad(in[k], c->in_rg[k]);
@@ -311,6 +314,7 @@ static void test_fixtures(nn_ctx *ctx) {
         nn_clear_error(ctx);
         for (k = 0; k < c->nin; k++) nn_free(in[k]);
         nn_arena_reset(ctx);
+        if (getenv("NN_TEST_VERBOSE")) printf("  %-26s %-20s worst relative error %.2g\n", c->name, c->op, g_case_worst_rel);
         end();
     }
     free_fixtures(cs, n);
