@@ -1600,10 +1600,10 @@ NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim) {
 
 /* ---- matmul ---- */
 
-/* C (M, N) = A (M, K) @ B (K, N), any row/col strides for A and B, C rows
-   contiguous with row stride ldc. accumulate: C += instead of C =. Transposed
-   operands are read in place through their strides; nothing is copied. */
-static void nn__gemm(int64_t M, int64_t N, int64_t K,
+/* The plain reference kernel: C (M, N) = A (M, K) @ B (K, N), any row/col strides
+   for A and B, C rows contiguous with row stride ldc. accumulate: C += instead of
+   C =. Transposed operands are read in place through their strides. */
+static void nn__gemm_ref(int64_t M, int64_t N, int64_t K,
                      const float *A, int64_t ars, int64_t acs,
                      const float *B, int64_t brs, int64_t bcs,
                      float *C, int64_t ldc, int accumulate) {
@@ -1641,6 +1641,94 @@ static void nn__gemm(int64_t M, int64_t N, int64_t K,
             for (j = 0; j < N; j++) C[i * ldc + j] += a * B[k * brs + j * bcs];
         }
     }
+}
+
+/* The fast kernel (checked against nn__gemm_ref by the tests): B is packed
+   block by block into NR-wide column panels, so every stride case becomes a
+   contiguous stream, and a MR x NR tile of C is accumulated in registers.
+   Row blocks run in parallel when compiled with OpenMP (-fopenmp). The panel
+   lives in the step arena only for the call. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(NN_NO_SIMD)
+#define NN__VEC 1
+typedef float nn__v8 __attribute__((vector_size(32)));   /* 8 floats: one AVX register, two SSE */
+#endif
+#define NN__NR 16
+#define NN__MR 4
+#define NN__KC 256
+#define NN__NC 512
+#if defined(_OPENMP)
+#define NN__OMP_FOR _Pragma("omp parallel for schedule(static)")
+#else
+#define NN__OMP_FOR
+#endif
+
+/* C (mr x nr of a MR x NR tile, row stride ldc) += Ap (kc, MR) . Bp (kc, NR) */
+static void nn__gemm_tile(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int64_t mr, int64_t nr) {
+    float acc[NN__MR][NN__NR];
+    int64_t k; int r, c;
+#ifdef NN__VEC
+    nn__v8 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 }, c30 = { 0 }, c31 = { 0 };
+    for (k = 0; k < kc; k++) {
+        const float *a = Ap + k * NN__MR;
+        nn__v8 b0, b1;
+        memcpy(&b0, Bp + k * NN__NR, sizeof b0);
+        memcpy(&b1, Bp + k * NN__NR + 8, sizeof b1);
+        c00 += a[0] * b0; c01 += a[0] * b1;
+        c10 += a[1] * b0; c11 += a[1] * b1;
+        c20 += a[2] * b0; c21 += a[2] * b1;
+        c30 += a[3] * b0; c31 += a[3] * b1;
+    }
+    memcpy(acc[0], &c00, 32); memcpy(acc[0] + 8, &c01, 32);
+    memcpy(acc[1], &c10, 32); memcpy(acc[1] + 8, &c11, 32);
+    memcpy(acc[2], &c20, 32); memcpy(acc[2] + 8, &c21, 32);
+    memcpy(acc[3], &c30, 32); memcpy(acc[3] + 8, &c31, 32);
+#else
+    for (r = 0; r < NN__MR; r++) for (c = 0; c < NN__NR; c++) acc[r][c] = 0.0f;
+    for (k = 0; k < kc; k++) {
+        const float *a = Ap + k * NN__MR, *b = Bp + k * NN__NR;
+        for (r = 0; r < NN__MR; r++) for (c = 0; c < NN__NR; c++) acc[r][c] += a[r] * b[c];
+    }
+#endif
+    for (r = 0; r < mr; r++) for (c = 0; c < nr; c++) C[r * ldc + c] += acc[r][c];
+}
+
+static void nn__gemm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t ars, int64_t acs,
+                     const float *B, int64_t brs, int64_t bcs,
+                     float *C, int64_t ldc, int accumulate) {
+    nn__mark mark; float *Bp; int64_t i, j0, k0;
+    if (M * N * K < 32768 || M < NN__MR || !ctx) { nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
+    mark = nn__arena_mark(ctx);
+    Bp = NN__CAST(float *, nn__arena_alloc(ctx, (size_t)NN__KC * (NN__NC + NN__NR) * sizeof(float)));
+    if (!Bp) { nn__arena_rewind(ctx, mark); nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
+    if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
+    for (j0 = 0; j0 < N; j0 += NN__NC) {
+        int64_t nc = N - j0 < NN__NC ? N - j0 : NN__NC, nb = (nc + NN__NR - 1) / NN__NR;
+        for (k0 = 0; k0 < K; k0 += NN__KC) {
+            int64_t kc = K - k0 < NN__KC ? K - k0 : NN__KC, jb, k, ib, mb = (M + NN__MR - 1) / NN__MR;
+            for (jb = 0; jb < nb; jb++) {          /* pack B (kc, nc) into panels (nb, kc, NR) */
+                float *dst = Bp + jb * kc * NN__NR;
+                int64_t c, jn = nc - jb * NN__NR < NN__NR ? nc - jb * NN__NR : NN__NR;
+                for (k = 0; k < kc; k++) {
+                    const float *src = B + (k0 + k) * brs + (j0 + jb * NN__NR) * bcs;
+                    for (c = 0; c < jn; c++) dst[k * NN__NR + c] = src[c * bcs];
+                    for (; c < NN__NR; c++) dst[k * NN__NR + c] = 0.0f;
+                }
+            }
+            NN__OMP_FOR
+            for (ib = 0; ib < mb; ib++) {
+                float Ap[NN__KC * NN__MR];             /* rows i..i+MR of A (kc, MR) */
+                int64_t r, kk, jj, i0 = ib * NN__MR, mr = M - i0 < NN__MR ? M - i0 : NN__MR;
+                for (kk = 0; kk < kc; kk++) for (r = 0; r < NN__MR; r++)
+                    Ap[kk * NN__MR + r] = r < mr ? A[(i0 + r) * ars + (k0 + kk) * acs] : 0.0f;
+                for (jj = 0; jj < nb; jj++) {
+                    int64_t nr = nc - jj * NN__NR < NN__NR ? nc - jj * NN__NR : NN__NR;
+                    nn__gemm_tile(kc, Ap, Bp + jj * kc * NN__NR, C + i0 * ldc + j0 + jj * NN__NR, ldc, mr, nr);
+                }
+            }
+        }
+    }
+    nn__arena_rewind(ctx, mark);
 }
 
 /* Shapes of a matmul: matrices (M, K) @ (K, N) over broadcast batch dims. */
@@ -1703,7 +1791,7 @@ static void nn__matmul_forward(nn_tensor *y) {
     nn__mm_plan(&p, a, b, &ynd, ysh);
     nn__walk_init(&w, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))   /* y (batch, M, N) = a (batch, M, K) @ b (batch, K, N) */
-        nn__gemm(p.M, p.N, p.K, a->data + w.off[0], p.ars, p.acs, b->data + w.off[1], p.brs, p.bcs,
+        nn__gemm(y->ctx, p.M, p.N, p.K, a->data + w.off[0], p.ars, p.acs, b->data + w.off[1], p.brs, p.bcs,
                  y->data + t * p.M * p.N, p.N, 0);
 }
 
@@ -1717,8 +1805,8 @@ static void nn__matmul_backward(nn_tensor *y) {
     nn__walk_init(&wg, p.bnd, p.bshape, p.ag_st, p.bg_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&wd), nn__walk_next(&wg)) {
         const float *g = y->grad->data + t * p.M * p.N;
-        if (da) nn__gemm(p.M, p.K, p.N, g, p.N, 1, b->data + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
-        if (db) nn__gemm(p.K, p.N, p.M, a->data + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
+        if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, b->data + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
+        if (db) nn__gemm(y->ctx, p.K, p.N, p.M, a->data + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
     }
 }
 
@@ -2229,7 +2317,7 @@ static void nn__conv2d_forward(nn_tensor *y) {
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         float *yo = y->data + (n * O + g * Og) * P;                /* (Og, P) */
         nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
-        nn__gemm(Og, P, K, w->data + g * Og * K, K, 1, col, P, 1, yo, P, 0);
+        nn__gemm(y->ctx, Og, P, K, w->data + g * Og * K, K, 1, col, P, 1, yo, P, 0);
         if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
     }
 }
@@ -2245,10 +2333,10 @@ static void nn__conv2d_backward(nn_tensor *y) {
         const float *gy = y->grad->data + (n * O + g * Og) * P;    /* (Og, P) */
         if (dw) {   /* dw (Og, K) += gy (Og, P) @ col^T */
             nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
-            nn__gemm(Og, K, P, gy, P, 1, col, 1, P, dw + g * Og * K, K, 1);
+            nn__gemm(y->ctx, Og, K, P, gy, P, 1, col, 1, P, dw + g * Og * K, K, 1);
         }
         if (dx) {   /* dcol (K, P) = w^T (K, Og) @ gy; dx += col2im(dcol) */
-            nn__gemm(K, P, Og, w->data + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
+            nn__gemm(y->ctx, K, P, Og, w->data + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
             nn__col2im(dx + (n * C + g * Cg) * H * W, dcol, Cg, H, W, kh, kw, y->ip, OH, OW);
         }
         if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; db[g * Og + o] += s; }
@@ -2265,7 +2353,7 @@ static void nn__conv_transpose2d_forward(nn_tensor *y) {
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         float *yo = y->data + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
         /* col (K, P) = w_g^T (K, Cg) @ x_g (Cg, P), then scattered into the output */
-        nn__gemm(K, P, Cg, w->data + g * Cg * K, 1, K, x->data + (n * C + g * Cg) * P, P, 1, col, P, 0);
+        nn__gemm(y->ctx, K, P, Cg, w->data + g * Cg * K, 1, K, x->data + (n * C + g * Cg) * P, P, 1, col, P, 0);
         nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
         if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
@@ -2280,8 +2368,8 @@ static void nn__conv_transpose2d_backward(nn_tensor *y) {
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = y->grad->data + (n * O + g * Og) * OH * OW;
         nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
-        if (dx) nn__gemm(Cg, P, K, w->data + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
-        if (dw) nn__gemm(Cg, K, P, x->data + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
+        if (dx) nn__gemm(y->ctx, Cg, P, K, w->data + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
+        if (dw) nn__gemm(y->ctx, Cg, K, P, x->data + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
         if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; db[g * Og + o] += s; }
     }
 }
@@ -4518,7 +4606,8 @@ NN_API void nn_dataset_free(nn_dataset *d) {
     if (d->free) d->free(d);
     NN_FREE(d);
 }
-static int64_t nn__prod(const int64_t *s, int n) { int64_t p = 1; int i; for (i = 0; i < n; i++) p *= s[i]; return p; }
+/* product of the first n (at most 3) sizes of a sample shape */
+static int64_t nn__prod(const int64_t *s, int n) { int64_t p = 1; int i; for (i = 0; i < 3; i++) if (i < n) p *= s[i]; return p; }
 
 /* x from uint8 pixels or floats, y from labels */
 static int nn__dataset_get(nn_dataset *d, int64_t i, float *x, float *y) {
@@ -4583,13 +4672,20 @@ static unsigned char *nn__read_file(nn_ctx *ctx, const char *fn, const char *pat
         if (flags & 2) at += 2;
         isize = (uint32_t)buf[n - 4] | ((uint32_t)buf[n - 3] << 8) | ((uint32_t)buf[n - 2] << 16) | ((uint32_t)buf[n - 1] << 24);
         if (at >= n - 8 || isize > (1u << 31) - 1) { NN_FREE(buf); nn__err(ctx, "%s: %s has a corrupt gzip header", fn, path); return NULL; }
-        out = NN__CAST(char *, NN_MALLOC((size_t)isize + 1));
-        if (!out) { NN_FREE(buf); nn__err(ctx, "%s: out of memory for %s", fn, path); return NULL; }
-        outlen = stbi_zlib_decode_noheader_buffer(out, (int)isize, (const char *)buf + at, (int)(n - 8 - at));
+        /* stb's decoder, growing its own buffer (stbi_image_free frees it); copied into ours */
+        out = stbi_zlib_decode_noheader_malloc((const char *)buf + at, (int)(n - at), &outlen);   /* its bit reader looks ahead: give it the trailer too */
         NN_FREE(buf);
-        if (outlen < 0 || (uint32_t)outlen != isize) { NN_FREE(out); nn__err(ctx, "%s: %s is truncated or corrupt (gzip data does not decode)", fn, path); return NULL; }
+        if (!out || outlen < 0 || (uint32_t)outlen != isize) {
+            if (out) stbi_image_free(out);
+            nn__err(ctx, "%s: %s is truncated or corrupt (gzip data does not decode to its stated size)", fn, path);
+            return NULL;
+        }
+        buf = NN__CAST(unsigned char *, NN_MALLOC((size_t)outlen + 1));
+        if (buf) memcpy(buf, out, (size_t)outlen);
+        stbi_image_free(out);
+        if (!buf) { nn__err(ctx, "%s: out of memory for %s", fn, path); return NULL; }
         *size = outlen;
-        return NN__CAST(unsigned char *, NN__CAST(void *, out));
+        return buf;
 #else
         NN_FREE(buf);
         nn__err(ctx, "%s: %s is gzip'd; include stb_image.h before nn.h to read it", fn, path);
@@ -4955,8 +5051,9 @@ struct nn_dataloader {
 };
 
 NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o) {
-    nn_dataloader *dl; int64_t i, s[3], xs[NN_MAX_DIMS], ys[2]; int k;
+    nn_dataloader *dl; int64_t i, s[3] = { 1, 1, 1 }, xs[NN_MAX_DIMS], ys[2]; int k;
     if (!d) return NULL;
+    if (d->xdim < 1 || d->xdim > 3 || d->ydim < 0 || !d->get) { nn__err(d->ctx, "nn_dataloader_new: the dataset's xdim is %d (1 to 3 allowed) or it has no get function", d->xdim); return NULL; }
     if (o.batch_size < 0 || d->len <= 0) { nn__err(d->ctx, "nn_dataloader_new: batch_size %lld for %lld samples", (long long)o.batch_size, (long long)d->len); return NULL; }
     if (o.batch_size == 0) o.batch_size = 1;
     if (o.ntransforms && d->xdim != 3) { nn__err(d->ctx, "nn_dataloader_new: transforms need image samples (C, H, W)"); return NULL; }
