@@ -14,17 +14,18 @@ $(BUILD):
 	mkdir -p $(BUILD)
 
 $(BUILD)/test_nn: tests/test_nn.c nn.h | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) -o $@ tests/test_nn.c $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) $(STB) -o $@ tests/test_nn.c $(LDLIBS)
 
 $(BUILD)/%: examples/%.c nn.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 # The MNIST programs read gzip'd data and write PNGs through stb (Debian's libstb-dev)
 # when it is installed; they are built optimised for this machine.
-STB := $(shell test -f /usr/include/stb/stb_image.h && echo -DNN_HAVE_STB)
 FAST := -O3 -march=native
 $(BUILD)/mnist_cnn $(BUILD)/mnist_mlp: $(BUILD)/%: examples/%.c nn.h | $(BUILD)
 	$(CC) $(WARN) $(FAST) $(STB) -o $@ $< $(LDLIBS)
+
+STB := $(shell test -f /usr/include/stb/stb_image.h && echo -DNN_HAVE_STB)
 
 # The test command: the header compiles as C99 and C++ with every compiler
 # present, then the suite runs (ends with "N passed, N failed").
@@ -49,7 +50,7 @@ demo: $(BUILD)/linear_regression $(BUILD)/chain_rule
 	cd $(BUILD) && ./linear_regression && ./chain_rule
 
 sanitize: | $(BUILD)
-	clang $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/test_nn_asan tests/test_nn.c $(LDLIBS)
+	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/test_nn_asan tests/test_nn.c $(LDLIBS)
 	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_nn_asan
 
 check-leaks: $(BUILD)/test_nn

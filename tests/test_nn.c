@@ -17,6 +17,15 @@ static void count_free(void *p) { if (p) g_frees++; free(p); }
 #define NN_MALLOC(n) count_malloc(n)
 #define NN_REALLOC(p, n) count_realloc(p, n)
 #define NN_FREE(p) count_free(p)
+#ifdef NN_HAVE_STB            /* image folders, gzip'd IDX and PNGs use Debian's libstb-dev */
+#define STBI_MALLOC(n) count_malloc(n)
+#define STBI_REALLOC(p, n) count_realloc(p, n)
+#define STBI_FREE(p) count_free(p)
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb/stb_image.h>
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#endif
 #define NN_IMPLEMENTATION
 #include "../nn.h"
 
@@ -1290,6 +1299,271 @@ static void test_checkpoints(nn_ctx *ctx) {
     nn_arena_reset(ctx);
 }
 
+/* ---- data: readers, bad files, transforms, DataLoader, metrics ---- */
+
+static void write_bytes(const char *path, const void *p, size_t n) { FILE *f = fopen(path, "wb"); if (f) { fwrite(p, 1, n, f); fclose(f); } }
+
+/* an IDX file of unsigned bytes: magic, big-endian dims, data (claimed dims may lie) */
+static void write_idx(const char *path, int nd, const int64_t *dims, const unsigned char *data, size_t n) {
+    unsigned char h[4 + 4 * 3]; int d;
+    h[0] = h[1] = 0; h[2] = 8; h[3] = (unsigned char)nd;
+    for (d = 0; d < nd; d++) { h[4 + 4 * d] = (unsigned char)(dims[d] >> 24); h[5 + 4 * d] = (unsigned char)(dims[d] >> 16); h[6 + 4 * d] = (unsigned char)(dims[d] >> 8); h[7 + 4 * d] = (unsigned char)dims[d]; }
+    {
+        FILE *f = fopen(path, "wb");
+        if (!f) return;
+        fwrite(h, 1, (size_t)(4 + 4 * nd), f); fwrite(data, 1, n, f); fclose(f);
+    }
+}
+
+#ifdef NN_HAVE_STB
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu; size_t i; int k;
+    for (i = 0; i < n; i++) { c ^= p[i]; for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u))); }
+    return ~c;
+}
+/* gzip = 10-byte header + raw deflate (stb's zlib stream without its 2-byte header and adler32) + crc32 + size */
+static void write_gzip(const char *src, const char *dst) {
+    FILE *f = fopen(src, "rb"); long n; unsigned char *b, *z, hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff }, tail[8]; int zl; uint32_t crc;
+    if (!f) return;
+    fseek(f, 0, SEEK_END); n = ftell(f); fseek(f, 0, SEEK_SET);
+    b = (unsigned char *)malloc((size_t)n);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    fclose(f);
+    z = stbi_zlib_compress(b, (int)n, &zl, 8);
+    crc = crc32_of(b, (size_t)n);
+    tail[0] = (unsigned char)crc; tail[1] = (unsigned char)(crc >> 8); tail[2] = (unsigned char)(crc >> 16); tail[3] = (unsigned char)(crc >> 24);
+    tail[4] = (unsigned char)n; tail[5] = (unsigned char)(n >> 8); tail[6] = (unsigned char)(n >> 16); tail[7] = (unsigned char)(n >> 24);
+    f = fopen(dst, "wb");
+    fwrite(hdr, 1, 10, f); fwrite(z + 2, 1, (size_t)zl - 6, f); fwrite(tail, 1, 8, f); fclose(f);
+    STBIW_FREE(z); free(b);
+}
+#endif
+
+static void test_readers(nn_ctx *ctx) {
+    int64_t dims[3] = { 4, 3, 5 }, ldims[1] = { 4 }, i;
+    unsigned char px[60], lab[4] = { 3, 1, 4, 1 };
+    nn_dataset *d; float x[15], y[1];
+    for (i = 0; i < 60; i++) px[i] = (unsigned char)(i * 4);
+    CHECK(system("rm -rf test_data_tmp && mkdir -p test_data_tmp/folder/cat test_data_tmp/folder/dog test_data_tmp/bad/x") == 0, "mkdir");
+    write_idx("test_data_tmp/img.idx", 3, dims, px, 60);
+    write_idx("test_data_tmp/lab.idx", 1, ldims, lab, 4);
+
+    begin("data: IDX images and labels read, scaled to [0, 1] as ToTensor");
+    d = nn_mnist(ctx, "test_data_tmp/img.idx", "test_data_tmp/lab.idx");
+    CHECK(d && d->len == 4 && d->xshape[0] == 1 && d->xshape[1] == 3 && d->xshape[2] == 5 && d->num_classes == 5, "shape/len wrong: %s", ERRS(ctx));
+    if (d) {
+        CHECK(d->get(d, 2, x, y) && y[0] == 4.0f && fabsf(x[1] - (float)(31 * 4) / 255.0f) < 1e-7f, "sample 2: y %g x[1] %g", y[0], x[1]);
+        CHECK(!d->get(d, 4, x, y) && strstr(ERRS(ctx), "index 4 is out of range"), "out of range: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+    }
+    nn_dataset_free(d);
+    end();
+
+#ifdef NN_HAVE_STB
+    begin("data: gzip'd IDX decoded with stb_image's zlib");
+    write_gzip("test_data_tmp/img.idx", "test_data_tmp/img.idx.gz");
+    write_gzip("test_data_tmp/lab.idx", "test_data_tmp/lab.idx.gz");
+    d = nn_mnist(ctx, "test_data_tmp/img.idx.gz", "test_data_tmp/lab.idx.gz");
+    CHECK(d && d->len == 4 && d->get(d, 3, x, y) && y[0] == 1.0f && fabsf(x[14] - (float)(59 * 4) / 255.0f) < 1e-7f, "gz read: %s", ERRS(ctx));
+    nn_dataset_free(d);
+    nn_clear_error(ctx);
+    end();
+#endif
+
+    begin("bad data: truncated IDX, a header that lies, wrong label count, missing file; each named, nothing crashes");
+    write_idx("test_data_tmp/trunc.idx", 3, dims, px, 50);
+    CHECK(!nn_mnist(ctx, "test_data_tmp/trunc.idx", "test_data_tmp/lab.idx") && strstr(ERRS(ctx), "test_data_tmp/trunc.idx's header says 60 bytes of data but the file has 50 (truncated)"), "truncated: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    { int64_t big[3] = { 2, 3, 5 }; write_idx("test_data_tmp/lie.idx", 3, big, px, 60); }
+    CHECK(!nn_mnist(ctx, "test_data_tmp/lie.idx", "test_data_tmp/lab.idx") && strstr(ERRS(ctx), "lie.idx's header says 30 bytes of data but the file has 60 (trailing bytes)"), "lying header: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    { int64_t l3[1] = { 3 }; write_idx("test_data_tmp/lab3.idx", 1, l3, lab, 3); }
+    CHECK(!nn_mnist(ctx, "test_data_tmp/img.idx", "test_data_tmp/lab3.idx") && strstr(ERRS(ctx), "has 4 images but test_data_tmp/lab3.idx has 3 labels"), "count: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    write_bytes("test_data_tmp/junk.idx", "hello world, not idx", 20);
+    CHECK(!nn_mnist(ctx, "test_data_tmp/junk.idx", "test_data_tmp/lab.idx") && strstr(ERRS(ctx), "junk.idx is not an IDX file"), "junk: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(!nn_mnist(ctx, "test_data_tmp/nope.idx", "test_data_tmp/lab.idx") && strstr(ERRS(ctx), "cannot open test_data_tmp/nope.idx"), "missing: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+#ifdef NN_HAVE_STB
+    write_bytes("test_data_tmp/cut.idx.gz", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x01\x02\x03\x04\x05\x06\x07\x08\x09", 19);
+    CHECK(!nn_mnist(ctx, "test_data_tmp/cut.idx.gz", "test_data_tmp/lab.idx") && strstr(ERRS(ctx), "cut.idx.gz"), "bad gzip: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+#endif
+    end();
+
+    begin("data: CSV of numbers with a label column; a missing column is named by line");
+    write_bytes("test_data_tmp/good.csv", "a,b,label,c\n1,2,0,3\n4.5,-5,1,6e-1\n\n7,8,2,9\n", 43);
+    d = nn_csv(ctx, "test_data_tmp/good.csv", 2, 1);
+    CHECK(d && d->len == 3 && d->xshape[0] == 3 && d->num_classes == 3, "csv shape: %s", ERRS(ctx));
+    if (d) { CHECK(d->get(d, 1, x, y) && x[0] == 4.5f && x[1] == -5.0f && fabsf(x[2] - 0.6f) < 1e-7f && y[0] == 1.0f, "row 1: %g %g %g | %g", x[0], x[1], x[2], y[0]); }
+    nn_dataset_free(d);
+    write_bytes("test_data_tmp/bad.csv", "1,2,3\n4,5,6\n7,8\n", 16);
+    CHECK(!nn_csv(ctx, "test_data_tmp/bad.csv", 2, 0) && strstr(ERRS(ctx), "test_data_tmp/bad.csv line 3 has 2 columns; the first row has 3"), "missing column: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    write_bytes("test_data_tmp/text.csv", "1,2,x\n", 6);
+    CHECK(!nn_csv(ctx, "test_data_tmp/text.csv", -1, 0) && strstr(ERRS(ctx), "line 1, column 3: \"x"), "not a number: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+
+#ifdef NN_HAVE_STB
+    begin("data: image folder (PNGs written by stb_image_write), classes sorted, resized; a non-image is named");
+    {
+        unsigned char rgb[4 * 6 * 3]; int k;
+        for (k = 0; k < 72; k++) rgb[k] = (unsigned char)(k * 3);
+        stbi_write_png("test_data_tmp/folder/cat/a.png", 6, 4, 3, rgb, 18);
+        stbi_write_png("test_data_tmp/folder/cat/b.png", 6, 4, 3, rgb, 18);
+        for (k = 0; k < 72; k++) rgb[k] = 200;
+        stbi_write_png("test_data_tmp/folder/dog/c.png", 6, 4, 3, rgb, 18);
+        d = nn_image_folder(ctx, "test_data_tmp/folder", 3, 4, 6);
+        CHECK(d && d->len == 3 && d->num_classes == 2 && d->xshape[0] == 3, "folder: %s", ERRS(ctx));
+        if (d) {
+            float xi[72], yi[1];
+            CHECK(d->get(d, 0, xi, yi) && yi[0] == 0.0f && fabsf(xi[1] - 9.0f / 255.0f) < 1e-6f && fabsf(xi[24] - 3.0f / 255.0f) < 1e-6f, "pixel: %g %g", xi[1], xi[24]);
+            CHECK(d->get(d, 2, xi, yi) && yi[0] == 1.0f && fabsf(xi[5] - 200.0f / 255.0f) < 1e-6f, "dog: %g %g", yi[0], xi[5]);
+        }
+        nn_dataset_free(d);
+        write_bytes("test_data_tmp/bad/x/notes.png", "this is not a png", 17);
+        CHECK(!nn_image_folder(ctx, "test_data_tmp/bad", 1, 4, 4) && strstr(ERRS(ctx), "test_data_tmp/bad/x/notes.png is not an image"), "non-image: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        CHECK(!nn_image_folder(ctx, "test_data_tmp/none", 1, 4, 4) && strstr(ERRS(ctx), "test_data_tmp/none is not a folder"), "no folder: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+    }
+    end();
+#endif
+    CHECK(system("rm -rf test_data_tmp") == 0, "cleanup");
+}
+
+static void test_transforms_and_metrics(nn_ctx *ctx) {
+    FILE *f = fopen("tests/fixtures/data.txt", "rb");
+    char line[20000]; int ntf = 0;
+    int64_t labels[64], preds[64], cm_want[64], cm[64]; int nl = 0, k;
+    begin("data fixtures load");
+    CHECK(f != NULL, "cannot read tests/fixtures/data.txt");
+    end();
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "transform ", 10)) {
+            char name[64], *ops, *tok, *save = NULL; nn_transform ts[8]; int nt = 0, nops;
+            char inl[20000], outl[200000];
+            static char outbuf[200000];
+            float *x, *want, *got; int64_t xs[3], ws[3], gs[3], n = 1, m = 1; char *r; int d, nd;
+            sscanf(line + 10, "%63s %d", name, &nops);
+            ops = strchr(strchr(line + 10, ' ') + 1, ' ') + 1;
+            for (tok = strtok_r(ops, ";\n", &save); tok && nt < 8; tok = strtok_r(NULL, ";\n", &save)) {
+                char op[32]; float a[6] = { 0 };
+                int c = sscanf(tok, " %31s %f %f %f %f %f %f", op, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5]);
+                if (!strcmp(op, "resize")) ts[nt++] = nn_resize((int64_t)a[0], (int64_t)a[1]);
+                else if (!strcmp(op, "normalize")) { int ch = (c - 1) / 2; ts[nt++] = nn_normalize(ch, a, a + ch); }
+                else if (!strcmp(op, "grayscale")) ts[nt++] = nn_grayscale((int)a[0]);
+                else if (!strcmp(op, "hflip")) ts[nt++] = nn_random_horizontal_flip(1.0f);
+                else if (!strcmp(op, "crop")) ts[nt++] = nn_random_crop((int64_t)a[0], (int64_t)a[1]);
+            }
+            if (!fgets(inl, sizeof inl, f) || !fgets(outl, sizeof outl, f)) break;
+            begin(name);
+            r = inl + 3; nd = (int)strtol(r, &r, 10);
+            for (d = 0; d < 3; d++) { xs[d] = d < nd ? strtol(r, &r, 10) : 1; n *= xs[d]; }
+            r = strchr(r, ':') + 1;
+            x = (float *)malloc((size_t)n * sizeof(float));
+            for (d = 0; d < n; d++) x[d] = strtof(r, &r);
+            r = outl + 4; nd = (int)strtol(r, &r, 10);
+            for (d = 0; d < 3; d++) { ws[d] = d < nd ? strtol(r, &r, 10) : 1; m *= ws[d]; }
+            r = strchr(r, ':') + 1;
+            want = (float *)malloc((size_t)m * sizeof(float));
+            for (d = 0; d < m; d++) want[d] = strtof(r, &r);
+            got = (float *)outbuf;
+            CHECK(nn_apply_transforms(ctx, ts, nt, x, xs, got, gs, NULL), "apply failed: %s", ERRS(ctx));
+            CHECK(gs[0] == ws[0] && gs[1] == ws[1] && gs[2] == ws[2], "shape (%lld, %lld, %lld), torchvision (%lld, %lld, %lld)",
+                  (long long)gs[0], (long long)gs[1], (long long)gs[2], (long long)ws[0], (long long)ws[1], (long long)ws[2]);
+            for (d = 0; d < m && !g_case_failed; d++)
+                if (!(fabsf(got[d] - want[d]) <= 1e-5f * fabsf(want[d]) + 1e-6f)) CHECK(0, "[%d]: torchvision %.8g, nn.h %.8g", d, want[d], got[d]);
+            free(x); free(want);
+            nn_arena_reset(ctx);
+            end();
+            ntf++;
+        } else if (!strncmp(line, "labels ", 7) || !strncmp(line, "preds ", 6)) {
+            int64_t *dst = line[0] == 'l' ? labels : preds; char *r = strchr(line, ':') + 1;
+            for (nl = 0; nl < 64; nl++) { char *e; long v = strtol(r, &e, 10); if (e == r) break; dst[nl] = v; r = e; }
+        } else if (!strncmp(line, "confusion ", 10)) {
+            char *r = line + 10;
+            for (k = 0; k < 16; k++) cm_want[k] = strtol(r, &r, 10);
+        } else if (!strncmp(line, "report", 6)) {
+            int lines = atoi(strchr(line, ' ') + 1), i, four = line[6] == '4';
+            static char want[8192], got[8192];
+            const char *names[4] = { "T-shirt/top", "Trouser", "Pullover", "Ankle boot" };
+            want[0] = 0;
+            for (i = 0; i < lines; i++) {
+                char l2[512];
+                if (!fgets(l2, sizeof l2, f)) break;
+                strcat(want, l2 + 1);
+            }
+            want[strlen(want) - 1] = 0;      /* the fixture's last line has no newline in sklearn's string */
+            begin(four ? "classification report (target names, digits=4) equals scikit-learn's" : "confusion matrix and classification report equal scikit-learn's");
+            nn_confusion_matrix(labels, preds, nl, 4, cm);
+            CHECK(memcmp(cm, cm_want, 16 * sizeof(int64_t)) == 0, "confusion matrix differs from sklearn's");
+            CHECK(nn_classification_report(cm, 4, four ? names : NULL, four ? 4 : 2, got, sizeof got) > 0, "report did not fit");
+            CHECK(!strcmp(got, want), "report differs.\nscikit-learn:\n%s\nnn.h:\n%s", want, got);
+            CHECK(fabs(nn_accuracy(cm, 4) - 0.7) < 1e-12, "accuracy %g", nn_accuracy(cm, 4));
+            end();
+        }
+    }
+    fclose(f);
+    begin("transform fixtures: all cases ran");
+    CHECK(ntf >= 9, "%d transform cases", ntf);
+    end();
+}
+
+/* a dataset you write yourself: 10 samples, x = (i, -i), y = i % 3 */
+static int toy_get(nn_dataset *d, int64_t i, float *x, float *y) { (void)d; x[0] = (float)i; x[1] = -(float)i; y[0] = (float)(i % 3); return 1; }
+
+static void test_dataloader(nn_ctx *ctx) {
+    nn_dataset toy; nn_dataloader_opts o; nn_dataloader *a, *b, *c; nn_tensor *xa, *ya, *xb, *yb; int64_t seen[10], i, nb = 0; int same = 1, differs = 0;
+    memset(&toy, 0, sizeof toy);
+    toy.len = 10; toy.xdim = 1; toy.xshape[0] = 2; toy.get = toy_get; toy.ctx = ctx;
+    memset(&o, 0, sizeof o);
+    o.batch_size = 4; o.shuffle = 1; o.seed = 42;
+    begin("DataLoader: same seed, same batches; another seed, another order; every sample once per epoch");
+    a = nn_dataloader_new(&toy, o); b = nn_dataloader_new(&toy, o);
+    o.seed = 43; c = nn_dataloader_new(&toy, o);
+    CHECK(nn_dataloader_len(a) == 3, "len %lld", (long long)nn_dataloader_len(a));
+    memset(seen, 0, sizeof seen);
+    while (nn_dataloader_next(a, &xa, &ya)) {
+        CHECK(nn_dataloader_next(b, &xb, &yb), "b ended early");
+        nb++;
+        if (xa->numel != xb->numel || memcmp(xa->data, xb->data, (size_t)xa->numel * sizeof(float))) same = 0;
+        for (i = 0; i < xa->shape[0]; i++) { seen[(int64_t)xa->data[2 * i]]++; CHECK(ya->data[i] == (float)((int64_t)xa->data[2 * i] % 3), "label mismatch"); }
+    }
+    CHECK(nb == 3 && xa->shape[0] == 2, "%lld batches, last of %lld", (long long)nb, (long long)xa->shape[0]);
+    for (i = 0; i < 10; i++) CHECK(seen[i] == 1, "sample %lld seen %lld times", (long long)i, (long long)seen[i]);
+    CHECK(same, "same seed gave different batches");
+    nn_dataloader_next(a, &xa, &ya); nn_dataloader_next(c, &xb, &yb);
+    for (i = 0; i < 8; i++) if (xa->data[i] != xb->data[i]) differs = 1;
+    CHECK(differs, "seeds 42 and 43 gave the same first batch");
+    nn_dataloader_free(a); nn_dataloader_free(b); nn_dataloader_free(c);
+    end();
+
+    begin("DataLoader: drop_last, no shuffle keeps order, and no allocation per batch after the first");
+    o.shuffle = 0; o.drop_last = 1; o.seed = 0;
+    a = nn_dataloader_new(&toy, o);
+    CHECK(nn_dataloader_len(a) == 2, "drop_last len %lld", (long long)nn_dataloader_len(a));
+    nb = 0;
+    {
+        long before = 0;
+        int epoch;
+        for (epoch = 0; epoch < 3; epoch++) {
+            while (nn_dataloader_next(a, &xa, &ya)) {
+                if (epoch == 0 && nb == 0) CHECK(xa->data[0] == 0 && xa->data[6] == 3, "order changed without shuffle");
+                if (epoch == 0 && nb == 0) before = g_mallocs;
+                nb++;
+            }
+        }
+        CHECK(nb == 6, "%lld batches over 3 epochs, expected 6", (long long)nb);
+        CHECK(g_mallocs == before, "%ld allocations after the first batch", g_mallocs - before);
+    }
+    nn_dataloader_free(a);
+    end();
+}
+
 int main(void) {
     nn_ctx *ctx = nn_ctx_new();
     long live;
@@ -1306,6 +1580,9 @@ int main(void) {
     test_models(ctx);
     test_modules(ctx);
     test_checkpoints(ctx);
+    test_readers(ctx);
+    test_transforms_and_metrics(ctx);
+    test_dataloader(ctx);
     nn_ctx_free(ctx);
     live = g_mallocs - g_frees;
     begin("memory: every allocation freed (tensors freed, context freed)");
