@@ -4,7 +4,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Werror
 LDLIBS  := -lm
 BUILD   := build
-EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint
+EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
 .PHONY: all test examples demo compile-check sanitize check-leaks fixtures interop clean
 
@@ -22,8 +22,9 @@ $(BUILD)/%: examples/%.c nn.h | $(BUILD)
 # The MNIST programs read gzip'd data and write PNGs through stb (Debian's libstb-dev)
 # when it is installed; they are built optimised for this machine.
 FAST := -O3 -march=native
-$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp: $(BUILD)/%: examples/%.c nn.h | $(BUILD)
+$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo: $(BUILD)/%: examples/%.c nn.h | $(BUILD)
 	$(CC) $(WARN) $(FAST) $(STB) -o $@ $< $(LDLIBS)
+	@echo "$(STB)" > $(BUILD)/.stb
 
 STB := $(shell test -f /usr/include/stb/stb_image.h && echo -DNN_HAVE_STB)
 
@@ -45,9 +46,24 @@ compile-check: | $(BUILD)
 examples: $(addprefix $(BUILD)/,$(EXAMPLES))
 	@for e in $(EXAMPLES); do echo "== $$e"; (cd $(BUILD) && ./$$e) || exit 1; done
 
-# The main job. Grows into the seed's MNIST training run with the data issue.
-demo: $(BUILD)/linear_regression $(BUILD)/chain_rule
-	cd $(BUILD) && ./linear_regression && ./chain_rule
+# The main job: seed 002's training script (examples/mnist_cnn.c), MY_NET on
+# Fashion-MNIST. As root it installs Debian's dataset-fashion-mnist and libstb-dev
+# when missing; otherwise it uses the sample in data/ (plain IDX, no stb needed).
+DATA ?= /usr/share/datasets/fashion-mnist
+DEMO_ARGS ?= --epochs 1 --limit 12000
+demo:
+	@if [ ! -f $(DATA)/train-images-idx3-ubyte.gz ] || [ ! -f /usr/include/stb/stb_image.h ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing dataset-fashion-mnist and libstb-dev"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist libstb-dev >/dev/null; \
+	  fi; fi
+	@$(MAKE) --no-print-directory -B $(BUILD)/mnist_cnn
+	@if [ -f $(DATA)/train-images-idx3-ubyte.gz ] && grep -q NN_HAVE_STB $(BUILD)/.stb 2>/dev/null; then \
+	  cd $(BUILD) && ./mnist_cnn --data $(DATA) $(DEMO_ARGS); \
+	else \
+	  echo "using the Fashion-MNIST sample in data/ (3,000 training images)"; \
+	  cd $(BUILD) && ./mnist_cnn --data $(CURDIR)/data/fashion-mnist-sample --epochs 3; \
+	fi
 
 sanitize: | $(BUILD)
 	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/test_nn_asan tests/test_nn.c $(LDLIBS)

@@ -95,6 +95,8 @@ int main(int argc, char **argv) {
     static char report[8192];
     const char *gz = ".gz";
 
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* lines in order with the progress bar on stderr */
+
     /* 1-3. data, transforms, loaders */
     snprintf(p1, sizeof p1, "%s/train-images-idx3-ubyte%s", dir, gz);
     snprintf(p2, sizeof p2, "%s/train-labels-idx1-ubyte%s", dir, gz);

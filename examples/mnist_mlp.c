@@ -47,6 +47,7 @@ int main(int argc, char **argv) {
     nn_cross_entropy_opts ce = { 0 };
     static char report[4096];
 
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* lines in order with the progress bar on stderr */
     if (!train || !test) { fprintf(stderr, "cannot load the data: %s\n", nn_error(ctx)); return 1; }
     train_set = limit > 0 && limit < train->len ? nn_subset(train, 0, limit) : train;
     tf[0] = nn_normalize(1, mean, std);
