@@ -579,7 +579,23 @@ NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double 
 NN_API void nn_print_confusion_matrix(const int64_t *cm, int k);
 /* Curves (e.g. loss and accuracy per epoch) drawn in the terminal, n points each. */
 NN_API void nn_plot_terminal(const char *title, const float *const *ys, const char *const *labels, int ncurves, int n, int height);
-/* The same as a PNG (needs stb_image_write.h included before nn.h); 1 on success. */
+/* The same as a PNG (needs stb_image_write.h included before nn.h; with stb_easy_font.h
+   too, the legend and axis ranges are written as text); 1 on success. */
+#if defined(INCLUDE_STB_IMAGE_WRITE_H) && defined(INCLUDE_STB_EASY_FONT_H)
+/* stb_easy_font gives text as quads; fill each (axis-aligned) quad in black */
+static void nn__draw_text(unsigned char *img, int W, int H, float x, float y, char *text) {
+    float quads[4 * 4 * 600];                 /* x, y, z, colour per vertex (stb: about 270 bytes a character) */
+    unsigned char black[4] = { 0, 0, 0, 255 };
+    int nq = stb_easy_font_print(x, y, text, black, quads, (int)sizeof quads), q, px, py;
+    for (q = 0; q < nq; q++) {
+        const float *v = quads + q * 16;
+        int x0 = (int)v[0], y0 = (int)v[1], x1 = (int)v[8], y1 = (int)v[9];
+        for (py = y0; py < y1; py++) for (px = x0; px < x1; px++)
+            if (px >= 0 && px < W && py >= 0 && py < H) memset(img + (py * W + px) * 3, 0, 3);
+    }
+}
+#endif
+
 NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, const char *const *labels, int ncurves, int n);
 #endif
 
@@ -5281,7 +5297,7 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
     static const unsigned char colors[6][3] = { { 31, 119, 180 }, { 255, 127, 14 }, { 44, 160, 44 }, { 214, 39, 40 }, { 148, 103, 189 }, { 140, 86, 75 } };
     int W = 640, H = 400, L = 50, T = 20, PW = W - L - 20, PH = H - T - 40, c, i, x, y, ok; float lo, hi;
     unsigned char *img;
-    (void)labels;
+    (void)labels;   /* drawn only with stb_easy_font */
     if (!ctx || !path || n <= 0 || nc <= 0) return 0;
     img = NN__CAST(unsigned char *, NN_MALLOC((size_t)W * H * 3));
     if (!img) { nn__err(ctx, "nn_plot_png: out of memory"); return 0; }
@@ -5304,6 +5320,20 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
         }
     }
     for (c = 0; c < nc; c++) for (y = 0; y < 10; y++) for (x = 0; x < 20; x++) memcpy(img + ((T + 5 + 16 * c + y) * W + L + PW - 30 + x) * 3, colors[c % 6], 3);   /* legend swatches */
+#ifdef INCLUDE_STB_EASY_FONT_H
+    {   /* text, when stb_easy_font.h was included: legend names, y range, x range */
+        char text[160];
+        for (c = 0; c <= nc + 3; c++) {
+            float xq = 0, yq = 0;
+            if (c < nc) { snprintf(text, sizeof text, "%s", labels && labels[c] ? labels[c] : ""); xq = (float)(L + PW - 36 - stb_easy_font_width(text)); yq = (float)(T + 6 + 16 * c); }
+            else if (c == nc) { snprintf(text, sizeof text, "%.4g", hi); xq = 2; yq = (float)T; }
+            else if (c == nc + 1) { snprintf(text, sizeof text, "%.4g", lo); xq = 2; yq = (float)(T + PH - 8); }
+            else if (c == nc + 2) { snprintf(text, sizeof text, "1"); xq = (float)L; yq = (float)(T + PH + 8); }
+            else { snprintf(text, sizeof text, "%d", n); xq = (float)(L + PW - 10); yq = (float)(T + PH + 8); }
+            nn__draw_text(img, W, H, xq, yq, text);
+        }
+    }
+#endif
     ok = stbi_write_png(path, W, H, 3, img, W * 3) != 0;
     NN_FREE(img);
     if (!ok) nn__err(ctx, "nn_plot_png: cannot write %s", path);

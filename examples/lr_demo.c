@@ -5,6 +5,7 @@
 #ifdef NN_HAVE_STB
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
+#include <stb/stb_easy_font.h>
 #endif
 #define NN_IMPLEMENTATION
 #include "../nn.h"

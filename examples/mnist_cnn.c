@@ -18,6 +18,7 @@
 #include <stb/stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
+#include <stb/stb_easy_font.h>
 #endif
 #define NN_IMPLEMENTATION
 #include "../nn.h"
