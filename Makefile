@@ -35,12 +35,16 @@ test: compile-check $(BUILD)/test_nn
 
 compile-check: | $(BUILD)
 	@printf '#define NN_IMPLEMENTATION\n#include "nn.h"\nint main(void){return 0;}\n' > $(BUILD)/cc.c
-	@cp $(BUILD)/cc.c $(BUILD)/cc.cpp
+	@printf '#define STB_IMAGE_IMPLEMENTATION\n#include <stb/stb_image.h>\n#define STB_IMAGE_WRITE_IMPLEMENTATION\n#include <stb/stb_image_write.h>\n#include <stb/stb_easy_font.h>\n' > $(BUILD)/ccs.c
+	@cat $(BUILD)/cc.c >> $(BUILD)/ccs.c
+	@cp $(BUILD)/cc.c $(BUILD)/cc.cpp; cp $(BUILD)/ccs.c $(BUILD)/ccs.cpp
 	@for c in "gcc -std=c99" "clang -std=c99" "g++ -std=c++11" "clang++ -std=c++11"; do \
 	  bin=$${c%% *}; command -v $$bin >/dev/null 2>&1 || { echo "compile-check: $$bin not installed, skipped"; continue; }; \
-	  src=$(BUILD)/cc.c; case $$bin in *++) src=$(BUILD)/cc.cpp;; esac; \
-	  $$c -I. -Wall -Wextra -Werror -c $$src -o $(BUILD)/cc.o || exit 1; \
-	  echo "compile-check: $$c -Wall -Wextra -Werror ok"; done
+	  for f in cc $(if $(STB),ccs); do \
+	    src=$(BUILD)/$$f.c; case $$bin in *++) src=$(BUILD)/$$f.cpp;; esac; \
+	    $$c -I. -Wall -Wextra -Werror -c $$src -o $(BUILD)/cc.o || exit 1; \
+	  done; \
+	  echo "compile-check: $$c -Wall -Wextra -Werror ok$(if $(STB), (also with stb_image, stb_image_write, stb_easy_font))"; done
 
 # Every example, run from build/ so the files they write land there.
 examples: $(addprefix $(BUILD)/,$(EXAMPLES))
