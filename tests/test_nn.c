@@ -1564,6 +1564,39 @@ static void test_dataloader(nn_ctx *ctx) {
     end();
 }
 
+/* ---- the fast GEMM against the plain reference kernel ---- */
+static void test_gemm_paths(nn_ctx *ctx) {
+    static const int64_t dims[6][3] = { { 64, 784, 288 }, { 37, 130, 300 }, { 288, 784, 64 }, { 5, 17, 2000 }, { 130, 9, 513 }, { 4, 1000, 70 } };
+    int t, tr; int64_t i;
+    begin("GEMM: the packed vector kernel equals the reference kernel for every transpose and odd sizes");
+    for (t = 0; t < 6; t++) for (tr = 0; tr < 4; tr++) {
+        int64_t M = dims[t][0], N = dims[t][1], K = dims[t][2];
+        float *A = (float *)malloc((size_t)(M * K) * sizeof(float)), *B = (float *)malloc((size_t)(K * N) * sizeof(float));
+        float *C1 = (float *)malloc((size_t)(M * N) * sizeof(float)), *C2 = (float *)malloc((size_t)(M * N) * sizeof(float));
+        float *Aa = (float *)malloc((size_t)(M * K) * sizeof(float)), *Ba = (float *)malloc((size_t)(K * N) * sizeof(float));
+        float *Cb = (float *)calloc((size_t)(M * N), sizeof(float));
+        int64_t ars = tr & 1 ? 1 : K, acs = tr & 1 ? M : 1, brs = tr & 2 ? 1 : N, bcs = tr & 2 ? K : 1;
+        double worst = 0;
+        for (i = 0; i < M * K; i++) A[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
+        for (i = 0; i < K * N; i++) B[i] = (float)((i * 104729) % 199 - 99) / 99.0f;
+        for (i = 0; i < M * N; i++) C1[i] = C2[i] = (float)(i % 5);
+        nn__gemm(ctx, M, N, K, A, ars, acs, B, brs, bcs, C1, N, 1);
+        nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C2, N, 1);
+        /* both orders of summation are within float's error bound K * eps * sum |a||b| (+ the start value) */
+        for (i = 0; i < M * K; i++) Aa[i] = fabsf(A[i]);
+        for (i = 0; i < K * N; i++) Ba[i] = fabsf(B[i]);
+        nn__gemm_ref(M, N, K, Aa, ars, acs, Ba, brs, bcs, Cb, N, 1);
+        for (i = 0; i < M * N; i++) {
+            double bound = 2.0 * (double)K * 5.96e-8 * ((double)Cb[i] + 4.0), e = fabs((double)C1[i] - C2[i]) / bound;
+            if (e > worst) worst = e;
+        }
+        CHECK(worst <= 1.0, "%lldx%lldx%lld transposes %d: a difference %.3g times the float error bound", (long long)M, (long long)N, (long long)K, tr, worst);
+        free(A); free(B); free(C1); free(C2); free(Aa); free(Ba); free(Cb);
+    }
+    nn_arena_reset(ctx);
+    end();
+}
+
 int main(void) {
     nn_ctx *ctx = nn_ctx_new();
     long live;
@@ -1583,6 +1616,7 @@ int main(void) {
     test_readers(ctx);
     test_transforms_and_metrics(ctx);
     test_dataloader(ctx);
+    test_gemm_paths(ctx);
     nn_ctx_free(ctx);
     live = g_mallocs - g_frees;
     begin("memory: every allocation freed (tensors freed, context freed)");
