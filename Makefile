@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize check-leaks fixtures interop clean
+.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -75,6 +75,17 @@ sanitize: | $(BUILD)
 
 check-leaks: $(BUILD)/test_nn
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=9 -q ./$(BUILD)/test_nn
+
+# libFuzzer over every loader (safetensors, checkpoints, IDX plain and gzip'd, CSV),
+# seeded with the repository's own files; FUZZ_SECONDS of fuzzing.
+FUZZ_SECONDS ?= 60
+fuzz: | $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $(BUILD)/fuzz_loaders tests/fuzz_loaders.c -lm
+	rm -rf $(BUILD)/fuzz_corpus && mkdir -p $(BUILD)/fuzz_corpus
+	cp tests/fixtures/mynet.safetensors data/fashion-mnist-sample/t10k-labels-idx1-ubyte $(BUILD)/fuzz_corpus/
+	head -c 2000 tests/fixtures/ops.txt > $(BUILD)/fuzz_corpus/text
+	printf '1,2,3\n4,5,6\n' > $(BUILD)/fuzz_corpus/csv
+	./$(BUILD)/fuzz_loaders -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 $(BUILD)/fuzz_corpus 2>&1 | tail -3
 
 fixtures:
 	/usr/bin/python3 tests/gen_fixtures.py

@@ -1841,8 +1841,10 @@ NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
 /* ---- indexing: gather, index_select (embedding), one_hot ---- */
 
 static int nn__index_at(nn_ctx *ctx, const char *fn, float v, int64_t size, int64_t *out) {
-    int64_t k = (int64_t)v;
-    if (v != v || (float)k != v) { nn__err(ctx, "%s: index %g is not a whole number", fn, v); return 0; }
+    int64_t k;
+    if (!(v > -9.0e18f && v < 9.0e18f)) { nn__err(ctx, "%s: index %g is not a whole number in range", fn, v); return 0; }
+    k = (int64_t)v;
+    if ((float)k != v) { nn__err(ctx, "%s: index %g is not a whole number", fn, v); return 0; }
     if (k < -size || k >= size) { nn__err(ctx, "%s: index %lld is out of range for a dim of size %lld", fn, (long long)k, (long long)size); return 0; }
     *out = k < 0 ? k + size : k;
     return 1;
@@ -1969,7 +1971,10 @@ NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
     nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
     if (num_classes < 0) {
         num_classes = 0;
-        for (i = 0; i < index->numel; i++, nn__walk_next(&w)) if (index->data[w.off[0]] + 1 > num_classes) num_classes = (int64_t)index->data[w.off[0]] + 1;
+        for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
+            float v = index->data[w.off[0]];
+            if (v >= 0 && v < 16777216.0f && v + 1 > num_classes) num_classes = (int64_t)v + 1;
+        }
         nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
     }
     memcpy(shape, index->shape, (size_t)index->ndim * sizeof(int64_t));
@@ -4773,6 +4778,10 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
         if (!*p) break;
         for (;;) {
             double v = strtod(p, &end);
+            if (end != p && !(v >= -3.4028234663852886e38 && v <= 3.4028234663852886e38)) {
+                nn__err(ctx, "nn_csv: %s line %lld, column %lld: %.20s is not a finite float32 number", path, (long long)line, (long long)(c + 1), p);
+                NN_FREE(vals); NN_FREE(b); return NULL;
+            }
             if (end == p) {
                 nn__err(ctx, "nn_csv: %s line %lld, column %lld: \"%.20s\" is not a number", path, (long long)line, (long long)(c + 1), p);
                 NN_FREE(vals); NN_FREE(b); return NULL;
@@ -4814,7 +4823,8 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
         int64_t c, k = 0;
         d->labels[r] = label_column >= 0 ? vals[r * cols + label_column] : 0.0f;
         for (c = 0; c < cols; c++) if (c != label_column) d->f32[r * d->xshape[0] + k++] = vals[r * cols + c];
-        if (label_column >= 0 && d->labels[r] >= 0 && d->labels[r] == (float)(int64_t)d->labels[r] && d->labels[r] + 1 > d->num_classes) d->num_classes = (int64_t)d->labels[r] + 1;
+        if (label_column >= 0 && d->labels[r] >= 0 && d->labels[r] < 16777216.0f && d->labels[r] == (float)(int64_t)d->labels[r]
+            && d->labels[r] + 1 > d->num_classes) d->num_classes = (int64_t)d->labels[r] + 1;
     }
     NN_FREE(vals);
     return d;

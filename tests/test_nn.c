@@ -622,6 +622,10 @@ static void test_errors(nn_ctx *ctx) {
         float iv[2] = { 0, 5 }; int64_t s[1] = { 2 }, neg[2] = { 2, -1 };
         nn_tensor *ix = nn_from_array(ctx, 1, s, iv);
         expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 5 is out of range for a dim of size 4");
+        ix->data[1] = 1e30f;
+        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 1e+30 is not a whole number in range");
+        ix->data[1] = 0.5f;
+        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 0.5 is not a whole number");
         expect_error(ctx, nn_zeros(ctx, 2, neg), "nn_zeros: size -1 at dim 1 is negative");
         expect_error(ctx, nn_arange(ctx, 0, 1, 0), "nn_arange: step 0");
         CHECK(isnan(nn_item(c)) && strstr(nn_error(ctx), "nn_item: tensor of shape (2, 3) has 6 elements"), "item: %s", ERRS(ctx));
@@ -1400,6 +1404,9 @@ static void test_readers(nn_ctx *ctx) {
     nn_dataset_free(d);
     write_bytes("test_data_tmp/bad.csv", "1,2,3\n4,5,6\n7,8\n", 16);
     CHECK(!nn_csv(ctx, "test_data_tmp/bad.csv", 2, 0) && strstr(ERRS(ctx), "test_data_tmp/bad.csv line 3 has 2 columns; the first row has 3"), "missing column: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    write_bytes("test_data_tmp/huge.csv", "1,2,1e40\n", 9);   /* found by the fuzzer: was undefined behaviour */
+    CHECK(!nn_csv(ctx, "test_data_tmp/huge.csv", 2, 0) && strstr(ERRS(ctx), "1e40 is not a finite float32 number"), "huge: %s", ERRS(ctx));
     nn_clear_error(ctx);
     write_bytes("test_data_tmp/text.csv", "1,2,x\n", 6);
     CHECK(!nn_csv(ctx, "test_data_tmp/text.csv", -1, 0) && strstr(ERRS(ctx), "line 1, column 3: \"x"), "not a number: %s", ERRS(ctx));
