@@ -4779,7 +4779,7 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
         for (;;) {
             double v = strtod(p, &end);
             if (end != p && !(v >= -3.4028234663852886e38 && v <= 3.4028234663852886e38)) {
-                nn__err(ctx, "nn_csv: %s line %lld, column %lld: %.20s is not a finite float32 number", path, (long long)line, (long long)(c + 1), p);
+                nn__err(ctx, "nn_csv: %s line %lld, column %lld: %.*s is not a finite float32 number", path, (long long)line, (long long)(c + 1), (int)(end - p), p);
                 NN_FREE(vals); NN_FREE(b); return NULL;
             }
             if (end == p) {
