@@ -2474,6 +2474,28 @@ static int64_t nn__pool_out(int64_t H, int64_t k, int64_t s, int64_t p, int64_t 
     return o;
 }
 
+/* The input window [h0, h1) x [w0, w1) of output (oh, ow) for average pooling
+   (padding clipped; divisor counts the padding unless count_include_pad is off)
+   and adaptive pooling ([floor(o*H/OH), ceil((o+1)*H/OH))). Returns the divisor. */
+static int64_t nn__pool_window(const nn_tensor *y, int64_t H, int64_t W, int64_t oh, int64_t ow,
+                               int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1) {
+    int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], OH = y->shape[2], OW = y->shape[3], div;
+    if (y->op == NN_OP_ADAPTIVE_AVG_POOL2D) {
+        *h0 = oh * H / OH; *h1 = ((oh + 1) * H + OH - 1) / OH; *w0 = ow * W / OW; *w1 = ((ow + 1) * W + OW - 1) / OW;
+        return (*h1 - *h0) * (*w1 - *w0);
+    }
+    *h0 = oh * s - p; *w0 = ow * s - p; *h1 = *h0 + k; *w1 = *w0 + k;
+    if (*h1 > H + p) *h1 = H + p;
+    if (*w1 > W + p) *w1 = W + p;
+    div = (*h1 - *h0) * (*w1 - *w0);
+    if (*h0 < 0) *h0 = 0;
+    if (*w0 < 0) *w0 = 0;
+    if (*h1 > H) *h1 = H;
+    if (*w1 > W) *w1 = W;
+    if (!y->ip[4]) div = (*h1 - *h0) * (*w1 - *w0);
+    return div > 0 ? div : 1;
+}
+
 static void nn__pool_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0];
     int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
@@ -2493,23 +2515,10 @@ static void nn__pool_forward(nn_tensor *y) {
                     if (best != best) break;
                 }
                 yp[o] = best; arg[c * OH * OW + o] = at;
-            } else if (y->op == NN_OP_AVG_POOL2D) {
-                int64_t h0 = oh * s - p, w0 = ow * s - p, h1 = h0 + k, w1 = w0 + k, div; double sum = 0;
-                if (h1 > H + p) h1 = H + p;
-                if (w1 > W + p) w1 = W + p;
-                div = (h1 - h0) * (w1 - w0);
-                if (h0 < 0) h0 = 0;
-                if (w0 < 0) w0 = 0;
-                if (h1 > H) h1 = H;
-                if (w1 > W) w1 = W;
-                if (!y->ip[4]) div = (h1 - h0) * (w1 - w0);
+            } else {   /* average and adaptive average */
+                int64_t h0, h1, w0, w1, div = nn__pool_window(y, H, W, oh, ow, &h0, &h1, &w0, &w1); double sum = 0;
                 for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) sum += xp[i * W + j];
-                yp[o] = (float)(sum / (double)(div > 0 ? div : 1));
-            } else {   /* adaptive: window [floor(o*H/OH), ceil((o+1)*H/OH)) */
-                int64_t h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH, w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW;
-                double sum = 0;
-                for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) sum += xp[i * W + j];
-                yp[o] = (float)(sum / (double)((h1 - h0) * (w1 - w0)));
+                yp[o] = (float)(sum / (double)div);
             }
         }
     }
@@ -2518,7 +2527,7 @@ static void nn__pool_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0];
     float *dx = nn__gbuf(x);
     int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
-    int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], c, oh, ow, i, j;
+    int64_t c, oh, ow, i, j;
     const int64_t *arg = NN__CAST(const int64_t *, y->saved);
     if (!dx) return;
     for (c = 0; c < NC; c++) {
@@ -2527,21 +2536,9 @@ static void nn__pool_backward(nn_tensor *y) {
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
             if (y->op == NN_OP_MAX_POOL2D) { if (arg[c * OH * OW + o] >= 0) dp[arg[c * OH * OW + o]] += gp[o]; }
-            else if (y->op == NN_OP_AVG_POOL2D) {
-                int64_t h0 = oh * s - p, w0 = ow * s - p, h1 = h0 + k, w1 = w0 + k, div; float share;
-                if (h1 > H + p) h1 = H + p;
-                if (w1 > W + p) w1 = W + p;
-                div = (h1 - h0) * (w1 - w0);
-                if (h0 < 0) h0 = 0;
-                if (w0 < 0) w0 = 0;
-                if (h1 > H) h1 = H;
-                if (w1 > W) w1 = W;
-                if (!y->ip[4]) div = (h1 - h0) * (w1 - w0);
-                share = gp[o] / (float)(div > 0 ? div : 1);
-                for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) dp[i * W + j] += share;
-            } else {
-                int64_t h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH, w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW;
-                float share = gp[o] / (float)((h1 - h0) * (w1 - w0));
+            else {
+                int64_t h0, h1, w0, w1, div = nn__pool_window(y, H, W, oh, ow, &h0, &h1, &w0, &w1);
+                float share = gp[o] / (float)div;
                 for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) dp[i * W + j] += share;
             }
         }
