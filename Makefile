@@ -44,7 +44,9 @@ compile-check: | $(BUILD)
 	    src=$(BUILD)/$$f.c; case $$bin in *++) src=$(BUILD)/$$f.cpp;; esac; \
 	    $$c -I. -Wall -Wextra -Werror -c $$src -o $(BUILD)/cc.o || exit 1; \
 	  done; \
-	  echo "compile-check: $$c -Wall -Wextra -Werror ok$(if $(STB), (also with stb_image, stb_image_write, stb_easy_font))"; done
+	  src=$(BUILD)/cc.c; case $$bin in *++) src=$(BUILD)/cc.cpp;; esac; \
+	  $$c -I. -Wall -Wextra -Werror -DNN_NO_STDIO -DNN_NO_SIMD -DNN_STATIC -c $$src -o $(BUILD)/cc.o || exit 1; \
+	  echo "compile-check: $$c -Wall -Wextra -Werror ok (also NN_NO_STDIO/NN_NO_SIMD/NN_STATIC$(if $(STB),; with stb_image + stb_image_write + stb_easy_font))"; done
 
 # Every example, run from build/ so the files they write land there.
 examples: $(addprefix $(BUILD)/,$(EXAMPLES))

@@ -51,8 +51,18 @@
        NN_API                    linkage of public functions (default extern)
        NN_MALLOC/NN_REALLOC/NN_FREE  your allocator: define all three or none
        NN_ASSERT(x)              check of the library's own invariants
-       NN_NO_STDIO               no printing or files (logger, print, dot)
+       NN_NO_STDIO               no printing or files (logger, print, dot, loaders)
+       NN_NO_SIMD                plain C GEMM kernel instead of vector extensions
        NN_MAX_DIMS               most dims a tensor can have (default 8)
+     Switched on by what you include before nn.h (Debian's libstb-dev):
+       stb_image.h               image folders and gzip'd IDX files
+       stb_image_write.h         PNG plots (stb_easy_font.h adds their text)
+     Compile with -fopenmp to split the GEMM's row blocks across threads.
+
+   SECTIONS (grep "==== name ===="): tensors, ops, autograd, modules and
+   layers, losses, optimizers, schedulers, serialisation (safetensors), data
+   (datasets, transforms, DataLoader), training utilities (progress bar,
+   metrics, plots). Declarations first, implementation after, same order.
 
    LICENSE: MIT or public domain (Unlicense), your choice; see the end of
    this file. Version history: CHANGELOG.md.
@@ -72,7 +82,11 @@
 
 #ifndef NN_API
 #ifdef NN_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define NN_API static __attribute__((unused))
+#else
 #define NN_API static
+#endif
 #else
 #define NN_API extern
 #endif
@@ -615,6 +629,7 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
 #include <stdarg.h>
 #include <string.h>
 #include <limits.h>
+#include <stdio.h>      /* snprintf for messages; with NN_NO_STDIO nothing is printed or opened */
 
 #if defined(NN_MALLOC) && defined(NN_REALLOC) && defined(NN_FREE)
 #elif !defined(NN_MALLOC) && !defined(NN_REALLOC) && !defined(NN_FREE)
@@ -3663,10 +3678,6 @@ struct nn_optim {
     nn__group groups[NN__MAX_GROUPS];
 };
 
-static const char *nn__optim_state_names[5][3] = {
-    { "momentum_buffer", NULL, NULL }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" },
-    { "square_avg", "momentum_buffer", "grad_avg" }, { "sum", NULL, NULL } };
-
 static nn_optim *nn__optim_new(const char *fn, int kind, nn_tensor **params, int n, double lr, double wd, double mom) {
     nn_ctx *ctx = (params && n > 0 && params[0]) ? params[0]->ctx : NULL;
     nn_optim *o;
@@ -4442,6 +4453,12 @@ NN_API int nn_load_model(nn_module *m, const char *path) {
 }
 
 /* ---- whole training state ---- */
+
+/* names of each optimizer's state tensors, as PyTorch's state_dict calls them */
+static const char *nn__optim_state_names[5][3] = {
+    { "momentum_buffer", NULL, NULL }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" },
+    { "square_avg", "momentum_buffer", "grad_avg" }, { "sum", NULL, NULL } };
+
 
 #define NN__CK_MAX_META 512
 typedef struct nn__meta { int n; char keys[NN__CK_MAX_META][64]; char vals[NN__CK_MAX_META][48]; } nn__meta;
