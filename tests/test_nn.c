@@ -1604,6 +1604,29 @@ static void test_gemm_paths(nn_ctx *ctx) {
     end();
 }
 
+static void test_random_transforms(nn_ctx *ctx) {
+    int64_t shape[3] = { 1, 6, 6 }, os[3], i;
+    float x[36], a[64], b[64];
+    nn_transform ts[4];
+    uint64_t s1 = 7, s2 = 7, s3 = 8;
+    int differ = 0;
+    for (i = 0; i < 36; i++) x[i] = (float)i / 36.0f;
+    begin("random transforms: zero strength is the identity; one RNG state repeats; another differs");
+    ts[0] = nn_random_rotation(0); ts[1] = nn_color_jitter(0, 0); ts[2] = nn_random_horizontal_flip(0);
+    CHECK(nn_apply_transforms(ctx, ts, 3, x, shape, a, os, &s1) && memcmp(a, x, sizeof x) == 0, "not the identity");
+    ts[0] = nn_random_rotation(30); ts[1] = nn_color_jitter(0.4f, 0.4f); ts[2] = nn_random_crop(6, 2); ts[3] = nn_random_horizontal_flip(0.5f);
+    s1 = 7;
+    nn_apply_transforms(ctx, ts, 4, x, shape, a, os, &s1);
+    nn_apply_transforms(ctx, ts, 4, x, shape, b, os, &s2);
+    CHECK(memcmp(a, b, 36 * sizeof(float)) == 0, "same RNG state, different results");
+    nn_apply_transforms(ctx, ts, 4, x, shape, b, os, &s3);
+    for (i = 0; i < 36; i++) if (a[i] != b[i]) differ = 1;
+    CHECK(differ, "another RNG state gave the same result");
+    for (i = 0; i < 36; i++) CHECK(a[i] >= 0.0f && a[i] <= 1.0f, "jitter left [0, 1]: %g", a[i]);
+    end();
+    nn_arena_reset(ctx);
+}
+
 int main(void) {
     nn_ctx *ctx = nn_ctx_new();
     long live;
@@ -1624,6 +1647,7 @@ int main(void) {
     test_transforms_and_metrics(ctx);
     test_dataloader(ctx);
     test_gemm_paths(ctx);
+    test_random_transforms(ctx);
     nn_ctx_free(ctx);
     live = g_mallocs - g_frees;
     begin("memory: every allocation freed (tensors freed, context freed)");
@@ -1633,6 +1657,9 @@ int main(void) {
            g_fixture_cases, g_gradchecks, g_gradcheck_worst);
     printf("  against PyTorch: worst relative error %.3g where |expected| >= 0.1 (%s); worst absolute error %.3g\n",
            g_worst_rel, g_worst_where, g_worst_abs);
+#ifndef NN_HAVE_STB
+    printf("  (stb_image not installed: the gzip, image-folder and PNG tests were not built)\n");
+#endif
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }
