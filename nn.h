@@ -4786,7 +4786,6 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
     if (header) { while (*p && *p != '\n') p++; if (*p) p++; line++; }
     for (; *p; line++) {
         int64_t c = 0;
-        char *ls = p;
         while (*p == ' ' || *p == '\t' || *p == '\r') p++;
         if (*p == '\n') { p++; continue; }           /* blank line */
         if (!*p) break;
@@ -4813,7 +4812,6 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
             nn__err(ctx, "nn_csv: %s line %lld: unexpected \"%c\" after column %lld", path, (long long)line, *p, (long long)c);
             NN_FREE(vals); NN_FREE(b); return NULL;
         }
-        (void)ls;
         if (cols < 0) cols = c;
         else if (c != cols) {
             nn__err(ctx, "nn_csv: %s line %lld has %lld columns; the first row has %lld", path, (long long)line, (long long)c, (long long)cols);
@@ -5123,9 +5121,9 @@ NN_API int64_t nn_dataloader_len(const nn_dataloader *dl) {
 }
 
 NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
-    nn_dataset *d; int64_t b, k, B, Y, P;
+    nn_dataset *d; int64_t b, k, B, Y;
     if (!dl) return 0;
-    d = dl->d; B = dl->o.batch_size; Y = d->ydim ? d->ydim : 1; P = nn__prod(d->xshape, d->xdim);
+    d = dl->d; B = dl->o.batch_size; Y = d->ydim ? d->ydim : 1;
     if (dl->pos < 0) {                        /* a new epoch: shuffle as torch.randperm would */
         dl->pos = 0;
         if (dl->o.shuffle) for (k = d->len - 1; k > 0; k--) {
@@ -5145,7 +5143,6 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
             if (!ok) { dl->pos = -1; return 0; }
         }
     }
-    (void)P;
     dl->pos += b;
     dl->x->shape[0] = b; dl->x->numel = b * dl->sample;
     dl->y->shape[0] = b; dl->y->numel = b * Y;
