@@ -87,7 +87,9 @@ fuzz: | $(BUILD)
 	cp tests/fixtures/mynet.safetensors data/fashion-mnist-sample/t10k-labels-idx1-ubyte $(BUILD)/fuzz_corpus/
 	head -c 2000 tests/fixtures/ops.txt > $(BUILD)/fuzz_corpus/text
 	printf '1,2,3\n4,5,6\n' > $(BUILD)/fuzz_corpus/csv
-	./$(BUILD)/fuzz_loaders -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 $(BUILD)/fuzz_corpus 2>&1 | tail -3
+	./$(BUILD)/fuzz_loaders -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 $(BUILD)/fuzz_corpus > $(BUILD)/fuzz.log 2>&1 \
+	  || { tail -20 $(BUILD)/fuzz.log; echo "fuzz: a loader crashed; the input is in the crash-* file"; exit 1; }
+	tail -1 $(BUILD)/fuzz.log
 
 fixtures:
 	/usr/bin/python3 tests/gen_fixtures.py

@@ -4742,7 +4742,7 @@ static unsigned char *nn__read_idx(nn_ctx *ctx, const char *path, int want_ndim,
         const unsigned char *p = b + 4 + 4 * d;
         dims[d] = ((int64_t)p[0] << 24) | ((int64_t)p[1] << 16) | ((int64_t)p[2] << 8) | p[3];
         if (dims[d] <= 0) { nn__err(ctx, "nn_mnist: %s has size %lld at dim %d", path, (long long)dims[d], d); NN_FREE(b); return NULL; }
-        need *= dims[d];
+        need = need > ((int64_t)1 << 40) / dims[d] ? ((int64_t)1 << 40) : need * dims[d];   /* capped: no overflow, still > any file */
     }
     *data_at = 4 + 4 * want_ndim;
     if (size - *data_at != need) {

@@ -1384,6 +1384,12 @@ static void test_readers(nn_ctx *ctx) {
     { int64_t l3[1] = { 3 }; write_idx("test_data_tmp/lab3.idx", 1, l3, lab, 3); }
     CHECK(!nn_mnist(ctx, "test_data_tmp/img.idx", "test_data_tmp/lab3.idx") && strstr(ERRS(ctx), "has 4 images but test_data_tmp/lab3.idx has 3 labels"), "count: %s", ERRS(ctx));
     nn_clear_error(ctx);
+    {   /* found by the fuzzer: three huge dims overflowed the size product */
+        int64_t huge[3] = { 0x7fffffff, 0x7fffffff, 0x7fffffff };
+        write_idx("test_data_tmp/huge.idx", 3, huge, px, 60);
+        CHECK(!nn_mnist(ctx, "test_data_tmp/huge.idx", "test_data_tmp/lab.idx") && strstr(ERRS(ctx), "huge.idx's header says") && strstr(ERRS(ctx), "(truncated)"), "huge dims: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+    }
     write_bytes("test_data_tmp/junk.idx", "hello world, not idx", 20);
     CHECK(!nn_mnist(ctx, "test_data_tmp/junk.idx", "test_data_tmp/lab.idx") && strstr(ERRS(ctx), "junk.idx is not an IDX file"), "junk: %s", ERRS(ctx));
     nn_clear_error(ctx);
