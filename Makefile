@@ -13,7 +13,7 @@ all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 $(BUILD):
 	mkdir -p $(BUILD)
 
-$(BUILD)/test_nn: tests/test_nn.c nn.h | $(BUILD)
+$(BUILD)/test_nn: tests/*.c tests/harness.h nn.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(STB) -o $@ tests/test_nn.c $(LDLIBS)
 
 $(BUILD)/%: examples/%.c nn.h | $(BUILD)

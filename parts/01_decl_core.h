@@ -1,0 +1,207 @@
+/* ==== public types ==== */
+
+typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1 } nn_device;
+
+typedef struct nn_ctx nn_ctx;
+typedef struct nn_tensor nn_tensor;
+
+/* The list of ops that build the graph: enum name, printed name. The engine,
+   the graph printer and (later) the CUDA backend all read this one list. */
+#define NN__OP_LIST(X) \
+    X(LEAF, "leaf") X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(DIV, "div") \
+    X(POW, "pow") X(MAXIMUM, "maximum") X(MINIMUM, "minimum") X(WHERE, "where") \
+    X(ADD_SCALAR, "add_scalar") X(MUL_SCALAR, "mul_scalar") X(DIV_SCALAR, "div_scalar") \
+    X(POW_SCALAR, "pow_scalar") X(NEG, "neg") X(EXP, "exp") X(LOG, "log") X(SQRT, "sqrt") \
+    X(ABS, "abs") X(CLAMP, "clamp") X(RELU, "relu") X(LEAKY_RELU, "leaky_relu") \
+    X(SIGMOID, "sigmoid") X(TANH, "tanh") X(GELU, "gelu") X(SILU, "silu") \
+    X(SOFTPLUS, "softplus") X(SOFTMAX, "softmax") X(LOG_SOFTMAX, "log_softmax") \
+    X(SUM, "sum") X(MEAN, "mean") X(VAR, "var") X(STD, "std") X(MAX, "max") X(MIN, "min") \
+    X(LOGSUMEXP, "logsumexp") X(MATMUL, "matmul") X(GATHER, "gather") \
+    X(INDEX_SELECT, "index_select") X(RESHAPE, "reshape") X(TRANSPOSE, "transpose") \
+    X(PERMUTE, "permute") X(SLICE, "slice") X(SELECT, "select") X(SQUEEZE, "squeeze") \
+    X(UNSQUEEZE, "unsqueeze") X(COPY, "copy") X(CAT, "cat") X(CONV2D, "conv2d") \
+    X(CONV_TRANSPOSE2D, "conv_transpose2d") X(MAX_POOL2D, "max_pool2d") X(AVG_POOL2D, "avg_pool2d") \
+    X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d") X(DROPOUT, "dropout") X(BATCH_NORM, "batch_norm") \
+    X(LAYER_NORM, "layer_norm") X(BCE_WITH_LOGITS, "bce_with_logits")
+
+#define NN__OP_ENUM(name, str) NN_OP_##name,
+typedef enum nn_op { NN__OP_LIST(NN__OP_ENUM) NN_OP_COUNT } nn_op;
+#undef NN__OP_ENUM
+
+/* A float32 tensor: PyTorch's dim order, row-major, int64 sizes. The fields
+   above the line are yours to read (and data to write); the rest is the
+   graph and belongs to the library. */
+struct nn_tensor {
+    float *data;                    /* first element */
+    int ndim;                       /* 0 for a scalar */
+    int64_t shape[NN_MAX_DIMS];
+    int64_t stride[NN_MAX_DIMS];    /* in elements; views may be strided */
+    int64_t numel;
+    nn_device device;
+    int requires_grad;
+    nn_tensor *grad;                /* same shape, contiguous; NULL until backward */
+    nn_ctx *ctx;
+    char name[24];                  /* label for nn_graph_dot, set by nn_set_name */
+    /* ---- private ---- */
+    int op;                         /* nn_op; NN_OP_LEAF for tensors with no history */
+    int nsrc;
+    nn_tensor **src;                /* inputs of the op that made this tensor */
+    nn_tensor *src_inline[3];
+    float fp[4];                    /* float parameters of the op */
+    int64_t ip[NN_MAX_DIMS + 4];    /* integer parameters of the op */
+    void *saved;                    /* values the backward needs (indices, ...) */
+    unsigned flags;
+    unsigned visit;
+};
+
+typedef void (*nn_log_fn)(void *user, const char *message);
+
+/* ==== context: arena, RNG, errors, grad mode ==== */
+
+NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL when out of memory */
+NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
+NN_API void nn_arena_reset(nn_ctx *ctx);             /* once per step: frees every op result and graph */
+NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds (for stats) */
+NN_API const char *nn_error(const nn_ctx *ctx);      /* first error since the last clear, or NULL */
+NN_API void nn_clear_error(nn_ctx *ctx);             /* forget the sticky error */
+NN_API void nn_set_logger(nn_ctx *ctx, nn_log_fn fn, void *user); /* NULL fn: silent */
+NN_API int nn_set_grad_enabled(nn_ctx *ctx, int enabled); /* torch.set_grad_enabled; returns the old mode */
+NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the graph */
+NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
+
+/* ==== tensor creation (persistent: free with nn_free) ==== */
+
+NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* uninitialised */
+NN_API nn_tensor *nn_zeros(nn_ctx *ctx, int ndim, const int64_t *shape);
+NN_API nn_tensor *nn_ones(nn_ctx *ctx, int ndim, const int64_t *shape);
+NN_API nn_tensor *nn_full(nn_ctx *ctx, int ndim, const int64_t *shape, float value);
+NN_API nn_tensor *nn_arange(nn_ctx *ctx, float start, float end, float step); /* (ceil((end-start)/step)) */
+NN_API nn_tensor *nn_from_array(nn_ctx *ctx, int ndim, const int64_t *shape, const float *values); /* copies */
+NN_API nn_tensor *nn_rand(nn_ctx *ctx, int ndim, const int64_t *shape);   /* uniform [0, 1) */
+NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape);  /* standard normal */
+NN_API nn_tensor *nn_zeros_like(const nn_tensor *t);
+NN_API nn_tensor *nn_keep(const nn_tensor *t);       /* persistent, detached copy of any tensor */
+NN_API void nn_free(nn_tensor *t);                   /* frees a tensor you created; no-op on op results and NULL */
+
+/* ==== tensor queries and in-place helpers (no graph) ==== */
+
+NN_API int64_t nn_size(const nn_tensor *t, int dim);  /* t.size(dim), negative dims count from the end */
+NN_API int nn_is_contiguous(const nn_tensor *t);
+NN_API float nn_item(const nn_tensor *t);            /* the value of a one-element tensor (NAN on error) */
+NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag); /* t.requires_grad_(flag); returns t */
+NN_API nn_tensor *nn_set_name(nn_tensor *t, const char *name);  /* label for the graph picture; returns t */
+NN_API void nn_fill_(nn_tensor *t, float value);     /* t.fill_(value), no graph */
+NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src); /* dst.copy_(src), same shape, no graph; 1 on success */
+NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device); /* t.to(device); same tensor when already there */
+#ifndef NN_NO_STDIO
+NN_API void nn_print(const nn_tensor *t);            /* print(t) in PyTorch's format */
+#endif
+
+/* ==== shape ops (views share storage with their input) ==== */
+
+NN_API nn_tensor *nn_reshape(nn_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed; copies only when x is strided */
+NN_API nn_tensor *nn_view(nn_tensor *x, int ndim, const int64_t *shape);    /* like reshape, but x must be contiguous */
+NN_API nn_tensor *nn_flatten(nn_tensor *x, int start_dim, int end_dim);    /* torch.flatten */
+NN_API nn_tensor *nn_transpose(nn_tensor *x, int dim0, int dim1);          /* view with two dims swapped */
+NN_API nn_tensor *nn_permute(nn_tensor *x, const int *dims);                /* view, dims has x->ndim entries */
+NN_API nn_tensor *nn_slice(nn_tensor *x, int dim, int64_t start, int64_t end, int64_t step); /* x[start:end:step] along dim; end INT64_MAX = to the end */
+NN_API nn_tensor *nn_select(nn_tensor *x, int dim, int64_t index);         /* x[..., index, ...], drops dim */
+NN_API nn_tensor *nn_squeeze(nn_tensor *x, int dim);                        /* drops dim if its size is 1 */
+NN_API nn_tensor *nn_unsqueeze(nn_tensor *x, int dim);                      /* inserts a size-1 dim */
+NN_API nn_tensor *nn_contiguous(nn_tensor *x);                              /* x itself if contiguous, else a copy */
+NN_API nn_tensor *nn_clone(nn_tensor *x);                                   /* a copy, with gradient */
+NN_API nn_tensor *nn_detach(nn_tensor *x);                                  /* same data, no history, no grad */
+NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim);                   /* torch.cat */
+NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim);                 /* torch.stack */
+
+/* ==== elementwise ops (full broadcasting) ==== */
+
+NN_API nn_tensor *nn_add(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_sub(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_mul(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_div(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_pow(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_maximum(nn_tensor *a, nn_tensor *b);   /* ties share the gradient, as PyTorch */
+NN_API nn_tensor *nn_minimum(nn_tensor *a, nn_tensor *b);
+NN_API nn_tensor *nn_where(nn_tensor *cond, nn_tensor *a, nn_tensor *b); /* cond != 0 ? a : b */
+NN_API nn_tensor *nn_add_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_sub_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_mul_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_div_scalar(nn_tensor *x, float s);
+NN_API nn_tensor *nn_pow_scalar(nn_tensor *x, float exponent);
+NN_API nn_tensor *nn_neg(nn_tensor *x);
+NN_API nn_tensor *nn_exp(nn_tensor *x);
+NN_API nn_tensor *nn_log(nn_tensor *x);
+NN_API nn_tensor *nn_sqrt(nn_tensor *x);
+NN_API nn_tensor *nn_abs(nn_tensor *x);
+NN_API nn_tensor *nn_clamp(nn_tensor *x, float min, float max);   /* -INFINITY / INFINITY for no bound */
+
+/* ==== activations ==== */
+
+NN_API nn_tensor *nn_relu(nn_tensor *x);
+NN_API nn_tensor *nn_leaky_relu(nn_tensor *x, float negative_slope);   /* PyTorch default 0.01 */
+NN_API nn_tensor *nn_sigmoid(nn_tensor *x);
+NN_API nn_tensor *nn_tanh(nn_tensor *x);
+NN_API nn_tensor *nn_gelu(nn_tensor *x);                               /* exact (erf) form */
+NN_API nn_tensor *nn_silu(nn_tensor *x);
+NN_API nn_tensor *nn_softplus(nn_tensor *x, float beta, float threshold); /* PyTorch defaults 1, 20 */
+NN_API nn_tensor *nn_softmax(nn_tensor *x, int dim);
+NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim);
+
+/* ==== reductions (dim may be NN_ALL; keepdim as PyTorch) ==== */
+
+NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim);
+NN_API nn_tensor *nn_mean(nn_tensor *x, int dim, int keepdim);
+NN_API nn_tensor *nn_var(nn_tensor *x, int dim, int correction, int keepdim); /* correction 1 = unbiased (PyTorch default) */
+NN_API nn_tensor *nn_std(nn_tensor *x, int dim, int correction, int keepdim);
+NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices); /* values; indices (float, optional) */
+NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices);
+NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim);      /* float indices, no gradient */
+NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim);
+
+/* ==== matmul and indexing ==== */
+
+NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b);  /* torch.matmul: 1-D, 2-D, batched, broadcast batch dims */
+NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* torch.gather; index holds whole numbers */
+NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index); /* index is 1-D */
+NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes);      /* index.shape + (num_classes,); -1 = max+1 */
+NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index);       /* F.embedding: index.shape + (D,) */
+
+/* ==== neural-network functions (torch.nn.functional) ==== */
+
+/* Options: zero means PyTorch's default (stride 1, padding 0, dilation 1, groups 1). */
+typedef struct nn_conv_opts { int64_t stride, padding, dilation, groups, output_padding; } nn_conv_opts;
+/* stride 0 means kernel_size; count_exclude_pad is PyTorch's count_include_pad=False. */
+typedef struct nn_pool_opts { int64_t kernel_size, stride, padding, dilation; int ceil_mode, count_exclude_pad; } nn_pool_opts;
+
+NN_API nn_tensor *nn_conv2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o);  /* x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O) or NULL */
+NN_API nn_tensor *nn_conv_transpose2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o); /* weight (C, O/groups, kH, kW) */
+NN_API nn_tensor *nn_max_pool2d(nn_tensor *x, nn_pool_opts o);           /* (N, C, H, W) -> (N, C, OH, OW) */
+NN_API nn_tensor *nn_avg_pool2d(nn_tensor *x, nn_pool_opts o);
+NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t out_w);
+NN_API nn_tensor *nn_dropout(nn_tensor *x, float p, int training);      /* x itself when not training */
+/* F.batch_norm: x (N, C, ...); running stats updated in place when training (may be NULL then) */
+NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor *running_var, nn_tensor *weight,
+                                nn_tensor *bias, int training, float momentum, float eps);
+/* F.layer_norm over the last normalized_ndim dims; weight and bias may be NULL */
+NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *weight, nn_tensor *bias, float eps);
+
+/* ==== autograd ==== */
+
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad); /* t.backward(grad); grad NULL for a one-element t; 1 on success */
+NN_API void nn_zero_grad(nn_tensor *t);                /* sets t->grad to zeros (if it has one) */
+typedef nn_tensor *(*nn_gradcheck_fn)(nn_tensor **inputs, void *user);
+/* Central finite differences against autograd for every input with
+   requires_grad. Inputs must be tensors you created. Returns 1 when all
+   |numeric - analytic| <= atol + rtol * |numeric|; *max_err gets the worst
+   absolute difference (may be NULL). */
+NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int n,
+                        float eps, float atol, float rtol, double *max_err);
+#ifndef NN_NO_STDIO
+/* Writes the graph behind t as Graphviz DOT: one node per tensor with its op,
+   shape, value and gradient (small tensors). 1 on success. */
+NN_API int nn_graph_dot(nn_tensor *t, const char *path);
+#endif
+
+NN_API const char *nn_op_name(int op);                 /* "add", "matmul", ... */
+

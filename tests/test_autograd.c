@@ -1,0 +1,380 @@
+/* autograd: seed 003's worked examples, semantics, errors, memory, graph picture */
+/* ---- seed 003's worked examples ---- */
+
+static nn_tensor *scalar(nn_ctx *ctx, float v) {
+    int64_t one = 1;
+    return nn_set_requires_grad(nn_from_array(ctx, 1, &one, &v), 1);
+}
+
+static void test_chain_rule(nn_ctx *ctx) {
+    nn_tensor *x = scalar(ctx, -2), *y = scalar(ctx, 5), *z = scalar(ctx, -4), *q, *f;
+    begin("seed003 chain rule x=-2 y=5 z=-4");
+    q = nn_add(x, y);
+    f = nn_mul(q, z);
+    CHECK(nn_item(q) == 3.0f && nn_item(f) == -12.0f, "q=%g f=%g, expected 3 and -12", nn_item(q), nn_item(f));
+    CHECK(nn_backward(f, NULL), "backward failed");
+    CHECK(x->grad->data[0] == -4.0f, "df/dx = %g, expected -4", x->grad->data[0]);
+    CHECK(y->grad->data[0] == -4.0f, "df/dy = %g, expected -4", y->grad->data[0]);
+    CHECK(z->grad->data[0] == 3.0f, "df/dz = %g, expected 3", z->grad->data[0]);
+    CHECK(q->grad->data[0] == -4.0f, "df/dq = %g, expected -4", q->grad->data[0]);
+    end();
+    nn_arena_reset(ctx);
+
+    begin("seed003 max(4, 2) routes the gradient to x");
+    {
+        nn_tensor *a = scalar(ctx, 4), *b = scalar(ctx, 2), *m = nn_maximum(a, b);
+        CHECK(nn_item(m) == 4.0f, "max = %g", nn_item(m));
+        nn_backward(m, NULL);
+        CHECK(a->grad->data[0] == 1.0f && b->grad->data[0] == 0.0f, "grads %g %g, expected 1 0", a->grad->data[0], b->grad->data[0]);
+        nn_free(a); nn_free(b);
+    }
+    end();
+    begin("seed003 x*y at x=4 y=-5 gives x.grad=-5 y.grad=4; x+y gives 1 1");
+    {
+        nn_tensor *a = scalar(ctx, 4), *b = scalar(ctx, -5);
+        nn_backward(nn_mul(a, b), NULL);
+        CHECK(a->grad->data[0] == -5.0f && b->grad->data[0] == 4.0f, "mul grads %g %g", a->grad->data[0], b->grad->data[0]);
+        nn_zero_grad(a); nn_zero_grad(b);
+        nn_backward(nn_add(a, b), NULL);
+        CHECK(a->grad->data[0] == 1.0f && b->grad->data[0] == 1.0f, "add grads %g %g", a->grad->data[0], b->grad->data[0]);
+        nn_free(a); nn_free(b);
+    }
+    end();
+    nn_free(x); nn_free(y); nn_free(z);
+    nn_arena_reset(ctx);
+}
+
+static float max_abs_diff(const float *a, const float *b, int64_t n) {
+    float m = 0; int64_t i;
+    for (i = 0; i < n; i++) if (fabsf(a[i] - b[i]) > m) m = fabsf(a[i] - b[i]);
+    return m;
+}
+
+/* d = a @ b + c and the other hand-derived gradients of seed 003 */
+static void test_manual_backprop(nn_ctx *ctx) {
+    int64_t sa[2] = { 32, 64 }, sb[2] = { 64, 27 }, sc[1] = { 27 }, sd[2] = { 32, 27 };
+    nn_tensor *a, *b, *c, *d, *dd, *da, *db, *dc;
+    nn_manual_seed(ctx, 7);
+    a = nn_set_requires_grad(nn_randn(ctx, 2, sa), 1);
+    b = nn_set_requires_grad(nn_randn(ctx, 2, sb), 1);
+    c = nn_set_requires_grad(nn_randn(ctx, 1, sc), 1);
+    dd = nn_randn(ctx, 2, sd);
+    begin("seed003 d = a @ b + c: da = dd @ b.T, db = a.T @ dd, dc = dd.sum(0)");
+    d = nn_add(nn_matmul(a, b), c);
+    CHECK(d && d->shape[0] == 32 && d->shape[1] == 27, "d has the wrong shape");
+    nn_backward(d, dd);
+    {
+        int old = nn_set_grad_enabled(ctx, 0);
+        da = nn_matmul(dd, nn_transpose(b, 0, 1));
+        db = nn_matmul(nn_transpose(a, 0, 1), dd);
+        dc = nn_sum(dd, 0, 0);
+        nn_set_grad_enabled(ctx, old);
+    }
+    CHECK(max_abs_diff(da->data, a->grad->data, 32 * 64) < 1e-5f, "da differs by %g", max_abs_diff(da->data, a->grad->data, 32 * 64));
+    CHECK(max_abs_diff(db->data, b->grad->data, 64 * 27) < 1e-5f, "db differs by %g", max_abs_diff(db->data, b->grad->data, 64 * 27));
+    CHECK(max_abs_diff(dc->data, c->grad->data, 27) < 1e-5f, "dc differs by %g", max_abs_diff(dc->data, c->grad->data, 27));
+    end();
+    nn_free(a); nn_free(b); nn_free(c); nn_free(dd);
+    nn_arena_reset(ctx);
+
+    begin("seed003 broadcast multiply a = b * c: db = (c * da).sum(0, keepdim)");
+    {
+        int64_t s1[2] = { 1, 64 }, s2[2] = { 32, 64 };
+        nn_tensor *bg = nn_set_requires_grad(nn_randn(ctx, 2, s1), 1), *raw = nn_set_requires_grad(nn_randn(ctx, 2, s2), 1);
+        nn_tensor *g = nn_randn(ctx, 2, s2), *out = nn_mul(bg, raw), *want_b, *want_c;
+        nn_backward(out, g);
+        want_b = nn_sum(nn_mul(raw, g), 0, 1);
+        want_c = nn_mul(bg, g);
+        CHECK(bg->grad->shape[0] == 1 && bg->grad->shape[1] == 64, "db has the wrong shape");
+        CHECK(max_abs_diff(want_b->data, bg->grad->data, 64) < 1e-5f, "db differs by %g", max_abs_diff(want_b->data, bg->grad->data, 64));
+        CHECK(max_abs_diff(want_c->data, raw->grad->data, 32 * 64) < 1e-6f, "dc differs");
+        nn_free(bg); nn_free(raw); nn_free(g);
+    }
+    end();
+    nn_arena_reset(ctx);
+
+    begin("seed003 row sum b = a.sum(1, keepdim): da = ones; row-wise c = a - b: db = -dc.sum(1)");
+    {
+        int64_t s33[2] = { 3, 3 }, s31[2] = { 3, 1 }; int64_t i;
+        nn_tensor *a3 = nn_set_requires_grad(nn_randn(ctx, 2, s33), 1), *b3 = nn_set_requires_grad(nn_randn(ctx, 2, s31), 1);
+        nn_tensor *rs = nn_sum(a3, 1, 1), *g;
+        CHECK(rs->ndim == 2 && rs->shape[0] == 3 && rs->shape[1] == 1, "row sum keeps dim");
+        nn_backward(nn_sum(rs, NN_ALL, 0), NULL);
+        for (i = 0; i < 9; i++) CHECK(a3->grad->data[i] == 1.0f, "da[%lld] = %g, expected 1", (long long)i, a3->grad->data[i]);
+        nn_zero_grad(a3);
+        g = nn_randn(ctx, 2, s33);
+        nn_backward(nn_sub(a3, b3), g);
+        for (i = 0; i < 3; i++) {
+            float want = -(g->data[3 * i] + g->data[3 * i + 1] + g->data[3 * i + 2]);
+            CHECK(fabsf(b3->grad->data[i] - want) < 1e-6f, "db[%lld] = %g, expected %g", (long long)i, b3->grad->data[i], want);
+        }
+        nn_free(a3); nn_free(b3); nn_free(g);
+    }
+    end();
+    nn_arena_reset(ctx);
+
+    begin("seed003 max along dim routes through one_hot(argmax)");
+    {
+        int64_t s[2] = { 4, 6 }; int64_t i;
+        nn_tensor *x = nn_set_requires_grad(nn_randn(ctx, 2, s), 1), *idx = NULL, *m, *oh;
+        m = nn_max(x, 1, 1, &idx);
+        nn_backward(nn_sum(m, NN_ALL, 0), NULL);
+        oh = nn_one_hot(nn_argmax(x, 1, 0), 6);
+        for (i = 0; i < 24; i++) CHECK(x->grad->data[i] == oh->data[i], "grad[%lld] = %g, one_hot %g", (long long)i, x->grad->data[i], oh->data[i]);
+        for (i = 0; i < 4; i++) CHECK(idx->data[i] == nn_argmax(x, 1, 0)->data[i], "indices differ from argmax");
+        nn_free(x);
+    }
+    end();
+    nn_arena_reset(ctx);
+}
+
+/* ---- autograd semantics ---- */
+
+static void test_autograd(nn_ctx *ctx) {
+    int64_t s[2] = { 2, 3 }, i;
+    nn_tensor *x = nn_set_requires_grad(nn_randn(ctx, 2, s), 1), *y, *d;
+
+    begin("gradients accumulate across backward calls until zeroed");
+    nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL);
+    nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL);
+    for (i = 0; i < 6; i++) CHECK(x->grad->data[i] == 4.0f, "grad %g, expected 4", x->grad->data[i]);
+    nn_zero_grad(x);
+    for (i = 0; i < 6; i++) CHECK(x->grad->data[i] == 0.0f, "grad not zeroed");
+    end();
+
+    begin("no_grad: results do not require grad; mode restores");
+    {
+        int old = nn_set_grad_enabled(ctx, 0);
+        y = nn_mul(x, x);
+        CHECK(old == 1 && !y->requires_grad, "no_grad result requires grad");
+        nn_set_grad_enabled(ctx, old);
+        CHECK(nn_is_grad_enabled(ctx) && nn_mul(x, x)->requires_grad, "grad mode not restored");
+    }
+    end();
+
+    begin("requires_grad spreads; detach cuts the graph and shares data");
+    y = nn_exp(x);
+    d = nn_detach(y);
+    CHECK(y->requires_grad && !d->requires_grad && d->data == y->data, "detach wrong");
+    CHECK(nn_mul(d, d)->requires_grad == 0, "op on detached tensor requires grad");
+    end();
+
+    begin("backward with an explicit gradient gives a vector-Jacobian product");
+    {
+        /* y = x^2 elementwise: J = diag(2x); v^T J = 2 x v */
+        nn_tensor *v = nn_randn(ctx, 2, s);
+        nn_zero_grad(x);
+        nn_backward(nn_mul(x, x), v);
+        for (i = 0; i < 6; i++) CHECK(fabsf(x->grad->data[i] - 2 * x->data[i] * v->data[i]) < 1e-6f, "vjp wrong at %lld", (long long)i);
+        nn_free(v);
+    }
+    end();
+
+    begin("views share storage: writes through a view reach the base");
+    {
+        nn_tensor *t = nn_transpose(x, 0, 1), *r = nn_reshape(x, 1, &x->numel);
+        CHECK(t->data == x->data && r->data == x->data, "view copied data");
+        CHECK(!nn_is_contiguous(t) && nn_is_contiguous(r), "contiguity wrong");
+        t->data[t->stride[0] * 2 + t->stride[1] * 1] = 42.0f;  /* t[2][1] = x[1][2] */
+        CHECK(x->data[1 * 3 + 2] == 42.0f, "write through view lost");
+        CHECK(nn_size(t, 0) == 3 && nn_size(t, -1) == 2, "sizes of the transpose");
+    }
+    end();
+    nn_free(x);
+    nn_arena_reset(ctx);
+
+    begin("op table: every op's name matches the op list");
+    {
+#define NAME_OF(e, s) s,
+        static const char *names[] = { NN__OP_LIST(NAME_OF) };
+        int k;
+        for (k = 0; k < NN_OP_COUNT; k++) CHECK(!strcmp(nn_op_name(k), names[k]), "op %d is %s in the table, %s in the list", k, nn_op_name(k), names[k]);
+    }
+    end();
+
+    begin("creation: zeros, ones, full, arange, from_array, rand in [0,1), seeded randn repeats");
+    {
+        int64_t s6[6] = { 2, 1, 3, 1, 2, 2 };
+        nn_tensor *z = nn_zeros(ctx, 6, s6), *o = nn_ones(ctx, 6, s6), *f = nn_full(ctx, 2, s, 7.5f);
+        nn_tensor *ar = nn_arange(ctx, 0, 1, 0.25f), *r = nn_rand(ctx, 2, s), *n1, *n2;
+        CHECK(z->numel == 24 && z->ndim == 6 && z->data[23] == 0 && o->data[5] == 1 && f->data[5] == 7.5f, "zeros/ones/full");
+        CHECK(ar->numel == 4 && ar->data[3] == 0.75f, "arange(0,1,0.25) has %lld elements", (long long)ar->numel);
+        for (i = 0; i < 6; i++) CHECK(r->data[i] >= 0 && r->data[i] < 1, "rand out of range");
+        nn_manual_seed(ctx, 99); n1 = nn_randn(ctx, 2, s);
+        nn_manual_seed(ctx, 99); n2 = nn_randn(ctx, 2, s);
+        CHECK(memcmp(n1->data, n2->data, 6 * sizeof(float)) == 0, "same seed, different numbers");
+        nn_free(z); nn_free(o); nn_free(f); nn_free(ar); nn_free(r); nn_free(n1); nn_free(n2);
+    }
+    end();
+
+    begin("two contexts are independent: RNG streams and errors");
+    {
+        nn_ctx *c2 = nn_ctx_new();
+        nn_tensor *a, *b;
+        nn_set_logger(c2, capture_log, NULL);
+        nn_manual_seed(ctx, 5); nn_manual_seed(c2, 5);
+        a = nn_randn(ctx, 2, s); b = nn_randn(c2, 2, s);
+        CHECK(memcmp(a->data, b->data, 6 * sizeof(float)) == 0, "same seed in two contexts differs");
+        nn_matmul(b, b);
+        CHECK(nn_error(c2) != NULL && nn_error(ctx) == NULL, "error leaked between contexts");
+        CHECK(nn_add(a, b) == NULL && nn_error(ctx) && strstr(nn_error(ctx), "another nn_ctx"), "mixing contexts not caught");
+        nn_clear_error(ctx);
+        nn_free(a); nn_free(b); nn_ctx_free(c2);
+    }
+    end();
+    nn_arena_reset(ctx);
+}
+
+/* ---- errors: wrong shapes, NULLs, bad backward: a message, no crash ---- */
+
+static void expect_error(nn_ctx *ctx, const void *result, const char *needle) {
+    CHECK(result == NULL, "expected NULL for a bad call");
+    CHECK(nn_error(ctx) != NULL && strstr(nn_error(ctx), needle) != NULL, "error \"%s\" does not mention \"%s\"", nn_error(ctx) ? nn_error(ctx) : "(none)", needle);
+    CHECK(strstr(g_log, needle) != NULL, "logger got \"%s\"", g_log);
+    nn_clear_error(ctx);
+    g_log[0] = 0;
+}
+
+static void test_errors(nn_ctx *ctx) {
+    int64_t s1[2] = { 64, 784 }, s2[2] = { 128, 10 }, s3[2] = { 2, 3 }, s4[2] = { 4, 3 };
+    nn_tensor *a = nn_zeros(ctx, 2, s1), *b = nn_zeros(ctx, 2, s2), *c = nn_zeros(ctx, 2, s3), *d = nn_zeros(ctx, 2, s4), *r;
+    nn_set_logger(ctx, capture_log, NULL);
+
+    begin("error: matmul shapes named in the message");
+    expect_error(ctx, nn_matmul(a, b), "nn_matmul: a is (64, 784) and b is (128, 10)");
+    end();
+    begin("error: broadcast mismatch");
+    expect_error(ctx, nn_add(c, d), "nn_add: shapes (2, 3) and (4, 3) cannot be broadcast");
+    end();
+    begin("error: NULL input named");
+    expect_error(ctx, nn_mul(c, NULL), "nn_mul: b is NULL");
+    end();
+    begin("error: dim out of range");
+    expect_error(ctx, nn_sum(c, 2, 0), "nn_sum: dim 2 is out of range");
+    expect_error(ctx, nn_softmax(c, -3), "nn_softmax: dim -3 is out of range");
+    end();
+    begin("error: reshape element count");
+    { int64_t sh[2] = { 4, 2 }; expect_error(ctx, nn_reshape(c, 2, sh), "nn_reshape: (2, 3) has 6 elements; the new shape has 8"); }
+    end();
+    begin("error: view of a non-contiguous tensor");
+    { int64_t sh[1] = { 6 }; expect_error(ctx, nn_view(nn_transpose(c, 0, 1), 1, sh), "nn_view: x (3, 2) is not contiguous"); }
+    end();
+    begin("error: backward on a non-scalar without a gradient");
+    {
+        nn_set_requires_grad(c, 1);
+        r = nn_mul_scalar(c, 2);
+        CHECK(nn_backward(r, NULL) == 0, "backward succeeded");
+        CHECK(nn_error(ctx) && strstr(nn_error(ctx), "nn_backward: the tensor is (2, 3); a gradient can be implied only for one-element outputs"), "message: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        CHECK(nn_backward(r, d) == 0 && nn_error(ctx) && strstr(nn_error(ctx), "grad is (4, 3)"), "wrong-shape grad: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        CHECK(nn_backward(b, NULL) == 0 && nn_error(ctx) && strstr(nn_error(ctx), "does not require grad"), "no-grad tensor: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        nn_set_requires_grad(c, 0);
+    }
+    end();
+    begin("error: sticky; later ops on a failed result are harmless no-ops");
+    {
+        nn_tensor *bad = nn_matmul(a, b), *more;
+        g_log_count = 0;
+        more = nn_relu(nn_sum(nn_add(bad, c), 0, 0));
+        CHECK(more == NULL, "op on NULL returned a tensor");
+        CHECK(g_log_count == 0, "a NULL from a failed op logged %d more messages", g_log_count);
+        CHECK(nn_error(ctx) && strstr(nn_error(ctx), "nn_matmul"), "the first error was not kept: %s", ERRS(ctx));
+        CHECK(nn_add(c, c) != NULL, "good ops must still work after an error");
+        CHECK(nn_backward(NULL, NULL) == 0 && isnan(nn_item(NULL)), "NULL backward/item not harmless");
+        nn_clear_error(ctx);
+        CHECK(nn_error(ctx) == NULL, "clear_error did not clear");
+    }
+    end();
+    begin("error: index out of range, bad creation arguments, item of many, bad device");
+    {
+        float iv[2] = { 0, 5 }; int64_t s[1] = { 2 }, neg[2] = { 2, -1 };
+        nn_tensor *ix = nn_from_array(ctx, 1, s, iv);
+        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 5 is out of range for a dim of size 4");
+        ix->data[1] = 1e30f;
+        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 1e+30 is not a whole number in range");
+        ix->data[1] = 0.5f;
+        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 0.5 is not a whole number");
+        expect_error(ctx, nn_zeros(ctx, 2, neg), "nn_zeros: size -1 at dim 1 is negative");
+        expect_error(ctx, nn_arange(ctx, 0, 1, 0), "nn_arange: step 0");
+        CHECK(isnan(nn_item(c)) && strstr(nn_error(ctx), "nn_item: tensor of shape (2, 3) has 6 elements"), "item: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        expect_error(ctx, nn_to(c, NN_CUDA), "nn_to: device 1 is not available");
+        nn_free(ix);
+    }
+    end();
+    begin("error: cat/stack/gather shape mismatches");
+    {
+        nn_tensor *two[2]; two[0] = c; two[1] = d;
+        expect_error(ctx, nn_cat(two, 2, 1), "nn_cat: tensor 0 is (2, 3) and tensor 1 is (4, 3)");
+        expect_error(ctx, nn_stack(two, 2, 0), "nn_stack: tensor 0 is (2, 3) and tensor 1 is (4, 3)");
+        expect_error(ctx, nn_gather(c, 0, a), "nn_gather: index (64, 784) is larger than x (2, 3)");
+        expect_error(ctx, nn_clamp(c, 1, 0), "nn_clamp: min 1 is greater than max 0");
+    }
+    end();
+    nn_set_logger(ctx, NULL, NULL);
+    nn_free(a); nn_free(b); nn_free(c); nn_free(d);
+    nn_arena_reset(ctx);
+}
+
+/* ---- memory: a steady-state MLP step makes no heap allocation ---- */
+
+static void test_zero_alloc_step(nn_ctx *ctx) {
+    int64_t sx[2] = { 16, 8 }, sy[2] = { 16, 4 }, s1[2] = { 8, 32 }, sb1[1] = { 32 }, s2[2] = { 32, 4 }, sb2[1] = { 4 };
+    nn_tensor *x, *yt, *p[4];
+    float first = 0, last = 0;
+    long before = 0, during = 0;
+    int step, k; int64_t i;
+    nn_manual_seed(ctx, 3);
+    x = nn_randn(ctx, 2, sx); yt = nn_randn(ctx, 2, sy);
+    p[0] = nn_randn(ctx, 2, s1); p[1] = nn_zeros(ctx, 1, sb1); p[2] = nn_randn(ctx, 2, s2); p[3] = nn_zeros(ctx, 1, sb2);
+    for (k = 0; k < 4; k++) {
+        for (i = 0; i < p[k]->numel; i++) p[k]->data[i] *= 0.3f;
+        nn_set_requires_grad(p[k], 1);
+    }
+    begin("memory: after the first step, forward+backward+update makes 0 heap allocations");
+    for (step = 0; step < 50; step++) {
+        nn_tensor *h, *out, *loss;
+        if (step == 1) before = g_mallocs;
+        h = nn_relu(nn_add(nn_matmul(x, p[0]), p[1]));
+        out = nn_add(nn_matmul(h, p[2]), p[3]);
+        loss = nn_mean(nn_pow_scalar(nn_sub(out, yt), 2), NN_ALL, 0);
+        nn_backward(loss, NULL);
+        for (k = 0; k < 4; k++) {          /* plain gradient descent, written by hand */
+            for (i = 0; i < p[k]->numel; i++) p[k]->data[i] -= 0.1f * p[k]->grad->data[i];
+            nn_zero_grad(p[k]);
+        }
+        if (step == 0) first = nn_item(loss);
+        last = nn_item(loss);
+        nn_arena_reset(ctx);
+    }
+    during = g_mallocs - before;
+    printf("  steady-state MLP step: %ld heap allocations over 49 steps (%.2f per step); loss %.4f -> %.4f\n",
+           during, during / 49.0, first, last);
+    CHECK(during == 0, "%ld allocations in 49 steady-state steps", during);
+    CHECK(last < first * 0.8f, "loss did not fall: %g -> %g", first, last);
+    end();
+    nn_free(x); nn_free(yt);
+    for (k = 0; k < 4; k++) nn_free(p[k]);
+}
+
+static void test_graph_dot(nn_ctx *ctx) {
+    nn_tensor *x = nn_set_name(scalar(ctx, -2), "x"), *y = nn_set_name(scalar(ctx, 5), "y"), *z = nn_set_name(scalar(ctx, -4), "z");
+    nn_tensor *f = nn_set_name(nn_mul(nn_set_name(nn_add(x, y), "q"), z), "f");
+    FILE *fp; char buf[4096]; size_t n;
+    begin("graph picture: DOT with op, value and gradient per node");
+    nn_backward(f, NULL);
+    CHECK(nn_graph_dot(f, "test_graph.dot"), "nn_graph_dot failed");
+    fp = fopen("test_graph.dot", "r");
+    n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    buf[n] = 0;
+    if (fp) fclose(fp);
+    CHECK(strstr(buf, "digraph") && strstr(buf, "f = mul") && strstr(buf, "q = add"), "nodes missing:\n%s", buf);
+    CHECK(strstr(buf, "data -12 | grad 1") && strstr(buf, "x = leaf | (1,) | data -2 | grad -4") && strstr(buf, "z = leaf | (1,) | data -4 | grad 3"), "values missing:\n%s", buf);
+    remove("test_graph.dot");
+    end();
+    nn_free(x); nn_free(y); nn_free(z);
+    nn_arena_reset(ctx);
+}
+

@@ -1,0 +1,170 @@
+/* ---- optimizers and schedulers: 100-step trajectories against PyTorch ---- */
+
+typedef struct { char key[32]; double v; } kv;
+static double cfg_get(const kv *c, int n, const char *key, double dflt) {
+    int i;
+    for (i = 0; i < n; i++) if (!strcmp(c[i].key, key)) return c[i].v;
+    return dflt;
+}
+static const char *cfg_str(const char *line, const char *key, char *out, size_t n) {
+    const char *p = strstr(line, key);
+    size_t k = 0;
+    out[0] = 0;
+    if (!p) return out;
+    p += strlen(key);
+    while (*p && *p != ' ' && *p != '\n' && k + 1 < n) out[k++] = *p++;
+    out[k] = 0;
+    return out;
+}
+
+static void test_optimizers(nn_ctx *ctx) {
+    FILE *f = fopen("tests/fixtures/optim.txt", "rb");
+    char *buf, *line, *save = NULL; long size; int ncases = 0;
+    begin("optimizer fixtures load");
+    CHECK(f != NULL, "cannot read tests/fixtures/optim.txt");
+    end();
+    if (!f) return;
+    fseek(f, 0, SEEK_END); size = ftell(f); fseek(f, 0, SEEK_SET);
+    buf = (char *)malloc((size_t)size + 1);
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) size = 0;
+    buf[size] = 0; fclose(f);
+    line = strtok_r(buf, "\n", &save);
+    while (line) {
+        if (!strncmp(line, "case ", 5)) {
+            char name[64], opt[16], sched[16];
+            kv cfg[32]; int nc = 0, i, t;
+            nn_tensor *p[2] = { 0 }, *c[2] = { 0 }, *d[2] = { 0 };
+            double metric[100], lrs[100], worst = 0, worst_lr = 0;
+            float *traj[2] = { 0 };
+            nn_optim *o = NULL; nn_scheduler *s = NULL;
+            const char *q;
+            sscanf(line + 5, "%63s", name);
+            cfg_str(line, " opt=", opt, sizeof opt);
+            cfg_str(line, " sched=", sched, sizeof sched);
+            for (q = strchr(line + 5, ' '); q && nc < 32; q = strchr(q + 1, ' ')) {
+                const char *eq = strchr(q + 1, '=');
+                char *end;
+                if (!eq) break;
+                snprintf(cfg[nc].key, sizeof cfg[nc].key, "%.*s", (int)(eq - q - 1), q + 1);
+                cfg[nc].v = strtod(eq + 1, &end);
+                if (end != eq + 1) nc++;
+            }
+            begin(name);
+            /* read the case body */
+            traj[0] = (float *)calloc(100 * 12, sizeof(float)); traj[1] = (float *)calloc(100 * 5, sizeof(float));
+            while ((line = strtok_r(NULL, "\n", &save)) && strcmp(line, "end")) {
+                int idx, step, k, nd; int64_t shape[2]; char *r;
+                if (!strncmp(line, "param ", 6)) {
+                    sscanf(line + 6, "%d %d", &idx, &nd);
+                    r = line + 6; strtol(r, &r, 10); strtol(r, &r, 10);
+                    for (k = 0; k < nd; k++) shape[k] = strtol(r, &r, 10);
+                    r = strchr(r, ':') + 1;
+                    p[idx] = nn_empty(ctx, nd, shape);
+                    for (k = 0; k < p[idx]->numel; k++) p[idx]->data[k] = strtof(r, &r);
+                    nn_set_requires_grad(p[idx], 1);
+                    p[idx]->grad = nn_zeros_like(p[idx]);
+                } else if (!strncmp(line, "coef ", 5) || !strncmp(line, "bias ", 5)) {
+                    nn_tensor **dst = line[0] == 'c' ? c : d;
+                    idx = atoi(line + 5);
+                    dst[idx] = nn_zeros_like(p[idx]);
+                    r = strchr(line, ':') + 1;
+                    for (k = 0; k < dst[idx]->numel; k++) dst[idx]->data[k] = strtof(r, &r);
+                } else if (!strncmp(line, "metric", 6) || !strncmp(line, "lr ", 3)) {
+                    double *dst = line[0] == 'm' ? metric : lrs;
+                    r = strchr(line, ':') + 1;
+                    for (k = 0; k < 100; k++) dst[k] = strtod(r, &r);
+                } else if (!strncmp(line, "traj ", 5)) {
+                    sscanf(line + 5, "%d %d", &step, &idx);
+                    r = strchr(line, ':') + 1;
+                    for (k = 0; k < (idx ? 5 : 12); k++) traj[idx][(step - 1) * (idx ? 5 : 12) + k] = strtof(r, &r);
+                }
+            }
+            /* the optimizer, as configured */
+            {
+                int groups = (int)cfg_get(cfg, nc, "groups", 1);
+                int np = groups == 2 ? 1 : 2;
+                float lr = (float)cfg_get(cfg, nc, "lr", 0), wd = (float)cfg_get(cfg, nc, "wd", 0);
+                if (!strcmp(opt, "sgd")) {
+                    nn_sgd_opts so; memset(&so, 0, sizeof so);
+                    so.lr = lr; so.momentum = (float)cfg_get(cfg, nc, "momentum", 0); so.dampening = (float)cfg_get(cfg, nc, "dampening", 0);
+                    so.weight_decay = wd; so.nesterov = (int)cfg_get(cfg, nc, "nesterov", 0);
+                    o = nn_sgd(p, np, so);
+                } else if (!strcmp(opt, "adam") || !strcmp(opt, "adamw")) {
+                    nn_adam_opts ao; memset(&ao, 0, sizeof ao);
+                    ao.lr = lr; ao.weight_decay = wd; ao.amsgrad = (int)cfg_get(cfg, nc, "amsgrad", 0);
+                    ao.beta1 = (float)cfg_get(cfg, nc, "beta1", 0); ao.beta2 = (float)cfg_get(cfg, nc, "beta2", 0);
+                    o = !strcmp(opt, "adam") ? nn_adam(p, np, ao) : nn_adamw(p, np, ao);
+                } else if (!strcmp(opt, "rmsprop")) {
+                    nn_rmsprop_opts ro; memset(&ro, 0, sizeof ro);
+                    ro.lr = lr; ro.weight_decay = wd; ro.momentum = (float)cfg_get(cfg, nc, "momentum", 0);
+                    ro.centered = (int)cfg_get(cfg, nc, "centered", 0); ro.alpha = (float)cfg_get(cfg, nc, "alpha", 0);
+                    o = nn_rmsprop(p, np, ro);
+                } else {
+                    nn_adagrad_opts ag; memset(&ag, 0, sizeof ag);
+                    ag.lr = lr; ag.weight_decay = wd; ag.lr_decay = (float)cfg_get(cfg, nc, "lr_decay", 0);
+                    ag.initial_accumulator_value = (float)cfg_get(cfg, nc, "init_acc", 0);
+                    o = nn_adagrad(p, np, ag);
+                }
+                if (groups == 2) nn_optim_add_param_group(o, &p[1], 1, (float)cfg_get(cfg, nc, "lr1", 0), (float)cfg_get(cfg, nc, "wd1", 0));
+            }
+            if (!strcmp(sched, "step")) s = nn_step_lr(o, (int64_t)cfg_get(cfg, nc, "step_size", 0), (float)cfg_get(cfg, nc, "gamma", 0));
+            else if (!strcmp(sched, "multistep")) { int64_t ms[3] = { 10, 30, 60 }; s = nn_multi_step_lr(o, ms, 3, (float)cfg_get(cfg, nc, "gamma", 0)); }
+            else if (!strcmp(sched, "exp")) s = nn_exponential_lr(o, (float)cfg_get(cfg, nc, "gamma", 0));
+            else if (!strcmp(sched, "cos")) s = nn_cosine_annealing_lr(o, (int64_t)cfg_get(cfg, nc, "t_max", 0), (float)cfg_get(cfg, nc, "eta_min", 0));
+            else if (!strcmp(sched, "linear")) s = nn_linear_lr(o, 0, 0, 0);
+            else if (!strcmp(sched, "onecycle")) { nn_one_cycle_opts oc; memset(&oc, 0, sizeof oc); s = nn_one_cycle_lr(o, (float)cfg_get(cfg, nc, "max_lr", 0), 100, oc); }
+            else if (!strcmp(sched, "plateau")) { nn_plateau_opts po; memset(&po, 0, sizeof po); po.patience = 3; po.cooldown = 2; po.factor = 0.5f; s = nn_reduce_lr_on_plateau(o, po); }
+            CHECK(o != NULL && (sched[0] == 0 || s != NULL), "could not build %s/%s: %s", opt, sched, ERRS(ctx));
+            for (t = 0; t < 100 && o && !g_case_failed; t++) {
+                double lr_rel;
+                for (i = 0; i < 2; i++) { int64_t k; for (k = 0; k < p[i]->numel; k++) p[i]->grad->data[k] = c[i]->data[k] * p[i]->data[k] + d[i]->data[k]; }
+                lr_rel = fabs(nn_optim_lr(o, 0) - lrs[t]) / fabs(lrs[t]);
+                if (lr_rel > worst_lr) worst_lr = lr_rel;
+                CHECK(lr_rel <= 1e-5, "step %d: lr %.10g, PyTorch %.10g", t + 1, nn_optim_lr(o, 0), lrs[t]);
+                nn_optim_step(o);
+                if (s) { if (!strcmp(sched, "plateau")) nn_scheduler_step_metric(s, (float)metric[t]); else nn_scheduler_step(s); }
+                for (i = 0; i < 2; i++) {
+                    int64_t k, n = i ? 5 : 12;
+                    for (k = 0; k < n; k++) {
+                        double want = traj[i][t * n + k], got = p[i]->data[k], err = fabs(got - want);
+                        if (fabs(want) >= 1e-2 && err / fabs(want) > worst) worst = err / fabs(want);
+                        if (!(err <= 1e-5 * fabs(want) + 1e-6)) {
+                            CHECK(0, "step %d param %d[%lld]: PyTorch %.9g, nn.h %.9g", t + 1, i, (long long)k, want, got);
+                            break;
+                        }
+                    }
+                }
+            }
+            printf("  %-26s worst relative error %.2g (params), %.2g (lr) over 100 steps\n", name, worst, worst_lr);
+            CHECK(nn_error(ctx) == NULL, "error: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+            nn_scheduler_free(s); nn_optim_free(o);
+            for (i = 0; i < 2; i++) { nn_free(p[i]); nn_free(c[i]); nn_free(d[i]); free(traj[i]); }
+            end();
+            ncases++;
+        }
+        line = strtok_r(NULL, "\n", &save);
+    }
+    free(buf);
+    begin("optimizer fixtures: all cases ran");
+    CHECK(ncases >= 18, "only %d optimizer cases", ncases);
+    end();
+}
+
+static void test_step_lr_table(nn_ctx *ctx) {
+    /* seed 000: lr_0 = 1e-4, step_size 7, gamma 0.1: 1e-4 for epochs 1-7, 1e-5 for 8-14, 1e-6 for 15-21 */
+    int64_t one = 1; int epoch;
+    nn_tensor *w = nn_set_requires_grad(nn_zeros(ctx, 1, &one), 1);
+    nn_sgd_opts so; nn_optim *o; nn_scheduler *s;
+    memset(&so, 0, sizeof so); so.lr = 1e-4f;
+    o = nn_sgd(&w, 1, so); s = nn_step_lr(o, 7, 0.1f);
+    begin("seed000 StepLR table: 1e-4 (epochs 1-7), 1e-5 (8-14), 1e-6 (15-21)");
+    for (epoch = 1; epoch <= 21; epoch++) {
+        double want = epoch <= 7 ? 1e-4 : epoch <= 14 ? 1e-5 : 1e-6, got = nn_scheduler_last_lr(s, 0);
+        CHECK(fabs(got - want) <= 1e-6 * want, "epoch %d: lr %g, expected %g", epoch, got, want);
+        nn_scheduler_step(s);
+    }
+    end();
+    nn_scheduler_free(s); nn_optim_free(o); nn_free(w);
+}
+
