@@ -133,19 +133,39 @@ typedef struct nn_tensor nn_tensor;
 typedef enum nn_op { NN__OP_LIST(NN__OP_ENUM) NN_OP_COUNT } nn_op;
 #undef NN__OP_ENUM
 
-/* A float32 tensor: PyTorch's dim order, row-major, int64 sizes. The fields
-   above the line are yours to read (and data to write); the rest is the
-   graph and belongs to the library. */
+/* Element types. float32 and int64 have kernels; float16 and bfloat16 have their
+   sizes and names (safetensors reads them as float32) and wait for kernels. */
+typedef enum nn_dtype { NN_FLOAT32 = 0, NN_INT64 = 1, NN_FLOAT16 = 2, NN_BFLOAT16 = 3, NN_DTYPE_COUNT } nn_dtype;
+
+/* Who frees a storage's memory. */
+typedef enum nn_owner { NN_OWNER_LIBRARY = 0, NN_OWNER_ARENA = 1 } nn_owner;
+
+/* The memory behind tensors: a tensor and all its views share one storage.
+   Library-owned storage is freed with the last tensor made on it (nn_free);
+   arena storage lives until nn_arena_reset. */
+typedef struct nn_storage {
+    void *ptr;                      /* first byte */
+    size_t bytes;
+    nn_device device;
+    nn_owner owner;
+} nn_storage;
+
+/* A tensor: PyTorch's dim order, row-major, int64 sizes, a dtype. The fields
+   above the line are yours to read (and the data to write); the rest is the
+   graph and belongs to the library. Read values through nn_f32(t) or nn_i64(t):
+       float v = nn_f32(t)[i];            int64_t k = nn_i64(labels)[i];    */
 struct nn_tensor {
-    float *data;                    /* first element */
+    void *data;                     /* first element (storage->ptr + offset), typed by dtype */
+    nn_dtype dtype;
     int ndim;                       /* 0 for a scalar */
     int64_t shape[NN_MAX_DIMS];
     int64_t stride[NN_MAX_DIMS];    /* in elements; views may be strided */
     int64_t numel;
     nn_device device;
     int requires_grad;
-    nn_tensor *grad;                /* same shape, contiguous; NULL until backward */
+    nn_tensor *grad;                /* same shape, contiguous; NULL until backward (kept for leaves) */
     nn_ctx *ctx;
+    nn_storage *storage;            /* shared by views */
     char name[24];                  /* label for nn_graph_dot, set by nn_set_name */
     /* ---- private ---- */
     int op;                         /* nn_op; NN_OP_LEAF for tensors with no history */
@@ -155,8 +175,12 @@ struct nn_tensor {
     float fp[4];                    /* float parameters of the op */
     int64_t ip[NN_MAX_DIMS + 4];    /* integer parameters of the op */
     void *saved;                    /* values the backward needs (indices, ...) */
+    nn_tensor *out2;                /* a second output (max/min indices) */
     unsigned flags;
     unsigned visit;
+    int refs;                       /* owners of a persistent tensor (modules sharing it) */
+    uint64_t gen;                   /* arena generation check (see nn_arena_reset) */
+    nn_storage storage_inline;
 };
 
 typedef void (*nn_log_fn)(void *user, const char *message);
@@ -176,7 +200,10 @@ NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for
 
 /* ==== tensor creation (persistent: free with nn_free) ==== */
 
-NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* uninitialised */
+NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* float32, uninitialised */
+NN_API nn_tensor *nn_empty_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype);  /* uninitialised */
+NN_API nn_tensor *nn_zeros_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype);
+NN_API nn_tensor *nn_from_i64(nn_ctx *ctx, int ndim, const int64_t *shape, const int64_t *values); /* int64 copy */
 NN_API nn_tensor *nn_zeros(nn_ctx *ctx, int ndim, const int64_t *shape);
 NN_API nn_tensor *nn_ones(nn_ctx *ctx, int ndim, const int64_t *shape);
 NN_API nn_tensor *nn_full(nn_ctx *ctx, int ndim, const int64_t *shape, float value);
@@ -190,6 +217,11 @@ NN_API void nn_free(nn_tensor *t);                   /* frees a tensor you creat
 
 /* ==== tensor queries and in-place helpers (no graph) ==== */
 
+NN_API float *nn_f32(const nn_tensor *t);            /* t's float32 elements, or NULL (with an error) for another dtype */
+NN_API int64_t *nn_i64(const nn_tensor *t);          /* t's int64 elements, or NULL (with an error) for another dtype */
+NN_API size_t nn_dtype_size(nn_dtype dtype);         /* bytes per element, 0 for an unknown dtype */
+NN_API const char *nn_dtype_name(nn_dtype dtype);    /* "float32", "int64", ... */
+NN_API nn_tensor *nn_to_dtype(nn_tensor *x, nn_dtype dtype); /* x.to(dtype): x itself or a converted copy (no gradient) */
 NN_API int64_t nn_size(const nn_tensor *t, int dim);  /* t.size(dim), negative dims count from the end */
 NN_API int nn_is_contiguous(const nn_tensor *t);
 NN_API float nn_item(const nn_tensor *t);            /* the value of a one-element tensor (NAN on error) */
@@ -666,12 +698,15 @@ typedef struct nn__block {
     char *mem;
 } nn__block;
 
+static nn_tensor *nn__retain(nn_tensor *t);
+
 typedef struct nn__rng { uint64_t state, inc; int has_spare; float spare; } nn__rng;
 
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
     size_t min_block;
     int64_t n_nodes;             /* graph nodes and edges made since the last reset */
+    uint64_t gen;                /* arena generation: arena tensors carry the one they were made in */
     unsigned visit_epoch;
     int grad_enabled;
     int summary;                 /* nn_module_summary is printing */
@@ -728,6 +763,7 @@ NN_API nn_ctx *nn_ctx_new(void) {
 NN_API void nn_ctx_free(nn_ctx *ctx) {
     nn__block *b, *next;
     if (!ctx) return;
+    (void)nn__retain;
     for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
     NN_FREE(ctx);
 }
@@ -856,53 +892,104 @@ static int64_t nn__check_shape(nn_ctx *ctx, const char *fn, int ndim, const int6
     return n;
 }
 
+#define NN__F32(t) NN__CAST(float *, (t)->data)
+#define NN__I64(t) NN__CAST(int64_t *, (t)->data)
+
+static const size_t nn__dtype_bytes[NN_DTYPE_COUNT] = { 4, 8, 2, 2 };
+static const char *const nn__dtype_str[NN_DTYPE_COUNT] = { "float32", "int64", "float16", "bfloat16" };
+NN_API size_t nn_dtype_size(nn_dtype dtype) { return (int)dtype >= 0 && dtype < NN_DTYPE_COUNT ? nn__dtype_bytes[dtype] : 0; }
+NN_API const char *nn_dtype_name(nn_dtype dtype) { return (int)dtype >= 0 && dtype < NN_DTYPE_COUNT ? nn__dtype_str[dtype] : "?"; }
+
 static void nn__init_header(nn_tensor *t, nn_ctx *ctx, int ndim, const int64_t *shape, int64_t numel) {
     memset(t, 0, sizeof *t);
-    t->ctx = ctx; t->ndim = ndim; t->numel = numel; t->device = NN_CPU;
+    t->ctx = ctx; t->ndim = ndim; t->numel = numel; t->device = NN_CPU; t->dtype = NN_FLOAT32;
     if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof(int64_t));
     nn__contig_strides(ndim, t->shape, t->stride);
     t->src = t->src_inline;
     t->op = NN_OP_LEAF;
+    t->storage = &t->storage_inline;
 }
 
-/* A persistent tensor: header and data in one allocation. */
-static nn_tensor *nn__new_persistent(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
-    int64_t n; size_t head = (sizeof(nn_tensor) + 63) & ~(size_t)63, bytes; char *mem; nn_tensor *t;
+/* A persistent tensor: header, storage and data in one allocation. */
+static nn_tensor *nn__new_persistent_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, nn_dtype dtype) {
+    int64_t n; size_t head = (sizeof(nn_tensor) + 63) & ~(size_t)63, bytes, es = nn_dtype_size(dtype); char *mem; nn_tensor *t;
     if (!ctx) return NULL;
+    if (!es) { nn__err(ctx, "%s: unknown dtype %d", fn, (int)dtype); return NULL; }
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
-    bytes = head + (size_t)n * sizeof(float) + 64;
+    bytes = head + (size_t)n * es + 64;
     mem = NN__CAST(char *, NN_MALLOC(bytes));
-    if (!mem) { nn__err(ctx, "%s: out of memory allocating %lld floats", fn, (long long)n); return NULL; }
+    if (!mem) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
     t = NN__CAST(nn_tensor *, (void *)mem);
     nn__init_header(t, ctx, ndim, shape, n);
-    t->data = NN__CAST(float *, (void *)(mem + head));
+    t->dtype = dtype;
+    t->data = (void *)(mem + head);
+    t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_LIBRARY;
     t->flags = NN__PERSISTENT;
+    t->refs = 1;
     return t;
+}
+static nn_tensor *nn__new_persistent(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
+    return nn__new_persistent_dtype(ctx, fn, ndim, shape, NN_FLOAT32);
 }
 
 /* A tensor in the step arena; data NULL when it will be a view. */
-static nn_tensor *nn__new_arena(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data) {
-    int64_t n; nn_tensor *t;
+static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data, nn_dtype dtype) {
+    int64_t n; nn_tensor *t; size_t es = nn_dtype_size(dtype);
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
     t = NN__CAST(nn_tensor *, nn__arena_alloc(ctx, sizeof(nn_tensor)));
     if (!t) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     nn__init_header(t, ctx, ndim, shape, n);
+    t->dtype = dtype;
     t->flags = NN__ARENA;
+    t->gen = ctx->gen;
     if (with_data) {
-        t->data = NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float)));
-        if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld floats", fn, (long long)n); return NULL; }
+        t->data = nn__arena_alloc(ctx, (size_t)(n ? n : 1) * es);
+        if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
+        t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_ARENA;
     }
     return t;
 }
+static nn_tensor *nn__new_arena(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data) {
+    return nn__new_arena_dtype(ctx, fn, ndim, shape, with_data, NN_FLOAT32);
+}
+
+/* Another owner of a persistent tensor (a module sharing it): nn_free drops one. */
+static nn_tensor *nn__retain(nn_tensor *t) { if (t && (t->flags & NN__PERSISTENT)) t->refs++; return t; }
 
 NN_API void nn_free(nn_tensor *t) {
     if (!t || !(t->flags & NN__PERSISTENT)) return;
+    if (--t->refs > 0) return;
     nn_free(t->grad);
     NN_FREE(t);
 }
 
+NN_API float *nn_f32(const nn_tensor *t) {
+    if (!t) return NULL;
+    if (t->dtype != NN_FLOAT32) { nn__err(t->ctx, "nn_f32: the tensor is %s, not float32", nn_dtype_name(t->dtype)); return NULL; }
+    return NN__F32(t);
+}
+NN_API int64_t *nn_i64(const nn_tensor *t) {
+    if (!t) return NULL;
+    if (t->dtype != NN_INT64) { nn__err(t->ctx, "nn_i64: the tensor is %s, not int64", nn_dtype_name(t->dtype)); return NULL; }
+    return NN__I64(t);
+}
+NN_API nn_tensor *nn_empty_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype) {
+    return nn__new_persistent_dtype(ctx, "nn_empty_dtype", ndim, shape, dtype);
+}
+NN_API nn_tensor *nn_zeros_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype) {
+    nn_tensor *t = nn__new_persistent_dtype(ctx, "nn_zeros_dtype", ndim, shape, dtype);
+    if (t && t->numel) memset(t->data, 0, (size_t)t->numel * nn_dtype_size(dtype));
+    return t;
+}
+NN_API nn_tensor *nn_from_i64(nn_ctx *ctx, int ndim, const int64_t *shape, const int64_t *values) {
+    nn_tensor *t;
+    if (ctx && !values) { nn__err(ctx, "nn_from_i64: values is NULL"); return NULL; }
+    t = nn__new_persistent_dtype(ctx, "nn_from_i64", ndim, shape, NN_INT64);
+    if (t && t->numel) memcpy(t->data, values, (size_t)t->numel * sizeof(int64_t));
+    return t;
+}
 NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape) { return nn__new_persistent(ctx, "nn_empty", ndim, shape); }
 NN_API nn_tensor *nn_full(nn_ctx *ctx, int ndim, const int64_t *shape, float value) {
     nn_tensor *t = nn__new_persistent(ctx, "nn_full", ndim, shape);
@@ -932,24 +1019,24 @@ NN_API nn_tensor *nn_arange(nn_ctx *ctx, float start, float end, float step) {
     }
     n = (int64_t)ceil(((double)end - start) / step);
     t = nn__new_persistent(ctx, "nn_arange", 1, &n);
-    if (t) for (i = 0; i < n; i++) t->data[i] = (float)(start + (double)i * step);
+    if (t) for (i = 0; i < n; i++) NN__F32(t)[i] = (float)(start + (double)i * step);
     return t;
 }
 NN_API nn_tensor *nn_from_array(nn_ctx *ctx, int ndim, const int64_t *shape, const float *values) {
     nn_tensor *t;
     if (ctx && !values) { nn__err(ctx, "nn_from_array: values is NULL"); return NULL; }
     t = nn__new_persistent(ctx, "nn_from_array", ndim, shape);
-    if (t && t->numel) memcpy(t->data, values, (size_t)t->numel * sizeof(float));
+    if (t && t->numel) memcpy(NN__F32(t), values, (size_t)t->numel * sizeof(float));
     return t;
 }
 NN_API nn_tensor *nn_rand(nn_ctx *ctx, int ndim, const int64_t *shape) {
     nn_tensor *t = nn__new_persistent(ctx, "nn_rand", ndim, shape); int64_t i;
-    if (t) for (i = 0; i < t->numel; i++) t->data[i] = nn__rng_uniform(&ctx->rng);
+    if (t) for (i = 0; i < t->numel; i++) NN__F32(t)[i] = nn__rng_uniform(&ctx->rng);
     return t;
 }
 NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape) {
     nn_tensor *t = nn__new_persistent(ctx, "nn_randn", ndim, shape); int64_t i;
-    if (t) for (i = 0; i < t->numel; i++) t->data[i] = nn__rng_normal(&ctx->rng);
+    if (t) for (i = 0; i < t->numel; i++) NN__F32(t)[i] = nn__rng_normal(&ctx->rng);
     return t;
 }
 
@@ -990,18 +1077,19 @@ NN_API int nn_is_contiguous(const nn_tensor *t) {
 }
 
 /* Copies any strided tensor into a contiguous buffer. */
-static void nn__gather_strided(float *dst, const nn_tensor *t) {
-    nn__walk w; int64_t i;
-    if (nn_is_contiguous(t)) { if (t->numel) memcpy(dst, t->data, (size_t)t->numel * sizeof(float)); return; }
+static void nn__gather_strided(void *dst, const nn_tensor *t) {
+    nn__walk w; int64_t i; size_t es = nn_dtype_size(t->dtype);
+    const char *src = NN__CAST(const char *, t->data);
+    if (nn_is_contiguous(t)) { if (t->numel) memcpy(dst, src, (size_t)t->numel * es); return; }
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) dst[i] = t->data[w.off[0]];
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) memcpy(NN__CAST(char *, dst) + (size_t)i * es, src + (size_t)w.off[0] * es, es);
 }
 
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t) { return t ? nn_zeros(t->ctx, t->ndim, t->shape) : NULL; }
 NN_API nn_tensor *nn_keep(const nn_tensor *t) {
     nn_tensor *k;
     if (!t) return NULL;
-    k = nn__new_persistent(t->ctx, "nn_keep", t->ndim, t->shape);
+    k = nn__new_persistent_dtype(t->ctx, "nn_keep", t->ndim, t->shape, t->dtype);
     if (k) nn__gather_strided(k->data, t);
     return k;
 }
@@ -1027,7 +1115,7 @@ NN_API float nn_item(const nn_tensor *t) {
     char s[128];
     if (!t) return NAN;
     if (t->numel != 1) { nn__err(t->ctx, "nn_item: tensor of shape %s has %lld elements; item needs exactly one", NN__SHAPE(t, s), (long long)t->numel); return NAN; }
-    return t->data[0];
+    return t->dtype == NN_INT64 ? (float)NN__I64(t)[0] : NN__F32(t)[0];
 }
 NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag) {
     if (!t) return NULL;
@@ -1045,9 +1133,15 @@ NN_API nn_tensor *nn_set_name(nn_tensor *t, const char *name) {
 NN_API void nn_fill_(nn_tensor *t, float value) {
     nn__walk w; int64_t i;
     if (!t) return;
-    if (nn_is_contiguous(t)) { for (i = 0; i < t->numel; i++) t->data[i] = value; return; }
+    if (t->dtype == NN_INT64) {
+        nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+        for (i = 0; i < t->numel; i++, nn__walk_next(&w)) NN__I64(t)[w.off[0]] = (int64_t)value;
+        return;
+    }
+    if (t->dtype != NN_FLOAT32) { nn__err(t->ctx, "nn_fill_: no kernel for %s", nn_dtype_name(t->dtype)); return; }
+    if (nn_is_contiguous(t)) { for (i = 0; i < t->numel; i++) NN__F32(t)[i] = value; return; }
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) t->data[w.off[0]] = value;
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) NN__F32(t)[w.off[0]] = value;
 }
 static int nn__same_shape(const nn_tensor *a, const nn_tensor *b) {
     return a->ndim == b->ndim && memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(int64_t)) == 0;
@@ -1059,10 +1153,15 @@ NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
         nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; the shapes must match", NN__SHAPE(dst, s1), NN__SHAPE(src, s2));
         return 0;
     }
+    if (dst->dtype != src->dtype) {
+        nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; convert with nn_to_dtype first", nn_dtype_name(dst->dtype), nn_dtype_name(src->dtype));
+        return 0;
+    }
     if (nn_is_contiguous(dst)) { nn__gather_strided(dst->data, src); return 1; }
+    if (dst->dtype != NN_FLOAT32) { nn__err(dst->ctx, "nn_copy_: a strided %s dst is not supported", nn_dtype_name(dst->dtype)); return 0; }
     if (!nn_is_contiguous(src)) { nn__err(dst->ctx, "nn_copy_: dst and src are both strided; make one contiguous first"); return 0; }
     nn__walk_init(&w, dst->ndim, dst->shape, dst->stride, NULL, NULL);
-    for (i = 0; i < dst->numel; i++, nn__walk_next(&w)) dst->data[w.off[0]] = src->data[i];
+    for (i = 0; i < dst->numel; i++, nn__walk_next(&w)) NN__F32(dst)[w.off[0]] = NN__F32(src)[i];
     return 1;
 }
 NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
@@ -1121,7 +1220,7 @@ static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shap
 }
 
 /* The gradient buffer of an input, or NULL when it needs none. */
-static float *nn__gbuf(const nn_tensor *x) { return x && x->requires_grad && x->grad ? x->grad->data : NULL; }
+static float *nn__gbuf(const nn_tensor *x) { return x && x->requires_grad && x->grad ? NN__F32(x->grad) : NULL; }
 
 /* ---- broadcasting ---- */
 
@@ -1205,8 +1304,8 @@ static void nn__binary_forward(nn_tensor *y) {
     nn__bcast_plan(&p, y, xs, ternary ? 3 : 2);
     nn__rows_init(&r, &p);
     for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
-        float *o = y->data + i * r.len;                      /* (len) */
-        const float *a = xs[0]->data + r.w.off[0], *b = xs[1]->data + r.w.off[1];
+        float *o = NN__F32(y) + i * r.len;                      /* (len) */
+        const float *a = NN__F32(xs[0]) + r.w.off[0], *b = NN__F32(xs[1]) + r.w.off[1];
         int64_t sa = r.s[0], sb = r.s[1];
         switch (y->op) {
         case NN_OP_ADD: for (j = 0; j < r.len; j++) o[j] = a[j * sa] + b[j * sb]; break;
@@ -1217,7 +1316,7 @@ static void nn__binary_forward(nn_tensor *y) {
         case NN_OP_MAXIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); } break;
         case NN_OP_MINIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); } break;
         case NN_OP_WHERE: {   /* src: cond, a, b */
-            const float *c = a, *u = b, *v = xs[2]->data + r.w.off[2];
+            const float *c = a, *u = b, *v = NN__F32(xs[2]) + r.w.off[2];
             int64_t sc = sa, su = sb, sv = r.s[2];
             for (j = 0; j < r.len; j++) o[j] = c[j * sc] != 0.0f ? u[j * su] : v[j * sv];
         } break;
@@ -1236,8 +1335,8 @@ static void nn__binary_backward(nn_tensor *y) {
     nn__rows_init(&r, &p);
     ga = nn__gbuf(xs[0]); gb = nn__gbuf(xs[1]);
     for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
-        const float *g = y->grad->data + i * r.len, *o = y->data + i * r.len;   /* (len) */
-        const float *a = xs[0]->data + r.w.off[0], *b = xs[1]->data + r.w.off[1];
+        const float *g = NN__F32(y->grad) + i * r.len, *o = NN__F32(y) + i * r.len;   /* (len) */
+        const float *a = NN__F32(xs[0]) + r.w.off[0], *b = NN__F32(xs[1]) + r.w.off[1];
         float *da = ga ? ga + r.w.off[0] : NULL, *db = gb ? gb + r.w.off[1] : NULL;
         int64_t sa = r.s[0], sb = r.s[1];
         switch (y->op) {
@@ -1318,8 +1417,8 @@ static float nn__sigmoidf(float x) {
 }
 
 static void nn__unary_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data;   /* (n) */
-    float *o = y->data, s = y->fp[0], t = y->fp[1];
+    const float *x = NN__F32(y->src[0]);   /* (n) */
+    float *o = NN__F32(y), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
     switch (y->op) {
     case NN_OP_ADD_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] + s; break;
@@ -1349,7 +1448,7 @@ static void nn__unary_forward(nn_tensor *y) {
 }
 
 static void nn__unary_backward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *o = y->data, *g = y->grad->data;   /* (n) */
+    const float *x = NN__F32(y->src[0]), *o = NN__F32(y), *g = NN__F32(y->grad);   /* (n) */
     float *d = nn__gbuf(y->src[0]), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
     if (!d) return;
@@ -1449,12 +1548,12 @@ static int nn__split_dim(const char *fn, nn_tensor *x, int dim, int keepdim, int
 }
 
 static void nn__softmax_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data;          /* (outer, D, inner) */
+    const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     int logsm = y->op == NN_OP_LOG_SOFTMAX;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
-        float *yp = y->data + o * D * I + i, m = -INFINITY;
+        float *yp = NN__F32(y) + o * D * I + i, m = -INFINITY;
         double s = 0;
         for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
         for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
@@ -1464,12 +1563,12 @@ static void nn__softmax_forward(nn_tensor *y) {
 }
 static void nn__softmax_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;            /* (outer, D, inner) */
+    const float *g = NN__F32(y->grad);            /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     if (!dx) return;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         int64_t base = o * D * I + i;
-        const float *yp = y->data + base, *gp = g + base;
+        const float *yp = NN__F32(y) + base, *gp = g + base;
         float *dp = dx + base;
         double s = 0;
         if (y->op == NN_OP_SOFTMAX) {   /* dx = y (g - sum(g y)) */
@@ -1501,12 +1600,12 @@ NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_
 /* ip[3] = correction (var, std); saved = argmax/argmin positions (max, min) */
 
 static void nn__reduce_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data;          /* (outer, D, inner) -> (outer, inner) */
+    const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) -> (outer, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     int64_t *arg = NN__CAST(int64_t *, y->saved);
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
-        float *yp = y->data + o * I + i;
+        float *yp = NN__F32(y) + o * I + i;
         switch (y->op) {
         case NN_OP_SUM: case NN_OP_MEAN: {
             double s = 0;
@@ -1545,14 +1644,14 @@ static void nn__reduce_forward(nn_tensor *y) {
 
 static void nn__reduce_backward(nn_tensor *y) {
     const nn_tensor *xt = y->src[0];
-    const float *x = xt->data, *g = y->grad->data;   /* x (outer, D, inner), g (outer, inner) */
+    const float *x = NN__F32(xt), *g = NN__F32(y->grad);   /* x (outer, D, inner), g (outer, inner) */
     float *dx = nn__gbuf(xt);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     const int64_t *arg = NN__CAST(const int64_t *, y->saved);
     if (!dx) return;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
-        float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = y->data[o * I + i];
+        float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = NN__F32(y)[o * I + i];
         switch (y->op) {
         case NN_OP_SUM: for (d = 0; d < D; d++) dp[d * I] += gv; break;
         case NN_OP_MEAN: { float k = gv / (float)D; for (d = 0; d < D; d++) dp[d * I] += k; } break;
@@ -1606,7 +1705,7 @@ static nn_tensor *nn__indices_of(nn_tensor *y) {
     const int64_t *arg = NN__CAST(const int64_t *, y->saved);
     int64_t i;
     if (!t) return NULL;
-    for (i = 0; i < y->numel; i++) t->data[i] = (float)arg[i];
+    for (i = 0; i < y->numel; i++) NN__F32(t)[i] = (float)arg[i];
     return t;
 }
 NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
@@ -1822,8 +1921,8 @@ static void nn__matmul_forward(nn_tensor *y) {
     nn__mm_plan(&p, a, b, &ynd, ysh);
     nn__walk_init(&w, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))   /* y (batch, M, N) = a (batch, M, K) @ b (batch, K, N) */
-        nn__gemm(y->ctx, p.M, p.N, p.K, a->data + w.off[0], p.ars, p.acs, b->data + w.off[1], p.brs, p.bcs,
-                 y->data + t * p.M * p.N, p.N, 0);
+        nn__gemm(y->ctx, p.M, p.N, p.K, NN__F32(a) + w.off[0], p.ars, p.acs, NN__F32(b) + w.off[1], p.brs, p.bcs,
+                 NN__F32(y) + t * p.M * p.N, p.N, 0);
 }
 
 static void nn__matmul_backward(nn_tensor *y) {
@@ -1835,9 +1934,9 @@ static void nn__matmul_backward(nn_tensor *y) {
     nn__walk_init(&wd, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
     nn__walk_init(&wg, p.bnd, p.bshape, p.ag_st, p.bg_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&wd), nn__walk_next(&wg)) {
-        const float *g = y->grad->data + t * p.M * p.N;
-        if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, b->data + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
-        if (db) nn__gemm(y->ctx, p.K, p.N, p.M, a->data + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
+        const float *g = NN__F32(y->grad) + t * p.M * p.N;
+        if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, NN__F32(b) + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
+        if (db) nn__gemm(y->ctx, p.K, p.N, p.M, NN__F32(a) + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
     }
 }
 
@@ -1868,14 +1967,14 @@ static int nn__index_at(nn_ctx *ctx, const char *fn, float v, int64_t size, int6
 /* gather: y[i0..id..in] = x[i0..index[i]..in] along ip[0]; saved = positions in x */
 static void nn__gather_forward(nn_tensor *y) {
     const int64_t *pos = NN__CAST(const int64_t *, y->saved);   /* (numel of y) */
-    const float *x = y->src[0]->data;
+    const float *x = NN__F32(y->src[0]);
     int64_t i;
-    for (i = 0; i < y->numel; i++) y->data[i] = x[pos[i]];
+    for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[pos[i]];
 }
 static void nn__gather_backward(nn_tensor *y) {
     const int64_t *pos = NN__CAST(const int64_t *, y->saved);
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[pos[i]] += g[i];     /* scatter-add */
 }
@@ -1904,7 +2003,7 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
     nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
     for (i = 0; i < y->numel; i++, nn__walk_next(&w)) {
         int64_t at, p = 0, rem = i, j;
-        if (!nn__index_at(x->ctx, "nn_gather", index->data[w.off[0]], x->ndim ? x->shape[d] : 1, &at)) return NULL;
+        if (!nn__index_at(x->ctx, "nn_gather", NN__F32(index)[w.off[0]], x->ndim ? x->shape[d] : 1, &at)) return NULL;
         for (k = index->ndim - 1; k >= 0; k--) {    /* position of y's element i in x */
             j = rem % index->shape[k]; rem /= index->shape[k];
             p += (k == d ? at : j) * xst[k];
@@ -1920,15 +2019,15 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
 /* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :]; saved = the n rows */
 static void nn__index_select_forward(nn_tensor *y) {
     const int64_t *rows = NN__CAST(const int64_t *, y->saved);
-    const float *x = y->src[0]->data;
+    const float *x = NN__F32(y->src[0]);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++)
-        memcpy(y->data + (o * n + r) * I, x + (o * D + rows[r]) * I, (size_t)I * sizeof(float));
+        memcpy(NN__F32(y) + (o * n + r) * I, x + (o * D + rows[r]) * I, (size_t)I * sizeof(float));
 }
 static void nn__index_select_backward(nn_tensor *y) {
     const int64_t *rows = NN__CAST(const int64_t *, y->saved);
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i;
     if (!dx) return;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
@@ -1954,7 +2053,7 @@ NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index) {
     if (!rows) { nn__err(x->ctx, "nn_index_select: out of memory"); return NULL; }
     nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
     for (r = 0; r < index->numel; r++, nn__walk_next(&w))
-        if (!nn__index_at(x->ctx, "nn_index_select", index->data[w.off[0]], oi[1], &rows[r])) return NULL;
+        if (!nn__index_at(x->ctx, "nn_index_select", NN__F32(index)[w.off[0]], oi[1], &rows[r])) return NULL;
     y->saved = rows;
     memcpy(y->ip, oi, sizeof oi);
     y->ip[3] = index->numel;
@@ -1987,7 +2086,7 @@ NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
     if (num_classes < 0) {
         num_classes = 0;
         for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-            float v = index->data[w.off[0]];
+            float v = NN__F32(index)[w.off[0]];
             if (v >= 0 && v < 16777216.0f && v + 1 > num_classes) num_classes = (int64_t)v + 1;
         }
         nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
@@ -1996,14 +2095,14 @@ NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
     shape[index->ndim] = num_classes;
     y = nn__new_arena(index->ctx, "nn_one_hot", index->ndim + 1, shape, 1);
     if (!y) return NULL;
-    memset(y->data, 0, (size_t)y->numel * sizeof(float));
+    memset(NN__F32(y), 0, (size_t)y->numel * sizeof(float));
     for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-        float v = index->data[w.off[0]];
+        float v = NN__F32(index)[w.off[0]];
         if (v < 0 || !nn__index_at(index->ctx, "nn_one_hot", v, num_classes, &k)) {
             if (v < 0) nn__err(index->ctx, "nn_one_hot: class %g is negative", v);
             return NULL;
         }
-        y->data[i * num_classes + k] = 1.0f;
+        NN__F32(y)[i * num_classes + k] = 1.0f;
     }
     return y;
 }
@@ -2026,7 +2125,9 @@ static nn_tensor *nn__view(int op, const char *fn, nn_tensor *x, nn__geom_fn geo
     geom(x, lst, args, &nd2, shape, lstride, &loff);
     y = nn__node(op, fn, nd, shape, &x, 1, 0);
     if (!y) return NULL;
-    y->data = x->data + off;
+    y->data = NN__CAST(char *, x->data) + (size_t)off * nn_dtype_size(x->dtype);
+    y->dtype = x->dtype;
+    y->storage = x->storage;
     for (i = 0; i < nd; i++) { y->stride[i] = st[i]; y->ip[i] = lstride[i]; }
     y->ip[NN_MAX_DIMS] = loff;
     return y;
@@ -2034,7 +2135,7 @@ static nn_tensor *nn__view(int op, const char *fn, nn_tensor *x, nn__geom_fn geo
 
 static void nn__view_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     nn__walk w; int64_t i;
     if (!dx) return;
     dx += y->ip[NN_MAX_DIMS];
@@ -2202,10 +2303,10 @@ NN_API nn_tensor *nn_unsqueeze(nn_tensor *x, int dim) {
 
 /* ---- copy (contiguous, clone), detach ---- */
 
-static void nn__copy_forward(nn_tensor *y) { nn__gather_strided(y->data, y->src[0]); }
+static void nn__copy_forward(nn_tensor *y) { nn__gather_strided(NN__F32(y), y->src[0]); }
 static void nn__copy_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);     /* x's gradient is contiguous: a plain add */
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i];
 }
@@ -2226,6 +2327,8 @@ NN_API nn_tensor *nn_detach(nn_tensor *x) {
     y = nn__new_arena(x->ctx, "nn_detach", x->ndim, x->shape, 0);
     if (!y) return NULL;
     y->data = x->data;
+    y->dtype = x->dtype;
+    y->storage = x->storage;
     memcpy(y->stride, x->stride, sizeof y->stride);
     return y;
 }
@@ -2239,7 +2342,7 @@ static void nn__cat_forward(nn_tensor *y) {
     for (k = 0; k < y->nsrc; k++) {
         const nn_tensor *x = y->src[k];
         int64_t X = x->shape[y->ip[2]] * I;
-        for (o = 0; o < O; o++) memcpy(y->data + o * Y + at, x->data + o * X, (size_t)X * sizeof(float));
+        for (o = 0; o < O; o++) memcpy(NN__F32(y) + o * Y + at, NN__F32(x) + o * X, (size_t)X * sizeof(float));
         at += X;
     }
 }
@@ -2250,7 +2353,7 @@ static void nn__cat_backward(nn_tensor *y) {
         const nn_tensor *x = y->src[k];
         int64_t X = x->shape[y->ip[2]] * I;
         float *dx = nn__gbuf(x);
-        if (dx) for (o = 0; o < O; o++) for (i = 0; i < X; i++) dx[o * X + i] += y->grad->data[o * Y + at + i];
+        if (dx) for (o = 0; o < O; o++) for (i = 0; i < X; i++) dx[o * X + i] += NN__F32(y->grad)[o * Y + at + i];
         at += X;
     }
 }
@@ -2351,10 +2454,10 @@ static void nn__conv2d_forward(nn_tensor *y) {
     int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        float *yo = y->data + (n * O + g * Og) * P;                /* (Og, P) */
-        nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
-        nn__gemm(y->ctx, Og, P, K, w->data + g * Og * K, K, 1, col, P, 1, yo, P, 0);
-        if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
+        float *yo = NN__F32(y) + (n * O + g * Og) * P;                /* (Og, P) */
+        nn__im2col(col, NN__F32(x) + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
+        nn__gemm(y->ctx, Og, P, K, NN__F32(w) + g * Og * K, K, 1, col, P, 1, yo, P, 0);
+        if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
     }
 }
 static void nn__conv2d_backward(nn_tensor *y) {
@@ -2366,13 +2469,13 @@ static void nn__conv2d_backward(nn_tensor *y) {
     float *col = NN__CAST(float *, y->saved), *dcol = dx ? nn__scratch(y->ctx, K * P) : NULL;   /* (K, P) */
     if (dx && !dcol) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        const float *gy = y->grad->data + (n * O + g * Og) * P;    /* (Og, P) */
+        const float *gy = NN__F32(y->grad) + (n * O + g * Og) * P;    /* (Og, P) */
         if (dw) {   /* dw (Og, K) += gy (Og, P) @ col^T */
-            nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
+            nn__im2col(col, NN__F32(x) + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
             nn__gemm(y->ctx, Og, K, P, gy, P, 1, col, 1, P, dw + g * Og * K, K, 1);
         }
         if (dx) {   /* dcol (K, P) = w^T (K, Og) @ gy; dx += col2im(dcol) */
-            nn__gemm(y->ctx, K, P, Og, w->data + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
+            nn__gemm(y->ctx, K, P, Og, NN__F32(w) + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
             nn__col2im(dx + (n * C + g * Cg) * H * W, dcol, Cg, H, W, kh, kw, y->ip, OH, OW);
         }
         if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; db[g * Og + o] += s; }
@@ -2385,13 +2488,13 @@ static void nn__conv_transpose2d_forward(nn_tensor *y) {
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
-    memset(y->data, 0, (size_t)y->numel * sizeof(float));
+    memset(NN__F32(y), 0, (size_t)y->numel * sizeof(float));
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        float *yo = y->data + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
+        float *yo = NN__F32(y) + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
         /* col (K, P) = w_g^T (K, Cg) @ x_g (Cg, P), then scattered into the output */
-        nn__gemm(y->ctx, K, P, Cg, w->data + g * Cg * K, 1, K, x->data + (n * C + g * Cg) * P, P, 1, col, P, 0);
+        nn__gemm(y->ctx, K, P, Cg, NN__F32(w) + g * Cg * K, 1, K, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, P, 0);
         nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
-        if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
+        if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
 }
 static void nn__conv_transpose2d_backward(nn_tensor *y) {
@@ -2402,10 +2505,10 @@ static void nn__conv_transpose2d_backward(nn_tensor *y) {
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        const float *gy = y->grad->data + (n * O + g * Og) * OH * OW;
+        const float *gy = NN__F32(y->grad) + (n * O + g * Og) * OH * OW;
         nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
-        if (dx) nn__gemm(y->ctx, Cg, P, K, w->data + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
-        if (dw) nn__gemm(y->ctx, Cg, K, P, x->data + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
+        if (dx) nn__gemm(y->ctx, Cg, P, K, NN__F32(w) + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
+        if (dw) nn__gemm(y->ctx, Cg, K, P, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
         if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; db[g * Og + o] += s; }
     }
 }
@@ -2517,8 +2620,8 @@ static void nn__pool_forward(nn_tensor *y) {
     int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow, i, j;
     int64_t *arg = NN__CAST(int64_t *, y->saved);
     for (c = 0; c < NC; c++) {
-        const float *xp = x->data + c * H * W;                        /* (H, W) */
-        float *yp = y->data + c * OH * OW;                            /* (OH, OW) */
+        const float *xp = NN__F32(x) + c * H * W;                        /* (H, W) */
+        float *yp = NN__F32(y) + c * OH * OW;                            /* (OH, OW) */
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
             if (y->op == NN_OP_MAX_POOL2D) {
@@ -2547,7 +2650,7 @@ static void nn__pool_backward(nn_tensor *y) {
     if (!dx) return;
     for (c = 0; c < NC; c++) {
         float *dp = dx + c * H * W;
-        const float *gp = y->grad->data + c * OH * OW;
+        const float *gp = NN__F32(y->grad) + c * OH * OW;
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
             if (y->op == NN_OP_MAX_POOL2D) { if (arg[c * OH * OW + o] >= 0) dp[arg[c * OH * OW + o]] += gp[o]; }
@@ -2612,13 +2715,13 @@ NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t ou
 /* saved = the mask: 0 or 1/(1-p) per element */
 
 static void nn__dropout_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *m = NN__CAST(const float *, y->saved);
+    const float *x = NN__F32(y->src[0]), *m = NN__CAST(const float *, y->saved);
     int64_t i;
-    for (i = 0; i < y->numel; i++) y->data[i] = x[i] * m[i];
+    for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[i] * m[i];
 }
 static void nn__dropout_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
-    const float *m = NN__CAST(const float *, y->saved), *g = y->grad->data;
+    const float *m = NN__CAST(const float *, y->saved), *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i] * m[i];
 }
@@ -2652,33 +2755,33 @@ static void nn__norm_forward(nn_tensor *y) {
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
         inv = mean + C;
         for (n = 0; n < N; n++) for (c = 0; c < C; c++) {
-            float sc = inv[c] * (w ? w->data[c] : 1.0f), sh = b ? b->data[c] : 0.0f;
-            const float *xp = x->data + (n * C + c) * S; float *yp = y->data + (n * C + c) * S;
+            float sc = inv[c] * (w ? NN__F32(w)[c] : 1.0f), sh = b ? NN__F32(b)[c] : 0.0f;
+            const float *xp = NN__F32(x) + (n * C + c) * S; float *yp = NN__F32(y) + (n * C + c) * S;
             for (s = 0; s < S; s++) yp[s] = (xp[s] - mean[c]) * sc + sh;
         }
     } else {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
         inv = mean + R;
         for (n = 0; n < R; n++) {
-            const float *xp = x->data + n * M; float *yp = y->data + n * M;
-            for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? w->data[s] : 1.0f) + (b ? b->data[s] : 0.0f);
+            const float *xp = NN__F32(x) + n * M; float *yp = NN__F32(y) + n * M;
+            for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? NN__F32(w)[s] : 1.0f) + (b ? NN__F32(b)[s] : 0.0f);
         }
     }
 }
 static void nn__norm_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
-    const float *mean = NN__CAST(const float *, y->saved), *inv, *g = y->grad->data;
+    const float *mean = NN__CAST(const float *, y->saved), *inv, *g = NN__F32(y->grad);
     int64_t n, c, s;
     if (y->op == NN_OP_BATCH_NORM) {
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
         double M = (double)(N * S);
         inv = mean + C;
         for (c = 0; c < C; c++) {
-            double sg = 0, sgx = 0; float wc = w ? w->data[c] : 1.0f;
+            double sg = 0, sgx = 0; float wc = w ? NN__F32(w)[c] : 1.0f;
             for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
                 int64_t at = (n * C + c) * S + s;
-                sg += g[at]; sgx += (double)g[at] * (x->data[at] - mean[c]) * inv[c];
+                sg += g[at]; sgx += (double)g[at] * (NN__F32(x)[at] - mean[c]) * inv[c];
             }
             if (dw) dw[c] += (float)sgx;
             if (db) db[c] += (float)sg;
@@ -2686,7 +2789,7 @@ static void nn__norm_backward(nn_tensor *y) {
             for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
                 int64_t at = (n * C + c) * S + s;
                 if (y->ip[0]) {   /* training: the batch statistics depend on x too */
-                    float xh = (x->data[at] - mean[c]) * inv[c];
+                    float xh = (NN__F32(x)[at] - mean[c]) * inv[c];
                     dx[at] += wc * inv[c] * (float)((g[at] * M - sg - xh * sgx) / M);
                 } else dx[at] += g[at] * wc * inv[c];
             }
@@ -2695,16 +2798,16 @@ static void nn__norm_backward(nn_tensor *y) {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
         inv = mean + R;
         for (n = 0; n < R; n++) {
-            const float *xp = x->data + n * M, *gp = g + n * M;
+            const float *xp = NN__F32(x) + n * M, *gp = g + n * M;
             double sd = 0, sdx = 0;
             for (s = 0; s < M; s++) {
-                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? w->data[s] : 1.0f);
+                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 sd += d; sdx += (double)d * xh;
                 if (dw) dw[s] += gp[s] * xh;
                 if (db) db[s] += gp[s];
             }
             if (dx) for (s = 0; s < M; s++) {
-                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? w->data[s] : 1.0f);
+                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 dx[n * M + s] += inv[n] * (float)((d * (double)M - sd - xh * sdx) / (double)M);
             }
         }
@@ -2741,13 +2844,13 @@ NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor
     for (c = 0; c < C; c++) {
         double m = 0, v = 0, M = (double)(N * S);
         if (training) {
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += x->data[(n * C + c) * S + s];
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += NN__F32(x)[(n * C + c) * S + s];
             m /= M;
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = x->data[(n * C + c) * S + s] - m; v += d * d; }
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = NN__F32(x)[(n * C + c) * S + s] - m; v += d * d; }
             v /= M;
-            if (running_mean) running_mean->data[c] = (float)((1.0 - momentum) * running_mean->data[c] + momentum * m);
-            if (running_var) running_var->data[c] = (float)((1.0 - momentum) * running_var->data[c] + momentum * v * M / (M - 1));
-        } else { m = running_mean->data[c]; v = running_var->data[c]; }
+            if (running_mean) NN__F32(running_mean)[c] = (float)((1.0 - momentum) * NN__F32(running_mean)[c] + momentum * m);
+            if (running_var) NN__F32(running_var)[c] = (float)((1.0 - momentum) * NN__F32(running_var)[c] + momentum * v * M / (M - 1));
+        } else { m = NN__F32(running_mean)[c]; v = NN__F32(running_var)[c]; }
         st[c] = (float)m; st[C + c] = (float)(1.0 / sqrt(v + eps));
     }
     y->saved = st;
@@ -2781,9 +2884,9 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
     y->ip[1] = M; y->fp[0] = eps;
     for (r = 0; r < R; r++) {
         double m = 0, v = 0;
-        for (s = 0; s < M; s++) m += x->data[r * M + s];
+        for (s = 0; s < M; s++) m += NN__F32(x)[r * M + s];
         m /= (double)M;
-        for (s = 0; s < M; s++) { double d = x->data[r * M + s] - m; v += d * d; }
+        for (s = 0; s < M; s++) { double d = NN__F32(x)[r * M + s] - m; v += d * d; }
         v /= (double)M;
         st[r] = (float)m; st[R + r] = (float)(1.0 / sqrt(v + eps));
     }
@@ -2797,21 +2900,21 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
    src: x, target, pos_weight (broadcast over the last dim) */
 
 static void nn__bce_logits_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *t = y->src[1]->data;
+    const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
     const nn_tensor *pw = y->src[2];
     int64_t i, K = pw ? pw->numel : 1;
     for (i = 0; i < y->numel; i++) {
-        float p = pw ? pw->data[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
-        y->data[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
+        float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
+        NN__F32(y)[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
     }
 }
 static void nn__bce_logits_backward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *t = y->src[1]->data, *g = y->grad->data;
+    const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]), *g = NN__F32(y->grad);
     const nn_tensor *pw = y->src[2];
     float *dx = nn__gbuf(y->src[0]);
     int64_t i, K = pw ? pw->numel : 1;
     if (dx) for (i = 0; i < y->numel; i++) {
-        float p = pw ? pw->data[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
+        float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
         dx[i] += g[i] * (L * nn__sigmoidf(x[i]) - p * t[i]);
     }
 }
@@ -2923,7 +3026,7 @@ static int nn__ensure_grad(nn_tensor *t, int zero) {
         if (!t->grad) return 0;
         zero = 1;
     }
-    if (zero) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
+    if (zero) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float));
     return 1;
 }
 
@@ -2951,22 +3054,22 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad) {
         if (!nn__ensure_grad(u, u->op != NN_OP_LEAF)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
     }
     if (grad) {
-        float *g = t->grad->data;
+        float *g = NN__F32(t->grad);
         nn__walk w;
         nn__walk_init(&w, grad->ndim, grad->shape, grad->stride, NULL, NULL);
-        for (i = 0; i < t->numel; i++, nn__walk_next(&w)) g[i] += grad->data[w.off[0]];
-    } else t->grad->data[0] += 1.0f;
+        for (i = 0; i < t->numel; i++, nn__walk_next(&w)) g[i] += NN__F32(grad)[w.off[0]];
+    } else NN__F32(t->grad)[0] += 1.0f;
     for (i = n - 1; i >= 0; i--) nn__ops[order[i]->op].backward(order[i]);
     return 1;
 }
 
-NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float)); }
+NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float)); }
 
 /* Sum of y * v in double, v a fixed pattern. */
 static double nn__probe(const nn_tensor *y, const float *v) {
     double s = 0; nn__walk w; int64_t i;
     nn__walk_init(&w, y->ndim, y->shape, y->stride, NULL, NULL);
-    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) s += (double)y->data[w.off[0]] * v[i];
+    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) s += (double)NN__F32(y)[w.off[0]] * v[i];
     return s;
 }
 
@@ -2985,7 +3088,7 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
     if (!y) { nn__err(ctx, "nn_gradcheck: the function returned NULL"); nn__arena_rewind(ctx, mark); return 0; }
     vt = nn__new_arena(ctx, "nn_gradcheck", y->ndim, y->shape, 1);
     if (!vt) { nn__arena_rewind(ctx, mark); return 0; }
-    v = vt->data;
+    v = NN__F32(vt);
     for (i = 0; i < y->numel; i++) v[i] = 0.5f + (float)((i * 7919) % 13) / 13.0f;   /* fixed weights */
     if (!y->requires_grad || !nn_backward(y, vt)) { nn__err(ctx, "nn_gradcheck: the output does not depend on any input with requires_grad"); nn__arena_rewind(ctx, mark); return 0; }
     nn__arena_rewind(ctx, mark);
@@ -2993,19 +3096,19 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
         nn_tensor *x = inputs[k];
         if (!x->requires_grad || !x->grad) continue;
         for (i = 0; i < x->numel; i++) {
-            float keep = x->data[i]; double lp, lm, num, ana = x->grad->data[i], err;
-            x->data[i] = keep + eps;
+            float keep = NN__F32(x)[i]; double lp, lm, num, ana = NN__F32(x->grad)[i], err;
+            NN__F32(x)[i] = keep + eps;
             y = fn(inputs, user);
-            if (!y) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            if (!y) { NN__F32(x)[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
             vt = nn__new_arena(ctx, "nn_gradcheck", y->ndim, y->shape, 1);
-            if (!vt) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
-            { int64_t j; for (j = 0; j < y->numel; j++) vt->data[j] = 0.5f + (float)((j * 7919) % 13) / 13.0f; }
-            lp = nn__probe(y, vt->data);
-            x->data[i] = keep - eps;
+            if (!vt) { NN__F32(x)[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            { int64_t j; for (j = 0; j < y->numel; j++) NN__F32(vt)[j] = 0.5f + (float)((j * 7919) % 13) / 13.0f; }
+            lp = nn__probe(y, NN__F32(vt));
+            NN__F32(x)[i] = keep - eps;
             y = fn(inputs, user);
-            if (!y) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
-            lm = nn__probe(y, vt->data);
-            x->data[i] = keep;
+            if (!y) { NN__F32(x)[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            lm = nn__probe(y, NN__F32(vt));
+            NN__F32(x)[i] = keep;
             nn__arena_rewind(ctx, mark);
             num = (lp - lm) / (2.0 * eps);
             err = fabs(num - ana);
@@ -3023,7 +3126,7 @@ static void nn__dot_values(FILE *f, const char *what, const nn_tensor *t) {
     nn__walk w;
     fprintf(f, "%s", what);
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", t->data[w.off[0]]);
+    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", NN__F32(t)[w.off[0]]);
     if (t->numel > n) fprintf(f, " ...");
 }
 
@@ -3066,7 +3169,7 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
     printf("[");
     for (i = 0; i < n; i++) {
         if (summarize && n > 6 && i == 3) { printf(d == t->ndim - 1 ? "..., " : "...,\n%*s", d == t->ndim - 1 ? 0 : indent + d + 1, ""); i = n - 3; }
-        if (d == t->ndim - 1) printf("%.4f", t->data[off + i * t->stride[d]]);
+        if (d == t->ndim - 1) printf("%.4f", NN__F32(t)[off + i * t->stride[d]]);
         else nn__print_rec(t, d + 1, off + i * t->stride[d], indent, summarize);
         if (i < n - 1) {
             if (d == t->ndim - 1) printf(", ");
@@ -3079,7 +3182,7 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
 NN_API void nn_print(const nn_tensor *t) {
     if (!t) { printf("NULL\n"); return; }
     printf("tensor(");
-    if (t->ndim == 0) printf("%.4f", t->data[0]);
+    if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
     else nn__print_rec(t, 0, 0, 7, t->numel > 1000);
     if (t->requires_grad) printf(t->op == NN_OP_LEAF ? ", requires_grad=True" : ", grad_fn=<%s>", nn_op_name(t->op));
     printf(")\n");
@@ -3281,12 +3384,12 @@ static void nn__fans(const nn_tensor *t, double *fan_in, double *fan_out) {
 NN_API void nn_init_uniform_(nn_tensor *t, float a, float b) {
     int64_t i;
     if (!t) return;
-    for (i = 0; i < t->numel; i++) t->data[i] = a + (b - a) * nn__rng_uniform(&t->ctx->rng);
+    for (i = 0; i < t->numel; i++) NN__F32(t)[i] = a + (b - a) * nn__rng_uniform(&t->ctx->rng);
 }
 NN_API void nn_init_normal_(nn_tensor *t, float mean, float std) {
     int64_t i;
     if (!t) return;
-    for (i = 0; i < t->numel; i++) t->data[i] = mean + std * nn__rng_normal(&t->ctx->rng);
+    for (i = 0; i < t->numel; i++) NN__F32(t)[i] = mean + std * nn__rng_normal(&t->ctx->rng);
 }
 NN_API void nn_init_constant_(nn_tensor *t, float value) { nn_fill_(t, value); }
 NN_API void nn_init_zeros_(nn_tensor *t) { nn_fill_(t, 0.0f); }
@@ -3468,7 +3571,7 @@ static nn_tensor *nn__module_forward(nn_module *m, nn_tensor *x) {
             nn__err(m->ctx, "%s: input is %s; expected %s", m->type, NN__SHAPE(x, s), m->cfg[0] == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)");
             return NULL;
         }
-        if (x && m->training && m->num_batches_tracked) m->num_batches_tracked->data[0] += 1.0f;
+        if (x && m->training && m->num_batches_tracked) NN__F32(m->num_batches_tracked)[0] += 1.0f;
         return nn_batch_norm(x, m->running_mean, m->running_var, m->weight, m->bias, m->training, m->fcfg[0], m->fcfg[1]);
     }
     case NN__M_LAYERNORM: {
@@ -3535,7 +3638,7 @@ static nn_tensor *nn__huber(const char *fn, nn_tensor *input, nn_tensor *target,
     if (!ad) return NULL;
     inside = nn__const(input->ctx, fn, ad->ndim, ad->shape);
     if (!inside) return NULL;
-    for (i = 0; i < ad->numel; i++) inside->data[i] = ad->data[i] < t ? 1.0f : 0.0f;
+    for (i = 0; i < ad->numel; i++) NN__F32(inside)[i] = NN__F32(ad)[i] < t ? 1.0f : 0.0f;
     if (smooth) {   /* 0.5 d^2 / beta, |d| - 0.5 beta */
         if (t == 0.0f) return nn__reduce_loss(ad, r);
         quad = nn_div_scalar(nn_mul_scalar(nn_pow_scalar(d, 2.0f), 0.5f), t);
@@ -3561,22 +3664,22 @@ static nn_tensor *nn__nll(const char *fn, nn_tensor *logp, nn_tensor *target, nn
     wt = nn__const(ctx, fn, 1, &N);
     if (!idx || !wt) return NULL;
     for (i = 0; i < N; i++) {
-        float t = target->data[i]; int64_t k;
-        if (o.use_ignore_index && t == (float)o.ignore_index) { idx->data[i] = 0; wt->data[i] = 0; continue; }
+        float t = NN__F32(target)[i]; int64_t k;
+        if (o.use_ignore_index && t == (float)o.ignore_index) { NN__F32(idx)[i] = 0; NN__F32(wt)[i] = 0; continue; }
         if (!nn__index_at(ctx, fn, t, C, &k) || t < 0) {
             if (t < 0) nn__err(ctx, "%s: target %g at position %lld is not a class in [0, %lld)", fn, t, (long long)i, (long long)C);
             return NULL;
         }
-        idx->data[i] = (float)k;
-        wt->data[i] = o.weight ? o.weight->data[k] : 1.0f;
-        total_w += wt->data[i];
+        NN__F32(idx)[i] = (float)k;
+        NN__F32(wt)[i] = o.weight ? NN__F32(o.weight)[k] : 1.0f;
+        total_w += NN__F32(wt)[i];
     }
     picked = nn_reshape(nn_gather(logp, 1, idx), 1, &N);                 /* logp[i, t_i] (N) */
     loss = nn_neg(nn_mul(picked, wt));
     if (o.label_smoothing > 0.0f) {
         nn_tensor *rowmask = nn__const(ctx, fn, 1, &N), *smooth, *wrow = o.weight;
         if (!rowmask) return NULL;
-        for (i = 0; i < N; i++) rowmask->data[i] = (o.use_ignore_index && target->data[i] == (float)o.ignore_index) ? 0.0f : 1.0f;
+        for (i = 0; i < N; i++) NN__F32(rowmask)[i] = (o.use_ignore_index && NN__F32(target)[i] == (float)o.ignore_index) ? 0.0f : 1.0f;
         smooth = wrow ? nn_sum(nn_mul(logp, wrow), 1, 0) : nn_sum(logp, 1, 0);
         smooth = nn_neg(nn_mul(smooth, rowmask));
         loss = nn_add(nn_mul_scalar(loss, 1.0f - o.label_smoothing), nn_mul_scalar(smooth, o.label_smoothing / (float)C));
@@ -3628,8 +3731,8 @@ NN_API nn_tensor *nn_nll_loss(nn_tensor *log_probs, nn_tensor *target, nn_cross_
 NN_API nn_tensor *nn_bce_loss(nn_tensor *p, nn_tensor *target, nn_tensor *weight, nn_reduction r) {
     nn_tensor *l; int64_t i;
     if (!nn__loss_pair("nn_bce_loss", p, target)) return NULL;
-    for (i = 0; i < p->numel; i++) if (!(p->data[i] >= 0.0f && p->data[i] <= 1.0f)) {
-        nn__err(p->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits", p->data[i], (long long)i);
+    for (i = 0; i < p->numel; i++) if (!(NN__F32(p)[i] >= 0.0f && NN__F32(p)[i] <= 1.0f)) {
+        nn__err(p->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits", NN__F32(p)[i], (long long)i);
         return NULL;
     }
     /* -(t log p + (1 - t) log(1 - p)), each log clamped at -100 as PyTorch */
@@ -3780,7 +3883,7 @@ static float *nn__ostate(nn_optim *o, nn__group *g, int k, int s, float v) {
         *t = nn_full(o->ctx, g->params[k]->ndim, g->params[k]->shape, v);
         if (!*t) return NULL;
     }
-    return (*t)->data;
+    return NN__F32(*t);
 }
 
 /* One update per PyTorch 1.13's single-tensor rules; scalars in double, tensors in float. */
@@ -3792,11 +3895,11 @@ NN_API void nn_optim_step(nn_optim *o) {
         float lr = (float)g->lr, wd = (float)g->weight_decay;
         for (k = 0; k < g->n; k++) {
             nn_tensor *pt = g->params[k];
-            float *p = pt->data, *m1, *m2, *m3;
+            float *p = NN__F32(pt), *m1, *m2, *m3;
             const float *gr;
             int64_t n = pt->numel;
             if (!pt->grad) continue;                      /* no gradient: PyTorch skips it too */
-            gr = pt->grad->data;
+            gr = NN__F32(pt->grad);
             g->step[k]++;
             switch (o->kind) {
             case NN__SGD: {
@@ -3866,20 +3969,20 @@ NN_API void nn_optim_step(nn_optim *o) {
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type) {
     double total = 0; int k; int64_t i; float coef;
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
-        double v = fabs((double)params[k]->grad->data[i]);
+        double v = fabs((double)NN__F32(params[k]->grad)[i]);
         if (norm_type == INFINITY) { if (v > total) total = v; }
         else total += pow(v, (double)norm_type);
     }
     if (norm_type != INFINITY) total = pow(total, 1.0 / (double)norm_type);
     coef = (float)((double)max_norm / (total + 1e-6));
     if (coef < 1.0f)
-        for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) params[k]->grad->data[i] *= coef;
+        for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) NN__F32(params[k]->grad)[i] *= coef;
     return (float)total;
 }
 NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
     int k; int64_t i;
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
-        float *v = &params[k]->grad->data[i];
+        float *v = &NN__F32(params[k]->grad)[i];
         if (*v > clip) *v = clip; else if (*v < -clip) *v = -clip;
     }
 }
@@ -4303,7 +4406,7 @@ NN_API nn_tensor *nn_safetensors_get(nn_safetensors *st, const char *name) {
     e = nn__st_find(st, name);
     if (!e) { nn__err(st->ctx, "nn_safetensors_get: %s has no tensor \"%s\"", st->path, name); return NULL; }
     t = nn_empty(st->ctx, e->ndim, e->shape);
-    if (t) nn__st_read(st, e, t->data);
+    if (t) nn__st_read(st, e, NN__F32(t));
     return t;
 }
 
@@ -4366,13 +4469,13 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
     ok = fwrite(len8, 1, 8, f) == 8 && fwrite(b.p, 1, b.n, f) == b.n;
     for (k = 0; k < n && ok; k++) {
         nn_tensor *t = tensors[k];
-        if (nn__little_endian() && nn_is_contiguous(t)) ok = fwrite(t->data, 4, (size_t)t->numel, f) == (size_t)t->numel;
+        if (nn__little_endian() && nn_is_contiguous(t)) ok = fwrite(NN__F32(t), 4, (size_t)t->numel, f) == (size_t)t->numel;
         else {
             nn__walk w; int64_t i;
             nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
             for (i = 0; i < t->numel && ok; i++, nn__walk_next(&w)) {
                 uint32_t u; unsigned char by[4]; int q;
-                memcpy(&u, &t->data[w.off[0]], 4);
+                memcpy(&u, &NN__F32(t)[w.off[0]], 4);
                 for (q = 0; q < 4; q++) by[q] = (unsigned char)(u >> (8 * q));
                 ok = fwrite(by, 1, 4, f) == 4;
             }
@@ -4424,7 +4527,7 @@ static void nn__apply_model(nn_module *m, const nn_safetensors *st, const char *
     const nn_state_entry *es; int n = nn_module_state(m, &es), k; char full[256];
     for (k = 0; k < n; k++) {
         snprintf(full, sizeof full, "%s%s", prefix, es[k].name);
-        nn__st_read(st, nn__st_find(st, full), es[k].tensor->data);
+        nn__st_read(st, nn__st_find(st, full), NN__F32(es[k].tensor));
     }
 }
 
@@ -4595,7 +4698,7 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
                     e = nn__st_find(st, key);
                     if (!e) { nn_free(gr->state[3 * k + s]); gr->state[3 * k + s] = NULL; continue; }
                     if (!gr->state[3 * k + s]) gr->state[3 * k + s] = nn_zeros(ctx, gr->params[k]->ndim, gr->params[k]->shape);
-                    if (gr->state[3 * k + s]) nn__st_read(st, e, gr->state[3 * k + s]->data);
+                    if (gr->state[3 * k + s]) nn__st_read(st, e, NN__F32(gr->state[3 * k + s]));
                 }
             }
         }
@@ -5134,8 +5237,8 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
     b = d->len - dl->pos < B ? d->len - dl->pos : B;
     if (b <= 0 || (dl->o.drop_last && b < B)) { dl->pos = -1; return 0; }
     for (k = 0; k < b; k++) {
-        float *xo = dl->x->data + k * dl->sample;
-        if (!d->get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, dl->y->data + k * Y)) { dl->pos = -1; return 0; }
+        float *xo = NN__F32(dl->x) + k * dl->sample;
+        if (!d->get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, NN__F32(dl->y) + k * Y)) { dl->pos = -1; return 0; }
         if (dl->o.ntransforms) {
             int64_t os[3]; nn__mark m = nn__arena_mark(d->ctx);
             int ok = nn_apply_transforms(d->ctx, dl->o.transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os, &dl->rng);

@@ -18,7 +18,7 @@ int main(void) {
     nn_backward(f, NULL);                               /* f.backward()    */
     printf("forward:  q = x + y = %g,  f = q * z = %g\n", nn_item(q), nn_item(f));
     printf("backward: df/dq = %g  df/dz = %g  df/dx = %g  df/dy = %g\n",
-           q->grad->data[0], z->grad->data[0], x->grad->data[0], y->grad->data[0]);
+           nn_f32(q->grad)[0], nn_f32(z->grad)[0], nn_f32(x->grad)[0], nn_f32(y->grad)[0]);
     if (nn_graph_dot(f, "chain_rule.dot")) printf("graph written to chain_rule.dot\n");
     if (nn_error(ctx)) { printf("error: %s\n", nn_error(ctx)); return 1; }
 

@@ -52,7 +52,7 @@ int main(void) {
 
     nn_manual_seed(ctx, 0);
     x = nn_randn(ctx, 2, sx); y = nn_empty(ctx, 1, sy);
-    for (i = 0; i < 64; i++) y->data[i] = (float)((x->data[8 * i] > 0) * 2 + (x->data[8 * i + 1] > 0));
+    for (i = 0; i < 64; i++) nn_f32(y)[i] = (float)((nn_f32(x)[8 * i] > 0) * 2 + (nn_f32(x)[8 * i + 1] > 0));
 
     trainer_new(ctx, &a);
     nn_manual_seed(ctx, 100);
@@ -71,7 +71,7 @@ int main(void) {
     printf("resumed from epoch %lld (loss %.5f, lr %.5f)\n", (long long)ck.epoch, ck.loss, nn_optim_lr(b.opt, 0));
     for (epoch = (int)ck.epoch + 1; epoch <= 6; epoch++)
         printf("epoch %d  loss %.5f  (resumed)\n", epoch, train_epoch(ctx, &b, x, y));
-    same = memcmp(final_w->data, b.n.fc2->weight->data, (size_t)final_w->numel * sizeof(float)) == 0;
+    same = memcmp(nn_f32(final_w), nn_f32(b.n.fc2->weight), (size_t)final_w->numel * sizeof(float)) == 0;
     printf("resumed weights %s the uninterrupted run's\n", same ? "equal" : "DIFFER FROM");
     if (nn_error(ctx)) { printf("error: %s\n", nn_error(ctx)); return 1; }
     nn_free(final_w); nn_free(x); nn_free(y);

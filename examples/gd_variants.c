@@ -27,7 +27,7 @@ int main(void) {
 
     nn_manual_seed(ctx, 0);
     x = nn_randn(ctx, 2, sx); y = nn_empty(ctx, 2, sy);
-    for (i = 0; i < 512; i++) y->data[i] = sinf(x->data[2 * i]) + 0.5f * x->data[2 * i + 1] * x->data[2 * i + 1];
+    for (i = 0; i < 512; i++) nn_f32(y)[i] = sinf(nn_f32(x)[2 * i]) + 0.5f * nn_f32(x)[2 * i + 1] * nn_f32(x)[2 * i + 1];
     for (v = 0; v < 3; v++) {
         nn_module *m = model_new(ctx);
         nn_tensor *ps[4];

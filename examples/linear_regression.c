@@ -20,11 +20,11 @@ int main(void) {
     x = nn_rand(ctx, 2, n);                                  /* x = np.random.rand(100, 1) */
     noise = nn_randn(ctx, 2, n);
     y = nn_empty(ctx, 2, n);
-    for (i = 0; i < 100; i++) y->data[i] = 1.0f + 2.0f * x->data[i] + 0.1f * noise->data[i];
+    for (i = 0; i < 100; i++) nn_f32(y)[i] = 1.0f + 2.0f * nn_f32(x)[i] + 0.1f * nn_f32(noise)[i];
 
     model.b = nn_set_requires_grad(nn_randn(ctx, 1, one), 1);   /* nn.Parameter(torch.randn(1)) */
     model.w = nn_set_requires_grad(nn_randn(ctx, 1, one), 1);
-    printf("start: w = %.4f  b = %.4f\n", model.w->data[0], model.b->data[0]);
+    printf("start: w = %.4f  b = %.4f\n", nn_f32(model.w)[0], nn_f32(model.b)[0]);
 
     for (epoch = 1; epoch <= 1000; epoch++) {
         nn_tensor *yhat = forward(&model, x);
@@ -32,15 +32,15 @@ int main(void) {
         nn_backward(loss, NULL);                              /* loss.backward() */
         for (k = 0; k < 2; k++) {                             /* with torch.no_grad(): p -= lr * p.grad */
             nn_tensor *p = k ? model.b : model.w;
-            p->data[0] -= lr * p->grad->data[0];
+            nn_f32(p)[0] -= lr * nn_f32(p->grad)[0];
             nn_zero_grad(p);                                  /* p.grad.zero_() */
         }
         if (epoch == 1 || epoch % 200 == 0) printf("epoch %4d  loss %.6f\n", epoch, nn_item(loss));
         nn_arena_reset(ctx);
     }
-    printf("learned: w = %.4f  b = %.4f   (true w = 2, b = 1)\n", model.w->data[0], model.b->data[0]);
+    printf("learned: w = %.4f  b = %.4f   (true w = 2, b = 1)\n", nn_f32(model.w)[0], nn_f32(model.b)[0]);
     if (nn_error(ctx)) { printf("error: %s\n", nn_error(ctx)); return 1; }
-    k = fabsf(model.w->data[0] - 2.0f) < 0.1f && fabsf(model.b->data[0] - 1.0f) < 0.1f;
+    k = fabsf(nn_f32(model.w)[0] - 2.0f) < 0.1f && fabsf(nn_f32(model.b)[0] - 1.0f) < 0.1f;
     nn_free(x); nn_free(y); nn_free(noise); nn_free(model.w); nn_free(model.b);
     nn_ctx_free(ctx);
     return k ? 0 : 1;

@@ -23,7 +23,7 @@ int main(void) {
 
     nn_manual_seed(ctx, 42);
     x = nn_rand(ctx, 2, n); noise = nn_randn(ctx, 2, n); y = nn_empty(ctx, 2, n);
-    for (i = 0; i < 100; i++) y->data[i] = 1.0f + 2.0f * x->data[i] + 0.1f * noise->data[i];
+    for (i = 0; i < 100; i++) nn_f32(y)[i] = 1.0f + 2.0f * nn_f32(x)[i] + 0.1f * nn_f32(noise)[i];
     for (r = 0; r < 3; r++) {
         nn_tensor *w = nn_set_requires_grad(nn_zeros(ctx, 1, &one), 1), *b = nn_set_requires_grad(nn_zeros(ctx, 1, &one), 1), *ps[2];
         nn_sgd_opts so = { 0 };
@@ -39,7 +39,7 @@ int main(void) {
             logc[r][e] = log10f(curve[r][e]);
             nn_arena_reset(ctx);
         }
-        printf("%-20s final w = %9.4g  b = %9.4g\n", names[r], w->data[0], b->data[0]);
+        printf("%-20s final w = %9.4g  b = %9.4g\n", names[r], nn_f32(w)[0], nn_f32(b)[0]);
         nn_optim_free(opt); nn_free(w); nn_free(b);
     }
     printf("\n%5s %22s %22s %22s\n", "epoch", names[0], names[1], names[2]);

@@ -7,7 +7,7 @@
 
 static float maxdiff(const nn_tensor *want, const nn_tensor *got) {
     float m = 0; int64_t i;
-    for (i = 0; i < want->numel; i++) if (fabsf(want->data[i] - got->data[i]) > m) m = fabsf(want->data[i] - got->data[i]);
+    for (i = 0; i < want->numel; i++) if (fabsf(nn_f32(want)[i] - nn_f32(got)[i]) > m) m = fabsf(nn_f32(want)[i] - nn_f32(got)[i]);
     return m;
 }
 static void report(const char *what, const nn_tensor *by_hand, const nn_tensor *autograd, float *worst) {

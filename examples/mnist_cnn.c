@@ -169,7 +169,7 @@ int main(int argc, char **argv) {
             nn_optim_step(optimizer);                                /* optimizer.step() */
             running_loss += nn_item(loss) * (double)X->shape[0];
             preds = nn_argmax(logits, 1, 0);
-            for (i = 0; i < y->numel; i++) correct += preds->data[i] == y->data[i];
+            for (i = 0; i < y->numel; i++) correct += nn_f32(preds)[i] == nn_f32(y)[i];
             total += y->numel;
             nn_progress_update(&bar, 1, nn_item(loss));
             if (nn_error(ctx)) { fprintf(stderr, "training failed: %s\n", nn_error(ctx)); return 1; }
@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
         while (nn_dataloader_next(test_loader, &X, &y)) {
             nn_tensor *logits = nn_forward(model, X), *preds = nn_argmax(logits, 1, 0);
             loss_sum += nn_item(nn_cross_entropy(logits, y, sum));
-            for (i = 0; i < y->numel; i++, n++) { y_true[n] = (int64_t)y->data[i]; y_pred[n] = (int64_t)preds->data[i]; }
+            for (i = 0; i < y->numel; i++, n++) { y_true[n] = (int64_t)nn_f32(y)[i]; y_pred[n] = (int64_t)nn_f32(preds)[i]; }
             nn_arena_reset(ctx);
         }
         nn_set_grad_enabled(ctx, old);

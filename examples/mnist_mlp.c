@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
             nn_optim_step(opt);
             total_loss += nn_item(loss) * (double)y->numel;
             pred = nn_argmax(logits, 1, 0);
-            for (i = 0; i < y->numel; i++) correct += pred->data[i] == y->data[i];
+            for (i = 0; i < y->numel; i++) correct += nn_f32(pred)[i] == nn_f32(y)[i];
             n += y->numel;
             nn_progress_update(&bar, 1, nn_item(loss));
             nn_arena_reset(ctx);
@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
         int old = nn_set_grad_enabled(ctx, 0);
         while (nn_dataloader_next(test_loader, &x, &y)) {
             nn_tensor *pred = nn_argmax(nn_forward(model, x), 1, 0);
-            for (i = 0; i < y->numel; i++, n++) { t[n] = (int64_t)y->data[i]; p[n] = (int64_t)pred->data[i]; }
+            for (i = 0; i < y->numel; i++, n++) { t[n] = (int64_t)nn_f32(y)[i]; p[n] = (int64_t)nn_f32(pred)[i]; }
             nn_arena_reset(ctx);
         }
         nn_set_grad_enabled(ctx, old);

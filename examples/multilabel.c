@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     adam.lr = 1e-3f;
     opt = nn_adam(params, nn_module_parameters(model, params, 4), adam);
     pos_weight = nn_full(ctx, 1, &kk, 1.0f);
-    pos_weight->data[2] = 1.5f;                     /* "prime" is rarer: weigh its positives up */
+    nn_f32(pos_weight)[2] = 1.5f;                     /* "prime" is rarer: weigh its positives up */
     printf("multi-label: %lld training images, %d labels per image (%s, %s, %s), BCEWithLogitsLoss(pos_weight=[1, 1, 1.5])\n",
            (long long)mh_train.len, K, label_names[0], label_names[1], label_names[2]);
     for (epoch = 1; epoch <= epochs; epoch++) {
@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
         while (nn_dataloader_next(vl, &x, &y)) {
             nn_tensor *p = nn_sigmoid(nn_forward(model, x));
             for (i = 0; i < p->numel; i++) {
-                int pred = p->data[i] > 0.5f, truth = y->data[i] > 0.5f; k = (int)(i % K);
+                int pred = nn_f32(p)[i] > 0.5f, truth = nn_f32(y)[i] > 0.5f; k = (int)(i % K);
                 right[k] += pred == truth; tp[k] += pred && truth; fp[k] += pred && !truth; fn[k] += !pred && truth;
             }
             n += x->shape[0];

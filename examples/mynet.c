@@ -43,11 +43,11 @@ int main(void) {
 
     /* a vector-Jacobian product: v^T (d out / d image) and v^T (d out / d weights) */
     v = nn_zeros(ctx, 1, &net.m2->bias->numel);
-    v->data[3] = 1.0f;                                    /* picks row 3 of the Jacobian */
+    nn_f32(v)[3] = 1.0f;                                    /* picks row 3 of the Jacobian */
     nn_backward(out, v);
     {
         double s = 0;
-        for (i = 0; i < image->numel; i++) s += fabs(image->grad->data[i]);
+        for (i = 0; i < image->numel; i++) s += fabs(nn_f32(image->grad)[i]);
         printf("d out[3] / d image: shape (3, 10, 20), sum |.| = %.6f\n", s);
         printf("d out[3] / d m2.bias = ");
         nn_print(net.m2->bias->grad);

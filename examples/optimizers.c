@@ -24,7 +24,7 @@ int main(void) {
     nn_tensor *x = nn_empty(ctx, 2, shape), *y = nn_empty(ctx, 2, shape);
     int k, step;
 
-    for (i = 0; i < 64; i++) { x->data[i] = -1.0f + 2.0f * (float)i / 63.0f; y->data[i] = sinf(3.0f * x->data[i]); }
+    for (i = 0; i < 64; i++) { nn_f32(x)[i] = -1.0f + 2.0f * (float)i / 63.0f; nn_f32(y)[i] = sinf(3.0f * nn_f32(x)[i]); }
     for (k = 0; k < NOPT; k++) {
         nn_module *model = make_model(ctx);
         nn_tensor *params[4];

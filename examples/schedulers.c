@@ -28,8 +28,8 @@ int main(void) {
     nn_manual_seed(ctx, 3);
     x = nn_randn(ctx, 2, sx); y = nn_randn(ctx, 2, sy);
     for (i = 0; i < 96; i++) {
-        const float *r = x->data + 4 * i;
-        y->data[i] = r[0] - 2 * r[1] + 3 * r[2] + 0.5f * r[3] + 0.3f * y->data[i];
+        const float *r = nn_f32(x) + 4 * i;
+        nn_f32(y)[i] = r[0] - 2 * r[1] + 3 * r[2] + 0.5f * r[3] + 0.3f * nn_f32(y)[i];
     }
     model = nn_linear_new(ctx, 4, 1, 1);
     opt = nn_adam(params, nn_module_parameters(model, params, 2), ao);

@@ -28,19 +28,39 @@ typedef struct nn_tensor nn_tensor;
 typedef enum nn_op { NN__OP_LIST(NN__OP_ENUM) NN_OP_COUNT } nn_op;
 #undef NN__OP_ENUM
 
-/* A float32 tensor: PyTorch's dim order, row-major, int64 sizes. The fields
-   above the line are yours to read (and data to write); the rest is the
-   graph and belongs to the library. */
+/* Element types. float32 and int64 have kernels; float16 and bfloat16 have their
+   sizes and names (safetensors reads them as float32) and wait for kernels. */
+typedef enum nn_dtype { NN_FLOAT32 = 0, NN_INT64 = 1, NN_FLOAT16 = 2, NN_BFLOAT16 = 3, NN_DTYPE_COUNT } nn_dtype;
+
+/* Who frees a storage's memory. */
+typedef enum nn_owner { NN_OWNER_LIBRARY = 0, NN_OWNER_ARENA = 1 } nn_owner;
+
+/* The memory behind tensors: a tensor and all its views share one storage.
+   Library-owned storage is freed with the last tensor made on it (nn_free);
+   arena storage lives until nn_arena_reset. */
+typedef struct nn_storage {
+    void *ptr;                      /* first byte */
+    size_t bytes;
+    nn_device device;
+    nn_owner owner;
+} nn_storage;
+
+/* A tensor: PyTorch's dim order, row-major, int64 sizes, a dtype. The fields
+   above the line are yours to read (and the data to write); the rest is the
+   graph and belongs to the library. Read values through nn_f32(t) or nn_i64(t):
+       float v = nn_f32(t)[i];            int64_t k = nn_i64(labels)[i];    */
 struct nn_tensor {
-    float *data;                    /* first element */
+    void *data;                     /* first element (storage->ptr + offset), typed by dtype */
+    nn_dtype dtype;
     int ndim;                       /* 0 for a scalar */
     int64_t shape[NN_MAX_DIMS];
     int64_t stride[NN_MAX_DIMS];    /* in elements; views may be strided */
     int64_t numel;
     nn_device device;
     int requires_grad;
-    nn_tensor *grad;                /* same shape, contiguous; NULL until backward */
+    nn_tensor *grad;                /* same shape, contiguous; NULL until backward (kept for leaves) */
     nn_ctx *ctx;
+    nn_storage *storage;            /* shared by views */
     char name[24];                  /* label for nn_graph_dot, set by nn_set_name */
     /* ---- private ---- */
     int op;                         /* nn_op; NN_OP_LEAF for tensors with no history */
@@ -50,8 +70,12 @@ struct nn_tensor {
     float fp[4];                    /* float parameters of the op */
     int64_t ip[NN_MAX_DIMS + 4];    /* integer parameters of the op */
     void *saved;                    /* values the backward needs (indices, ...) */
+    nn_tensor *out2;                /* a second output (max/min indices) */
     unsigned flags;
     unsigned visit;
+    int refs;                       /* owners of a persistent tensor (modules sharing it) */
+    uint64_t gen;                   /* arena generation check (see nn_arena_reset) */
+    nn_storage storage_inline;
 };
 
 typedef void (*nn_log_fn)(void *user, const char *message);
@@ -71,7 +95,10 @@ NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for
 
 /* ==== tensor creation (persistent: free with nn_free) ==== */
 
-NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* uninitialised */
+NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* float32, uninitialised */
+NN_API nn_tensor *nn_empty_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype);  /* uninitialised */
+NN_API nn_tensor *nn_zeros_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype);
+NN_API nn_tensor *nn_from_i64(nn_ctx *ctx, int ndim, const int64_t *shape, const int64_t *values); /* int64 copy */
 NN_API nn_tensor *nn_zeros(nn_ctx *ctx, int ndim, const int64_t *shape);
 NN_API nn_tensor *nn_ones(nn_ctx *ctx, int ndim, const int64_t *shape);
 NN_API nn_tensor *nn_full(nn_ctx *ctx, int ndim, const int64_t *shape, float value);
@@ -85,6 +112,11 @@ NN_API void nn_free(nn_tensor *t);                   /* frees a tensor you creat
 
 /* ==== tensor queries and in-place helpers (no graph) ==== */
 
+NN_API float *nn_f32(const nn_tensor *t);            /* t's float32 elements, or NULL (with an error) for another dtype */
+NN_API int64_t *nn_i64(const nn_tensor *t);          /* t's int64 elements, or NULL (with an error) for another dtype */
+NN_API size_t nn_dtype_size(nn_dtype dtype);         /* bytes per element, 0 for an unknown dtype */
+NN_API const char *nn_dtype_name(nn_dtype dtype);    /* "float32", "int64", ... */
+NN_API nn_tensor *nn_to_dtype(nn_tensor *x, nn_dtype dtype); /* x.to(dtype): x itself or a converted copy (no gradient) */
 NN_API int64_t nn_size(const nn_tensor *t, int dim);  /* t.size(dim), negative dims count from the end */
 NN_API int nn_is_contiguous(const nn_tensor *t);
 NN_API float nn_item(const nn_tensor *t);            /* the value of a one-element tensor (NAN on error) */

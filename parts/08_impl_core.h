@@ -8,12 +8,15 @@ typedef struct nn__block {
     char *mem;
 } nn__block;
 
+static nn_tensor *nn__retain(nn_tensor *t);
+
 typedef struct nn__rng { uint64_t state, inc; int has_spare; float spare; } nn__rng;
 
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
     size_t min_block;
     int64_t n_nodes;             /* graph nodes and edges made since the last reset */
+    uint64_t gen;                /* arena generation: arena tensors carry the one they were made in */
     unsigned visit_epoch;
     int grad_enabled;
     int summary;                 /* nn_module_summary is printing */
@@ -70,6 +73,7 @@ NN_API nn_ctx *nn_ctx_new(void) {
 NN_API void nn_ctx_free(nn_ctx *ctx) {
     nn__block *b, *next;
     if (!ctx) return;
+    (void)nn__retain;
     for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
     NN_FREE(ctx);
 }
@@ -198,53 +202,104 @@ static int64_t nn__check_shape(nn_ctx *ctx, const char *fn, int ndim, const int6
     return n;
 }
 
+#define NN__F32(t) NN__CAST(float *, (t)->data)
+#define NN__I64(t) NN__CAST(int64_t *, (t)->data)
+
+static const size_t nn__dtype_bytes[NN_DTYPE_COUNT] = { 4, 8, 2, 2 };
+static const char *const nn__dtype_str[NN_DTYPE_COUNT] = { "float32", "int64", "float16", "bfloat16" };
+NN_API size_t nn_dtype_size(nn_dtype dtype) { return (int)dtype >= 0 && dtype < NN_DTYPE_COUNT ? nn__dtype_bytes[dtype] : 0; }
+NN_API const char *nn_dtype_name(nn_dtype dtype) { return (int)dtype >= 0 && dtype < NN_DTYPE_COUNT ? nn__dtype_str[dtype] : "?"; }
+
 static void nn__init_header(nn_tensor *t, nn_ctx *ctx, int ndim, const int64_t *shape, int64_t numel) {
     memset(t, 0, sizeof *t);
-    t->ctx = ctx; t->ndim = ndim; t->numel = numel; t->device = NN_CPU;
+    t->ctx = ctx; t->ndim = ndim; t->numel = numel; t->device = NN_CPU; t->dtype = NN_FLOAT32;
     if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof(int64_t));
     nn__contig_strides(ndim, t->shape, t->stride);
     t->src = t->src_inline;
     t->op = NN_OP_LEAF;
+    t->storage = &t->storage_inline;
 }
 
-/* A persistent tensor: header and data in one allocation. */
-static nn_tensor *nn__new_persistent(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
-    int64_t n; size_t head = (sizeof(nn_tensor) + 63) & ~(size_t)63, bytes; char *mem; nn_tensor *t;
+/* A persistent tensor: header, storage and data in one allocation. */
+static nn_tensor *nn__new_persistent_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, nn_dtype dtype) {
+    int64_t n; size_t head = (sizeof(nn_tensor) + 63) & ~(size_t)63, bytes, es = nn_dtype_size(dtype); char *mem; nn_tensor *t;
     if (!ctx) return NULL;
+    if (!es) { nn__err(ctx, "%s: unknown dtype %d", fn, (int)dtype); return NULL; }
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
-    bytes = head + (size_t)n * sizeof(float) + 64;
+    bytes = head + (size_t)n * es + 64;
     mem = NN__CAST(char *, NN_MALLOC(bytes));
-    if (!mem) { nn__err(ctx, "%s: out of memory allocating %lld floats", fn, (long long)n); return NULL; }
+    if (!mem) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
     t = NN__CAST(nn_tensor *, (void *)mem);
     nn__init_header(t, ctx, ndim, shape, n);
-    t->data = NN__CAST(float *, (void *)(mem + head));
+    t->dtype = dtype;
+    t->data = (void *)(mem + head);
+    t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_LIBRARY;
     t->flags = NN__PERSISTENT;
+    t->refs = 1;
     return t;
+}
+static nn_tensor *nn__new_persistent(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
+    return nn__new_persistent_dtype(ctx, fn, ndim, shape, NN_FLOAT32);
 }
 
 /* A tensor in the step arena; data NULL when it will be a view. */
-static nn_tensor *nn__new_arena(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data) {
-    int64_t n; nn_tensor *t;
+static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data, nn_dtype dtype) {
+    int64_t n; nn_tensor *t; size_t es = nn_dtype_size(dtype);
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
     t = NN__CAST(nn_tensor *, nn__arena_alloc(ctx, sizeof(nn_tensor)));
     if (!t) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     nn__init_header(t, ctx, ndim, shape, n);
+    t->dtype = dtype;
     t->flags = NN__ARENA;
+    t->gen = ctx->gen;
     if (with_data) {
-        t->data = NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float)));
-        if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld floats", fn, (long long)n); return NULL; }
+        t->data = nn__arena_alloc(ctx, (size_t)(n ? n : 1) * es);
+        if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
+        t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_ARENA;
     }
     return t;
 }
+static nn_tensor *nn__new_arena(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data) {
+    return nn__new_arena_dtype(ctx, fn, ndim, shape, with_data, NN_FLOAT32);
+}
+
+/* Another owner of a persistent tensor (a module sharing it): nn_free drops one. */
+static nn_tensor *nn__retain(nn_tensor *t) { if (t && (t->flags & NN__PERSISTENT)) t->refs++; return t; }
 
 NN_API void nn_free(nn_tensor *t) {
     if (!t || !(t->flags & NN__PERSISTENT)) return;
+    if (--t->refs > 0) return;
     nn_free(t->grad);
     NN_FREE(t);
 }
 
+NN_API float *nn_f32(const nn_tensor *t) {
+    if (!t) return NULL;
+    if (t->dtype != NN_FLOAT32) { nn__err(t->ctx, "nn_f32: the tensor is %s, not float32", nn_dtype_name(t->dtype)); return NULL; }
+    return NN__F32(t);
+}
+NN_API int64_t *nn_i64(const nn_tensor *t) {
+    if (!t) return NULL;
+    if (t->dtype != NN_INT64) { nn__err(t->ctx, "nn_i64: the tensor is %s, not int64", nn_dtype_name(t->dtype)); return NULL; }
+    return NN__I64(t);
+}
+NN_API nn_tensor *nn_empty_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype) {
+    return nn__new_persistent_dtype(ctx, "nn_empty_dtype", ndim, shape, dtype);
+}
+NN_API nn_tensor *nn_zeros_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype) {
+    nn_tensor *t = nn__new_persistent_dtype(ctx, "nn_zeros_dtype", ndim, shape, dtype);
+    if (t && t->numel) memset(t->data, 0, (size_t)t->numel * nn_dtype_size(dtype));
+    return t;
+}
+NN_API nn_tensor *nn_from_i64(nn_ctx *ctx, int ndim, const int64_t *shape, const int64_t *values) {
+    nn_tensor *t;
+    if (ctx && !values) { nn__err(ctx, "nn_from_i64: values is NULL"); return NULL; }
+    t = nn__new_persistent_dtype(ctx, "nn_from_i64", ndim, shape, NN_INT64);
+    if (t && t->numel) memcpy(t->data, values, (size_t)t->numel * sizeof(int64_t));
+    return t;
+}
 NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape) { return nn__new_persistent(ctx, "nn_empty", ndim, shape); }
 NN_API nn_tensor *nn_full(nn_ctx *ctx, int ndim, const int64_t *shape, float value) {
     nn_tensor *t = nn__new_persistent(ctx, "nn_full", ndim, shape);
@@ -274,24 +329,24 @@ NN_API nn_tensor *nn_arange(nn_ctx *ctx, float start, float end, float step) {
     }
     n = (int64_t)ceil(((double)end - start) / step);
     t = nn__new_persistent(ctx, "nn_arange", 1, &n);
-    if (t) for (i = 0; i < n; i++) t->data[i] = (float)(start + (double)i * step);
+    if (t) for (i = 0; i < n; i++) NN__F32(t)[i] = (float)(start + (double)i * step);
     return t;
 }
 NN_API nn_tensor *nn_from_array(nn_ctx *ctx, int ndim, const int64_t *shape, const float *values) {
     nn_tensor *t;
     if (ctx && !values) { nn__err(ctx, "nn_from_array: values is NULL"); return NULL; }
     t = nn__new_persistent(ctx, "nn_from_array", ndim, shape);
-    if (t && t->numel) memcpy(t->data, values, (size_t)t->numel * sizeof(float));
+    if (t && t->numel) memcpy(NN__F32(t), values, (size_t)t->numel * sizeof(float));
     return t;
 }
 NN_API nn_tensor *nn_rand(nn_ctx *ctx, int ndim, const int64_t *shape) {
     nn_tensor *t = nn__new_persistent(ctx, "nn_rand", ndim, shape); int64_t i;
-    if (t) for (i = 0; i < t->numel; i++) t->data[i] = nn__rng_uniform(&ctx->rng);
+    if (t) for (i = 0; i < t->numel; i++) NN__F32(t)[i] = nn__rng_uniform(&ctx->rng);
     return t;
 }
 NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape) {
     nn_tensor *t = nn__new_persistent(ctx, "nn_randn", ndim, shape); int64_t i;
-    if (t) for (i = 0; i < t->numel; i++) t->data[i] = nn__rng_normal(&ctx->rng);
+    if (t) for (i = 0; i < t->numel; i++) NN__F32(t)[i] = nn__rng_normal(&ctx->rng);
     return t;
 }
 
@@ -332,18 +387,19 @@ NN_API int nn_is_contiguous(const nn_tensor *t) {
 }
 
 /* Copies any strided tensor into a contiguous buffer. */
-static void nn__gather_strided(float *dst, const nn_tensor *t) {
-    nn__walk w; int64_t i;
-    if (nn_is_contiguous(t)) { if (t->numel) memcpy(dst, t->data, (size_t)t->numel * sizeof(float)); return; }
+static void nn__gather_strided(void *dst, const nn_tensor *t) {
+    nn__walk w; int64_t i; size_t es = nn_dtype_size(t->dtype);
+    const char *src = NN__CAST(const char *, t->data);
+    if (nn_is_contiguous(t)) { if (t->numel) memcpy(dst, src, (size_t)t->numel * es); return; }
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) dst[i] = t->data[w.off[0]];
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) memcpy(NN__CAST(char *, dst) + (size_t)i * es, src + (size_t)w.off[0] * es, es);
 }
 
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t) { return t ? nn_zeros(t->ctx, t->ndim, t->shape) : NULL; }
 NN_API nn_tensor *nn_keep(const nn_tensor *t) {
     nn_tensor *k;
     if (!t) return NULL;
-    k = nn__new_persistent(t->ctx, "nn_keep", t->ndim, t->shape);
+    k = nn__new_persistent_dtype(t->ctx, "nn_keep", t->ndim, t->shape, t->dtype);
     if (k) nn__gather_strided(k->data, t);
     return k;
 }
@@ -369,7 +425,7 @@ NN_API float nn_item(const nn_tensor *t) {
     char s[128];
     if (!t) return NAN;
     if (t->numel != 1) { nn__err(t->ctx, "nn_item: tensor of shape %s has %lld elements; item needs exactly one", NN__SHAPE(t, s), (long long)t->numel); return NAN; }
-    return t->data[0];
+    return t->dtype == NN_INT64 ? (float)NN__I64(t)[0] : NN__F32(t)[0];
 }
 NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag) {
     if (!t) return NULL;
@@ -387,9 +443,15 @@ NN_API nn_tensor *nn_set_name(nn_tensor *t, const char *name) {
 NN_API void nn_fill_(nn_tensor *t, float value) {
     nn__walk w; int64_t i;
     if (!t) return;
-    if (nn_is_contiguous(t)) { for (i = 0; i < t->numel; i++) t->data[i] = value; return; }
+    if (t->dtype == NN_INT64) {
+        nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+        for (i = 0; i < t->numel; i++, nn__walk_next(&w)) NN__I64(t)[w.off[0]] = (int64_t)value;
+        return;
+    }
+    if (t->dtype != NN_FLOAT32) { nn__err(t->ctx, "nn_fill_: no kernel for %s", nn_dtype_name(t->dtype)); return; }
+    if (nn_is_contiguous(t)) { for (i = 0; i < t->numel; i++) NN__F32(t)[i] = value; return; }
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) t->data[w.off[0]] = value;
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) NN__F32(t)[w.off[0]] = value;
 }
 static int nn__same_shape(const nn_tensor *a, const nn_tensor *b) {
     return a->ndim == b->ndim && memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(int64_t)) == 0;
@@ -401,10 +463,15 @@ NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
         nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; the shapes must match", NN__SHAPE(dst, s1), NN__SHAPE(src, s2));
         return 0;
     }
+    if (dst->dtype != src->dtype) {
+        nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; convert with nn_to_dtype first", nn_dtype_name(dst->dtype), nn_dtype_name(src->dtype));
+        return 0;
+    }
     if (nn_is_contiguous(dst)) { nn__gather_strided(dst->data, src); return 1; }
+    if (dst->dtype != NN_FLOAT32) { nn__err(dst->ctx, "nn_copy_: a strided %s dst is not supported", nn_dtype_name(dst->dtype)); return 0; }
     if (!nn_is_contiguous(src)) { nn__err(dst->ctx, "nn_copy_: dst and src are both strided; make one contiguous first"); return 0; }
     nn__walk_init(&w, dst->ndim, dst->shape, dst->stride, NULL, NULL);
-    for (i = 0; i < dst->numel; i++, nn__walk_next(&w)) dst->data[w.off[0]] = src->data[i];
+    for (i = 0; i < dst->numel; i++, nn__walk_next(&w)) NN__F32(dst)[w.off[0]] = NN__F32(src)[i];
     return 1;
 }
 NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {

@@ -47,7 +47,7 @@ static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shap
 }
 
 /* The gradient buffer of an input, or NULL when it needs none. */
-static float *nn__gbuf(const nn_tensor *x) { return x && x->requires_grad && x->grad ? x->grad->data : NULL; }
+static float *nn__gbuf(const nn_tensor *x) { return x && x->requires_grad && x->grad ? NN__F32(x->grad) : NULL; }
 
 /* ---- broadcasting ---- */
 
@@ -131,8 +131,8 @@ static void nn__binary_forward(nn_tensor *y) {
     nn__bcast_plan(&p, y, xs, ternary ? 3 : 2);
     nn__rows_init(&r, &p);
     for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
-        float *o = y->data + i * r.len;                      /* (len) */
-        const float *a = xs[0]->data + r.w.off[0], *b = xs[1]->data + r.w.off[1];
+        float *o = NN__F32(y) + i * r.len;                      /* (len) */
+        const float *a = NN__F32(xs[0]) + r.w.off[0], *b = NN__F32(xs[1]) + r.w.off[1];
         int64_t sa = r.s[0], sb = r.s[1];
         switch (y->op) {
         case NN_OP_ADD: for (j = 0; j < r.len; j++) o[j] = a[j * sa] + b[j * sb]; break;
@@ -143,7 +143,7 @@ static void nn__binary_forward(nn_tensor *y) {
         case NN_OP_MAXIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); } break;
         case NN_OP_MINIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); } break;
         case NN_OP_WHERE: {   /* src: cond, a, b */
-            const float *c = a, *u = b, *v = xs[2]->data + r.w.off[2];
+            const float *c = a, *u = b, *v = NN__F32(xs[2]) + r.w.off[2];
             int64_t sc = sa, su = sb, sv = r.s[2];
             for (j = 0; j < r.len; j++) o[j] = c[j * sc] != 0.0f ? u[j * su] : v[j * sv];
         } break;
@@ -162,8 +162,8 @@ static void nn__binary_backward(nn_tensor *y) {
     nn__rows_init(&r, &p);
     ga = nn__gbuf(xs[0]); gb = nn__gbuf(xs[1]);
     for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
-        const float *g = y->grad->data + i * r.len, *o = y->data + i * r.len;   /* (len) */
-        const float *a = xs[0]->data + r.w.off[0], *b = xs[1]->data + r.w.off[1];
+        const float *g = NN__F32(y->grad) + i * r.len, *o = NN__F32(y) + i * r.len;   /* (len) */
+        const float *a = NN__F32(xs[0]) + r.w.off[0], *b = NN__F32(xs[1]) + r.w.off[1];
         float *da = ga ? ga + r.w.off[0] : NULL, *db = gb ? gb + r.w.off[1] : NULL;
         int64_t sa = r.s[0], sb = r.s[1];
         switch (y->op) {
@@ -244,8 +244,8 @@ static float nn__sigmoidf(float x) {
 }
 
 static void nn__unary_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data;   /* (n) */
-    float *o = y->data, s = y->fp[0], t = y->fp[1];
+    const float *x = NN__F32(y->src[0]);   /* (n) */
+    float *o = NN__F32(y), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
     switch (y->op) {
     case NN_OP_ADD_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] + s; break;
@@ -275,7 +275,7 @@ static void nn__unary_forward(nn_tensor *y) {
 }
 
 static void nn__unary_backward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *o = y->data, *g = y->grad->data;   /* (n) */
+    const float *x = NN__F32(y->src[0]), *o = NN__F32(y), *g = NN__F32(y->grad);   /* (n) */
     float *d = nn__gbuf(y->src[0]), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
     if (!d) return;
@@ -375,12 +375,12 @@ static int nn__split_dim(const char *fn, nn_tensor *x, int dim, int keepdim, int
 }
 
 static void nn__softmax_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data;          /* (outer, D, inner) */
+    const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     int logsm = y->op == NN_OP_LOG_SOFTMAX;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
-        float *yp = y->data + o * D * I + i, m = -INFINITY;
+        float *yp = NN__F32(y) + o * D * I + i, m = -INFINITY;
         double s = 0;
         for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
         for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
@@ -390,12 +390,12 @@ static void nn__softmax_forward(nn_tensor *y) {
 }
 static void nn__softmax_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;            /* (outer, D, inner) */
+    const float *g = NN__F32(y->grad);            /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     if (!dx) return;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         int64_t base = o * D * I + i;
-        const float *yp = y->data + base, *gp = g + base;
+        const float *yp = NN__F32(y) + base, *gp = g + base;
         float *dp = dx + base;
         double s = 0;
         if (y->op == NN_OP_SOFTMAX) {   /* dx = y (g - sum(g y)) */
@@ -427,12 +427,12 @@ NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_
 /* ip[3] = correction (var, std); saved = argmax/argmin positions (max, min) */
 
 static void nn__reduce_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data;          /* (outer, D, inner) -> (outer, inner) */
+    const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) -> (outer, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     int64_t *arg = NN__CAST(int64_t *, y->saved);
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
-        float *yp = y->data + o * I + i;
+        float *yp = NN__F32(y) + o * I + i;
         switch (y->op) {
         case NN_OP_SUM: case NN_OP_MEAN: {
             double s = 0;
@@ -471,14 +471,14 @@ static void nn__reduce_forward(nn_tensor *y) {
 
 static void nn__reduce_backward(nn_tensor *y) {
     const nn_tensor *xt = y->src[0];
-    const float *x = xt->data, *g = y->grad->data;   /* x (outer, D, inner), g (outer, inner) */
+    const float *x = NN__F32(xt), *g = NN__F32(y->grad);   /* x (outer, D, inner), g (outer, inner) */
     float *dx = nn__gbuf(xt);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     const int64_t *arg = NN__CAST(const int64_t *, y->saved);
     if (!dx) return;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
-        float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = y->data[o * I + i];
+        float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = NN__F32(y)[o * I + i];
         switch (y->op) {
         case NN_OP_SUM: for (d = 0; d < D; d++) dp[d * I] += gv; break;
         case NN_OP_MEAN: { float k = gv / (float)D; for (d = 0; d < D; d++) dp[d * I] += k; } break;
@@ -532,7 +532,7 @@ static nn_tensor *nn__indices_of(nn_tensor *y) {
     const int64_t *arg = NN__CAST(const int64_t *, y->saved);
     int64_t i;
     if (!t) return NULL;
-    for (i = 0; i < y->numel; i++) t->data[i] = (float)arg[i];
+    for (i = 0; i < y->numel; i++) NN__F32(t)[i] = (float)arg[i];
     return t;
 }
 NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
@@ -748,8 +748,8 @@ static void nn__matmul_forward(nn_tensor *y) {
     nn__mm_plan(&p, a, b, &ynd, ysh);
     nn__walk_init(&w, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))   /* y (batch, M, N) = a (batch, M, K) @ b (batch, K, N) */
-        nn__gemm(y->ctx, p.M, p.N, p.K, a->data + w.off[0], p.ars, p.acs, b->data + w.off[1], p.brs, p.bcs,
-                 y->data + t * p.M * p.N, p.N, 0);
+        nn__gemm(y->ctx, p.M, p.N, p.K, NN__F32(a) + w.off[0], p.ars, p.acs, NN__F32(b) + w.off[1], p.brs, p.bcs,
+                 NN__F32(y) + t * p.M * p.N, p.N, 0);
 }
 
 static void nn__matmul_backward(nn_tensor *y) {
@@ -761,9 +761,9 @@ static void nn__matmul_backward(nn_tensor *y) {
     nn__walk_init(&wd, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
     nn__walk_init(&wg, p.bnd, p.bshape, p.ag_st, p.bg_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&wd), nn__walk_next(&wg)) {
-        const float *g = y->grad->data + t * p.M * p.N;
-        if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, b->data + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
-        if (db) nn__gemm(y->ctx, p.K, p.N, p.M, a->data + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
+        const float *g = NN__F32(y->grad) + t * p.M * p.N;
+        if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, NN__F32(b) + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
+        if (db) nn__gemm(y->ctx, p.K, p.N, p.M, NN__F32(a) + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
     }
 }
 
@@ -794,14 +794,14 @@ static int nn__index_at(nn_ctx *ctx, const char *fn, float v, int64_t size, int6
 /* gather: y[i0..id..in] = x[i0..index[i]..in] along ip[0]; saved = positions in x */
 static void nn__gather_forward(nn_tensor *y) {
     const int64_t *pos = NN__CAST(const int64_t *, y->saved);   /* (numel of y) */
-    const float *x = y->src[0]->data;
+    const float *x = NN__F32(y->src[0]);
     int64_t i;
-    for (i = 0; i < y->numel; i++) y->data[i] = x[pos[i]];
+    for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[pos[i]];
 }
 static void nn__gather_backward(nn_tensor *y) {
     const int64_t *pos = NN__CAST(const int64_t *, y->saved);
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[pos[i]] += g[i];     /* scatter-add */
 }
@@ -830,7 +830,7 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
     nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
     for (i = 0; i < y->numel; i++, nn__walk_next(&w)) {
         int64_t at, p = 0, rem = i, j;
-        if (!nn__index_at(x->ctx, "nn_gather", index->data[w.off[0]], x->ndim ? x->shape[d] : 1, &at)) return NULL;
+        if (!nn__index_at(x->ctx, "nn_gather", NN__F32(index)[w.off[0]], x->ndim ? x->shape[d] : 1, &at)) return NULL;
         for (k = index->ndim - 1; k >= 0; k--) {    /* position of y's element i in x */
             j = rem % index->shape[k]; rem /= index->shape[k];
             p += (k == d ? at : j) * xst[k];
@@ -846,15 +846,15 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
 /* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :]; saved = the n rows */
 static void nn__index_select_forward(nn_tensor *y) {
     const int64_t *rows = NN__CAST(const int64_t *, y->saved);
-    const float *x = y->src[0]->data;
+    const float *x = NN__F32(y->src[0]);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++)
-        memcpy(y->data + (o * n + r) * I, x + (o * D + rows[r]) * I, (size_t)I * sizeof(float));
+        memcpy(NN__F32(y) + (o * n + r) * I, x + (o * D + rows[r]) * I, (size_t)I * sizeof(float));
 }
 static void nn__index_select_backward(nn_tensor *y) {
     const int64_t *rows = NN__CAST(const int64_t *, y->saved);
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i;
     if (!dx) return;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
@@ -880,7 +880,7 @@ NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index) {
     if (!rows) { nn__err(x->ctx, "nn_index_select: out of memory"); return NULL; }
     nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
     for (r = 0; r < index->numel; r++, nn__walk_next(&w))
-        if (!nn__index_at(x->ctx, "nn_index_select", index->data[w.off[0]], oi[1], &rows[r])) return NULL;
+        if (!nn__index_at(x->ctx, "nn_index_select", NN__F32(index)[w.off[0]], oi[1], &rows[r])) return NULL;
     y->saved = rows;
     memcpy(y->ip, oi, sizeof oi);
     y->ip[3] = index->numel;
@@ -913,7 +913,7 @@ NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
     if (num_classes < 0) {
         num_classes = 0;
         for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-            float v = index->data[w.off[0]];
+            float v = NN__F32(index)[w.off[0]];
             if (v >= 0 && v < 16777216.0f && v + 1 > num_classes) num_classes = (int64_t)v + 1;
         }
         nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
@@ -922,14 +922,14 @@ NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
     shape[index->ndim] = num_classes;
     y = nn__new_arena(index->ctx, "nn_one_hot", index->ndim + 1, shape, 1);
     if (!y) return NULL;
-    memset(y->data, 0, (size_t)y->numel * sizeof(float));
+    memset(NN__F32(y), 0, (size_t)y->numel * sizeof(float));
     for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-        float v = index->data[w.off[0]];
+        float v = NN__F32(index)[w.off[0]];
         if (v < 0 || !nn__index_at(index->ctx, "nn_one_hot", v, num_classes, &k)) {
             if (v < 0) nn__err(index->ctx, "nn_one_hot: class %g is negative", v);
             return NULL;
         }
-        y->data[i * num_classes + k] = 1.0f;
+        NN__F32(y)[i * num_classes + k] = 1.0f;
     }
     return y;
 }
@@ -952,7 +952,9 @@ static nn_tensor *nn__view(int op, const char *fn, nn_tensor *x, nn__geom_fn geo
     geom(x, lst, args, &nd2, shape, lstride, &loff);
     y = nn__node(op, fn, nd, shape, &x, 1, 0);
     if (!y) return NULL;
-    y->data = x->data + off;
+    y->data = NN__CAST(char *, x->data) + (size_t)off * nn_dtype_size(x->dtype);
+    y->dtype = x->dtype;
+    y->storage = x->storage;
     for (i = 0; i < nd; i++) { y->stride[i] = st[i]; y->ip[i] = lstride[i]; }
     y->ip[NN_MAX_DIMS] = loff;
     return y;
@@ -960,7 +962,7 @@ static nn_tensor *nn__view(int op, const char *fn, nn_tensor *x, nn__geom_fn geo
 
 static void nn__view_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     nn__walk w; int64_t i;
     if (!dx) return;
     dx += y->ip[NN_MAX_DIMS];
@@ -1128,10 +1130,10 @@ NN_API nn_tensor *nn_unsqueeze(nn_tensor *x, int dim) {
 
 /* ---- copy (contiguous, clone), detach ---- */
 
-static void nn__copy_forward(nn_tensor *y) { nn__gather_strided(y->data, y->src[0]); }
+static void nn__copy_forward(nn_tensor *y) { nn__gather_strided(NN__F32(y), y->src[0]); }
 static void nn__copy_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);     /* x's gradient is contiguous: a plain add */
-    const float *g = y->grad->data;
+    const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i];
 }
@@ -1152,6 +1154,8 @@ NN_API nn_tensor *nn_detach(nn_tensor *x) {
     y = nn__new_arena(x->ctx, "nn_detach", x->ndim, x->shape, 0);
     if (!y) return NULL;
     y->data = x->data;
+    y->dtype = x->dtype;
+    y->storage = x->storage;
     memcpy(y->stride, x->stride, sizeof y->stride);
     return y;
 }
@@ -1165,7 +1169,7 @@ static void nn__cat_forward(nn_tensor *y) {
     for (k = 0; k < y->nsrc; k++) {
         const nn_tensor *x = y->src[k];
         int64_t X = x->shape[y->ip[2]] * I;
-        for (o = 0; o < O; o++) memcpy(y->data + o * Y + at, x->data + o * X, (size_t)X * sizeof(float));
+        for (o = 0; o < O; o++) memcpy(NN__F32(y) + o * Y + at, NN__F32(x) + o * X, (size_t)X * sizeof(float));
         at += X;
     }
 }
@@ -1176,7 +1180,7 @@ static void nn__cat_backward(nn_tensor *y) {
         const nn_tensor *x = y->src[k];
         int64_t X = x->shape[y->ip[2]] * I;
         float *dx = nn__gbuf(x);
-        if (dx) for (o = 0; o < O; o++) for (i = 0; i < X; i++) dx[o * X + i] += y->grad->data[o * Y + at + i];
+        if (dx) for (o = 0; o < O; o++) for (i = 0; i < X; i++) dx[o * X + i] += NN__F32(y->grad)[o * Y + at + i];
         at += X;
     }
 }
@@ -1277,10 +1281,10 @@ static void nn__conv2d_forward(nn_tensor *y) {
     int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        float *yo = y->data + (n * O + g * Og) * P;                /* (Og, P) */
-        nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
-        nn__gemm(y->ctx, Og, P, K, w->data + g * Og * K, K, 1, col, P, 1, yo, P, 0);
-        if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
+        float *yo = NN__F32(y) + (n * O + g * Og) * P;                /* (Og, P) */
+        nn__im2col(col, NN__F32(x) + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
+        nn__gemm(y->ctx, Og, P, K, NN__F32(w) + g * Og * K, K, 1, col, P, 1, yo, P, 0);
+        if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
     }
 }
 static void nn__conv2d_backward(nn_tensor *y) {
@@ -1292,13 +1296,13 @@ static void nn__conv2d_backward(nn_tensor *y) {
     float *col = NN__CAST(float *, y->saved), *dcol = dx ? nn__scratch(y->ctx, K * P) : NULL;   /* (K, P) */
     if (dx && !dcol) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        const float *gy = y->grad->data + (n * O + g * Og) * P;    /* (Og, P) */
+        const float *gy = NN__F32(y->grad) + (n * O + g * Og) * P;    /* (Og, P) */
         if (dw) {   /* dw (Og, K) += gy (Og, P) @ col^T */
-            nn__im2col(col, x->data + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
+            nn__im2col(col, NN__F32(x) + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
             nn__gemm(y->ctx, Og, K, P, gy, P, 1, col, 1, P, dw + g * Og * K, K, 1);
         }
         if (dx) {   /* dcol (K, P) = w^T (K, Og) @ gy; dx += col2im(dcol) */
-            nn__gemm(y->ctx, K, P, Og, w->data + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
+            nn__gemm(y->ctx, K, P, Og, NN__F32(w) + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
             nn__col2im(dx + (n * C + g * Cg) * H * W, dcol, Cg, H, W, kh, kw, y->ip, OH, OW);
         }
         if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; db[g * Og + o] += s; }
@@ -1311,13 +1315,13 @@ static void nn__conv_transpose2d_forward(nn_tensor *y) {
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
-    memset(y->data, 0, (size_t)y->numel * sizeof(float));
+    memset(NN__F32(y), 0, (size_t)y->numel * sizeof(float));
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        float *yo = y->data + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
+        float *yo = NN__F32(y) + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
         /* col (K, P) = w_g^T (K, Cg) @ x_g (Cg, P), then scattered into the output */
-        nn__gemm(y->ctx, K, P, Cg, w->data + g * Cg * K, 1, K, x->data + (n * C + g * Cg) * P, P, 1, col, P, 0);
+        nn__gemm(y->ctx, K, P, Cg, NN__F32(w) + g * Cg * K, 1, K, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, P, 0);
         nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
-        if (b) for (o = 0; o < Og; o++) { float bv = b->data[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
+        if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
 }
 static void nn__conv_transpose2d_backward(nn_tensor *y) {
@@ -1328,10 +1332,10 @@ static void nn__conv_transpose2d_backward(nn_tensor *y) {
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        const float *gy = y->grad->data + (n * O + g * Og) * OH * OW;
+        const float *gy = NN__F32(y->grad) + (n * O + g * Og) * OH * OW;
         nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
-        if (dx) nn__gemm(y->ctx, Cg, P, K, w->data + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
-        if (dw) nn__gemm(y->ctx, Cg, K, P, x->data + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
+        if (dx) nn__gemm(y->ctx, Cg, P, K, NN__F32(w) + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
+        if (dw) nn__gemm(y->ctx, Cg, K, P, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
         if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; db[g * Og + o] += s; }
     }
 }
@@ -1443,8 +1447,8 @@ static void nn__pool_forward(nn_tensor *y) {
     int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow, i, j;
     int64_t *arg = NN__CAST(int64_t *, y->saved);
     for (c = 0; c < NC; c++) {
-        const float *xp = x->data + c * H * W;                        /* (H, W) */
-        float *yp = y->data + c * OH * OW;                            /* (OH, OW) */
+        const float *xp = NN__F32(x) + c * H * W;                        /* (H, W) */
+        float *yp = NN__F32(y) + c * OH * OW;                            /* (OH, OW) */
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
             if (y->op == NN_OP_MAX_POOL2D) {
@@ -1473,7 +1477,7 @@ static void nn__pool_backward(nn_tensor *y) {
     if (!dx) return;
     for (c = 0; c < NC; c++) {
         float *dp = dx + c * H * W;
-        const float *gp = y->grad->data + c * OH * OW;
+        const float *gp = NN__F32(y->grad) + c * OH * OW;
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
             if (y->op == NN_OP_MAX_POOL2D) { if (arg[c * OH * OW + o] >= 0) dp[arg[c * OH * OW + o]] += gp[o]; }
@@ -1538,13 +1542,13 @@ NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t ou
 /* saved = the mask: 0 or 1/(1-p) per element */
 
 static void nn__dropout_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *m = NN__CAST(const float *, y->saved);
+    const float *x = NN__F32(y->src[0]), *m = NN__CAST(const float *, y->saved);
     int64_t i;
-    for (i = 0; i < y->numel; i++) y->data[i] = x[i] * m[i];
+    for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[i] * m[i];
 }
 static void nn__dropout_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
-    const float *m = NN__CAST(const float *, y->saved), *g = y->grad->data;
+    const float *m = NN__CAST(const float *, y->saved), *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i] * m[i];
 }
@@ -1578,33 +1582,33 @@ static void nn__norm_forward(nn_tensor *y) {
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
         inv = mean + C;
         for (n = 0; n < N; n++) for (c = 0; c < C; c++) {
-            float sc = inv[c] * (w ? w->data[c] : 1.0f), sh = b ? b->data[c] : 0.0f;
-            const float *xp = x->data + (n * C + c) * S; float *yp = y->data + (n * C + c) * S;
+            float sc = inv[c] * (w ? NN__F32(w)[c] : 1.0f), sh = b ? NN__F32(b)[c] : 0.0f;
+            const float *xp = NN__F32(x) + (n * C + c) * S; float *yp = NN__F32(y) + (n * C + c) * S;
             for (s = 0; s < S; s++) yp[s] = (xp[s] - mean[c]) * sc + sh;
         }
     } else {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
         inv = mean + R;
         for (n = 0; n < R; n++) {
-            const float *xp = x->data + n * M; float *yp = y->data + n * M;
-            for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? w->data[s] : 1.0f) + (b ? b->data[s] : 0.0f);
+            const float *xp = NN__F32(x) + n * M; float *yp = NN__F32(y) + n * M;
+            for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? NN__F32(w)[s] : 1.0f) + (b ? NN__F32(b)[s] : 0.0f);
         }
     }
 }
 static void nn__norm_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
-    const float *mean = NN__CAST(const float *, y->saved), *inv, *g = y->grad->data;
+    const float *mean = NN__CAST(const float *, y->saved), *inv, *g = NN__F32(y->grad);
     int64_t n, c, s;
     if (y->op == NN_OP_BATCH_NORM) {
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
         double M = (double)(N * S);
         inv = mean + C;
         for (c = 0; c < C; c++) {
-            double sg = 0, sgx = 0; float wc = w ? w->data[c] : 1.0f;
+            double sg = 0, sgx = 0; float wc = w ? NN__F32(w)[c] : 1.0f;
             for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
                 int64_t at = (n * C + c) * S + s;
-                sg += g[at]; sgx += (double)g[at] * (x->data[at] - mean[c]) * inv[c];
+                sg += g[at]; sgx += (double)g[at] * (NN__F32(x)[at] - mean[c]) * inv[c];
             }
             if (dw) dw[c] += (float)sgx;
             if (db) db[c] += (float)sg;
@@ -1612,7 +1616,7 @@ static void nn__norm_backward(nn_tensor *y) {
             for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
                 int64_t at = (n * C + c) * S + s;
                 if (y->ip[0]) {   /* training: the batch statistics depend on x too */
-                    float xh = (x->data[at] - mean[c]) * inv[c];
+                    float xh = (NN__F32(x)[at] - mean[c]) * inv[c];
                     dx[at] += wc * inv[c] * (float)((g[at] * M - sg - xh * sgx) / M);
                 } else dx[at] += g[at] * wc * inv[c];
             }
@@ -1621,16 +1625,16 @@ static void nn__norm_backward(nn_tensor *y) {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
         inv = mean + R;
         for (n = 0; n < R; n++) {
-            const float *xp = x->data + n * M, *gp = g + n * M;
+            const float *xp = NN__F32(x) + n * M, *gp = g + n * M;
             double sd = 0, sdx = 0;
             for (s = 0; s < M; s++) {
-                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? w->data[s] : 1.0f);
+                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 sd += d; sdx += (double)d * xh;
                 if (dw) dw[s] += gp[s] * xh;
                 if (db) db[s] += gp[s];
             }
             if (dx) for (s = 0; s < M; s++) {
-                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? w->data[s] : 1.0f);
+                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 dx[n * M + s] += inv[n] * (float)((d * (double)M - sd - xh * sdx) / (double)M);
             }
         }
@@ -1667,13 +1671,13 @@ NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor
     for (c = 0; c < C; c++) {
         double m = 0, v = 0, M = (double)(N * S);
         if (training) {
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += x->data[(n * C + c) * S + s];
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += NN__F32(x)[(n * C + c) * S + s];
             m /= M;
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = x->data[(n * C + c) * S + s] - m; v += d * d; }
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = NN__F32(x)[(n * C + c) * S + s] - m; v += d * d; }
             v /= M;
-            if (running_mean) running_mean->data[c] = (float)((1.0 - momentum) * running_mean->data[c] + momentum * m);
-            if (running_var) running_var->data[c] = (float)((1.0 - momentum) * running_var->data[c] + momentum * v * M / (M - 1));
-        } else { m = running_mean->data[c]; v = running_var->data[c]; }
+            if (running_mean) NN__F32(running_mean)[c] = (float)((1.0 - momentum) * NN__F32(running_mean)[c] + momentum * m);
+            if (running_var) NN__F32(running_var)[c] = (float)((1.0 - momentum) * NN__F32(running_var)[c] + momentum * v * M / (M - 1));
+        } else { m = NN__F32(running_mean)[c]; v = NN__F32(running_var)[c]; }
         st[c] = (float)m; st[C + c] = (float)(1.0 / sqrt(v + eps));
     }
     y->saved = st;
@@ -1707,9 +1711,9 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
     y->ip[1] = M; y->fp[0] = eps;
     for (r = 0; r < R; r++) {
         double m = 0, v = 0;
-        for (s = 0; s < M; s++) m += x->data[r * M + s];
+        for (s = 0; s < M; s++) m += NN__F32(x)[r * M + s];
         m /= (double)M;
-        for (s = 0; s < M; s++) { double d = x->data[r * M + s] - m; v += d * d; }
+        for (s = 0; s < M; s++) { double d = NN__F32(x)[r * M + s] - m; v += d * d; }
         v /= (double)M;
         st[r] = (float)m; st[R + r] = (float)(1.0 / sqrt(v + eps));
     }
@@ -1723,21 +1727,21 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
    src: x, target, pos_weight (broadcast over the last dim) */
 
 static void nn__bce_logits_forward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *t = y->src[1]->data;
+    const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
     const nn_tensor *pw = y->src[2];
     int64_t i, K = pw ? pw->numel : 1;
     for (i = 0; i < y->numel; i++) {
-        float p = pw ? pw->data[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
-        y->data[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
+        float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
+        NN__F32(y)[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
     }
 }
 static void nn__bce_logits_backward(nn_tensor *y) {
-    const float *x = y->src[0]->data, *t = y->src[1]->data, *g = y->grad->data;
+    const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]), *g = NN__F32(y->grad);
     const nn_tensor *pw = y->src[2];
     float *dx = nn__gbuf(y->src[0]);
     int64_t i, K = pw ? pw->numel : 1;
     if (dx) for (i = 0; i < y->numel; i++) {
-        float p = pw ? pw->data[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
+        float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
         dx[i] += g[i] * (L * nn__sigmoidf(x[i]) - p * t[i]);
     }
 }

@@ -37,7 +37,7 @@ static int nn__ensure_grad(nn_tensor *t, int zero) {
         if (!t->grad) return 0;
         zero = 1;
     }
-    if (zero) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
+    if (zero) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float));
     return 1;
 }
 
@@ -65,22 +65,22 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad) {
         if (!nn__ensure_grad(u, u->op != NN_OP_LEAF)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
     }
     if (grad) {
-        float *g = t->grad->data;
+        float *g = NN__F32(t->grad);
         nn__walk w;
         nn__walk_init(&w, grad->ndim, grad->shape, grad->stride, NULL, NULL);
-        for (i = 0; i < t->numel; i++, nn__walk_next(&w)) g[i] += grad->data[w.off[0]];
-    } else t->grad->data[0] += 1.0f;
+        for (i = 0; i < t->numel; i++, nn__walk_next(&w)) g[i] += NN__F32(grad)[w.off[0]];
+    } else NN__F32(t->grad)[0] += 1.0f;
     for (i = n - 1; i >= 0; i--) nn__ops[order[i]->op].backward(order[i]);
     return 1;
 }
 
-NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float)); }
+NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float)); }
 
 /* Sum of y * v in double, v a fixed pattern. */
 static double nn__probe(const nn_tensor *y, const float *v) {
     double s = 0; nn__walk w; int64_t i;
     nn__walk_init(&w, y->ndim, y->shape, y->stride, NULL, NULL);
-    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) s += (double)y->data[w.off[0]] * v[i];
+    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) s += (double)NN__F32(y)[w.off[0]] * v[i];
     return s;
 }
 
@@ -99,7 +99,7 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
     if (!y) { nn__err(ctx, "nn_gradcheck: the function returned NULL"); nn__arena_rewind(ctx, mark); return 0; }
     vt = nn__new_arena(ctx, "nn_gradcheck", y->ndim, y->shape, 1);
     if (!vt) { nn__arena_rewind(ctx, mark); return 0; }
-    v = vt->data;
+    v = NN__F32(vt);
     for (i = 0; i < y->numel; i++) v[i] = 0.5f + (float)((i * 7919) % 13) / 13.0f;   /* fixed weights */
     if (!y->requires_grad || !nn_backward(y, vt)) { nn__err(ctx, "nn_gradcheck: the output does not depend on any input with requires_grad"); nn__arena_rewind(ctx, mark); return 0; }
     nn__arena_rewind(ctx, mark);
@@ -107,19 +107,19 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
         nn_tensor *x = inputs[k];
         if (!x->requires_grad || !x->grad) continue;
         for (i = 0; i < x->numel; i++) {
-            float keep = x->data[i]; double lp, lm, num, ana = x->grad->data[i], err;
-            x->data[i] = keep + eps;
+            float keep = NN__F32(x)[i]; double lp, lm, num, ana = NN__F32(x->grad)[i], err;
+            NN__F32(x)[i] = keep + eps;
             y = fn(inputs, user);
-            if (!y) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            if (!y) { NN__F32(x)[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
             vt = nn__new_arena(ctx, "nn_gradcheck", y->ndim, y->shape, 1);
-            if (!vt) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
-            { int64_t j; for (j = 0; j < y->numel; j++) vt->data[j] = 0.5f + (float)((j * 7919) % 13) / 13.0f; }
-            lp = nn__probe(y, vt->data);
-            x->data[i] = keep - eps;
+            if (!vt) { NN__F32(x)[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            { int64_t j; for (j = 0; j < y->numel; j++) NN__F32(vt)[j] = 0.5f + (float)((j * 7919) % 13) / 13.0f; }
+            lp = nn__probe(y, NN__F32(vt));
+            NN__F32(x)[i] = keep - eps;
             y = fn(inputs, user);
-            if (!y) { x->data[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
-            lm = nn__probe(y, vt->data);
-            x->data[i] = keep;
+            if (!y) { NN__F32(x)[i] = keep; nn__arena_rewind(ctx, mark); return 0; }
+            lm = nn__probe(y, NN__F32(vt));
+            NN__F32(x)[i] = keep;
             nn__arena_rewind(ctx, mark);
             num = (lp - lm) / (2.0 * eps);
             err = fabs(num - ana);
@@ -137,7 +137,7 @@ static void nn__dot_values(FILE *f, const char *what, const nn_tensor *t) {
     nn__walk w;
     fprintf(f, "%s", what);
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", t->data[w.off[0]]);
+    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", NN__F32(t)[w.off[0]]);
     if (t->numel > n) fprintf(f, " ...");
 }
 
@@ -180,7 +180,7 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
     printf("[");
     for (i = 0; i < n; i++) {
         if (summarize && n > 6 && i == 3) { printf(d == t->ndim - 1 ? "..., " : "...,\n%*s", d == t->ndim - 1 ? 0 : indent + d + 1, ""); i = n - 3; }
-        if (d == t->ndim - 1) printf("%.4f", t->data[off + i * t->stride[d]]);
+        if (d == t->ndim - 1) printf("%.4f", NN__F32(t)[off + i * t->stride[d]]);
         else nn__print_rec(t, d + 1, off + i * t->stride[d], indent, summarize);
         if (i < n - 1) {
             if (d == t->ndim - 1) printf(", ");
@@ -193,7 +193,7 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
 NN_API void nn_print(const nn_tensor *t) {
     if (!t) { printf("NULL\n"); return; }
     printf("tensor(");
-    if (t->ndim == 0) printf("%.4f", t->data[0]);
+    if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
     else nn__print_rec(t, 0, 0, 7, t->numel > 1000);
     if (t->requires_grad) printf(t->op == NN_OP_LEAF ? ", requires_grad=True" : ", grad_fn=<%s>", nn_op_name(t->op));
     printf(")\n");

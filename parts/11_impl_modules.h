@@ -192,12 +192,12 @@ static void nn__fans(const nn_tensor *t, double *fan_in, double *fan_out) {
 NN_API void nn_init_uniform_(nn_tensor *t, float a, float b) {
     int64_t i;
     if (!t) return;
-    for (i = 0; i < t->numel; i++) t->data[i] = a + (b - a) * nn__rng_uniform(&t->ctx->rng);
+    for (i = 0; i < t->numel; i++) NN__F32(t)[i] = a + (b - a) * nn__rng_uniform(&t->ctx->rng);
 }
 NN_API void nn_init_normal_(nn_tensor *t, float mean, float std) {
     int64_t i;
     if (!t) return;
-    for (i = 0; i < t->numel; i++) t->data[i] = mean + std * nn__rng_normal(&t->ctx->rng);
+    for (i = 0; i < t->numel; i++) NN__F32(t)[i] = mean + std * nn__rng_normal(&t->ctx->rng);
 }
 NN_API void nn_init_constant_(nn_tensor *t, float value) { nn_fill_(t, value); }
 NN_API void nn_init_zeros_(nn_tensor *t) { nn_fill_(t, 0.0f); }
@@ -379,7 +379,7 @@ static nn_tensor *nn__module_forward(nn_module *m, nn_tensor *x) {
             nn__err(m->ctx, "%s: input is %s; expected %s", m->type, NN__SHAPE(x, s), m->cfg[0] == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)");
             return NULL;
         }
-        if (x && m->training && m->num_batches_tracked) m->num_batches_tracked->data[0] += 1.0f;
+        if (x && m->training && m->num_batches_tracked) NN__F32(m->num_batches_tracked)[0] += 1.0f;
         return nn_batch_norm(x, m->running_mean, m->running_var, m->weight, m->bias, m->training, m->fcfg[0], m->fcfg[1]);
     }
     case NN__M_LAYERNORM: {

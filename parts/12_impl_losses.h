@@ -37,7 +37,7 @@ static nn_tensor *nn__huber(const char *fn, nn_tensor *input, nn_tensor *target,
     if (!ad) return NULL;
     inside = nn__const(input->ctx, fn, ad->ndim, ad->shape);
     if (!inside) return NULL;
-    for (i = 0; i < ad->numel; i++) inside->data[i] = ad->data[i] < t ? 1.0f : 0.0f;
+    for (i = 0; i < ad->numel; i++) NN__F32(inside)[i] = NN__F32(ad)[i] < t ? 1.0f : 0.0f;
     if (smooth) {   /* 0.5 d^2 / beta, |d| - 0.5 beta */
         if (t == 0.0f) return nn__reduce_loss(ad, r);
         quad = nn_div_scalar(nn_mul_scalar(nn_pow_scalar(d, 2.0f), 0.5f), t);
@@ -63,22 +63,22 @@ static nn_tensor *nn__nll(const char *fn, nn_tensor *logp, nn_tensor *target, nn
     wt = nn__const(ctx, fn, 1, &N);
     if (!idx || !wt) return NULL;
     for (i = 0; i < N; i++) {
-        float t = target->data[i]; int64_t k;
-        if (o.use_ignore_index && t == (float)o.ignore_index) { idx->data[i] = 0; wt->data[i] = 0; continue; }
+        float t = NN__F32(target)[i]; int64_t k;
+        if (o.use_ignore_index && t == (float)o.ignore_index) { NN__F32(idx)[i] = 0; NN__F32(wt)[i] = 0; continue; }
         if (!nn__index_at(ctx, fn, t, C, &k) || t < 0) {
             if (t < 0) nn__err(ctx, "%s: target %g at position %lld is not a class in [0, %lld)", fn, t, (long long)i, (long long)C);
             return NULL;
         }
-        idx->data[i] = (float)k;
-        wt->data[i] = o.weight ? o.weight->data[k] : 1.0f;
-        total_w += wt->data[i];
+        NN__F32(idx)[i] = (float)k;
+        NN__F32(wt)[i] = o.weight ? NN__F32(o.weight)[k] : 1.0f;
+        total_w += NN__F32(wt)[i];
     }
     picked = nn_reshape(nn_gather(logp, 1, idx), 1, &N);                 /* logp[i, t_i] (N) */
     loss = nn_neg(nn_mul(picked, wt));
     if (o.label_smoothing > 0.0f) {
         nn_tensor *rowmask = nn__const(ctx, fn, 1, &N), *smooth, *wrow = o.weight;
         if (!rowmask) return NULL;
-        for (i = 0; i < N; i++) rowmask->data[i] = (o.use_ignore_index && target->data[i] == (float)o.ignore_index) ? 0.0f : 1.0f;
+        for (i = 0; i < N; i++) NN__F32(rowmask)[i] = (o.use_ignore_index && NN__F32(target)[i] == (float)o.ignore_index) ? 0.0f : 1.0f;
         smooth = wrow ? nn_sum(nn_mul(logp, wrow), 1, 0) : nn_sum(logp, 1, 0);
         smooth = nn_neg(nn_mul(smooth, rowmask));
         loss = nn_add(nn_mul_scalar(loss, 1.0f - o.label_smoothing), nn_mul_scalar(smooth, o.label_smoothing / (float)C));
@@ -130,8 +130,8 @@ NN_API nn_tensor *nn_nll_loss(nn_tensor *log_probs, nn_tensor *target, nn_cross_
 NN_API nn_tensor *nn_bce_loss(nn_tensor *p, nn_tensor *target, nn_tensor *weight, nn_reduction r) {
     nn_tensor *l; int64_t i;
     if (!nn__loss_pair("nn_bce_loss", p, target)) return NULL;
-    for (i = 0; i < p->numel; i++) if (!(p->data[i] >= 0.0f && p->data[i] <= 1.0f)) {
-        nn__err(p->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits", p->data[i], (long long)i);
+    for (i = 0; i < p->numel; i++) if (!(NN__F32(p)[i] >= 0.0f && NN__F32(p)[i] <= 1.0f)) {
+        nn__err(p->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits", NN__F32(p)[i], (long long)i);
         return NULL;
     }
     /* -(t log p + (1 - t) log(1 - p)), each log clamped at -100 as PyTorch */

@@ -123,7 +123,7 @@ static float *nn__ostate(nn_optim *o, nn__group *g, int k, int s, float v) {
         *t = nn_full(o->ctx, g->params[k]->ndim, g->params[k]->shape, v);
         if (!*t) return NULL;
     }
-    return (*t)->data;
+    return NN__F32(*t);
 }
 
 /* One update per PyTorch 1.13's single-tensor rules; scalars in double, tensors in float. */
@@ -135,11 +135,11 @@ NN_API void nn_optim_step(nn_optim *o) {
         float lr = (float)g->lr, wd = (float)g->weight_decay;
         for (k = 0; k < g->n; k++) {
             nn_tensor *pt = g->params[k];
-            float *p = pt->data, *m1, *m2, *m3;
+            float *p = NN__F32(pt), *m1, *m2, *m3;
             const float *gr;
             int64_t n = pt->numel;
             if (!pt->grad) continue;                      /* no gradient: PyTorch skips it too */
-            gr = pt->grad->data;
+            gr = NN__F32(pt->grad);
             g->step[k]++;
             switch (o->kind) {
             case NN__SGD: {
@@ -209,20 +209,20 @@ NN_API void nn_optim_step(nn_optim *o) {
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type) {
     double total = 0; int k; int64_t i; float coef;
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
-        double v = fabs((double)params[k]->grad->data[i]);
+        double v = fabs((double)NN__F32(params[k]->grad)[i]);
         if (norm_type == INFINITY) { if (v > total) total = v; }
         else total += pow(v, (double)norm_type);
     }
     if (norm_type != INFINITY) total = pow(total, 1.0 / (double)norm_type);
     coef = (float)((double)max_norm / (total + 1e-6));
     if (coef < 1.0f)
-        for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) params[k]->grad->data[i] *= coef;
+        for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) NN__F32(params[k]->grad)[i] *= coef;
     return (float)total;
 }
 NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
     int k; int64_t i;
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
-        float *v = &params[k]->grad->data[i];
+        float *v = &NN__F32(params[k]->grad)[i];
         if (*v > clip) *v = clip; else if (*v < -clip) *v = -clip;
     }
 }

@@ -236,7 +236,7 @@ NN_API nn_tensor *nn_safetensors_get(nn_safetensors *st, const char *name) {
     e = nn__st_find(st, name);
     if (!e) { nn__err(st->ctx, "nn_safetensors_get: %s has no tensor \"%s\"", st->path, name); return NULL; }
     t = nn_empty(st->ctx, e->ndim, e->shape);
-    if (t) nn__st_read(st, e, t->data);
+    if (t) nn__st_read(st, e, NN__F32(t));
     return t;
 }
 
@@ -299,13 +299,13 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
     ok = fwrite(len8, 1, 8, f) == 8 && fwrite(b.p, 1, b.n, f) == b.n;
     for (k = 0; k < n && ok; k++) {
         nn_tensor *t = tensors[k];
-        if (nn__little_endian() && nn_is_contiguous(t)) ok = fwrite(t->data, 4, (size_t)t->numel, f) == (size_t)t->numel;
+        if (nn__little_endian() && nn_is_contiguous(t)) ok = fwrite(NN__F32(t), 4, (size_t)t->numel, f) == (size_t)t->numel;
         else {
             nn__walk w; int64_t i;
             nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
             for (i = 0; i < t->numel && ok; i++, nn__walk_next(&w)) {
                 uint32_t u; unsigned char by[4]; int q;
-                memcpy(&u, &t->data[w.off[0]], 4);
+                memcpy(&u, &NN__F32(t)[w.off[0]], 4);
                 for (q = 0; q < 4; q++) by[q] = (unsigned char)(u >> (8 * q));
                 ok = fwrite(by, 1, 4, f) == 4;
             }
@@ -357,7 +357,7 @@ static void nn__apply_model(nn_module *m, const nn_safetensors *st, const char *
     const nn_state_entry *es; int n = nn_module_state(m, &es), k; char full[256];
     for (k = 0; k < n; k++) {
         snprintf(full, sizeof full, "%s%s", prefix, es[k].name);
-        nn__st_read(st, nn__st_find(st, full), es[k].tensor->data);
+        nn__st_read(st, nn__st_find(st, full), NN__F32(es[k].tensor));
     }
 }
 
@@ -528,7 +528,7 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
                     e = nn__st_find(st, key);
                     if (!e) { nn_free(gr->state[3 * k + s]); gr->state[3 * k + s] = NULL; continue; }
                     if (!gr->state[3 * k + s]) gr->state[3 * k + s] = nn_zeros(ctx, gr->params[k]->ndim, gr->params[k]->shape);
-                    if (gr->state[3 * k + s]) nn__st_read(st, e, gr->state[3 * k + s]->data);
+                    if (gr->state[3 * k + s]) nn__st_read(st, e, NN__F32(gr->state[3 * k + s]));
                 }
             }
         }

@@ -508,8 +508,8 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
     b = d->len - dl->pos < B ? d->len - dl->pos : B;
     if (b <= 0 || (dl->o.drop_last && b < B)) { dl->pos = -1; return 0; }
     for (k = 0; k < b; k++) {
-        float *xo = dl->x->data + k * dl->sample;
-        if (!d->get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, dl->y->data + k * Y)) { dl->pos = -1; return 0; }
+        float *xo = NN__F32(dl->x) + k * dl->sample;
+        if (!d->get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, NN__F32(dl->y) + k * Y)) { dl->pos = -1; return 0; }
         if (dl->o.ntransforms) {
             int64_t os[3]; nn__mark m = nn__arena_mark(d->ctx);
             int ok = nn_apply_transforms(d->ctx, dl->o.transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os, &dl->rng);

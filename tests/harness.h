@@ -77,8 +77,8 @@ static void compare(const char *what, const nn_tensor *t, int ndim, const int64_
         int64_t off = 0, rem = i;
         double rel;
         for (d = t->ndim - 1; d >= 0; d--) { off += (rem % t->shape[d]) * t->stride[d]; rem /= t->shape[d]; }
-        if (!close_to(t->data[off], want[i], &rel)) {
-            CHECK(0, "%s[%lld]: expected %.9g, got %.9g", what, (long long)i, want[i], t->data[off]);
+        if (!close_to(nn_f32(t)[off], want[i], &rel)) {
+            CHECK(0, "%s[%lld]: expected %.9g, got %.9g", what, (long long)i, want[i], nn_f32(t)[off]);
             return;
         }
         if (rel > g_case_worst_rel) g_case_worst_rel = rel;

@@ -13,10 +13,10 @@ static void test_chain_rule(nn_ctx *ctx) {
     f = nn_mul(q, z);
     CHECK(nn_item(q) == 3.0f && nn_item(f) == -12.0f, "q=%g f=%g, expected 3 and -12", nn_item(q), nn_item(f));
     CHECK(nn_backward(f, NULL), "backward failed");
-    CHECK(x->grad->data[0] == -4.0f, "df/dx = %g, expected -4", x->grad->data[0]);
-    CHECK(y->grad->data[0] == -4.0f, "df/dy = %g, expected -4", y->grad->data[0]);
-    CHECK(z->grad->data[0] == 3.0f, "df/dz = %g, expected 3", z->grad->data[0]);
-    CHECK(q->grad->data[0] == -4.0f, "df/dq = %g, expected -4", q->grad->data[0]);
+    CHECK(nn_f32(x->grad)[0] == -4.0f, "df/dx = %g, expected -4", nn_f32(x->grad)[0]);
+    CHECK(nn_f32(y->grad)[0] == -4.0f, "df/dy = %g, expected -4", nn_f32(y->grad)[0]);
+    CHECK(nn_f32(z->grad)[0] == 3.0f, "df/dz = %g, expected 3", nn_f32(z->grad)[0]);
+    CHECK(nn_f32(q->grad)[0] == -4.0f, "df/dq = %g, expected -4", nn_f32(q->grad)[0]);
     end();
     nn_arena_reset(ctx);
 
@@ -25,7 +25,7 @@ static void test_chain_rule(nn_ctx *ctx) {
         nn_tensor *a = scalar(ctx, 4), *b = scalar(ctx, 2), *m = nn_maximum(a, b);
         CHECK(nn_item(m) == 4.0f, "max = %g", nn_item(m));
         nn_backward(m, NULL);
-        CHECK(a->grad->data[0] == 1.0f && b->grad->data[0] == 0.0f, "grads %g %g, expected 1 0", a->grad->data[0], b->grad->data[0]);
+        CHECK(nn_f32(a->grad)[0] == 1.0f && nn_f32(b->grad)[0] == 0.0f, "grads %g %g, expected 1 0", nn_f32(a->grad)[0], nn_f32(b->grad)[0]);
         nn_free(a); nn_free(b);
     }
     end();
@@ -33,10 +33,10 @@ static void test_chain_rule(nn_ctx *ctx) {
     {
         nn_tensor *a = scalar(ctx, 4), *b = scalar(ctx, -5);
         nn_backward(nn_mul(a, b), NULL);
-        CHECK(a->grad->data[0] == -5.0f && b->grad->data[0] == 4.0f, "mul grads %g %g", a->grad->data[0], b->grad->data[0]);
+        CHECK(nn_f32(a->grad)[0] == -5.0f && nn_f32(b->grad)[0] == 4.0f, "mul grads %g %g", nn_f32(a->grad)[0], nn_f32(b->grad)[0]);
         nn_zero_grad(a); nn_zero_grad(b);
         nn_backward(nn_add(a, b), NULL);
-        CHECK(a->grad->data[0] == 1.0f && b->grad->data[0] == 1.0f, "add grads %g %g", a->grad->data[0], b->grad->data[0]);
+        CHECK(nn_f32(a->grad)[0] == 1.0f && nn_f32(b->grad)[0] == 1.0f, "add grads %g %g", nn_f32(a->grad)[0], nn_f32(b->grad)[0]);
         nn_free(a); nn_free(b);
     }
     end();
@@ -70,9 +70,9 @@ static void test_manual_backprop(nn_ctx *ctx) {
         dc = nn_sum(dd, 0, 0);
         nn_set_grad_enabled(ctx, old);
     }
-    CHECK(max_abs_diff(da->data, a->grad->data, 32 * 64) < 1e-5f, "da differs by %g", max_abs_diff(da->data, a->grad->data, 32 * 64));
-    CHECK(max_abs_diff(db->data, b->grad->data, 64 * 27) < 1e-5f, "db differs by %g", max_abs_diff(db->data, b->grad->data, 64 * 27));
-    CHECK(max_abs_diff(dc->data, c->grad->data, 27) < 1e-5f, "dc differs by %g", max_abs_diff(dc->data, c->grad->data, 27));
+    CHECK(max_abs_diff(nn_f32(da), nn_f32(a->grad), 32 * 64) < 1e-5f, "da differs by %g", max_abs_diff(nn_f32(da), nn_f32(a->grad), 32 * 64));
+    CHECK(max_abs_diff(nn_f32(db), nn_f32(b->grad), 64 * 27) < 1e-5f, "db differs by %g", max_abs_diff(nn_f32(db), nn_f32(b->grad), 64 * 27));
+    CHECK(max_abs_diff(nn_f32(dc), nn_f32(c->grad), 27) < 1e-5f, "dc differs by %g", max_abs_diff(nn_f32(dc), nn_f32(c->grad), 27));
     end();
     nn_free(a); nn_free(b); nn_free(c); nn_free(dd);
     nn_arena_reset(ctx);
@@ -86,8 +86,8 @@ static void test_manual_backprop(nn_ctx *ctx) {
         want_b = nn_sum(nn_mul(raw, g), 0, 1);
         want_c = nn_mul(bg, g);
         CHECK(bg->grad->shape[0] == 1 && bg->grad->shape[1] == 64, "db has the wrong shape");
-        CHECK(max_abs_diff(want_b->data, bg->grad->data, 64) < 1e-5f, "db differs by %g", max_abs_diff(want_b->data, bg->grad->data, 64));
-        CHECK(max_abs_diff(want_c->data, raw->grad->data, 32 * 64) < 1e-6f, "dc differs");
+        CHECK(max_abs_diff(nn_f32(want_b), nn_f32(bg->grad), 64) < 1e-5f, "db differs by %g", max_abs_diff(nn_f32(want_b), nn_f32(bg->grad), 64));
+        CHECK(max_abs_diff(nn_f32(want_c), nn_f32(raw->grad), 32 * 64) < 1e-6f, "dc differs");
         nn_free(bg); nn_free(raw); nn_free(g);
     }
     end();
@@ -100,13 +100,13 @@ static void test_manual_backprop(nn_ctx *ctx) {
         nn_tensor *rs = nn_sum(a3, 1, 1), *g;
         CHECK(rs->ndim == 2 && rs->shape[0] == 3 && rs->shape[1] == 1, "row sum keeps dim");
         nn_backward(nn_sum(rs, NN_ALL, 0), NULL);
-        for (i = 0; i < 9; i++) CHECK(a3->grad->data[i] == 1.0f, "da[%lld] = %g, expected 1", (long long)i, a3->grad->data[i]);
+        for (i = 0; i < 9; i++) CHECK(nn_f32(a3->grad)[i] == 1.0f, "da[%lld] = %g, expected 1", (long long)i, nn_f32(a3->grad)[i]);
         nn_zero_grad(a3);
         g = nn_randn(ctx, 2, s33);
         nn_backward(nn_sub(a3, b3), g);
         for (i = 0; i < 3; i++) {
-            float want = -(g->data[3 * i] + g->data[3 * i + 1] + g->data[3 * i + 2]);
-            CHECK(fabsf(b3->grad->data[i] - want) < 1e-6f, "db[%lld] = %g, expected %g", (long long)i, b3->grad->data[i], want);
+            float want = -(nn_f32(g)[3 * i] + nn_f32(g)[3 * i + 1] + nn_f32(g)[3 * i + 2]);
+            CHECK(fabsf(nn_f32(b3->grad)[i] - want) < 1e-6f, "db[%lld] = %g, expected %g", (long long)i, nn_f32(b3->grad)[i], want);
         }
         nn_free(a3); nn_free(b3); nn_free(g);
     }
@@ -120,8 +120,8 @@ static void test_manual_backprop(nn_ctx *ctx) {
         m = nn_max(x, 1, 1, &idx);
         nn_backward(nn_sum(m, NN_ALL, 0), NULL);
         oh = nn_one_hot(nn_argmax(x, 1, 0), 6);
-        for (i = 0; i < 24; i++) CHECK(x->grad->data[i] == oh->data[i], "grad[%lld] = %g, one_hot %g", (long long)i, x->grad->data[i], oh->data[i]);
-        for (i = 0; i < 4; i++) CHECK(idx->data[i] == nn_argmax(x, 1, 0)->data[i], "indices differ from argmax");
+        for (i = 0; i < 24; i++) CHECK(nn_f32(x->grad)[i] == nn_f32(oh)[i], "grad[%lld] = %g, one_hot %g", (long long)i, nn_f32(x->grad)[i], nn_f32(oh)[i]);
+        for (i = 0; i < 4; i++) CHECK(nn_f32(idx)[i] == nn_f32(nn_argmax(x, 1, 0))[i], "indices differ from argmax");
         nn_free(x);
     }
     end();
@@ -137,9 +137,9 @@ static void test_autograd(nn_ctx *ctx) {
     begin("gradients accumulate across backward calls until zeroed");
     nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL);
     nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL);
-    for (i = 0; i < 6; i++) CHECK(x->grad->data[i] == 4.0f, "grad %g, expected 4", x->grad->data[i]);
+    for (i = 0; i < 6; i++) CHECK(nn_f32(x->grad)[i] == 4.0f, "grad %g, expected 4", nn_f32(x->grad)[i]);
     nn_zero_grad(x);
-    for (i = 0; i < 6; i++) CHECK(x->grad->data[i] == 0.0f, "grad not zeroed");
+    for (i = 0; i < 6; i++) CHECK(nn_f32(x->grad)[i] == 0.0f, "grad not zeroed");
     end();
 
     begin("no_grad: results do not require grad; mode restores");
@@ -155,7 +155,7 @@ static void test_autograd(nn_ctx *ctx) {
     begin("requires_grad spreads; detach cuts the graph and shares data");
     y = nn_exp(x);
     d = nn_detach(y);
-    CHECK(y->requires_grad && !d->requires_grad && d->data == y->data, "detach wrong");
+    CHECK(y->requires_grad && !d->requires_grad && nn_f32(d) == nn_f32(y), "detach wrong");
     CHECK(nn_mul(d, d)->requires_grad == 0, "op on detached tensor requires grad");
     end();
 
@@ -165,7 +165,7 @@ static void test_autograd(nn_ctx *ctx) {
         nn_tensor *v = nn_randn(ctx, 2, s);
         nn_zero_grad(x);
         nn_backward(nn_mul(x, x), v);
-        for (i = 0; i < 6; i++) CHECK(fabsf(x->grad->data[i] - 2 * x->data[i] * v->data[i]) < 1e-6f, "vjp wrong at %lld", (long long)i);
+        for (i = 0; i < 6; i++) CHECK(fabsf(nn_f32(x->grad)[i] - 2 * nn_f32(x)[i] * nn_f32(v)[i]) < 1e-6f, "vjp wrong at %lld", (long long)i);
         nn_free(v);
     }
     end();
@@ -173,10 +173,10 @@ static void test_autograd(nn_ctx *ctx) {
     begin("views share storage: writes through a view reach the base");
     {
         nn_tensor *t = nn_transpose(x, 0, 1), *r = nn_reshape(x, 1, &x->numel);
-        CHECK(t->data == x->data && r->data == x->data, "view copied data");
+        CHECK(nn_f32(t) == nn_f32(x) && nn_f32(r) == nn_f32(x), "view copied data");
         CHECK(!nn_is_contiguous(t) && nn_is_contiguous(r), "contiguity wrong");
-        t->data[t->stride[0] * 2 + t->stride[1] * 1] = 42.0f;  /* t[2][1] = x[1][2] */
-        CHECK(x->data[1 * 3 + 2] == 42.0f, "write through view lost");
+        nn_f32(t)[t->stride[0] * 2 + t->stride[1] * 1] = 42.0f;  /* t[2][1] = x[1][2] */
+        CHECK(nn_f32(x)[1 * 3 + 2] == 42.0f, "write through view lost");
         CHECK(nn_size(t, 0) == 3 && nn_size(t, -1) == 2, "sizes of the transpose");
     }
     end();
@@ -197,12 +197,12 @@ static void test_autograd(nn_ctx *ctx) {
         int64_t s6[6] = { 2, 1, 3, 1, 2, 2 };
         nn_tensor *z = nn_zeros(ctx, 6, s6), *o = nn_ones(ctx, 6, s6), *f = nn_full(ctx, 2, s, 7.5f);
         nn_tensor *ar = nn_arange(ctx, 0, 1, 0.25f), *r = nn_rand(ctx, 2, s), *n1, *n2;
-        CHECK(z->numel == 24 && z->ndim == 6 && z->data[23] == 0 && o->data[5] == 1 && f->data[5] == 7.5f, "zeros/ones/full");
-        CHECK(ar->numel == 4 && ar->data[3] == 0.75f, "arange(0,1,0.25) has %lld elements", (long long)ar->numel);
-        for (i = 0; i < 6; i++) CHECK(r->data[i] >= 0 && r->data[i] < 1, "rand out of range");
+        CHECK(z->numel == 24 && z->ndim == 6 && nn_f32(z)[23] == 0 && nn_f32(o)[5] == 1 && nn_f32(f)[5] == 7.5f, "zeros/ones/full");
+        CHECK(ar->numel == 4 && nn_f32(ar)[3] == 0.75f, "arange(0,1,0.25) has %lld elements", (long long)ar->numel);
+        for (i = 0; i < 6; i++) CHECK(nn_f32(r)[i] >= 0 && nn_f32(r)[i] < 1, "rand out of range");
         nn_manual_seed(ctx, 99); n1 = nn_randn(ctx, 2, s);
         nn_manual_seed(ctx, 99); n2 = nn_randn(ctx, 2, s);
-        CHECK(memcmp(n1->data, n2->data, 6 * sizeof(float)) == 0, "same seed, different numbers");
+        CHECK(memcmp(nn_f32(n1), nn_f32(n2), 6 * sizeof(float)) == 0, "same seed, different numbers");
         nn_free(z); nn_free(o); nn_free(f); nn_free(ar); nn_free(r); nn_free(n1); nn_free(n2);
     }
     end();
@@ -214,7 +214,7 @@ static void test_autograd(nn_ctx *ctx) {
         nn_set_logger(c2, capture_log, NULL);
         nn_manual_seed(ctx, 5); nn_manual_seed(c2, 5);
         a = nn_randn(ctx, 2, s); b = nn_randn(c2, 2, s);
-        CHECK(memcmp(a->data, b->data, 6 * sizeof(float)) == 0, "same seed in two contexts differs");
+        CHECK(memcmp(nn_f32(a), nn_f32(b), 6 * sizeof(float)) == 0, "same seed in two contexts differs");
         nn_matmul(b, b);
         CHECK(nn_error(c2) != NULL && nn_error(ctx) == NULL, "error leaked between contexts");
         CHECK(nn_add(a, b) == NULL && nn_error(ctx) && strstr(nn_error(ctx), "another nn_ctx"), "mixing contexts not caught");
@@ -292,9 +292,9 @@ static void test_errors(nn_ctx *ctx) {
         float iv[2] = { 0, 5 }; int64_t s[1] = { 2 }, neg[2] = { 2, -1 };
         nn_tensor *ix = nn_from_array(ctx, 1, s, iv);
         expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 5 is out of range for a dim of size 4");
-        ix->data[1] = 1e30f;
+        nn_f32(ix)[1] = 1e30f;
         expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 1e+30 is not a whole number in range");
-        ix->data[1] = 0.5f;
+        nn_f32(ix)[1] = 0.5f;
         expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 0.5 is not a whole number");
         expect_error(ctx, nn_zeros(ctx, 2, neg), "nn_zeros: size -1 at dim 1 is negative");
         expect_error(ctx, nn_arange(ctx, 0, 1, 0), "nn_arange: step 0");
@@ -330,7 +330,7 @@ static void test_zero_alloc_step(nn_ctx *ctx) {
     x = nn_randn(ctx, 2, sx); yt = nn_randn(ctx, 2, sy);
     p[0] = nn_randn(ctx, 2, s1); p[1] = nn_zeros(ctx, 1, sb1); p[2] = nn_randn(ctx, 2, s2); p[3] = nn_zeros(ctx, 1, sb2);
     for (k = 0; k < 4; k++) {
-        for (i = 0; i < p[k]->numel; i++) p[k]->data[i] *= 0.3f;
+        for (i = 0; i < p[k]->numel; i++) nn_f32(p[k])[i] *= 0.3f;
         nn_set_requires_grad(p[k], 1);
     }
     begin("memory: after the first step, forward+backward+update makes 0 heap allocations");
@@ -342,7 +342,7 @@ static void test_zero_alloc_step(nn_ctx *ctx) {
         loss = nn_mean(nn_pow_scalar(nn_sub(out, yt), 2), NN_ALL, 0);
         nn_backward(loss, NULL);
         for (k = 0; k < 4; k++) {          /* plain gradient descent, written by hand */
-            for (i = 0; i < p[k]->numel; i++) p[k]->data[i] -= 0.1f * p[k]->grad->data[i];
+            for (i = 0; i < p[k]->numel; i++) nn_f32(p[k])[i] -= 0.1f * nn_f32(p[k]->grad)[i];
             nn_zero_grad(p[k]);
         }
         if (step == 0) first = nn_item(loss);

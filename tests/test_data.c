@@ -3,7 +3,7 @@
 static int files_equal_weights(nn_module *a, nn_module *b) {
     const nn_state_entry *ea, *eb; int n = nn_module_state(a, &ea), k;
     if (n != nn_module_state(b, &eb)) return 0;
-    for (k = 0; k < n; k++) if (memcmp(ea[k].tensor->data, eb[k].tensor->data, (size_t)ea[k].tensor->numel * sizeof(float))) return 0;
+    for (k = 0; k < n; k++) if (memcmp(nn_f32(ea[k].tensor), nn_f32(eb[k].tensor), (size_t)ea[k].tensor->numel * sizeof(float))) return 0;
     return 1;
 }
 
@@ -52,7 +52,7 @@ static void test_checkpoints(nn_ctx *ctx) {
     begin("checkpoint: resume from a checkpoint ends with the same weights as an uninterrupted run");
     nn_manual_seed(ctx, 5);
     x = nn_randn(ctx, 2, sx); y = nn_empty(ctx, 1, sy);
-    for (i = 0; i < 10; i++) y->data[i] = (float)(i % 3);
+    for (i = 0; i < 10; i++) nn_f32(y)[i] = (float)(i % 3);
     nn_module_free(b);
     nn_manual_seed(ctx, 21); b = small_new(ctx, &s2);
     nn_module_free(a);
@@ -78,7 +78,7 @@ static void test_checkpoints(nn_ctx *ctx) {
         CHECK(nn_load_checkpoint(&ck, path), "load_checkpoint: %s", ERRS(ctx));
         CHECK(ck.epoch == 5 && ck.loss > 0, "epoch %lld loss %g not restored", (long long)ck.epoch, ck.loss);
         small_train(ctx, b, ob, sb, x, y, 5, 12);
-        for (k = 0; k < n; k++) if (memcmp(keep[k]->data, pb[k]->data, (size_t)pb[k]->numel * sizeof(float))) same = 0;
+        for (k = 0; k < n; k++) if (memcmp(nn_f32(keep[k]), nn_f32(pb[k]), (size_t)pb[k]->numel * sizeof(float))) same = 0;
         CHECK(same, "resumed run ended with different weights");
         CHECK(nn_optim_lr(oa, 0) == nn_optim_lr(ob, 0), "lr differs: %g vs %g", nn_optim_lr(oa, 0), nn_optim_lr(ob, 0));
         for (k = 0; k < n; k++) nn_free(keep[k]);
@@ -139,7 +139,7 @@ static void test_checkpoints(nn_ctx *ctx) {
             CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "\"extra.weight\", which the model does not have"), "unexpected: %s", ERRS(ctx));
             nn_clear_error(ctx);
         }
-        CHECK(memcmp(before->data, s2.fc1->weight->data, (size_t)before->numel * sizeof(float)) == 0, "a failed load changed the model");
+        CHECK(memcmp(nn_f32(before), nn_f32(s2.fc1->weight), (size_t)before->numel * sizeof(float)) == 0, "a failed load changed the model");
         nn_free(before);
         remove(bad);
     }
@@ -406,14 +406,14 @@ static void test_dataloader(nn_ctx *ctx) {
     while (nn_dataloader_next(a, &xa, &ya)) {
         CHECK(nn_dataloader_next(b, &xb, &yb), "b ended early");
         nb++;
-        if (xa->numel != xb->numel || memcmp(xa->data, xb->data, (size_t)xa->numel * sizeof(float))) same = 0;
-        for (i = 0; i < xa->shape[0]; i++) { seen[(int64_t)xa->data[2 * i]]++; CHECK(ya->data[i] == (float)((int64_t)xa->data[2 * i] % 3), "label mismatch"); }
+        if (xa->numel != xb->numel || memcmp(nn_f32(xa), nn_f32(xb), (size_t)xa->numel * sizeof(float))) same = 0;
+        for (i = 0; i < xa->shape[0]; i++) { seen[(int64_t)nn_f32(xa)[2 * i]]++; CHECK(nn_f32(ya)[i] == (float)((int64_t)nn_f32(xa)[2 * i] % 3), "label mismatch"); }
     }
     CHECK(nb == 3 && xa->shape[0] == 2, "%lld batches, last of %lld", (long long)nb, (long long)xa->shape[0]);
     for (i = 0; i < 10; i++) CHECK(seen[i] == 1, "sample %lld seen %lld times", (long long)i, (long long)seen[i]);
     CHECK(same, "same seed gave different batches");
     nn_dataloader_next(a, &xa, &ya); nn_dataloader_next(c, &xb, &yb);
-    for (i = 0; i < 8; i++) if (xa->data[i] != xb->data[i]) differs = 1;
+    for (i = 0; i < 8; i++) if (nn_f32(xa)[i] != nn_f32(xb)[i]) differs = 1;
     CHECK(differs, "seeds 42 and 43 gave the same first batch");
     nn_dataloader_free(a); nn_dataloader_free(b); nn_dataloader_free(c);
     end();
@@ -428,7 +428,7 @@ static void test_dataloader(nn_ctx *ctx) {
         int epoch;
         for (epoch = 0; epoch < 3; epoch++) {
             while (nn_dataloader_next(a, &xa, &ya)) {
-                if (epoch == 0 && nb == 0) CHECK(xa->data[0] == 0 && xa->data[6] == 3, "order changed without shuffle");
+                if (epoch == 0 && nb == 0) CHECK(nn_f32(xa)[0] == 0 && nn_f32(xa)[6] == 3, "order changed without shuffle");
                 if (epoch == 0 && nb == 0) before = g_mallocs;
                 nb++;
             }

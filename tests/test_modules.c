@@ -40,9 +40,9 @@ static void compare_tensor(const char *what, const nn_tensor *got, const nn_tens
     CHECK(got->numel == want->numel, "%s: %lld elements, expected %lld", what, (long long)got->numel, (long long)want->numel);
     if (got->numel != want->numel) return;
     for (i = 0; i < got->numel; i++) {
-        double w = want->data[i], err = fabs((double)got->data[i] - w);
+        double w = nn_f32(want)[i], err = fabs((double)nn_f32(got)[i] - w);
         if (fabs(w) >= 1e-2 && err / fabs(w) > *worst) *worst = err / fabs(w);
-        if (!(err <= rtol * fabs(w) + 1e-6)) { CHECK(0, "%s[%lld]: PyTorch %.9g, nn.h %.9g", what, (long long)i, w, got->data[i]); return; }
+        if (!(err <= rtol * fabs(w) + 1e-6)) { CHECK(0, "%s[%lld]: PyTorch %.9g, nn.h %.9g", what, (long long)i, w, nn_f32(got)[i]); return; }
     }
 }
 
@@ -88,13 +88,13 @@ static void check_model(nn_ctx *ctx, const char *name, nn_module *m, int ce) {
         loss = ce ? nn_cross_entropy(out, target, co) : nn_mse_loss(out, target, NN_MEAN);
         nn_backward(loss, NULL);
         nn_optim_step(o);
-        err = fabs(nn_item(loss) - want_losses->data[step]) / fabs(want_losses->data[step]);
+        err = fabs(nn_item(loss) - nn_f32(want_losses)[step]) / fabs(nn_f32(want_losses)[step]);
         if (err > worst_curve) worst_curve = err;
-        CHECK(err <= 1e-4, "Adam step %d: loss %.7g, PyTorch %.7g", step + 1, nn_item(loss), want_losses->data[step]);
+        CHECK(err <= 1e-4, "Adam step %d: loss %.7g, PyTorch %.7g", step + 1, nn_item(loss), nn_f32(want_losses)[step]);
         nn_arena_reset(ctx);
     }
     printf("  %-8s forward/gradients worst relative error %.2g; 20 Adam steps loss %.5f -> %.5f (PyTorch %.5f -> %.5f), worst %.2g\n",
-           name, worst, want_losses->data[0], want_losses->data[19], want_losses->data[0], want_losses->data[19], worst_curve);
+           name, worst, nn_f32(want_losses)[0], nn_f32(want_losses)[19], nn_f32(want_losses)[0], nn_f32(want_losses)[19], worst_curve);
     nn_optim_free(o);
     nn_free(x); nn_free(target); nn_free(want_losses);
     nn_safetensors_close(ex);
@@ -174,16 +174,16 @@ static void test_modules(nn_ctx *ctx) {
     begin("default init: Linear and Conv2d weights and biases within 1/sqrt(fan_in)");
     {
         nn_module *lin = nn_linear_new(ctx, 100, 50, 1); int64_t i; float mx = 0, mxb = 0; double s2 = 0;
-        for (i = 0; i < lin->weight->numel; i++) { float v = fabsf(lin->weight->data[i]); if (v > mx) mx = v; s2 += (double)v * v; }
-        for (i = 0; i < lin->bias->numel; i++) if (fabsf(lin->bias->data[i]) > mxb) mxb = fabsf(lin->bias->data[i]);
+        for (i = 0; i < lin->weight->numel; i++) { float v = fabsf(nn_f32(lin->weight)[i]); if (v > mx) mx = v; s2 += (double)v * v; }
+        for (i = 0; i < lin->bias->numel; i++) if (fabsf(nn_f32(lin->bias)[i]) > mxb) mxb = fabsf(nn_f32(lin->bias)[i]);
         CHECK(mx <= 0.1f && mx > 0.09f && mxb <= 0.1f, "weight max %g, bias max %g, bound 0.1", mx, mxb);
         /* U(-b, b) has variance b^2/3 */
         CHECK(fabs(s2 / (double)lin->weight->numel - 0.01 / 3) < 0.0005, "weight variance %g, expected %g", s2 / (double)lin->weight->numel, 0.01 / 3);
         nn_init_kaiming_normal_(lin->weight, 0, 0);
-        s2 = 0; for (i = 0; i < lin->weight->numel; i++) s2 += (double)lin->weight->data[i] * lin->weight->data[i];
+        s2 = 0; for (i = 0; i < lin->weight->numel; i++) s2 += (double)nn_f32(lin->weight)[i] * nn_f32(lin->weight)[i];
         CHECK(fabs(s2 / (double)lin->weight->numel - 2.0 / 100) < 0.002, "kaiming_normal variance %g, expected 0.02", s2 / (double)lin->weight->numel);
         nn_init_xavier_uniform_(lin->weight, 1);
-        mx = 0; for (i = 0; i < lin->weight->numel; i++) if (fabsf(lin->weight->data[i]) > mx) mx = fabsf(lin->weight->data[i]);
+        mx = 0; for (i = 0; i < lin->weight->numel; i++) if (fabsf(nn_f32(lin->weight)[i]) > mx) mx = fabsf(nn_f32(lin->weight)[i]);
         CHECK(mx <= sqrtf(6.0f / 150) && mx > 0.9f * sqrtf(6.0f / 150), "xavier bound %g vs %g", mx, sqrtf(6.0f / 150));
         nn_module_free(lin);
     }
@@ -193,7 +193,7 @@ static void test_modules(nn_ctx *ctx) {
     {
         nn_module *dr = nn_dropout_new(ctx, 0.25f); int64_t sh[1] = { 20000 }, i, zeros = 0; int ok = 1;
         nn_tensor *x = nn_ones(ctx, 1, sh), *y = nn_forward(dr, x);
-        for (i = 0; i < 20000; i++) { if (y->data[i] == 0) zeros++; else if (fabsf(y->data[i] - 1.0f / 0.75f) > 1e-6f) ok = 0; }
+        for (i = 0; i < 20000; i++) { if (nn_f32(y)[i] == 0) zeros++; else if (fabsf(nn_f32(y)[i] - 1.0f / 0.75f) > 1e-6f) ok = 0; }
         CHECK(ok && fabs(zeros / 20000.0 - 0.25) < 0.02, "kept values scaled wrong or %lld of 20000 dropped", (long long)zeros);
         nn_module_eval(dr);
         CHECK(nn_forward(dr, x) == x, "eval-mode dropout is not the identity");
@@ -206,12 +206,12 @@ static void test_modules(nn_ctx *ctx) {
         nn_module *bn = nn_batch_norm2d_new(ctx, 2, 0, 0, 1); int64_t s4[4] = { 4, 2, 3, 3 };
         nn_tensor *x = nn_randn(ctx, 4, s4), *y1, *y2;
         nn_forward(bn, x);
-        CHECK(bn->num_batches_tracked->data[0] == 1.0f && bn->running_mean->data[0] != 0.0f, "running stats not updated");
+        CHECK(nn_f32(bn->num_batches_tracked)[0] == 1.0f && nn_f32(bn->running_mean)[0] != 0.0f, "running stats not updated");
         nn_module_eval(bn);
         y1 = nn_forward(bn, x);
-        CHECK(bn->num_batches_tracked->data[0] == 1.0f, "eval changed num_batches_tracked");
+        CHECK(nn_f32(bn->num_batches_tracked)[0] == 1.0f, "eval changed num_batches_tracked");
         y2 = nn_batch_norm(x, bn->running_mean, bn->running_var, bn->weight, bn->bias, 0, 0.1f, 1e-5f);
-        CHECK(y1 && y2 && memcmp(y1->data, y2->data, (size_t)y1->numel * sizeof(float)) == 0, "eval output differs from running-stat normalization");
+        CHECK(y1 && y2 && memcmp(nn_f32(y1), nn_f32(y2), (size_t)y1->numel * sizeof(float)) == 0, "eval output differs from running-stat normalization");
         nn_free(x); nn_module_free(bn);
     }
     end();
@@ -224,14 +224,14 @@ static void test_modules(nn_ctx *ctx) {
         nn_tensor *x = nn_randn(ctx, 2, sx), *y = nn_randn(ctx, 2, sy), *full_w;
         float fb;
         nn_backward(nn_mse_loss(nn_forward(lin, x), y, NN_MEAN), NULL);
-        full_w = nn_keep(lin->weight->grad); fb = lin->bias->grad->data[0];
+        full_w = nn_keep(lin->weight->grad); fb = nn_f32(lin->bias->grad)[0];
         nn_zero_grad(lin->weight); nn_zero_grad(lin->bias);
         for (int k2 = 0; k2 < 2; k2++) {
             nn_tensor *xs = nn_slice(x, 0, 4 * k2, 4 * k2 + 4, 1), *ys = nn_slice(y, 0, 4 * k2, 4 * k2 + 4, 1);
             nn_backward(nn_div_scalar(nn_mse_loss(nn_forward(lin, xs), ys, NN_MEAN), 2.0f), NULL);
         }
         (void)half;
-        CHECK(max_abs_diff(full_w->data, lin->weight->grad->data, 3) < 1e-6f && fabsf(fb - lin->bias->grad->data[0]) < 1e-6f, "accumulated gradient differs");
+        CHECK(max_abs_diff(nn_f32(full_w), nn_f32(lin->weight->grad), 3) < 1e-6f && fabsf(fb - nn_f32(lin->bias->grad)[0]) < 1e-6f, "accumulated gradient differs");
         nn_free(full_w); nn_free(x); nn_free(y); nn_module_free(lin);
     }
     end();
@@ -242,13 +242,13 @@ static void test_modules(nn_ctx *ctx) {
         nn_tensor *a = nn_set_requires_grad(nn_zeros(ctx, 1, s2), 1), *b = nn_set_requires_grad(nn_zeros(ctx, 1, s2), 1), *ps[2];
         float norm;
         a->grad = nn_zeros_like(a); b->grad = nn_zeros_like(b);
-        a->grad->data[0] = 3; a->grad->data[1] = 0; b->grad->data[0] = 0; b->grad->data[1] = 4;   /* norm 5 */
+        nn_f32(a->grad)[0] = 3; nn_f32(a->grad)[1] = 0; nn_f32(b->grad)[0] = 0; nn_f32(b->grad)[1] = 4;   /* norm 5 */
         ps[0] = a; ps[1] = b;
         norm = nn_clip_grad_norm(ps, 2, 1.0f, 2.0f);
-        CHECK(fabsf(norm - 5.0f) < 1e-6f && fabsf(a->grad->data[0] - 0.6f) < 1e-5f && fabsf(b->grad->data[1] - 0.8f) < 1e-5f, "norm %g, grads %g %g", norm, a->grad->data[0], b->grad->data[1]);
-        b->grad->data[1] = -4;
+        CHECK(fabsf(norm - 5.0f) < 1e-6f && fabsf(nn_f32(a->grad)[0] - 0.6f) < 1e-5f && fabsf(nn_f32(b->grad)[1] - 0.8f) < 1e-5f, "norm %g, grads %g %g", norm, nn_f32(a->grad)[0], nn_f32(b->grad)[1]);
+        nn_f32(b->grad)[1] = -4;
         nn_clip_grad_value(ps, 2, 0.5f);
-        CHECK(a->grad->data[0] == 0.5f && b->grad->data[1] == -0.5f, "clip by value: %g %g", a->grad->data[0], b->grad->data[1]);
+        CHECK(nn_f32(a->grad)[0] == 0.5f && nn_f32(b->grad)[1] == -0.5f, "clip by value: %g %g", nn_f32(a->grad)[0], nn_f32(b->grad)[1]);
         nn_free(a); nn_free(b);
     }
     end();

@@ -73,7 +73,7 @@ static void free_fixtures(fx_case *cs, int n) {
 static nn_tensor *tensor_of(nn_ctx *ctx, const fx_arr *a) {
     nn_tensor *t = nn_empty(ctx, a->ndim, a->shape);
     int64_t i;
-    for (i = 0; i < a->n; i++) t->data[i] = (float)a->v[i];
+    for (i = 0; i < a->n; i++) nn_f32(t)[i] = (float)a->v[i];
     return t;
 }
 

@@ -60,7 +60,7 @@ static void test_optimizers(nn_ctx *ctx) {
                     for (k = 0; k < nd; k++) shape[k] = strtol(r, &r, 10);
                     r = strchr(r, ':') + 1;
                     p[idx] = nn_empty(ctx, nd, shape);
-                    for (k = 0; k < p[idx]->numel; k++) p[idx]->data[k] = strtof(r, &r);
+                    for (k = 0; k < p[idx]->numel; k++) nn_f32(p[idx])[k] = strtof(r, &r);
                     nn_set_requires_grad(p[idx], 1);
                     p[idx]->grad = nn_zeros_like(p[idx]);
                 } else if (!strncmp(line, "coef ", 5) || !strncmp(line, "bias ", 5)) {
@@ -68,7 +68,7 @@ static void test_optimizers(nn_ctx *ctx) {
                     idx = atoi(line + 5);
                     dst[idx] = nn_zeros_like(p[idx]);
                     r = strchr(line, ':') + 1;
-                    for (k = 0; k < dst[idx]->numel; k++) dst[idx]->data[k] = strtof(r, &r);
+                    for (k = 0; k < dst[idx]->numel; k++) nn_f32(dst[idx])[k] = strtof(r, &r);
                 } else if (!strncmp(line, "metric", 6) || !strncmp(line, "lr ", 3)) {
                     double *dst = line[0] == 'm' ? metric : lrs;
                     r = strchr(line, ':') + 1;
@@ -117,7 +117,7 @@ static void test_optimizers(nn_ctx *ctx) {
             CHECK(o != NULL && (sched[0] == 0 || s != NULL), "could not build %s/%s: %s", opt, sched, ERRS(ctx));
             for (t = 0; t < 100 && o && !g_case_failed; t++) {
                 double lr_rel;
-                for (i = 0; i < 2; i++) { int64_t k; for (k = 0; k < p[i]->numel; k++) p[i]->grad->data[k] = c[i]->data[k] * p[i]->data[k] + d[i]->data[k]; }
+                for (i = 0; i < 2; i++) { int64_t k; for (k = 0; k < p[i]->numel; k++) nn_f32(p[i]->grad)[k] = nn_f32(c[i])[k] * nn_f32(p[i])[k] + nn_f32(d[i])[k]; }
                 lr_rel = fabs(nn_optim_lr(o, 0) - lrs[t]) / fabs(lrs[t]);
                 if (lr_rel > worst_lr) worst_lr = lr_rel;
                 CHECK(lr_rel <= 1e-5, "step %d: lr %.10g, PyTorch %.10g", t + 1, nn_optim_lr(o, 0), lrs[t]);
@@ -126,7 +126,7 @@ static void test_optimizers(nn_ctx *ctx) {
                 for (i = 0; i < 2; i++) {
                     int64_t k, n = i ? 5 : 12;
                     for (k = 0; k < n; k++) {
-                        double want = traj[i][t * n + k], got = p[i]->data[k], err = fabs(got - want);
+                        double want = traj[i][t * n + k], got = nn_f32(p[i])[k], err = fabs(got - want);
                         if (fabs(want) >= 1e-2 && err / fabs(want) > worst) worst = err / fabs(want);
                         if (!(err <= 1e-5 * fabs(want) + 1e-6)) {
                             CHECK(0, "step %d param %d[%lld]: PyTorch %.9g, nn.h %.9g", t + 1, i, (long long)k, want, got);
