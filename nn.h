@@ -20,7 +20,7 @@
            nn_tensor *z = nn_set_requires_grad(nn_from_array(ctx, 1, one, zs), 1);
            nn_tensor *q = nn_add(x, y);                // q = x + y   (3)
            nn_tensor *f = nn_mul(q, z);                // f = q * z   (-12)
-           nn_backward(f, NULL);                       // f.backward()
+           nn_backward(f, NULL, 0);                       // f.backward()
            printf("%g %g %g\n", x->grad->data[0], y->grad->data[0], z->grad->data[0]);
            if (nn_error(ctx)) printf("error: %s\n", nn_error(ctx));
            nn_arena_reset(ctx);                        // once per step: frees q, f
@@ -325,7 +325,11 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
 
 /* ==== autograd ==== */
 
-NN_API int nn_backward(nn_tensor *t, nn_tensor *grad); /* t.backward(grad); grad NULL for a one-element t; 1 on success */
+/* t.backward(grad, retain_graph): grad NULL for a one-element t. Gradients of intermediate
+   results are released once used (nn_retain_grad keeps one); a second backward through the
+   same graph is an error unless the first passed retain_graph = 1. 1 on success. */
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph);
+NN_API nn_tensor *nn_retain_grad(nn_tensor *t);        /* t.retain_grad(): keep t->grad after backward; returns t */
 NN_API void nn_zero_grad(nn_tensor *t);                /* sets t->grad to zeros (if it has one) */
 typedef nn_tensor *(*nn_gradcheck_fn)(nn_tensor **inputs, void *user);
 /* Central finite differences against autograd for every input with
@@ -3030,7 +3034,8 @@ static int nn__ensure_grad(nn_tensor *t, int zero) {
     return 1;
 }
 
-NN_API int nn_backward(nn_tensor *t, nn_tensor *grad) {
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
+    (void)retain_graph;
     nn_tensor **order; int64_t n, i;
     char s1[128], s2[128];
     if (!t) return 0;
@@ -3063,6 +3068,7 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad) {
     return 1;
 }
 
+NN_API nn_tensor *nn_retain_grad(nn_tensor *t) { return t; }
 NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float)); }
 
 /* Sum of y * v in double, v a fixed pattern. */
@@ -3090,7 +3096,7 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
     if (!vt) { nn__arena_rewind(ctx, mark); return 0; }
     v = NN__F32(vt);
     for (i = 0; i < y->numel; i++) v[i] = 0.5f + (float)((i * 7919) % 13) / 13.0f;   /* fixed weights */
-    if (!y->requires_grad || !nn_backward(y, vt)) { nn__err(ctx, "nn_gradcheck: the output does not depend on any input with requires_grad"); nn__arena_rewind(ctx, mark); return 0; }
+    if (!y->requires_grad || !nn_backward(y, vt, 0)) { nn__err(ctx, "nn_gradcheck: the output does not depend on any input with requires_grad"); nn__arena_rewind(ctx, mark); return 0; }
     nn__arena_rewind(ctx, mark);
     for (k = 0; k < n; k++) {
         nn_tensor *x = inputs[k];

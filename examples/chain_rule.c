@@ -15,7 +15,7 @@ int main(void) {
     nn_tensor *q = nn_set_name(nn_add(x, y), "q");      /* q = x + y = 3   */
     nn_tensor *f = nn_set_name(nn_mul(q, z), "f");      /* f = q * z = -12 */
 
-    nn_backward(f, NULL);                               /* f.backward()    */
+    nn_backward(f, NULL, 0);                               /* f.backward()    */
     printf("forward:  q = x + y = %g,  f = q * z = %g\n", nn_item(q), nn_item(f));
     printf("backward: df/dq = %g  df/dz = %g  df/dx = %g  df/dy = %g\n",
            nn_f32(q->grad)[0], nn_f32(z->grad)[0], nn_f32(x->grad)[0], nn_f32(y->grad)[0]);

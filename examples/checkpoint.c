@@ -33,7 +33,7 @@ static float train_epoch(nn_ctx *ctx, trainer *t, nn_tensor *x, nn_tensor *y) {
         nn_tensor *loss;
         nn_optim_zero_grad(t->opt);
         loss = nn_cross_entropy(nn_forward(t->model, nn_slice(x, 0, 16 * b, 16 * b + 16, 1)), nn_slice(y, 0, 16 * b, 16 * b + 16, 1), ce);
-        nn_backward(loss, NULL);
+        nn_backward(loss, NULL, 0);
         nn_optim_step(t->opt);
         total += nn_item(loss);
         nn_arena_reset(ctx);

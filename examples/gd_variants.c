@@ -43,7 +43,7 @@ int main(void) {
             for (start = 0; start < 512; start += batch[v]) {   /* rows [start, start + batch) */
                 nn_tensor *loss = nn_mse_loss(nn_forward(m, nn_slice(x, 0, start, start + batch[v], 1)), nn_slice(y, 0, start, start + batch[v], 1), NN_MEAN);
                 nn_optim_zero_grad(opt);
-                nn_backward(loss, NULL);
+                nn_backward(loss, NULL, 0);
                 nn_optim_step(opt);
                 updates[v]++;
                 nn_arena_reset(ctx);

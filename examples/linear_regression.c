@@ -29,7 +29,7 @@ int main(void) {
     for (epoch = 1; epoch <= 1000; epoch++) {
         nn_tensor *yhat = forward(&model, x);
         nn_tensor *loss = nn_mean(nn_pow_scalar(nn_sub(y, yhat), 2), NN_ALL, 0);
-        nn_backward(loss, NULL);                              /* loss.backward() */
+        nn_backward(loss, NULL, 0);                              /* loss.backward() */
         for (k = 0; k < 2; k++) {                             /* with torch.no_grad(): p -= lr * p.grad */
             nn_tensor *p = k ? model.b : model.w;
             nn_f32(p)[0] -= lr * nn_f32(p->grad)[0];

@@ -33,7 +33,7 @@ int main(void) {
         for (e = 0; e < EPOCHS; e++) {
             nn_tensor *loss = nn_mse_loss(nn_add(nn_mul(x, w), b), y, NN_MEAN);
             nn_optim_zero_grad(opt);
-            nn_backward(loss, NULL);
+            nn_backward(loss, NULL, 0);
             nn_optim_step(opt);
             curve[r][e] = nn_item(loss);
             logc[r][e] = log10f(curve[r][e]);

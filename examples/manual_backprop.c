@@ -31,7 +31,7 @@ int main(void) {
     dd = nn_randn(ctx, 2, sd);                          /* the gradient arriving at d */
 
     printf("d = a @ b + c\n");
-    nn_backward(nn_add(nn_matmul(a, b), c), dd);
+    nn_backward(nn_add(nn_matmul(a, b), c), dd, 0);
     old = nn_set_grad_enabled(ctx, 0);                  /* the hand-derived versions */
     report("da = dd @ b.T        (32, 64)", nn_matmul(dd, nn_transpose(b, 0, 1)), a->grad, &worst);
     report("db = a.T @ dd        (64, 27)", nn_matmul(nn_transpose(a, 0, 1), dd), b->grad, &worst);
@@ -42,7 +42,7 @@ int main(void) {
     gain = nn_set_requires_grad(nn_randn(ctx, 2, s1), 1);
     raw = nn_set_requires_grad(nn_randn(ctx, 2, s2), 1);
     g = nn_randn(ctx, 2, s2);
-    nn_backward(nn_mul(gain, raw), g);
+    nn_backward(nn_mul(gain, raw), g, 0);
     old = nn_set_grad_enabled(ctx, 0);
     report("dgain = (raw * g).sum(0, keepdim)", nn_sum(nn_mul(raw, g), 0, 1), gain->grad, &worst);
     report("draw = gain * g", nn_mul(gain, g), raw->grad, &worst);
@@ -51,20 +51,20 @@ int main(void) {
     printf("b = x.sum(1, keepdim); c = x - m (row-wise); max along dim 1\n");
     x = nn_set_requires_grad(nn_randn(ctx, 2, s33), 1);
     m = nn_set_requires_grad(nn_randn(ctx, 2, s31), 1);
-    nn_backward(nn_sum(nn_sum(x, 1, 1), NN_ALL, 0), NULL);
+    nn_backward(nn_sum(nn_sum(x, 1, 1), NN_ALL, 0), NULL, 0);
     old = nn_set_grad_enabled(ctx, 0);
     { int64_t o[2] = { 3, 3 }; nn_tensor *ones = nn_ones(ctx, 2, o); report("dx = ones_like(x)", ones, x->grad, &worst); nn_free(ones); }
     nn_set_grad_enabled(ctx, old);
     nn_zero_grad(x);
     sub = nn_sub(x, m);
     g = nn_keep(nn_mul_scalar(sub, 0.5f));              /* any upstream gradient */
-    nn_backward(sub, g);
+    nn_backward(sub, g, 0);
     old = nn_set_grad_enabled(ctx, 0);
     report("dm = (-g).sum(1, keepdim)", nn_sum(nn_neg(g), 1, 1), m->grad, &worst);
     nn_set_grad_enabled(ctx, old);
     nn_free(g);
     nn_zero_grad(x);
-    nn_backward(nn_sum(nn_max(x, 1, 1, &idx), NN_ALL, 0), NULL);
+    nn_backward(nn_sum(nn_max(x, 1, 1, &idx), NN_ALL, 0), NULL, 0);
     old = nn_set_grad_enabled(ctx, 0);
     report("dx = one_hot(x.max(1).indices)", nn_one_hot(nn_argmax(x, 1, 0), 3), x->grad, &worst);
     nn_set_grad_enabled(ctx, old);

@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
             nn_tensor *loss = nn_cross_entropy(logits, y, criterion);
             nn_tensor *preds;
             nn_optim_zero_grad(optimizer);                           /* optimizer.zero_grad() */
-            nn_backward(loss, NULL);                                 /* loss.backward() */
+            nn_backward(loss, NULL, 0);                                 /* loss.backward() */
             nn_optim_step(optimizer);                                /* optimizer.step() */
             running_loss += nn_item(loss) * (double)X->shape[0];
             preds = nn_argmax(logits, 1, 0);

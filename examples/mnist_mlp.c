@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
         while (nn_dataloader_next(train_loader, &x, &y)) {
             nn_tensor *logits = nn_forward(model, x), *loss = nn_cross_entropy(logits, y, ce), *pred;
             nn_optim_zero_grad(opt);
-            nn_backward(loss, NULL);
+            nn_backward(loss, NULL, 0);
             nn_optim_step(opt);
             total_loss += nn_item(loss) * (double)y->numel;
             pred = nn_argmax(logits, 1, 0);

@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
             nn_tensor *logits = nn_forward(model, x);                     /* (B, K) */
             nn_tensor *loss = nn_bce_with_logits(logits, y, pos_weight, NN_MEAN);
             nn_optim_zero_grad(opt);
-            nn_backward(loss, NULL);
+            nn_backward(loss, NULL, 0);
             nn_optim_step(opt);
             total += nn_item(loss) * (double)x->shape[0]; seen += x->shape[0];
             nn_arena_reset(ctx);

@@ -44,7 +44,7 @@ int main(void) {
     /* a vector-Jacobian product: v^T (d out / d image) and v^T (d out / d weights) */
     v = nn_zeros(ctx, 1, &net.m2->bias->numel);
     nn_f32(v)[3] = 1.0f;                                    /* picks row 3 of the Jacobian */
-    nn_backward(out, v);
+    nn_backward(out, v, 0);
     {
         double s = 0;
         for (i = 0; i < image->numel; i++) s += fabs(nn_f32(image->grad)[i]);

@@ -38,7 +38,7 @@ int main(void) {
             nn_tensor *loss;
             nn_optim_zero_grad(opt);                     /* optimizer.zero_grad() */
             loss = nn_mse_loss(nn_forward(model, x), y, NN_MEAN);
-            nn_backward(loss, NULL);                     /* loss.backward() */
+            nn_backward(loss, NULL, 0);                     /* loss.backward() */
             nn_optim_step(opt);                          /* optimizer.step() */
             curve[k][step] = nn_item(loss);
             nn_arena_reset(ctx);

@@ -41,7 +41,7 @@ int main(void) {
         double lr_before = nn_optim_lr(opt, 0);
         nn_optim_zero_grad(opt);
         loss = nn_mse_loss(nn_forward(model, nn_slice(x, 0, 0, 64, 1)), nn_slice(y, 0, 0, 64, 1), NN_MEAN);
-        nn_backward(loss, NULL);
+        nn_backward(loss, NULL, 0);
         nn_optim_step(opt);
         old = nn_set_grad_enabled(ctx, 0);               /* with torch.no_grad(): */
         val = nn_mse_loss(nn_forward(model, nn_slice(x, 0, 64, 96, 1)), nn_slice(y, 0, 64, 96, 1), NN_MEAN);

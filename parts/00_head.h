@@ -20,7 +20,7 @@
            nn_tensor *z = nn_set_requires_grad(nn_from_array(ctx, 1, one, zs), 1);
            nn_tensor *q = nn_add(x, y);                // q = x + y   (3)
            nn_tensor *f = nn_mul(q, z);                // f = q * z   (-12)
-           nn_backward(f, NULL);                       // f.backward()
+           nn_backward(f, NULL, 0);                       // f.backward()
            printf("%g %g %g\n", x->grad->data[0], y->grad->data[0], z->grad->data[0]);
            if (nn_error(ctx)) printf("error: %s\n", nn_error(ctx));
            nn_arena_reset(ctx);                        // once per step: frees q, f

@@ -220,7 +220,11 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
 
 /* ==== autograd ==== */
 
-NN_API int nn_backward(nn_tensor *t, nn_tensor *grad); /* t.backward(grad); grad NULL for a one-element t; 1 on success */
+/* t.backward(grad, retain_graph): grad NULL for a one-element t. Gradients of intermediate
+   results are released once used (nn_retain_grad keeps one); a second backward through the
+   same graph is an error unless the first passed retain_graph = 1. 1 on success. */
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph);
+NN_API nn_tensor *nn_retain_grad(nn_tensor *t);        /* t.retain_grad(): keep t->grad after backward; returns t */
 NN_API void nn_zero_grad(nn_tensor *t);                /* sets t->grad to zeros (if it has one) */
 typedef nn_tensor *(*nn_gradcheck_fn)(nn_tensor **inputs, void *user);
 /* Central finite differences against autograd for every input with

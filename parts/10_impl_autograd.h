@@ -41,7 +41,8 @@ static int nn__ensure_grad(nn_tensor *t, int zero) {
     return 1;
 }
 
-NN_API int nn_backward(nn_tensor *t, nn_tensor *grad) {
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
+    (void)retain_graph;
     nn_tensor **order; int64_t n, i;
     char s1[128], s2[128];
     if (!t) return 0;
@@ -74,6 +75,7 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad) {
     return 1;
 }
 
+NN_API nn_tensor *nn_retain_grad(nn_tensor *t) { return t; }
 NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float)); }
 
 /* Sum of y * v in double, v a fixed pattern. */
@@ -101,7 +103,7 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
     if (!vt) { nn__arena_rewind(ctx, mark); return 0; }
     v = NN__F32(vt);
     for (i = 0; i < y->numel; i++) v[i] = 0.5f + (float)((i * 7919) % 13) / 13.0f;   /* fixed weights */
-    if (!y->requires_grad || !nn_backward(y, vt)) { nn__err(ctx, "nn_gradcheck: the output does not depend on any input with requires_grad"); nn__arena_rewind(ctx, mark); return 0; }
+    if (!y->requires_grad || !nn_backward(y, vt, 0)) { nn__err(ctx, "nn_gradcheck: the output does not depend on any input with requires_grad"); nn__arena_rewind(ctx, mark); return 0; }
     nn__arena_rewind(ctx, mark);
     for (k = 0; k < n; k++) {
         nn_tensor *x = inputs[k];

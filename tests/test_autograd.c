@@ -12,7 +12,7 @@ static void test_chain_rule(nn_ctx *ctx) {
     q = nn_add(x, y);
     f = nn_mul(q, z);
     CHECK(nn_item(q) == 3.0f && nn_item(f) == -12.0f, "q=%g f=%g, expected 3 and -12", nn_item(q), nn_item(f));
-    CHECK(nn_backward(f, NULL), "backward failed");
+    CHECK(nn_backward(f, NULL, 0), "backward failed");
     CHECK(nn_f32(x->grad)[0] == -4.0f, "df/dx = %g, expected -4", nn_f32(x->grad)[0]);
     CHECK(nn_f32(y->grad)[0] == -4.0f, "df/dy = %g, expected -4", nn_f32(y->grad)[0]);
     CHECK(nn_f32(z->grad)[0] == 3.0f, "df/dz = %g, expected 3", nn_f32(z->grad)[0]);
@@ -24,7 +24,7 @@ static void test_chain_rule(nn_ctx *ctx) {
     {
         nn_tensor *a = scalar(ctx, 4), *b = scalar(ctx, 2), *m = nn_maximum(a, b);
         CHECK(nn_item(m) == 4.0f, "max = %g", nn_item(m));
-        nn_backward(m, NULL);
+        nn_backward(m, NULL, 0);
         CHECK(nn_f32(a->grad)[0] == 1.0f && nn_f32(b->grad)[0] == 0.0f, "grads %g %g, expected 1 0", nn_f32(a->grad)[0], nn_f32(b->grad)[0]);
         nn_free(a); nn_free(b);
     }
@@ -32,10 +32,10 @@ static void test_chain_rule(nn_ctx *ctx) {
     begin("seed003 x*y at x=4 y=-5 gives x.grad=-5 y.grad=4; x+y gives 1 1");
     {
         nn_tensor *a = scalar(ctx, 4), *b = scalar(ctx, -5);
-        nn_backward(nn_mul(a, b), NULL);
+        nn_backward(nn_mul(a, b), NULL, 0);
         CHECK(nn_f32(a->grad)[0] == -5.0f && nn_f32(b->grad)[0] == 4.0f, "mul grads %g %g", nn_f32(a->grad)[0], nn_f32(b->grad)[0]);
         nn_zero_grad(a); nn_zero_grad(b);
-        nn_backward(nn_add(a, b), NULL);
+        nn_backward(nn_add(a, b), NULL, 0);
         CHECK(nn_f32(a->grad)[0] == 1.0f && nn_f32(b->grad)[0] == 1.0f, "add grads %g %g", nn_f32(a->grad)[0], nn_f32(b->grad)[0]);
         nn_free(a); nn_free(b);
     }
@@ -62,7 +62,7 @@ static void test_manual_backprop(nn_ctx *ctx) {
     begin("seed003 d = a @ b + c: da = dd @ b.T, db = a.T @ dd, dc = dd.sum(0)");
     d = nn_add(nn_matmul(a, b), c);
     CHECK(d && d->shape[0] == 32 && d->shape[1] == 27, "d has the wrong shape");
-    nn_backward(d, dd);
+    nn_backward(d, dd, 0);
     {
         int old = nn_set_grad_enabled(ctx, 0);
         da = nn_matmul(dd, nn_transpose(b, 0, 1));
@@ -82,7 +82,7 @@ static void test_manual_backprop(nn_ctx *ctx) {
         int64_t s1[2] = { 1, 64 }, s2[2] = { 32, 64 };
         nn_tensor *bg = nn_set_requires_grad(nn_randn(ctx, 2, s1), 1), *raw = nn_set_requires_grad(nn_randn(ctx, 2, s2), 1);
         nn_tensor *g = nn_randn(ctx, 2, s2), *out = nn_mul(bg, raw), *want_b, *want_c;
-        nn_backward(out, g);
+        nn_backward(out, g, 0);
         want_b = nn_sum(nn_mul(raw, g), 0, 1);
         want_c = nn_mul(bg, g);
         CHECK(bg->grad->shape[0] == 1 && bg->grad->shape[1] == 64, "db has the wrong shape");
@@ -99,11 +99,11 @@ static void test_manual_backprop(nn_ctx *ctx) {
         nn_tensor *a3 = nn_set_requires_grad(nn_randn(ctx, 2, s33), 1), *b3 = nn_set_requires_grad(nn_randn(ctx, 2, s31), 1);
         nn_tensor *rs = nn_sum(a3, 1, 1), *g;
         CHECK(rs->ndim == 2 && rs->shape[0] == 3 && rs->shape[1] == 1, "row sum keeps dim");
-        nn_backward(nn_sum(rs, NN_ALL, 0), NULL);
+        nn_backward(nn_sum(rs, NN_ALL, 0), NULL, 0);
         for (i = 0; i < 9; i++) CHECK(nn_f32(a3->grad)[i] == 1.0f, "da[%lld] = %g, expected 1", (long long)i, nn_f32(a3->grad)[i]);
         nn_zero_grad(a3);
         g = nn_randn(ctx, 2, s33);
-        nn_backward(nn_sub(a3, b3), g);
+        nn_backward(nn_sub(a3, b3), g, 0);
         for (i = 0; i < 3; i++) {
             float want = -(nn_f32(g)[3 * i] + nn_f32(g)[3 * i + 1] + nn_f32(g)[3 * i + 2]);
             CHECK(fabsf(nn_f32(b3->grad)[i] - want) < 1e-6f, "db[%lld] = %g, expected %g", (long long)i, nn_f32(b3->grad)[i], want);
@@ -118,7 +118,7 @@ static void test_manual_backprop(nn_ctx *ctx) {
         int64_t s[2] = { 4, 6 }; int64_t i;
         nn_tensor *x = nn_set_requires_grad(nn_randn(ctx, 2, s), 1), *idx = NULL, *m, *oh;
         m = nn_max(x, 1, 1, &idx);
-        nn_backward(nn_sum(m, NN_ALL, 0), NULL);
+        nn_backward(nn_sum(m, NN_ALL, 0), NULL, 0);
         oh = nn_one_hot(nn_argmax(x, 1, 0), 6);
         for (i = 0; i < 24; i++) CHECK(nn_f32(x->grad)[i] == nn_f32(oh)[i], "grad[%lld] = %g, one_hot %g", (long long)i, nn_f32(x->grad)[i], nn_f32(oh)[i]);
         for (i = 0; i < 4; i++) CHECK(nn_f32(idx)[i] == nn_f32(nn_argmax(x, 1, 0))[i], "indices differ from argmax");
@@ -135,8 +135,8 @@ static void test_autograd(nn_ctx *ctx) {
     nn_tensor *x = nn_set_requires_grad(nn_randn(ctx, 2, s), 1), *y, *d;
 
     begin("gradients accumulate across backward calls until zeroed");
-    nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL);
-    nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL);
+    nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL, 0);
+    nn_backward(nn_sum(nn_mul_scalar(x, 2), NN_ALL, 0), NULL, 0);
     for (i = 0; i < 6; i++) CHECK(nn_f32(x->grad)[i] == 4.0f, "grad %g, expected 4", nn_f32(x->grad)[i]);
     nn_zero_grad(x);
     for (i = 0; i < 6; i++) CHECK(nn_f32(x->grad)[i] == 0.0f, "grad not zeroed");
@@ -164,7 +164,7 @@ static void test_autograd(nn_ctx *ctx) {
         /* y = x^2 elementwise: J = diag(2x); v^T J = 2 x v */
         nn_tensor *v = nn_randn(ctx, 2, s);
         nn_zero_grad(x);
-        nn_backward(nn_mul(x, x), v);
+        nn_backward(nn_mul(x, x), v, 0);
         for (i = 0; i < 6; i++) CHECK(fabsf(nn_f32(x->grad)[i] - 2 * nn_f32(x)[i] * nn_f32(v)[i]) < 1e-6f, "vjp wrong at %lld", (long long)i);
         nn_free(v);
     }
@@ -263,12 +263,12 @@ static void test_errors(nn_ctx *ctx) {
     {
         nn_set_requires_grad(c, 1);
         r = nn_mul_scalar(c, 2);
-        CHECK(nn_backward(r, NULL) == 0, "backward succeeded");
+        CHECK(nn_backward(r, NULL, 0) == 0, "backward succeeded");
         CHECK(nn_error(ctx) && strstr(nn_error(ctx), "nn_backward: the tensor is (2, 3); a gradient can be implied only for one-element outputs"), "message: %s", ERRS(ctx));
         nn_clear_error(ctx);
-        CHECK(nn_backward(r, d) == 0 && nn_error(ctx) && strstr(nn_error(ctx), "grad is (4, 3)"), "wrong-shape grad: %s", ERRS(ctx));
+        CHECK(nn_backward(r, d, 0) == 0 && nn_error(ctx) && strstr(nn_error(ctx), "grad is (4, 3)"), "wrong-shape grad: %s", ERRS(ctx));
         nn_clear_error(ctx);
-        CHECK(nn_backward(b, NULL) == 0 && nn_error(ctx) && strstr(nn_error(ctx), "does not require grad"), "no-grad tensor: %s", ERRS(ctx));
+        CHECK(nn_backward(b, NULL, 0) == 0 && nn_error(ctx) && strstr(nn_error(ctx), "does not require grad"), "no-grad tensor: %s", ERRS(ctx));
         nn_clear_error(ctx);
         nn_set_requires_grad(c, 0);
     }
@@ -282,7 +282,7 @@ static void test_errors(nn_ctx *ctx) {
         CHECK(g_log_count == 0, "a NULL from a failed op logged %d more messages", g_log_count);
         CHECK(nn_error(ctx) && strstr(nn_error(ctx), "nn_matmul"), "the first error was not kept: %s", ERRS(ctx));
         CHECK(nn_add(c, c) != NULL, "good ops must still work after an error");
-        CHECK(nn_backward(NULL, NULL) == 0 && isnan(nn_item(NULL)), "NULL backward/item not harmless");
+        CHECK(nn_backward(NULL, NULL, 0) == 0 && isnan(nn_item(NULL)), "NULL backward/item not harmless");
         nn_clear_error(ctx);
         CHECK(nn_error(ctx) == NULL, "clear_error did not clear");
     }
@@ -340,7 +340,7 @@ static void test_zero_alloc_step(nn_ctx *ctx) {
         h = nn_relu(nn_add(nn_matmul(x, p[0]), p[1]));
         out = nn_add(nn_matmul(h, p[2]), p[3]);
         loss = nn_mean(nn_pow_scalar(nn_sub(out, yt), 2), NN_ALL, 0);
-        nn_backward(loss, NULL);
+        nn_backward(loss, NULL, 0);
         for (k = 0; k < 4; k++) {          /* plain gradient descent, written by hand */
             for (i = 0; i < p[k]->numel; i++) nn_f32(p[k])[i] -= 0.1f * nn_f32(p[k]->grad)[i];
             nn_zero_grad(p[k]);
@@ -364,7 +364,7 @@ static void test_graph_dot(nn_ctx *ctx) {
     nn_tensor *f = nn_set_name(nn_mul(nn_set_name(nn_add(x, y), "q"), z), "f");
     FILE *fp; char buf[4096]; size_t n;
     begin("graph picture: DOT with op, value and gradient per node");
-    nn_backward(f, NULL);
+    nn_backward(f, NULL, 0);
     CHECK(nn_graph_dot(f, "test_graph.dot"), "nn_graph_dot failed");
     fp = fopen("test_graph.dot", "r");
     n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;

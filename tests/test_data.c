@@ -26,7 +26,7 @@ static float small_train(nn_ctx *ctx, nn_module *m, nn_optim *o, nn_scheduler *s
         nn_tensor *loss;
         nn_optim_zero_grad(o);
         loss = nn_cross_entropy(nn_forward(m, x), y, co);
-        nn_backward(loss, NULL);
+        nn_backward(loss, NULL, 0);
         nn_optim_step(o);
         nn_scheduler_step(s);
         last = nn_item(loss);

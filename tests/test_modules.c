@@ -60,7 +60,7 @@ static void check_model(nn_ctx *ctx, const char *name, nn_module *m, int ce) {
     memset(&co, 0, sizeof co);
     out = nn_forward(m, x);
     loss = ce ? nn_cross_entropy(out, target, co) : nn_mse_loss(out, target, NN_MEAN);
-    CHECK(loss && nn_backward(loss, NULL), "forward/backward failed: %s", ERRS(ctx));
+    CHECK(loss && nn_backward(loss, NULL, 0), "forward/backward failed: %s", ERRS(ctx));
     if (!g_case_failed) {
         nn_tensor *w_out = nn_safetensors_get(ex, "output"), *w_loss = nn_safetensors_get(ex, "loss");
         compare_tensor("output", out, w_out, 1e-5, &worst);
@@ -86,7 +86,7 @@ static void check_model(nn_ctx *ctx, const char *name, nn_module *m, int ce) {
         nn_optim_zero_grad(o);
         out = nn_forward(m, x);
         loss = ce ? nn_cross_entropy(out, target, co) : nn_mse_loss(out, target, NN_MEAN);
-        nn_backward(loss, NULL);
+        nn_backward(loss, NULL, 0);
         nn_optim_step(o);
         err = fabs(nn_item(loss) - nn_f32(want_losses)[step]) / fabs(nn_f32(want_losses)[step]);
         if (err > worst_curve) worst_curve = err;
@@ -223,12 +223,12 @@ static void test_modules(nn_ctx *ctx) {
         nn_module *lin = nn_linear_new(ctx, 3, 1, 1);
         nn_tensor *x = nn_randn(ctx, 2, sx), *y = nn_randn(ctx, 2, sy), *full_w;
         float fb;
-        nn_backward(nn_mse_loss(nn_forward(lin, x), y, NN_MEAN), NULL);
+        nn_backward(nn_mse_loss(nn_forward(lin, x), y, NN_MEAN), NULL, 0);
         full_w = nn_keep(lin->weight->grad); fb = nn_f32(lin->bias->grad)[0];
         nn_zero_grad(lin->weight); nn_zero_grad(lin->bias);
         for (int k2 = 0; k2 < 2; k2++) {
             nn_tensor *xs = nn_slice(x, 0, 4 * k2, 4 * k2 + 4, 1), *ys = nn_slice(y, 0, 4 * k2, 4 * k2 + 4, 1);
-            nn_backward(nn_div_scalar(nn_mse_loss(nn_forward(lin, xs), ys, NN_MEAN), 2.0f), NULL);
+            nn_backward(nn_div_scalar(nn_mse_loss(nn_forward(lin, xs), ys, NN_MEAN), 2.0f), NULL, 0);
         }
         (void)half;
         CHECK(max_abs_diff(nn_f32(full_w), nn_f32(lin->weight->grad), 3) < 1e-6f && fabsf(fb - nn_f32(lin->bias->grad)[0]) < 1e-6f, "accumulated gradient differs");

@@ -215,7 +215,7 @@ static void test_fixtures(nn_ctx *ctx) {
             compare("out", y, c->out.ndim, c->out.shape, c->out.v);
             if (any_grad) {
                 g = tensor_of(ctx, &c->gout);
-                CHECK(nn_backward(y, g), "backward failed: %s", ERRS(ctx));
+                CHECK(nn_backward(y, g, 0), "backward failed: %s", ERRS(ctx));
                 for (k = 0; k < c->nin; k++) if (c->has_grad[k]) {
                     snprintf(what, sizeof what, "grad[%d]", k);
                     CHECK(in[k]->grad != NULL, "%s was not computed", what);
