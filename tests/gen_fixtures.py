@@ -8,14 +8,17 @@ Inputs are float32 values; PyTorch computes in float64 from them, so the
 fixtures hold the exact answer that nn.h's float32 result is measured against.
 Each case: its inputs, the op and its parameters, the output, an upstream
 gradient g, and the gradient of sum(out * g) for every input that needs one.
-Format (version line first):
-    nnfix 1
+Format 2 (version line first; every array carries its dtype, f32 or i64, as
+PyTorch: indices, class targets, argmax and max/min indices are i64):
+    nnfix 2
     case NAME OP NPARAMS p1 p2 ...
-    in REQUIRES_GRAD NDIM d1 .. dn : v1 v2 ...
-    out NDIM d1 .. dn : ...
-    gout NDIM ... : ...
-    grad INPUT_INDEX NDIM ... : ...
+    nofd                                   (optional: no finite-difference check)
+    in REQUIRES_GRAD DTYPE NDIM d1 .. dn : v1 v2 ...
+    out DTYPE NDIM d1 .. dn : ...
+    gout DTYPE NDIM ... : ...
+    grad INPUT_INDEX DTYPE NDIM ... : ...
     end
+Values may be nan, inf and -inf (the numerics/ cases at the edges).
 """
 import os
 import torch
@@ -38,19 +41,26 @@ def pos(*shape, lo=0.5, hi=2.0):
 
 
 def idx(high, *shape):
+    """whole numbers as float32 (where's condition, BCE targets)."""
     return torch.randint(0, high, shape).float()
 
 
-def add(name, op, fn, inputs, grads, params=()):
-    """inputs: float32 tensors; grads: which need a gradient; fn maps float64 tensors to the output."""
-    xs = [x.double().clone().requires_grad_(bool(g)) for x, g in zip(inputs, grads)]
+def lidx(high, *shape):
+    """int64 class indices, as PyTorch's gather, index_select, embedding, one_hot and losses take."""
+    return torch.randint(0, high, shape)
+
+
+def add(name, op, fn, inputs, grads, params=(), fd=True):
+    """inputs: float32 or int64 tensors; grads: which need a gradient; fn maps float64 (and int64)
+    tensors to the output. fd=False: no finite-difference check in C (kinks, ties, p at 0 or 1)."""
+    xs = [x.clone() if x.dtype == torch.int64 else x.double().clone().requires_grad_(bool(g)) for x, g in zip(inputs, grads)]
     out = fn(*xs)
-    if out.dtype != torch.float64:
+    if out.dtype not in (torch.float64, torch.int64):
         out = out.double()
     g = vals(*out.shape, away=0.2).double() if out.dim() else torch.tensor(0.75, dtype=torch.float64)
     if any(grads):
         out.backward(g)
-    cases.append((name, op, params, inputs, grads, out.detach(), g, [x.grad for x in xs]))
+    cases.append((name, op, params, inputs, grads, out.detach(), g, [x.grad for x in xs], fd))
 
 
 def dimarg(d):
@@ -135,12 +145,12 @@ add("matmul_bt", "matmul_bt", lambda a, b: a @ b.t(), [vals(4, 5), vals(3, 5)], 
 add("matmul_at", "matmul_at", lambda a, b: a.t() @ b, [vals(5, 4), vals(5, 3)], [1, 1])
 
 # ---- indexing ----
-add("gather_d1", "gather", lambda x, i: torch.gather(x, 1, i.long()), [vals(3, 4), idx(4, 3, 2)], [1, 0], [1])
-add("gather_d0", "gather", lambda x, i: torch.gather(x, 0, i.long()), [vals(3, 4), idx(3, 2, 4)], [1, 0], [0])
-add("index_select_d0", "index_select", lambda x, i: torch.index_select(x, 0, i.long()), [vals(4, 3), torch.tensor([2.0, 0.0, 2.0])], [1, 0], [0])
-add("index_select_d1", "index_select", lambda x, i: torch.index_select(x, 1, i.long()), [vals(2, 4, 3), torch.tensor([3.0, 1.0])], [1, 0], [1])
-add("embedding", "embedding", lambda w, i: torch.nn.functional.embedding(i.long(), w), [vals(5, 3), idx(5, 2, 3)], [1, 0])
-add("one_hot", "one_hot", lambda i: torch.nn.functional.one_hot(i.long(), 5), [idx(5, 2, 3)], [0], [5])
+add("gather_d1", "gather", lambda x, i: torch.gather(x, 1, i.long()), [vals(3, 4), lidx(4, 3, 2)], [1, 0], [1])
+add("gather_d0", "gather", lambda x, i: torch.gather(x, 0, i.long()), [vals(3, 4), lidx(3, 2, 4)], [1, 0], [0])
+add("index_select_d0", "index_select", lambda x, i: torch.index_select(x, 0, i.long()), [vals(4, 3), torch.tensor([2, 0, 2])], [1, 0], [0])
+add("index_select_d1", "index_select", lambda x, i: torch.index_select(x, 1, i.long()), [vals(2, 4, 3), torch.tensor([3, 1])], [1, 0], [1])
+add("embedding", "embedding", lambda w, i: torch.nn.functional.embedding(i.long(), w), [vals(5, 3), lidx(5, 2, 3)], [1, 0])
+add("one_hot", "one_hot", lambda i: torch.nn.functional.one_hot(i.long(), 5), [lidx(5, 2, 3)], [0], [5])
 
 # ---- views and copies ----
 add("transpose", "transpose", lambda x: x.transpose(0, 1), [vals(2, 3)], [1], [0, 1])
@@ -212,7 +222,7 @@ add("huber_d2_none", "huber_loss", lambda a, b: F.huber_loss(a, b, reduction="no
 # cross entropy params: reduction, use_weight, use_ignore, ignore_index, label_smoothing
 def ce(x, t, w=None, r=0, ign=None, ls=0.0):
     return F.cross_entropy(x, t.long(), weight=w, reduction=RED[r], ignore_index=-100 if ign is None else ign, label_smoothing=ls)
-tgt = torch.tensor([1.0, 0.0, 4.0, 2.0, 2.0, 3.0])
+tgt = torch.tensor([1, 0, 4, 2, 2, 3])
 add("cross_entropy", "cross_entropy", lambda x, t: ce(x, t), [vals(6, 5) * 3, tgt], [1, 0], [0, 0, 0, 0, 0])
 add("cross_entropy_sum", "cross_entropy", lambda x, t: ce(x, t, r=1), [vals(6, 5) * 3, tgt], [1, 0], [1, 0, 0, 0, 0])
 add("cross_entropy_none", "cross_entropy", lambda x, t: ce(x, t, r=2), [vals(6, 5) * 3, tgt], [1, 0], [2, 0, 0, 0, 0])
@@ -221,7 +231,7 @@ add("cross_entropy_ignore", "cross_entropy", lambda x, t: ce(x, t, ign=2), [vals
 add("cross_entropy_smooth", "cross_entropy", lambda x, t: ce(x, t, ls=0.1), [vals(6, 5) * 3, tgt], [1, 0], [0, 0, 0, 0, 0.1])
 add("cross_entropy_all", "cross_entropy", lambda x, t, w: ce(x, t, w, 0, 2, 0.2), [vals(6, 5) * 3, tgt, pos(5)], [1, 0, 0], [0, 1, 1, 2, 0.2])
 add("cross_entropy_all_sum", "cross_entropy", lambda x, t, w: ce(x, t, w, 1, 2, 0.2), [vals(6, 5) * 3, tgt, pos(5)], [1, 0, 0], [1, 1, 1, 2, 0.2])
-add("cross_entropy_kdim", "cross_entropy", lambda x, t: ce(x, t), [vals(2, 4, 3, 2) * 3, idx(4, 2, 3, 2)], [1, 0], [0, 0, 0, 0, 0])
+add("cross_entropy_kdim", "cross_entropy", lambda x, t: ce(x, t), [vals(2, 4, 3, 2) * 3, lidx(4, 2, 3, 2)], [1, 0], [0, 0, 0, 0, 0])
 add("nll_loss", "nll_loss", lambda x, t: F.nll_loss(x, t.long()), [torch.log_softmax(vals(6, 5) * 3, 1), tgt], [1, 0], [0, 0, 0, 0, 0])
 add("nll_loss_weight_ignore", "nll_loss", lambda x, t, w: F.nll_loss(x, t.long(), w, ignore_index=2), [torch.log_softmax(vals(6, 5) * 3, 1), tgt, pos(5)], [1, 0, 0], [0, 1, 1, 2, 0])
 add("bce", "bce_loss", lambda p, t: F.binary_cross_entropy(p, t), [pos(4, 3, lo=0.05, hi=0.95), idx(2, 4, 3)], [1, 0], [0, 0])
@@ -231,28 +241,88 @@ add("bce_logits_pos_weight", "bce_with_logits", lambda x, t, pw: F.binary_cross_
 add("bce_logits_extreme", "bce_with_logits", lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"), [torch.tensor([[100.0, -100.0, 30.0, -30.0], [100.0, -100.0, 0.0, 1e-3]]), torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]])], [1, 0], [2, 0])
 
 
+# ---- numerics at the edges (issue 7, item 7); named numerics/... so `test_nn numerics` runs them ----
+# No random draws here, so the cases above keep their values. The long same-sign sums (10^6
+# elements) are C cases in tests/test_ops.c: too large to store element by element.
+NAN, INF = float("nan"), float("inf")
+T = torch.tensor
+# BCE at p = 0 and 1: PyTorch clamps the log at -100 (loss 100, not inf) and its gradient divides
+# by max(p (1 - p), 1e-12): 0 where p equals the target, -/+1e12 where it is the other end.
+# p = 1e-30 is inside the clamp for the log but not for the gradient's denominator.
+p01 = T([[0.0, 1.0, 0.0, 1.0], [1e-30, 1.0 - 2.0 ** -24, 0.5, 0.25]])
+t01 = T([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]])
+add("numerics/bce_p0_p1", "bce_loss", lambda p, t: F.binary_cross_entropy(p, t, reduction="none"), [p01, t01], [1, 0], [2, 0], fd=False)
+add("numerics/bce_p0_p1_mean", "bce_loss", lambda p, t: F.binary_cross_entropy(p, t), [p01, t01], [1, 0], [0, 0], fd=False)
+# full-tensor max()/min() split the gradient evenly among ties (three ties: 1/3 each, which finite
+# differences cannot see; two ties: 1/2 each, which they can); max over a dim picks the first index
+add("numerics/max_all_ties3", "max", lambda x: x.max(), [T([[1.0, 3.0, 3.0], [3.0, 0.5, -1.0]])], [1], [ALL, 0], fd=False)
+add("numerics/min_all_ties2", "min", lambda x: x.min(), [T([[-2.0, 1.0, 0.5], [0.25, -2.0, 3.0]])], [1], [ALL, 0])
+add("numerics/max_d1_ties", "max", lambda x: x.max(1).values, [T([[2.0, 2.0, 1.0], [0.0, 2.0, 2.0]])], [1], [1, 0], fd=False)
+add("numerics/max_indices_ties", "max_indices", lambda x: x.max(1).indices, [T([[2.0, 2.0, 1.0], [0.0, 2.0, 2.0]])], [0], [1, 0])
+# pooling with ceil_mode on an input smaller than the window (params: kernel, stride, padding, ceil_mode, count_include_pad)
+xs2 = T([[[[0.25, -0.5], [0.75, 0.125]], [[-1.0, -0.25], [-0.75, -0.125]]]])
+xs23 = T([[[[0.25, -0.5, 0.375], [0.75, 0.125, -0.625]]]])
+add("numerics/max_pool2d_ceil_small", "max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 0, 1, True), [xs2], [1], [3, 2, 0, 1, 1])
+add("numerics/max_pool2d_ceil_small_pad", "max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1, 1, True), [xs23], [1], [3, 2, 1, 1, 1])
+add("numerics/max_pool2d_ceil_1x1", "max_pool2d", lambda x: F.max_pool2d(x, 2, 2, 0, 1, True), [T([[[[0.5]], [[-0.5]]]])], [1], [2, 2, 0, 1, 1])
+add("numerics/avg_pool2d_ceil_small", "avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 0, True, True), [xs2], [1], [3, 2, 0, 1, 1])
+add("numerics/avg_pool2d_ceil_small_pad_incl", "avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, True, True), [xs23], [1], [3, 2, 1, 1, 1])
+add("numerics/avg_pool2d_ceil_small_pad_excl", "avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, True, False), [xs23], [1], [3, 2, 1, 1, 0])
+add("numerics/avg_pool2d_ceil_1x1", "avg_pool2d", lambda x: F.avg_pool2d(x, 2, 2, 0, True, True), [T([[[[0.5]], [[-0.5]]]])], [1], [2, 2, 0, 1, 1])
+# NaN (and inf) propagate forward through relu, maximum, minimum and clamp
+xn = T([NAN, 1.0, -1.0, INF, -INF, 0.5])
+yn = T([0.0, NAN, NAN, 1.0, 2.0, 0.25])
+add("numerics/nan_relu", "relu", torch.relu, [xn], [0])
+add("numerics/nan_maximum", "maximum", torch.maximum, [xn, yn], [0, 0])
+add("numerics/nan_minimum", "minimum", torch.minimum, [xn, yn], [0, 0])
+add("numerics/nan_clamp", "clamp", lambda x: torch.clamp(x, -0.5, 0.5), [T([NAN, INF, -INF, 0.25, 2.0, -2.0])], [0], [-0.5, 0.5])
+# var and std with correction >= n: PyTorch divides by max(0, n - correction), so inf, or NaN when
+# the squares sum to 0 (constant rows; one element with correction 1). params: dim, keepdim, correction
+xv = T([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]])
+xc = T([[2.0, 2.0, 2.0], [-0.5, -0.5, -0.5]])
+add("numerics/var_correction_eq_n", "var", lambda x: torch.var(x, 1, correction=3), [xv], [0], [1, 0, 3])
+add("numerics/var_correction_gt_n", "var", lambda x: torch.var(x, 1, correction=4), [xv], [0], [1, 0, 4])
+add("numerics/std_correction_eq_n", "std", lambda x: torch.std(x, 1, correction=3), [xv], [0], [1, 0, 3])
+add("numerics/std_correction_gt_n", "std", lambda x: torch.std(x, 1, correction=4), [xv], [0], [1, 0, 4])
+add("numerics/var_const_correction_eq_n", "var", lambda x: torch.var(x, 1, correction=3), [xc], [0], [1, 0, 3])
+add("numerics/var_one_element", "var", lambda x: torch.var(x, 1, correction=1), [xv[:, :1].contiguous()], [0], [1, 0, 1])
+add("numerics/std_one_element_all", "std", lambda x: torch.std(x, None, correction=1), [T([0.75])], [0], [ALL, 0, 1])
+
+
 def fmt(t):
+    if t.dtype == torch.int64:
+        return " ".join("%d" % v for v in t.reshape(-1).tolist())
     t = t.detach().double().reshape(-1)
     return " ".join("%.9g" % v for v in t.tolist())
+
+
+def dtype_of(t):
+    return "i64" if t.dtype == torch.int64 else "f32"
 
 
 def shape_of(t):
     return "%d %s" % (t.dim(), " ".join(str(s) for s in t.shape))
 
 
+def arr(t):
+    return "%s %s : %s" % (dtype_of(t), shape_of(t), fmt(t))
+
+
 here = os.path.dirname(os.path.abspath(__file__))
 path = os.path.join(here, "fixtures", "ops.txt")
 with open(path, "w") as f:
-    f.write("nnfix 1\n# generated by tests/gen_fixtures.py with torch %s; do not edit\n" % torch.__version__)
-    for name, op, params, inputs, grads, out, g, xgrads in cases:
+    f.write("nnfix 2\n# generated by tests/gen_fixtures.py with torch %s; do not edit\n" % torch.__version__)
+    for name, op, params, inputs, grads, out, g, xgrads, fd in cases:
         f.write("case %s %s %d %s\n" % (name, op, len(params), " ".join("%.9g" % p for p in params)))
+        if not fd:
+            f.write("nofd\n")
         for x, rg in zip(inputs, grads):
-            f.write("in %d %s : %s\n" % (rg, shape_of(x), fmt(x)))
-        f.write("out %s : %s\n" % (shape_of(out), fmt(out)))
-        f.write("gout %s : %s\n" % (shape_of(g), fmt(g)))
+            f.write("in %d %s\n" % (rg, arr(x)))
+        f.write("out %s\n" % arr(out))
+        f.write("gout %s\n" % arr(g))
         for i, (xg, rg) in enumerate(zip(xgrads, grads)):
             if rg:
-                f.write("grad %d %s : %s\n" % (i, shape_of(xg), fmt(xg)))
+                f.write("grad %d %s\n" % (i, arr(xg)))
         f.write("end\n")
 print("wrote %d cases to %s" % (len(cases), path))
 

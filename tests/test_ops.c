@@ -1,246 +1,609 @@
-/* ops: every op against PyTorch (tests/fixtures/ops.txt), finite differences, the GEMM paths */
-/* ---- fixtures ---- */
-typedef struct { int ndim; int64_t shape[NN_MAX_DIMS]; int64_t n; double *v; } fx_arr;
+/* ops: every op against PyTorch (tests/fixtures/ops.txt), finite differences, the numerics at the edges,
+   the GEMM paths */
+/* ---- fixtures (format 2: see tests/gen_fixtures.py) ---- */
 typedef struct {
+    nn_dtype dtype;                  /* NN_FLOAT32 or NN_INT64, as PyTorch's tensor */
+    int ndim; int64_t shape[NN_MAX_DIMS]; int64_t n;
+    double *v;                       /* float32 values (nan, inf allowed) */
+    int64_t *iv;                     /* int64 values */
+} fx_arr;
+typedef struct fx_case fx_case;
+typedef nn_tensor *(*fx_op_fn)(const fx_case *c, nn_tensor **in);
+struct fx_case {
     char name[64], op[32];
+    fx_op_fn run;                    /* looked up once, when the file is read */
     int nparams; double params[8];
     int nin; int in_rg[6]; fx_arr in[6];
     fx_arr out, gout;
     int has_grad[6]; fx_arr grad[6];
-} fx_case;
+    int no_fd;                       /* "nofd": no finite-difference check (ties, p at 0 or 1) */
+};
 
+/* ---- the nn.h call for each fixture op: one function per op, found by name in g_fx_ops ---- */
+#define FX_OP(name) static nn_tensor *fx_##name(const fx_case *c, nn_tensor **in)
+#define P(i) (c->params[i])
+#define D(i) ((int)c->params[i])
+FX_OP(add) { (void)c; return nn_add(in[0], in[1]); }
+FX_OP(sub) { (void)c; return nn_sub(in[0], in[1]); }
+FX_OP(mul) { (void)c; return nn_mul(in[0], in[1]); }
+FX_OP(div) { (void)c; return nn_div(in[0], in[1]); }
+FX_OP(pow) { (void)c; return nn_pow(in[0], in[1]); }
+FX_OP(maximum) { (void)c; return nn_maximum(in[0], in[1]); }
+FX_OP(minimum) { (void)c; return nn_minimum(in[0], in[1]); }
+FX_OP(where) { (void)c; return nn_where(in[0], in[1], in[2]); }
+FX_OP(add_scalar) { return nn_add_scalar(in[0], (float)P(0)); }
+FX_OP(sub_scalar) { return nn_sub_scalar(in[0], (float)P(0)); }
+FX_OP(mul_scalar) { return nn_mul_scalar(in[0], (float)P(0)); }
+FX_OP(div_scalar) { return nn_div_scalar(in[0], (float)P(0)); }
+FX_OP(pow_scalar) { return nn_pow_scalar(in[0], (float)P(0)); }
+FX_OP(neg) { (void)c; return nn_neg(in[0]); }
+FX_OP(exp) { (void)c; return nn_exp(in[0]); }
+FX_OP(log) { (void)c; return nn_log(in[0]); }
+FX_OP(sqrt) { (void)c; return nn_sqrt(in[0]); }
+FX_OP(abs) { (void)c; return nn_abs(in[0]); }
+FX_OP(clamp) { return nn_clamp(in[0], (float)P(0), (float)P(1)); }
+FX_OP(relu) { (void)c; return nn_relu(in[0]); }
+FX_OP(leaky_relu) { return nn_leaky_relu(in[0], (float)P(0)); }
+FX_OP(sigmoid) { (void)c; return nn_sigmoid(in[0]); }
+FX_OP(tanh) { (void)c; return nn_tanh(in[0]); }
+FX_OP(gelu) { (void)c; return nn_gelu(in[0]); }
+FX_OP(silu) { (void)c; return nn_silu(in[0]); }
+FX_OP(softplus) { return nn_softplus(in[0], (float)P(0), (float)P(1)); }
+FX_OP(softmax) { return nn_softmax(in[0], D(0)); }
+FX_OP(log_softmax) { return nn_log_softmax(in[0], D(0)); }
+FX_OP(sum) { return nn_sum(in[0], D(0), D(1)); }
+FX_OP(mean) { return nn_mean(in[0], D(0), D(1)); }
+FX_OP(var) { return nn_var(in[0], D(0), D(2), D(1)); }
+FX_OP(std) { return nn_std(in[0], D(0), D(2), D(1)); }
+FX_OP(max) { return nn_max(in[0], D(0), D(1), NULL); }
+FX_OP(min) { return nn_min(in[0], D(0), D(1), NULL); }
+FX_OP(logsumexp) { return nn_logsumexp(in[0], D(0), D(1)); }
+FX_OP(max_indices) {
+    nn_tensor *i = NULL;
+    nn_max(in[0], D(0), D(1), &i);
+    return i;
+}
+FX_OP(argmax) { return nn_argmax(in[0], D(0), D(1)); }
+FX_OP(matmul) { (void)c; return nn_matmul(in[0], in[1]); }
+FX_OP(matmul_bt) { (void)c; return nn_matmul(in[0], nn_transpose(in[1], 0, 1)); }
+FX_OP(matmul_at) { (void)c; return nn_matmul(nn_transpose(in[0], 0, 1), in[1]); }
+FX_OP(gather) { return nn_gather(in[0], D(0), in[1]); }
+FX_OP(index_select) { return nn_index_select(in[0], D(0), in[1]); }
+FX_OP(embedding) { (void)c; return nn_embedding(in[0], in[1]); }
+FX_OP(one_hot) { return nn_one_hot(in[0], (int64_t)P(0)); }
+FX_OP(transpose) { return nn_transpose(in[0], D(0), D(1)); }
+FX_OP(permute) {
+    int dims[3];
+    dims[0] = D(0); dims[1] = D(1); dims[2] = D(2);
+    return nn_permute(in[0], dims);
+}
+FX_OP(slice) { return nn_slice(in[0], D(0), (int64_t)P(1), (int64_t)P(2), (int64_t)P(3)); }
+FX_OP(select) { return nn_select(in[0], D(0), (int64_t)P(1)); }
+FX_OP(reshape) {
+    int64_t s[2];
+    s[0] = (int64_t)P(0); s[1] = (int64_t)P(1);
+    return nn_reshape(in[0], c->nparams, s);
+}
+FX_OP(reshape_t) {
+    int64_t s[1];
+    (void)c;
+    s[0] = -1;
+    return nn_reshape(nn_transpose(in[0], 0, 1), 1, s);
+}
+FX_OP(flatten) { return nn_flatten(in[0], D(0), D(1)); }
+FX_OP(unsqueeze) { return nn_unsqueeze(in[0], D(0)); }
+FX_OP(squeeze) { return nn_squeeze(in[0], D(0)); }
+FX_OP(contiguous_t) { (void)c; return nn_contiguous(nn_transpose(in[0], 0, 1)); }
+FX_OP(clone) { (void)c; return nn_clone(in[0]); }
+FX_OP(cat) { return nn_cat(in, 2, D(0)); }
+FX_OP(stack) { return nn_stack(in, 2, D(0)); }
+FX_OP(used_twice) { (void)c; return nn_add(nn_mul(in[0], in[0]), in[0]); }
+FX_OP(addmm) { (void)c; return nn_add(nn_matmul(in[0], in[1]), in[2]); }
+FX_OP(linear) {
+    (void)c;
+    return nn_add(nn_matmul(in[0], nn_transpose(in[1], 0, 1)), in[2]);
+}
+/* conv2d params: stride, padding, dilation, groups, has_bias */
+FX_OP(conv2d) {
+    nn_conv_opts o;
+    memset(&o, 0, sizeof o);
+    o.stride = (int64_t)P(0); o.padding = (int64_t)P(1); o.dilation = (int64_t)P(2); o.groups = (int64_t)P(3);
+    return nn_conv2d(in[0], in[1], P(4) != 0 ? in[2] : NULL, o);
+}
+/* conv_transpose2d params: stride, padding, output_padding, groups, dilation */
+FX_OP(conv_transpose2d) {
+    nn_conv_opts o;
+    memset(&o, 0, sizeof o);
+    o.stride = (int64_t)P(0); o.padding = (int64_t)P(1); o.output_padding = (int64_t)P(2);
+    o.groups = (int64_t)P(3); o.dilation = (int64_t)P(4);
+    return nn_conv_transpose2d(in[0], in[1], in[2], o);
+}
+/* pool params: kernel, stride, padding, ceil_mode, count_include_pad */
+static nn_pool_opts fx_pool_opts(const fx_case *c) {
+    nn_pool_opts o;
+    memset(&o, 0, sizeof o);
+    o.kernel_size = (int64_t)P(0); o.stride = (int64_t)P(1); o.padding = (int64_t)P(2);
+    o.ceil_mode = D(3); o.count_exclude_pad = !D(4);
+    return o;
+}
+FX_OP(max_pool2d) { return nn_max_pool2d(in[0], fx_pool_opts(c)); }
+FX_OP(avg_pool2d) { return nn_avg_pool2d(in[0], fx_pool_opts(c)); }
+FX_OP(adaptive_avg_pool2d) {
+    return nn_adaptive_avg_pool2d(in[0], (int64_t)P(0), (int64_t)P(1));
+}
+/* batch norm params: training, momentum, eps */
+FX_OP(batch_norm) {
+    return nn_batch_norm(in[0], NULL, NULL, in[1], in[2], 1, (float)P(1), (float)P(2));
+}
+FX_OP(batch_norm_eval) {
+    return nn_batch_norm(in[0], in[3], in[4], in[1], in[2], 0, (float)P(1), (float)P(2));
+}
+/* a CPU tensor moved to device (the CPU copy freed); the tensor itself on the CPU */
+static nn_tensor *fx_on(nn_tensor *t, nn_device device) {
+    nn_tensor *d;
+    if (!t || device == NN_CPU) return t;
+    d = nn_to(t, device);
+    nn_free(t);
+    return d;
+}
+/* the running statistics after one training step, from zeros and ones (params: momentum) */
+static nn_tensor *fx_bn_running(const fx_case *c, nn_tensor **in, int want_var) {
+    int64_t ch = in[0]->shape[1];
+    nn_tensor *rm = fx_on(nn_zeros(in[0]->ctx, 1, &ch), in[0]->device);
+    nn_tensor *rv = fx_on(nn_ones(in[0]->ctx, 1, &ch), in[0]->device), *r;
+    nn_batch_norm(in[0], rm, rv, NULL, NULL, 1, (float)P(0), 1e-5f);
+    r = nn_clone(want_var ? rv : rm);
+    r->src[0] = NULL; r->nsrc = 0;         /* rm, rv are freed next */
+    nn_free(rm); nn_free(rv);
+    return r;
+}
+FX_OP(bn_running_mean) { return fx_bn_running(c, in, 0); }
+FX_OP(bn_running_var) { return fx_bn_running(c, in, 1); }
+FX_OP(layer_norm) { return nn_layer_norm(in[0], D(0), in[1], in[2], 1e-5f); }
+FX_OP(layer_norm_plain) { return nn_layer_norm(in[0], D(0), NULL, NULL, 1e-5f); }
+/* losses: params[0] is the reduction (0 mean, 1 sum, 2 none) */
+FX_OP(mse_loss) { return nn_mse_loss(in[0], in[1], (nn_reduction)D(0)); }
+FX_OP(l1_loss) { return nn_l1_loss(in[0], in[1], (nn_reduction)D(0)); }
+FX_OP(smooth_l1_loss) {
+    return nn_smooth_l1_loss(in[0], in[1], (nn_reduction)D(0), (float)P(1));
+}
+FX_OP(huber_loss) {
+    return nn_huber_loss(in[0], in[1], (nn_reduction)D(0), (float)P(1));
+}
+/* cross entropy params: reduction, use_weight, use_ignore, ignore_index, label_smoothing; targets are int64 */
+static nn_cross_entropy_opts fx_ce_opts(const fx_case *c, nn_tensor **in) {
+    nn_cross_entropy_opts o;
+    memset(&o, 0, sizeof o);
+    o.reduction = (nn_reduction)D(0); o.weight = P(1) != 0 ? in[2] : NULL; o.use_ignore_index = D(2);
+    o.ignore_index = (int64_t)P(3); o.label_smoothing = (float)P(4);
+    return o;
+}
+FX_OP(cross_entropy) { return nn_cross_entropy(in[0], in[1], fx_ce_opts(c, in)); }
+FX_OP(nll_loss) { return nn_nll_loss(in[0], in[1], fx_ce_opts(c, in)); }
+/* bce params: reduction, has_weight */
+FX_OP(bce_loss) {
+    return nn_bce_loss(in[0], in[1], P(1) != 0 ? in[2] : NULL, (nn_reduction)D(0));
+}
+FX_OP(bce_with_logits) {
+    return nn_bce_with_logits(in[0], in[1], P(1) != 0 ? in[2] : NULL, (nn_reduction)D(0));
+}
+#undef P
+#undef D
+#undef FX_OP
+
+typedef struct { const char *name; fx_op_fn run; } fx_op;
+#define FX(name) { #name, fx_##name }
+static const fx_op g_fx_ops[] = {
+    FX(add), FX(sub), FX(mul), FX(div), FX(pow), FX(maximum), FX(minimum), FX(where),
+    FX(add_scalar), FX(sub_scalar), FX(mul_scalar), FX(div_scalar), FX(pow_scalar),
+    FX(neg), FX(exp), FX(log), FX(sqrt), FX(abs), FX(clamp),
+    FX(relu), FX(leaky_relu), FX(sigmoid), FX(tanh), FX(gelu), FX(silu), FX(softplus), FX(softmax), FX(log_softmax),
+    FX(sum), FX(mean), FX(var), FX(std), FX(max), FX(min), FX(logsumexp), FX(max_indices), FX(argmax),
+    FX(matmul), FX(matmul_bt), FX(matmul_at), FX(gather), FX(index_select), FX(embedding), FX(one_hot),
+    FX(transpose), FX(permute), FX(slice), FX(select), FX(reshape), FX(reshape_t), FX(flatten),
+    FX(unsqueeze), FX(squeeze), FX(contiguous_t), FX(clone), FX(cat), FX(stack),
+    FX(used_twice), FX(addmm), FX(linear), FX(conv2d), FX(conv_transpose2d),
+    FX(max_pool2d), FX(avg_pool2d), FX(adaptive_avg_pool2d),
+    FX(batch_norm), FX(batch_norm_eval), FX(bn_running_mean), FX(bn_running_var), FX(layer_norm), FX(layer_norm_plain),
+    FX(mse_loss), FX(l1_loss), FX(smooth_l1_loss), FX(huber_loss), FX(cross_entropy), FX(nll_loss),
+    FX(bce_loss), FX(bce_with_logits),
+};
+#undef FX
+
+static fx_op_fn fx_lookup(const char *name) {
+    size_t i;
+    for (i = 0; i < sizeof g_fx_ops / sizeof g_fx_ops[0]; i++)
+        if (!strcmp(g_fx_ops[i].name, name)) return g_fx_ops[i].run;
+    return NULL;
+}
+
+/* ---- reading tests/fixtures/ops.txt ---- */
 static char *g_tok;
 static char *next_tok(void) {
     char *t;
     while (*g_tok == ' ' || *g_tok == '\n' || *g_tok == '\r' || *g_tok == '\t') g_tok++;
     if (!*g_tok) return NULL;
     t = g_tok;
-    while (*g_tok && *g_tok != ' ' && *g_tok != '\n') g_tok++;
+    while (*g_tok && *g_tok != ' ' && *g_tok != '\n' && *g_tok != '\r' && *g_tok != '\t') g_tok++;
     if (*g_tok) *g_tok++ = 0;
     return t;
 }
-static void read_arr(fx_arr *a) {
+static const char *tok_or_empty(void) { const char *t = next_tok(); return t ? t : ""; }
+
+/* DTYPE NDIM d1 .. dn : v1 .. vn; 0 on a malformed array */
+static int read_arr(fx_arr *a) {
+    const char *dt = tok_or_empty();
     int d; int64_t i;
-    a->ndim = atoi(next_tok());
+    if (!strcmp(dt, "f32")) a->dtype = NN_FLOAT32;
+    else if (!strcmp(dt, "i64")) a->dtype = NN_INT64;
+    else return 0;
+    a->ndim = atoi(tok_or_empty());
+    if (a->ndim < 0 || a->ndim > NN_MAX_DIMS) return 0;
     a->n = 1;
-    for (d = 0; d < a->ndim; d++) { a->shape[d] = atoll(next_tok()); a->n *= a->shape[d]; }
-    next_tok(); /* ":" */
+    for (d = 0; d < a->ndim; d++) { a->shape[d] = atoll(tok_or_empty()); a->n *= a->shape[d]; }
+    if (strcmp(tok_or_empty(), ":") != 0 || a->n < 0) return 0;
     a->v = (double *)malloc((size_t)(a->n ? a->n : 1) * sizeof(double));
-    for (i = 0; i < a->n; i++) a->v[i] = strtod(next_tok(), NULL);
+    a->iv = (int64_t *)malloc((size_t)(a->n ? a->n : 1) * sizeof(int64_t));
+    for (i = 0; i < a->n; i++) {
+        const char *t = tok_or_empty();
+        a->v[i] = strtod(t, NULL);          /* "nan", "inf", "-inf" included */
+        a->iv[i] = strtoll(t, NULL, 10);
+    }
+    return 1;
 }
 
-static int load_fixtures(const char *path, fx_case **out) {
-    FILE *f = fopen(path, "rb"); long size; char *buf, *t; int n = 0, cap = 256;
-    fx_case *cs, *c = NULL;
-    if (!f) return -1;
+static void free_arr(fx_arr *a) { free(a->v); free(a->iv); a->v = NULL; a->iv = NULL; }
+
+/* one line of a case (after "case"); 0 when the file is malformed */
+static int read_line(fx_case *c, const char *t) {
+    if (!strcmp(t, "nofd")) { c->no_fd = 1; return 1; }
+    if (!strcmp(t, "in")) {
+        if (c->nin >= 6) return 0;
+        c->in_rg[c->nin] = atoi(tok_or_empty());
+        return read_arr(&c->in[c->nin++]);
+    }
+    if (!strcmp(t, "out")) return read_arr(&c->out);
+    if (!strcmp(t, "gout")) return read_arr(&c->gout);
+    if (!strcmp(t, "grad")) {
+        int i = atoi(tok_or_empty());
+        if (i < 0 || i >= 6) return 0;
+        c->has_grad[i] = 1;
+        return read_arr(&c->grad[i]);
+    }
+    return !strcmp(t, "end");
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb"); long size; char *buf;
+    if (!f) return NULL;
     fseek(f, 0, SEEK_END); size = ftell(f); fseek(f, 0, SEEK_SET);
     buf = (char *)malloc((size_t)size + 1);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) { fclose(f); free(buf); return -1; }
-    buf[size] = 0; fclose(f);
-    /* drop comment lines */
-    for (t = buf; *t; t++) if (*t == '#') while (*t && *t != '\n') *t++ = ' ';
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) { fclose(f); free(buf); return NULL; }
+    buf[size] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* the number of cases, or -1 (no file), -2 (not format 2), -3 (malformed) */
+static int load_fixtures(const char *path, fx_case **out) {
+    char *buf = read_text(path), *t; int n = 0, cap = 256, ok = 1;
+    fx_case *cs, *c = NULL;
+    *out = NULL;
+    if (!buf) return -1;
+    for (t = buf; *t; t++) if (*t == '#') while (*t && *t != '\n') *t++ = ' ';   /* drop comments */
     g_tok = buf;
     t = next_tok();
-    if (!t || strcmp(t, "nnfix") != 0 || atoi(next_tok()) != 1) { free(buf); return -2; }
+    if (!t || strcmp(t, "nnfix") != 0 || atoi(tok_or_empty()) != 2) { free(buf); return -2; }
     cs = (fx_case *)calloc((size_t)cap, sizeof(fx_case));
-    while ((t = next_tok())) {
+    while (ok && (t = next_tok())) {
         if (!strcmp(t, "case")) {
             int i;
+            if (n == cap) {
+                cs = (fx_case *)realloc(cs, (size_t)(2 * cap) * sizeof(fx_case));
+                memset(cs + cap, 0, (size_t)cap * sizeof(fx_case));
+                cap *= 2;
+            }
             c = &cs[n++];
-            strncpy(c->name, next_tok(), sizeof c->name - 1);
-            strncpy(c->op, next_tok(), sizeof c->op - 1);
-            c->nparams = atoi(next_tok());
-            for (i = 0; i < c->nparams; i++) c->params[i] = strtod(next_tok(), NULL);
-        } else if (!strcmp(t, "in")) { c->in_rg[c->nin] = atoi(next_tok()); read_arr(&c->in[c->nin++]); }
-        else if (!strcmp(t, "out")) read_arr(&c->out);
-        else if (!strcmp(t, "gout")) read_arr(&c->gout);
-        else if (!strcmp(t, "grad")) { int i = atoi(next_tok()); c->has_grad[i] = 1; read_arr(&c->grad[i]); }
+            strncpy(c->name, tok_or_empty(), sizeof c->name - 1);
+            strncpy(c->op, tok_or_empty(), sizeof c->op - 1);
+            c->run = fx_lookup(c->op);
+            c->nparams = atoi(tok_or_empty());
+            if (c->nparams < 0 || c->nparams > 8) { ok = 0; break; }
+            for (i = 0; i < c->nparams; i++) c->params[i] = strtod(tok_or_empty(), NULL);
+        } else ok = c != NULL && read_line(c, t);
     }
     free(buf);
     *out = cs;
-    return n;
+    return ok ? n : -3;
 }
 
 static void free_fixtures(fx_case *cs, int n) {
     int i, k;
     for (i = 0; i < n; i++) {
-        for (k = 0; k < cs[i].nin; k++) { free(cs[i].in[k].v); free(cs[i].grad[k].v); }
-        free(cs[i].out.v); free(cs[i].gout.v);
+        for (k = 0; k < 6; k++) { free_arr(&cs[i].in[k]); free_arr(&cs[i].grad[k]); }
+        free_arr(&cs[i].out); free_arr(&cs[i].gout);
     }
     free(cs);
 }
 
+/* a fixture array as a CPU tensor of its dtype */
 static nn_tensor *tensor_of(nn_ctx *ctx, const fx_arr *a) {
-    nn_tensor *t = nn_empty(ctx, a->ndim, a->shape);
+    nn_tensor *t;
     int64_t i;
+    if (a->dtype == NN_INT64) return nn_from_i64(ctx, a->ndim, a->shape, a->iv);
+    t = nn_empty(ctx, a->ndim, a->shape);
     for (i = 0; i < a->n; i++) nn_f32(t)[i] = (float)a->v[i];
     return t;
 }
 
-/* The nn.h call for each fixture op. */
-static nn_tensor *run_op(const fx_case *c, nn_tensor **in) {
-    const char *op = c->op;
-    const double *p = c->params;
-    int d0 = (int)p[0], d1 = (int)p[1];
-    if (!strcmp(op, "add")) return nn_add(in[0], in[1]);
-    if (!strcmp(op, "sub")) return nn_sub(in[0], in[1]);
-    if (!strcmp(op, "mul")) return nn_mul(in[0], in[1]);
-    if (!strcmp(op, "div")) return nn_div(in[0], in[1]);
-    if (!strcmp(op, "pow")) return nn_pow(in[0], in[1]);
-    if (!strcmp(op, "maximum")) return nn_maximum(in[0], in[1]);
-    if (!strcmp(op, "minimum")) return nn_minimum(in[0], in[1]);
-    if (!strcmp(op, "where")) return nn_where(in[0], in[1], in[2]);
-    if (!strcmp(op, "add_scalar")) return nn_add_scalar(in[0], (float)p[0]);
-    if (!strcmp(op, "sub_scalar")) return nn_sub_scalar(in[0], (float)p[0]);
-    if (!strcmp(op, "mul_scalar")) return nn_mul_scalar(in[0], (float)p[0]);
-    if (!strcmp(op, "div_scalar")) return nn_div_scalar(in[0], (float)p[0]);
-    if (!strcmp(op, "pow_scalar")) return nn_pow_scalar(in[0], (float)p[0]);
-    if (!strcmp(op, "neg")) return nn_neg(in[0]);
-    if (!strcmp(op, "exp")) return nn_exp(in[0]);
-    if (!strcmp(op, "log")) return nn_log(in[0]);
-    if (!strcmp(op, "sqrt")) return nn_sqrt(in[0]);
-    if (!strcmp(op, "abs")) return nn_abs(in[0]);
-    if (!strcmp(op, "clamp")) return nn_clamp(in[0], (float)p[0], (float)p[1]);
-    if (!strcmp(op, "relu")) return nn_relu(in[0]);
-    if (!strcmp(op, "leaky_relu")) return nn_leaky_relu(in[0], (float)p[0]);
-    if (!strcmp(op, "sigmoid")) return nn_sigmoid(in[0]);
-    if (!strcmp(op, "tanh")) return nn_tanh(in[0]);
-    if (!strcmp(op, "gelu")) return nn_gelu(in[0]);
-    if (!strcmp(op, "silu")) return nn_silu(in[0]);
-    if (!strcmp(op, "softplus")) return nn_softplus(in[0], (float)p[0], (float)p[1]);
-    if (!strcmp(op, "softmax")) return nn_softmax(in[0], d0);
-    if (!strcmp(op, "log_softmax")) return nn_log_softmax(in[0], d0);
-    if (!strcmp(op, "sum")) return nn_sum(in[0], d0, d1);
-    if (!strcmp(op, "mean")) return nn_mean(in[0], d0, d1);
-    if (!strcmp(op, "var")) return nn_var(in[0], d0, (int)p[2], d1);
-    if (!strcmp(op, "std")) return nn_std(in[0], d0, (int)p[2], d1);
-    if (!strcmp(op, "max")) return nn_max(in[0], d0, d1, NULL);
-    if (!strcmp(op, "min")) return nn_min(in[0], d0, d1, NULL);
-    if (!strcmp(op, "logsumexp")) return nn_logsumexp(in[0], d0, d1);
-    if (!strcmp(op, "max_indices")) { nn_tensor *i = NULL; nn_max(in[0], d0, d1, &i); return i; }
-    if (!strcmp(op, "argmax")) return nn_argmax(in[0], d0, d1);
-    if (!strcmp(op, "matmul")) return nn_matmul(in[0], in[1]);
-    if (!strcmp(op, "matmul_bt")) return nn_matmul(in[0], nn_transpose(in[1], 0, 1));
-    if (!strcmp(op, "matmul_at")) return nn_matmul(nn_transpose(in[0], 0, 1), in[1]);
-    if (!strcmp(op, "gather")) return nn_gather(in[0], d0, in[1]);
-    if (!strcmp(op, "index_select")) return nn_index_select(in[0], d0, in[1]);
-    if (!strcmp(op, "embedding")) return nn_embedding(in[0], in[1]);
-    if (!strcmp(op, "one_hot")) return nn_one_hot(in[0], (int64_t)p[0]);
-    if (!strcmp(op, "transpose")) return nn_transpose(in[0], d0, d1);
-    if (!strcmp(op, "permute")) { int dims[3]; dims[0] = d0; dims[1] = d1; dims[2] = (int)p[2]; return nn_permute(in[0], dims); }
-    if (!strcmp(op, "slice")) return nn_slice(in[0], d0, (int64_t)p[1], (int64_t)p[2], (int64_t)p[3]);
-    if (!strcmp(op, "select")) return nn_select(in[0], d0, (int64_t)p[1]);
-    if (!strcmp(op, "reshape")) { int64_t s[2]; s[0] = (int64_t)p[0]; s[1] = (int64_t)p[1]; return nn_reshape(in[0], c->nparams, s); }
-    if (!strcmp(op, "reshape_t")) { int64_t s[1]; s[0] = -1; return nn_reshape(nn_transpose(in[0], 0, 1), 1, s); }
-    if (!strcmp(op, "flatten")) return nn_flatten(in[0], d0, d1);
-    if (!strcmp(op, "unsqueeze")) return nn_unsqueeze(in[0], d0);
-    if (!strcmp(op, "squeeze")) return nn_squeeze(in[0], d0);
-    if (!strcmp(op, "contiguous_t")) return nn_contiguous(nn_transpose(in[0], 0, 1));
-    if (!strcmp(op, "clone")) return nn_clone(in[0]);
-    if (!strcmp(op, "cat")) return nn_cat(in, 2, d0);
-    if (!strcmp(op, "stack")) return nn_stack(in, 2, d0);
-    if (!strcmp(op, "used_twice")) return nn_add(nn_mul(in[0], in[0]), in[0]);
-    if (!strcmp(op, "addmm")) return nn_add(nn_matmul(in[0], in[1]), in[2]);
-    if (!strcmp(op, "linear")) return nn_add(nn_matmul(in[0], nn_transpose(in[1], 0, 1)), in[2]);
-    if (!strcmp(op, "conv2d") || !strcmp(op, "conv_transpose2d")) {
-        nn_conv_opts o; memset(&o, 0, sizeof o);
-        o.stride = (int64_t)p[0]; o.padding = (int64_t)p[1];
-        if (!strcmp(op, "conv2d")) { o.dilation = (int64_t)p[2]; o.groups = (int64_t)p[3]; return nn_conv2d(in[0], in[1], p[4] ? in[2] : NULL, o); }
-        o.output_padding = (int64_t)p[2]; o.groups = (int64_t)p[3]; o.dilation = (int64_t)p[4];
-        return nn_conv_transpose2d(in[0], in[1], in[2], o);
+/* ---- comparing with PyTorch ---- */
+static int g_fx_numerics;            /* the current case is numerics/...: its errors are reported on its own line */
+static double g_fx_case_abs;         /* worst absolute error of the current case (finite expected values) */
+
+/* float32 against PyTorch: |got - want| <= 1e-5 |want| + 1e-6 (harness.h's close_to); an expected NaN
+   needs a NaN and an expected inf the same inf */
+static int fx_close(float got, double want, double *rel) {
+    double err = fabs((double)got - want);
+    *rel = 0;
+    if (want != want) return got != got;
+    if (isinf(want)) return (double)got == want;
+    if (err > g_fx_case_abs) g_fx_case_abs = err;
+    if (g_fx_numerics) {             /* not folded into the suite's worst errors: values up to 1e12 */
+        *rel = fabs(want) >= 0.1 ? err / fabs(want) : 0;
+        return err <= 1e-5 * fabs(want) + 1e-6 && got == got;
     }
-    if (!strcmp(op, "max_pool2d") || !strcmp(op, "avg_pool2d")) {
-        nn_pool_opts o; memset(&o, 0, sizeof o);
-        o.kernel_size = (int64_t)p[0]; o.stride = (int64_t)p[1]; o.padding = (int64_t)p[2]; o.ceil_mode = (int)p[3]; o.count_exclude_pad = !(int)p[4];
-        return !strcmp(op, "max_pool2d") ? nn_max_pool2d(in[0], o) : nn_avg_pool2d(in[0], o);
-    }
-    if (!strcmp(op, "adaptive_avg_pool2d")) return nn_adaptive_avg_pool2d(in[0], (int64_t)p[0], (int64_t)p[1]);
-    if (!strcmp(op, "batch_norm")) return nn_batch_norm(in[0], NULL, NULL, in[1], in[2], 1, (float)p[1], (float)p[2]);
-    if (!strcmp(op, "batch_norm_eval")) return nn_batch_norm(in[0], in[3], in[4], in[1], in[2], 0, (float)p[1], (float)p[2]);
-    if (!strcmp(op, "bn_running_mean") || !strcmp(op, "bn_running_var")) {
-        int64_t c = in[0]->shape[1];
-        nn_tensor *rm = nn_zeros(in[0]->ctx, 1, &c), *rv = nn_ones(in[0]->ctx, 1, &c), *r;
-        nn_batch_norm(in[0], rm, rv, NULL, NULL, 1, (float)p[0], 1e-5f);
-        r = nn_clone(!strcmp(op, "bn_running_mean") ? rm : rv);
-        r->src[0] = NULL; r->nsrc = 0;         /* rm, rv are freed next */
-        nn_free(rm); nn_free(rv);
-        return r;
-    }
-    if (!strcmp(op, "layer_norm")) return nn_layer_norm(in[0], d0, in[1], in[2], 1e-5f);
-    if (!strcmp(op, "layer_norm_plain")) return nn_layer_norm(in[0], d0, NULL, NULL, 1e-5f);
-    if (!strcmp(op, "mse_loss")) return nn_mse_loss(in[0], in[1], (nn_reduction)d0);
-    if (!strcmp(op, "l1_loss")) return nn_l1_loss(in[0], in[1], (nn_reduction)d0);
-    if (!strcmp(op, "smooth_l1_loss")) return nn_smooth_l1_loss(in[0], in[1], (nn_reduction)d0, (float)p[1]);
-    if (!strcmp(op, "huber_loss")) return nn_huber_loss(in[0], in[1], (nn_reduction)d0, (float)p[1]);
-    if (!strcmp(op, "cross_entropy") || !strcmp(op, "nll_loss")) {
-        nn_cross_entropy_opts o; memset(&o, 0, sizeof o);
-        o.reduction = (nn_reduction)d0; o.weight = p[1] ? in[2] : NULL; o.use_ignore_index = (int)p[2];
-        o.ignore_index = (int64_t)p[3]; o.label_smoothing = (float)p[4];
-        return !strcmp(op, "cross_entropy") ? nn_cross_entropy(in[0], in[1], o) : nn_nll_loss(in[0], in[1], o);
-    }
-    if (!strcmp(op, "bce_loss")) return nn_bce_loss(in[0], in[1], p[1] ? in[2] : NULL, (nn_reduction)d0);
-    if (!strcmp(op, "bce_with_logits")) return nn_bce_with_logits(in[0], in[1], p[1] ? in[2] : NULL, (nn_reduction)d0);
-    return NULL;
+    return close_to(got, want, rel);
 }
 
-static nn_tensor *gradcheck_fn(nn_tensor **in, void *user) { return run_op((const fx_case *)user, in); }
+/* element i of t in row-major order, read through t's strides */
+static int64_t fx_offset(const nn_tensor *t, int64_t i) {
+    int64_t off = 0;
+    int d;
+    for (d = t->ndim - 1; d >= 0; d--) { off += (i % t->shape[d]) * t->stride[d]; i /= t->shape[d]; }
+    return off;
+}
 
+static int fx_all_finite(const fx_arr *a) {
+    int64_t i;
+    for (i = 0; i < a->n; i++) if (a->v[i] != a->v[i] || isinf(a->v[i])) return 0;
+    return 1;
+}
+
+/* t (on the CPU) against an expected array: dtype, shape, values. Finite float32 values of the
+   ordinary cases go through harness.h's compare; int64 values must be equal; NaN and inf (and
+   the numerics/ cases) are read here. */
+static void fx_compare(const char *what, const nn_tensor *t, const fx_arr *want) {
+    int64_t i;
+    int d;
+    if (!t) { CHECK(0, "%s: got NULL", what); return; }
+    CHECK(t->dtype == want->dtype, "%s: got dtype %s, expected %s", what, nn_dtype_name(t->dtype),
+          nn_dtype_name(want->dtype));
+    if (g_case_failed) return;
+    if (want->dtype == NN_FLOAT32 && !g_fx_numerics && fx_all_finite(want)) {
+        compare(what, t, want->ndim, want->shape, want->v);
+        return;
+    }
+    CHECK(t->ndim == want->ndim, "%s: got %d dims, expected %d", what, t->ndim, want->ndim);
+    for (d = 0; d < want->ndim && d < t->ndim; d++)
+        CHECK(t->shape[d] == want->shape[d], "%s: dim %d is %lld, expected %lld", what, d,
+              (long long)t->shape[d], (long long)want->shape[d]);
+    if (g_case_failed) return;
+    for (i = 0; i < want->n; i++) {
+        int64_t off = fx_offset(t, i);
+        double rel;
+        if (want->dtype == NN_INT64) {
+            CHECK(nn_i64(t)[off] == want->iv[i], "%s[%lld]: expected %lld, got %lld", what, (long long)i,
+                  (long long)want->iv[i], (long long)nn_i64(t)[off]);
+        } else {
+            CHECK(fx_close(nn_f32(t)[off], want->v[i], &rel), "%s[%lld]: expected %.9g, got %.9g", what, (long long)i,
+                  want->v[i], nn_f32(t)[off]);
+            if (rel > g_case_worst_rel) g_case_worst_rel = rel;
+        }
+        if (g_case_failed) return;
+    }
+}
+
+/* ---- running the cases on a device ---- */
 static int g_fixture_cases, g_gradchecks;
 static double g_gradcheck_worst;
+static const fx_case *g_fd_case;     /* the case nn_gradcheck re-runs */
 
-static void test_fixtures(nn_ctx *ctx) {
-    fx_case *cs; int n, i, k;
+static nn_tensor *gradcheck_fn(nn_tensor **in, void *user) { (void)user; return g_fd_case->run(g_fd_case, in); }
+
+/* the result of an op on device, as a CPU tensor to read */
+static nn_tensor *fx_host(nn_tensor *t) { return t && t->device != NN_CPU ? nn_to(t, NN_CPU) : t; }
+
+/* forward, then backward with the fixture's upstream gradient; compares out and every grad */
+static void fx_forward_backward(nn_ctx *ctx, const fx_case *c, nn_tensor **in, int any_grad, nn_device device) {
+    nn_tensor *y = c->run(c, in), *g;
+    char what[32];
+    int k;
+    CHECK(y != NULL, "op %s returned NULL: %s", c->op, ERRS(ctx));
+    if (!y) return;
+    fx_compare("out", fx_host(y), &c->out);
+    if (!any_grad || c->out.dtype != NN_FLOAT32) return;
+    g = fx_on(tensor_of(ctx, &c->gout), device);
+    CHECK(nn_backward(y, g, 0), "backward failed: %s", ERRS(ctx));
+    for (k = 0; k < c->nin; k++) if (c->has_grad[k]) {
+        snprintf(what, sizeof what, "grad[%d]", k);
+        CHECK(in[k]->grad != NULL, "%s was not computed", what);
+        if (in[k]->grad) fx_compare(what, fx_host(in[k]->grad), &c->grad[k]);
+    }
+    nn_free(g);
+}
+
+/* the same op by central finite differences (on the CPU: nn_gradcheck reads and writes the inputs) */
+static void fx_finite_differences(const fx_case *c, nn_tensor **in) {
+    double err = 0;
+    int ok;
+    g_fd_case = c;
+    ok = nn_gradcheck(gradcheck_fn, NULL, in, c->nin, 1e-3f, 2e-3f, 1e-2f, &err);
+    CHECK(ok, "finite differences disagree with autograd: max abs error %g", err);
+    g_gradchecks++;
+    if (err > g_gradcheck_worst) g_gradcheck_worst = err;
+}
+
+static void run_case(nn_ctx *ctx, const fx_case *c, nn_device device) {
+    nn_tensor *in[6] = { 0 };
+    int any_grad = 0, k;
+    CHECK(c->run != NULL, "no op named \"%s\" in g_fx_ops", c->op);
+    if (!c->run) return;
+    for (k = 0; k < c->nin; k++) {
+        in[k] = fx_on(tensor_of(ctx, &c->in[k]), device);    /* made on the CPU, moved to device */
+        CHECK(in[k] != NULL, "input %d: %s", k, ERRS(ctx));
+        if (!in[k]) break;
+        nn_set_requires_grad(in[k], c->in_rg[k]);
+        any_grad |= c->in_rg[k];
+    }
+    if (k == c->nin) fx_forward_backward(ctx, c, in, any_grad, device);
+    nn_arena_reset(ctx);
+    if (k == c->nin && any_grad && !c->no_fd && !g_case_failed && device == NN_CPU) fx_finite_differences(c, in);
+    CHECK(nn_error(ctx) == NULL, "unexpected error: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    for (k = 0; k < c->nin; k++) nn_free(in[k]);
+    nn_arena_reset(ctx);
+}
+
+/* Every fixture case on one device: inputs made on the CPU and moved there with nn_to, results
+   moved back to be compared with PyTorch. nn.h calls it with NN_CPU; a CUDA build calls it with
+   NN_CUDA and checks its kernels against the same numbers. */
+static void run_fixtures(nn_ctx *ctx, nn_device device) {
+    fx_case *cs;
+    char label[96];
+    int n, i;
     n = load_fixtures("tests/fixtures/ops.txt", &cs);
     begin("fixtures load");
-    CHECK(n > 0, "cannot read tests/fixtures/ops.txt (code %d); run from the repository root", n);
+    CHECK(n > 0, "cannot read tests/fixtures/ops.txt (code %d: -1 no file, -2 not nnfix 2, -3 malformed); "
+                 "run from the repository root", n);
     end();
-    if (n <= 0) return;
     for (i = 0; i < n; i++) {
-        fx_case *c = &cs[i];
-        nn_tensor *in[6] = { 0 }, *y, *g;
-        int any_grad = 0;
-        char what[32];
+        const fx_case *c = &cs[i];
         if (!selected("ops/fixtures") && !selected(c->name) && !selected(c->op)) continue;
         g_fixture_cases++;
-        begin(c->name);
+        if (device == NN_CPU) snprintf(label, sizeof label, "%s", c->name);
+        else snprintf(label, sizeof label, "%s [device %d]", c->name, (int)device);
+        begin(label);
         g_case_worst_rel = 0;
-        for (k = 0; k < c->nin; k++) {
-            in[k] = tensor_of(ctx, &c->in[k]);
-            nn_set_requires_grad(in[k], c->in_rg[k]);
-            any_grad |= c->in_rg[k];
-        }
-        y = run_op(c, in);
-        CHECK(y != NULL, "op %s returned NULL: %s", c->op, nn_error(ctx) ? nn_error(ctx) : "(no error)");
-        if (y) {
-            compare("out", y, c->out.ndim, c->out.shape, c->out.v);
-            if (any_grad) {
-                g = tensor_of(ctx, &c->gout);
-                CHECK(nn_backward(y, g, 0), "backward failed: %s", ERRS(ctx));
-                for (k = 0; k < c->nin; k++) if (c->has_grad[k]) {
-                    snprintf(what, sizeof what, "grad[%d]", k);
-                    CHECK(in[k]->grad != NULL, "%s was not computed", what);
-                    if (in[k]->grad) compare(what, in[k]->grad, c->grad[k].ndim, c->grad[k].shape, c->grad[k].v);
-                }
-                nn_free(g);
-            }
-        }
-        nn_arena_reset(ctx);
-        /* the same op by central finite differences */
-        if (any_grad && !g_case_failed) {
-            double err = 0;
-            int ok = nn_gradcheck(gradcheck_fn, c, in, c->nin, 1e-3f, 2e-3f, 1e-2f, &err);
-            CHECK(ok, "finite differences disagree with autograd: max abs error %g", err);
-            g_gradchecks++;
-            if (err > g_gradcheck_worst) g_gradcheck_worst = err;
-        }
-        CHECK(nn_error(ctx) == NULL, "unexpected error: %s", ERRS(ctx));
-        nn_clear_error(ctx);
-        for (k = 0; k < c->nin; k++) nn_free(in[k]);
-        nn_arena_reset(ctx);
-        if (getenv("NN_TEST_VERBOSE")) printf("  %-26s %-20s worst relative error %.2g\n", c->name, c->op, g_case_worst_rel);
+        g_fx_case_abs = 0;
+        g_fx_numerics = strncmp(c->name, "numerics/", 9) == 0;
+        run_case(ctx, c, device);
+        if (getenv("NN_TEST_VERBOSE"))
+            printf("  %-26s %-20s worst relative error %.2g\n", c->name, c->op, g_case_worst_rel);
+        if (g_fx_numerics)
+            printf("  numerics %s: worst abs error %.3g, worst relative error %.3g (against PyTorch)%s\n", c->name + 9,
+                   g_fx_case_abs, g_case_worst_rel, g_case_failed ? " FAILED" : "");
         end();
     }
-    free_fixtures(cs, n);
+    if (cs) free_fixtures(cs, n > 0 ? n : 0);
+}
+
+/* ---- numerics: long same-sign sums (10^6 terms), built in C, against the exact double result ---- */
+/* PyTorch, computing in float64 from the same float32 inputs, gives these exact values; nn.h must be
+   within 1e-6 relative (issue 7: accumulate in double or pairwise). */
+static void numerics_report(const char *name, double got, double exact, const char *what) {
+    double rel = fabs(got - exact) / fabs(exact);
+    printf("  numerics %s: %s %.9g, exact %.9g, relative error %.3g%s\n", name, what, got, exact, rel,
+           rel <= 1e-6 ? "" : " FAILED");
+    CHECK(rel <= 1e-6, "%s: got %.9g, exact %.9g (relative error %.3g > 1e-6)", what, got, exact, rel);
+}
+
+/* the worst element of a float32 tensor against one exact value */
+static double numerics_worst(const nn_tensor *t, double exact) {
+    double worst = nn_f32(t)[0];
+    int64_t i;
+    for (i = 1; i < t->numel; i++)
+        if (fabs(nn_f32(t)[i] - exact) > fabs(worst - exact)) worst = nn_f32(t)[i];
+    return worst;
+}
+
+/* sum and mean of 10^6 x 0.1f, over all dims and along a dim (strided) */
+static void numerics_sum(nn_ctx *ctx) {
+    int64_t n1[1] = { 1000000 }, n2[2] = { 1000000, 2 };
+    nn_tensor *x = nn_full(ctx, 1, n1, 0.1f), *x2 = nn_full(ctx, 2, n2, 0.1f), *s;
+    double exact = 1e6 * (double)0.1f;
+    s = nn_sum(x, NN_ALL, 0);
+    CHECK(s != NULL, "nn_sum: %s", ERRS(ctx));
+    if (s) numerics_report("sum_1e6", nn_item(s), exact, "sum of 10^6 x 0.1f");
+    s = nn_mean(x, NN_ALL, 0);
+    CHECK(s != NULL, "nn_mean: %s", ERRS(ctx));
+    if (s) numerics_report("mean_1e6", nn_item(s), (double)0.1f, "mean of 10^6 x 0.1f");
+    s = nn_sum(x2, 0, 0);
+    CHECK(s != NULL, "nn_sum dim 0: %s", ERRS(ctx));
+    if (s) numerics_report("sum_dim0_1e6", numerics_worst(s, exact), exact, "sum over dim 0 of (10^6, 2), worst of 2");
+    nn_arena_reset(ctx);
+    nn_free(x); nn_free(x2);
+}
+
+/* (1, 10^6) @ (10^6, 1) of 0.1f and 1: a dot product of 10^6 terms */
+static void numerics_matmul(nn_ctx *ctx) {
+    int64_t sa[2] = { 1, 1000000 }, sb[2] = { 1000000, 1 };
+    nn_tensor *a = nn_full(ctx, 2, sa, 0.1f), *b = nn_ones(ctx, 2, sb), *y = nn_matmul(a, b);
+    CHECK(y != NULL, "nn_matmul: %s", ERRS(ctx));
+    if (y) numerics_report("matmul_k1e6", nn_f32(y)[0], 1e6 * (double)0.1f, "(1, 10^6) @ (10^6, 1) of 0.1f and 1");
+    nn_arena_reset(ctx);
+    nn_free(a); nn_free(b);
+}
+
+/* Linear's bias gradient over a batch of 65536: y = x W^T + b, upstream gradient 0.1f everywhere */
+static void numerics_linear_bias(nn_ctx *ctx) {
+    int64_t sx[2] = { 65536, 4 }, sw[2] = { 3, 4 }, sb[1] = { 3 }, sy[2] = { 65536, 3 };
+    nn_tensor *x = nn_full(ctx, 2, sx, 0.5f), *w = nn_full(ctx, 2, sw, 0.25f), *b = nn_zeros(ctx, 1, sb);
+    nn_tensor *g = nn_full(ctx, 2, sy, 0.1f), *y;
+    double exact = 65536 * (double)0.1f;
+    nn_set_requires_grad(w, 1);
+    nn_set_requires_grad(b, 1);
+    y = nn_add(nn_matmul(x, nn_transpose(w, 0, 1)), b);
+    CHECK(y != NULL && nn_backward(y, g, 0), "linear: %s", ERRS(ctx));
+    CHECK(b->grad != NULL, "the bias gradient was not computed");
+    if (b->grad) numerics_report("linear_bias_grad_b65536", numerics_worst(b->grad, exact), exact,
+                                 "bias gradient over batch 65536, worst of 3");
+    nn_arena_reset(ctx);
+    nn_free(x); nn_free(w); nn_free(b); nn_free(g);
+}
+
+/* conv2d's bias gradient over 10^6 output elements per channel: x (4, 1, 500, 500), 1x1 kernel, 2 channels */
+static void numerics_conv_bias(nn_ctx *ctx) {
+    int64_t sx[4] = { 4, 1, 500, 500 }, sw[4] = { 2, 1, 1, 1 }, sb[1] = { 2 }, sy[4] = { 4, 2, 500, 500 };
+    nn_tensor *x = nn_full(ctx, 4, sx, 0.5f), *w = nn_full(ctx, 4, sw, 0.25f), *b = nn_zeros(ctx, 1, sb);
+    nn_tensor *g = nn_full(ctx, 4, sy, 0.1f), *y;
+    double exact = 1e6 * (double)0.1f;
+    nn_conv_opts o;
+    memset(&o, 0, sizeof o);
+    o.stride = 1; o.dilation = 1; o.groups = 1;
+    nn_set_requires_grad(b, 1);
+    y = nn_conv2d(x, w, b, o);
+    CHECK(y != NULL && nn_backward(y, g, 0), "conv2d: %s", ERRS(ctx));
+    CHECK(b->grad != NULL, "the bias gradient was not computed");
+    if (b->grad) numerics_report("conv_bias_grad_1e6", numerics_worst(b->grad, exact), exact,
+                                 "conv2d bias gradient over 10^6 elements, worst of 2");
+    nn_arena_reset(ctx);
+    nn_free(x); nn_free(w); nn_free(b); nn_free(g);
+}
+
+typedef struct { const char *name; void (*run)(nn_ctx *ctx); } numerics_case;
+static const numerics_case g_numerics[] = {
+    { "numerics/sum_1e6", numerics_sum },
+    { "numerics/matmul_k1e6", numerics_matmul },
+    { "numerics/linear_bias_grad_b65536", numerics_linear_bias },
+    { "numerics/conv_bias_grad_1e6", numerics_conv_bias },
+};
+
+static void run_numerics(nn_ctx *ctx) {
+    size_t i;
+    for (i = 0; i < sizeof g_numerics / sizeof g_numerics[0]; i++) {
+        if (!selected("ops/numerics") && !selected(g_numerics[i].name)) continue;
+        begin(g_numerics[i].name);
+        g_numerics[i].run(ctx);
+        CHECK(nn_error(ctx) == NULL, "unexpected error: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        end();
+    }
+}
+
+/* the runner's entry (tests/test_nn.c): every fixture on the CPU, then the long sums */
+static void test_fixtures(nn_ctx *ctx) {
+    run_fixtures(ctx, NN_CPU);
+    run_numerics(ctx);
 }
 
 
