@@ -83,37 +83,58 @@ static void test_optimizers(nn_ctx *ctx) {
             {
                 int groups = (int)cfg_get(cfg, nc, "groups", 1);
                 int np = groups == 2 ? 1 : 2;
-                float lr = (float)cfg_get(cfg, nc, "lr", 0), wd = (float)cfg_get(cfg, nc, "wd", 0);
+                double lr = cfg_get(cfg, nc, "lr", 0);
                 if (!strcmp(opt, "sgd")) {
-                    nn_sgd_opts so; memset(&so, 0, sizeof so);
-                    so.lr = lr; so.momentum = (float)cfg_get(cfg, nc, "momentum", 0); so.dampening = (float)cfg_get(cfg, nc, "dampening", 0);
-                    so.weight_decay = wd; so.nesterov = (int)cfg_get(cfg, nc, "nesterov", 0);
+                    nn_sgd_opts so = nn_sgd_opts_default(lr);
+                    so.momentum = cfg_get(cfg, nc, "momentum", so.momentum);
+                    so.dampening = cfg_get(cfg, nc, "dampening", so.dampening);
+                    so.weight_decay = cfg_get(cfg, nc, "wd", so.weight_decay);
+                    so.nesterov = (int)cfg_get(cfg, nc, "nesterov", so.nesterov);
                     o = nn_sgd(p, np, so);
                 } else if (!strcmp(opt, "adam") || !strcmp(opt, "adamw")) {
-                    nn_adam_opts ao; memset(&ao, 0, sizeof ao);
-                    ao.lr = lr; ao.weight_decay = wd; ao.amsgrad = (int)cfg_get(cfg, nc, "amsgrad", 0);
-                    ao.beta1 = (float)cfg_get(cfg, nc, "beta1", 0); ao.beta2 = (float)cfg_get(cfg, nc, "beta2", 0);
+                    nn_adam_opts ao = !strcmp(opt, "adam") ? nn_adam_opts_default() : nn_adamw_opts_default();
+                    ao.lr = lr;
+                    ao.weight_decay = cfg_get(cfg, nc, "wd", ao.weight_decay);
+                    ao.amsgrad = (int)cfg_get(cfg, nc, "amsgrad", ao.amsgrad);
+                    ao.betas[0] = cfg_get(cfg, nc, "beta1", ao.betas[0]);
+                    ao.betas[1] = cfg_get(cfg, nc, "beta2", ao.betas[1]);
                     o = !strcmp(opt, "adam") ? nn_adam(p, np, ao) : nn_adamw(p, np, ao);
                 } else if (!strcmp(opt, "rmsprop")) {
-                    nn_rmsprop_opts ro; memset(&ro, 0, sizeof ro);
-                    ro.lr = lr; ro.weight_decay = wd; ro.momentum = (float)cfg_get(cfg, nc, "momentum", 0);
-                    ro.centered = (int)cfg_get(cfg, nc, "centered", 0); ro.alpha = (float)cfg_get(cfg, nc, "alpha", 0);
+                    nn_rmsprop_opts ro = nn_rmsprop_opts_default();
+                    ro.lr = lr;
+                    ro.weight_decay = cfg_get(cfg, nc, "wd", ro.weight_decay);
+                    ro.momentum = cfg_get(cfg, nc, "momentum", ro.momentum);
+                    ro.centered = (int)cfg_get(cfg, nc, "centered", ro.centered);
+                    ro.alpha = cfg_get(cfg, nc, "alpha", ro.alpha);
                     o = nn_rmsprop(p, np, ro);
                 } else {
-                    nn_adagrad_opts ag; memset(&ag, 0, sizeof ag);
-                    ag.lr = lr; ag.weight_decay = wd; ag.lr_decay = (float)cfg_get(cfg, nc, "lr_decay", 0);
-                    ag.initial_accumulator_value = (float)cfg_get(cfg, nc, "init_acc", 0);
+                    nn_adagrad_opts ag = nn_adagrad_opts_default();
+                    ag.lr = lr;
+                    ag.weight_decay = cfg_get(cfg, nc, "wd", ag.weight_decay);
+                    ag.lr_decay = cfg_get(cfg, nc, "lr_decay", ag.lr_decay);
+                    ag.initial_accumulator_value = cfg_get(cfg, nc, "init_acc", ag.initial_accumulator_value);
                     o = nn_adagrad(p, np, ag);
                 }
-                if (groups == 2) nn_optim_add_param_group(o, &p[1], 1, (float)cfg_get(cfg, nc, "lr1", 0), (float)cfg_get(cfg, nc, "wd1", 0));
+                if (groups == 2) nn_optim_add_param_group(o, &p[1], 1, cfg_get(cfg, nc, "lr1", NAN), cfg_get(cfg, nc, "wd1", NAN));
             }
-            if (!strcmp(sched, "step")) s = nn_step_lr(o, (int64_t)cfg_get(cfg, nc, "step_size", 0), (float)cfg_get(cfg, nc, "gamma", 0));
-            else if (!strcmp(sched, "multistep")) { int64_t ms[3] = { 10, 30, 60 }; s = nn_multi_step_lr(o, ms, 3, (float)cfg_get(cfg, nc, "gamma", 0)); }
-            else if (!strcmp(sched, "exp")) s = nn_exponential_lr(o, (float)cfg_get(cfg, nc, "gamma", 0));
-            else if (!strcmp(sched, "cos")) s = nn_cosine_annealing_lr(o, (int64_t)cfg_get(cfg, nc, "t_max", 0), (float)cfg_get(cfg, nc, "eta_min", 0));
-            else if (!strcmp(sched, "linear")) s = nn_linear_lr(o, 0, 0, 0);
-            else if (!strcmp(sched, "onecycle")) { nn_one_cycle_opts oc; memset(&oc, 0, sizeof oc); s = nn_one_cycle_lr(o, (float)cfg_get(cfg, nc, "max_lr", 0), 100, oc); }
-            else if (!strcmp(sched, "plateau")) { nn_plateau_opts po; memset(&po, 0, sizeof po); po.patience = 3; po.cooldown = 2; po.factor = 0.5f; s = nn_reduce_lr_on_plateau(o, po); }
+            /* the scheduler, with PyTorch's defaults for what the case does not give (as gen_fixtures.py) */
+            if (!strcmp(sched, "step")) s = nn_step_lr(o, (int64_t)cfg_get(cfg, nc, "step_size", 0), cfg_get(cfg, nc, "gamma", 0.1));
+            else if (!strcmp(sched, "multistep")) {
+                int64_t ms[3] = { 10, 30, 60 };
+                s = nn_multi_step_lr(o, ms, 3, cfg_get(cfg, nc, "gamma", 0.1));
+            } else if (!strcmp(sched, "exp")) s = nn_exponential_lr(o, cfg_get(cfg, nc, "gamma", 0));
+            else if (!strcmp(sched, "cos"))
+                s = nn_cosine_annealing_lr(o, (int64_t)cfg_get(cfg, nc, "t_max", 0), cfg_get(cfg, nc, "eta_min", 0));
+            else if (!strcmp(sched, "linear")) s = nn_linear_lr(o, 1.0 / 3.0, 1.0, 5);
+            else if (!strcmp(sched, "onecycle"))
+                s = nn_one_cycle_lr(o, cfg_get(cfg, nc, "max_lr", 0), 100, nn_one_cycle_opts_default());
+            else if (!strcmp(sched, "plateau")) {
+                nn_plateau_opts po = nn_plateau_opts_default();
+                po.patience = 3;
+                po.cooldown = 2;
+                po.factor = 0.5;
+                s = nn_reduce_lr_on_plateau(o, po);
+            }
             CHECK(o != NULL && (sched[0] == 0 || s != NULL), "could not build %s/%s: %s", opt, sched, ERRS(ctx));
             for (t = 0; t < 100 && o && !g_case_failed; t++) {
                 double lr_rel;
@@ -155,9 +176,8 @@ static void test_step_lr_table(nn_ctx *ctx) {
     /* seed 000: lr_0 = 1e-4, step_size 7, gamma 0.1: 1e-4 for epochs 1-7, 1e-5 for 8-14, 1e-6 for 15-21 */
     int64_t one = 1; int epoch;
     nn_tensor *w = nn_set_requires_grad(nn_zeros(ctx, 1, &one), 1);
-    nn_sgd_opts so; nn_optim *o; nn_scheduler *s;
-    memset(&so, 0, sizeof so); so.lr = 1e-4f;
-    o = nn_sgd(&w, 1, so); s = nn_step_lr(o, 7, 0.1f);
+    nn_optim *o = nn_sgd(&w, 1, nn_sgd_opts_default(1e-4f));
+    nn_scheduler *s = nn_step_lr(o, 7, 0.1f);
     begin("seed000 StepLR table: 1e-4 (epochs 1-7), 1e-5 (8-14), 1e-6 (15-21)");
     for (epoch = 1; epoch <= 21; epoch++) {
         double want = epoch <= 7 ? 1e-4 : epoch <= 14 ? 1e-5 : 1e-6, got = nn_scheduler_last_lr(s, 0);
