@@ -731,7 +731,8 @@ NN_API void nn_scheduler_step(nn_scheduler *s) {
         return;
     }
     if (s->kind == NN__ONE_CYCLE_LR && s->last_epoch + 1 > s->total) {
-        nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR stepped %lld times; total_steps is %lld",
+        nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR tried to step %lld times (the constructor's step counts); "
+                "total_steps is %lld",
                 (long long)(s->last_epoch + 2), (long long)s->total);
         return;
     }
