@@ -9,52 +9,119 @@ static uint64_t nn__splitmix(uint64_t *s) {
 static float nn__uniform01(uint64_t *s) { return (float)(nn__splitmix(s) >> 40) * (1.0f / 16777216.0f); }
 static float nn__uniform_ab(uint64_t *s, float a, float b) { return a + (b - a) * nn__uniform01(s); }
 
-static void nn__dataset_default_free(nn_dataset *d) { NN_FREE(d->u8); NN_FREE(d->f32); NN_FREE(d->labels); }
-NN_API void nn_dataset_free(nn_dataset *d) {
-    if (!d) return;
-    if (d->free) d->free(d);
-    NN_FREE(d);
-}
+/* ---- datasets ---- */
+
+struct nn_dataset {
+    nn_ctx *ctx;
+    int64_t len, ydim, num_classes;
+    int xdim;
+    int64_t xshape[3];
+    nn_dataset_get_fn get;
+    nn_dataset_free_fn free_user;
+    void *user;
+    /* built-in datasets: user is the dataset itself */
+    unsigned char *u8;                   /* (len, prod(xshape)) pixels, or NULL */
+    float *f32;                          /* (len, prod(xshape)) values, or NULL */
+    int64_t *labels;                     /* (len) class labels */
+    nn_dataset *base;                    /* a subset's base */
+    int64_t start;                       /* a subset's first sample in base */
+};
+
 /* product of the first n (at most 3) sizes of a sample shape */
 static int64_t nn__prod(const int64_t *s, int n) { int64_t p = 1; int i; for (i = 0; i < 3; i++) if (i < n) p *= s[i]; return p; }
 
-/* x from uint8 pixels or floats, y from labels */
-static int nn__dataset_get(nn_dataset *d, int64_t i, float *x, float *y) {
-    int64_t P = nn__prod(d->xshape, d->xdim), k, Y = d->ydim ? d->ydim : 1;
-    if (i < 0 || i >= d->len) { nn__err(d->ctx, "nn_dataset: index %lld is out of range for %lld samples", (long long)i, (long long)d->len); return 0; }
-    if (d->u8) { const unsigned char *p = d->u8 + i * P; for (k = 0; k < P; k++) x[k] = p[k] * (1.0f / 255.0f); }
-    else memcpy(x, d->f32 + i * P, (size_t)P * sizeof(float));
-    memcpy(y, d->labels + i * Y, (size_t)Y * sizeof(float));
-    return 1;
-}
-static nn_dataset *nn__dataset_new(nn_ctx *ctx, const char *fn) {
-    nn_dataset *d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
-    if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+NN_API nn_dataset *nn_dataset_new(nn_ctx *ctx, int64_t len, int xdim, const int64_t *xshape, int64_t ydim,
+                                  nn_dataset_get_fn get, nn_dataset_free_fn free_user, void *user) {
+    nn_dataset *d; int k; int64_t p = 1;
+    if (!ctx) return NULL;
+    if (len < 0) { nn__err(ctx, "nn_dataset_new: len is %lld; it must be >= 0", (long long)len); return NULL; }
+    if (xdim < 1 || xdim > 3) { nn__err(ctx, "nn_dataset_new: xdim is %d; a sample has 1 to 3 dims", xdim); return NULL; }
+    if (!xshape) { nn__err(ctx, "nn_dataset_new: xshape is NULL; it needs xdim (%d) sizes", xdim); return NULL; }
+    for (k = 0; k < xdim; k++) {
+        if (xshape[k] <= 0 || xshape[k] > ((int64_t)1 << 40) / p) {
+            nn__err(ctx, "nn_dataset_new: xshape[%d] is %lld; sizes must be positive (and a sample under 2^40 floats)", k, (long long)xshape[k]);
+            return NULL;
+        }
+        p *= xshape[k];
+    }
+    if (ydim < 0 || ydim > ((int64_t)1 << 40)) { nn__err(ctx, "nn_dataset_new: ydim is %lld; 0 (class labels) or the target size", (long long)ydim); return NULL; }
+    if (!get) { nn__err(ctx, "nn_dataset_new: get is NULL; a dataset needs a function that reads sample i"); return NULL; }
+    d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
+    if (!d) { nn__err(ctx, "nn_dataset_new: out of memory"); return NULL; }
     memset(d, 0, sizeof *d);
-    d->ctx = ctx; d->get = nn__dataset_get; d->free = nn__dataset_default_free;
+    d->ctx = ctx; d->len = len; d->xdim = xdim; d->ydim = ydim;
+    d->xshape[0] = d->xshape[1] = d->xshape[2] = 1;
+    for (k = 0; k < xdim; k++) d->xshape[k] = xshape[k];
+    d->get = get; d->free_user = free_user; d->user = user;
     return d;
 }
 
-typedef struct nn__subset { nn_dataset *base; int64_t start; } nn__subset;
-static int nn__subset_get(nn_dataset *d, int64_t i, float *x, float *y) {
-    nn__subset *s = NN__CAST(nn__subset *, d->user);
-    return s->base->get(s->base, s->start + i, x, y);
+NN_API void nn_dataset_free(nn_dataset *d) {
+    if (!d) return;
+    if (d->free_user) d->free_user(d->user);
+    NN_FREE(d->u8); NN_FREE(d->f32); NN_FREE(d->labels);
+    NN_FREE(d);
 }
-static void nn__subset_free(nn_dataset *d) { NN_FREE(d->user); }
+
+NN_API int64_t nn_dataset_len(const nn_dataset *d) { return d ? d->len : 0; }
+NN_API int64_t nn_dataset_ydim(const nn_dataset *d) { return d ? d->ydim : 0; }
+NN_API int64_t nn_dataset_num_classes(const nn_dataset *d) { return d ? d->num_classes : 0; }
+NN_API int nn_dataset_xshape(const nn_dataset *d, int64_t *shape) {
+    int k;
+    if (!d) return 0;
+    if (shape) for (k = 0; k < d->xdim; k++) shape[k] = d->xshape[k];
+    return d->xdim;
+}
+
+NN_API int nn_dataset_get(nn_dataset *d, int64_t i, float *x, float *y, int64_t *label) {
+    if (!d) return 0;
+    if (i < 0 || i >= d->len) { nn__err(d->ctx, "nn_dataset: index %lld is out of range for %lld samples", (long long)i, (long long)d->len); return 0; }
+    if (!x || (d->ydim ? !y : !label)) {
+        nn__err(d->ctx, "nn_dataset_get: x is NULL or the target is (%s)", d->ydim ? "y: ydim floats" : "label: a class dataset");
+        return 0;
+    }
+    if (!d->get(d->user, i, x, d->ydim ? y : NULL, d->ydim ? NULL : label)) {
+        if (!nn_error(d->ctx)) nn__err(d->ctx, "nn_dataset_get: the dataset's get failed for sample %lld", (long long)i);
+        return 0;
+    }
+    return 1;
+}
+
+/* built-in datasets: x from uint8 pixels or floats, the label from labels */
+static int nn__dataset_get(void *user, int64_t i, float *x, float *y, int64_t *label) {
+    nn_dataset *d = NN__CAST(nn_dataset *, user);
+    int64_t P = nn__prod(d->xshape, d->xdim), k;
+    (void)y;
+    if (d->u8) { const unsigned char *p = d->u8 + i * P; for (k = 0; k < P; k++) x[k] = p[k] * (1.0f / 255.0f); }
+    else memcpy(x, d->f32 + i * P, (size_t)P * sizeof(float));
+    *label = d->labels[i];
+    return 1;
+}
+static nn_dataset *nn__dataset_builtin(nn_ctx *ctx, const char *fn) {
+    nn_dataset *d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
+    if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    memset(d, 0, sizeof *d);
+    d->ctx = ctx; d->get = nn__dataset_get; d->user = d;
+    d->xshape[0] = d->xshape[1] = d->xshape[2] = 1;
+    return d;
+}
+
+static int nn__subset_get(void *user, int64_t i, float *x, float *y, int64_t *label) {
+    nn_dataset *s = NN__CAST(nn_dataset *, user);
+    return s->base->get(s->base->user, s->start + i, x, y, label);
+}
 NN_API nn_dataset *nn_subset(nn_dataset *base, int64_t start, int64_t len) {
-    nn_dataset *d; nn__subset *s;
+    nn_dataset *d;
     if (!base) return NULL;
-    if (start < 0 || len < 0 || start + len > base->len) {
+    if (start < 0 || len < 0 || start > base->len || len > base->len - start) {
         nn__err(base->ctx, "nn_subset: [%lld, %lld) is outside the dataset's %lld samples", (long long)start, (long long)(start + len), (long long)base->len);
         return NULL;
     }
-    d = nn__dataset_new(base->ctx, "nn_subset");
-    s = NN__CAST(nn__subset *, NN_MALLOC(sizeof(nn__subset)));
-    if (!d || !s) { NN_FREE(d); NN_FREE(s); return NULL; }
-    *d = *base;
-    d->u8 = NULL; d->f32 = NULL; d->labels = NULL;
-    s->base = base; s->start = start;
-    d->len = len; d->user = s; d->get = nn__subset_get; d->free = nn__subset_free;
+    d = nn__dataset_builtin(base->ctx, "nn_subset");
+    if (!d) return NULL;
+    d->len = len; d->xdim = base->xdim; memcpy(d->xshape, base->xshape, sizeof d->xshape);
+    d->ydim = base->ydim; d->num_classes = base->num_classes;
+    d->base = base; d->start = start; d->get = nn__subset_get;
     return d;
 }
 
@@ -138,11 +205,11 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
         nn__err(ctx, "nn_mnist: %s has %lld images but %s has %lld labels", images_path, (long long)idims[0], labels_path, (long long)ldims[0]);
         NN_FREE(ifile); NN_FREE(lfile); return NULL;
     }
-    d = nn__dataset_new(ctx, "nn_mnist");
+    d = nn__dataset_builtin(ctx, "nn_mnist");
     if (!d) { NN_FREE(ifile); NN_FREE(lfile); return NULL; }
     d->len = idims[0]; d->xdim = 3; d->xshape[0] = 1; d->xshape[1] = idims[1]; d->xshape[2] = idims[2];
     d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(idims[0] * idims[1] * idims[2])));
-    d->labels = NN__CAST(float *, NN_MALLOC((size_t)d->len * sizeof(float)));
+    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)d->len * sizeof(int64_t)));
     if (!d->u8 || !d->labels) { nn__err(ctx, "nn_mnist: out of memory"); NN_FREE(ifile); NN_FREE(lfile); nn_dataset_free(d); return NULL; }
     memcpy(d->u8, img, (size_t)(idims[0] * idims[1] * idims[2]));
     for (i = 0; i < d->len; i++) { d->labels[i] = lab[i]; if (lab[i] + 1 > d->num_classes) d->num_classes = lab[i] + 1; }
@@ -150,69 +217,102 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
     return d;
 }
 
-NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header) {
-    int64_t size, rows = 0, cols = -1, line = 1, r = 0, cap = 0; unsigned char *b; char *p, *end; nn_dataset *d; float *vals = NULL;
-    if (!ctx) return NULL;
-    b = nn__read_file(ctx, "nn_csv", path, &size);
-    if (!b) return NULL;
-    b[size] = 0;
-    p = (char *)b;
+/* CSV parse state: every value (rows x cols, float), and the label column's values as int64 */
+typedef struct nn__csv { float *vals; int64_t nvals, cap, rows, cols, *labels, label_cap; } nn__csv;
+
+static int nn__csv_push(nn_ctx *ctx, nn__csv *t, double v) {
+    if (t->nvals + 1 > t->cap) {
+        int64_t nc = t->cap ? 2 * t->cap : 1024; float *nv = NN__CAST(float *, NN_REALLOC(t->vals, (size_t)nc * sizeof(float)));
+        if (!nv) { nn__err(ctx, "nn_csv: out of memory"); return 0; }
+        t->vals = nv; t->cap = nc;
+    }
+    t->vals[t->nvals++] = (float)v;
+    return 1;
+}
+/* a label: a whole number, exactly representable (|v| <= 2^53) */
+static int nn__csv_label(nn_ctx *ctx, nn__csv *t, double v, const char *path, int64_t line, int64_t col) {
+    if (!(v == floor(v) && fabs(v) <= 9007199254740992.0)) {
+        nn__err(ctx, "nn_csv: %s line %lld, column %lld: label %g is not a class index (a whole number)", path, (long long)line, (long long)col, v);
+        return 0;
+    }
+    if (t->rows + 1 > t->label_cap) {
+        int64_t nc = t->label_cap ? 2 * t->label_cap : 256; int64_t *nl = NN__CAST(int64_t *, NN_REALLOC(t->labels, (size_t)nc * sizeof(int64_t)));
+        if (!nl) { nn__err(ctx, "nn_csv: out of memory"); return 0; }
+        t->labels = nl; t->label_cap = nc;
+    }
+    t->labels[t->rows] = (int64_t)v;
+    return 1;
+}
+/* one line of numbers at *pp; c gets its column count; 0 with an error */
+static int nn__csv_line(nn_ctx *ctx, nn__csv *t, char **pp, const char *path, int64_t line, int label_column, int64_t *c) {
+    char *p = *pp, *end;
+    for (*c = 0;;) {
+        double v = strtod(p, &end);
+        if (end != p && !(v >= -3.4028234663852886e38 && v <= 3.4028234663852886e38)) {
+            nn__err(ctx, "nn_csv: %s line %lld, column %lld: %.*s is not a finite float32 number", path, (long long)line, (long long)(*c + 1), (int)(end - p), p);
+            return 0;
+        }
+        if (end == p) { nn__err(ctx, "nn_csv: %s line %lld, column %lld: \"%.20s\" is not a number", path, (long long)line, (long long)(*c + 1), p); return 0; }
+        if (*c == label_column && !nn__csv_label(ctx, t, v, path, line, *c + 1)) return 0;
+        if (!nn__csv_push(ctx, t, v)) return 0;
+        ++*c;
+        p = end;
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (*p == ',') { p++; continue; }
+        if (*p == '\n' || !*p) { if (*p) p++; break; }
+        nn__err(ctx, "nn_csv: %s line %lld: unexpected \"%c\" after column %lld", path, (long long)line, *p, (long long)*c);
+        return 0;
+    }
+    *pp = p;
+    return 1;
+}
+static int nn__csv_parse(nn_ctx *ctx, nn__csv *t, char *p, const char *path, int label_column, int header) {
+    int64_t line = 1;
     if (header) { while (*p && *p != '\n') p++; if (*p) p++; line++; }
-    for (; *p; line++) {
+    for (t->cols = -1; *p; line++) {
         int64_t c = 0;
         while (*p == ' ' || *p == '\t' || *p == '\r') p++;
         if (*p == '\n') { p++; continue; }           /* blank line */
         if (!*p) break;
-        for (;;) {
-            double v = strtod(p, &end);
-            if (end != p && !(v >= -3.4028234663852886e38 && v <= 3.4028234663852886e38)) {
-                nn__err(ctx, "nn_csv: %s line %lld, column %lld: %.*s is not a finite float32 number", path, (long long)line, (long long)(c + 1), (int)(end - p), p);
-                NN_FREE(vals); NN_FREE(b); return NULL;
-            }
-            if (end == p) {
-                nn__err(ctx, "nn_csv: %s line %lld, column %lld: \"%.20s\" is not a number", path, (long long)line, (long long)(c + 1), p);
-                NN_FREE(vals); NN_FREE(b); return NULL;
-            }
-            if (r + 1 > cap) {
-                int64_t nc = cap ? 2 * cap : 1024; float *nv = NN__CAST(float *, NN_REALLOC(vals, (size_t)nc * sizeof(float)));
-                if (!nv) { nn__err(ctx, "nn_csv: out of memory"); NN_FREE(vals); NN_FREE(b); return NULL; }
-                vals = nv; cap = nc;
-            }
-            vals[r++] = (float)v; c++;
-            p = end;
-            while (*p == ' ' || *p == '\t' || *p == '\r') p++;
-            if (*p == ',') { p++; continue; }
-            if (*p == '\n' || !*p) { if (*p) p++; break; }
-            nn__err(ctx, "nn_csv: %s line %lld: unexpected \"%c\" after column %lld", path, (long long)line, *p, (long long)c);
-            NN_FREE(vals); NN_FREE(b); return NULL;
+        if (!nn__csv_line(ctx, t, &p, path, line, label_column, &c)) return 0;
+        if (t->cols < 0) t->cols = c;
+        else if (c != t->cols) {
+            nn__err(ctx, "nn_csv: %s line %lld has %lld columns; the first row has %lld", path, (long long)line, (long long)c, (long long)t->cols);
+            return 0;
         }
-        if (cols < 0) cols = c;
-        else if (c != cols) {
-            nn__err(ctx, "nn_csv: %s line %lld has %lld columns; the first row has %lld", path, (long long)line, (long long)c, (long long)cols);
-            NN_FREE(vals); NN_FREE(b); return NULL;
-        }
-        rows++;
+        t->rows++;
     }
+    if (t->rows == 0) { nn__err(ctx, "nn_csv: %s has no rows of numbers", path); return 0; }
+    if (label_column >= t->cols || (label_column < 0 && label_column != -1)) {
+        nn__err(ctx, "nn_csv: label_column %d but %s has %lld columns", label_column, path, (long long)t->cols);
+        return 0;
+    }
+    return 1;
+}
+
+NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header) {
+    int64_t size, r, F; unsigned char *b; nn_dataset *d = NULL; nn__csv t; int ok;
+    if (!ctx) return NULL;
+    b = nn__read_file(ctx, "nn_csv", path, &size);
+    if (!b) return NULL;
+    b[size] = 0;
+    memset(&t, 0, sizeof t);
+    ok = nn__csv_parse(ctx, &t, (char *)b, path, label_column, header);
     NN_FREE(b);
-    if (rows == 0) { nn__err(ctx, "nn_csv: %s has no rows of numbers", path); NN_FREE(vals); return NULL; }
-    if (label_column >= cols || (label_column < 0 && label_column != -1)) {
-        nn__err(ctx, "nn_csv: label_column %d but %s has %lld columns", label_column, path, (long long)cols);
-        NN_FREE(vals); return NULL;
-    }
-    d = nn__dataset_new(ctx, "nn_csv");
-    if (!d) { NN_FREE(vals); return NULL; }
-    d->len = rows; d->xdim = 1; d->xshape[0] = cols - (label_column >= 0);
-    d->f32 = NN__CAST(float *, NN_MALLOC((size_t)(rows * (d->xshape[0] ? d->xshape[0] : 1)) * sizeof(float)));
-    d->labels = NN__CAST(float *, NN_MALLOC((size_t)rows * sizeof(float)));
-    if (!d->f32 || !d->labels) { nn__err(ctx, "nn_csv: out of memory"); NN_FREE(vals); nn_dataset_free(d); return NULL; }
-    for (r = 0; r < rows; r++) {
+    if (ok) d = nn__dataset_builtin(ctx, "nn_csv");
+    if (!d) { NN_FREE(t.vals); NN_FREE(t.labels); return NULL; }
+    F = t.cols - (label_column >= 0);
+    d->len = t.rows; d->xdim = 1; d->xshape[0] = F;
+    d->f32 = NN__CAST(float *, NN_MALLOC((size_t)(t.rows * (F ? F : 1)) * sizeof(float)));
+    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)t.rows * sizeof(int64_t)));
+    if (!d->f32 || !d->labels) { nn__err(ctx, "nn_csv: out of memory"); NN_FREE(t.vals); NN_FREE(t.labels); nn_dataset_free(d); return NULL; }
+    for (r = 0; r < t.rows; r++) {
         int64_t c, k = 0;
-        d->labels[r] = label_column >= 0 ? vals[r * cols + label_column] : 0.0f;
-        for (c = 0; c < cols; c++) if (c != label_column) d->f32[r * d->xshape[0] + k++] = vals[r * cols + c];
-        if (label_column >= 0 && d->labels[r] >= 0 && d->labels[r] < 16777216.0f && d->labels[r] == (float)(int64_t)d->labels[r]
-            && d->labels[r] + 1 > d->num_classes) d->num_classes = (int64_t)d->labels[r] + 1;
+        d->labels[r] = label_column >= 0 ? t.labels[r] : 0;
+        for (c = 0; c < t.cols; c++) if (c != label_column) d->f32[r * F + k++] = t.vals[r * t.cols + c];
+        if (d->labels[r] >= 0 && d->labels[r] < INT64_MAX && d->labels[r] + 1 > d->num_classes) d->num_classes = d->labels[r] + 1;
     }
-    NN_FREE(vals);
+    NN_FREE(t.vals); NN_FREE(t.labels);
     return d;
 }
 #endif /* NN_NO_STDIO */
@@ -292,12 +392,12 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
         total += nf;
         nn__free_list(files, nf);
     }
-    d = nn__dataset_new(ctx, "nn_image_folder");
+    d = nn__dataset_builtin(ctx, "nn_image_folder");
     if (!d) { nn__free_list(classes, nc); return NULL; }
     P = channels * h * w;
     d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
     d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
-    d->labels = NN__CAST(float *, NN_MALLOC((size_t)(total + 1) * sizeof(float)));
+    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
     rs = NN__CAST(float *, NN_MALLOC((size_t)P * sizeof(float)));
     if (!d->u8 || !d->labels || !rs) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
     for (c = 0; c < nc && ok; c++) {
@@ -316,7 +416,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
             stbi_image_free(px);
             nn__resize_bilinear(rs, tmp, channels, ih, iw, h, w);
             for (i = 0; i < P; i++) { float v = rs[i] * 255.0f + 0.5f; d->u8[at * P + i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
-            d->labels[at++] = (float)c;
+            d->labels[at++] = c;
         }
         nn__free_list(files, nf);
     }
@@ -335,7 +435,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
 /* ---- transforms ---- */
 
 NN_API nn_transform nn_resize(int64_t h, int64_t w) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_RESIZE; t.size[0] = h; t.size[1] = w; return t; }
-NN_API nn_transform nn_grayscale(int n) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_GRAYSCALE; t.size[0] = n ? n : 1; return t; }
+NN_API nn_transform nn_grayscale(int n) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_GRAYSCALE; t.size[0] = n; return t; }
 NN_API nn_transform nn_random_rotation(float degrees) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_RANDOM_ROTATION; t.f[0] = degrees; return t; }
 NN_API nn_transform nn_color_jitter(float brightness, float contrast) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_COLOR_JITTER; t.f[0] = brightness; t.f[1] = contrast; return t; }
 NN_API nn_transform nn_random_crop(int64_t size, int64_t padding) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_RANDOM_CROP; t.size[0] = size; t.size[1] = padding; return t; }
@@ -343,12 +443,39 @@ NN_API nn_transform nn_random_horizontal_flip(float p) { nn_transform t; memset(
 NN_API nn_transform nn_normalize(int channels, const float *mean, const float *std) {
     nn_transform t; int c;
     memset(&t, 0, sizeof t); t.kind = NN_NORMALIZE; t.size[0] = channels;
-    for (c = 0; c < channels && c < 4; c++) { t.f[c] = mean ? mean[c] : 0.0f; t.f[4 + c] = std ? std[c] : 1.0f; }
+    t.size[1] = mean && std;                 /* checked when applied */
+    for (c = 0; c < channels && c < NN_NORMALIZE_MAX_CHANNELS && t.size[1]; c++) { t.f[c] = mean[c]; t.f[NN_NORMALIZE_MAX_CHANNELS + c] = std[c]; }
     return t;
+}
+
+/* the values torchvision would refuse; 0 with an error naming the value */
+static int nn__transform_check(nn_ctx *ctx, const nn_transform *t) {
+    int c;
+    switch (t->kind) {
+    case NN_GRAYSCALE: if (t->size[0] == 1 || t->size[0] == 3) return 1;
+        nn__err(ctx, "nn_grayscale: num_output_channels is %lld; it must be 1 or 3", (long long)t->size[0]); return 0;
+    case NN_RANDOM_ROTATION: if (t->f[0] >= 0 && t->f[0] <= 3.4e38f) return 1;
+        nn__err(ctx, "nn_random_rotation: degrees is %g; it must be finite and >= 0", (double)t->f[0]); return 0;
+    case NN_COLOR_JITTER: if (t->f[0] >= 0 && t->f[1] >= 0 && t->f[0] <= 3.4e38f && t->f[1] <= 3.4e38f) return 1;
+        nn__err(ctx, "nn_color_jitter: brightness %g and contrast %g must be finite and >= 0", (double)t->f[0], (double)t->f[1]); return 0;
+    case NN_RANDOM_HORIZONTAL_FLIP: if (t->f[0] >= 0 && t->f[0] <= 1) return 1;
+        nn__err(ctx, "nn_random_horizontal_flip: p is %g; it must be in [0, 1]", (double)t->f[0]); return 0;
+    case NN_RANDOM_CROP: if (t->size[1] >= 0) return 1;
+        nn__err(ctx, "nn_random_crop: padding is %lld; it must be >= 0", (long long)t->size[1]); return 0;
+    case NN_NORMALIZE:
+        if (t->size[0] < 1 || t->size[0] > NN_NORMALIZE_MAX_CHANNELS) {
+            nn__err(ctx, "nn_normalize: %lld channels; 1 to %d (NN_NORMALIZE_MAX_CHANNELS)", (long long)t->size[0], NN_NORMALIZE_MAX_CHANNELS); return 0;
+        }
+        if (!t->size[1]) { nn__err(ctx, "nn_normalize: mean or std is NULL"); return 0; }
+        for (c = 0; c < t->size[0]; c++) if (t->f[NN_NORMALIZE_MAX_CHANNELS + c] == 0) { nn__err(ctx, "nn_normalize: std[%d] is 0", c); return 0; }
+        return 1;
+    default: return 1;
+    }
 }
 
 /* the shape after t, or 0 with an error */
 static int nn__transform_shape(nn_ctx *ctx, const nn_transform *t, int64_t *s) {
+    if (!nn__transform_check(ctx, t)) return 0;
     switch (t->kind) {
     case NN_RESIZE: if (t->size[0] <= 0 || t->size[1] <= 0) { nn__err(ctx, "nn_resize: size %lldx%lld must be positive", (long long)t->size[0], (long long)t->size[1]); return 0; }
         s[1] = t->size[0]; s[2] = t->size[1]; return 1;
@@ -361,7 +488,8 @@ static int nn__transform_shape(nn_ctx *ctx, const nn_transform *t, int64_t *s) {
         return 1;
     case NN_COLOR_JITTER: if (s[0] != 1 && s[0] != 3) { nn__err(ctx, "nn_color_jitter: the image has %lld channels; expected 1 or 3", (long long)s[0]); return 0; }
         return 1;
-    default: return 1;
+    case NN_RANDOM_ROTATION: case NN_RANDOM_HORIZONTAL_FLIP: return 1;
+    default: nn__err(ctx, "nn_apply_transforms: unknown transform %d", (int)t->kind); return 0;
     }
 }
 
@@ -375,6 +503,11 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
                                float *out, int64_t *out_shape, uint64_t *rng) {
     int64_t s[3], ns[3], i, c, y, xx; int k; float *buf[2] = { NULL, NULL }; const float *cur = x; int which = 0; int64_t maxn;
     uint64_t local = 0;
+    if (!ctx) return 0;
+    if (n < 0 || (n > 0 && !ts) || !x || !shape || !out || !out_shape) {
+        nn__err(ctx, "nn_apply_transforms: n is %d; ts (with n > 0), x, shape, out and out_shape must not be NULL", n);
+        return 0;
+    }
     if (!rng) rng = &local;
     memcpy(s, shape, sizeof s);
     maxn = s[0] * s[1] * s[2];
@@ -437,7 +570,7 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
             break;
         case NN_NORMALIZE:
             for (c = 0; c < s[0]; c++) {
-                float m = t->f[c], sd = t->f[4 + c];
+                float m = t->f[c], sd = t->f[NN_NORMALIZE_MAX_CHANNELS + c];
                 for (i = 0; i < HW; i++) o[c * HW + i] = (cur[c * HW + i] - m) / sd;
             }
             break;
@@ -456,34 +589,59 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
 struct nn_dataloader {
     nn_dataset *d;
     nn_dataloader_opts o;
-    int64_t *order, pos, sample, out_shape[3];
-    uint64_t rng;
+    nn_transform *transforms;            /* the loader's copy of o.transforms */
+    int64_t *order;                      /* (len) sample order of the current epoch */
+    int64_t pos;                         /* next position in order; -1: the next call starts an epoch */
+    int64_t epoch;                       /* epochs begun */
+    int64_t sample, out_shape[3];
+    uint64_t rng;                        /* shuffling and random transforms */
     nn_tensor *x, *y;
     float *raw;
 };
 
+NN_API nn_dataloader_opts nn_dataloader_opts_default(void) {
+    nn_dataloader_opts o;
+    memset(&o, 0, sizeof o);
+    o.batch_size = 1; o.shuffle = 0; o.drop_last = 0; o.seed = 0; o.transforms = NULL; o.ntransforms = 0;
+    return o;
+}
+
+/* every option and the dataset, each error naming what was wrong */
+static int nn__dataloader_check(nn_dataset *d, const nn_dataloader_opts *o) {
+    const char *fn = "nn_dataloader_new";
+    if (o->batch_size < 1) { nn__err(d->ctx, "%s: batch_size is %lld; it must be >= 1", fn, (long long)o->batch_size); return 0; }
+    if (o->shuffle != 0 && o->shuffle != 1) { nn__err(d->ctx, "%s: shuffle is %d; it must be 0 or 1", fn, o->shuffle); return 0; }
+    if (o->drop_last != 0 && o->drop_last != 1) { nn__err(d->ctx, "%s: drop_last is %d; it must be 0 or 1", fn, o->drop_last); return 0; }
+    if (o->ntransforms < 0 || (o->ntransforms > 0 && !o->transforms)) {
+        nn__err(d->ctx, "%s: ntransforms is %d with transforms %s", fn, o->ntransforms, o->transforms ? "given" : "NULL"); return 0;
+    }
+    if (o->ntransforms && d->xdim != 3) { nn__err(d->ctx, "%s: transforms need image samples (C, H, W); the dataset's have %d dims", fn, d->xdim); return 0; }
+    if (d->len <= 0) { nn__err(d->ctx, "%s: the dataset has %lld samples; it needs at least one", fn, (long long)d->len); return 0; }
+    return 1;
+}
+
 NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o) {
     nn_dataloader *dl; int64_t i, s[3] = { 1, 1, 1 }, xs[NN_MAX_DIMS], ys[2]; int k;
-    if (!d) return NULL;
-    if (d->xdim < 1 || d->xdim > 3 || d->ydim < 0 || !d->get) { nn__err(d->ctx, "nn_dataloader_new: the dataset's xdim is %d (1 to 3 allowed) or it has no get function", d->xdim); return NULL; }
-    if (o.batch_size < 0 || d->len <= 0) { nn__err(d->ctx, "nn_dataloader_new: batch_size %lld for %lld samples", (long long)o.batch_size, (long long)d->len); return NULL; }
-    if (o.batch_size == 0) o.batch_size = 1;
-    if (o.ntransforms && d->xdim != 3) { nn__err(d->ctx, "nn_dataloader_new: transforms need image samples (C, H, W)"); return NULL; }
+    if (!d) return NULL;                      /* the reader that gave NULL reported why */
+    if (!nn__dataloader_check(d, &o)) return NULL;
+    memcpy(s, d->xshape, sizeof s);
+    for (k = 0; k < o.ntransforms; k++) if (!nn__transform_shape(d->ctx, &o.transforms[k], s)) return NULL;
     dl = NN__CAST(nn_dataloader *, NN_MALLOC(sizeof(nn_dataloader)));
     if (!dl) { nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
     memset(dl, 0, sizeof *dl);
     dl->d = d; dl->o = o; dl->rng = o.seed ^ 0x5eedULL;
-    memcpy(s, d->xshape, sizeof s);
-    if (d->xdim == 3) for (k = 0; k < o.ntransforms; k++) if (!nn__transform_shape(d->ctx, &o.transforms[k], s)) { NN_FREE(dl); return NULL; }
     memcpy(dl->out_shape, s, sizeof s);
     dl->sample = nn__prod(s, d->xdim);
     dl->order = NN__CAST(int64_t *, NN_MALLOC((size_t)d->len * sizeof(int64_t)));
     dl->raw = NN__CAST(float *, NN_MALLOC((size_t)(nn__prod(d->xshape, d->xdim) + (d->ydim ? d->ydim : 1)) * sizeof(float)));
+    dl->transforms = NN__CAST(nn_transform *, NN_MALLOC((size_t)(o.ntransforms + 1) * sizeof(nn_transform)));
+    if (dl->transforms && o.ntransforms) memcpy(dl->transforms, o.transforms, (size_t)o.ntransforms * sizeof(nn_transform));
+    dl->o.transforms = dl->transforms;
     xs[0] = o.batch_size; for (k = 0; k < d->xdim; k++) xs[k + 1] = s[k];
     ys[0] = o.batch_size; ys[1] = d->ydim;
     dl->x = nn_empty(d->ctx, d->xdim + 1, xs);
-    dl->y = nn_empty(d->ctx, d->ydim ? 2 : 1, ys);
-    if (!dl->order || !dl->raw || !dl->x || !dl->y) { nn_dataloader_free(dl); nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
+    dl->y = d->ydim ? nn_empty(d->ctx, 2, ys) : nn_empty_dtype(d->ctx, 1, ys, NN_INT64);
+    if (!dl->order || !dl->raw || !dl->transforms || !dl->x || !dl->y) { nn_dataloader_free(dl); nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
     for (i = 0; i < d->len; i++) dl->order[i] = i;
     dl->pos = -1;     /* an epoch starts at the first call */
     return dl;
@@ -493,30 +651,42 @@ NN_API int64_t nn_dataloader_len(const nn_dataloader *dl) {
     if (!dl) return 0;
     return dl->o.drop_last ? dl->d->len / dl->o.batch_size : (dl->d->len + dl->o.batch_size - 1) / dl->o.batch_size;
 }
+NN_API int64_t nn_dataloader_epoch(const nn_dataloader *dl) { return dl ? dl->epoch : 0; }
+
+/* a new epoch: shuffle as torch.randperm would */
+static void nn__dataloader_epoch(nn_dataloader *dl) {
+    int64_t k;
+    dl->pos = 0; dl->epoch++;
+    if (dl->o.shuffle) for (k = dl->d->len - 1; k > 0; k--) {
+        int64_t j = (int64_t)(nn__splitmix(&dl->rng) % (uint64_t)(k + 1)), t = dl->order[k];
+        dl->order[k] = dl->order[j]; dl->order[j] = t;
+    }
+}
+
+/* sample k of the batch into x (B, ...) and y, through the transforms */
+static int nn__dataloader_sample(nn_dataloader *dl, int64_t k) {
+    nn_dataset *d = dl->d; int64_t Y = d->ydim;
+    float *xo = NN__F32(dl->x) + k * dl->sample;
+    if (!nn_dataset_get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, Y ? NN__F32(dl->y) + k * Y : NULL,
+                        Y ? NULL : NN__I64(dl->y) + k)) return 0;
+    if (dl->o.ntransforms) {
+        int64_t os[3]; nn__mark m = nn__arena_mark(d->ctx);
+        int ok = nn_apply_transforms(d->ctx, dl->transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os, &dl->rng);
+        nn__arena_rewind(d->ctx, m);
+        if (!ok) return 0;
+    }
+    return 1;
+}
 
 NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
     nn_dataset *d; int64_t b, k, B, Y;
     if (!dl) return 0;
+    if (!x || !y) { nn__err(dl->d->ctx, "nn_dataloader_next: x or y is NULL; pass where the batch goes"); return 0; }
     d = dl->d; B = dl->o.batch_size; Y = d->ydim ? d->ydim : 1;
-    if (dl->pos < 0) {                        /* a new epoch: shuffle as torch.randperm would */
-        dl->pos = 0;
-        if (dl->o.shuffle) for (k = d->len - 1; k > 0; k--) {
-            int64_t j = (int64_t)(nn__splitmix(&dl->rng) % (uint64_t)(k + 1)), t = dl->order[k];
-            dl->order[k] = dl->order[j]; dl->order[j] = t;
-        }
-    }
+    if (dl->pos < 0) nn__dataloader_epoch(dl);
     b = d->len - dl->pos < B ? d->len - dl->pos : B;
     if (b <= 0 || (dl->o.drop_last && b < B)) { dl->pos = -1; return 0; }
-    for (k = 0; k < b; k++) {
-        float *xo = NN__F32(dl->x) + k * dl->sample;
-        if (!d->get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, NN__F32(dl->y) + k * Y)) { dl->pos = -1; return 0; }
-        if (dl->o.ntransforms) {
-            int64_t os[3]; nn__mark m = nn__arena_mark(d->ctx);
-            int ok = nn_apply_transforms(d->ctx, dl->o.transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os, &dl->rng);
-            nn__arena_rewind(d->ctx, m);
-            if (!ok) { dl->pos = -1; return 0; }
-        }
-    }
+    for (k = 0; k < b; k++) if (!nn__dataloader_sample(dl, k)) { dl->pos = -1; return 0; }
     dl->pos += b;
     dl->x->shape[0] = b; dl->x->numel = b * dl->sample;
     dl->y->shape[0] = b; dl->y->numel = b * Y;
@@ -527,9 +697,22 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
 NN_API void nn_dataloader_free(nn_dataloader *dl) {
     if (!dl) return;
     nn_free(dl->x); nn_free(dl->y);
-    NN_FREE(dl->order); NN_FREE(dl->raw);
+    NN_FREE(dl->order); NN_FREE(dl->raw); NN_FREE(dl->transforms);
     NN_FREE(dl);
 }
+
+#ifndef NN_NO_STDIO
+/* for checkpoints (serialisation section) */
+static nn__loader_state nn__dataloader_state(nn_dataloader *dl) {
+    nn__loader_state s;
+    s.len = dl->d->len; s.pos = dl->pos; s.epoch = dl->epoch; s.rng = dl->rng; s.order = dl->order;
+    return s;
+}
+static void nn__dataloader_set_state(nn_dataloader *dl, const nn__loader_state *s) {
+    dl->pos = s->pos; dl->epoch = s->epoch; dl->rng = s->rng;
+    if (s->order != dl->order) memcpy(dl->order, s->order, (size_t)s->len * sizeof(int64_t));
+}
+#endif
 
 /* ==== training utilities ==== */
 
@@ -616,11 +799,16 @@ NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double 
 }
 
 /* sklearn rounds with Python's format, which rounds half to even on the binary value: printf does the same */
-NN_API int nn_classification_report(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size) {
-    double P[256], R[256], F[256], mp = 0, mr = 0, mf = 0, wp = 0, wr = 0, wf = 0; int64_t S[256], total = 0;
-    int i, width = 12, len = 0; char nm[32];
-    if (k <= 0 || k > 256 || !buf) return -1;
-    nn_class_scores(cm, k, P, R, F, S);
+/* sklearn rounds with Python's format, which rounds half to even on the binary value: printf does the same */
+#define NN__OUT(...) do { \
+        int w_ = snprintf(buf + len, size > (size_t)len ? size - (size_t)len : 0, __VA_ARGS__); \
+        if (w_ < 0 || (size_t)(len + w_) >= size) return -1; \
+        len += w_; \
+    } while (0)
+/* the report's text from per-class scores P, R, F, S (k of each) */
+static int nn__report_text(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size,
+                           const double *P, const double *R, const double *F, const int64_t *S) {
+    double mp = 0, mr = 0, mf = 0, wp = 0, wr = 0, wf = 0; int64_t total = 0; int i, width = 12, len = 0; char nm[32];
     for (i = 0; i < k; i++) {
         int l = names ? (int)strlen(names[i]) : snprintf(nm, sizeof nm, "%d", i);
         if (l > width) width = l;
@@ -629,7 +817,6 @@ NN_API int nn_classification_report(const int64_t *cm, int k, const char *const 
         wp += P[i] * (double)S[i]; wr += R[i] * (double)S[i]; wf += F[i] * (double)S[i];
     }
     if (width < digits) width = digits;
-#define NN__OUT(...) do { int w_ = snprintf(buf + len, size > (size_t)len ? size - (size_t)len : 0, __VA_ARGS__); if (w_ < 0 || (size_t)(len + w_) >= size) return -1; len += w_; } while (0)
     NN__OUT("%*s  %9s %9s %9s %9s\n\n", width, "", "precision", "recall", "f1-score", "support");
     for (i = 0; i < k; i++) {
         if (!names) snprintf(nm, sizeof nm, "%d", i);
@@ -639,7 +826,19 @@ NN_API int nn_classification_report(const int64_t *cm, int k, const char *const 
     NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, "macro avg", digits, mp / k, digits, mr / k, digits, mf / k, (long long)total);
     NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, "weighted avg", digits, total ? wp / (double)total : 0, digits, total ? wr / (double)total : 0,
             digits, total ? wf / (double)total : 0, (long long)total);
+    return len;
+}
 #undef NN__OUT
+
+NN_API int nn_classification_report(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size) {
+    double *P; int64_t *S; int len;
+    if (!cm || k <= 0 || digits < 0 || !buf) return -1;
+    P = NN__CAST(double *, NN_MALLOC((size_t)k * 3 * sizeof(double)));   /* precision, recall, f1 */
+    S = NN__CAST(int64_t *, NN_MALLOC((size_t)k * sizeof(int64_t)));
+    if (!P || !S) { NN_FREE(P); NN_FREE(S); return -1; }
+    nn_class_scores(cm, k, P, P + k, P + 2 * k, S);
+    len = nn__report_text(cm, k, names, digits, buf, size, P, P + k, P + 2 * k, S);
+    NN_FREE(P); NN_FREE(S);
     return len;
 }
 
@@ -666,9 +865,9 @@ static void nn__range(const float *const *ys, int nc, int n, float *lo, float *h
 
 NN_API void nn_plot_terminal(const char *title, const float *const *ys, const char *const *labels, int nc, int n, int height) {
     static const char marks[] = "*o+x#@";
-    int W = n < 60 ? (n > 1 ? n : 2) : 60, r, col, c; float lo, hi; char line[64];
-    if (n <= 0 || nc <= 0) return;
-    if (height < 4) height = 10;
+    int W = n < 60 ? (n > 1 ? n : 2) : 60, r, col, c, digits; float lo, hi; char line[64], num[16];
+    if (n <= 0 || nc <= 0 || !ys) return;
+    if (height < 2) height = 2;
     nn__range(ys, nc, n, &lo, &hi);
     printf("%s\n", title ? title : "");
     for (r = 0; r < height; r++) {
@@ -683,9 +882,27 @@ NN_API void nn_plot_terminal(const char *title, const float *const *ys, const ch
     }
     printf("%10s +", "");
     for (col = 0; col < W; col++) putchar('-');
-    printf("\n%10s  1%*d (epoch)\n", "", W - 1, n);
+    /* the axis: "1" under the first column, n under the last (a one-point plot has only "1") */
+    digits = snprintf(num, sizeof num, "%d", n);
+    if (n == 1) printf("\n%10s  1 (epoch)\n", "");
+    else printf("\n%10s  1%*s (epoch)\n", "", W - 1 > digits ? W - 1 : digits + 1, num);
     for (c = 0; c < nc; c++) printf("%10s  %c %s\n", "", marks[c % 6], labels ? labels[c] : "");
 }
+
+#if defined(INCLUDE_STB_IMAGE_WRITE_H) && defined(INCLUDE_STB_EASY_FONT_H)
+/* stb_easy_font gives text as quads; fill each (axis-aligned) quad in black */
+static void nn__draw_text(unsigned char *img, int W, int H, float x, float y, char *text) {
+    float quads[4 * 4 * 600];                 /* x, y, z, colour per vertex (stb: about 270 bytes a character) */
+    unsigned char black[4] = { 0, 0, 0, 255 };
+    int nq = stb_easy_font_print(x, y, text, black, quads, (int)sizeof quads), q, px, py;
+    for (q = 0; q < nq; q++) {
+        const float *v = quads + q * 16;
+        int x0 = (int)v[0], y0 = (int)v[1], x1 = (int)v[8], y1 = (int)v[9];
+        for (py = y0; py < y1; py++) for (px = x0; px < x1; px++)
+            if (px >= 0 && px < W && py >= 0 && py < H) memset(img + (py * W + px) * 3, 0, 3);
+    }
+}
+#endif
 
 NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, const char *const *labels, int nc, int n) {
 #ifdef INCLUDE_STB_IMAGE_WRITE_H
