@@ -58,7 +58,7 @@ NN_API nn_optim *nn_adagrad(nn_tensor **params, int n, nn_adagrad_opts o);
 NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, double lr, double weight_decay);
 NN_API void nn_optim_step(nn_optim *o);                 /* optimizer.step(); parameters with no grad are skipped */
 NN_API void nn_optim_zero_grad(nn_optim *o);            /* optimizer.zero_grad() (zeros, not None) */
-NN_API double nn_optim_lr(const nn_optim *o, int group); /* param_groups[group]['lr'] (NAN and an error if no such group) */
+NN_API double nn_optim_lr(const nn_optim *o, int group); /* param_groups[group]['lr']; NAN and an error if none */
 NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr); /* param_groups[group]['lr'] = lr (lr finite, >= 0) */
 NN_API void nn_optim_free(nn_optim *o);                 /* frees the optimizer and its state, not the parameters */
 /* torch.nn.utils.clip_grad_norm_ (norm_type 2, or INFINITY) and clip_grad_value_; returns the total norm */
@@ -70,7 +70,10 @@ NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip_value);
 /* A scheduler changes its optimizer's lr (and OneCycleLR its momentum); free it before the
    optimizer. Constructors take PyTorch's arguments in PyTorch's order, verbatim, and make the
    first step as PyTorch's do (so the lr is the epoch-0 lr at once). Invalid values are refused
-   with NULL and an error naming the option; a NULL optimizer (an earlier failure) gives NULL. */
+   with NULL and an error naming the option; a NULL optimizer (an earlier failure) gives NULL.
+   Beyond PyTorch's own checks, nn.h refuses what PyTorch accepts and then fails on or silently
+   misuses: NaN/inf numbers, step_size or T_max <= 0, div_factor or final_div_factor <= 0,
+   max_lr < 0, factor < 0, negative patience, cooldown or total_iters, decreasing milestones. */
 typedef struct nn_scheduler nn_scheduler;
 
 typedef enum nn_anneal_strategy { NN_ANNEAL_COS, NN_ANNEAL_LINEAR } nn_anneal_strategy; /* 'cos', 'linear' */

@@ -139,8 +139,8 @@ static int nn__check_param(nn_optim *o, nn_tensor **params, int k) {
         return 0;
     }
     for (g = 0; g < o->ngroups; g++) for (j = 0; j < o->groups[g].n; j++) if (o->groups[g].params[j] == p) {
-        nn__err(o->ctx, "%s: parameter %d is already in group %d; some parameters appear in more than one parameter group",
-                fn, k, g);
+        nn__err(o->ctx, "%s: parameter %d is already in group %d; "
+                "some parameters appear in more than one parameter group", fn, k, g);
         return 0;
     }
     return 1;
@@ -165,7 +165,10 @@ NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, doub
     if (!o) return -1;
     glr = lr != lr ? o->lr : lr;                              /* NAN: the constructor's value */
     gwd = weight_decay != weight_decay ? o->weight_decay : weight_decay;
-    if (!params || n <= 0) { nn__err(o->ctx, "%s: %s; give at least one parameter", fn, !params ? "params is NULL" : "n < 1"); return -1; }
+    if (!params || n <= 0) {
+        nn__err(o->ctx, "%s: %s; give at least one parameter", fn, !params ? "params is NULL" : "n < 1");
+        return -1;
+    }
     if (!nn__opt_nonneg(o->ctx, fn, "lr", glr) || !nn__opt_nonneg(o->ctx, fn, "weight_decay", gwd)) return -1;
     for (k = 0; k < n; k++) if (!nn__check_param(o, params, k)) return -1;
     if (!nn__grow_groups(o)) { nn__err(o->ctx, "%s: out of memory", fn); return -1; }
@@ -198,10 +201,11 @@ NN_API nn_optim *nn_sgd(nn_tensor **params, int n, nn_sgd_opts s) {
     nn_ctx *ctx = nn__params_ctx(fn, params, n);
     nn_optim *o;
     if (!ctx || !nn__check_lr_wd(ctx, fn, s.lr, s.weight_decay)) return NULL;
-    if (!nn__opt_nonneg(ctx, fn, "momentum", s.momentum) || !nn__opt_finite(ctx, fn, "dampening", s.dampening)) return NULL;
+    if (!nn__opt_nonneg(ctx, fn, "momentum", s.momentum)) return NULL;
+    if (!nn__opt_finite(ctx, fn, "dampening", s.dampening)) return NULL;
     if (s.nesterov && (s.momentum <= 0.0 || s.dampening != 0.0)) {
-        nn__err(ctx, "%s: nesterov with momentum %g and dampening %g; Nesterov momentum requires a momentum and zero dampening",
-                fn, s.momentum, s.dampening);
+        nn__err(ctx, "%s: nesterov with momentum %g and dampening %g; "
+                "Nesterov momentum requires a momentum and zero dampening", fn, s.momentum, s.dampening);
         return NULL;
     }
     o = nn__optim_new(fn, NN__SGD, params, n, s.lr, s.weight_decay, s.momentum);
@@ -225,8 +229,12 @@ static nn_optim *nn__adam_new(const char *fn, int kind, nn_tensor **params, int 
     o->maximize = a.maximize;
     return o;
 }
-NN_API nn_optim *nn_adam(nn_tensor **params, int n, nn_adam_opts a) { return nn__adam_new("nn_adam", NN__ADAM, params, n, a); }
-NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts a) { return nn__adam_new("nn_adamw", NN__ADAMW, params, n, a); }
+NN_API nn_optim *nn_adam(nn_tensor **params, int n, nn_adam_opts a) {
+    return nn__adam_new("nn_adam", NN__ADAM, params, n, a);
+}
+NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts a) {
+    return nn__adam_new("nn_adamw", NN__ADAMW, params, n, a);
+}
 
 NN_API nn_optim *nn_rmsprop(nn_tensor **params, int n, nn_rmsprop_opts r) {
     const char *fn = "nn_rmsprop";
@@ -282,7 +290,8 @@ NN_API double nn_optim_lr(const nn_optim *o, int group) {
     return o->groups[group].lr;
 }
 NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr) {
-    if (!o || !nn__group_ok(o, "nn_optim_set_lr", group) || !nn__opt_nonneg(o->ctx, "nn_optim_set_lr", "lr", lr)) return;
+    if (!o || !nn__group_ok(o, "nn_optim_set_lr", group)) return;
+    if (!nn__opt_nonneg(o->ctx, "nn_optim_set_lr", "lr", lr)) return;
     o->groups[group].lr = lr;
 }
 NN_API void nn_optim_zero_grad(nn_optim *o) {
@@ -443,7 +452,8 @@ NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
 
 /* ==== schedulers ==== */
 
-enum { NN__STEP_LR, NN__MULTI_STEP_LR, NN__EXPONENTIAL_LR, NN__COSINE_LR, NN__LINEAR_LR, NN__ONE_CYCLE_LR, NN__PLATEAU };
+enum { NN__STEP_LR, NN__MULTI_STEP_LR, NN__EXPONENTIAL_LR, NN__COSINE_LR, NN__LINEAR_LR, NN__ONE_CYCLE_LR,
+       NN__PLATEAU };   /* order indexes nn__sched_lr_at; the checkpoint saves it */
 
 struct nn_scheduler {
     int kind;
@@ -451,6 +461,7 @@ struct nn_scheduler {
     int64_t last_epoch, step_size, t_max, total;
     int64_t *milestones;                    /* nmilestones of them, increasing */
     int nmilestones;
+    int ngroups;                            /* the optimizer's groups when the scheduler was made */
     double gamma, eta_min, start_factor, end_factor;
     nn_one_cycle_opts oc;
     nn_plateau_opts pl;
@@ -557,6 +568,7 @@ static nn_scheduler *nn__sched_new(const char *fn, int kind, nn_optim *o) {
     s->kind = kind;
     s->o = o;
     s->last_epoch = -1;
+    s->ngroups = o->ngroups;
     for (g = 0; g < o->ngroups; g++) {         /* group.setdefault('initial_lr', group['lr']) */
         if (o->groups[g].has_initial_lr) continue;
         o->groups[g].initial_lr = o->groups[g].lr;
@@ -571,7 +583,10 @@ NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, double gamma) {
     const char *fn = "nn_step_lr";
     nn_scheduler *s;
     if (!o || !nn__opt_finite(o->ctx, fn, "gamma", gamma)) return NULL;
-    if (step_size <= 0) { nn__err(o->ctx, "%s: step_size is %lld; it must be > 0", fn, (long long)step_size); return NULL; }
+    if (step_size <= 0) {
+        nn__err(o->ctx, "%s: step_size is %lld; it must be > 0", fn, (long long)step_size);
+        return NULL;
+    }
     if (!(s = nn__sched_new(fn, NN__STEP_LR, o))) return NULL;
     s->step_size = step_size;
     s->gamma = gamma;
@@ -594,7 +609,8 @@ static int nn__check_milestones(nn_ctx *ctx, const char *fn, const int64_t *mile
 NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, int n, double gamma) {
     const char *fn = "nn_multi_step_lr";
     nn_scheduler *s;
-    if (!o || !nn__check_milestones(o->ctx, fn, milestones, n) || !nn__opt_finite(o->ctx, fn, "gamma", gamma)) return NULL;
+    if (!o || !nn__check_milestones(o->ctx, fn, milestones, n)) return NULL;
+    if (!nn__opt_finite(o->ctx, fn, "gamma", gamma)) return NULL;
     if (!(s = nn__sched_new(fn, NN__MULTI_STEP_LR, o))) return NULL;
     s->milestones = NN__CAST(int64_t *, NN_MALLOC((size_t)(n ? n : 1) * sizeof(int64_t)));
     if (!s->milestones) { nn__err(o->ctx, "%s: out of memory", fn); nn_scheduler_free(s); return NULL; }
@@ -635,7 +651,10 @@ NN_API nn_scheduler *nn_linear_lr(nn_optim *o, double start_factor, double end_f
         nn__err(o->ctx, "%s: end_factor is %g; it must be in [0, 1]", fn, end_factor);
         return NULL;
     }
-    if (total_iters < 0) { nn__err(o->ctx, "%s: total_iters is %lld; it must be >= 0", fn, (long long)total_iters); return NULL; }
+    if (total_iters < 0) {
+        nn__err(o->ctx, "%s: total_iters is %lld; it must be >= 0", fn, (long long)total_iters);
+        return NULL;
+    }
     if (!(s = nn__sched_new(fn, NN__LINEAR_LR, o))) return NULL;
     s->start_factor = start_factor;
     s->end_factor = end_factor;
@@ -646,14 +665,18 @@ NN_API nn_scheduler *nn_linear_lr(nn_optim *o, double start_factor, double end_f
 static int nn__check_one_cycle(nn_optim *o, double max_lr, int64_t total_steps, const nn_one_cycle_opts *oc) {
     const char *fn = "nn_one_cycle_lr";
     nn_ctx *ctx = o->ctx;
-    if (total_steps <= 0) { nn__err(ctx, "%s: total_steps is %lld; it must be > 0", fn, (long long)total_steps); return 0; }
+    if (total_steps <= 0) {
+        nn__err(ctx, "%s: total_steps is %lld; it must be > 0", fn, (long long)total_steps);
+        return 0;
+    }
     if (!nn__opt_nonneg(ctx, fn, "max_lr", max_lr)) return 0;
     if (!(oc->pct_start >= 0.0 && oc->pct_start <= 1.0)) {
         nn__err(ctx, "%s: pct_start is %g; it must be in [0, 1]", fn, oc->pct_start);
         return 0;
     }
     if (oc->anneal_strategy != NN_ANNEAL_COS && oc->anneal_strategy != NN_ANNEAL_LINEAR) {
-        nn__err(ctx, "%s: anneal_strategy is %d; it must be NN_ANNEAL_COS or NN_ANNEAL_LINEAR", fn, (int)oc->anneal_strategy);
+        nn__err(ctx, "%s: anneal_strategy is %d; it must be NN_ANNEAL_COS or NN_ANNEAL_LINEAR", fn,
+                (int)oc->anneal_strategy);
         return 0;
     }
     if (!(nn__finite(oc->div_factor) && oc->div_factor > 0.0)) {
@@ -669,7 +692,8 @@ static int nn__check_one_cycle(nn_optim *o, double max_lr, int64_t total_steps, 
         nn__err(ctx, "%s: cycle_momentum is on but Adagrad has no momentum; the optimizer must support momentum", fn);
         return 0;
     }
-    return nn__opt_finite(ctx, fn, "base_momentum", oc->base_momentum) && nn__opt_finite(ctx, fn, "max_momentum", oc->max_momentum);
+    return nn__opt_finite(ctx, fn, "base_momentum", oc->base_momentum) &&
+           nn__opt_finite(ctx, fn, "max_momentum", oc->max_momentum);
 }
 NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, double max_lr, int64_t total_steps, nn_one_cycle_opts oc) {
     nn_scheduler *s;
@@ -696,7 +720,8 @@ static int nn__check_plateau(nn_ctx *ctx, const nn_plateau_opts *p) {
         return 0;
     }
     if (p->threshold_mode != NN_THRESHOLD_REL && p->threshold_mode != NN_THRESHOLD_ABS) {
-        nn__err(ctx, "%s: threshold_mode is %d; it must be NN_THRESHOLD_REL or NN_THRESHOLD_ABS", fn, (int)p->threshold_mode);
+        nn__err(ctx, "%s: threshold_mode is %d; it must be NN_THRESHOLD_REL or NN_THRESHOLD_ABS", fn,
+                (int)p->threshold_mode);
         return 0;
     }
     if (!(p->factor >= 0.0 && p->factor < 1.0)) {
@@ -734,6 +759,11 @@ NN_API void nn_scheduler_step(nn_scheduler *s) {
         nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR tried to step %lld times (the constructor's step counts); "
                 "total_steps is %lld",
                 (long long)(s->last_epoch + 2), (long long)s->total);
+        return;
+    }
+    if (s->kind == NN__ONE_CYCLE_LR && s->o->ngroups != s->ngroups) {
+        nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR was made for %d param groups and the optimizer now has %d; "
+                "a group added later has no max_lr", s->ngroups, s->o->ngroups);
         return;
     }
     s->last_epoch++;
