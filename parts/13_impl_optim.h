@@ -106,27 +106,10 @@ static nn_ctx *nn__params_ctx(const char *fn, nn_tensor **params, int n) {
 
 /* ---- optimizer objects and param groups ---- */
 
-static nn_optim *nn__optim_new(const char *fn, int kind, nn_tensor **params, int n, double lr, double wd, double mom) {
-    nn_ctx *ctx = nn__params_ctx(fn, params, n);
-    nn_optim *o;
-    if (!ctx) return NULL;
-    o = NN__CAST(nn_optim *, NN_MALLOC(sizeof(nn_optim)));
-    if (!o) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
-    memset(o, 0, sizeof *o);
-    o->kind = kind;
-    o->ctx = ctx;
-    o->lr = lr;
-    o->weight_decay = wd;
-    o->momentum = mom;
-    if (nn_optim_add_param_group(o, params, n, NAN, NAN) < 0) { nn_optim_free(o); return NULL; }
-    return o;
-}
-
 /* parameter k of a new group: a float32 tensor you made with requires_grad, in no group yet */
-static int nn__check_param(nn_optim *o, nn_tensor **params, int k) {
+static int nn__check_param(nn_optim *o, const char *fn, nn_tensor **params, int k) {
     nn_tensor *p = params[k];
     int g, j;
-    const char *fn = "nn_optim_add_param_group";
     if (!p) { nn__err(o->ctx, "%s: parameter %d is NULL", fn, k); return 0; }
     if (!(p->flags & NN__PERSISTENT) || !p->requires_grad || p->dtype != NN_FLOAT32) {
         nn__err(o->ctx, "%s: parameter %d is %s; parameters must be float32 tensors you created with requires_grad",
@@ -157,20 +140,16 @@ static int nn__grow_groups(nn_optim *o) {
     return 1;
 }
 
-NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, double lr, double weight_decay) {
-    const char *fn = "nn_optim_add_param_group";
-    double glr, gwd;
+/* a new group of params (checked) with lr glr and weight_decay gwd; its index, or -1 with an error from fn */
+static int nn__add_group(nn_optim *o, const char *fn, nn_tensor **params, int n, double glr, double gwd) {
     nn__group *g;
     int k;
-    if (!o) return -1;
-    glr = lr != lr ? o->lr : lr;                              /* NAN: the constructor's value */
-    gwd = weight_decay != weight_decay ? o->weight_decay : weight_decay;
     if (!params || n <= 0) {
         nn__err(o->ctx, "%s: %s; give at least one parameter", fn, !params ? "params is NULL" : "n < 1");
         return -1;
     }
     if (!nn__opt_nonneg(o->ctx, fn, "lr", glr) || !nn__opt_nonneg(o->ctx, fn, "weight_decay", gwd)) return -1;
-    for (k = 0; k < n; k++) if (!nn__check_param(o, params, k)) return -1;
+    for (k = 0; k < n; k++) if (!nn__check_param(o, fn, params, k)) return -1;
     if (!nn__grow_groups(o)) { nn__err(o->ctx, "%s: out of memory", fn); return -1; }
     g = &o->groups[o->ngroups];
     memset(g, 0, sizeof *g);
@@ -190,6 +169,29 @@ NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, doub
     g->weight_decay = gwd;
     g->momentum = o->momentum;
     return o->ngroups++;
+}
+
+NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, double lr, double weight_decay) {
+    if (!o) return -1;
+    if (lr != lr) lr = o->lr;                                 /* NAN: the constructor's value */
+    if (weight_decay != weight_decay) weight_decay = o->weight_decay;
+    return nn__add_group(o, "nn_optim_add_param_group", params, n, lr, weight_decay);
+}
+
+static nn_optim *nn__optim_new(const char *fn, int kind, nn_tensor **params, int n, double lr, double wd, double mom) {
+    nn_ctx *ctx = nn__params_ctx(fn, params, n);
+    nn_optim *o;
+    if (!ctx) return NULL;
+    o = NN__CAST(nn_optim *, NN_MALLOC(sizeof(nn_optim)));
+    if (!o) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->ctx = ctx;
+    o->lr = lr;
+    o->weight_decay = wd;
+    o->momentum = mom;
+    if (nn__add_group(o, fn, params, n, lr, wd) < 0) { nn_optim_free(o); return NULL; }
+    return o;
 }
 
 static int nn__check_lr_wd(nn_ctx *ctx, const char *fn, double lr, double wd) {

@@ -533,6 +533,14 @@ static void test_optim_bad_count(nn_ctx *ctx) {
     o = nn_sgd(&p, -3, nn_sgd_opts_default(0.1));
     CHECK(o == NULL && nn_error(ctx) && strstr(nn_error(ctx), "nn_sgd: n is -3"), "nn_sgd: message %s", ERRS(ctx));
     nn_clear_error(ctx);
+    {
+        nn_tensor *two[2];
+        two[0] = p;
+        two[1] = NULL;
+        o = nn_adam(two, 2, nn_adam_opts_default());
+        CHECK(o == NULL && strstr(ERRS(ctx), "nn_adam: parameter 1 is NULL"), "a NULL parameter: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+    }
     stderr_of_null_params(out, sizeof out);
     CHECK(strstr(out, "nn_adam: params is NULL") != NULL, "nn_adam(NULL, 2): stderr \"%s\"", out);
     end();
