@@ -1,30 +1,39 @@
 /* ==== public types ==== */
 
-typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1 } nn_device;
+typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1, NN_DEVICE_COUNT } nn_device;
 
 typedef struct nn_ctx nn_ctx;
 typedef struct nn_tensor nn_tensor;
 
-/* The list of ops that build the graph: enum name, printed name. The engine,
-   the graph printer and (later) the CUDA backend all read this one list. */
+/* >>ops The registry: one row per op, its enum, its printed name and its kernel family
+   (nn__<family>_forward / nn__<family>_backward). The autograd engine, the graph printer
+   and each device's kernel table (the CPU's in this file, CUDA's in nn_cuda.h) are built
+   from this one list. */
 #define NN__OP_LIST(X) \
-    X(LEAF, "leaf") X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(DIV, "div") \
-    X(POW, "pow") X(MAXIMUM, "maximum") X(MINIMUM, "minimum") X(WHERE, "where") \
-    X(ADD_SCALAR, "add_scalar") X(MUL_SCALAR, "mul_scalar") X(DIV_SCALAR, "div_scalar") \
-    X(POW_SCALAR, "pow_scalar") X(NEG, "neg") X(EXP, "exp") X(LOG, "log") X(SQRT, "sqrt") \
-    X(ABS, "abs") X(CLAMP, "clamp") X(RELU, "relu") X(LEAKY_RELU, "leaky_relu") \
-    X(SIGMOID, "sigmoid") X(TANH, "tanh") X(GELU, "gelu") X(SILU, "silu") \
-    X(SOFTPLUS, "softplus") X(SOFTMAX, "softmax") X(LOG_SOFTMAX, "log_softmax") \
-    X(SUM, "sum") X(MEAN, "mean") X(VAR, "var") X(STD, "std") X(MAX, "max") X(MIN, "min") \
-    X(LOGSUMEXP, "logsumexp") X(MATMUL, "matmul") X(GATHER, "gather") \
-    X(INDEX_SELECT, "index_select") X(RESHAPE, "reshape") X(TRANSPOSE, "transpose") \
-    X(PERMUTE, "permute") X(SLICE, "slice") X(SELECT, "select") X(SQUEEZE, "squeeze") \
-    X(UNSQUEEZE, "unsqueeze") X(COPY, "copy") X(CAT, "cat") X(CONV2D, "conv2d") \
-    X(CONV_TRANSPOSE2D, "conv_transpose2d") X(MAX_POOL2D, "max_pool2d") X(AVG_POOL2D, "avg_pool2d") \
-    X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d") X(DROPOUT, "dropout") X(BATCH_NORM, "batch_norm") \
-    X(LAYER_NORM, "layer_norm") X(BCE_WITH_LOGITS, "bce_with_logits")
+    X(LEAF, "leaf", leaf) \
+    X(ADD, "add", binary) X(SUB, "sub", binary) X(MUL, "mul", binary) X(DIV, "div", binary) \
+    X(POW, "pow", binary) X(MAXIMUM, "maximum", binary) X(MINIMUM, "minimum", binary) X(WHERE, "where", binary) \
+    X(ADD_SCALAR, "add_scalar", unary) X(MUL_SCALAR, "mul_scalar", unary) X(DIV_SCALAR, "div_scalar", unary) \
+    X(POW_SCALAR, "pow_scalar", unary) X(NEG, "neg", unary) X(EXP, "exp", unary) X(LOG, "log", unary) \
+    X(SQRT, "sqrt", unary) X(ABS, "abs", unary) X(CLAMP, "clamp", unary) X(RELU, "relu", unary) \
+    X(LEAKY_RELU, "leaky_relu", unary) X(SIGMOID, "sigmoid", unary) X(TANH, "tanh", unary) \
+    X(GELU, "gelu", unary) X(SILU, "silu", unary) X(SOFTPLUS, "softplus", unary) \
+    X(SOFTMAX, "softmax", softmax) X(LOG_SOFTMAX, "log_softmax", softmax) \
+    X(SUM, "sum", reduce) X(MEAN, "mean", reduce) X(VAR, "var", reduce) X(STD, "std", reduce) \
+    X(MAX, "max", reduce) X(MIN, "min", reduce) X(LOGSUMEXP, "logsumexp", reduce) \
+    X(MATMUL, "matmul", matmul) X(GATHER, "gather", gather) X(INDEX_SELECT, "index_select", index_select) \
+    X(ONE_HOT, "one_hot", one_hot) \
+    X(RESHAPE, "reshape", view) X(TRANSPOSE, "transpose", view) X(PERMUTE, "permute", view) \
+    X(SLICE, "slice", view) X(SELECT, "select", view) X(SQUEEZE, "squeeze", view) X(UNSQUEEZE, "unsqueeze", view) \
+    X(COPY, "copy", copy) X(CAT, "cat", cat) X(TO_DTYPE, "to_dtype", to_dtype) \
+    X(CONV2D, "conv2d", conv2d) X(CONV_TRANSPOSE2D, "conv_transpose2d", conv_transpose2d) \
+    X(MAX_POOL2D, "max_pool2d", pool) X(AVG_POOL2D, "avg_pool2d", pool) \
+    X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", pool) X(DROPOUT, "dropout", dropout) \
+    X(BATCH_NORM, "batch_norm", norm) X(LAYER_NORM, "layer_norm", norm) \
+    X(BCE_WITH_LOGITS, "bce_with_logits", bce_logits) X(BCE, "binary_cross_entropy", bce) \
+    X(HUBER, "huber", huber) X(NLL_LOSS, "nll_loss", nll)
 
-#define NN__OP_ENUM(name, str) NN_OP_##name,
+#define NN__OP_ENUM(name, str, family) NN_OP_##name,
 typedef enum nn_op { NN__OP_LIST(NN__OP_ENUM) NN_OP_COUNT } nn_op;
 #undef NN__OP_ENUM
 
@@ -86,11 +95,18 @@ NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL w
 NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
 NN_API void nn_arena_reset(nn_ctx *ctx);             /* once per step: frees every op result and graph */
 NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds (for stats) */
+NN_API size_t nn_arena_peak(const nn_ctx *ctx);      /* the most arena bytes in use at once since nn_ctx_new */
 NN_API const char *nn_error(const nn_ctx *ctx);      /* first error since the last clear, or NULL */
 NN_API void nn_clear_error(nn_ctx *ctx);             /* forget the sticky error */
 NN_API void nn_set_logger(nn_ctx *ctx, nn_log_fn fn, void *user); /* NULL fn: silent */
 NN_API int nn_set_grad_enabled(nn_ctx *ctx, int enabled); /* torch.set_grad_enabled; returns the old mode */
 NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the graph */
+/* with torch.no_grad(): a scoped block; the old mode comes back when the block ends
+   (leave it by its end, not by return, break or goto):
+       NN_NO_GRAD(ctx) { logits = nn_forward(model, x); }                    */
+#define NN_NO_GRAD(ctx) \
+    for (int nn__no_grad_ = nn_set_grad_enabled((ctx), 0) + 2; nn__no_grad_ >= 2; \
+         nn__no_grad_ = (nn_set_grad_enabled((ctx), nn__no_grad_ - 2), 0))
 NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
 
 /* ==== tensor creation (persistent: free with nn_free) ==== */
@@ -201,10 +217,15 @@ NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index);       /* F.
 
 /* ==== neural-network functions (torch.nn.functional) ==== */
 
-/* Options: zero means PyTorch's default (stride 1, padding 0, dilation 1, groups 1). */
+/* Options: every field holds PyTorch's value as is (0 is 0). Start from the defaults:
+       nn_conv_opts co = nn_conv_opts_default();  co.padding = 1;
+   conv: stride 1, padding 0, dilation 1, groups 1, output_padding 0 (transposed conv only). */
 typedef struct nn_conv_opts { int64_t stride, padding, dilation, groups, output_padding; } nn_conv_opts;
-/* stride 0 means kernel_size; count_exclude_pad is PyTorch's count_include_pad=False. */
-typedef struct nn_pool_opts { int64_t kernel_size, stride, padding, dilation; int ceil_mode, count_exclude_pad; } nn_pool_opts;
+/* pool: nn_pool_opts_default(k) is kernel_size k, stride k, padding 0, dilation 1 (max pool only),
+   ceil_mode 0, count_include_pad 1 (avg pool only). */
+typedef struct nn_pool_opts { int64_t kernel_size, stride, padding, dilation; int ceil_mode, count_include_pad; } nn_pool_opts;
+NN_API nn_conv_opts nn_conv_opts_default(void);
+NN_API nn_pool_opts nn_pool_opts_default(int64_t kernel_size);
 
 NN_API nn_tensor *nn_conv2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o);  /* x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O) or NULL */
 NN_API nn_tensor *nn_conv_transpose2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o); /* weight (C, O/groups, kH, kW) */

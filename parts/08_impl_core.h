@@ -1,6 +1,7 @@
 /* ==== tensor storage and memory ==== */
 
-enum { NN__PERSISTENT = 1u, NN__ARENA = 2u };
+/* tensor flags: who owns it; a non-leaf's grad kept (retain_grad); its graph used by a backward */
+enum { NN__PERSISTENT = 1u, NN__ARENA = 2u, NN__RETAIN_GRAD = 4u, NN__GRAPH_FREED = 8u };
 
 typedef struct nn__block {
     struct nn__block *next;
@@ -9,12 +10,20 @@ typedef struct nn__block {
 } nn__block;
 
 static nn_tensor *nn__retain(nn_tensor *t);
+static int nn__finite(double v) { return v == v && v - v == 0.0; }   /* not NaN, not inf */
 
 typedef struct nn__rng { uint64_t state, inc; int has_spare; float spare; } nn__rng;
 
+/* a gradient buffer given back during backward, reused by the next one of a fitting size */
+typedef struct nn__free_grad { struct nn__free_grad *next; size_t bytes; } nn__free_grad;
+
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
+    nn__block *retired;          /* blocks merged away at the last reset, freed at the next one */
     size_t min_block;
+    size_t in_use, peak;         /* arena bytes held now and at most since nn_ctx_new */
+    size_t warn_at;              /* the next arena size that logs a "forgot nn_arena_reset?" warning */
+    nn__free_grad *free_grads;
     int64_t n_nodes;             /* graph nodes and edges made since the last reset */
     uint64_t gen;                /* arena generation: arena tensors carry the one they were made in */
     unsigned visit_epoch;
@@ -27,7 +36,7 @@ struct nn_ctx {
     void *log_user;
 };
 
-typedef struct nn__mark { nn__block *block; size_t used; int64_t n_nodes; } nn__mark;
+typedef struct nn__mark { nn__block *block; size_t used, in_use; int64_t n_nodes; } nn__mark;
 
 #ifndef NN_NO_STDIO
 static void nn__stderr_logger(void *user, const char *msg) { (void)user; fprintf(stderr, "nn: %s\n", msg); }
@@ -62,6 +71,8 @@ NN_API nn_ctx *nn_ctx_new(void) {
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);
     ctx->min_block = (size_t)1 << 20;
+    ctx->warn_at = (size_t)1 << 30;
+    ctx->gen = 1;
     ctx->grad_enabled = 1;
 #ifndef NN_NO_STDIO
     ctx->log = nn__stderr_logger;
@@ -75,7 +86,20 @@ NN_API void nn_ctx_free(nn_ctx *ctx) {
     if (!ctx) return;
     (void)nn__retain;
     for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
+    for (b = ctx->retired; b; b = next) { next = b->next; NN_FREE(b); }
     NN_FREE(ctx);
+}
+
+static void nn__arena_note(nn_ctx *ctx, size_t need) {
+    ctx->in_use += need;
+    if (ctx->in_use > ctx->peak) ctx->peak = ctx->in_use;
+    if (ctx->in_use > ctx->warn_at && ctx->log) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "warning: the step arena holds %.0f MB since the last nn_arena_reset; "
+                 "call nn_arena_reset(ctx) once per training step, or memory grows without bound", ctx->in_use / 1e6);
+        ctx->log(ctx->log_user, msg);
+        ctx->warn_at *= 2;
+    }
 }
 
 /* Arena allocation, 64-byte aligned. A block too small for a step is chained;
@@ -90,6 +114,7 @@ static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
             void *p = b->mem + b->used;
             b->used += need;
             ctx->cur = b;
+            nn__arena_note(ctx, need);
             return p;
         }
         if (b != ctx->cur) break;     /* empty blocks after cur: only try the next one */
@@ -104,23 +129,52 @@ static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
     b->mem += (64 - ((uintptr_t)b->mem & 63)) & 63;
     if (ctx->cur) { b->next = ctx->cur->next; ctx->cur->next = b; } else { b->next = NULL; ctx->head = b; }
     ctx->cur = b;
+    nn__arena_note(ctx, need);
     return b->mem;
 }
 
+/* Every reset starts a new generation: tensors of the last one are refused by the ops
+   (nn__stale). Even generations start 64 bytes in, so a stale header never lines up with
+   a new one; merged blocks are freed one reset late, so a stale header is still readable. */
 NN_API void nn_arena_reset(nn_ctx *ctx) {
     nn__block *b, *next;
     size_t total = 0;
     if (!ctx) return;
     ctx->n_nodes = 0;
+    ctx->gen++;
+    ctx->in_use = 0;
+    ctx->free_grads = NULL;
+    if (ctx->warn_at > ((size_t)1 << 30)) ctx->warn_at = (size_t)1 << 30;
+    for (b = ctx->retired; b; b = next) { next = b->next; NN_FREE(b); }
+    ctx->retired = NULL;
     if (ctx->head && ctx->head->next) {       /* merge the chain into one block */
-        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; NN_FREE(b); }
+        for (b = ctx->head; b; b = b->next) total += b->cap;
+        ctx->retired = ctx->head;
         ctx->head = ctx->cur = NULL;
-        ctx->min_block = total;
+        ctx->min_block = total + 64;
         if (nn__arena_alloc(ctx, 1)) ctx->head->used = 0;
-        return;
     }
-    if (ctx->head) ctx->head->used = 0;
+    if (ctx->head) ctx->head->used = (ctx->gen & 1) ? 0 : 64;
+    ctx->in_use = ctx->head ? ctx->head->used : 0;
     ctx->cur = ctx->head;
+}
+
+NN_API size_t nn_arena_peak(const nn_ctx *ctx) { return ctx ? ctx->peak : 0; }
+
+/* Gradient buffers of intermediate results: taken when backward first needs one, given back
+   once the node's backward has run, and reused within the step (peak = live gradients). */
+static void *nn__grad_take(nn_ctx *ctx, size_t bytes) {
+    nn__free_grad **pp, *f;
+    size_t need = (bytes + 63) & ~(size_t)63;
+    for (pp = &ctx->free_grads; (f = *pp) != NULL; pp = &f->next)
+        if (f->bytes >= need && f->bytes <= 2 * need) { *pp = f->next; return (void *)f; }
+    return nn__arena_alloc(ctx, need);
+}
+static void nn__grad_give(nn_ctx *ctx, void *p, size_t bytes) {
+    nn__free_grad *f = NN__CAST(nn__free_grad *, p);
+    f->bytes = (bytes + 63) & ~(size_t)63;
+    f->next = ctx->free_grads;
+    ctx->free_grads = f;
 }
 
 NN_API size_t nn_arena_capacity(const nn_ctx *ctx) {
@@ -132,7 +186,7 @@ NN_API size_t nn_arena_capacity(const nn_ctx *ctx) {
 
 static nn__mark nn__arena_mark(nn_ctx *ctx) {
     nn__mark m;
-    m.block = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.n_nodes = ctx->n_nodes;
+    m.block = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.n_nodes = ctx->n_nodes; m.in_use = ctx->in_use;
     return m;
 }
 
@@ -143,6 +197,8 @@ static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
     m.block->used = m.used;
     ctx->cur = m.block;
     ctx->n_nodes = m.n_nodes;
+    ctx->in_use = m.in_use;
+    ctx->free_grads = NULL;   /* buffers given back after the mark may lie in the memory rewound */
 }
 
 NN_API const char *nn_error(const nn_ctx *ctx) { return ctx && ctx->has_error ? ctx->error : NULL; }
@@ -431,6 +487,10 @@ NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag) {
     if (!t) return NULL;
     if (flag && t->op != NN_OP_LEAF) {
         nn__err(t->ctx, "nn_set_requires_grad: only leaf tensors (made by you or by nn_detach) can change requires_grad; this one comes from %s", nn_op_name(t->op));
+        return t;
+    }
+    if (flag && t->dtype != NN_FLOAT32) {
+        nn__err(t->ctx, "nn_set_requires_grad: only floating-point tensors can require gradients; this one is %s", nn_dtype_name(t->dtype));
         return t;
     }
     t->requires_grad = flag != 0;

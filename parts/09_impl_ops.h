@@ -1,7 +1,11 @@
 /* ==== ops ==== */
-/* Every op: a front end that checks its arguments and makes the result node,
-   then a forward kernel and a backward kernel side by side. Backward kernels
-   accumulate (+=) into the gradients of the inputs that require them. */
+/* Every op: a front end that checks its arguments, computes the output shape and fills
+   the op's parameters (it never reads or writes tensor data), then a forward kernel and
+   a backward kernel side by side, reached through the registry (NN__OP_LIST). Kernels
+   return 1, or 0 after an error; backward kernels accumulate (+=) into the gradients of
+   the inputs that require them. */
+
+static int nn__forward(nn_tensor *y);   /* runs y's forward kernel for y's device */
 
 static nn_ctx *nn__ctx_of(nn_tensor **xs, int n) {
     int i;
@@ -9,9 +13,13 @@ static nn_ctx *nn__ctx_of(nn_tensor **xs, int n) {
     return NULL;
 }
 
+/* A tensor from the step arena used after nn_arena_reset: its memory now holds other tensors. */
+static int nn__stale(const nn_tensor *t) { return (t->flags & NN__ARENA) && t->gen != t->ctx->gen; }
+
 /* NULL inputs: returns 0. An input that is NULL because an earlier op failed
-   adds no second message; the first error is already recorded. */
-static int nn__check_inputs(const char *fn, nn_tensor **xs, const char **names, int n) {
+   adds no second message; the first error is already recorded. dtype: what the
+   inputs must be (NN_DTYPE_COUNT: any). */
+static int nn__check_inputs_dtype(const char *fn, nn_tensor **xs, const char **names, int n, nn_dtype dtype) {
     nn_ctx *ctx = nn__ctx_of(xs, n);
     int i;
     for (i = 0; i < n; i++) {
@@ -20,19 +28,44 @@ static int nn__check_inputs(const char *fn, nn_tensor **xs, const char **names, 
             return 0;
         }
         if (xs[i]->ctx != ctx) { nn__err(ctx, "%s: %s belongs to another nn_ctx; all inputs must share one", fn, names[i]); return 0; }
-        if (xs[i]->device != NN_CPU) { nn__err(ctx, "%s: %s is on device %d; this build runs the CPU only", fn, names[i], (int)xs[i]->device); return 0; }
+        if (nn__stale(xs[i])) {
+            nn__err(ctx, "%s: %s was made before the last nn_arena_reset and no longer exists; keep it with nn_keep", fn, names[i]);
+            return 0;
+        }
+        if (xs[i]->device != xs[0]->device) { nn__err(ctx, "%s: %s is on device %d and %s on device %d", fn, names[0], (int)xs[0]->device, names[i], (int)xs[i]->device); return 0; }
+        if (dtype != NN_DTYPE_COUNT && xs[i]->dtype != dtype) {
+            nn__err(ctx, "%s: %s is %s; expected %s", fn, names[i], nn_dtype_name(xs[i]->dtype), nn_dtype_name(dtype));
+            return 0;
+        }
     }
+    return 1;
+}
+static int nn__check_inputs(const char *fn, nn_tensor **xs, const char **names, int n) {
+    return nn__check_inputs_dtype(fn, xs, names, n, NN_FLOAT32);
+}
+/* An index input: int64, on x's context and device. */
+static int nn__check_index(const char *fn, const nn_tensor *x, nn_tensor *index, const char *name) {
+    if (!index) { if (!x->ctx->has_error) nn__err(x->ctx, "%s: %s is NULL", fn, name); return 0; }
+    if (index->ctx != x->ctx) { nn__err(x->ctx, "%s: %s belongs to another nn_ctx", fn, name); return 0; }
+    if (nn__stale(index)) { nn__err(x->ctx, "%s: %s was made before the last nn_arena_reset and no longer exists", fn, name); return 0; }
+    if (index->dtype != NN_INT64) {
+        nn__err(x->ctx, "%s: %s is %s; indices are int64 (make them with nn_from_i64 or nn_to_dtype(t, NN_INT64))", fn, name, nn_dtype_name(index->dtype));
+        return 0;
+    }
+    if (index->device != x->device) { nn__err(x->ctx, "%s: %s is on device %d, the input on %d", fn, name, (int)index->device, (int)x->device); return 0; }
     return 1;
 }
 
 /* The node an op returns: arena tensor, inputs recorded, requires_grad
    spread from the inputs when grad mode is on. */
-static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc, int with_data) {
+static nn_tensor *nn__node_dtype(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc,
+                                 int with_data, nn_dtype dtype) {
     nn_ctx *ctx = srcs[0]->ctx;
-    nn_tensor *t = nn__new_arena(ctx, fn, ndim, shape, with_data);
+    nn_tensor *t = nn__new_arena_dtype(ctx, fn, ndim, shape, with_data, dtype);
     int i;
     if (!t) return NULL;
     t->op = op;
+    t->device = srcs[0]->device;
     if (nsrc > 3) {
         t->src = NN__CAST(nn_tensor **, nn__arena_alloc(ctx, (size_t)nsrc * sizeof(nn_tensor *)));
         if (!t->src) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
@@ -42,8 +75,12 @@ static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shap
         t->src[i] = srcs[i];
         if (srcs[i] && srcs[i]->requires_grad && ctx->grad_enabled) t->requires_grad = 1;
     }
+    if (dtype != NN_FLOAT32) t->requires_grad = 0;    /* only floating-point results have gradients */
     ctx->n_nodes += 1 + nsrc;    /* bounds the tensors a graph walk can meet */
     return t;
+}
+static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc, int with_data) {
+    return nn__node_dtype(op, fn, ndim, shape, srcs, nsrc, with_data, NN_FLOAT32);
 }
 
 /* The gradient buffer of an input, or NULL when it needs none. */
@@ -123,7 +160,7 @@ static nn_tensor *nn__contig_input(nn_tensor *x) { return nn_is_contiguous(x) ? 
 
 /* ---- binary elementwise: add, sub, mul, div, pow, maximum, minimum, where ---- */
 
-static void nn__binary_forward(nn_tensor *y) {
+static int nn__binary_forward(nn_tensor *y) {
     nn__bcast p; nn__rows r; int64_t i, j;
     int ternary = y->op == NN_OP_WHERE;
     nn_tensor *xs[3];
@@ -140,8 +177,12 @@ static void nn__binary_forward(nn_tensor *y) {
         case NN_OP_MUL: for (j = 0; j < r.len; j++) o[j] = a[j * sa] * b[j * sb]; break;
         case NN_OP_DIV: for (j = 0; j < r.len; j++) o[j] = a[j * sa] / b[j * sb]; break;
         case NN_OP_POW: for (j = 0; j < r.len; j++) o[j] = powf(a[j * sa], b[j * sb]); break;
-        case NN_OP_MAXIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); } break;
-        case NN_OP_MINIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); } break;
+        case NN_OP_MAXIMUM:   /* NaN wins, as PyTorch */
+            for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); }
+            break;
+        case NN_OP_MINIMUM:
+            for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); }
+            break;
         case NN_OP_WHERE: {   /* src: cond, a, b */
             const float *c = a, *u = b, *v = NN__F32(xs[2]) + r.w.off[2];
             int64_t sc = sa, su = sb, sv = r.s[2];
@@ -150,63 +191,66 @@ static void nn__binary_forward(nn_tensor *y) {
         default: NN_ASSERT(0);
         }
     }
+    return 1;
 }
 
-static void nn__binary_backward(nn_tensor *y) {
-    nn__bcast p; nn__rows r; int64_t i, j;
-    int ternary = y->op == NN_OP_WHERE;
-    nn_tensor *xs[3];
-    float *ga, *gb;
-    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
-    nn__bcast_plan(&p, y, xs, ternary ? 3 : 2);
-    nn__rows_init(&r, &p);
-    ga = nn__gbuf(xs[0]); gb = nn__gbuf(xs[1]);
-    for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
-        const float *g = NN__F32(y->grad) + i * r.len, *o = NN__F32(y) + i * r.len;   /* (len) */
-        const float *a = NN__F32(xs[0]) + r.w.off[0], *b = NN__F32(xs[1]) + r.w.off[1];
-        float *da = ga ? ga + r.w.off[0] : NULL, *db = gb ? gb + r.w.off[1] : NULL;
-        int64_t sa = r.s[0], sb = r.s[1];
-        switch (y->op) {
-        case NN_OP_ADD:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] += g[j];
-            break;
-        case NN_OP_SUB:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] -= g[j];
-            break;
-        case NN_OP_MUL:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j] * b[j * sb];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] += g[j] * a[j * sa];
-            break;
-        case NN_OP_DIV:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j] / b[j * sb];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] -= g[j] * a[j * sa] / (b[j * sb] * b[j * sb]);
-            break;
-        case NN_OP_POW:       /* d/da a^b = b a^(b-1); d/db a^b = a^b log a (0 where a == 0, b >= 0) */
-            if (da) for (j = 0; j < r.len; j++) { float e = b[j * sb]; da[j * sa] += e == 0.0f ? 0.0f : g[j] * e * powf(a[j * sa], e - 1.0f); }
-            if (db) for (j = 0; j < r.len; j++) { float u = a[j * sa]; db[j * sb] += (u == 0.0f && b[j * sb] >= 0.0f) ? 0.0f : g[j] * o[j] * logf(u); }
-            break;
-        case NN_OP_MAXIMUM: case NN_OP_MINIMUM:   /* the larger (smaller) input takes it all; ties split it */
-            for (j = 0; j < r.len; j++) {
-                float u = a[j * sa], v = b[j * sb], wa;
-                wa = u == v ? 0.5f : ((u > v) == (y->op == NN_OP_MAXIMUM) ? 1.0f : 0.0f);
-                if (da) da[j * sa] += g[j] * wa;
-                if (db) db[j * sb] += g[j] * (1.0f - wa);
-            }
-            break;
-        case NN_OP_WHERE: {   /* src: cond, a, b; no gradient for cond */
-            const float *c = a;
-            float *du = db, *dv = nn__gbuf(xs[2]) ? nn__gbuf(xs[2]) + r.w.off[2] : NULL;
-            int64_t sc = sa, su = sb, sv = r.s[2];
-            for (j = 0; j < r.len; j++) {
-                if (c[j * sc] != 0.0f) { if (du) du[j * su] += g[j]; }
-                else if (dv) dv[j * sv] += g[j];
-            }
-        } break;
-        default: NN_ASSERT(0);
-        }
+/* d out / d input k times g, for one element: u, v, w are the inputs' values, o the output's. */
+static float nn__binary_dval(int op, int k, float g, float u, float v, float w, float o) {
+    (void)w;
+    switch (op) {
+    case NN_OP_ADD: return g;
+    case NN_OP_SUB: return k == 0 ? g : -g;
+    case NN_OP_MUL: return k == 0 ? g * v : g * u;
+    case NN_OP_DIV: return k == 0 ? g / v : -g * u / (v * v);
+    case NN_OP_POW:   /* d/du u^v = v u^(v-1); d/dv u^v = u^v log u (0 where u == 0, v >= 0) */
+        if (k == 0) return v == 0.0f ? 0.0f : g * v * powf(u, v - 1.0f);
+        return (u == 0.0f && v >= 0.0f) ? 0.0f : g * o * logf(u);
+    case NN_OP_MAXIMUM: case NN_OP_MINIMUM: {   /* the larger (smaller) input takes it all; ties split it; NaN: both */
+        float mine = k == 0 ? u : v, other = k == 0 ? v : u;
+        if (mine == other) return 0.5f * g;
+        if (op == NN_OP_MAXIMUM) return mine < other ? 0.0f : g;
+        return mine > other ? 0.0f : g;
     }
+    case NN_OP_WHERE: return (k == 1) == (u != 0.0f) ? g : 0.0f;   /* u is cond; no gradient for cond */
+    default: NN_ASSERT(0); return 0.0f;
+    }
+}
+
+/* An input broadcast over the output sums many terms into each element: those sums
+   are accumulated in double (a batch-65536 bias gradient is exact to float rounding). */
+static int nn__binary_backward(nn_tensor *y) {
+    nn__bcast p; nn__rows r; int64_t i, j;
+    int ternary = y->op == NN_OP_WHERE, n = ternary ? 3 : 2, k;
+    nn_tensor *xs[3];
+    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
+    nn__bcast_plan(&p, y, xs, n);
+    for (k = ternary ? 1 : 0; k < n; k++) {
+        float *gk = nn__gbuf(xs[k]);
+        double *acc = NULL;
+        nn__mark mark;
+        if (!gk) continue;
+        mark = nn__arena_mark(y->ctx);
+        if (xs[k]->numel < y->numel) {
+            acc = NN__CAST(double *, nn__arena_alloc(y->ctx, (size_t)(xs[k]->numel + 1) * sizeof(double)));
+            if (!acc) { nn__err(y->ctx, "nn_backward: out of memory in %s", nn_op_name(y->op)); return 0; }
+            memset(acc, 0, (size_t)xs[k]->numel * sizeof(double));
+        }
+        nn__rows_init(&r, &p);
+        for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
+            const float *g = NN__F32(y->grad) + i * r.len, *o = NN__F32(y) + i * r.len;   /* (len) */
+            const float *u = NN__F32(xs[0]) + r.w.off[0], *v = NN__F32(xs[1]) + r.w.off[1];
+            const float *w = ternary ? NN__F32(xs[2]) + r.w.off[2] : NULL;
+            int64_t su = r.s[0], sv = r.s[1], sw = r.s[2], sk = r.s[k], ok = r.w.off[k];
+            for (j = 0; j < r.len; j++) {
+                float d = nn__binary_dval(y->op, k, g[j], u[j * su], v[j * sv], w ? w[j * sw] : 0.0f, o[j]);
+                if (acc) acc[ok + j * sk] += d;
+                else gk[ok + j * sk] += d;
+            }
+        }
+        if (acc) for (i = 0; i < xs[k]->numel; i++) gk[i] += (float)acc[i];
+        nn__arena_rewind(y->ctx, mark);
+    }
+    return 1;
 }
 
 static nn_tensor *nn__binary(int op, const char *fn, nn_tensor *a, nn_tensor *b, nn_tensor *c) {
@@ -222,8 +266,7 @@ static nn_tensor *nn__binary(int op, const char *fn, nn_tensor *a, nn_tensor *b,
     y = nn__node(op, fn, nd, shape, xs, n, 1);
     if (!y) return NULL;
     if (n == 3 && xs[0]->requires_grad && !xs[1]->requires_grad && !xs[2]->requires_grad) y->requires_grad = 0;
-    nn__binary_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_add(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_ADD, "nn_add", a, b, NULL); }
@@ -243,7 +286,7 @@ static float nn__sigmoidf(float x) {
     { float e = expf(x); return e / (1.0f + e); }
 }
 
-static void nn__unary_forward(nn_tensor *y) {
+static int nn__unary_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);   /* (n) */
     float *o = NN__F32(y), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
@@ -261,7 +304,7 @@ static void nn__unary_forward(nn_tensor *y) {
     case NN_OP_SQRT: for (i = 0; i < n; i++) o[i] = sqrtf(x[i]); break;
     case NN_OP_ABS: for (i = 0; i < n; i++) o[i] = fabsf(x[i]); break;
     case NN_OP_CLAMP: for (i = 0; i < n; i++) { float v = x[i]; o[i] = v != v ? v : (v < s ? s : (v > t ? t : v)); } break;
-    case NN_OP_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
+    case NN_OP_RELU: for (i = 0; i < n; i++) o[i] = x[i] <= 0.0f ? 0.0f : x[i]; break;   /* NaN stays NaN */
     case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : x[i] * s; break;
     case NN_OP_SIGMOID: for (i = 0; i < n; i++) o[i] = nn__sigmoidf(x[i]); break;
     case NN_OP_TANH: for (i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
@@ -272,13 +315,14 @@ static void nn__unary_forward(nn_tensor *y) {
         break;
     default: NN_ASSERT(0);
     }
+    return 1;
 }
 
-static void nn__unary_backward(nn_tensor *y) {
+static int nn__unary_backward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]), *o = NN__F32(y), *g = NN__F32(y->grad);   /* (n) */
     float *d = nn__gbuf(y->src[0]), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
-    if (!d) return;
+    if (!d) return 1;
     switch (y->op) {
     case NN_OP_ADD_SCALAR: for (i = 0; i < n; i++) d[i] += g[i]; break;
     case NN_OP_MUL_SCALAR: for (i = 0; i < n; i++) d[i] += g[i] * s; break;
@@ -311,6 +355,7 @@ static void nn__unary_backward(nn_tensor *y) {
         break;
     default: NN_ASSERT(0);
     }
+    return 1;
 }
 
 static nn_tensor *nn__unary(int op, const char *fn, nn_tensor *x, float s, float t) {
@@ -321,8 +366,7 @@ static nn_tensor *nn__unary(int op, const char *fn, nn_tensor *x, float s, float
     y = nn__node(op, fn, x->ndim, x->shape, &x, 1, 1);
     if (!y) return NULL;
     y->fp[0] = s; y->fp[1] = t;
-    nn__unary_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_add_scalar(nn_tensor *x, float s) { return nn__unary(NN_OP_ADD_SCALAR, "nn_add_scalar", x, s, 0); }
@@ -374,7 +418,7 @@ static int nn__split_dim(const char *fn, nn_tensor *x, int dim, int keepdim, int
     return 1;
 }
 
-static void nn__softmax_forward(nn_tensor *y) {
+static int nn__softmax_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     int logsm = y->op == NN_OP_LOG_SOFTMAX;
@@ -387,12 +431,13 @@ static void nn__softmax_forward(nn_tensor *y) {
         if (logsm) { float ls = (float)log(s); for (d = 0; d < D; d++) yp[d * I] = xp[d * I] - m - ls; }
         else for (d = 0; d < D; d++) yp[d * I] = (float)(exp((double)(xp[d * I] - m)) / s);
     }
+    return 1;
 }
-static void nn__softmax_backward(nn_tensor *y) {
+static int nn__softmax_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);            /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
-    if (!dx) return;
+    if (!dx) return 1;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         int64_t base = o * D * I + i;
         const float *yp = NN__F32(y) + base, *gp = g + base;
@@ -406,6 +451,7 @@ static void nn__softmax_backward(nn_tensor *y) {
             for (d = 0; d < D; d++) dp[d * I] += gp[d * I] - expf(yp[d * I]) * (float)s;
         }
     }
+    return 1;
 }
 static nn_tensor *nn__softmax(int op, const char *fn, nn_tensor *x, int dim) {
     static const char *names[] = { "x" };
@@ -417,19 +463,19 @@ static nn_tensor *nn__softmax(int op, const char *fn, nn_tensor *x, int dim) {
     y = nn__node(op, fn, x->ndim, x->shape, &x, 1, 1);
     if (!y) return NULL;
     memcpy(y->ip, oi, sizeof oi);
-    nn__softmax_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 NN_API nn_tensor *nn_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_OP_SOFTMAX, "nn_softmax", x, dim); }
 NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_OP_LOG_SOFTMAX, "nn_log_softmax", x, dim); }
 
 /* ---- reductions: sum, mean, var, std, max, min, logsumexp ---- */
-/* ip[3] = correction (var, std); saved = argmax/argmin positions (max, min) */
+/* ip[3] = correction (var, std); ip[4] = 1 for a reduction over every element;
+   out2 = the int64 positions of max/min along the dim */
 
-static void nn__reduce_forward(nn_tensor *y) {
+static int nn__reduce_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) -> (outer, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
-    int64_t *arg = NN__CAST(int64_t *, y->saved);
+    int64_t *arg = y->out2 ? NN__I64(y->out2) : NULL;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
         float *yp = NN__F32(y) + o * I + i;
@@ -439,12 +485,12 @@ static void nn__reduce_forward(nn_tensor *y) {
             for (d = 0; d < D; d++) s += xp[d * I];
             *yp = (float)(y->op == NN_OP_MEAN ? s / (double)D : s);
         } break;
-        case NN_OP_VAR: case NN_OP_STD: {
+        case NN_OP_VAR: case NN_OP_STD: {   /* divisor max(0, D - correction): inf or NaN at 0, as PyTorch */
             double m = 0, s = 0, den = (double)(D - y->ip[3]);
             for (d = 0; d < D; d++) m += xp[d * I];
             m /= (double)D;
             for (d = 0; d < D; d++) s += ((double)xp[d * I] - m) * ((double)xp[d * I] - m);
-            s = den > 0 ? s / den : NAN;
+            s = s / (den > 0 ? den : 0.0);
             *yp = (float)(y->op == NN_OP_STD ? sqrt(s) : s);
         } break;
         case NN_OP_MAX: case NN_OP_MIN: {
@@ -467,15 +513,28 @@ static void nn__reduce_forward(nn_tensor *y) {
         default: NN_ASSERT(0);
         }
     }
+    return 1;
 }
 
-static void nn__reduce_backward(nn_tensor *y) {
+/* max()/min() over every element: the gradient is shared evenly by the tied elements (PyTorch's
+   evenly_distribute_backward); along a dim it goes to the one index returned. */
+static void nn__reduce_ties_backward(nn_tensor *y, float *dx) {
+    const float *x = NN__F32(y->src[0]);
+    float v = NN__F32(y)[0], g = NN__F32(y->grad)[0];
+    int64_t i, n = y->src[0]->numel, ties = 0;
+    int isnan_v = v != v;
+    for (i = 0; i < n; i++) ties += isnan_v ? x[i] != x[i] : x[i] == v;
+    for (i = 0; i < n; i++) if (isnan_v ? x[i] != x[i] : x[i] == v) dx[i] += g / (float)ties;
+}
+
+static int nn__reduce_backward(nn_tensor *y) {
     const nn_tensor *xt = y->src[0];
     const float *x = NN__F32(xt), *g = NN__F32(y->grad);   /* x (outer, D, inner), g (outer, inner) */
     float *dx = nn__gbuf(xt);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
-    const int64_t *arg = NN__CAST(const int64_t *, y->saved);
-    if (!dx) return;
+    const int64_t *arg = y->out2 ? NN__I64(y->out2) : NULL;
+    if (!dx) return 1;
+    if ((y->op == NN_OP_MAX || y->op == NN_OP_MIN) && y->ip[4]) { nn__reduce_ties_backward(y, dx); return 1; }
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
         float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = NN__F32(y)[o * I + i];
@@ -484,7 +543,7 @@ static void nn__reduce_backward(nn_tensor *y) {
         case NN_OP_MEAN: { float k = gv / (float)D; for (d = 0; d < D; d++) dp[d * I] += k; } break;
         case NN_OP_VAR: case NN_OP_STD: {   /* dvar/dx = 2 (x - m) / (D - c); dstd = dvar / (2 std) */
             double m = 0, den = (double)(D - y->ip[3]);
-            float k;
+            float k;   /* the raw D - correction, as PyTorch's backward */
             for (d = 0; d < D; d++) m += xp[d * I];
             m /= (double)D;
             k = (float)(y->op == NN_OP_VAR ? 2.0 * gv / den : gv / (den * yv));
@@ -495,6 +554,7 @@ static void nn__reduce_backward(nn_tensor *y) {
         default: NN_ASSERT(0);
         }
     }
+    return 1;
 }
 
 static nn_tensor *nn__reduce(int op, const char *fn, nn_tensor *x, int dim, int keepdim, int correction) {
@@ -507,17 +567,21 @@ static nn_tensor *nn__reduce(int op, const char *fn, nn_tensor *x, int dim, int 
         nn__err(x->ctx, "%s: the reduced dim of %s is empty; max and min need at least one element", fn, NN__SHAPE(x, s));
         return NULL;
     }
+    if ((op == NN_OP_VAR || op == NN_OP_STD) && correction < 0) {
+        nn__err(x->ctx, "%s: correction is %d; it must be >= 0", fn, correction);
+        return NULL;
+    }
     if (!(x = nn__contig_input(x))) return NULL;
     y = nn__node(op, fn, nd, shape, &x, 1, 1);
     if (!y) return NULL;
     memcpy(y->ip, oi, sizeof oi);
     y->ip[3] = correction;
+    y->ip[4] = dim == NN_ALL;
     if (op == NN_OP_MAX || op == NN_OP_MIN) {
-        y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
-        if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
+        y->out2 = nn__new_arena_dtype(x->ctx, fn, nd, shape, 1, NN_INT64);
+        if (!y->out2) return NULL;
     }
-    nn__reduce_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim) { return nn__reduce(NN_OP_SUM, "nn_sum", x, dim, keepdim, 0); }
@@ -526,23 +590,14 @@ NN_API nn_tensor *nn_var(nn_tensor *x, int dim, int correction, int keepdim) { r
 NN_API nn_tensor *nn_std(nn_tensor *x, int dim, int correction, int keepdim) { return nn__reduce(NN_OP_STD, "nn_std", x, dim, keepdim, correction); }
 NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim) { return nn__reduce(NN_OP_LOGSUMEXP, "nn_logsumexp", x, dim, keepdim, 0); }
 
-/* Indices of a max/min as a float tensor, detached. */
-static nn_tensor *nn__indices_of(nn_tensor *y) {
-    nn_tensor *t = nn__new_arena(y->ctx, "nn_max", y->ndim, y->shape, 1);
-    const int64_t *arg = NN__CAST(const int64_t *, y->saved);
-    int64_t i;
-    if (!t) return NULL;
-    for (i = 0; i < y->numel; i++) NN__F32(t)[i] = (float)arg[i];
-    return t;
-}
 NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
     nn_tensor *y = nn__reduce(NN_OP_MAX, "nn_max", x, dim, keepdim, 0);
-    if (indices) *indices = y ? nn__indices_of(y) : NULL;
+    if (indices) *indices = y ? y->out2 : NULL;
     return y;
 }
 NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
     nn_tensor *y = nn__reduce(NN_OP_MIN, "nn_min", x, dim, keepdim, 0);
-    if (indices) *indices = y ? nn__indices_of(y) : NULL;
+    if (indices) *indices = y ? y->out2 : NULL;
     return y;
 }
 NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim) {
@@ -559,44 +614,17 @@ NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim) {
 
 /* The plain reference kernel: C (M, N) = A (M, K) @ B (K, N), any row/col strides
    for A and B, C rows contiguous with row stride ldc. accumulate: C += instead of
-   C =. Transposed operands are read in place through their strides. */
+   C =. Transposed operands are read in place through their strides; sums in double. */
 static void nn__gemm_ref(int64_t M, int64_t N, int64_t K,
                      const float *A, int64_t ars, int64_t acs,
                      const float *B, int64_t brs, int64_t bcs,
                      float *C, int64_t ldc, int accumulate) {
     int64_t i, j, k;
-    if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
-    if (bcs == 1 || N == 1) {
-        /* rows of B are contiguous: C[i, :] += A[i, k] * B[k, :], four rows of C at a time */
-        for (i = 0; i + 4 <= M; i += 4) {
-            float *c0 = C + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-            for (k = 0; k < K; k++) {
-                const float *b = B + k * brs;
-                float a0 = A[i * ars + k * acs], a1 = A[(i + 1) * ars + k * acs];
-                float a2 = A[(i + 2) * ars + k * acs], a3 = A[(i + 3) * ars + k * acs];
-                for (j = 0; j < N; j++) { float bv = b[j]; c0[j] += a0 * bv; c1[j] += a1 * bv; c2[j] += a2 * bv; c3[j] += a3 * bv; }
-            }
-        }
-        for (; i < M; i++) {
-            float *c = C + i * ldc;
-            for (k = 0; k < K; k++) {
-                const float *b = B + k * brs; float a = A[i * ars + k * acs];
-                for (j = 0; j < N; j++) c[j] += a * b[j];
-            }
-        }
-    } else if (brs == 1 && acs == 1) {
-        /* columns of B and rows of A are contiguous: dot products */
-        for (i = 0; i < M; i++) for (j = 0; j < N; j++) {
-            const float *a = A + i * ars, *b = B + j * bcs;
-            float s = 0;
-            for (k = 0; k < K; k++) s += a[k] * b[k];
-            C[i * ldc + j] += s;
-        }
-    } else {
-        for (i = 0; i < M; i++) for (k = 0; k < K; k++) {
-            float a = A[i * ars + k * acs];
-            for (j = 0; j < N; j++) C[i * ldc + j] += a * B[k * brs + j * bcs];
-        }
+    for (i = 0; i < M; i++) for (j = 0; j < N; j++) {   /* each dot product in double */
+        const float *a = A + i * ars, *b = B + j * bcs;
+        double s = accumulate ? (double)C[i * ldc + j] : 0.0;
+        for (k = 0; k < K; k++) s += (double)a[k * acs] * b[k * brs];
+        C[i * ldc + j] = (float)s;
     }
 }
 
@@ -742,7 +770,7 @@ static int nn__mm_plan(nn__mm *p, const nn_tensor *a, const nn_tensor *b, int *y
     return 1;
 }
 
-static void nn__matmul_forward(nn_tensor *y) {
+static int nn__matmul_forward(nn_tensor *y) {
     const nn_tensor *a = y->src[0], *b = y->src[1];
     nn__mm p; nn__walk w; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
     nn__mm_plan(&p, a, b, &ynd, ysh);
@@ -750,9 +778,10 @@ static void nn__matmul_forward(nn_tensor *y) {
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))   /* y (batch, M, N) = a (batch, M, K) @ b (batch, K, N) */
         nn__gemm(y->ctx, p.M, p.N, p.K, NN__F32(a) + w.off[0], p.ars, p.acs, NN__F32(b) + w.off[1], p.brs, p.bcs,
                  NN__F32(y) + t * p.M * p.N, p.N, 0);
+    return 1;
 }
 
-static void nn__matmul_backward(nn_tensor *y) {
+static int nn__matmul_backward(nn_tensor *y) {
     const nn_tensor *a = y->src[0], *b = y->src[1];
     float *da = nn__gbuf(a), *db = nn__gbuf(b);
     nn__mm p; nn__walk wd, wg; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
@@ -765,6 +794,7 @@ static void nn__matmul_backward(nn_tensor *y) {
         if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, NN__F32(b) + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
         if (db) nn__gemm(y->ctx, p.K, p.N, p.M, NN__F32(a) + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
@@ -775,43 +805,61 @@ NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
     if (!nn__mm_plan(&p, a, b, &ynd, ysh)) return NULL;
     y = nn__node(NN_OP_MATMUL, "nn_matmul", ynd, ysh, xs, 2, 1);
     if (!y) return NULL;
-    nn__matmul_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- indexing: gather, index_select (embedding), one_hot ---- */
+/* Indices are int64, negative ones count from the end; the kernels check the range. */
 
-static int nn__index_at(nn_ctx *ctx, const char *fn, float v, int64_t size, int64_t *out) {
-    int64_t k;
-    if (!(v > -9.0e18f && v < 9.0e18f)) { nn__err(ctx, "%s: index %g is not a whole number in range", fn, v); return 0; }
-    k = (int64_t)v;
-    if ((float)k != v) { nn__err(ctx, "%s: index %g is not a whole number", fn, v); return 0; }
-    if (k < -size || k >= size) { nn__err(ctx, "%s: index %lld is out of range for a dim of size %lld", fn, (long long)k, (long long)size); return 0; }
+static int nn__index_ok(nn_tensor *y, int64_t k, int64_t size, int64_t *out) {
+    if (k < -size || k >= size) {
+        nn__err(y->ctx, "nn_%s: index %lld is out of range for a dim of size %lld", nn_op_name(y->op), (long long)k, (long long)size);
+        return 0;
+    }
     *out = k < 0 ? k + size : k;
     return 1;
 }
 
-/* gather: y[i0..id..in] = x[i0..index[i]..in] along ip[0]; saved = positions in x */
-static void nn__gather_forward(nn_tensor *y) {
-    const int64_t *pos = NN__CAST(const int64_t *, y->saved);   /* (numel of y) */
+/* gather: y (index's shape) = x[i0, .., index[i], .., in] along dim ip[0]; src: x, index (both contiguous).
+   pos gets each output's position in x. */
+static int nn__gather_positions(nn_tensor *y, int64_t *pos) {
+    const nn_tensor *x = y->src[0], *index = y->src[1];
+    const int64_t *ix = NN__I64(index);
+    int64_t i, xst[NN_MAX_DIMS]; int k, d = (int)y->ip[0];
+    nn__contig_strides(x->ndim, x->shape, xst);
+    for (i = 0; i < y->numel; i++) {
+        int64_t at, p = 0, rem = i, j;
+        if (!nn__index_ok(y, ix[i], x->ndim ? x->shape[d] : 1, &at)) return 0;
+        for (k = index->ndim - 1; k >= 0; k--) {    /* position of y's element i in x */
+            j = rem % index->shape[k]; rem /= index->shape[k];
+            p += (k == d ? at : j) * xst[k];
+        }
+        pos[i] = p;
+    }
+    return 1;
+}
+static int nn__gather_forward(nn_tensor *y) {
+    int64_t *pos = NN__CAST(int64_t *, y->saved);   /* (numel of y) */
     const float *x = NN__F32(y->src[0]);
     int64_t i;
+    if (!nn__gather_positions(y, pos)) return 0;
     for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[pos[i]];
+    return 1;
 }
-static void nn__gather_backward(nn_tensor *y) {
+static int nn__gather_backward(nn_tensor *y) {
     const int64_t *pos = NN__CAST(const int64_t *, y->saved);
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[pos[i]] += g[i];     /* scatter-add */
+    return 1;
 }
 
 NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
-    static const char *names[] = { "x", "index" };
-    nn_tensor *xs[2], *y; int d, k; int64_t *pos, i, xst[NN_MAX_DIMS];
-    char s1[128], s2[128]; nn__walk w;
-    xs[0] = x; xs[1] = index;
-    if (!nn__check_inputs("nn_gather", xs, names, 2)) return NULL;
+    static const char *names[] = { "x" };
+    nn_tensor *xs[2], *y; int d, k;
+    char s1[128], s2[128];
+    if (!nn__check_inputs("nn_gather", &x, names, 1) || !nn__check_index("nn_gather", x, index, "index")) return NULL;
     if (!nn__norm_dim(x->ctx, "nn_gather", x, dim, 0, &d)) return NULL;
     if (index->ndim != x->ndim) {
         nn__err(x->ctx, "nn_gather: x is %s and index is %s; they must have the same number of dims", NN__SHAPE(x, s1), NN__SHAPE(index, s2));
@@ -821,78 +869,63 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
         nn__err(x->ctx, "nn_gather: index %s is larger than x %s at dim %d", NN__SHAPE(index, s2), NN__SHAPE(x, s1), k);
         return NULL;
     }
-    if (!(xs[0] = nn__contig_input(x))) return NULL;
-    y = nn__node(NN_OP_GATHER, "nn_gather", index->ndim, index->shape, xs, 1, 1);
+    if (!(xs[0] = nn__contig_input(x)) || !(xs[1] = nn__contig_input(index))) return NULL;
+    y = nn__node(NN_OP_GATHER, "nn_gather", index->ndim, index->shape, xs, 2, 1);
     if (!y) return NULL;
-    pos = NN__CAST(int64_t *, nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t)));
-    if (!pos) { nn__err(x->ctx, "nn_gather: out of memory"); return NULL; }
-    nn__contig_strides(x->ndim, x->shape, xst);
-    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
-    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) {
-        int64_t at, p = 0, rem = i, j;
-        if (!nn__index_at(x->ctx, "nn_gather", NN__F32(index)[w.off[0]], x->ndim ? x->shape[d] : 1, &at)) return NULL;
-        for (k = index->ndim - 1; k >= 0; k--) {    /* position of y's element i in x */
-            j = rem % index->shape[k]; rem /= index->shape[k];
-            p += (k == d ? at : j) * xst[k];
-        }
-        pos[i] = p;
-    }
-    y->saved = pos;
+    y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
+    if (!y->saved) { nn__err(x->ctx, "nn_gather: out of memory"); return NULL; }
     y->ip[0] = d;
-    nn__gather_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
-/* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :]; saved = the n rows */
-static void nn__index_select_forward(nn_tensor *y) {
-    const int64_t *rows = NN__CAST(const int64_t *, y->saved);
+/* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :]; src: x, index (n) */
+static int nn__index_select_forward(nn_tensor *y) {
+    const int64_t *ix = NN__I64(y->src[1]);
     const float *x = NN__F32(y->src[0]);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r;
-    for (o = 0; o < O; o++) for (r = 0; r < n; r++)
-        memcpy(NN__F32(y) + (o * n + r) * I, x + (o * D + rows[r]) * I, (size_t)I * sizeof(float));
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, row;
+    for (r = 0; r < n; r++) if (!nn__index_ok(y, ix[r], D, &row)) return 0;
+    for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
+        nn__index_ok(y, ix[r], D, &row);
+        memcpy(NN__F32(y) + (o * n + r) * I, x + (o * D + row) * I, (size_t)I * sizeof(float));
+    }
+    return 1;
 }
-static void nn__index_select_backward(nn_tensor *y) {
-    const int64_t *rows = NN__CAST(const int64_t *, y->saved);
+static int nn__index_select_backward(nn_tensor *y) {
+    const int64_t *ix = NN__I64(y->src[1]);
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i;
-    if (!dx) return;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i, row;
+    if (!dx) return 1;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
-        float *dp = dx + (o * D + rows[r]) * I; const float *gp = g + (o * n + r) * I;
+        float *dp; const float *gp = g + (o * n + r) * I;
+        nn__index_ok(y, ix[r], D, &row);
+        dp = dx + (o * D + row) * I;
         for (i = 0; i < I; i++) dp[i] += gp[i];
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index) {
-    static const char *names[] = { "x", "index" };
-    nn_tensor *xs[2], *y; int d, nd; int64_t oi[3], shape[NN_MAX_DIMS], *rows, r;
-    char s[128]; nn__walk w;
-    xs[0] = x; xs[1] = index;
-    if (!nn__check_inputs("nn_index_select", xs, names, 2)) return NULL;
+    static const char *names[] = { "x" };
+    nn_tensor *xs[2], *y; int d, nd; int64_t oi[3], shape[NN_MAX_DIMS];
+    char s[128];
+    if (!nn__check_inputs("nn_index_select", &x, names, 1) || !nn__check_index("nn_index_select", x, index, "index")) return NULL;
     if (!nn__norm_dim(x->ctx, "nn_index_select", x, dim, 0, &d)) return NULL;
     if (index->ndim > 1) { nn__err(x->ctx, "nn_index_select: index is %s; it must be 1-D", NN__SHAPE(index, s)); return NULL; }
     if (!nn__split_dim("nn_index_select", x, d, 1, oi, &nd, shape)) return NULL;
     if (x->ndim) shape[d] = index->numel;
-    if (!(xs[0] = nn__contig_input(x))) return NULL;
-    y = nn__node(NN_OP_INDEX_SELECT, "nn_index_select", x->ndim, shape, xs, 1, 1);
+    if (!(xs[0] = nn__contig_input(x)) || !(xs[1] = nn__contig_input(index))) return NULL;
+    y = nn__node(NN_OP_INDEX_SELECT, "nn_index_select", x->ndim, shape, xs, 2, 1);
     if (!y) return NULL;
-    rows = NN__CAST(int64_t *, nn__arena_alloc(x->ctx, (size_t)(index->numel + 1) * sizeof(int64_t)));
-    if (!rows) { nn__err(x->ctx, "nn_index_select: out of memory"); return NULL; }
-    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
-    for (r = 0; r < index->numel; r++, nn__walk_next(&w))
-        if (!nn__index_at(x->ctx, "nn_index_select", NN__F32(index)[w.off[0]], oi[1], &rows[r])) return NULL;
-    y->saved = rows;
     memcpy(y->ip, oi, sizeof oi);
     y->ip[3] = index->numel;
-    nn__index_select_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index) {
-    static const char *names[] = { "weight", "index" };
-    nn_tensor *xs[2], *flat, *rows; int64_t shape[NN_MAX_DIMS], n; char s[128];
-    xs[0] = weight; xs[1] = index;
-    if (!nn__check_inputs("nn_embedding", xs, names, 2)) return NULL;
+    static const char *names[] = { "weight" };
+    nn_tensor *flat, *rows; int64_t shape[NN_MAX_DIMS], n; char s[128];
+    if (!nn__check_inputs("nn_embedding", &weight, names, 1) || !nn__check_index("nn_embedding", weight, index, "index")) return NULL;
     if (weight->ndim != 2) { nn__err(weight->ctx, "nn_embedding: weight is %s; it must be (num_embeddings, embedding_dim)", NN__SHAPE(weight, s)); return NULL; }
     if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(weight->ctx, "nn_embedding: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
     n = index->numel;
@@ -904,34 +937,41 @@ NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index) {
     return nn_reshape(rows, index->ndim + 1, shape);
 }
 
-NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
-    static const char *names[] = { "index" };
-    nn_tensor *y; int64_t shape[NN_MAX_DIMS], i, k; nn__walk w;
-    if (!nn__check_inputs("nn_one_hot", &index, names, 1)) return NULL;
-    if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(index->ctx, "nn_one_hot: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
-    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
-    if (num_classes < 0) {
-        num_classes = 0;
-        for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-            float v = NN__F32(index)[w.off[0]];
-            if (v >= 0 && v < 16777216.0f && v + 1 > num_classes) num_classes = (int64_t)v + 1;
+/* one_hot: y (index's shape, C) int64; src: index (contiguous) */
+static int nn__one_hot_forward(nn_tensor *y) {
+    const int64_t *ix = NN__I64(y->src[0]);
+    int64_t C = y->shape[y->ndim - 1], i, n = y->src[0]->numel;
+    memset(y->data, 0, (size_t)y->numel * sizeof(int64_t));
+    for (i = 0; i < n; i++) {
+        if (ix[i] < 0 || ix[i] >= C) {
+            nn__err(y->ctx, "nn_one_hot: class %lld at position %lld is not in [0, %lld)", (long long)ix[i], (long long)i, (long long)C);
+            return 0;
         }
-        nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
+        NN__I64(y)[i * C + ix[i]] = 1;
+    }
+    return 1;
+}
+static int nn__one_hot_backward(nn_tensor *y) { (void)y; return 1; }   /* int64: no gradient */
+
+/* num_classes -1 is max(index) + 1, as PyTorch: the one front end whose output shape depends on
+   the data, so it reads the index (PyTorch synchronises with the device here too). */
+NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
+    nn_tensor *y, *ix; int64_t shape[NN_MAX_DIMS], i;
+    if (!index) return NULL;
+    if (!nn__check_index("nn_one_hot", index, index, "index")) return NULL;
+    if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(index->ctx, "nn_one_hot: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
+    if (num_classes < -1) { nn__err(index->ctx, "nn_one_hot: num_classes is %lld; it must be -1 or >= 0", (long long)num_classes); return NULL; }
+    if (!(ix = nn__contig_input(index))) return NULL;
+    if (num_classes == -1) {
+        if (ix->device != NN_CPU) { nn__err(index->ctx, "nn_one_hot: num_classes -1 needs the index on the CPU"); return NULL; }
+        num_classes = 0;
+        for (i = 0; i < ix->numel; i++) if (NN__I64(ix)[i] + 1 > num_classes) num_classes = NN__I64(ix)[i] + 1;
     }
     memcpy(shape, index->shape, (size_t)index->ndim * sizeof(int64_t));
     shape[index->ndim] = num_classes;
-    y = nn__new_arena(index->ctx, "nn_one_hot", index->ndim + 1, shape, 1);
+    y = nn__node_dtype(NN_OP_ONE_HOT, "nn_one_hot", index->ndim + 1, shape, &ix, 1, 1, NN_INT64);
     if (!y) return NULL;
-    memset(NN__F32(y), 0, (size_t)y->numel * sizeof(float));
-    for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-        float v = NN__F32(index)[w.off[0]];
-        if (v < 0 || !nn__index_at(index->ctx, "nn_one_hot", v, num_classes, &k)) {
-            if (v < 0) nn__err(index->ctx, "nn_one_hot: class %g is negative", v);
-            return NULL;
-        }
-        NN__F32(y)[i * num_classes + k] = 1.0f;
-    }
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- views: reshape, transpose, permute, slice, select, squeeze, unsqueeze ---- */
@@ -946,28 +986,30 @@ static nn_tensor *nn__view(int op, const char *fn, nn_tensor *x, nn__geom_fn geo
     static const char *names[] = { "x" };
     int nd, nd2, i; int64_t shape[NN_MAX_DIMS], st[NN_MAX_DIMS], off, lst[NN_MAX_DIMS], lstride[NN_MAX_DIMS], loff;
     nn_tensor *y;
-    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    if (!nn__check_inputs_dtype(fn, &x, names, 1, NN_DTYPE_COUNT)) return NULL;
     if (!geom(x, x->stride, args, &nd, shape, st, &off)) return NULL;
     nn__contig_strides(x->ndim, x->shape, lst);
     geom(x, lst, args, &nd2, shape, lstride, &loff);
-    y = nn__node(op, fn, nd, shape, &x, 1, 0);
+    y = nn__node_dtype(op, fn, nd, shape, &x, 1, 0, x->dtype);
     if (!y) return NULL;
-    y->data = NN__CAST(char *, x->data) + (size_t)off * nn_dtype_size(x->dtype);
-    y->dtype = x->dtype;
+    y->data = NN__CAST(char *, x->data) + (size_t)off * nn_dtype_size(x->dtype);   /* geometry only: no data is read */
     y->storage = x->storage;
     for (i = 0; i < nd; i++) { y->stride[i] = st[i]; y->ip[i] = lstride[i]; }
     y->ip[NN_MAX_DIMS] = loff;
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
-static void nn__view_backward(nn_tensor *y) {
+static int nn__view_forward(nn_tensor *y) { (void)y; return 1; }   /* the view reads its input's storage */
+
+static int nn__view_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
     nn__walk w; int64_t i;
-    if (!dx) return;
+    if (!dx) return 1;
     dx += y->ip[NN_MAX_DIMS];
     nn__walk_init(&w, y->ndim, y->shape, y->ip, NULL, NULL);
     for (i = 0; i < y->numel; i++, nn__walk_next(&w)) dx[w.off[0]] += g[i];
+    return 1;
 }
 
 /* args: [0] = ndim, [1..] = shape (already resolved, x contiguous) */
@@ -1128,25 +1170,58 @@ NN_API nn_tensor *nn_unsqueeze(nn_tensor *x, int dim) {
     return nn__view(NN_OP_UNSQUEEZE, "nn_unsqueeze", x, nn__geom_squeeze, args);
 }
 
-/* ---- copy (contiguous, clone), detach ---- */
+/* ---- copy (contiguous, clone), to_dtype, detach ---- */
 
-static void nn__copy_forward(nn_tensor *y) { nn__gather_strided(NN__F32(y), y->src[0]); }
-static void nn__copy_backward(nn_tensor *y) {
+static int nn__copy_forward(nn_tensor *y) { nn__gather_strided(y->data, y->src[0]); return 1; }
+static int nn__copy_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);     /* x's gradient is contiguous: a plain add */
     const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i];
+    return 1;
 }
 static nn_tensor *nn__copy(const char *fn, nn_tensor *x) {
     static const char *names[] = { "x" };
     nn_tensor *y;
-    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
-    y = nn__node(NN_OP_COPY, fn, x->ndim, x->shape, &x, 1, 1);
-    if (y) nn__copy_forward(y);
-    return y;
+    if (!nn__check_inputs_dtype(fn, &x, names, 1, NN_DTYPE_COUNT)) return NULL;
+    y = nn__node_dtype(NN_OP_COPY, fn, x->ndim, x->shape, &x, 1, 1, x->dtype);
+    return y && nn__forward(y) ? y : NULL;
 }
 NN_API nn_tensor *nn_contiguous(nn_tensor *x) { return x && nn_is_contiguous(x) ? x : nn__copy("nn_contiguous", x); }
 NN_API nn_tensor *nn_clone(nn_tensor *x) { return nn__copy("nn_clone", x); }
+
+/* y (x's shape, contiguous) = x converted: float32 -> int64 truncates toward zero, as PyTorch */
+static int nn__to_dtype_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    int64_t i;
+    if (x->dtype == NN_FLOAT32 && y->dtype == NN_INT64) {
+        for (i = 0; i < y->numel; i++) {
+            float v = NN__F32(x)[i];
+            if (!(v > -9.2e18f && v < 9.2e18f)) { nn__err(y->ctx, "nn_to_dtype: %g at position %lld has no int64 value", v, (long long)i); return 0; }
+            NN__I64(y)[i] = (int64_t)v;
+        }
+    } else if (x->dtype == NN_INT64 && y->dtype == NN_FLOAT32) {
+        for (i = 0; i < y->numel; i++) NN__F32(y)[i] = (float)NN__I64(x)[i];
+    } else {
+        nn__err(y->ctx, "nn_to_dtype: no conversion from %s to %s yet", nn_dtype_name(x->dtype), nn_dtype_name(y->dtype));
+        return 0;
+    }
+    return 1;
+}
+static int nn__to_dtype_backward(nn_tensor *y) { (void)y; return 1; }   /* casts are not differentiable here */
+
+NN_API nn_tensor *nn_to_dtype(nn_tensor *x, nn_dtype dtype) {
+    static const char *names[] = { "x" };
+    nn_tensor *y;
+    if (!nn__check_inputs_dtype("nn_to_dtype", &x, names, 1, NN_DTYPE_COUNT)) return NULL;
+    if (!nn_dtype_size(dtype)) { nn__err(x->ctx, "nn_to_dtype: unknown dtype %d", (int)dtype); return NULL; }
+    if (dtype == x->dtype) return x;
+    if (!(x = nn__contig_input(x))) return NULL;
+    y = nn__node_dtype(NN_OP_TO_DTYPE, "nn_to_dtype", x->ndim, x->shape, &x, 1, 1, dtype);
+    if (!y) return NULL;
+    y->requires_grad = 0;
+    return nn__forward(y) ? y : NULL;
+}
 
 NN_API nn_tensor *nn_detach(nn_tensor *x) {
     nn_tensor *y;
@@ -1163,7 +1238,7 @@ NN_API nn_tensor *nn_detach(nn_tensor *x) {
 /* ---- cat, stack ---- */
 /* ip[0] = outer (product of dims before dim), ip[1] = inner (product after) */
 
-static void nn__cat_forward(nn_tensor *y) {
+static int nn__cat_forward(nn_tensor *y) {
     int64_t O = y->ip[0], I = y->ip[1], o, at = 0; int k;
     int64_t Y = y->ndim ? y->shape[y->ip[2]] * I : I;    /* (outer, sum of D_k * inner) */
     for (k = 0; k < y->nsrc; k++) {
@@ -1172,8 +1247,9 @@ static void nn__cat_forward(nn_tensor *y) {
         for (o = 0; o < O; o++) memcpy(NN__F32(y) + o * Y + at, NN__F32(x) + o * X, (size_t)X * sizeof(float));
         at += X;
     }
+    return 1;
 }
-static void nn__cat_backward(nn_tensor *y) {
+static int nn__cat_backward(nn_tensor *y) {
     int64_t O = y->ip[0], I = y->ip[1], o, i, at = 0; int k;
     int64_t Y = y->shape[y->ip[2]] * I;
     for (k = 0; k < y->nsrc; k++) {
@@ -1183,6 +1259,7 @@ static void nn__cat_backward(nn_tensor *y) {
         if (dx) for (o = 0; o < O; o++) for (i = 0; i < X; i++) dx[o * X + i] += NN__F32(y->grad)[o * Y + at + i];
         at += X;
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim) {
@@ -1197,6 +1274,8 @@ NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim) {
     shape[d] = 0;
     for (k = 0; k < n; k++) {
         if (xs[k]->ctx != ctx) { nn__err(ctx, "nn_cat: tensor %d belongs to another nn_ctx", k); return NULL; }
+        if (nn__stale(xs[k])) { nn__err(ctx, "nn_cat: tensor %d was made before the last nn_arena_reset and no longer exists", k); return NULL; }
+        if (xs[k]->dtype != NN_FLOAT32) { nn__err(ctx, "nn_cat: tensor %d is %s; expected float32", k, nn_dtype_name(xs[k]->dtype)); return NULL; }
         for (i = 0; i < xs[0]->ndim; i++)
             if (xs[k]->ndim != xs[0]->ndim || (i != d && xs[k]->shape[i] != xs[0]->shape[i])) {
                 nn__err(ctx, "nn_cat: tensor 0 is %s and tensor %d is %s; all sizes but dim %d must match", NN__SHAPE(xs[0], s1), k, NN__SHAPE(xs[k], s2), d);
@@ -1212,8 +1291,7 @@ NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim) {
     for (i = 0; i < d; i++) O *= shape[i];
     for (i = d + 1; i < xs[0]->ndim; i++) I *= shape[i];
     y->ip[0] = O; y->ip[1] = I; y->ip[2] = d;
-    nn__cat_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim) {
@@ -1273,8 +1351,14 @@ static void nn__col2im(float *img, const float *col, int64_t C, int64_t H, int64
 }
 
 static float *nn__scratch(nn_ctx *ctx, int64_t n) { return NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float))); }
+/* zeroed doubles for long sums (bias gradients) */
+static double *nn__dscratch(nn_ctx *ctx, int64_t n) {
+    double *d = NN__CAST(double *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(double)));
+    if (d) memset(d, 0, (size_t)n * sizeof(double));
+    return d;
+}
 
-static void nn__conv2d_forward(nn_tensor *y) {
+static int nn__conv2d_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
@@ -1286,15 +1370,17 @@ static void nn__conv2d_forward(nn_tensor *y) {
         nn__gemm(y->ctx, Og, P, K, NN__F32(w) + g * Og * K, K, 1, col, P, 1, yo, P, 0);
         if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
     }
+    return 1;
 }
-static void nn__conv2d_backward(nn_tensor *y) {
+static int nn__conv2d_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
     float *col = NN__CAST(float *, y->saved), *dcol = dx ? nn__scratch(y->ctx, K * P) : NULL;   /* (K, P) */
-    if (dx && !dcol) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return; }
+    double *dbsum = db ? nn__dscratch(y->ctx, O) : NULL;                                           /* (O) */
+    if ((dx && !dcol) || (db && !dbsum)) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return 0; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = NN__F32(y->grad) + (n * O + g * Og) * P;    /* (Og, P) */
         if (dw) {   /* dw (Og, K) += gy (Og, P) @ col^T */
@@ -1305,11 +1391,13 @@ static void nn__conv2d_backward(nn_tensor *y) {
             nn__gemm(y->ctx, K, P, Og, NN__F32(w) + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
             nn__col2im(dx + (n * C + g * Cg) * H * W, dcol, Cg, H, W, kh, kw, y->ip, OH, OW);
         }
-        if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; db[g * Og + o] += s; }
+        if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; dbsum[g * Og + o] += s; }
     }
+    if (db) for (o = 0; o < O; o++) db[o] += (float)dbsum[o];
+    return 1;
 }
 
-static void nn__conv_transpose2d_forward(nn_tensor *y) {
+static int nn__conv_transpose2d_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
@@ -1323,21 +1411,26 @@ static void nn__conv_transpose2d_forward(nn_tensor *y) {
         nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
         if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
+    return 1;
 }
-static void nn__conv_transpose2d_backward(nn_tensor *y) {
+static int nn__conv_transpose2d_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
+    double *dbsum = db ? nn__dscratch(y->ctx, O) : NULL;          /* (O) */
+    if (db && !dbsum) { nn__err(y->ctx, "nn_backward: out of memory in conv_transpose2d"); return 0; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = NN__F32(y->grad) + (n * O + g * Og) * OH * OW;
         nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
         if (dx) nn__gemm(y->ctx, Cg, P, K, NN__F32(w) + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
         if (dw) nn__gemm(y->ctx, Cg, K, P, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
-        if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; db[g * Og + o] += s; }
+        if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; dbsum[g * Og + o] += s; }
     }
+    if (db) for (o = 0; o < O; o++) db[o] += (float)dbsum[o];
+    return 1;
 }
 
 static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, nn_tensor *b, const int64_t *ip) {
@@ -1391,30 +1484,37 @@ static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, n
     P = transposed ? x->shape[2] * x->shape[3] : OH * OW;
     y->saved = nn__scratch(x->ctx, K * P);
     if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
-    if (transposed) nn__conv_transpose2d_forward(y); else nn__conv2d_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
+NN_API nn_conv_opts nn_conv_opts_default(void) {
+    nn_conv_opts o;
+    o.stride = 1; o.padding = 0; o.dilation = 1; o.groups = 1; o.output_padding = 0;
+    return o;
+}
 NN_API nn_tensor *nn_conv2d(nn_tensor *x, nn_tensor *w, nn_tensor *b, nn_conv_opts o) {
     int64_t ip[9];
-    ip[0] = ip[1] = o.stride ? o.stride : 1; ip[2] = ip[3] = o.padding;
-    ip[4] = ip[5] = o.dilation ? o.dilation : 1; ip[6] = o.groups ? o.groups : 1; ip[7] = ip[8] = 0;
+    if (x && o.output_padding != 0) { nn__err(x->ctx, "nn_conv2d: output_padding is %lld; it is for nn_conv_transpose2d only", (long long)o.output_padding); return NULL; }
+    ip[0] = ip[1] = o.stride; ip[2] = ip[3] = o.padding;
+    ip[4] = ip[5] = o.dilation; ip[6] = o.groups; ip[7] = ip[8] = 0;
     return nn__conv(NN_OP_CONV2D, "nn_conv2d", x, w, b, ip);
 }
 NN_API nn_tensor *nn_conv_transpose2d(nn_tensor *x, nn_tensor *w, nn_tensor *b, nn_conv_opts o) {
     int64_t ip[9];
-    ip[0] = ip[1] = o.stride ? o.stride : 1; ip[2] = ip[3] = o.padding;
-    ip[4] = ip[5] = o.dilation ? o.dilation : 1; ip[6] = o.groups ? o.groups : 1; ip[7] = ip[8] = o.output_padding;
+    ip[0] = ip[1] = o.stride; ip[2] = ip[3] = o.padding;
+    ip[4] = ip[5] = o.dilation; ip[6] = o.groups; ip[7] = ip[8] = o.output_padding;
+    if (x && o.output_padding < 0) { nn__err(x->ctx, "nn_conv_transpose2d: output_padding is %lld; it must be >= 0", (long long)o.output_padding); return NULL; }
     return nn__conv(NN_OP_CONV_TRANSPOSE2D, "nn_conv_transpose2d", x, w, b, ip);
 }
 
 /* ---- pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d ---- */
 /* ip: 0 kernel, 1 stride, 2 padding, 3 dilation, 4 count_include_pad; saved = argmax (max) */
 
+/* PyTorch's pooling_output_shape: floor division rounding toward -inf; with ceil_mode the
+   last window must start inside the input or its left padding. */
 static int64_t nn__pool_out(int64_t H, int64_t k, int64_t s, int64_t p, int64_t d, int ceil_mode) {
-    int64_t span = H + 2 * p - d * (k - 1) - 1, o;
-    if (span < 0) return 0;
-    o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    int64_t num = H + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), o;
+    o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
     if (ceil_mode && (o - 1) * s >= H + p) o--;
     return o;
 }
@@ -1441,7 +1541,7 @@ static int64_t nn__pool_window(const nn_tensor *y, int64_t H, int64_t W, int64_t
     return div > 0 ? div : 1;
 }
 
-static void nn__pool_forward(nn_tensor *y) {
+static int nn__pool_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0];
     int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
     int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow, i, j;
@@ -1467,14 +1567,15 @@ static void nn__pool_forward(nn_tensor *y) {
             }
         }
     }
+    return 1;
 }
-static void nn__pool_backward(nn_tensor *y) {
+static int nn__pool_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0];
     float *dx = nn__gbuf(x);
     int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
     int64_t c, oh, ow, i, j;
     const int64_t *arg = NN__CAST(const int64_t *, y->saved);
-    if (!dx) return;
+    if (!dx) return 1;
     for (c = 0; c < NC; c++) {
         float *dp = dx + c * H * W;
         const float *gp = NN__F32(y->grad) + c * OH * OW;
@@ -1488,6 +1589,7 @@ static void nn__pool_backward(nn_tensor *y) {
             }
         }
     }
+    return 1;
 }
 
 static nn_tensor *nn__pool(int op, const char *fn, nn_tensor *x, int64_t OH, int64_t OW, const int64_t *ip) {
@@ -1505,13 +1607,20 @@ static nn_tensor *nn__pool(int op, const char *fn, nn_tensor *x, int64_t OH, int
         y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
         if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
     }
-    nn__pool_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
+}
+
+NN_API nn_pool_opts nn_pool_opts_default(int64_t kernel_size) {
+    nn_pool_opts o;
+    memset(&o, 0, sizeof o);
+    o.kernel_size = kernel_size; o.stride = kernel_size; o.padding = 0; o.dilation = 1;
+    o.ceil_mode = 0; o.count_include_pad = 1;
+    return o;
 }
 
 static int nn__pool_args(nn_tensor *x, const char *fn, nn_pool_opts o, int64_t *ip) {
-    ip[0] = o.kernel_size; ip[1] = o.stride ? o.stride : o.kernel_size; ip[2] = o.padding;
-    ip[3] = o.dilation ? o.dilation : 1; ip[4] = !o.count_exclude_pad;
+    ip[0] = o.kernel_size; ip[1] = o.stride; ip[2] = o.padding;
+    ip[3] = o.dilation; ip[4] = o.count_include_pad != 0;
     if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || 2 * ip[2] > ip[0]) {
         if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, padding %lld, dilation %lld; kernel, stride, dilation must be >= 1 and padding at most half the kernel",
                        fn, (long long)ip[0], (long long)ip[1], (long long)ip[2], (long long)ip[3]);
@@ -1539,45 +1648,83 @@ NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t ou
 }
 
 /* ---- dropout ---- */
-/* saved = the mask: 0 or 1/(1-p) per element */
+/* fp[0] = p; saved = the mask the forward draws from the context's RNG: 0 or 1/(1-p) per element */
 
-static void nn__dropout_forward(nn_tensor *y) {
-    const float *x = NN__F32(y->src[0]), *m = NN__CAST(const float *, y->saved);
+static int nn__dropout_forward(nn_tensor *y) {
+    const float *x = NN__F32(y->src[0]);
+    float *m = NN__CAST(float *, y->saved), p = y->fp[0], scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     int64_t i;
+    for (i = 0; i < y->numel; i++) m[i] = nn__rng_uniform(&y->ctx->rng) < p ? 0.0f : scale;
     for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[i] * m[i];
+    return 1;
 }
-static void nn__dropout_backward(nn_tensor *y) {
+static int nn__dropout_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *m = NN__CAST(const float *, y->saved), *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i] * m[i];
+    return 1;
 }
 NN_API nn_tensor *nn_dropout(nn_tensor *x, float p, int training) {
     static const char *names[] = { "input" };
-    nn_tensor *y; float *m, scale; int64_t i;
+    nn_tensor *y;
     if (!nn__check_inputs("nn_dropout", &x, names, 1)) return NULL;
     if (!(p >= 0.0f && p <= 1.0f)) { nn__err(x->ctx, "nn_dropout: p is %g; it must be between 0 and 1", p); return NULL; }
     if (!training || p == 0.0f) return x;
     if (!(x = nn__contig_input(x))) return NULL;
     y = nn__node(NN_OP_DROPOUT, "nn_dropout", x->ndim, x->shape, &x, 1, 1);
     if (!y) return NULL;
-    m = nn__scratch(x->ctx, x->numel);
-    if (!m) { nn__err(x->ctx, "nn_dropout: out of memory"); return NULL; }
-    scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    for (i = 0; i < x->numel; i++) m[i] = nn__rng_uniform(&x->ctx->rng) < p ? 0.0f : scale;
-    y->saved = m;
-    nn__dropout_forward(y);
-    return y;
+    y->saved = nn__scratch(x->ctx, x->numel);
+    if (!y->saved) { nn__err(x->ctx, "nn_dropout: out of memory"); return NULL; }
+    y->fp[0] = p;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- normalisation: batch_norm (over N and spatial dims), layer_norm (over the last dims) ---- */
 /* batch_norm: x (N, C, S); src: x, weight, bias; ip[0] training; saved: mean (C), invstd (C)
    layer_norm: x (R, M); src: x, weight, bias; saved: mean (R), invstd (R) */
 
-static void nn__norm_forward(nn_tensor *y) {
+/* The statistics: saved = mean (C or R), then invstd. Batch norm in training mode uses the
+   batch's and updates running_mean/running_var (src 3, 4) in place, as F.batch_norm does. */
+static void nn__norm_stats(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    float *mean = NN__CAST(float *, y->saved);
+    int64_t n, c, s;
+    double eps = y->fp[0], momentum = y->fp[1];
+    if (y->op == NN_OP_BATCH_NORM) {
+        nn_tensor *rm = y->nsrc > 3 ? y->src[3] : NULL, *rv = y->nsrc > 4 ? y->src[4] : NULL;
+        int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C > 0 ? N * C : 1);
+        double M = (double)(N * S);
+        for (c = 0; c < C; c++) {
+            double m = 0, v = 0;
+            if (y->ip[0]) {
+                for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += NN__F32(x)[(n * C + c) * S + s];
+                m /= M;
+                for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = NN__F32(x)[(n * C + c) * S + s] - m; v += d * d; }
+                v /= M;
+                if (rm) NN__F32(rm)[c] = (float)((1.0 - momentum) * NN__F32(rm)[c] + momentum * m);
+                if (rv) NN__F32(rv)[c] = (float)((1.0 - momentum) * NN__F32(rv)[c] + momentum * v * M / (M - 1));
+            } else { m = NN__F32(rm)[c]; v = NN__F32(rv)[c]; }
+            mean[c] = (float)m; mean[C + c] = (float)(1.0 / sqrt(v + eps));
+        }
+    } else {
+        int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        for (n = 0; n < R; n++) {
+            double m = 0, v = 0;
+            for (s = 0; s < M; s++) m += NN__F32(x)[n * M + s];
+            m /= (double)M;
+            for (s = 0; s < M; s++) { double d = NN__F32(x)[n * M + s] - m; v += d * d; }
+            v /= (double)M;
+            mean[n] = (float)m; mean[R + n] = (float)(1.0 / sqrt(v + eps));
+        }
+    }
+}
+
+static int nn__norm_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     const float *mean = NN__CAST(const float *, y->saved), *inv;
     int64_t n, c, s;
+    nn__norm_stats(y);
     if (y->op == NN_OP_BATCH_NORM) {
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
         inv = mean + C;
@@ -1594,8 +1741,9 @@ static void nn__norm_forward(nn_tensor *y) {
             for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? NN__F32(w)[s] : 1.0f) + (b ? NN__F32(b)[s] : 0.0f);
         }
     }
+    return 1;
 }
-static void nn__norm_backward(nn_tensor *y) {
+static int nn__norm_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
     const float *mean = NN__CAST(const float *, y->saved), *inv, *g = NN__F32(y->grad);
@@ -1623,6 +1771,8 @@ static void nn__norm_backward(nn_tensor *y) {
         }
     } else {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        double *acc = (dw || db) ? nn__dscratch(y->ctx, 2 * M) : NULL;   /* dw, db sums over rows (2, M) */
+        if ((dw || db) && !acc) { nn__err(y->ctx, "nn_backward: out of memory in layer_norm"); return 0; }
         inv = mean + R;
         for (n = 0; n < R; n++) {
             const float *xp = NN__F32(x) + n * M, *gp = g + n * M;
@@ -1630,69 +1780,61 @@ static void nn__norm_backward(nn_tensor *y) {
             for (s = 0; s < M; s++) {
                 float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 sd += d; sdx += (double)d * xh;
-                if (dw) dw[s] += gp[s] * xh;
-                if (db) db[s] += gp[s];
+                if (acc) { acc[s] += (double)gp[s] * xh; acc[M + s] += gp[s]; }
             }
             if (dx) for (s = 0; s < M; s++) {
                 float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 dx[n * M + s] += inv[n] * (float)((d * (double)M - sd - xh * sdx) / (double)M);
             }
         }
+        if (dw) for (s = 0; s < M; s++) dw[s] += (float)acc[s];
+        if (db) for (s = 0; s < M; s++) db[s] += (float)acc[M + s];
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor *running_var, nn_tensor *weight,
                                 nn_tensor *bias, int training, float momentum, float eps) {
     static const char *names[] = { "input" };
-    nn_tensor *xs[3], *y; float *st; int64_t N, C, S, n, c, s, k; char s1[128], s2[128];
+    static const char *pnames[4] = { "running_mean", "running_var", "weight", "bias" };
+    nn_tensor *xs[5], *y, *ps[4]; int64_t N, C, S, k; char s1[128], s2[128];
     if (!nn__check_inputs("nn_batch_norm", &x, names, 1)) return NULL;
     if (x->ndim < 2) { nn__err(x->ctx, "nn_batch_norm: input is %s; expected (N, C) or (N, C, ...)", NN__SHAPE(x, s1)); return NULL; }
     N = x->shape[0]; C = x->shape[1]; S = x->numel / (N * C > 0 ? N * C : 1);
-    xs[0] = running_mean; xs[1] = running_var;
-    for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != C) {
-        nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, k ? "running_var" : "running_mean", NN__SHAPE(xs[k], s2));
-        return NULL;
-    }
-    xs[0] = weight; xs[1] = bias;
-    for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != C) {
-        nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, k ? "bias" : "weight", NN__SHAPE(xs[k], s2));
-        return NULL;
+    ps[0] = running_mean; ps[1] = running_var; ps[2] = weight; ps[3] = bias;
+    for (k = 0; k < 4; k++) if (ps[k]) {
+        if (!nn__check_inputs(pnames[k] ? "nn_batch_norm" : "", &ps[k], &pnames[k], 1)) return NULL;
+        if (ps[k]->numel != C) {
+            nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, pnames[k], NN__SHAPE(ps[k], s2));
+            return NULL;
+        }
+        if (k < 2 && !nn_is_contiguous(ps[k])) { nn__err(x->ctx, "nn_batch_norm: %s must be contiguous (it is updated in place)", pnames[k]); return NULL; }
     }
     if (!training && (!running_mean || !running_var)) { nn__err(x->ctx, "nn_batch_norm: eval mode needs running_mean and running_var"); return NULL; }
     if (training && N * S <= 1) { nn__err(x->ctx, "nn_batch_norm: input %s has one value per channel; training needs more than one", NN__SHAPE(x, s1)); return NULL; }
+    if (!(momentum >= 0.0f && momentum <= 1.0f)) { nn__err(x->ctx, "nn_batch_norm: momentum is %g; it must be in [0, 1]", momentum); return NULL; }
+    if (!(eps >= 0.0f)) { nn__err(x->ctx, "nn_batch_norm: eps is %g; it must be >= 0", eps); return NULL; }
     if (!(xs[0] = nn__contig_input(x))) return NULL;
-    xs[1] = weight; xs[2] = bias;
-    y = nn__node(NN_OP_BATCH_NORM, "nn_batch_norm", x->ndim, x->shape, xs, 3, 1);
+    xs[1] = weight ? nn__contig_input(weight) : NULL; xs[2] = bias ? nn__contig_input(bias) : NULL;
+    xs[3] = running_mean; xs[4] = running_var;
+    if ((weight && !xs[1]) || (bias && !xs[2])) return NULL;
+    y = nn__node(NN_OP_BATCH_NORM, "nn_batch_norm", x->ndim, x->shape, xs, 5, 1);
     if (!y) return NULL;
-    x = xs[0];
-    st = nn__scratch(x->ctx, 2 * C);
-    if (!st) { nn__err(x->ctx, "nn_batch_norm: out of memory"); return NULL; }
-    y->ip[0] = training; y->fp[0] = eps;
-    for (c = 0; c < C; c++) {
-        double m = 0, v = 0, M = (double)(N * S);
-        if (training) {
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += NN__F32(x)[(n * C + c) * S + s];
-            m /= M;
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = NN__F32(x)[(n * C + c) * S + s] - m; v += d * d; }
-            v /= M;
-            if (running_mean) NN__F32(running_mean)[c] = (float)((1.0 - momentum) * NN__F32(running_mean)[c] + momentum * m);
-            if (running_var) NN__F32(running_var)[c] = (float)((1.0 - momentum) * NN__F32(running_var)[c] + momentum * v * M / (M - 1));
-        } else { m = NN__F32(running_mean)[c]; v = NN__F32(running_var)[c]; }
-        st[c] = (float)m; st[C + c] = (float)(1.0 / sqrt(v + eps));
-    }
-    y->saved = st;
-    nn__norm_forward(y);
-    return y;
+    y->saved = nn__scratch(x->ctx, 2 * C);
+    if (!y->saved) { nn__err(x->ctx, "nn_batch_norm: out of memory"); return NULL; }
+    y->ip[0] = training; y->fp[0] = eps; y->fp[1] = momentum;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *weight, nn_tensor *bias, float eps) {
     static const char *names[] = { "input" };
-    nn_tensor *xs[3], *y; float *st; int64_t M = 1, R, r, s; int k; char s1[128], s2[128];
+    nn_tensor *xs[3], *y; int64_t M = 1, R; int k; char s1[128], s2[128];
     if (!nn__check_inputs("nn_layer_norm", &x, names, 1)) return NULL;
     if (normalized_ndim < 1 || normalized_ndim > x->ndim) {
         nn__err(x->ctx, "nn_layer_norm: input is %s; normalized_ndim %d must be between 1 and %d", NN__SHAPE(x, s1), normalized_ndim, x->ndim);
         return NULL;
     }
+    if (!(eps >= 0.0f)) { nn__err(x->ctx, "nn_layer_norm: eps is %g; it must be >= 0", eps); return NULL; }
     for (k = x->ndim - normalized_ndim; k < x->ndim; k++) M *= x->shape[k];
     xs[0] = weight; xs[1] = bias;
     for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != M) {
@@ -1701,32 +1843,22 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
         return NULL;
     }
     if (!(xs[0] = nn__contig_input(x))) return NULL;
-    xs[1] = weight; xs[2] = bias;
+    xs[1] = weight ? nn__contig_input(weight) : NULL; xs[2] = bias ? nn__contig_input(bias) : NULL;
+    if ((weight && !xs[1]) || (bias && !xs[2])) return NULL;
     y = nn__node(NN_OP_LAYER_NORM, "nn_layer_norm", x->ndim, x->shape, xs, 3, 1);
     if (!y) return NULL;
-    x = xs[0];
     R = x->numel / (M ? M : 1);
-    st = nn__scratch(x->ctx, 2 * R);
-    if (!st) { nn__err(x->ctx, "nn_layer_norm: out of memory"); return NULL; }
+    y->saved = nn__scratch(x->ctx, 2 * R);
+    if (!y->saved) { nn__err(x->ctx, "nn_layer_norm: out of memory"); return NULL; }
     y->ip[1] = M; y->fp[0] = eps;
-    for (r = 0; r < R; r++) {
-        double m = 0, v = 0;
-        for (s = 0; s < M; s++) m += NN__F32(x)[r * M + s];
-        m /= (double)M;
-        for (s = 0; s < M; s++) { double d = NN__F32(x)[r * M + s] - m; v += d * d; }
-        v /= (double)M;
-        st[r] = (float)m; st[R + r] = (float)(1.0 / sqrt(v + eps));
-    }
-    y->saved = st;
-    nn__norm_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- binary cross-entropy from logits, elementwise and stable ---- */
 /* l = (1 - t) x + L (log(1 + e^-|x|) + max(-x, 0)), L = 1 + (pw - 1) t; dl/dx = L sigmoid(x) - pw t.
    src: x, target, pos_weight (broadcast over the last dim) */
 
-static void nn__bce_logits_forward(nn_tensor *y) {
+static int nn__bce_logits_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
     const nn_tensor *pw = y->src[2];
     int64_t i, K = pw ? pw->numel : 1;
@@ -1734,8 +1866,9 @@ static void nn__bce_logits_forward(nn_tensor *y) {
         float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
         NN__F32(y)[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
     }
+    return 1;
 }
-static void nn__bce_logits_backward(nn_tensor *y) {
+static int nn__bce_logits_backward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]), *g = NN__F32(y->grad);
     const nn_tensor *pw = y->src[2];
     float *dx = nn__gbuf(y->src[0]);
@@ -1744,73 +1877,173 @@ static void nn__bce_logits_backward(nn_tensor *y) {
         float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
         dx[i] += g[i] * (L * nn__sigmoidf(x[i]) - p * t[i]);
     }
+    return 1;
 }
 
-/* ---- the op table ---- */
+/* ---- binary cross-entropy on probabilities ---- */
+/* l = -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)), as PyTorch clamps the logs;
+   dl/dp = (p - t) / max(p (1 - p), 1e-12); dl/dt = max(log(1 - p), -100) - max(log p, -100).
+   src: p, t. p outside [0, 1] is an error. */
 
-typedef struct nn__op_info { const char *name; void (*forward)(nn_tensor *y); void (*backward)(nn_tensor *y); } nn__op_info;
+static int nn__bce_forward(nn_tensor *y) {
+    const float *p = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        double lp, lq;
+        if (!(p[i] >= 0.0f && p[i] <= 1.0f)) {
+            nn__err(y->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits",
+                    p[i], (long long)i);
+            return 0;
+        }
+        lp = p[i] > 0.0f ? log((double)p[i]) : -100.0;
+        lq = p[i] < 1.0f ? log1p(-(double)p[i]) : -100.0;
+        NN__F32(y)[i] = (float)-(t[i] * (lp > -100.0 ? lp : -100.0) + (1.0 - t[i]) * (lq > -100.0 ? lq : -100.0));
+    }
+    return 1;
+}
+static int nn__bce_backward(nn_tensor *y) {
+    const float *p = NN__F32(y->src[0]), *t = NN__F32(y->src[1]), *g = NN__F32(y->grad);
+    float *dp = nn__gbuf(y->src[0]), *dt = nn__gbuf(y->src[1]);
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        double pq = (double)p[i] * (1.0 - p[i]);
+        if (dp) dp[i] += (float)(g[i] * ((double)p[i] - t[i]) / (pq > 1e-12 ? pq : 1e-12));
+        if (dt) {
+            double lp = p[i] > 0.0f ? log((double)p[i]) : -100.0, lq = p[i] < 1.0f ? log1p(-(double)p[i]) : -100.0;
+            dt[i] += (float)(g[i] * ((lq > -100.0 ? lq : -100.0) - (lp > -100.0 ? lp : -100.0)));
+        }
+    }
+    return 1;
+}
 
-static void nn__leaf_forward(nn_tensor *y) { (void)y; }
-#define nn__leaf_backward nn__leaf_forward
+/* ---- Huber and smooth L1, elementwise ---- */
+/* d = input - target; |d| < t: 0.5 d^2 (/ t for smooth L1), else |d| - 0.5 t (times t for Huber).
+   fp[0] = t (delta or beta), ip[0] = 1 for smooth L1. src: input, target. */
 
-static const nn__op_info nn__ops[NN_OP_COUNT] = {
-    { "leaf", nn__leaf_forward, nn__leaf_backward },
-    { "add", nn__binary_forward, nn__binary_backward },
-    { "sub", nn__binary_forward, nn__binary_backward },
-    { "mul", nn__binary_forward, nn__binary_backward },
-    { "div", nn__binary_forward, nn__binary_backward },
-    { "pow", nn__binary_forward, nn__binary_backward },
-    { "maximum", nn__binary_forward, nn__binary_backward },
-    { "minimum", nn__binary_forward, nn__binary_backward },
-    { "where", nn__binary_forward, nn__binary_backward },
-    { "add_scalar", nn__unary_forward, nn__unary_backward },
-    { "mul_scalar", nn__unary_forward, nn__unary_backward },
-    { "div_scalar", nn__unary_forward, nn__unary_backward },
-    { "pow_scalar", nn__unary_forward, nn__unary_backward },
-    { "neg", nn__unary_forward, nn__unary_backward },
-    { "exp", nn__unary_forward, nn__unary_backward },
-    { "log", nn__unary_forward, nn__unary_backward },
-    { "sqrt", nn__unary_forward, nn__unary_backward },
-    { "abs", nn__unary_forward, nn__unary_backward },
-    { "clamp", nn__unary_forward, nn__unary_backward },
-    { "relu", nn__unary_forward, nn__unary_backward },
-    { "leaky_relu", nn__unary_forward, nn__unary_backward },
-    { "sigmoid", nn__unary_forward, nn__unary_backward },
-    { "tanh", nn__unary_forward, nn__unary_backward },
-    { "gelu", nn__unary_forward, nn__unary_backward },
-    { "silu", nn__unary_forward, nn__unary_backward },
-    { "softplus", nn__unary_forward, nn__unary_backward },
-    { "softmax", nn__softmax_forward, nn__softmax_backward },
-    { "log_softmax", nn__softmax_forward, nn__softmax_backward },
-    { "sum", nn__reduce_forward, nn__reduce_backward },
-    { "mean", nn__reduce_forward, nn__reduce_backward },
-    { "var", nn__reduce_forward, nn__reduce_backward },
-    { "std", nn__reduce_forward, nn__reduce_backward },
-    { "max", nn__reduce_forward, nn__reduce_backward },
-    { "min", nn__reduce_forward, nn__reduce_backward },
-    { "logsumexp", nn__reduce_forward, nn__reduce_backward },
-    { "matmul", nn__matmul_forward, nn__matmul_backward },
-    { "gather", nn__gather_forward, nn__gather_backward },
-    { "index_select", nn__index_select_forward, nn__index_select_backward },
-    { "reshape", nn__leaf_forward, nn__view_backward },
-    { "transpose", nn__leaf_forward, nn__view_backward },
-    { "permute", nn__leaf_forward, nn__view_backward },
-    { "slice", nn__leaf_forward, nn__view_backward },
-    { "select", nn__leaf_forward, nn__view_backward },
-    { "squeeze", nn__leaf_forward, nn__view_backward },
-    { "unsqueeze", nn__leaf_forward, nn__view_backward },
-    { "copy", nn__copy_forward, nn__copy_backward },
-    { "cat", nn__cat_forward, nn__cat_backward },
-    { "conv2d", nn__conv2d_forward, nn__conv2d_backward },
-    { "conv_transpose2d", nn__conv_transpose2d_forward, nn__conv_transpose2d_backward },
-    { "max_pool2d", nn__pool_forward, nn__pool_backward },
-    { "avg_pool2d", nn__pool_forward, nn__pool_backward },
-    { "adaptive_avg_pool2d", nn__pool_forward, nn__pool_backward },
-    { "dropout", nn__dropout_forward, nn__dropout_backward },
-    { "batch_norm", nn__norm_forward, nn__norm_backward },
-    { "layer_norm", nn__norm_forward, nn__norm_backward },
-    { "bce_with_logits", nn__bce_logits_forward, nn__bce_logits_backward },
-};
+static int nn__huber_forward(nn_tensor *y) {
+    const float *a = NN__F32(y->src[0]), *b = NN__F32(y->src[1]);
+    float t = y->fp[0];
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        float d = a[i] - b[i], ad = fabsf(d);
+        if (y->ip[0]) NN__F32(y)[i] = ad < t ? 0.5f * d * d / t : ad - 0.5f * t;
+        else NN__F32(y)[i] = ad < t ? 0.5f * d * d : t * (ad - 0.5f * t);
+    }
+    return 1;
+}
+static int nn__huber_backward(nn_tensor *y) {
+    const float *a = NN__F32(y->src[0]), *b = NN__F32(y->src[1]), *g = NN__F32(y->grad);
+    float *da = nn__gbuf(y->src[0]), *db = nn__gbuf(y->src[1]), t = y->fp[0];
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        float d = a[i] - b[i], sign = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f), k;
+        if (fabsf(d) < t) k = y->ip[0] ? d / t : d;
+        else k = y->ip[0] ? sign : t * sign;
+        if (da) da[i] += g[i] * k;
+        if (db) db[i] -= g[i] * k;
+    }
+    return 1;
+}
 
-NN_API const char *nn_op_name(int op) { return op >= 0 && op < NN_OP_COUNT ? nn__ops[op].name : "?"; }
+/* ---- negative log-likelihood with class weights, ignore_index and label smoothing ---- */
+/* src: logp (R, C), target int64 (R), weight (C) or NULL. ip[0] = reduction, ip[1] = ignore_index;
+   fp[0] = label_smoothing e. Per row i (not ignored): (1 - e) w[t_i] (-logp[i, t_i]) + e / C sum_c w_c (-logp[i, c]).
+   Mean divides the first term by sum_i w[t_i] and the second by the same sum with weights, by R without
+   (PyTorch's cross_entropy_loss_label_smoothing). saved (2 doubles): those two divisors. */
 
+static int nn__nll_check(nn_tensor *y, int64_t i, int64_t *k) {
+    int64_t t = NN__I64(y->src[1])[i], C = y->src[0]->shape[1];
+    if (t == y->ip[1]) return 0;
+    if (t < 0 || t >= C) {
+        nn__err(y->ctx, "nn_nll_loss: target %lld at position %lld is not a class in [0, %lld)", (long long)t, (long long)i, (long long)C);
+        return -1;
+    }
+    *k = t;
+    return 1;
+}
+static int nn__nll_forward(nn_tensor *y) {
+    const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
+    int64_t R = lp->shape[0], C = lp->shape[1], i, c, k = 0;
+    double e = y->fp[0], total = 0, nll = 0, smooth = 0, *div = NN__CAST(double *, y->saved);
+    for (i = 0; i < R; i++) {
+        const float *row = NN__F32(lp) + i * C;
+        double li = 0, sm = 0;
+        int ok = nn__nll_check(y, i, &k);
+        if (ok < 0) return 0;
+        if (ok) {
+            double wt = w ? NN__F32(w)[k] : 1.0;
+            total += wt;
+            li = -(1.0 - e) * wt * row[k];
+            if (e > 0) for (c = 0; c < C; c++) sm -= e / (double)C * (w ? NN__F32(w)[c] : 1.0) * row[c];
+        }
+        if (y->ip[0] == NN_NONE) NN__F32(y)[i] = (float)(li + sm);
+        nll += li; smooth += sm;
+    }
+    div[0] = total;                          /* total 0 (all ignored): NaN, as PyTorch */
+    div[1] = w ? total : (double)R;
+    if (y->ip[0] == NN_SUM) NN__F32(y)[0] = (float)(nll + smooth);
+    if (y->ip[0] == NN_MEAN) NN__F32(y)[0] = (float)(nll / div[0] + (e > 0 ? smooth / div[1] : 0.0));
+    return 1;
+}
+static int nn__nll_backward(nn_tensor *y) {
+    const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
+    float *dx = nn__gbuf(lp);
+    const double *div = NN__CAST(const double *, y->saved);
+    int64_t R = lp->shape[0], C = lp->shape[1], i, c, k = 0;
+    double e = y->fp[0];
+    if (!dx) return 1;
+    for (i = 0; i < R; i++) {
+        double g = y->ip[0] == NN_NONE ? NN__F32(y->grad)[i] : NN__F32(y->grad)[0], gn = g, gs = g;
+        if (nn__nll_check(y, i, &k) <= 0) continue;
+        if (y->ip[0] == NN_MEAN) { gn = g / div[0]; gs = g / div[1]; }
+        dx[i * C + k] -= (float)((1.0 - e) * (w ? NN__F32(w)[k] : 1.0) * gn);
+        if (e > 0) for (c = 0; c < C; c++) dx[i * C + c] -= (float)(e / (double)C * (w ? NN__F32(w)[c] : 1.0) * gs);
+    }
+    return 1;
+}
+
+/* ---- the registry's CPU column and the dispatcher ---- */
+
+static int nn__leaf_forward(nn_tensor *y) { (void)y; return 1; }
+static int nn__leaf_backward(nn_tensor *y) { (void)y; return 1; }
+
+typedef struct nn__kernels { int (*forward)(nn_tensor *y); int (*backward)(nn_tensor *y); } nn__kernels;
+
+#define NN__CPU_ROW(name, str, family) { nn__##family##_forward, nn__##family##_backward },
+static const nn__kernels nn__cpu_kernels[NN_OP_COUNT] = { NN__OP_LIST(NN__CPU_ROW) };
+#undef NN__CPU_ROW
+#define NN__NAME_ROW(name, str, family) str,
+static const char *const nn__op_names[NN_OP_COUNT] = { NN__OP_LIST(NN__NAME_ROW) };
+#undef NN__NAME_ROW
+
+/* One kernel table per device, each built from NN__OP_LIST: a device backend (nn_cuda.h, with
+   NN_CUDA defined) supplies nn__cuda_table() and no front end changes. */
+#ifdef NN_CUDA
+static const nn__kernels *nn__cuda_table(void);
+#endif
+static const nn__kernels *nn__device_table(nn_device device) {
+    if (device == NN_CPU) return nn__cpu_kernels;
+#ifdef NN_CUDA
+    if (device == NN_CUDA) return nn__cuda_table();
+#endif
+    return NULL;
+}
+
+static const nn__kernels *nn__kernels_for(nn_tensor *y) {
+    const nn__kernels *table = nn__device_table(y->device);
+    if (!table || !table[y->op].forward) {
+        nn__err(y->ctx, "nn_%s: no kernel for device %d in this build", nn_op_name(y->op), (int)y->device);
+        return NULL;
+    }
+    return &table[y->op];
+}
+static int nn__forward(nn_tensor *y) {
+    const nn__kernels *k = nn__kernels_for(y);
+    return k && k->forward(y);
+}
+static int nn__backward_node(nn_tensor *y) {
+    const nn__kernels *k = nn__kernels_for(y);
+    return k && k->backward(y);
+}
+
+NN_API const char *nn_op_name(int op) { return op >= 0 && op < NN_OP_COUNT ? nn__op_names[op] : "?"; }

@@ -29,23 +29,35 @@ static nn_tensor **nn__topo(nn_tensor *t, int64_t *count) {
     return order;
 }
 
-/* The gradient tensor of t: persistent for your tensors, arena for op results. */
-static int nn__ensure_grad(nn_tensor *t, int zero) {
-    if (!t->grad) {
-        if (t->flags & NN__PERSISTENT) t->grad = nn__new_persistent(t->ctx, "nn_backward", t->ndim, t->shape);
-        else t->grad = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 1);
-        if (!t->grad) return 0;
-        zero = 1;
+/* The gradient of t, zeroed when new: persistent for your tensors (kept across steps), from the
+   arena for other leaves, and from the step's gradient pool for intermediate results. */
+static int nn__ensure_grad(nn_tensor *t) {
+    nn_tensor *g;
+    if (t->grad) return 1;
+    if (t->flags & NN__PERSISTENT) g = nn__new_persistent(t->ctx, "nn_backward", t->ndim, t->shape);
+    else if (t->op == NN_OP_LEAF || (t->flags & NN__RETAIN_GRAD)) g = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 1);
+    else {
+        g = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 0);
+        if (g) g->data = nn__grad_take(t->ctx, (size_t)(t->numel ? t->numel : 1) * sizeof(float));
+        if (g && !g->data) g = NULL;
+        if (g) { g->storage->ptr = g->data; g->storage->bytes = (size_t)t->numel * sizeof(float); g->storage->owner = NN_OWNER_ARENA; }
     }
-    if (zero) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float));
+    if (!g) return 0;
+    memset(g->data, 0, (size_t)t->numel * sizeof(float));
+    t->grad = g;
     return 1;
 }
 
-NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
-    (void)retain_graph;
-    nn_tensor **order; int64_t n, i;
+/* After u's backward nothing adds to u's gradient again: give it back unless retain_grad. */
+static void nn__release_grad(nn_tensor *u) {
+    if (u->op == NN_OP_LEAF || (u->flags & NN__RETAIN_GRAD) || !u->grad) return;
+    nn__grad_give(u->ctx, u->grad->data, (size_t)(u->numel ? u->numel : 1) * sizeof(float));
+    u->grad = NULL;
+}
+
+static int nn__backward_check(nn_tensor *t, nn_tensor *grad) {
     char s1[128], s2[128];
-    if (!t) return 0;
+    if (nn__stale(t)) { nn__err(t->ctx, "nn_backward: the tensor was made before the last nn_arena_reset and no longer exists"); return 0; }
     if (!t->requires_grad) {
         nn__err(t->ctx, "nn_backward: the tensor %s does not require grad and has no grad history", NN__SHAPE(t, s1));
         return 0;
@@ -54,29 +66,51 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
         nn__err(t->ctx, "nn_backward: the tensor is %s; a gradient can be implied only for one-element outputs, so pass grad", NN__SHAPE(t, s1));
         return 0;
     }
-    if (grad && grad->numel != t->numel) {
-        nn__err(t->ctx, "nn_backward: grad is %s and the tensor is %s; they must have the same shape", NN__SHAPE(grad, s2), NN__SHAPE(t, s1));
+    if (grad && (grad->numel != t->numel || grad->dtype != NN_FLOAT32 || nn__stale(grad))) {
+        nn__err(t->ctx, "nn_backward: grad is %s (%s) and the tensor is %s; grad must be float32 of the same shape",
+                NN__SHAPE(grad, s2), nn_dtype_name(grad->dtype), NN__SHAPE(t, s1));
         return 0;
     }
+    return 1;
+}
+
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
+    nn_tensor **order; int64_t n, i; int k;
+    if (!t) return 0;
+    if (!nn__backward_check(t, grad)) return 0;
     order = nn__topo(t, &n);
     if (!order) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
-    for (i = 0; i < n; i++) {
-        nn_tensor *u = order[i];
-        /* leaves accumulate across calls until zeroed; inner nodes start at 0 */
-        if (!nn__ensure_grad(u, u->op != NN_OP_LEAF)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
+    for (i = 0; i < n; i++) if (order[i]->flags & NN__GRAPH_FREED) {
+        nn__err(t->ctx, "nn_backward: trying to backward through the graph a second time (its %s node was used by an "
+                "earlier backward); pass retain_graph = 1 to the first nn_backward if you need to", nn_op_name(order[i]->op));
+        return 0;
     }
+    if (!nn__ensure_grad(t)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
     if (grad) {
         float *g = NN__F32(t->grad);
         nn__walk w;
         nn__walk_init(&w, grad->ndim, grad->shape, grad->stride, NULL, NULL);
         for (i = 0; i < t->numel; i++, nn__walk_next(&w)) g[i] += NN__F32(grad)[w.off[0]];
     } else NN__F32(t->grad)[0] += 1.0f;
-    for (i = n - 1; i >= 0; i--) nn__ops[order[i]->op].backward(order[i]);
+    for (i = n - 1; i >= 0; i--) {     /* every consumer of a node runs before the node */
+        nn_tensor *u = order[i];
+        if (u->op == NN_OP_LEAF) continue;
+        for (k = 0; k < u->nsrc; k++) {
+            nn_tensor *v = u->src[k];
+            if (v && v->requires_grad && !nn__ensure_grad(v)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
+        }
+        if (!nn__backward_node(u)) return 0;
+        nn__release_grad(u);
+        if (!retain_graph) u->flags |= NN__GRAPH_FREED;
+    }
     return 1;
 }
 
-NN_API nn_tensor *nn_retain_grad(nn_tensor *t) { return t; }
-NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float)); }
+NN_API nn_tensor *nn_retain_grad(nn_tensor *t) {
+    if (t && t->op != NN_OP_LEAF) t->flags |= NN__RETAIN_GRAD;
+    return t;
+}
+NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float)); }
 
 /* Sum of y * v in double, v a fixed pattern. */
 static double nn__probe(const nn_tensor *y, const float *v) {
@@ -134,12 +168,15 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
 }
 
 #ifndef NN_NO_STDIO
+static double nn__value_at(const nn_tensor *t, int64_t off) {
+    return t->dtype == NN_INT64 ? (double)NN__I64(t)[off] : (double)NN__F32(t)[off];
+}
 static void nn__dot_values(FILE *f, const char *what, const nn_tensor *t) {
     int64_t i, n = t->numel < 6 ? t->numel : 6;
     nn__walk w;
     fprintf(f, "%s", what);
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", NN__F32(t)[w.off[0]]);
+    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", nn__value_at(t, w.off[0]));
     if (t->numel > n) fprintf(f, " ...");
 }
 
@@ -182,7 +219,8 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
     printf("[");
     for (i = 0; i < n; i++) {
         if (summarize && n > 6 && i == 3) { printf(d == t->ndim - 1 ? "..., " : "...,\n%*s", d == t->ndim - 1 ? 0 : indent + d + 1, ""); i = n - 3; }
-        if (d == t->ndim - 1) printf("%.4f", NN__F32(t)[off + i * t->stride[d]]);
+        if (d == t->ndim - 1 && t->dtype == NN_INT64) printf("%lld", (long long)NN__I64(t)[off + i * t->stride[d]]);
+        else if (d == t->ndim - 1) printf("%.4f", NN__F32(t)[off + i * t->stride[d]]);
         else nn__print_rec(t, d + 1, off + i * t->stride[d], indent, summarize);
         if (i < n - 1) {
             if (d == t->ndim - 1) printf(", ");
@@ -195,8 +233,10 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
 NN_API void nn_print(const nn_tensor *t) {
     if (!t) { printf("NULL\n"); return; }
     printf("tensor(");
-    if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
+    if (t->ndim == 0 && t->dtype == NN_INT64) printf("%lld", (long long)NN__I64(t)[0]);
+    else if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
     else nn__print_rec(t, 0, 0, 7, t->numel > 1000);
+    if (t->dtype == NN_INT64) printf(", dtype=torch.int64");
     if (t->requires_grad) printf(t->op == NN_OP_LEAF ? ", requires_grad=True" : ", grad_fn=<%s>", nn_op_name(t->op));
     printf(")\n");
 }

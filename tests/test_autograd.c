@@ -9,10 +9,11 @@ static nn_tensor *scalar(nn_ctx *ctx, float v) {
 static void test_chain_rule(nn_ctx *ctx) {
     nn_tensor *x = scalar(ctx, -2), *y = scalar(ctx, 5), *z = scalar(ctx, -4), *q, *f;
     begin("seed003 chain rule x=-2 y=5 z=-4");
-    q = nn_add(x, y);
+    q = nn_retain_grad(nn_add(x, y));             /* q.retain_grad(): q is not a leaf */
     f = nn_mul(q, z);
     CHECK(nn_item(q) == 3.0f && nn_item(f) == -12.0f, "q=%g f=%g, expected 3 and -12", nn_item(q), nn_item(f));
     CHECK(nn_backward(f, NULL, 0), "backward failed");
+    CHECK(f->grad == NULL, "f is not a leaf and did not retain_grad: its grad is released, as PyTorch's is None");
     CHECK(nn_f32(x->grad)[0] == -4.0f, "df/dx = %g, expected -4", nn_f32(x->grad)[0]);
     CHECK(nn_f32(y->grad)[0] == -4.0f, "df/dy = %g, expected -4", nn_f32(y->grad)[0]);
     CHECK(nn_f32(z->grad)[0] == 3.0f, "df/dz = %g, expected 3", nn_f32(z->grad)[0]);
@@ -120,8 +121,11 @@ static void test_manual_backprop(nn_ctx *ctx) {
         m = nn_max(x, 1, 1, &idx);
         nn_backward(nn_sum(m, NN_ALL, 0), NULL, 0);
         oh = nn_one_hot(nn_argmax(x, 1, 0), 6);
-        for (i = 0; i < 24; i++) CHECK(nn_f32(x->grad)[i] == nn_f32(oh)[i], "grad[%lld] = %g, one_hot %g", (long long)i, nn_f32(x->grad)[i], nn_f32(oh)[i]);
-        for (i = 0; i < 4; i++) CHECK(nn_f32(idx)[i] == nn_f32(nn_argmax(x, 1, 0))[i], "indices differ from argmax");
+        CHECK(oh && oh->dtype == NN_INT64 && idx && idx->dtype == NN_INT64, "one_hot and the indices are int64, as PyTorch");
+        if (oh && idx) {
+            for (i = 0; i < 24; i++) CHECK(nn_f32(x->grad)[i] == (float)nn_i64(oh)[i], "grad[%lld] = %g, one_hot %lld", (long long)i, nn_f32(x->grad)[i], (long long)nn_i64(oh)[i]);
+            for (i = 0; i < 4; i++) CHECK(nn_i64(idx)[i] == nn_i64(nn_argmax(x, 1, 0))[i], "indices differ from argmax");
+        }
         nn_free(x);
     }
     end();
@@ -185,7 +189,7 @@ static void test_autograd(nn_ctx *ctx) {
 
     begin("op table: every op's name matches the op list");
     {
-#define NAME_OF(e, s) s,
+#define NAME_OF(e, s, family) s,
         static const char *names[] = { NN__OP_LIST(NAME_OF) };
         int k;
         for (k = 0; k < NN_OP_COUNT; k++) CHECK(!strcmp(nn_op_name(k), names[k]), "op %d is %s in the table, %s in the list", k, nn_op_name(k), names[k]);
@@ -289,13 +293,15 @@ static void test_errors(nn_ctx *ctx) {
     end();
     begin("error: index out of range, bad creation arguments, item of many, bad device");
     {
-        float iv[2] = { 0, 5 }; int64_t s[1] = { 2 }, neg[2] = { 2, -1 };
-        nn_tensor *ix = nn_from_array(ctx, 1, s, iv);
+        int64_t iv[2] = { 0, 5 }, s[1] = { 2 }, neg[2] = { 2, -1 };
+        float fv[2] = { 0, 1 };
+        nn_tensor *ix = nn_from_i64(ctx, 1, s, iv), *fx = nn_from_array(ctx, 1, s, fv);
         expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 5 is out of range for a dim of size 4");
-        nn_f32(ix)[1] = 1e30f;
-        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 1e+30 is not a whole number in range");
-        nn_f32(ix)[1] = 0.5f;
-        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index 0.5 is not a whole number");
+        nn_i64(ix)[1] = -5;
+        expect_error(ctx, nn_index_select(d, 0, ix), "nn_index_select: index -5 is out of range for a dim of size 4");
+        expect_error(ctx, nn_index_select(d, 0, fx), "nn_index_select: index is float32; indices are int64");
+        expect_error(ctx, nn_set_requires_grad(ix, 1) && ix->requires_grad ? ix : NULL, "only floating-point tensors can require gradients");
+        nn_free(fx);
         expect_error(ctx, nn_zeros(ctx, 2, neg), "nn_zeros: size -1 at dim 1 is negative");
         expect_error(ctx, nn_arange(ctx, 0, 1, 0), "nn_arange: step 0");
         CHECK(isnan(nn_item(c)) && strstr(nn_error(ctx), "nn_item: tensor of shape (2, 3) has 6 elements"), "item: %s", ERRS(ctx));
@@ -309,7 +315,8 @@ static void test_errors(nn_ctx *ctx) {
         nn_tensor *two[2]; two[0] = c; two[1] = d;
         expect_error(ctx, nn_cat(two, 2, 1), "nn_cat: tensor 0 is (2, 3) and tensor 1 is (4, 3)");
         expect_error(ctx, nn_stack(two, 2, 0), "nn_stack: tensor 0 is (2, 3) and tensor 1 is (4, 3)");
-        expect_error(ctx, nn_gather(c, 0, a), "nn_gather: index (64, 784) is larger than x (2, 3)");
+        nn_tensor *big = nn_to_dtype(a, NN_INT64);
+        expect_error(ctx, nn_gather(c, 0, big), "nn_gather: index (64, 784) is larger than x (2, 3)");
         expect_error(ctx, nn_clamp(c, 1, 0), "nn_clamp: min 1 is greater than max 0");
     }
     end();
@@ -361,7 +368,8 @@ static void test_zero_alloc_step(nn_ctx *ctx) {
 
 static void test_graph_dot(nn_ctx *ctx) {
     nn_tensor *x = nn_set_name(scalar(ctx, -2), "x"), *y = nn_set_name(scalar(ctx, 5), "y"), *z = nn_set_name(scalar(ctx, -4), "z");
-    nn_tensor *f = nn_set_name(nn_mul(nn_set_name(nn_add(x, y), "q"), z), "f");
+    nn_tensor *f = nn_set_name(nn_mul(nn_retain_grad(nn_set_name(nn_add(x, y), "q")), z), "f");
+    nn_retain_grad(f);   /* the picture shows the gradients of q and f too */
     FILE *fp; char buf[4096]; size_t n;
     begin("graph picture: DOT with op, value and gradient per node");
     nn_backward(f, NULL, 0);
@@ -378,3 +386,91 @@ static void test_graph_dot(nn_ctx *ctx) {
     nn_arena_reset(ctx);
 }
 
+
+/* ---- core v2: backward and arena semantics as PyTorch's ---- */
+static void test_backward_semantics(nn_ctx *ctx) {
+    int64_t s[2] = { 64, 64 }, k;
+    nn_tensor *w = nn_set_requires_grad(nn_randn(ctx, 2, s), 1), *y, *h, *stale;
+    size_t before, peak_chain;
+    int mode;
+
+    nn_set_logger(ctx, capture_log, NULL);
+    begin("backward: a second backward through a used graph is an error; retain_graph allows it");
+    y = nn_sum(nn_mul(w, w), NN_ALL, 0);
+    CHECK(nn_backward(y, NULL, 0), "first backward: %s", ERRS(ctx));
+    expect_error(ctx, nn_backward(y, NULL, 0) ? y : NULL, "nn_backward: trying to backward through the graph a second time");
+    nn_zero_grad(w);
+    y = nn_sum(nn_mul(w, w), NN_ALL, 0);
+    CHECK(nn_backward(y, NULL, 1) && nn_backward(y, NULL, 0), "retain_graph: %s", ERRS(ctx));
+    CHECK(fabsf(nn_f32(w->grad)[5] - 4.0f * nn_f32(w)[5]) < 1e-5f, "two backwards accumulate 2 * 2w: %g vs %g", nn_f32(w->grad)[5], 4.0f * nn_f32(w)[5]);
+    end();
+    nn_arena_reset(ctx);
+
+    begin("backward: intermediate gradients are released once used (peak = live gradients)");
+    /* 40 chained (64, 64) ops: keeping every gradient would hold 40 x 16 KB more */
+    h = w;
+    for (k = 0; k < 40; k++) h = nn_tanh(h);
+    y = nn_sum(h, NN_ALL, 0);
+    before = nn_arena_peak(ctx);
+    nn_zero_grad(w);
+    CHECK(nn_backward(y, NULL, 0), "backward: %s", ERRS(ctx));
+    peak_chain = nn_arena_peak(ctx) - before;
+    CHECK(peak_chain < 8 * 64 * 64 * sizeof(float), "backward through 40 ops raised the peak by %zu bytes; at most a few gradients should be live", peak_chain);
+    CHECK(h->grad == NULL, "an intermediate gradient was kept");
+    CHECK(w->grad != NULL, "the leaf lost its gradient");
+    end();
+    nn_arena_reset(ctx);
+
+    begin("arena: a tensor used after nn_arena_reset is refused with a message");
+    stale = nn_mul_scalar(w, 2.0f);
+    nn_arena_reset(ctx);
+    expect_error(ctx, nn_relu(stale), "was made before the last nn_arena_reset");
+    stale = nn_mul_scalar(w, 2.0f);
+    nn_arena_reset(ctx);
+    expect_error(ctx, nn_backward(stale, NULL, 0) ? stale : NULL, "made before the last nn_arena_reset");
+    end();
+
+    begin("arena: a loop that never resets gets a warning, long before memory runs away");
+    {
+        int64_t big[1] = { 1 << 22 };   /* 16 MB per op result */
+        nn_tensor *x = nn_zeros(ctx, 1, big);
+        g_log[0] = 0; g_log_count = 0;
+        for (k = 0; k < 80 && !strstr(g_log, "warning"); k++) nn_add_scalar(x, 1.0f);
+        CHECK(strstr(g_log, "warning: the step arena holds") && strstr(g_log, "nn_arena_reset"), "no warning after %lld steps (%s)", (long long)k, g_log);
+        CHECK(nn_error(ctx) == NULL, "the warning is not an error: %s", ERRS(ctx));
+        CHECK(k * 16 < 1200, "warned only after %lld MB", (long long)(k * 16));
+        nn_free(x);
+        g_log[0] = 0;
+    }
+    end();
+    nn_arena_reset(ctx);
+
+    begin("NN_NO_GRAD: a scoped torch.no_grad()");
+    mode = nn_is_grad_enabled(ctx);
+    NN_NO_GRAD(ctx) {
+        y = nn_mul(w, w);
+        CHECK(!y->requires_grad && !nn_is_grad_enabled(ctx), "grad mode is on inside NN_NO_GRAD");
+    }
+    CHECK(nn_is_grad_enabled(ctx) == mode, "grad mode not restored");
+    y = nn_mul(w, w);
+    CHECK(y->requires_grad, "ops after the block do not record");
+    end();
+    nn_arena_reset(ctx);
+
+    begin("dtype: int64 tensors, nn_f32/nn_i64 check the dtype, to_dtype converts");
+    {
+        int64_t v[3] = { 3, -1, 7 }, three = 3;
+        nn_tensor *i = nn_from_i64(ctx, 1, &three, v), *f = nn_to_dtype(i, NN_FLOAT32), *back = nn_to_dtype(f, NN_INT64);
+        CHECK(i->dtype == NN_INT64 && nn_i64(i)[2] == 7 && nn_item(nn_select(i, 0, 1)) == -1.0f, "int64 values");
+        CHECK(f && f->dtype == NN_FLOAT32 && nn_f32(f)[0] == 3.0f && back && nn_i64(back)[1] == -1, "to_dtype round trip");
+        expect_error(ctx, nn_f32(i), "nn_f32: the tensor is int64, not float32");
+        expect_error(ctx, nn_relu(i), "nn_relu: x is int64; expected float32");
+        CHECK(nn_dtype_size(NN_INT64) == 8 && nn_dtype_size(NN_BFLOAT16) == 2 && !strcmp(nn_dtype_name(NN_FLOAT16), "float16"), "dtype table");
+        CHECK(nn_select(i, 0, 2)->storage == i->storage, "a view shares its input's storage");
+        nn_free(i);
+    }
+    end();
+    nn_free(w);
+    nn_arena_reset(ctx);
+    nn_set_logger(ctx, NULL, NULL);
+}

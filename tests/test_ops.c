@@ -105,25 +105,22 @@ FX_OP(linear) {
 }
 /* conv2d params: stride, padding, dilation, groups, has_bias */
 FX_OP(conv2d) {
-    nn_conv_opts o;
-    memset(&o, 0, sizeof o);
+    nn_conv_opts o = nn_conv_opts_default();
     o.stride = (int64_t)P(0); o.padding = (int64_t)P(1); o.dilation = (int64_t)P(2); o.groups = (int64_t)P(3);
     return nn_conv2d(in[0], in[1], P(4) != 0 ? in[2] : NULL, o);
 }
 /* conv_transpose2d params: stride, padding, output_padding, groups, dilation */
 FX_OP(conv_transpose2d) {
-    nn_conv_opts o;
-    memset(&o, 0, sizeof o);
+    nn_conv_opts o = nn_conv_opts_default();
     o.stride = (int64_t)P(0); o.padding = (int64_t)P(1); o.output_padding = (int64_t)P(2);
     o.groups = (int64_t)P(3); o.dilation = (int64_t)P(4);
     return nn_conv_transpose2d(in[0], in[1], in[2], o);
 }
 /* pool params: kernel, stride, padding, ceil_mode, count_include_pad */
 static nn_pool_opts fx_pool_opts(const fx_case *c) {
-    nn_pool_opts o;
-    memset(&o, 0, sizeof o);
-    o.kernel_size = (int64_t)P(0); o.stride = (int64_t)P(1); o.padding = (int64_t)P(2);
-    o.ceil_mode = D(3); o.count_exclude_pad = !D(4);
+    nn_pool_opts o = nn_pool_opts_default((int64_t)P(0));
+    o.stride = (int64_t)P(1); o.padding = (int64_t)P(2);
+    o.ceil_mode = D(3); o.count_include_pad = D(4);
     return o;
 }
 FX_OP(max_pool2d) { return nn_max_pool2d(in[0], fx_pool_opts(c)); }
@@ -172,10 +169,9 @@ FX_OP(huber_loss) {
 }
 /* cross entropy params: reduction, use_weight, use_ignore, ignore_index, label_smoothing; targets are int64 */
 static nn_cross_entropy_opts fx_ce_opts(const fx_case *c, nn_tensor **in) {
-    nn_cross_entropy_opts o;
-    memset(&o, 0, sizeof o);
-    o.reduction = (nn_reduction)D(0); o.weight = P(1) != 0 ? in[2] : NULL; o.use_ignore_index = D(2);
-    o.ignore_index = (int64_t)P(3); o.label_smoothing = (float)P(4);
+    nn_cross_entropy_opts o = nn_cross_entropy_opts_default();
+    o.reduction = (nn_reduction)D(0); o.weight = P(1) != 0 ? in[2] : NULL;
+    o.ignore_index = D(2) ? (int64_t)P(3) : -100; o.label_smoothing = (float)P(4);
     return o;
 }
 FX_OP(cross_entropy) { return nn_cross_entropy(in[0], in[1], fx_ce_opts(c, in)); }
@@ -185,7 +181,7 @@ FX_OP(bce_loss) {
     return nn_bce_loss(in[0], in[1], P(1) != 0 ? in[2] : NULL, (nn_reduction)D(0));
 }
 FX_OP(bce_with_logits) {
-    return nn_bce_with_logits(in[0], in[1], P(1) != 0 ? in[2] : NULL, (nn_reduction)D(0));
+    return nn_bce_with_logits(in[0], in[1], NULL, (nn_reduction)D(0), P(1) != 0 ? in[2] : NULL);   /* in[2]: pos_weight */
 }
 #undef P
 #undef D
@@ -567,9 +563,7 @@ static void numerics_conv_bias(nn_ctx *ctx) {
     nn_tensor *x = nn_full(ctx, 4, sx, 0.5f), *w = nn_full(ctx, 4, sw, 0.25f), *b = nn_zeros(ctx, 1, sb);
     nn_tensor *g = nn_full(ctx, 4, sy, 0.1f), *y;
     double exact = 1e6 * (double)0.1f;
-    nn_conv_opts o;
-    memset(&o, 0, sizeof o);
-    o.stride = 1; o.dilation = 1; o.groups = 1;
+    nn_conv_opts o = nn_conv_opts_default();
     nn_set_requires_grad(b, 1);
     y = nn_conv2d(x, w, b, o);
     CHECK(y != NULL && nn_backward(y, g, 0), "conv2d: %s", ERRS(ctx));
