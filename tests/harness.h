@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <ctype.h>
 
 /* count every heap allocation the library makes */
 static long g_mallocs, g_frees;

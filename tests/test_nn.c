@@ -15,6 +15,7 @@ typedef struct { const char *name; void (*run)(nn_ctx *ctx); } test_entry;
 static const test_entry g_tests[] = {
     { "ops/fixtures", test_fixtures },            /* filters its cases by name and op */
     { "ops/gemm", test_gemm_paths },
+    { "ops/frontends_touch_no_data", test_frontends_touch_no_data },
     { "autograd/chain_rule", test_chain_rule },
     { "autograd/manual_backprop", test_manual_backprop },
     { "autograd/semantics", test_autograd },

@@ -633,3 +633,63 @@ static void test_gemm_paths(nn_ctx *ctx) {
     nn_arena_reset(ctx);
     end();
 }
+
+/* ---- the registry's rule: front ends never read or write tensor data ---- */
+/* Reads nn.h's ops and losses sections and checks every function that is not a kernel
+   (nn__<family>_forward/_backward or a helper only kernels call) for data access. */
+static void test_frontends_touch_no_data(nn_ctx *ctx) {
+    static const char *kernel_helpers[] = { "nn__gather_positions", "nn__norm_stats", "nn__nll_check", "nn__index_ok",
+                                            "nn__gemm_ref", "nn__gemm_tile", "nn__gemm", "nn__im2col", "nn__col2im",
+                                            "nn__binary_dval", "nn__pool_window", "nn__sigmoidf", "nn__gbuf" };
+    static const char *sections[2][2] = { { "/* ==== ops ==== */", "/* ==== autograd engine ==== */" },
+                                          { "/* ==== losses ==== */", "/* ==== optimizers ==== */" } };
+    FILE *f = fopen("nn.h", "rb");
+    char *src = NULL; long n = 0; int sct, fronts = 0, bad = 0;
+    (void)ctx;
+    begin("registry: no op front end reads or writes tensor data (kernels only)");
+    if (f) { fseek(f, 0, SEEK_END); n = ftell(f); fseek(f, 0, SEEK_SET); src = (char *)malloc((size_t)n + 1); }
+    CHECK(src && fread(src, 1, (size_t)n, f) == (size_t)n, "cannot read nn.h from the repository root");
+    if (f) fclose(f);
+    if (!src) { end(); return; }
+    src[n] = 0;
+    CHECK(NN_OP_COUNT >= 60, "the registry lists %d ops", NN_OP_COUNT);
+    for (sct = 0; sct < 2; sct++) {
+        char *impl = strstr(src, "#ifdef NN_IMPLEMENTATION");
+        char *p = impl ? strstr(impl, sections[sct][0]) : NULL, *stop = p ? strstr(p, sections[sct][1]) : NULL;
+        CHECK(p && stop, "section %s not found", sections[sct][0]);
+        while (p && stop && (p = strstr(p, "\n")) && p < stop) {
+            char name[96], *open, *close, *body; size_t k; int helper = 0; size_t len;
+            p++;
+            if (strncmp(p, "static ", 7) && strncmp(p, "NN_API ", 7)) continue;
+            open = strchr(p, '(');
+            if (!open || open > stop || strchr(p, '\n') < open) continue;
+            body = strchr(p, '{');
+            if (!body || strchr(p, ';') < body) continue;           /* a declaration */
+            {   /* a one-line function ends on its own line */
+                char *eol = strchr(p, '\n');
+                if (eol && body < eol && eol[-1] == '}') close = eol - 2;
+                else close = strstr(body, "\n}");
+            }
+            if (!close || close > stop) break;
+            { char *b = open; while (b > p && (b[-1] == '_' || isalnum((unsigned char)b[-1]))) b--;
+              len = (size_t)(open - b); if (len >= sizeof name) len = sizeof name - 1; memcpy(name, b, len); name[len] = 0; }
+            for (k = 0; k < sizeof kernel_helpers / sizeof kernel_helpers[0]; k++) if (!strcmp(name, kernel_helpers[k])) helper = 1;
+            len = strlen(name);
+            if (!helper && !(len > 8 && !strcmp(name + len - 8, "_forward")) && !(len > 9 && !strcmp(name + len - 9, "_backward"))
+                && strcmp(name, "nn_one_hot")) {   /* one_hot(-1) reads the classes for its shape, as PyTorch does */
+                char save = close[1]; close[1] = 0;
+                fronts++;
+                if (strstr(body, "NN__F32(") || strstr(body, "NN__I64(") || strstr(body, "nn_f32(") || strstr(body, "nn_i64(")) {
+                    CHECK(0, "front end %s touches tensor data", name);
+                    bad++;
+                }
+                close[1] = save;
+            }
+            p = close;
+        }
+    }
+    CHECK(fronts > 60, "only %d front ends found: the parser lost its way", fronts);
+    if (!bad) printf("  registry: %d ops; %d front-end functions read, none touches tensor data\n", NN_OP_COUNT, fronts);
+    free(src);
+    end();
+}
