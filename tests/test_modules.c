@@ -18,23 +18,10 @@ static nn_tensor *my_net_forward(nn_module *self, nn_tensor *x) {
     x = nn_forward(n->dropout, nn_relu(nn_forward(n->fc1, x)));
     return nn_forward(n->fc2, x);
 }
-/* Conv2d(stride=1, padding, dilation=1, groups=1): PyTorch's values written out */
-static nn_conv_opts conv_opts(int64_t padding) {
-    nn_conv_opts o;
-    memset(&o, 0, sizeof o);
-    o.stride = 1; o.padding = padding; o.dilation = 1; o.groups = 1;
-    return o;
-}
-/* MaxPool2d(kernel_size, stride=kernel_size, padding=0, dilation=1) */
-static nn_pool_opts max_pool_opts(int64_t kernel_size) {
-    nn_pool_opts o;
-    memset(&o, 0, sizeof o);
-    o.kernel_size = kernel_size; o.stride = kernel_size; o.dilation = 1;
-    return o;
-}
 static nn_module *build_my_net(nn_ctx *ctx, my_net_t *n, int64_t size, int64_t classes) {
     nn_module *m = nn_module_new(ctx, "MY_NET", my_net_forward, n);
-    nn_conv_opts pad1 = conv_opts(1); nn_pool_opts p2 = max_pool_opts(2);
+    nn_conv_opts pad1 = nn_conv_opts_default(); nn_pool_opts p2 = nn_pool_opts_default(2);
+    pad1.padding = 1;
     n->conv1 = nn_module_add(m, "conv1", nn_conv2d_new(ctx, 3, 32, 3, pad1, 1));
     n->conv2 = nn_module_add(m, "conv2", nn_conv2d_new(ctx, 32, 64, 3, pad1, 1));
     n->pool1 = nn_module_add(m, "pool1", nn_max_pool2d_new(ctx, p2));
@@ -69,7 +56,12 @@ static void check_model(nn_ctx *ctx, const char *name, nn_module *m, int ce) {
     CHECK(ex != NULL, "cannot open %s: %s", path, ERRS(ctx));
     if (!ex || g_case_failed) { nn_safetensors_close(ex); return; }
     x = nn_safetensors_get(ex, "input"); target = nn_safetensors_get(ex, "target"); want_losses = nn_safetensors_get(ex, "losses");
-    memset(&co, 0, sizeof co);
+    if (ce && target && target->dtype != NN_INT64) {   /* class indices are int64, as in PyTorch */
+        nn_tensor *t64 = nn_keep(nn_to_dtype(target, NN_INT64));
+        nn_free(target);
+        target = t64;
+    }
+    co = nn_cross_entropy_opts_default();
     out = nn_forward(m, x);
     loss = ce ? nn_cross_entropy(out, target, co) : nn_mse_loss(out, target, NN_MEAN);
     CHECK(loss && nn_backward(loss, NULL, 0), "forward/backward failed: %s", ERRS(ctx));
@@ -530,7 +522,7 @@ static void test_modules(nn_ctx *ctx) {
     /* The note says (64*24*24 + 1) * 512 = 3,221,504, but that product is 18,874,880,
        which is what PyTorch 1.13 counts for nn.Linear(64*24*24, 512); nn.h matches PyTorch. */
     begin("seed002 parameter counts: 896, 18,496, and PyTorch's 18,874,880 for Linear(64*24*24, 512)");
-    pad1 = conv_opts(1);
+    pad1 = nn_conv_opts_default(); pad1.padding = 1;
     c = nn_conv2d_new(ctx, 3, 32, 3, pad1, 1);
     CHECK(nn_module_num_parameters(c) == 896, "Conv2d(3,32,3): %lld", (long long)nn_module_num_parameters(c));
     nn_module_free(c);
