@@ -11,6 +11,13 @@ static int files_equal_weights(nn_module *a, nn_module *b) {
     return 1;
 }
 
+/* the tensor a module's state dict names `name` (module API independent) */
+static nn_tensor *state_tensor(nn_module *m, const char *name) {
+    const nn_state_entry *es; int n = nn_module_state(m, &es), k;
+    for (k = 0; k < n; k++) if (!strcmp(es[k].name, name)) return es[k].tensor;
+    return NULL;
+}
+
 typedef struct { nn_module *fc1, *drop, *fc2; } small_t;
 static nn_tensor *small_forward(nn_module *self, nn_tensor *x) {
     small_t *s = (small_t *)self->user;
@@ -25,7 +32,7 @@ static nn_module *small_new(nn_ctx *ctx, small_t *s) {
 }
 /* trains steps [from, to) with Adam + StepLR, one step per "epoch" */
 static float small_train(nn_ctx *ctx, nn_module *m, nn_optim *o, nn_scheduler *s, nn_tensor *x, nn_tensor *y, int from, int to) {
-    int t; float last = 0; nn_cross_entropy_opts co; memset(&co, 0, sizeof co);
+    int t; float last = 0; nn_cross_entropy_opts co = nn_cross_entropy_opts_default();
     for (t = from; t < to; t++) {
         nn_tensor *loss;
         nn_optim_zero_grad(o);
@@ -173,7 +180,7 @@ static void test_safetensors_int64(nn_ctx *ctx) {
     end();
     begin("nn_load_model: num_batches_tracked as I64 (PyTorch's) loads; a fraction into an int64 tensor is refused by name");
     {
-        nn_module *bn = nn_batch_norm1d_new(ctx, 3, 0.1f, 1e-5f, 1);
+        nn_module *bn = nn_batch_norm1d_new(ctx, 3, 1e-5f, 0.1f, 1);
         const nn_state_entry *es; int n = bn ? nn_module_state(bn, &es) : 0, k, nbt = -1;
         const char *nm[8]; nn_tensor *ts[8];
         for (k = 0; k < n && k < 8; k++) { nm[k] = es[k].name; ts[k] = es[k].tensor; if (!strcmp(es[k].name, "num_batches_tracked")) nbt = k; }
@@ -225,8 +232,8 @@ static void test_checkpoints(nn_ctx *ctx) {
 
     begin("checkpoint: resume from a checkpoint ends with the same weights as an uninterrupted run");
     nn_manual_seed(ctx, 5);
-    x = nn_randn(ctx, 2, sx); y = nn_empty(ctx, 1, sy);
-    for (i = 0; i < 10; i++) nn_f32(y)[i] = (float)(i % 3);
+    x = nn_randn(ctx, 2, sx); y = nn_zeros_dtype(ctx, 1, sy, NN_INT64);
+    for (i = 0; i < 10; i++) nn_i64(y)[i] = i % 3;
     nn_module_free(b);
     nn_manual_seed(ctx, 21); b = small_new(ctx, &s2);
     nn_module_free(a);
@@ -261,7 +268,7 @@ static void test_checkpoints(nn_ctx *ctx) {
 
     begin("checkpoint: bad files are rejected with the tensor named, and the model is untouched");
     {
-        nn_tensor *before = nn_keep(s2.fc1->weight);
+        nn_tensor *before = nn_keep(state_tensor(s2.fc1, "weight"));
         FILE *f; long size; unsigned char *bytes;
         const char *bad = "test_bad.safetensors";
         /* a truncated file */
@@ -313,7 +320,7 @@ static void test_checkpoints(nn_ctx *ctx) {
             CHECK(!nn_load_model(b, bad) && strstr(ERRS(ctx), "\"extra.weight\", which the model does not have"), "unexpected: %s", ERRS(ctx));
             nn_clear_error(ctx);
         }
-        CHECK(memcmp(nn_f32(before), nn_f32(s2.fc1->weight), (size_t)before->numel * sizeof(float)) == 0, "a failed load changed the model");
+        CHECK(memcmp(nn_f32(before), nn_f32(state_tensor(s2.fc1, "weight")), (size_t)before->numel * sizeof(float)) == 0, "a failed load changed the model");
         nn_free(before);
         remove(bad);
     }
