@@ -20,31 +20,49 @@
            nn_tensor *z = nn_set_requires_grad(nn_from_array(ctx, 1, one, zs), 1);
            nn_tensor *q = nn_add(x, y);                // q = x + y   (3)
            nn_tensor *f = nn_mul(q, z);                // f = q * z   (-12)
-           nn_backward(f, NULL, 0);                       // f.backward()
-           printf("%g %g %g\n", x->grad->data[0], y->grad->data[0], z->grad->data[0]);
-           if (nn_error(ctx)) printf("error: %s\n", nn_error(ctx));
+           nn_backward(f, NULL, 0);                    // f.backward()
+           printf("%g %g %g\n", nn_f32(x->grad)[0], nn_f32(y->grad)[0], nn_f32(z->grad)[0]);
+           const char *err = nn_error(ctx);
+           if (err) printf("error: %s\n", err);
            nn_arena_reset(ctx);                        // once per step: frees q, f
            nn_free(x); nn_free(y); nn_free(z);         // tensors you created
            nn_ctx_free(ctx);
            return 0;
        }
 
+   TENSORS
+       A tensor has a dtype (NN_FLOAT32, or NN_INT64 for labels and indices), a
+       shape in PyTorch's order and a storage that its views share. Read values
+       with nn_f32(t)[i] or nn_i64(t)[i] (NULL and an error for the wrong dtype),
+       or nn_item(t) for one element.
+
    MEMORY MODEL
        Tensors you create (nn_zeros, nn_from_array, nn_randn, ...) are yours
        until nn_free. Tensors that ops return (nn_add, nn_matmul, views, the
-       autograd graph, gradients of intermediate results) live in the
-       context's step arena until nn_arena_reset(ctx), which you call once per
-       training step. After the first step the arena is big enough and a step
-       makes no heap allocation. To keep a value past the reset, copy it out:
-       nn_item() for a scalar, nn_keep() for a tensor.
+       autograd graph) live in the context's step arena until
+       nn_arena_reset(ctx), which you call once per training step; using one
+       after the reset is an error, not a crash. Backward gives each
+       intermediate gradient back as soon as it is used (nn_retain_grad keeps
+       one), so a step's peak is the activations plus the live gradients.
+       After the first step the arena is big enough and a step makes no heap
+       allocation; a loop that never resets gets a warning in the log. To keep
+       a value past the reset, copy it out: nn_item() or nn_keep().
+       Modules own their parameters, buffers and children (see nn_module_free).
 
    ERROR MODEL
        Nothing aborts your program because of what you passed. A bad shape,
-       a NULL, a wrong dim: the function returns NULL (or 0), the message
-       ("nn_matmul: a is (64, 784) and b is (128, 10); ...") goes to the
-       context's logger (stderr by default, replace it with nn_set_logger),
-       and the first error sticks in the context until nn_clear_error.
-       Ops given a NULL input return NULL, so a step can be checked once.
+       a NULL, a wrong dim, an index out of range: the function returns NULL
+       (or 0), the message ("nn_matmul: a is (64, 784) and b is (128, 10); ...")
+       goes to the context's logger (stderr by default, replace it with
+       nn_set_logger), and the first error sticks in the context until
+       nn_clear_error. Ops given a NULL input return NULL, so a step can be
+       checked once.
+
+   OPTIONS
+       Every options struct comes pre-filled with PyTorch's defaults by its
+       nn_x_opts_default() function; each field holds PyTorch's value as is
+       (0 means 0). Change the fields you need:
+           nn_adam_opts o = nn_adam_opts_default();  o.weight_decay = 0.0;
 
    CONFIG MACROS (define before including)
        NN_STATIC                 make every function static (private copy)
@@ -59,10 +77,12 @@
        stb_image_write.h         PNG plots (stb_easy_font.h adds their text)
      Compile with -fopenmp to split the GEMM's row blocks across threads.
 
-   SECTIONS (grep "==== name ===="): tensors, ops, autograd, modules and
-   layers, losses, optimizers, schedulers, serialisation (safetensors), data
-   (datasets, transforms, DataLoader), training utilities (progress bar,
-   metrics, plots). Declarations first, implementation after, same order.
+   SECTIONS: each opens with a banner "==== name ====" (grep for it), first
+   the declarations, then the implementation in the same order:
+       config, public types, context, tensors, ops, autograd, modules,
+       losses, optimizers, schedulers, serialisation, data, training utilities
+   (the implementation adds "memory" before ops). Ops are listed once, in
+   NN__OP_LIST: each op's enum, name and forward/backward kernels.
 
    LICENSE: MIT or public domain (Unlicense), your choice; see the end of
    this file. Version history: CHANGELOG.md.

@@ -89,7 +89,8 @@ struct nn_tensor {
 
 typedef void (*nn_log_fn)(void *user, const char *message);
 
-/* ==== context: arena, RNG, errors, grad mode ==== */
+/* ==== context ==== */
+/* the step arena, the RNG, errors and grad mode */
 
 NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL when out of memory */
 NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
@@ -109,7 +110,8 @@ NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the gra
          nn__no_grad_ = (nn_set_grad_enabled((ctx), nn__no_grad_ - 2), 0))
 NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
 
-/* ==== tensor creation (persistent: free with nn_free) ==== */
+/* ==== tensors ==== */
+/* ---- creation (persistent: free with nn_free) ---- */
 
 NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* float32, uninitialised */
 NN_API nn_tensor *nn_empty_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype);  /* uninitialised */
@@ -126,7 +128,7 @@ NN_API nn_tensor *nn_zeros_like(const nn_tensor *t);
 NN_API nn_tensor *nn_keep(const nn_tensor *t);       /* persistent, detached copy of any tensor */
 NN_API void nn_free(nn_tensor *t);                   /* frees a tensor you created; no-op on op results and NULL */
 
-/* ==== tensor queries and in-place helpers (no graph) ==== */
+/* ---- queries and in-place helpers (no graph) ---- */
 
 NN_API float *nn_f32(const nn_tensor *t);            /* t's float32 elements, or NULL (with an error) for another dtype */
 NN_API int64_t *nn_i64(const nn_tensor *t);          /* t's int64 elements, or NULL (with an error) for another dtype */
@@ -145,7 +147,8 @@ NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device); /* t.to(device); same t
 NN_API void nn_print(const nn_tensor *t);            /* print(t) in PyTorch's format */
 #endif
 
-/* ==== shape ops (views share storage with their input) ==== */
+/* ==== ops ==== */
+/* ---- shape ops (views share storage with their input) ---- */
 
 NN_API nn_tensor *nn_reshape(nn_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed; copies only when x is strided */
 NN_API nn_tensor *nn_view(nn_tensor *x, int ndim, const int64_t *shape);    /* like reshape, but x must be contiguous */
@@ -162,7 +165,7 @@ NN_API nn_tensor *nn_detach(nn_tensor *x);                                  /* s
 NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim);                   /* torch.cat */
 NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim);                 /* torch.stack */
 
-/* ==== elementwise ops (full broadcasting) ==== */
+/* ---- elementwise ops (full broadcasting) ---- */
 
 NN_API nn_tensor *nn_add(nn_tensor *a, nn_tensor *b);
 NN_API nn_tensor *nn_sub(nn_tensor *a, nn_tensor *b);
@@ -184,7 +187,7 @@ NN_API nn_tensor *nn_sqrt(nn_tensor *x);
 NN_API nn_tensor *nn_abs(nn_tensor *x);
 NN_API nn_tensor *nn_clamp(nn_tensor *x, float min, float max);   /* -INFINITY / INFINITY for no bound */
 
-/* ==== activations ==== */
+/* ---- activations ---- */
 
 NN_API nn_tensor *nn_relu(nn_tensor *x);
 NN_API nn_tensor *nn_leaky_relu(nn_tensor *x, float negative_slope);   /* PyTorch default 0.01 */
@@ -196,7 +199,7 @@ NN_API nn_tensor *nn_softplus(nn_tensor *x, float beta, float threshold); /* PyT
 NN_API nn_tensor *nn_softmax(nn_tensor *x, int dim);
 NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim);
 
-/* ==== reductions (dim may be NN_ALL; keepdim as PyTorch) ==== */
+/* ---- reductions (dim may be NN_ALL; keepdim as PyTorch) ---- */
 
 NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim);
 NN_API nn_tensor *nn_mean(nn_tensor *x, int dim, int keepdim);
@@ -207,7 +210,7 @@ NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices
 NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim);      /* float indices, no gradient */
 NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim);
 
-/* ==== matmul and indexing ==== */
+/* ---- matmul and indexing (indices are int64) ---- */
 
 NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b);  /* torch.matmul: 1-D, 2-D, batched, broadcast batch dims */
 NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* torch.gather; index holds whole numbers */
@@ -215,7 +218,7 @@ NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index); /* i
 NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes);      /* index.shape + (num_classes,); -1 = max+1 */
 NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index);       /* F.embedding: index.shape + (D,) */
 
-/* ==== neural-network functions (torch.nn.functional) ==== */
+/* ---- neural-network functions (torch.nn.functional) ---- */
 
 /* Options: every field holds PyTorch's value as is (0 is 0). Start from the defaults:
        nn_conv_opts co = nn_conv_opts_default();  co.padding = 1;

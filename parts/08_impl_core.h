@@ -1,4 +1,5 @@
-/* ==== tensor storage and memory ==== */
+/* ==== memory ==== */
+/* the context, the step arena, the RNG, tensor storage and creation */
 
 /* tensor flags: who owns it; a non-leaf's grad kept (retain_grad); its graph used by a backward */
 enum { NN__PERSISTENT = 1u, NN__ARENA = 2u, NN__RETAIN_GRAD = 4u, NN__GRAPH_FREED = 8u };
