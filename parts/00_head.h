@@ -92,7 +92,7 @@
 #ifndef NN_H
 #define NN_H
 #define NN_VERSION "0.1.0"
-#define NN_H_INCLUDED 1 /* nn_cuda.h checks this to know nn.h came first */
+#define NN_H_INCLUDED 1 /* a companion header checks this to know nn.h came first */
 
 #include <stddef.h>
 #include <stdint.h>

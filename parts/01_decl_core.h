@@ -7,7 +7,7 @@ typedef struct nn_tensor nn_tensor;
 
 /* >>ops The registry: one row per op, its enum, its printed name and its kernel family
    (nn__<family>_forward / nn__<family>_backward). The autograd engine, the graph printer
-   and each device's kernel table (the CPU's in this file, CUDA's in nn_cuda.h) are built
+   and each device's kernel table (the CPU's is the only one in this build) are built
    from this one list. */
 #define NN__OP_LIST(X) \
     X(LEAF, "leaf", leaf) \

@@ -538,7 +538,7 @@ NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
 NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
     if (!t) return NULL;
     if (device == t->device) return t;
-    nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only (include nn_cuda.h for CUDA)", (int)device);
+    nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only", (int)device);
     return NULL;
 }
 

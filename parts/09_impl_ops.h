@@ -2016,8 +2016,8 @@ static const nn__kernels nn__cpu_kernels[NN_OP_COUNT] = { NN__OP_LIST(NN__CPU_RO
 static const char *const nn__op_names[NN_OP_COUNT] = { NN__OP_LIST(NN__NAME_ROW) };
 #undef NN__NAME_ROW
 
-/* One kernel table per device, each built from NN__OP_LIST: a device backend (nn_cuda.h, with
-   NN_CUDA defined) supplies nn__cuda_table() and no front end changes. */
+/* One kernel table per device, each built from NN__OP_LIST. A device backend compiled in
+   with NN_CUDA defined supplies nn__cuda_table(), and no front end changes. */
 #ifdef NN_CUDA
 static const nn__kernels *nn__cuda_table(void);
 #endif
