@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop clean
+.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -34,19 +34,13 @@ test: compile-check $(BUILD)/test_nn
 	./$(BUILD)/test_nn
 
 compile-check: | $(BUILD)
-	@printf '#define NN_IMPLEMENTATION\n#include "nn.h"\nint main(void){return 0;}\n' > $(BUILD)/cc.c
-	@printf '#define STB_IMAGE_IMPLEMENTATION\n#include <stb/stb_image.h>\n#define STB_IMAGE_WRITE_IMPLEMENTATION\n#include <stb/stb_image_write.h>\n#include <stb/stb_easy_font.h>\n' > $(BUILD)/ccs.c
-	@cat $(BUILD)/cc.c >> $(BUILD)/ccs.c
-	@cp $(BUILD)/cc.c $(BUILD)/cc.cpp; cp $(BUILD)/ccs.c $(BUILD)/ccs.cpp
-	@for c in "gcc -std=c99" "clang -std=c99" "g++ -std=c++11" "clang++ -std=c++11"; do \
+	@for c in "gcc -std=c99" "clang -std=c99" "g++ -std=c++11 -x c++" "clang++ -std=c++11 -x c++"; do \
 	  bin=$${c%% *}; command -v $$bin >/dev/null 2>&1 || { echo "compile-check: $$bin not installed, skipped"; continue; }; \
-	  for f in cc $(if $(STB),ccs); do \
-	    src=$(BUILD)/$$f.c; case $$bin in *++) src=$(BUILD)/$$f.cpp;; esac; \
-	    $$c -I. -Wall -Wextra -Werror -c $$src -o $(BUILD)/cc.o || exit 1; \
+	  for f in impl options $(if $(STB),stb_impl stb_decl); do \
+	    $$c -I. -Wall -Wextra -Werror -c tests/compile/$$f.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed on tests/compile/$$f.c"; exit 1; }; \
 	  done; \
-	  src=$(BUILD)/cc.c; case $$bin in *++) src=$(BUILD)/cc.cpp;; esac; \
-	  $$c -I. -Wall -Wextra -Werror -DNN_NO_STDIO -DNN_NO_SIMD -DNN_STATIC -c $$src -o $(BUILD)/cc.o || exit 1; \
-	  echo "compile-check: $$c -Wall -Wextra -Werror ok (also NN_NO_STDIO/NN_NO_SIMD/NN_STATIC$(if $(STB),; with stb_image + stb_image_write + stb_easy_font))"; done
+	  $$c -I. -Wall -Wextra -Werror -DNN_NO_STDIO -DNN_NO_SIMD -DNN_STATIC -c tests/compile/impl.c -o $(BUILD)/cc.o || exit 1; \
+	  echo "compile-check: $$c -Wall -Wextra -Werror ok (options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_STATIC$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
 
 # Every example, run from build/ so the files they write land there.
 examples: $(addprefix $(BUILD)/,$(EXAMPLES))
@@ -93,6 +87,11 @@ fuzz: | $(BUILD)
 
 fixtures:
 	/usr/bin/python3 tests/gen_fixtures.py
+
+# Peak step-arena bytes of one MY_NET training step (see bench/arena_peak.c)
+bench-memory: | $(BUILD)
+	$(CC) $(WARN) -O2 -o $(BUILD)/arena_peak bench/arena_peak.c $(LDLIBS)
+	./$(BUILD)/arena_peak
 
 # nn.h's safetensors output loaded by PyTorch (needs Debian's python3-torch)
 interop: $(BUILD)/mynet

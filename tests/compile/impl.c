@@ -1,0 +1,4 @@
+/* compile check: the implementation, alone */
+#define NN_IMPLEMENTATION
+#include "nn.h"
+int main(void) { return 0; }
