@@ -499,9 +499,83 @@ static float nn__gray_mean(const float *x, int64_t C, int64_t HW) {
     return (float)(s / (double)HW);
 }
 
+/* One function per transform: o (C', H', W') from x (C, H, W) = s. */
+static void nn__tf_grayscale(float *o, const float *x, const int64_t *s, int64_t out_c) {
+    int64_t i, c, HW = s[1] * s[2];
+    for (i = 0; i < HW; i++) {
+        float g = s[0] == 3 ? 0.2989f * x[i] + 0.587f * x[HW + i] + 0.114f * x[2 * HW + i] : x[i];
+        for (c = 0; c < out_c; c++) o[c * HW + i] = g;
+    }
+}
+/* counter-clockwise by a random angle in [-degrees, degrees], about the centre, nearest neighbour, fill 0 */
+static void nn__tf_rotation(float *o, const float *x, const int64_t *s, float degrees, uint64_t *rng) {
+    float a = nn__uniform_ab(rng, -degrees, degrees) * 0.017453292519943295f, ca = cosf(a), sa = sinf(a);
+    float cy = (float)s[1] * 0.5f, cx = (float)s[2] * 0.5f;
+    int64_t y, xx, c, HW = s[1] * s[2];
+    for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++) {
+        float dx = (float)xx + 0.5f - cx, dy = (float)y + 0.5f - cy;
+        float sx = ca * dx - sa * dy + cx, sy = sa * dx + ca * dy + cy;
+        int64_t ix = (int64_t)floorf(sx), iy = (int64_t)floorf(sy);
+        int inside = ix >= 0 && ix < s[2] && iy >= 0 && iy < s[1];
+        for (c = 0; c < s[0]; c++) o[c * HW + y * s[2] + xx] = inside ? x[c * HW + iy * s[2] + ix] : 0.0f;
+    }
+}
+/* brightness and contrast in random order, as torchvision */
+static void nn__tf_color_jitter(float *o, const float *x, const int64_t *s, float brightness, float contrast, uint64_t *rng) {
+    float b = brightness > 0 ? nn__uniform_ab(rng, brightness < 1 ? 1 - brightness : 0, 1 + brightness) : 1.0f;
+    float ct = contrast > 0 ? nn__uniform_ab(rng, contrast < 1 ? 1 - contrast : 0, 1 + contrast) : 1.0f;
+    int contrast_first = nn__uniform01(rng) < 0.5f, step;
+    int64_t i, HW = s[1] * s[2], n = s[0] * HW;
+    memcpy(o, x, (size_t)n * sizeof(float));
+    for (step = 0; step < 2; step++) {
+        if ((step == 0) != contrast_first) {
+            for (i = 0; i < n; i++) { float v = o[i] * b; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
+        } else {
+            float m = nn__gray_mean(o, s[0], HW);
+            for (i = 0; i < n; i++) { float v = ct * o[i] + (1.0f - ct) * m; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
+        }
+    }
+}
+/* zero padding p, then a random sz x sz crop */
+static void nn__tf_random_crop(float *o, const float *x, const int64_t *s, int64_t sz, int64_t p, uint64_t *rng) {
+    int64_t top, left, c, y, xx, HW = s[1] * s[2];
+    top = (int64_t)(nn__uniform01(rng) * (float)(s[1] + 2 * p - sz + 1));
+    left = (int64_t)(nn__uniform01(rng) * (float)(s[2] + 2 * p - sz + 1));
+    if (top > s[1] + 2 * p - sz) top = s[1] + 2 * p - sz;
+    if (left > s[2] + 2 * p - sz) left = s[2] + 2 * p - sz;
+    for (c = 0; c < s[0]; c++) for (y = 0; y < sz; y++) for (xx = 0; xx < sz; xx++) {
+        int64_t iy = top + y - p, ix = left + xx - p;
+        o[(c * sz + y) * sz + xx] = (iy >= 0 && iy < s[1] && ix >= 0 && ix < s[2]) ? x[c * HW + iy * s[2] + ix] : 0.0f;
+    }
+}
+static void nn__tf_hflip(float *o, const float *x, const int64_t *s, float p, uint64_t *rng) {
+    int64_t c, y, xx, HW = s[1] * s[2];
+    if (!(nn__uniform01(rng) < p)) { memcpy(o, x, (size_t)(s[0] * HW) * sizeof(float)); return; }
+    for (c = 0; c < s[0]; c++) for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++)
+        o[c * HW + y * s[2] + xx] = x[c * HW + y * s[2] + (s[2] - 1 - xx)];
+}
+static void nn__tf_normalize(float *o, const float *x, const int64_t *s, const float *mean, const float *sd) {
+    int64_t c, i, HW = s[1] * s[2];
+    for (c = 0; c < s[0]; c++) for (i = 0; i < HW; i++) o[c * HW + i] = (x[c * HW + i] - mean[c]) / sd[c];
+}
+
+/* transform t from x (shape s) into o (shape ns) */
+static void nn__tf_apply(const nn_transform *t, float *o, const float *x, const int64_t *s, const int64_t *ns, uint64_t *rng) {
+    switch (t->kind) {
+    case NN_RESIZE: nn__resize_bilinear(o, x, s[0], s[1], s[2], ns[1], ns[2]); break;
+    case NN_GRAYSCALE: nn__tf_grayscale(o, x, s, ns[0]); break;
+    case NN_RANDOM_ROTATION: nn__tf_rotation(o, x, s, t->f[0], rng); break;
+    case NN_COLOR_JITTER: nn__tf_color_jitter(o, x, s, t->f[0], t->f[1], rng); break;
+    case NN_RANDOM_CROP: nn__tf_random_crop(o, x, s, t->size[0], t->size[1], rng); break;
+    case NN_RANDOM_HORIZONTAL_FLIP: nn__tf_hflip(o, x, s, t->f[0], rng); break;
+    case NN_NORMALIZE: nn__tf_normalize(o, x, s, t->f, t->f + NN_NORMALIZE_MAX_CHANNELS); break;
+    default: break;                          /* nn__transform_shape refused it */
+    }
+}
+
 NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const float *x, const int64_t *shape,
                                float *out, int64_t *out_shape, uint64_t *rng) {
-    int64_t s[3], ns[3], i, c, y, xx; int k; float *buf[2] = { NULL, NULL }; const float *cur = x; int which = 0; int64_t maxn;
+    int64_t s[3], ns[3], maxn; int k, which = 0; float *buf[2] = { NULL, NULL }; const float *cur = x;
     uint64_t local = 0;
     if (!ctx) return 0;
     if (n < 0 || (n > 0 && !ts) || !x || !shape || !out || !out_shape) {
@@ -517,66 +591,10 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
     buf[0] = nn__scratch(ctx, maxn); buf[1] = nn__scratch(ctx, maxn);
     if (!buf[0] || !buf[1]) { nn__err(ctx, "nn_apply_transforms: out of memory"); return 0; }
     for (k = 0; k < n; k++) {
-        const nn_transform *t = &ts[k];
-        float *o = buf[which];
-        int64_t HW = s[1] * s[2];
         memcpy(ns, s, sizeof ns);
-        nn__transform_shape(ctx, t, ns);
-        switch (t->kind) {
-        case NN_RESIZE: nn__resize_bilinear(o, cur, s[0], s[1], s[2], ns[1], ns[2]); break;
-        case NN_GRAYSCALE:
-            for (i = 0; i < HW; i++) {
-                float g = s[0] == 3 ? 0.2989f * cur[i] + 0.587f * cur[HW + i] + 0.114f * cur[2 * HW + i] : cur[i];
-                for (c = 0; c < ns[0]; c++) o[c * HW + i] = g;
-            }
-            break;
-        case NN_RANDOM_ROTATION: {   /* counter-clockwise by a, about the centre, nearest neighbour, fill 0 */
-            float a = nn__uniform_ab(rng, -t->f[0], t->f[0]) * 0.017453292519943295f, ca = cosf(a), sa = sinf(a);
-            float cy = (float)s[1] * 0.5f, cx = (float)s[2] * 0.5f;
-            for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++) {
-                float dx = (float)xx + 0.5f - cx, dy = (float)y + 0.5f - cy;
-                float sx = ca * dx - sa * dy + cx, sy = sa * dx + ca * dy + cy;
-                int64_t ix = (int64_t)floorf(sx), iy = (int64_t)floorf(sy);
-                for (c = 0; c < s[0]; c++)
-                    o[c * HW + y * s[2] + xx] = (ix >= 0 && ix < s[2] && iy >= 0 && iy < s[1]) ? cur[c * HW + iy * s[2] + ix] : 0.0f;
-            }
-        } break;
-        case NN_COLOR_JITTER: {   /* brightness and contrast in random order, as torchvision */
-            float b = t->f[0] > 0 ? nn__uniform_ab(rng, t->f[0] < 1 ? 1 - t->f[0] : 0, 1 + t->f[0]) : 1.0f;
-            float ct = t->f[1] > 0 ? nn__uniform_ab(rng, t->f[1] < 1 ? 1 - t->f[1] : 0, 1 + t->f[1]) : 1.0f;
-            int contrast_first = nn__uniform01(rng) < 0.5f, step;
-            memcpy(o, cur, (size_t)(s[0] * HW) * sizeof(float));
-            for (step = 0; step < 2; step++) {
-                if ((step == 0) != contrast_first) { for (i = 0; i < s[0] * HW; i++) { float v = o[i] * b; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; } }
-                else {
-                    float m = nn__gray_mean(o, s[0], HW);
-                    for (i = 0; i < s[0] * HW; i++) { float v = ct * o[i] + (1.0f - ct) * m; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
-                }
-            }
-        } break;
-        case NN_RANDOM_CROP: {
-            int64_t p = t->size[1], sz = t->size[0], top, left;
-            top = (int64_t)(nn__uniform01(rng) * (float)(s[1] + 2 * p - sz + 1)); left = (int64_t)(nn__uniform01(rng) * (float)(s[2] + 2 * p - sz + 1));
-            if (top > s[1] + 2 * p - sz) top = s[1] + 2 * p - sz;
-            if (left > s[2] + 2 * p - sz) left = s[2] + 2 * p - sz;
-            for (c = 0; c < s[0]; c++) for (y = 0; y < sz; y++) for (xx = 0; xx < sz; xx++) {
-                int64_t iy = top + y - p, ix = left + xx - p;
-                o[(c * sz + y) * sz + xx] = (iy >= 0 && iy < s[1] && ix >= 0 && ix < s[2]) ? cur[c * HW + iy * s[2] + ix] : 0.0f;
-            }
-        } break;
-        case NN_RANDOM_HORIZONTAL_FLIP:
-            if (nn__uniform01(rng) < t->f[0]) { for (c = 0; c < s[0]; c++) for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++) o[c * HW + y * s[2] + xx] = cur[c * HW + y * s[2] + (s[2] - 1 - xx)]; }
-            else memcpy(o, cur, (size_t)(s[0] * HW) * sizeof(float));
-            break;
-        case NN_NORMALIZE:
-            for (c = 0; c < s[0]; c++) {
-                float m = t->f[c], sd = t->f[NN_NORMALIZE_MAX_CHANNELS + c];
-                for (i = 0; i < HW; i++) o[c * HW + i] = (cur[c * HW + i] - m) / sd;
-            }
-            break;
-        default: nn__err(ctx, "nn_apply_transforms: unknown transform %d", (int)t->kind); return 0;
-        }
-        cur = o; which ^= 1;
+        nn__transform_shape(ctx, &ts[k], ns);
+        nn__tf_apply(&ts[k], buf[which], cur, s, ns, rng);
+        cur = buf[which]; which ^= 1;
         memcpy(s, ns, sizeof s);
     }
     memcpy(out, cur, (size_t)(s[0] * s[1] * s[2]) * sizeof(float));
