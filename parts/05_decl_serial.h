@@ -4,7 +4,9 @@ typedef struct nn_dataloader nn_dataloader;   /* see the data section */
 
 #ifndef NN_NO_STDIO
 typedef struct nn_safetensors nn_safetensors;
-NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);   /* reads and checks the whole file */
+/* Reads and checks the whole file. Limits (each an error naming it): a JSON header up to
+   1 GiB, tensors up to NN_MAX_DIMS dims; dtypes F32, F64, F16, BF16, I64, I32. */
+NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);
 NN_API int nn_safetensors_count(const nn_safetensors *st);
 NN_API const char *nn_safetensors_name(const nn_safetensors *st, int i);
 /* A new tensor (free it with nn_free) in the file's dtype family: I64 and I32 give NN_INT64,

@@ -63,7 +63,7 @@ static int nn__jints(nn__json *j, int64_t *v, int max, int *n) {
     if (!nn__jchar(j, '[')) { nn__jfail(j, "expected '['"); return 0; }
     if (nn__jchar(j, ']')) return 1;
     do {
-        if (*n >= max) { nn__jfail(j, "too many dims"); return 0; }
+        if (*n >= max) { nn__jfail(j, max == 2 ? "too many numbers" : "more dims than NN_MAX_DIMS"); return 0; }
         if (!nn__jint(j, &v[(*n)++])) return 0;
     } while (nn__jchar(j, ','));
     if (!nn__jchar(j, ']')) { nn__jfail(j, "expected ']'"); return 0; }
@@ -178,7 +178,8 @@ NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path) {
     fclose(f);
     if (size < 8) { nn__st_fail(st, "the file is %s bytes; too short for a safetensors header%s", size < 1 ? "0" : "< 8", NULL); nn_safetensors_close(st); return NULL; }
     for (k = 7; k >= 0; k--) hlen = (hlen << 8) | st->file[k];
-    if (hlen > (uint64_t)(size - 8) || hlen > ((uint64_t)1 << 30)) { nn__st_fail(st, "the header length is larger than the file (truncated or not safetensors)%s%s", NULL, NULL); nn_safetensors_close(st); return NULL; }
+    if (hlen > (uint64_t)(size - 8)) { nn__st_fail(st, "the header length is larger than the file (truncated or not safetensors)%s%s", NULL, NULL); nn_safetensors_close(st); return NULL; }
+    if (hlen > ((uint64_t)1 << 30)) { nn__st_fail(st, "the JSON header is over 1 GiB, nn.h's limit%s%s", NULL, NULL); nn_safetensors_close(st); return NULL; }
     st->data_at = 8 + (int64_t)hlen;
     if (!nn__st_parse(st, (const char *)st->file + 8, (int64_t)hlen)) { nn_safetensors_close(st); return NULL; }
     return st;
