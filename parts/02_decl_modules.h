@@ -64,7 +64,8 @@ struct nn_module {
 
 /* ---- building modules ---- */
 
-/* Your module, with a one-input forward. type is copied ("Module" when NULL). */
+/* Your module, with a one-input forward. type is copied ("Module" when NULL). forward may be
+   NULL for a holder of parameters and children that is never called (nn_forward then fails). */
 NN_API nn_module *nn_module_new(nn_ctx *ctx, const char *type, nn_forward_fn forward, void *user);
 /* Your module, with a forward over several inputs and outputs. */
 NN_API nn_module *nn_module_new_n(nn_ctx *ctx, const char *type, nn_forward_n_fn forward, void *user);
@@ -118,7 +119,8 @@ NN_API int nn_module_num_children(const nn_module *m);                 /* len(li
 /* the k-th direct child (registration order) and its name (may be NULL), or NULL */
 NN_API nn_module *nn_module_child_at(nn_module *m, int k, const char **name);
 #ifndef NN_NO_STDIO
-NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input);  /* each layer's output shape and parameter count */
+/* prints each layer's output shape and parameter count for one forward of example_input (no grad) */
+NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input);
 #endif
 
 /* ---- layers, with PyTorch's default initialisation from the context's RNG ---- */

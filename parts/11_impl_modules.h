@@ -174,7 +174,10 @@ static int nn__mod_check_name(nn_module *m, const char *fn, const char *name) {
 static int nn__mod_check_tensor(nn_module *m, const char *fn, const char *name, const nn_tensor *t, int is_buffer) {
     if (!name) name = "(NULL)";
     if (!t) { nn__err(m->ctx, "%s: the tensor for \"%s\" is NULL", fn, name); return 0; }
-    if (t->ctx != m->ctx) { nn__err(m->ctx, "%s: \"%s\" belongs to another nn_ctx than %s", fn, name, m->type); return 0; }
+    if (t->ctx != m->ctx) {
+        nn__err(m->ctx, "%s: \"%s\" belongs to another nn_ctx than %s", fn, name, m->type);
+        return 0;
+    }
     if (!(t->flags & NN__PERSISTENT)) {
         nn__err(m->ctx, "%s: \"%s\" is an op result, freed at nn_arena_reset; register a tensor you created "
                 "(nn_empty, nn_zeros, nn_keep, ...)", fn, name);
@@ -470,8 +473,12 @@ static int nn__mod_unique_tensors(nn_module *m, int buffers, nn_tensor **out, in
     return c;
 }
 
-NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max) { return nn__mod_unique_tensors(m, 0, out, max); }
-NN_API int nn_module_buffers(nn_module *m, nn_tensor **out, int max) { return nn__mod_unique_tensors(m, 1, out, max); }
+NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max) {
+    return nn__mod_unique_tensors(m, 0, out, max);
+}
+NN_API int nn_module_buffers(nn_module *m, nn_tensor **out, int max) {
+    return nn__mod_unique_tensors(m, 1, out, max);
+}
 
 NN_API int64_t nn_module_num_parameters(nn_module *m) {
     const nn_state_entry *e; int n = nn_module_state(m, &e), k, j; int64_t c = 0;
@@ -585,8 +592,14 @@ NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input) {
 static int nn__mod_init_check(nn_tensor *t, const char *fn, int need_fans) {
     char s[128];
     if (!t) return 0;
-    if (t->dtype != NN_FLOAT32) { nn__err(t->ctx, "%s: the tensor is %s; it must be float32", fn, nn_dtype_name(t->dtype)); return 0; }
-    if (!nn_is_contiguous(t)) { nn__err(t->ctx, "%s: the tensor %s is strided; it must be contiguous", fn, NN__SHAPE(t, s)); return 0; }
+    if (t->dtype != NN_FLOAT32) {
+        nn__err(t->ctx, "%s: the tensor is %s; it must be float32", fn, nn_dtype_name(t->dtype));
+        return 0;
+    }
+    if (!nn_is_contiguous(t)) {
+        nn__err(t->ctx, "%s: the tensor %s is strided; it must be contiguous", fn, NN__SHAPE(t, s));
+        return 0;
+    }
     if (need_fans && t->ndim < 2) {
         nn__err(t->ctx, "%s: the tensor is %s; fan in and fan out need 2 or more dims", fn, NN__SHAPE(t, s));
         return 0;
@@ -685,14 +698,16 @@ static nn_tensor *nn__mod_linear_forward(nn_module *m, nn_tensor *x) {
 }
 
 NN_API nn_module *nn_linear_new(nn_ctx *ctx, int64_t in_f, int64_t out_f, int bias) {
-    int64_t ws[2];
+    nn_module *m; int64_t ws[2];
     if (!ctx) return NULL;
     if (in_f <= 0 || out_f <= 0) {
-        nn__err(ctx, "nn_linear_new: in_features %lld and out_features %lld must be positive", (long long)in_f, (long long)out_f);
+        nn__err(ctx, "nn_linear_new: in_features %lld and out_features %lld must be positive",
+                (long long)in_f, (long long)out_f);
         return NULL;
     }
     ws[0] = out_f; ws[1] = in_f;
-    return nn__mod_weighted(nn__mod_layer(ctx, "nn_linear_new", "Linear", sizeof(nn_module), nn__mod_linear_forward), 2, ws, out_f, bias);
+    m = nn__mod_layer(ctx, "nn_linear_new", "Linear", sizeof(nn_module), nn__mod_linear_forward);
+    return nn__mod_weighted(m, 2, ws, out_f, bias);
 }
 
 typedef struct nn__mod_conv { nn_module base; nn_conv_opts o; } nn__mod_conv;
@@ -710,7 +725,8 @@ static nn_module *nn__mod_conv_new(nn_ctx *ctx, const char *fn, int transposed, 
     if (!ctx) return NULL;
     if (in_c <= 0 || out_c <= 0 || k <= 0 || g <= 0 || in_c % g || out_c % g) {
         nn__err(ctx, "%s: in_channels %lld, out_channels %lld, kernel_size %lld, groups %lld; all must be positive "
-                "and both channel counts divisible by groups", fn, (long long)in_c, (long long)out_c, (long long)k, (long long)g);
+                "and both channel counts divisible by groups",
+                fn, (long long)in_c, (long long)out_c, (long long)k, (long long)g);
         return NULL;
     }
     m = transposed ? nn__mod_layer(ctx, fn, "ConvTranspose2d", sizeof(nn__mod_conv), nn__mod_conv_transpose2d_forward)
@@ -723,23 +739,30 @@ static nn_module *nn__mod_conv_new(nn_ctx *ctx, const char *fn, int transposed, 
 NN_API nn_module *nn_conv2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
     return nn__mod_conv_new(ctx, "nn_conv2d_new", 0, in_c, out_c, k, o, bias);
 }
-NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
+NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o,
+                                          int bias) {
     return nn__mod_conv_new(ctx, "nn_conv_transpose2d_new", 1, in_c, out_c, k, o, bias);
 }
 
 /* ---- pooling, dropout, flatten ---- */
 
 typedef struct nn__mod_pool { nn_module base; nn_pool_opts o; } nn__mod_pool;
-static nn_tensor *nn__mod_max_pool2d_forward(nn_module *m, nn_tensor *x) { return nn_max_pool2d(x, NN__LAYER(nn__mod_pool, m)->o); }
-static nn_tensor *nn__mod_avg_pool2d_forward(nn_module *m, nn_tensor *x) { return nn_avg_pool2d(x, NN__LAYER(nn__mod_pool, m)->o); }
+static nn_tensor *nn__mod_max_pool2d_forward(nn_module *m, nn_tensor *x) {
+    return nn_max_pool2d(x, NN__LAYER(nn__mod_pool, m)->o);
+}
+static nn_tensor *nn__mod_avg_pool2d_forward(nn_module *m, nn_tensor *x) {
+    return nn_avg_pool2d(x, NN__LAYER(nn__mod_pool, m)->o);
+}
 
 NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o) {
-    nn_module *m = nn__mod_layer(ctx, "nn_max_pool2d_new", "MaxPool2d", sizeof(nn__mod_pool), nn__mod_max_pool2d_forward);
+    nn_module *m = nn__mod_layer(ctx, "nn_max_pool2d_new", "MaxPool2d", sizeof(nn__mod_pool),
+                                 nn__mod_max_pool2d_forward);
     if (m) NN__LAYER(nn__mod_pool, m)->o = o;
     return m;
 }
 NN_API nn_module *nn_avg_pool2d_new(nn_ctx *ctx, nn_pool_opts o) {
-    nn_module *m = nn__mod_layer(ctx, "nn_avg_pool2d_new", "AvgPool2d", sizeof(nn__mod_pool), nn__mod_avg_pool2d_forward);
+    nn_module *m = nn__mod_layer(ctx, "nn_avg_pool2d_new", "AvgPool2d", sizeof(nn__mod_pool),
+                                 nn__mod_avg_pool2d_forward);
     if (m) NN__LAYER(nn__mod_pool, m)->o = o;
     return m;
 }
@@ -757,11 +780,16 @@ NN_API nn_module *nn_adaptive_avg_pool2d_new(nn_ctx *ctx, int64_t oh, int64_t ow
 }
 
 typedef struct nn__mod_dropout { nn_module base; float p; } nn__mod_dropout;
-static nn_tensor *nn__mod_dropout_forward(nn_module *m, nn_tensor *x) { return nn_dropout(x, NN__LAYER(nn__mod_dropout, m)->p, m->training); }
+static nn_tensor *nn__mod_dropout_forward(nn_module *m, nn_tensor *x) {
+    return nn_dropout(x, NN__LAYER(nn__mod_dropout, m)->p, m->training);
+}
 NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p) {
     nn_module *m;
     if (!ctx) return NULL;
-    if (!(p >= 0.0f && p <= 1.0f)) { nn__err(ctx, "nn_dropout_new: p is %g; it must be between 0 and 1", p); return NULL; }
+    if (!(p >= 0.0f && p <= 1.0f)) {
+        nn__err(ctx, "nn_dropout_new: p is %g; it must be between 0 and 1", p);
+        return NULL;
+    }
     m = nn__mod_layer(ctx, "nn_dropout_new", "Dropout", sizeof(nn__mod_dropout), nn__mod_dropout_forward);
     if (m) NN__LAYER(nn__mod_dropout, m)->p = p;
     return m;
@@ -794,18 +822,19 @@ static nn_tensor *nn__mod_batch_norm_forward(nn_module *m, nn_tensor *x) {
     nn__mod_batch_norm *bn = NN__LAYER(nn__mod_batch_norm, m);
     nn_tensor *y, *nbt; char s[128];
     if (x->ndim != (bn->dims == 1 ? 2 : 4) && !(bn->dims == 1 && x->ndim == 3)) {
-        nn__err(m->ctx, "%s: input is %s; expected %s", m->type, NN__SHAPE(x, s), bn->dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)");
+        nn__err(m->ctx, "%s: input is %s; expected %s", m->type, NN__SHAPE(x, s),
+                bn->dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)");
         return NULL;
     }
-    y = nn_batch_norm(x, nn__mod_own(m, "running_mean"), nn__mod_own(m, "running_var"), nn__mod_own(m, "weight"), nn__mod_own(m, "bias"),
-                      m->training, bn->momentum, bn->eps);
+    y = nn_batch_norm(x, nn__mod_own(m, "running_mean"), nn__mod_own(m, "running_var"), nn__mod_own(m, "weight"),
+                      nn__mod_own(m, "bias"), m->training, bn->momentum, bn->eps);
     nbt = nn__mod_own(m, "num_batches_tracked");
     if (y && m->training && nbt) NN__I64(nbt)[0] += 1;   /* the module's counter, as in PyTorch */
     return y;
 }
 
-static nn_module *nn__mod_bn_new(nn_ctx *ctx, const char *fn, const char *type, int dims, int64_t c, float eps, float momentum,
-                             int affine) {
+static nn_module *nn__mod_bn_new(nn_ctx *ctx, const char *fn, const char *type, int dims, int64_t c, float eps,
+                                 float momentum, int affine) {
     nn_module *m; int ok;
     if (!ctx) return NULL;
     if (c <= 0) { nn__err(ctx, "%s: num_features is %lld; it must be positive", fn, (long long)c); return NULL; }
@@ -816,8 +845,10 @@ static nn_module *nn__mod_bn_new(nn_ctx *ctx, const char *fn, const char *type, 
     NN__LAYER(nn__mod_batch_norm, m)->eps = eps;
     NN__LAYER(nn__mod_batch_norm, m)->momentum = momentum;
     NN__LAYER(nn__mod_batch_norm, m)->dims = dims;
-    ok = !affine || (nn__mod_adopt(m, "weight", nn_ones(ctx, 1, &c), 0) && nn__mod_adopt(m, "bias", nn_zeros(ctx, 1, &c), 0));
-    ok = ok && nn__mod_adopt(m, "running_mean", nn_zeros(ctx, 1, &c), 1) && nn__mod_adopt(m, "running_var", nn_ones(ctx, 1, &c), 1)
+    ok = !affine || (nn__mod_adopt(m, "weight", nn_ones(ctx, 1, &c), 0)
+                     && nn__mod_adopt(m, "bias", nn_zeros(ctx, 1, &c), 0));
+    ok = ok && nn__mod_adopt(m, "running_mean", nn_zeros(ctx, 1, &c), 1)
+         && nn__mod_adopt(m, "running_var", nn_ones(ctx, 1, &c), 1)
          && nn__mod_adopt(m, "num_batches_tracked", nn_zeros_dtype(ctx, 0, NULL, NN_INT64), 1);
     if (!ok) { nn__module_release(m); return NULL; }
     return m;
@@ -836,7 +867,8 @@ static nn_tensor *nn__mod_layer_norm_forward(nn_module *m, nn_tensor *x) {
     char s[128]; int d;
     for (d = 0; d < ln->nd; d++)
         if (x->ndim < ln->nd || x->shape[x->ndim - ln->nd + d] != ln->shape[d]) {
-            nn__err(m->ctx, "LayerNorm: input is %s; its last %d dims must be the normalized_shape", NN__SHAPE(x, s), ln->nd);
+            nn__err(m->ctx, "LayerNorm: input is %s; its last %d dims must be the normalized_shape",
+                    NN__SHAPE(x, s), ln->nd);
             return NULL;
         }
     return nn_layer_norm(x, ln->nd, nn__mod_own(m, "weight"), nn__mod_own(m, "bias"), ln->eps);
@@ -847,7 +879,8 @@ NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, f
     nn_module *m; int d;
     if (!ctx) return NULL;
     if (nd < 1 || nd > NN_MAX_DIMS || !shape) {
-        nn__err(ctx, "%s: normalized_shape has %d dims%s; it must have 1 to %d", fn, nd, shape ? "" : " (NULL)", NN_MAX_DIMS);
+        nn__err(ctx, "%s: normalized_shape has %d dims%s; it must have 1 to %d",
+                fn, nd, shape ? "" : " (NULL)", NN_MAX_DIMS);
         return NULL;
     }
     for (d = 0; d < nd; d++) if (shape[d] <= 0) {
@@ -860,7 +893,8 @@ NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, f
     NN__LAYER(nn__mod_layer_norm, m)->nd = nd;
     memcpy(NN__LAYER(nn__mod_layer_norm, m)->shape, shape, (size_t)nd * sizeof(int64_t));
     NN__LAYER(nn__mod_layer_norm, m)->eps = eps;
-    if (affine && !(nn__mod_adopt(m, "weight", nn_ones(ctx, nd, shape), 0) && nn__mod_adopt(m, "bias", nn_zeros(ctx, nd, shape), 0))) {
+    if (affine && !(nn__mod_adopt(m, "weight", nn_ones(ctx, nd, shape), 0)
+                    && nn__mod_adopt(m, "bias", nn_zeros(ctx, nd, shape), 0))) {
         nn__module_release(m);
         return NULL;
     }
@@ -869,13 +903,16 @@ NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, f
 
 /* ---- Embedding ---- */
 
-static nn_tensor *nn__mod_embedding_forward(nn_module *m, nn_tensor *x) { return nn_embedding(nn__mod_own(m, "weight"), x); }
+static nn_tensor *nn__mod_embedding_forward(nn_module *m, nn_tensor *x) {
+    return nn_embedding(nn__mod_own(m, "weight"), x);
+}
 
 NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num, int64_t dim) {
     nn_module *m; int64_t ws[2];
     if (!ctx) return NULL;
     if (num <= 0 || dim <= 0) {
-        nn__err(ctx, "nn_embedding_new: num_embeddings %lld and embedding_dim %lld must be positive", (long long)num, (long long)dim);
+        nn__err(ctx, "nn_embedding_new: num_embeddings %lld and embedding_dim %lld must be positive",
+                (long long)num, (long long)dim);
         return NULL;
     }
     m = nn__mod_layer(ctx, "nn_embedding_new", "Embedding", sizeof(nn_module), nn__mod_embedding_forward);
@@ -894,32 +931,44 @@ static nn_tensor *nn__mod_tanh_forward(nn_module *m, nn_tensor *x) { (void)m; re
 static nn_tensor *nn__mod_gelu_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_gelu(x); }
 static nn_tensor *nn__mod_silu_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_silu(x); }
 
-NN_API nn_module *nn_relu_new(nn_ctx *ctx) { return nn__mod_layer(ctx, "nn_relu_new", "ReLU", sizeof(nn_module), nn__mod_relu_forward); }
-NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx) { return nn__mod_layer(ctx, "nn_sigmoid_new", "Sigmoid", sizeof(nn_module), nn__mod_sigmoid_forward); }
-NN_API nn_module *nn_tanh_new(nn_ctx *ctx) { return nn__mod_layer(ctx, "nn_tanh_new", "Tanh", sizeof(nn_module), nn__mod_tanh_forward); }
-NN_API nn_module *nn_gelu_new(nn_ctx *ctx) { return nn__mod_layer(ctx, "nn_gelu_new", "GELU", sizeof(nn_module), nn__mod_gelu_forward); }
-NN_API nn_module *nn_silu_new(nn_ctx *ctx) { return nn__mod_layer(ctx, "nn_silu_new", "SiLU", sizeof(nn_module), nn__mod_silu_forward); }
+/* a layer with no options and no parameters */
+static nn_module *nn__mod_plain(nn_ctx *ctx, const char *fn, const char *type, nn_forward_fn forward) {
+    return nn__mod_layer(ctx, fn, type, sizeof(nn_module), forward);
+}
+NN_API nn_module *nn_relu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_relu_new", "ReLU", nn__mod_relu_forward); }
+NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx) {
+    return nn__mod_plain(ctx, "nn_sigmoid_new", "Sigmoid", nn__mod_sigmoid_forward);
+}
+NN_API nn_module *nn_tanh_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_tanh_new", "Tanh", nn__mod_tanh_forward); }
+NN_API nn_module *nn_gelu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_gelu_new", "GELU", nn__mod_gelu_forward); }
+NN_API nn_module *nn_silu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_silu_new", "SiLU", nn__mod_silu_forward); }
 
 typedef struct nn__mod_leaky_relu { nn_module base; float negative_slope; } nn__mod_leaky_relu;
 static nn_tensor *nn__mod_leaky_relu_forward(nn_module *m, nn_tensor *x) {
     return nn_leaky_relu(x, NN__LAYER(nn__mod_leaky_relu, m)->negative_slope);
 }
 NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float slope) {
-    nn_module *m = nn__mod_layer(ctx, "nn_leaky_relu_new", "LeakyReLU", sizeof(nn__mod_leaky_relu), nn__mod_leaky_relu_forward);
+    nn_module *m = nn__mod_layer(ctx, "nn_leaky_relu_new", "LeakyReLU", sizeof(nn__mod_leaky_relu),
+                                 nn__mod_leaky_relu_forward);
     if (m) NN__LAYER(nn__mod_leaky_relu, m)->negative_slope = slope;
     return m;
 }
 
 typedef struct nn__mod_softmax { nn_module base; int dim; } nn__mod_softmax;
-static nn_tensor *nn__mod_softmax_forward(nn_module *m, nn_tensor *x) { return nn_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim); }
-static nn_tensor *nn__mod_log_softmax_forward(nn_module *m, nn_tensor *x) { return nn_log_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim); }
+static nn_tensor *nn__mod_softmax_forward(nn_module *m, nn_tensor *x) {
+    return nn_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim);
+}
+static nn_tensor *nn__mod_log_softmax_forward(nn_module *m, nn_tensor *x) {
+    return nn_log_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim);
+}
 NN_API nn_module *nn_softmax_new(nn_ctx *ctx, int dim) {
     nn_module *m = nn__mod_layer(ctx, "nn_softmax_new", "Softmax", sizeof(nn__mod_softmax), nn__mod_softmax_forward);
     if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
     return m;
 }
 NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim) {
-    nn_module *m = nn__mod_layer(ctx, "nn_log_softmax_new", "LogSoftmax", sizeof(nn__mod_softmax), nn__mod_log_softmax_forward);
+    nn_module *m = nn__mod_layer(ctx, "nn_log_softmax_new", "LogSoftmax", sizeof(nn__mod_softmax),
+                                 nn__mod_log_softmax_forward);
     if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
     return m;
 }

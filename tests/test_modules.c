@@ -467,6 +467,25 @@ static void test_module_forward_n(nn_ctx *ctx) {
     end();
 }
 
+static void test_module_embedding(nn_ctx *ctx) {
+    begin("Embedding module: int64 indices pick weight rows; the gradient lands on those rows");
+    {
+        int64_t s3[1] = { 3 }, idx[3] = { 4, 1, 4 }, k, d; int ok = 1;
+        nn_module *e = nn_embedding_new(ctx, 5, 2);
+        nn_tensor *w = nn_module_parameter(e, "weight"), *ix = nn_from_i64(ctx, 1, s3, idx), *y = nn_forward(e, ix);
+        CHECK(y && y->ndim == 2 && y->shape[0] == 3 && y->shape[1] == 2, "output shape: %s", ERRS(ctx));
+        for (k = 0; y && k < 3; k++) for (d = 0; d < 2; d++) if (nn_f32(y)[k * 2 + d] != nn_f32(w)[idx[k] * 2 + d]) ok = 0;
+        CHECK(ok, "rows differ from weight[indices]");
+        CHECK(y && nn_backward(nn_sum(y, NN_ALL, 0), NULL, 0), "backward: %s", ERRS(ctx));
+        CHECK(w->grad && nn_f32(w->grad)[8] == 2.0f && nn_f32(w->grad)[2] == 1.0f && nn_f32(w->grad)[0] == 0.0f,
+              "weight.grad rows 4, 1, 0: %g %g %g", w->grad ? nn_f32(w->grad)[8] : -1.0f, w->grad ? nn_f32(w->grad)[2] : -1.0f,
+              w->grad ? nn_f32(w->grad)[0] : -1.0f);
+        nn_module_free(e); nn_free(ix);
+        nn_arena_reset(ctx);
+    }
+    end();
+}
+
 static void test_module_norm_options(nn_ctx *ctx) {
     begin("BatchNorm(num_features, eps, momentum, affine) verbatim: momentum 0 keeps the running stats; bad eps refused");
     {
@@ -669,4 +688,5 @@ static void test_modules(nn_ctx *ctx) {
     test_module_errors(ctx);
     test_module_forward_n(ctx);
     test_module_norm_options(ctx);
+    test_module_embedding(ctx);
 }
