@@ -10,7 +10,12 @@
      the parent frees it, and you must not nn_module_free it (nn.h refuses, with a message).
      Each further nn_module_add of the same module (Sequential(lin, relu, lin)) adds one
      reference, so a shared module is freed once, with its last parent.
-     nn_module_retain gives you a reference of your own, to keep a child after its parents go.
+     nn_module_retain gives you one more reference of your own (free it once more), e.g. to
+     keep a child after its parents go.
+         nn_module *m = nn_module_new(ctx, "Net", net_forward, &net);
+         net.fc1 = nn_module_add(m, "fc1", nn_linear_new(ctx, 784, 10, 1));  // m owns fc1
+         ...
+         nn_module_free(m);                                                 // frees fc1 too
    - nn_module_free(m) drops your reference; at the last reference it frees m, drops m's
      references to its children, and nn_frees each registered tensor once.
    - Registering a tensor (parameter or buffer) adds a reference to it: you keep yours and
@@ -28,7 +33,8 @@ typedef nn_tensor *(*nn_forward_fn)(nn_module *m, nn_tensor *x);
 /* A forward with several inputs and outputs: attention takes (query, key, value, masks),
    recurrent layers give (output, h_n, ...). in[0..nin-1] may hold NULL for an optional input
    (PyTorch's None). Write out[k] only for k < nout. Return how many outputs the module gives
-   in all (more than nout is fine: the caller did not ask for the rest), or -1 on failure. */
+   in all (more than nout is fine: the caller did not ask for the rest), or -1 on failure.
+   An output may be NULL where PyTorch returns None (attention weights not asked for). */
 typedef int (*nn_forward_n_fn)(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout);
 
 /* One entry of a state dict: parameters and buffers in PyTorch's order and names. */
