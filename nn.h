@@ -20,31 +20,49 @@
            nn_tensor *z = nn_set_requires_grad(nn_from_array(ctx, 1, one, zs), 1);
            nn_tensor *q = nn_add(x, y);                // q = x + y   (3)
            nn_tensor *f = nn_mul(q, z);                // f = q * z   (-12)
-           nn_backward(f, NULL, 0);                       // f.backward()
-           printf("%g %g %g\n", x->grad->data[0], y->grad->data[0], z->grad->data[0]);
-           if (nn_error(ctx)) printf("error: %s\n", nn_error(ctx));
+           nn_backward(f, NULL, 0);                    // f.backward()
+           printf("%g %g %g\n", nn_f32(x->grad)[0], nn_f32(y->grad)[0], nn_f32(z->grad)[0]);
+           const char *err = nn_error(ctx);
+           if (err) printf("error: %s\n", err);
            nn_arena_reset(ctx);                        // once per step: frees q, f
            nn_free(x); nn_free(y); nn_free(z);         // tensors you created
            nn_ctx_free(ctx);
            return 0;
        }
 
+   TENSORS
+       A tensor has a dtype (NN_FLOAT32, or NN_INT64 for labels and indices), a
+       shape in PyTorch's order and a storage that its views share. Read values
+       with nn_f32(t)[i] or nn_i64(t)[i] (NULL and an error for the wrong dtype),
+       or nn_item(t) for one element.
+
    MEMORY MODEL
        Tensors you create (nn_zeros, nn_from_array, nn_randn, ...) are yours
        until nn_free. Tensors that ops return (nn_add, nn_matmul, views, the
-       autograd graph, gradients of intermediate results) live in the
-       context's step arena until nn_arena_reset(ctx), which you call once per
-       training step. After the first step the arena is big enough and a step
-       makes no heap allocation. To keep a value past the reset, copy it out:
-       nn_item() for a scalar, nn_keep() for a tensor.
+       autograd graph) live in the context's step arena until
+       nn_arena_reset(ctx), which you call once per training step; using one
+       after the reset is an error, not a crash. Backward gives each
+       intermediate gradient back as soon as it is used (nn_retain_grad keeps
+       one), so a step's peak is the activations plus the live gradients.
+       After the first step the arena is big enough and a step makes no heap
+       allocation; a loop that never resets gets a warning in the log. To keep
+       a value past the reset, copy it out: nn_item() or nn_keep().
+       Modules own their parameters, buffers and children (see nn_module_free).
 
    ERROR MODEL
        Nothing aborts your program because of what you passed. A bad shape,
-       a NULL, a wrong dim: the function returns NULL (or 0), the message
-       ("nn_matmul: a is (64, 784) and b is (128, 10); ...") goes to the
-       context's logger (stderr by default, replace it with nn_set_logger),
-       and the first error sticks in the context until nn_clear_error.
-       Ops given a NULL input return NULL, so a step can be checked once.
+       a NULL, a wrong dim, an index out of range: the function returns NULL
+       (or 0), the message ("nn_matmul: a is (64, 784) and b is (128, 10); ...")
+       goes to the context's logger (stderr by default, replace it with
+       nn_set_logger), and the first error sticks in the context until
+       nn_clear_error. Ops given a NULL input return NULL, so a step can be
+       checked once.
+
+   OPTIONS
+       Every options struct comes pre-filled with PyTorch's defaults by its
+       nn_x_opts_default() function; each field holds PyTorch's value as is
+       (0 means 0). Change the fields you need:
+           nn_adam_opts o = nn_adam_opts_default();  o.weight_decay = 0.0;
 
    CONFIG MACROS (define before including)
        NN_STATIC                 make every function static (private copy)
@@ -59,10 +77,12 @@
        stb_image_write.h         PNG plots (stb_easy_font.h adds their text)
      Compile with -fopenmp to split the GEMM's row blocks across threads.
 
-   SECTIONS (grep "==== name ===="): tensors, ops, autograd, modules and
-   layers, losses, optimizers, schedulers, serialisation (safetensors), data
-   (datasets, transforms, DataLoader), training utilities (progress bar,
-   metrics, plots). Declarations first, implementation after, same order.
+   SECTIONS: each opens with a banner "==== name ====" (grep for it), first
+   the declarations, then the implementation in the same order:
+       config, public types, context, tensors, ops, autograd, modules,
+       losses, optimizers, schedulers, serialisation, data, training utilities
+   (the implementation adds "memory" before ops). Ops are listed once, in
+   NN__OP_LIST: each op's enum, name and forward/backward kernels.
 
    LICENSE: MIT or public domain (Unlicense), your choice; see the end of
    this file. Version history: CHANGELOG.md.
@@ -72,7 +92,7 @@
 #ifndef NN_H
 #define NN_H
 #define NN_VERSION "0.1.0"
-#define NN_H_INCLUDED 1 /* nn_cuda.h checks this to know nn.h came first */
+#define NN_H_INCLUDED 1 /* a companion header checks this to know nn.h came first */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -105,31 +125,40 @@ extern "C" {
 
 /* ==== public types ==== */
 
-typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1 } nn_device;
+typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1, NN_DEVICE_COUNT } nn_device;
 
 typedef struct nn_ctx nn_ctx;
 typedef struct nn_tensor nn_tensor;
 
-/* The list of ops that build the graph: enum name, printed name. The engine,
-   the graph printer and (later) the CUDA backend all read this one list. */
+/* >>ops The registry: one row per op, its enum, its printed name and its kernel family
+   (nn__<family>_forward / nn__<family>_backward). The autograd engine, the graph printer
+   and each device's kernel table (the CPU's is the only one in this build) are built
+   from this one list. */
 #define NN__OP_LIST(X) \
-    X(LEAF, "leaf") X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(DIV, "div") \
-    X(POW, "pow") X(MAXIMUM, "maximum") X(MINIMUM, "minimum") X(WHERE, "where") \
-    X(ADD_SCALAR, "add_scalar") X(MUL_SCALAR, "mul_scalar") X(DIV_SCALAR, "div_scalar") \
-    X(POW_SCALAR, "pow_scalar") X(NEG, "neg") X(EXP, "exp") X(LOG, "log") X(SQRT, "sqrt") \
-    X(ABS, "abs") X(CLAMP, "clamp") X(RELU, "relu") X(LEAKY_RELU, "leaky_relu") \
-    X(SIGMOID, "sigmoid") X(TANH, "tanh") X(GELU, "gelu") X(SILU, "silu") \
-    X(SOFTPLUS, "softplus") X(SOFTMAX, "softmax") X(LOG_SOFTMAX, "log_softmax") \
-    X(SUM, "sum") X(MEAN, "mean") X(VAR, "var") X(STD, "std") X(MAX, "max") X(MIN, "min") \
-    X(LOGSUMEXP, "logsumexp") X(MATMUL, "matmul") X(GATHER, "gather") \
-    X(INDEX_SELECT, "index_select") X(RESHAPE, "reshape") X(TRANSPOSE, "transpose") \
-    X(PERMUTE, "permute") X(SLICE, "slice") X(SELECT, "select") X(SQUEEZE, "squeeze") \
-    X(UNSQUEEZE, "unsqueeze") X(COPY, "copy") X(CAT, "cat") X(CONV2D, "conv2d") \
-    X(CONV_TRANSPOSE2D, "conv_transpose2d") X(MAX_POOL2D, "max_pool2d") X(AVG_POOL2D, "avg_pool2d") \
-    X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d") X(DROPOUT, "dropout") X(BATCH_NORM, "batch_norm") \
-    X(LAYER_NORM, "layer_norm") X(BCE_WITH_LOGITS, "bce_with_logits")
+    X(LEAF, "leaf", leaf) \
+    X(ADD, "add", binary) X(SUB, "sub", binary) X(MUL, "mul", binary) X(DIV, "div", binary) \
+    X(POW, "pow", binary) X(MAXIMUM, "maximum", binary) X(MINIMUM, "minimum", binary) X(WHERE, "where", binary) \
+    X(ADD_SCALAR, "add_scalar", unary) X(MUL_SCALAR, "mul_scalar", unary) X(DIV_SCALAR, "div_scalar", unary) \
+    X(POW_SCALAR, "pow_scalar", unary) X(NEG, "neg", unary) X(EXP, "exp", unary) X(LOG, "log", unary) \
+    X(SQRT, "sqrt", unary) X(ABS, "abs", unary) X(CLAMP, "clamp", unary) X(RELU, "relu", unary) \
+    X(LEAKY_RELU, "leaky_relu", unary) X(SIGMOID, "sigmoid", unary) X(TANH, "tanh", unary) \
+    X(GELU, "gelu", unary) X(SILU, "silu", unary) X(SOFTPLUS, "softplus", unary) \
+    X(SOFTMAX, "softmax", softmax) X(LOG_SOFTMAX, "log_softmax", softmax) \
+    X(SUM, "sum", reduce) X(MEAN, "mean", reduce) X(VAR, "var", reduce) X(STD, "std", reduce) \
+    X(MAX, "max", reduce) X(MIN, "min", reduce) X(LOGSUMEXP, "logsumexp", reduce) \
+    X(MATMUL, "matmul", matmul) X(GATHER, "gather", gather) X(INDEX_SELECT, "index_select", index_select) \
+    X(ONE_HOT, "one_hot", one_hot) \
+    X(RESHAPE, "reshape", view) X(TRANSPOSE, "transpose", view) X(PERMUTE, "permute", view) \
+    X(SLICE, "slice", view) X(SELECT, "select", view) X(SQUEEZE, "squeeze", view) X(UNSQUEEZE, "unsqueeze", view) \
+    X(COPY, "copy", copy) X(CAT, "cat", cat) X(TO_DTYPE, "to_dtype", to_dtype) \
+    X(CONV2D, "conv2d", conv2d) X(CONV_TRANSPOSE2D, "conv_transpose2d", conv_transpose2d) \
+    X(MAX_POOL2D, "max_pool2d", pool) X(AVG_POOL2D, "avg_pool2d", pool) \
+    X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", pool) X(DROPOUT, "dropout", dropout) \
+    X(BATCH_NORM, "batch_norm", norm) X(LAYER_NORM, "layer_norm", norm) \
+    X(BCE_WITH_LOGITS, "bce_with_logits", bce_logits) X(BCE, "binary_cross_entropy", bce) \
+    X(HUBER, "huber", huber) X(NLL_LOSS, "nll_loss", nll)
 
-#define NN__OP_ENUM(name, str) NN_OP_##name,
+#define NN__OP_ENUM(name, str, family) NN_OP_##name,
 typedef enum nn_op { NN__OP_LIST(NN__OP_ENUM) NN_OP_COUNT } nn_op;
 #undef NN__OP_ENUM
 
@@ -185,20 +214,29 @@ struct nn_tensor {
 
 typedef void (*nn_log_fn)(void *user, const char *message);
 
-/* ==== context: arena, RNG, errors, grad mode ==== */
+/* ==== context ==== */
+/* the step arena, the RNG, errors and grad mode */
 
 NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL when out of memory */
 NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
 NN_API void nn_arena_reset(nn_ctx *ctx);             /* once per step: frees every op result and graph */
 NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds (for stats) */
+NN_API size_t nn_arena_peak(const nn_ctx *ctx);      /* the most arena bytes in use at once since nn_ctx_new */
 NN_API const char *nn_error(const nn_ctx *ctx);      /* first error since the last clear, or NULL */
 NN_API void nn_clear_error(nn_ctx *ctx);             /* forget the sticky error */
 NN_API void nn_set_logger(nn_ctx *ctx, nn_log_fn fn, void *user); /* NULL fn: silent */
 NN_API int nn_set_grad_enabled(nn_ctx *ctx, int enabled); /* torch.set_grad_enabled; returns the old mode */
 NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the graph */
+/* with torch.no_grad(): a scoped block; the old mode comes back when the block ends
+   (leave it by its end, not by return, break or goto):
+       NN_NO_GRAD(ctx) { logits = nn_forward(model, x); }                    */
+#define NN_NO_GRAD(ctx) \
+    for (int nn__no_grad_ = nn_set_grad_enabled((ctx), 0) + 2; nn__no_grad_ >= 2; \
+         nn__no_grad_ = (nn_set_grad_enabled((ctx), nn__no_grad_ - 2), 0))
 NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
 
-/* ==== tensor creation (persistent: free with nn_free) ==== */
+/* ==== tensors ==== */
+/* ---- creation (persistent: free with nn_free) ---- */
 
 NN_API nn_tensor *nn_empty(nn_ctx *ctx, int ndim, const int64_t *shape);  /* float32, uninitialised */
 NN_API nn_tensor *nn_empty_dtype(nn_ctx *ctx, int ndim, const int64_t *shape, nn_dtype dtype);  /* uninitialised */
@@ -215,7 +253,7 @@ NN_API nn_tensor *nn_zeros_like(const nn_tensor *t);
 NN_API nn_tensor *nn_keep(const nn_tensor *t);       /* persistent, detached copy of any tensor */
 NN_API void nn_free(nn_tensor *t);                   /* frees a tensor you created; no-op on op results and NULL */
 
-/* ==== tensor queries and in-place helpers (no graph) ==== */
+/* ---- queries and in-place helpers (no graph) ---- */
 
 NN_API float *nn_f32(const nn_tensor *t);            /* t's float32 elements, or NULL (with an error) for another dtype */
 NN_API int64_t *nn_i64(const nn_tensor *t);          /* t's int64 elements, or NULL (with an error) for another dtype */
@@ -234,7 +272,8 @@ NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device); /* t.to(device); same t
 NN_API void nn_print(const nn_tensor *t);            /* print(t) in PyTorch's format */
 #endif
 
-/* ==== shape ops (views share storage with their input) ==== */
+/* ==== ops ==== */
+/* ---- shape ops (views share storage with their input) ---- */
 
 NN_API nn_tensor *nn_reshape(nn_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed; copies only when x is strided */
 NN_API nn_tensor *nn_view(nn_tensor *x, int ndim, const int64_t *shape);    /* like reshape, but x must be contiguous */
@@ -251,7 +290,7 @@ NN_API nn_tensor *nn_detach(nn_tensor *x);                                  /* s
 NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim);                   /* torch.cat */
 NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim);                 /* torch.stack */
 
-/* ==== elementwise ops (full broadcasting) ==== */
+/* ---- elementwise ops (full broadcasting) ---- */
 
 NN_API nn_tensor *nn_add(nn_tensor *a, nn_tensor *b);
 NN_API nn_tensor *nn_sub(nn_tensor *a, nn_tensor *b);
@@ -273,7 +312,7 @@ NN_API nn_tensor *nn_sqrt(nn_tensor *x);
 NN_API nn_tensor *nn_abs(nn_tensor *x);
 NN_API nn_tensor *nn_clamp(nn_tensor *x, float min, float max);   /* -INFINITY / INFINITY for no bound */
 
-/* ==== activations ==== */
+/* ---- activations ---- */
 
 NN_API nn_tensor *nn_relu(nn_tensor *x);
 NN_API nn_tensor *nn_leaky_relu(nn_tensor *x, float negative_slope);   /* PyTorch default 0.01 */
@@ -285,7 +324,7 @@ NN_API nn_tensor *nn_softplus(nn_tensor *x, float beta, float threshold); /* PyT
 NN_API nn_tensor *nn_softmax(nn_tensor *x, int dim);
 NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim);
 
-/* ==== reductions (dim may be NN_ALL; keepdim as PyTorch) ==== */
+/* ---- reductions (dim may be NN_ALL; keepdim as PyTorch) ---- */
 
 NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim);
 NN_API nn_tensor *nn_mean(nn_tensor *x, int dim, int keepdim);
@@ -296,7 +335,7 @@ NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices
 NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim);      /* float indices, no gradient */
 NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim);
 
-/* ==== matmul and indexing ==== */
+/* ---- matmul and indexing (indices are int64) ---- */
 
 NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b);  /* torch.matmul: 1-D, 2-D, batched, broadcast batch dims */
 NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* torch.gather; index holds whole numbers */
@@ -304,12 +343,17 @@ NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index); /* i
 NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes);      /* index.shape + (num_classes,); -1 = max+1 */
 NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index);       /* F.embedding: index.shape + (D,) */
 
-/* ==== neural-network functions (torch.nn.functional) ==== */
+/* ---- neural-network functions (torch.nn.functional) ---- */
 
-/* Options: zero means PyTorch's default (stride 1, padding 0, dilation 1, groups 1). */
+/* Options: every field holds PyTorch's value as is (0 is 0). Start from the defaults:
+       nn_conv_opts co = nn_conv_opts_default();  co.padding = 1;
+   conv: stride 1, padding 0, dilation 1, groups 1, output_padding 0 (transposed conv only). */
 typedef struct nn_conv_opts { int64_t stride, padding, dilation, groups, output_padding; } nn_conv_opts;
-/* stride 0 means kernel_size; count_exclude_pad is PyTorch's count_include_pad=False. */
-typedef struct nn_pool_opts { int64_t kernel_size, stride, padding, dilation; int ceil_mode, count_exclude_pad; } nn_pool_opts;
+/* pool: nn_pool_opts_default(k) is kernel_size k, stride k, padding 0, dilation 1 (max pool only),
+   ceil_mode 0, count_include_pad 1 (avg pool only). */
+typedef struct nn_pool_opts { int64_t kernel_size, stride, padding, dilation; int ceil_mode, count_include_pad; } nn_pool_opts;
+NN_API nn_conv_opts nn_conv_opts_default(void);
+NN_API nn_pool_opts nn_pool_opts_default(int64_t kernel_size);
 
 NN_API nn_tensor *nn_conv2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o);  /* x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O) or NULL */
 NN_API nn_tensor *nn_conv_transpose2d(nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_conv_opts o); /* weight (C, O/groups, kH, kW) */
@@ -348,65 +392,163 @@ NN_API const char *nn_op_name(int op);                 /* "add", "matmul", ... *
 
 /* ==== modules and layers (torch.nn) ==== */
 
+/* A module is a layer, a container, or a model you define. Like torch.nn.Module it holds
+   parameters and buffers registered by name, and children registered by name, nested to any
+   depth; the names give PyTorch's state-dict keys ("features.0.weight", "block.inner.scale").
+
+   Ownership (who frees what):
+   - A module you create (nn_module_new, nn_linear_new, ...) is yours: nn_module_free it, unless
+     you add it to a parent. The FIRST nn_module_add takes your reference over: from then on
+     the parent frees it, and you must not nn_module_free it (nn.h refuses, with a message).
+     Each further nn_module_add of the same module (Sequential(lin, relu, lin)) adds one
+     reference, so a shared module is freed once, with its last parent.
+     nn_module_retain gives you one more reference of your own (free it once more), e.g. to
+     keep a child after its parents go.
+         nn_module *m = nn_module_new(ctx, "Net", net_forward, &net);
+         net.fc1 = nn_module_add(m, "fc1", nn_linear_new(ctx, 784, 10, 1));  // m owns fc1
+         ...
+         nn_module_free(m);                                                 // frees fc1 too
+   - nn_module_free(m) drops your reference; at the last reference it frees m, drops m's
+     references to its children, and nn_frees each registered tensor once.
+   - Registering a tensor (parameter or buffer) adds a reference to it: you keep yours and
+     nn_free it when you no longer need it (right away, if the module is its only user).
+     A tensor registered in two modules (tied weights) is freed with the last of them.
+   - A call that fails (NULL, a bad or duplicate name, a cycle, out of memory) changes
+     nothing and frees nothing: the child or tensor you passed is still yours, and the model
+     is usable as before. */
+
 typedef struct nn_module nn_module;
+
+/* A forward with one input and one output (Linear, ReLU, most models): returns m(x). */
 typedef nn_tensor *(*nn_forward_fn)(nn_module *m, nn_tensor *x);
+
+/* A forward with several inputs and outputs: attention takes (query, key, value, masks),
+   recurrent layers give (output, h_n, ...). in[0..nin-1] may hold NULL for an optional input
+   (PyTorch's None). Write out[k] only for k < nout. Return how many outputs the module gives
+   in all (more than nout is fine: the caller did not ask for the rest), or -1 on failure.
+   An output may be NULL where PyTorch returns None (attention weights not asked for). */
+typedef int (*nn_forward_n_fn)(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout);
 
 /* One entry of a state dict: parameters and buffers in PyTorch's order and names. */
 typedef struct nn_state_entry { const char *name; nn_tensor *tensor; int is_buffer; } nn_state_entry;
 
-/* A layer, a container, or a model you define (nn_module_new with your forward).
-   Fields above the line are yours to read; the rest belongs to the library. */
+typedef struct nn__mod_slot nn__mod_slot;     /* private: a registered tensor */
+typedef struct nn__mod_child nn__mod_child;   /* private: a registered child */
+
+/* Fields above the line are yours to read (type, ctx, training) and to set (user);
+   the rest belongs to the library. */
 struct nn_module {
-    const char *type;              /* "Linear", "Conv2d", ..., or your model's name */
+    const char *type;              /* "Linear", "Conv2d", ..., or your model's name (copied) */
     nn_ctx *ctx;
-    nn_forward_fn forward;
-    void *user;                    /* yours, for the models you define */
+    void *user;                    /* yours, for the models you define; never freed by nn.h */
     int training;                  /* 1 in train mode (the default), 0 in eval mode */
-    nn_tensor *weight, *bias;      /* parameters; NULL when the layer has none */
-    nn_tensor *running_mean, *running_var, *num_batches_tracked;   /* batch-norm buffers */
     /* ---- private ---- */
-    int64_t cfg[10];
-    float fcfg[4];
-    char path[128];                /* name in the model, e.g. "features.0" */
-    int nchild, child_cap;
-    nn_module **child;
-    char (*child_name)[48];
-    nn_state_entry *state;
-    char (*state_name)[160];
-    int nstate, dirty;
+    nn_forward_fn forward1;
+    nn_forward_n_fn forward_n;
+    int refs;                      /* parents plus your references */
+    int nparents;
+    int floating;                  /* the creator's reference, not yet taken by a parent */
+    nn__mod_slot *slot;                /* parameters and buffers, in registration order */
+    int nslot, slot_cap;
+    nn__mod_child *kid;                /* children, in registration order */
+    int nkid, kid_cap;
+    uint64_t stamp;                /* bumped by every registration */
+    uint64_t state_stamp;          /* the tree's stamps when the state below was built */
+    nn_state_entry *state;         /* nn_module_state's cache */
+    char *state_names;
+    int nstate;
+    void *summary;                 /* nn_module_summary's walk, while it runs */
 };
 
-NN_API nn_module *nn_module_new(nn_ctx *ctx, const char *type, nn_forward_fn forward, void *user); /* your model */
-NN_API nn_module *nn_module_add(nn_module *parent, const char *name, nn_module *child); /* self.name = child; returns child */
-NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n);   /* nn.Sequential: children "0", "1", ... */
-NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x);                    /* m(x) */
-NN_API void nn_module_train(nn_module *m, int mode);                         /* m.train(mode): 0 is m.eval() */
-NN_API void nn_module_eval(nn_module *m);                                    /* m.eval() */
-NN_API int nn_module_state(nn_module *m, const nn_state_entry **entries);    /* state_dict(): count, entries owned by m */
-NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max);     /* parameters(): total count, first max written */
-NN_API int64_t nn_module_num_parameters(nn_module *m);                       /* sum of p.numel() */
-NN_API nn_module *nn_module_child(nn_module *m, const char *name);           /* a direct child by name, or NULL */
-#ifndef NN_NO_STDIO
-NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input);       /* each layer's output shape and parameter count */
-#endif
-NN_API void nn_module_free(nn_module *m);                                     /* frees m, its children and its tensors */
+/* ---- building modules ---- */
 
-/* Layers, with PyTorch's default initialisation from the context's RNG. */
+/* Your module, with a one-input forward. type is copied ("Module" when NULL). forward may be
+   NULL for a holder of parameters and children that is never called (nn_forward then fails). */
+NN_API nn_module *nn_module_new(nn_ctx *ctx, const char *type, nn_forward_fn forward, void *user);
+/* Your module, with a forward over several inputs and outputs. */
+NN_API nn_module *nn_module_new_n(nn_ctx *ctx, const char *type, nn_forward_n_fn forward, void *user);
+/* self.name = nn.Parameter(t): registers t (float32, one you created) as a parameter and sets
+   t.requires_grad. Adds a reference to t (yours stays yours). Returns t, or NULL on error. */
+NN_API nn_tensor *nn_module_register_parameter(nn_module *m, const char *name, nn_tensor *t);
+/* self.register_buffer(name, t): state saved with the model, never trained (any dtype).
+   Adds a reference to t. Returns t, or NULL on error. */
+NN_API nn_tensor *nn_module_register_buffer(nn_module *m, const char *name, nn_tensor *t);
+/* m.<name> = t for an existing parameter (dotted name: "decoder.weight"), to tie weights:
+   the old tensor loses m's reference, t gains one. Do it before building an optimizer.
+   Returns t, or NULL on error (nothing changed). */
+NN_API nn_tensor *nn_module_set_parameter(nn_module *m, const char *name, nn_tensor *t);
+/* self.name = child. Names are unique per module (parameters, buffers and children share
+   them) and hold no '.'. On success the parent owns the child (see Ownership above) and
+   child is returned; on error (NULL, bad or duplicate name, child is parent or one of its
+   ancestors, another ctx) nothing changes, NULL is returned and child is still yours. */
+NN_API nn_module *nn_module_add(nn_module *parent, const char *name, nn_module *child);
+/* nn.Sequential(*mods): children "0", "1", ..., forward feeds each output to the next.
+   The same module may appear twice. On error (ctx NULL, n < 0, mods NULL, a NULL entry)
+   returns NULL and the modules in mods are all still yours. */
+NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n);
+NN_API nn_module *nn_module_retain(nn_module *m);    /* one more reference of yours; returns m */
+NN_API void nn_module_free(nn_module *m);            /* drops your reference (see Ownership above) */
+
+/* ---- running modules ---- */
+
+NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x);  /* m(x): the first output, NULL on error */
+/* outs = m(*in): fills out[0..nout-1] and returns how many outputs the module gives
+   (>= nout), or -1 on error (with out[] all NULL). nout may be 0 (out NULL). */
+NN_API int nn_forward_n(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout);
+NN_API void nn_module_train(nn_module *m, int mode);        /* m.train(mode): 0 is m.eval() */
+NN_API void nn_module_eval(nn_module *m);                   /* m.eval() */
+
+/* ---- looking inside ---- */
+
+/* state_dict(): every key, PyTorch's order (own parameters, own buffers, then each child);
+   a shared module or tied tensor appears under each of its names. Returns the count; the
+   entries belong to m and stay valid until m or a module under it registers something or
+   is freed. */
+NN_API int nn_module_state(nn_module *m, const nn_state_entry **entries);
+/* parameters(): each parameter once (shared modules and tied weights deduplicated), in
+   state-dict order. Returns the total count; writes the first max into out (may be NULL). */
+NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max);
+NN_API int nn_module_buffers(nn_module *m, nn_tensor **out, int max);  /* buffers(), the same way */
+NN_API int64_t nn_module_num_parameters(nn_module *m);     /* sum of p.numel() over parameters() */
+NN_API nn_tensor *nn_module_parameter(nn_module *m, const char *name); /* get_parameter("fc1.weight"), or NULL */
+NN_API nn_tensor *nn_module_buffer(nn_module *m, const char *name);    /* get_buffer("bn.running_mean"), or NULL */
+NN_API nn_module *nn_module_child(nn_module *m, const char *name);     /* get_submodule("features.0"), or NULL */
+NN_API int nn_module_num_children(const nn_module *m);                 /* len(list(m.children())) */
+/* the k-th direct child (registration order) and its name (may be NULL), or NULL */
+NN_API nn_module *nn_module_child_at(nn_module *m, int k, const char **name);
+#ifndef NN_NO_STDIO
+/* prints each layer's output shape and parameter count for one forward of example_input (no grad) */
+NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input);
+#endif
+
+/* ---- layers, with PyTorch's default initialisation from the context's RNG ---- */
+/* Parameters and buffers are reached by name: nn_module_parameter(lin, "weight"). */
+
+/* weight (out, in), bias (out) when bias != 0 */
 NN_API nn_module *nn_linear_new(nn_ctx *ctx, int64_t in_features, int64_t out_features, int bias);
-NN_API nn_module *nn_conv2d_new(nn_ctx *ctx, int64_t in_channels, int64_t out_channels, int64_t kernel_size, nn_conv_opts o, int bias);
-NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_channels, int64_t out_channels, int64_t kernel_size, nn_conv_opts o, int bias);
-NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o);
+/* weight (out, in/groups, k, k), bias (out); o from nn_conv_opts_default() */
+NN_API nn_module *nn_conv2d_new(nn_ctx *ctx, int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                nn_conv_opts o, int bias);
+/* weight (in, out/groups, k, k), bias (out) */
+NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                          nn_conv_opts o, int bias);
+NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o);    /* o from nn_pool_opts_default(kernel_size) */
 NN_API nn_module *nn_avg_pool2d_new(nn_ctx *ctx, nn_pool_opts o);
 NN_API nn_module *nn_adaptive_avg_pool2d_new(nn_ctx *ctx, int64_t out_h, int64_t out_w);
-NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p);
-/* momentum 0 means 0.1 and eps 0 means 1e-5 (PyTorch's defaults); affine: weight and bias */
-NN_API nn_module *nn_batch_norm1d_new(nn_ctx *ctx, int64_t num_features, float momentum, float eps, int affine);
-NN_API nn_module *nn_batch_norm2d_new(nn_ctx *ctx, int64_t num_features, float momentum, float eps, int affine);
-NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int normalized_ndim, const int64_t *normalized_shape, float eps, int elementwise_affine);
+NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p);               /* p in [0, 1]; PyTorch's default 0.5 */
+/* nn.BatchNorm1d/2d(num_features, eps, momentum, affine): values verbatim (PyTorch's defaults
+   are 1e-5, 0.1, 1; momentum 0 keeps the running stats). Parameters weight, bias (affine);
+   buffers running_mean, running_var and num_batches_tracked (int64, 0-dim, counted in training). */
+NN_API nn_module *nn_batch_norm1d_new(nn_ctx *ctx, int64_t num_features, float eps, float momentum, int affine);
+NN_API nn_module *nn_batch_norm2d_new(nn_ctx *ctx, int64_t num_features, float eps, float momentum, int affine);
+/* nn.LayerNorm(normalized_shape, eps, elementwise_affine): eps verbatim (PyTorch's default 1e-5) */
+NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int normalized_ndim, const int64_t *normalized_shape, float eps,
+                                    int elementwise_affine);
 NN_API nn_module *nn_flatten_new(nn_ctx *ctx, int start_dim, int end_dim);   /* nn.Flatten() is (1, -1) */
+/* weight (num_embeddings, embedding_dim) ~ N(0, 1); input: int64 indices */
 NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num_embeddings, int64_t embedding_dim);
 NN_API nn_module *nn_relu_new(nn_ctx *ctx);
-NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float negative_slope);
+NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float negative_slope);     /* PyTorch's default 0.01 */
 NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx);
 NN_API nn_module *nn_tanh_new(nn_ctx *ctx);
 NN_API nn_module *nn_gelu_new(nn_ctx *ctx);
@@ -414,156 +556,270 @@ NN_API nn_module *nn_silu_new(nn_ctx *ctx);
 NN_API nn_module *nn_softmax_new(nn_ctx *ctx, int dim);
 NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim);
 
-/* torch.nn.init: in place, no graph, from the tensor's context RNG. gain 0 means 1.
-   kaiming: a is the leaky_relu slope (0 = relu), fan_out 0 uses fan_in (PyTorch's default). */
+/* ---- torch.nn.init: in place, no graph, float32, from the tensor's context RNG ---- */
+
+/* kaiming's mode='fan_in' | 'fan_out' */
+typedef enum nn_fan_mode { NN_FAN_IN = 0, NN_FAN_OUT = 1 } nn_fan_mode;
+
 NN_API void nn_init_uniform_(nn_tensor *t, float a, float b);
 NN_API void nn_init_normal_(nn_tensor *t, float mean, float std);
 NN_API void nn_init_constant_(nn_tensor *t, float value);
 NN_API void nn_init_zeros_(nn_tensor *t);
+/* gain verbatim (PyTorch's default 1); t has 2 or more dims */
 NN_API void nn_init_xavier_uniform_(nn_tensor *t, float gain);
 NN_API void nn_init_xavier_normal_(nn_tensor *t, float gain);
-NN_API void nn_init_kaiming_uniform_(nn_tensor *t, float a, int fan_out);
-NN_API void nn_init_kaiming_normal_(nn_tensor *t, float a, int fan_out);
-
+/* nonlinearity='leaky_relu' with slope a (PyTorch's default a = 0, which is relu's gain sqrt(2)) */
+NN_API void nn_init_kaiming_uniform_(nn_tensor *t, float a, nn_fan_mode mode);
+NN_API void nn_init_kaiming_normal_(nn_tensor *t, float a, nn_fan_mode mode);
 /* ==== losses ==== */
 
 typedef enum nn_reduction { NN_MEAN = 0, NN_SUM = 1, NN_NONE = 2 } nn_reduction;  /* reduction='mean' is the default */
 
-/* CrossEntropyLoss / NLLLoss options. weight: per-class (C) or NULL; ignore_index is
-   used only when use_ignore_index is set (PyTorch's -100 matches no class). */
+/* CrossEntropyLoss / NLLLoss options, PyTorch's fields and defaults from
+   nn_cross_entropy_opts_default(): weight NULL (or per-class (C)), ignore_index -100
+   (targets equal to it add nothing), reduction NN_MEAN, label_smoothing 0 (cross entropy only). */
 typedef struct nn_cross_entropy_opts {
     nn_tensor *weight;
-    int use_ignore_index;
     int64_t ignore_index;
-    float label_smoothing;
     nn_reduction reduction;
+    float label_smoothing;
 } nn_cross_entropy_opts;
+NN_API nn_cross_entropy_opts nn_cross_entropy_opts_default(void);
 
 NN_API nn_tensor *nn_mse_loss(nn_tensor *input, nn_tensor *target, nn_reduction r);
 NN_API nn_tensor *nn_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r);
 NN_API nn_tensor *nn_smooth_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float beta);  /* PyTorch's beta is 1 */
 NN_API nn_tensor *nn_huber_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float delta);     /* PyTorch's delta is 1 */
-/* logits (N, C) or (N, C, d...), target class indices (N) or (N, d...) */
+/* logits (N, C) or (N, C, d...), target int64 class indices (N) or (N, d...) */
 NN_API nn_tensor *nn_cross_entropy(nn_tensor *logits, nn_tensor *target, nn_cross_entropy_opts o);
 NN_API nn_tensor *nn_nll_loss(nn_tensor *log_probs, nn_tensor *target, nn_cross_entropy_opts o);
-NN_API nn_tensor *nn_bce_loss(nn_tensor *probs, nn_tensor *target, nn_tensor *weight, nn_reduction r);  /* weight broadcast or NULL */
-/* logits and multi-hot float targets of one shape, e.g. (B, K); pos_weight (K) or NULL */
-NN_API nn_tensor *nn_bce_with_logits(nn_tensor *logits, nn_tensor *target, nn_tensor *pos_weight, nn_reduction r);
+/* probabilities in [0, 1]; each log clamped at -100 as PyTorch; weight broadcast to the input or NULL */
+NN_API nn_tensor *nn_bce_loss(nn_tensor *probs, nn_tensor *target, nn_tensor *weight, nn_reduction r);
+/* logits and multi-hot float targets of one shape, e.g. (B, K); weight broadcast or NULL; pos_weight (K) or NULL */
+NN_API nn_tensor *nn_bce_with_logits(nn_tensor *logits, nn_tensor *target, nn_tensor *weight, nn_reduction r, nn_tensor *pos_weight);
+
 
 /* ==== optimizers (torch.optim) ==== */
 
-typedef struct nn_optim nn_optim;
-/* zero means PyTorch's default; SGD has no default lr and needs one */
-typedef struct nn_sgd_opts { float lr, momentum, dampening, weight_decay; int nesterov; } nn_sgd_opts;
-/* lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8; AdamW's weight_decay 0 means 0.01 */
-typedef struct nn_adam_opts { float lr, beta1, beta2, eps, weight_decay; int amsgrad; } nn_adam_opts;
-/* lr 1e-2, alpha 0.99, eps 1e-8 */
-typedef struct nn_rmsprop_opts { float lr, alpha, eps, weight_decay, momentum; int centered; } nn_rmsprop_opts;
-/* lr 1e-2, eps 1e-10 */
-typedef struct nn_adagrad_opts { float lr, lr_decay, weight_decay, initial_accumulator_value, eps; } nn_adagrad_opts;
+/* Options follow one rule: nn_x_opts_default() returns PyTorch's defaults, and every field holds
+   PyTorch's value verbatim (0 means 0). Numbers are double, as Python's floats, so 0.999 is 0.999
+   (the update itself runs in float). Set what you need and pass the struct:
+       nn_adam_opts o = nn_adamw_opts_default();
+       o.lr = 3e-4; o.weight_decay = 0.0;
+       nn_optim *opt = nn_adamw(params, n, o);
+   Invalid values (NaN or infinite numbers, a negative lr/eps/weight_decay/momentum, betas outside
+   [0, 1), nesterov without momentum or with dampening) are refused: the constructor returns NULL
+   and the context's error names the option and its value.
+   The optimizer keeps its own copy of params (the array, not the tensors: free them after the
+   optimizer). Errors in the arguments are reported to the context of the parameters; with
+   params NULL or n == 0 there is no tensor to find a context in, and the message goes to stderr
+   (n < 0 is reported to params[0]'s context when params[0] is a tensor). */
 
+typedef struct nn_optim nn_optim;
+/* torch.optim.SGD(lr, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False) */
+typedef struct nn_sgd_opts {
+    double lr, momentum, dampening, weight_decay;
+    int nesterov, maximize;
+} nn_sgd_opts;
+/* torch.optim.Adam / AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0 (AdamW: 1e-2),
+   amsgrad=False, maximize=False) */
+typedef struct nn_adam_opts {
+    double lr, betas[2], eps, weight_decay;
+    int amsgrad, maximize;
+} nn_adam_opts;
+/* torch.optim.RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, maximize=False) */
+typedef struct nn_rmsprop_opts {
+    double lr, alpha, eps, weight_decay, momentum;
+    int centered, maximize;
+} nn_rmsprop_opts;
+/* torch.optim.Adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, maximize=False) */
+typedef struct nn_adagrad_opts {
+    double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
+    int maximize;
+} nn_adagrad_opts;
+
+NN_API nn_sgd_opts nn_sgd_opts_default(double lr);       /* SGD has no default lr: give it */
+NN_API nn_adam_opts nn_adam_opts_default(void);         /* Adam's defaults (weight_decay 0) */
+NN_API nn_adam_opts nn_adamw_opts_default(void);        /* AdamW's defaults (weight_decay 1e-2) */
+NN_API nn_rmsprop_opts nn_rmsprop_opts_default(void);
+NN_API nn_adagrad_opts nn_adagrad_opts_default(void);
+
+/* Each returns a new optimizer over params[0..n-1] (one param group), or NULL with an error. */
 NN_API nn_optim *nn_sgd(nn_tensor **params, int n, nn_sgd_opts o);
 NN_API nn_optim *nn_adam(nn_tensor **params, int n, nn_adam_opts o);
-NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts o);
+NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts o);   /* decoupled weight decay */
 NN_API nn_optim *nn_rmsprop(nn_tensor **params, int n, nn_rmsprop_opts o);
 NN_API nn_optim *nn_adagrad(nn_tensor **params, int n, nn_adagrad_opts o);
-NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, float lr, float weight_decay); /* group index or -1 */
-NN_API void nn_optim_step(nn_optim *o);                 /* optimizer.step() */
+/* optimizer.add_param_group({'params': ..., 'lr': lr, 'weight_decay': weight_decay}); returns the group's
+   index, or -1 with an error. lr and weight_decay are taken verbatim; NAN (math.h) means "not given":
+   the group takes the value given to the constructor, as PyTorch's omitted keys do. Every other option
+   (momentum, betas, eps, ...) is the constructor's. A parameter already in a group, or listed twice, is
+   refused. No limit on the number of groups. */
+NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, double lr, double weight_decay);
+NN_API void nn_optim_step(nn_optim *o);                 /* optimizer.step(); parameters with no grad are skipped */
 NN_API void nn_optim_zero_grad(nn_optim *o);            /* optimizer.zero_grad() (zeros, not None) */
-NN_API double nn_optim_lr(const nn_optim *o, int group);
-NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr);
-NN_API void nn_optim_free(nn_optim *o);
+NN_API double nn_optim_lr(const nn_optim *o, int group); /* param_groups[group]['lr']; NAN and an error if none */
+NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr); /* param_groups[group]['lr'] = lr (lr finite, >= 0) */
+NN_API void nn_optim_free(nn_optim *o);                 /* frees the optimizer and its state, not the parameters */
 /* torch.nn.utils.clip_grad_norm_ (norm_type 2, or INFINITY) and clip_grad_value_; returns the total norm */
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type);
 NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip_value);
 
 /* ==== schedulers (torch.optim.lr_scheduler) ==== */
 
+/* A scheduler changes its optimizer's lr (and OneCycleLR its momentum); free it before the
+   optimizer. Constructors take PyTorch's arguments in PyTorch's order, verbatim, and make the
+   first step as PyTorch's do (so the lr is the epoch-0 lr at once). Invalid values are refused
+   with NULL and an error naming the option; a NULL optimizer (an earlier failure) gives NULL.
+   Beyond PyTorch's own checks, nn.h refuses what PyTorch accepts and then fails on or silently
+   misuses: NaN/inf numbers, step_size or T_max <= 0, div_factor or final_div_factor <= 0,
+   max_lr < 0, factor < 0, negative patience, cooldown or total_iters, decreasing milestones. */
 typedef struct nn_scheduler nn_scheduler;
-/* pct_start 0.3, div_factor 25, final_div_factor 1e4, base_momentum 0.85, max_momentum 0.95;
-   anneal_linear is anneal_strategy='linear'; no_cycle_momentum is cycle_momentum=False */
+
+typedef enum nn_anneal_strategy { NN_ANNEAL_COS, NN_ANNEAL_LINEAR } nn_anneal_strategy; /* 'cos', 'linear' */
+/* torch.optim.lr_scheduler.OneCycleLR(..., pct_start=0.3, anneal_strategy='cos', cycle_momentum=True,
+   base_momentum=0.85, max_momentum=0.95, div_factor=25, final_div_factor=1e4, three_phase=False) */
 typedef struct nn_one_cycle_opts {
-    float pct_start, div_factor, final_div_factor, base_momentum, max_momentum;
-    int anneal_linear, three_phase, no_cycle_momentum;
+    double pct_start;
+    nn_anneal_strategy anneal_strategy;
+    int cycle_momentum;
+    double base_momentum, max_momentum, div_factor, final_div_factor;
+    int three_phase;
 } nn_one_cycle_opts;
-/* factor 0.1, patience 10, threshold 1e-4, eps 1e-8; mode_max is mode='max';
-   threshold_abs is threshold_mode='abs' */
+
+typedef enum nn_plateau_mode { NN_MODE_MIN, NN_MODE_MAX } nn_plateau_mode;                /* 'min', 'max' */
+typedef enum nn_threshold_mode { NN_THRESHOLD_REL, NN_THRESHOLD_ABS } nn_threshold_mode;  /* 'rel', 'abs' */
+/* torch.optim.lr_scheduler.ReduceLROnPlateau(mode='min', factor=0.1, patience=10, threshold=1e-4,
+   threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8) */
 typedef struct nn_plateau_opts {
-    int mode_max, threshold_abs, patience, cooldown;
-    float factor, threshold, min_lr, eps;
+    nn_plateau_mode mode;
+    double factor;
+    int64_t patience;
+    double threshold;
+    nn_threshold_mode threshold_mode;
+    int64_t cooldown;
+    double min_lr, eps;
 } nn_plateau_opts;
 
-NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, float gamma);           /* gamma 0 means 0.1 */
-NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, int n, float gamma);
-NN_API nn_scheduler *nn_exponential_lr(nn_optim *o, float gamma);
-NN_API nn_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t t_max, float eta_min);
-NN_API nn_scheduler *nn_linear_lr(nn_optim *o, float start_factor, float end_factor, int64_t total_iters); /* 0s mean 1/3, 1, 5 */
-NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, float max_lr, int64_t total_steps, nn_one_cycle_opts opts);
-NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts opts);
+NN_API nn_one_cycle_opts nn_one_cycle_opts_default(void);
+NN_API nn_plateau_opts nn_plateau_opts_default(void);
+
+/* StepLR(step_size, gamma): step_size > 0 */
+NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, double gamma);
+/* MultiStepLR(milestones, gamma): n >= 0 milestones in increasing order (a repeated one multiplies twice) */
+NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, int n, double gamma);
+NN_API nn_scheduler *nn_exponential_lr(nn_optim *o, double gamma);                    /* ExponentialLR(gamma) */
+NN_API nn_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t T_max, double eta_min); /* T_max > 0 */
+/* LinearLR(start_factor, end_factor, total_iters); PyTorch's defaults are 1/3, 1, 5. start_factor in (0, 1],
+   end_factor in [0, 1], total_iters >= 0 */
+NN_API nn_scheduler *nn_linear_lr(nn_optim *o, double start_factor, double end_factor, int64_t total_iters);
+/* OneCycleLR(max_lr, total_steps, ...): total_steps > 0; cycle_momentum needs SGD, Adam(W) or RMSprop */
+NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, double max_lr, int64_t total_steps, nn_one_cycle_opts opts);
+NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts opts); /* factor in [0, 1) */
 NN_API void nn_scheduler_step(nn_scheduler *s);                    /* scheduler.step() */
 NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric); /* ReduceLROnPlateau.step(metric) */
-NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group);
+NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group); /* get_last_lr()[group] */
 NN_API void nn_scheduler_free(nn_scheduler *s);
-
 /* ==== serialisation: safetensors ==== */
+
+typedef struct nn_dataloader nn_dataloader;   /* see the data section */
 
 #ifndef NN_NO_STDIO
 typedef struct nn_safetensors nn_safetensors;
-NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);   /* reads and checks the whole file */
+/* Reads and checks the whole file. Limits (each an error naming it): a JSON header up to
+   1 GiB, tensors up to NN_MAX_DIMS dims; dtypes F32, F64, F16, BF16, I64, I32. */
+NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);
 NN_API int nn_safetensors_count(const nn_safetensors *st);
 NN_API const char *nn_safetensors_name(const nn_safetensors *st, int i);
-NN_API nn_tensor *nn_safetensors_get(nn_safetensors *st, const char *name);  /* a new tensor (F32; F64/F16/BF16/I64/I32 converted) */
+/* A new tensor (free it with nn_free) in the file's dtype family: I64 and I32 give NN_INT64,
+   F32, F64, F16 and BF16 give NN_FLOAT32. NULL with an error when name is not in the file. */
+NN_API nn_tensor *nn_safetensors_get(nn_safetensors *st, const char *name);
 NN_API const char *nn_safetensors_meta(const nn_safetensors *st, const char *key); /* __metadata__ value or NULL */
 NN_API void nn_safetensors_close(nn_safetensors *st);
-/* Writes tensors (and metadata pairs, may be 0) atomically: a temporary file, then rename. */
+/* Writes tensors (and metadata pairs, may be 0) atomically: a temporary file, then rename.
+   Each tensor is written in its dtype (float32 as F32, int64 as I64, as PyTorch writes them). */
 NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const *names, nn_tensor *const *tensors, int n,
                                const char *const *meta_keys, const char *const *meta_values, int nmeta);
 
 NN_API int nn_save_model(nn_module *m, const char *path);     /* torch.save(m.state_dict()) as safetensors */
-NN_API int nn_load_model(nn_module *m, const char *path);     /* m.load_state_dict(strict=True); m untouched on error */
+/* m.load_state_dict(strict=True); m untouched on error. Dtypes convert as PyTorch's copy_ would
+   (I64 into float32, F64/F16/BF16 into float32), except that a float with a fraction is refused
+   for an int64 tensor (num_batches_tracked): the message names the tensor. */
+NN_API int nn_load_model(nn_module *m, const char *path);
 
-/* The whole training state: model, optimizer, scheduler (each may be NULL but the
-   model), epoch, last loss, and the model context's RNG. */
-typedef struct nn_checkpoint { nn_module *model; nn_optim *optim; nn_scheduler *scheduler; int64_t epoch; double loss; } nn_checkpoint;
+/* The whole training state: model, optimizer, scheduler, DataLoader (each may be NULL but
+   the model), epoch, last loss, the model context's RNG, and fields of your own.
+   Start from nn_checkpoint_default() and set what you have:
+       nn_checkpoint ck = nn_checkpoint_default();
+       ck.model = model; ck.optim = opt; ck.loader = train_loader; ck.epoch = epoch;
+   Your own fields: extra_values[k] is saved under extra_names[k] and loaded back into
+   extra_values[k]; extra_tensors[k] likewise under extra_tensor_names[k] (loaded into the
+   same tensor: same shape, dtype converted as nn_load_model does). The checkpoint holds
+   pointers only; it owns nothing. Loading changes nothing unless the whole file fits:
+   every module tensor, optimizer state, scheduler, loader and extra name must be there.
+   Limits: none on the number of tensors or metadata entries; names are any length. */
+typedef struct nn_checkpoint {
+    nn_module *model;
+    nn_optim *optim;
+    nn_scheduler *scheduler;
+    nn_dataloader *loader;               /* epoch, position, order and RNG of the loader */
+    int64_t epoch;
+    double loss;
+    const char *const *extra_names;      /* your numbers: names ... */
+    double *extra_values;                /* ... values, saved from and loaded into */
+    int nextra;
+    const char *const *extra_tensor_names; /* your tensors: names ... */
+    nn_tensor *const *extra_tensors;     /* ... tensors, saved from and loaded into */
+    int nextra_tensors;
+} nn_checkpoint;
+NN_API nn_checkpoint nn_checkpoint_default(void);             /* every pointer NULL, every count 0 */
 NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path);
 NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path);  /* nothing changes unless the whole file fits */
 #endif
-
-
 /* ==== data: datasets, transforms, DataLoader ==== */
 /* Image folders and gzip'd IDX need stb_image: include stb_image.h before nn.h
    (and define STB_IMAGE_IMPLEMENTATION in one file). Plain IDX and CSV need nothing. */
 
-/* A dataset: len samples, each x of shape xshape (C, H, W for images, F for rows),
-   scaled as ToTensor does (pixels / 255), and y: one number (ydim 0, e.g. a class
-   index) or ydim numbers (e.g. multi-hot). Implement get (and free) for your own data. */
+/* A dataset (torch.utils.data.Dataset): len samples; sample i is x, float32 of shape xshape
+   (C, H, W for images, F for rows; pixels scaled to [0, 1] as ToTensor does), and a target:
+   a class index (int64, as PyTorch's labels) when ydim is 0, else ydim float32 numbers
+   (multi-hot, regression). Every dataset is made by the library (nn_dataset_new or a reader)
+   and freed with nn_dataset_free. */
 typedef struct nn_dataset nn_dataset;
-struct nn_dataset {
-    int64_t len;
-    int xdim;
-    int64_t xshape[3];
-    int64_t ydim;
-    int64_t num_classes;                 /* for class datasets, else 0 */
-    int (*get)(nn_dataset *d, int64_t i, float *x, float *y);   /* 1 on success */
-    void (*free)(nn_dataset *d);         /* may be NULL */
-    void *user;
-    /* ---- private (built-in datasets) ---- */
-    nn_ctx *ctx;
-    unsigned char *u8;                   /* (len, prod(xshape)) pixels */
-    float *f32;                          /* (len, prod(xshape)) values */
-    float *labels;                       /* (len, max(ydim, 1)) */
-};
+/* Your get: writes sample i's x (prod(xshape) floats) and its target: *label for a class
+   dataset (ydim 0; y is NULL), or y[0..ydim) (label is NULL). Returns 1, or 0 on failure
+   (report why through your own context if you like: the loader stops the epoch). */
+typedef int (*nn_dataset_get_fn)(void *user, int64_t i, float *x, float *y, int64_t *label);
+typedef void (*nn_dataset_free_fn)(void *user);
+/* Your own dataset over your data `user`: xdim 1 to 3 sizes in xshape (positive), ydim >= 0,
+   get required. Ownership: the dataset holds user but does not own it; nn_dataset_free calls
+   free_user(user) when free_user is not NULL (pass your free function to hand user over,
+   NULL to keep it yours). NULL with an error naming the argument that was wrong. */
+NN_API nn_dataset *nn_dataset_new(nn_ctx *ctx, int64_t len, int xdim, const int64_t *xshape, int64_t ydim,
+                                  nn_dataset_get_fn get, nn_dataset_free_fn free_user, void *user);
+/* dataset[i]: x as above and the target (*label when ydim is 0, else y); 1 on success,
+   0 with an error for an index out of range or a failing get. */
+NN_API int nn_dataset_get(nn_dataset *d, int64_t i, float *x, float *y, int64_t *label);
+NN_API int64_t nn_dataset_len(const nn_dataset *d);                 /* len(dataset); 0 for NULL */
+NN_API int nn_dataset_xshape(const nn_dataset *d, int64_t *shape);  /* writes xdim sizes (up to 3); returns xdim */
+NN_API int64_t nn_dataset_ydim(const nn_dataset *d);                /* 0: int64 class labels */
+NN_API int64_t nn_dataset_num_classes(const nn_dataset *d);         /* readers: 1 + largest label; yours: 0 */
 
 #ifndef NN_NO_STDIO
 /* MNIST-format IDX files, plain or .gz: images (N, H, W) uint8, labels (N) uint8 */
 NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *labels_path);
-/* A CSV of numbers; label_column is the class column (-1: none, y = 0); header: skip the first line */
+/* A CSV of numbers; label_column is the class column (whole numbers, read as int64 labels;
+   -1: none, every label 0); header 1 skips the first line */
 NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header);
 /* root/<class>/<image>: PNG/JPEG/BMP, classes in sorted order, every image converted to
    `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image. */
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w);
 #endif
-NN_API nn_dataset *nn_subset(nn_dataset *base, int64_t start, int64_t len);  /* samples [start, start+len) of base, shares it */
+/* Samples [start, start + len) of base (Subset(base, range(start, start + len))). It reads
+   base and does not own it: free it with nn_dataset_free, and do not use it after base is freed. */
+NN_API nn_dataset *nn_subset(nn_dataset *base, int64_t start, int64_t len);
+/* Frees a dataset made by nn_dataset_new, a reader or nn_subset, and calls your free_user;
+   NULL is a no-op. Never frees the base of a subset or user data you gave no free_user for. */
 NN_API void nn_dataset_free(nn_dataset *d);
 
 /* Transforms on one image (C, H, W) in [0, 1] after ToTensor, as torchvision.transforms. */
@@ -571,34 +827,44 @@ typedef enum nn_transform_kind {
     NN_RESIZE, NN_GRAYSCALE, NN_RANDOM_ROTATION, NN_COLOR_JITTER, NN_RANDOM_CROP,
     NN_RANDOM_HORIZONTAL_FLIP, NN_NORMALIZE
 } nn_transform_kind;
-typedef struct nn_transform { nn_transform_kind kind; int64_t size[2]; float f[8]; } nn_transform;
-NN_API nn_transform nn_resize(int64_t h, int64_t w);                 /* bilinear, as F.interpolate(align_corners=False) */
-NN_API nn_transform nn_grayscale(int num_output_channels);           /* 0.2989 R + 0.587 G + 0.114 B, repeated */
-NN_API nn_transform nn_random_rotation(float degrees);               /* angle in [-degrees, degrees], nearest, fill 0 */
-NN_API nn_transform nn_color_jitter(float brightness, float contrast);
-NN_API nn_transform nn_random_crop(int64_t size, int64_t padding);   /* zero padding, then a random size x size crop */
-NN_API nn_transform nn_random_horizontal_flip(float p);
-NN_API nn_transform nn_normalize(int channels, const float *mean, const float *std);  /* up to 4 channels */
+/* A transform's values, checked when applied (nn_apply_transforms, nn_dataloader_new): a value
+   torchvision refuses is an error naming it; no value means "the default". */
+#define NN_NORMALIZE_MAX_CHANNELS 4
+typedef struct nn_transform { nn_transform_kind kind; int64_t size[2]; float f[2 * NN_NORMALIZE_MAX_CHANNELS]; } nn_transform;
+NN_API nn_transform nn_resize(int64_t h, int64_t w);                 /* bilinear, as F.interpolate(align_corners=False); sizes > 0 */
+NN_API nn_transform nn_grayscale(int num_output_channels);           /* 0.2989 R + 0.587 G + 0.114 B; 1 or 3 (torchvision's default is 1) */
+NN_API nn_transform nn_random_rotation(float degrees);               /* angle in [-degrees, degrees], nearest, fill 0; degrees >= 0 */
+NN_API nn_transform nn_color_jitter(float brightness, float contrast); /* factors >= 0 (0: unchanged) */
+NN_API nn_transform nn_random_crop(int64_t size, int64_t padding);   /* zero padding (>= 0), then a random size x size crop */
+NN_API nn_transform nn_random_horizontal_flip(float p);              /* p in [0, 1] (torchvision's default 0.5) */
+/* (x - mean[c]) / std[c]; channels 1 to NN_NORMALIZE_MAX_CHANNELS, every std nonzero */
+NN_API nn_transform nn_normalize(int channels, const float *mean, const float *std);
 /* Applies ts in order (Compose) to x (C, H, W); writes (C', H', W') to out; rng_state may be
    NULL for deterministic transforms. Returns 1, or 0 with an error. out needs room for the result. */
 NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const float *x, const int64_t *shape,
                                float *out, int64_t *out_shape, uint64_t *rng_state);
 
-typedef struct nn_dataloader nn_dataloader;
+/* DataLoader options; nn_dataloader_opts_default() gives PyTorch's values, shown here. */
 typedef struct nn_dataloader_opts {
-    int64_t batch_size;                  /* 0 means 1, as PyTorch */
-    int shuffle, drop_last;
-    uint64_t seed;                       /* shuffling and random transforms */
-    const nn_transform *transforms;      /* Compose(...), applied per sample */
-    int ntransforms;
+    int64_t batch_size;                  /* 1; must be >= 1 */
+    int shuffle;                         /* 0 (1: reshuffle every epoch) */
+    int drop_last;                       /* 0 */
+    uint64_t seed;                       /* 0: seeds the loader's own RNG (shuffling, random transforms) */
+    const nn_transform *transforms;      /* NULL: Compose(transforms) per sample, copied by the loader */
+    int ntransforms;                     /* 0 */
 } nn_dataloader_opts;
+NN_API nn_dataloader_opts nn_dataloader_opts_default(void);
+/* DataLoader(d, ...). It reads d and does not own it: free the loader before (or without
+   using it after) the dataset. NULL with an error naming a bad option or dataset. */
 NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o);
-/* The next batch: *x (B, ...) and *y (B) or (B, ydim), owned by the loader and reused
-   (no allocation per batch). Returns 0 at the end of an epoch; the next call starts
-   the next epoch (reshuffled). */
+/* The next batch: *x (B, ...) float32 and *y: int64 (B) class labels when the dataset's ydim
+   is 0, else float32 (B, ydim); both owned by the loader and reused (no allocation per batch).
+   Returns 0 at the end of an epoch; the next call starts the next epoch (reshuffled).
+   Its state (epoch, position, order, RNG) goes into checkpoints (nn_checkpoint.loader). */
 NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y);
 NN_API int64_t nn_dataloader_len(const nn_dataloader *dl);         /* batches per epoch */
-NN_API void nn_dataloader_free(nn_dataloader *dl);
+NN_API int64_t nn_dataloader_epoch(const nn_dataloader *dl);       /* epochs begun (1 during the first) */
+NN_API void nn_dataloader_free(nn_dataloader *dl);                 /* frees x, y and the loader; NULL is a no-op */
 
 /* ==== training utilities: progress bar, metrics, plots ==== */
 
@@ -621,31 +887,18 @@ NN_API void nn_progress_end(nn_progress *p);
 NN_API void nn_confusion_matrix(const int64_t *y_true, const int64_t *y_pred, int64_t n, int k, int64_t *cm);
 NN_API double nn_accuracy(const int64_t *cm, int k);
 /* sklearn.metrics.classification_report(digits=digits) as text into buf (names may be NULL:
-   classes are numbered). Returns the length written, or -1 when buf is too small. */
+   classes are numbered). Returns the length written, or -1 when buf is too small, k < 1,
+   digits < 0 or memory runs out. */
 NN_API int nn_classification_report(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size);
 /* per-class precision, recall, f1 (zero_division=0) and support; any pointer may be NULL */
 NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double *recall, double *f1, int64_t *support);
 #ifndef NN_NO_STDIO
 NN_API void nn_print_confusion_matrix(const int64_t *cm, int k);
-/* Curves (e.g. loss and accuracy per epoch) drawn in the terminal, n points each. */
+/* Curves (e.g. loss and accuracy per epoch) drawn in the terminal, n points each, height rows
+   (at least 2; fewer are drawn as 2). */
 NN_API void nn_plot_terminal(const char *title, const float *const *ys, const char *const *labels, int ncurves, int n, int height);
 /* The same as a PNG (needs stb_image_write.h included before nn.h; with stb_easy_font.h
    too, the legend and axis ranges are written as text); 1 on success. */
-#if defined(INCLUDE_STB_IMAGE_WRITE_H) && defined(INCLUDE_STB_EASY_FONT_H)
-/* stb_easy_font gives text as quads; fill each (axis-aligned) quad in black */
-static void nn__draw_text(unsigned char *img, int W, int H, float x, float y, char *text) {
-    float quads[4 * 4 * 600];                 /* x, y, z, colour per vertex (stb: about 270 bytes a character) */
-    unsigned char black[4] = { 0, 0, 0, 255 };
-    int nq = stb_easy_font_print(x, y, text, black, quads, (int)sizeof quads), q, px, py;
-    for (q = 0; q < nq; q++) {
-        const float *v = quads + q * 16;
-        int x0 = (int)v[0], y0 = (int)v[1], x1 = (int)v[8], y1 = (int)v[9];
-        for (py = y0; py < y1; py++) for (px = x0; px < x1; px++)
-            if (px >= 0 && px < W && py >= 0 && py < H) memset(img + (py * W + px) * 3, 0, 3);
-    }
-}
-#endif
-
 NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, const char *const *labels, int ncurves, int n);
 #endif
 
@@ -692,9 +945,11 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
 #define NN__CAST(T, x) ((T)(x))
 #endif
 
-/* ==== tensor storage and memory ==== */
+/* ==== memory ==== */
+/* the context, the step arena, the RNG, tensor storage and creation */
 
-enum { NN__PERSISTENT = 1u, NN__ARENA = 2u };
+/* tensor flags: who owns it; a non-leaf's grad kept (retain_grad); its graph used by a backward */
+enum { NN__PERSISTENT = 1u, NN__ARENA = 2u, NN__RETAIN_GRAD = 4u, NN__GRAPH_FREED = 8u };
 
 typedef struct nn__block {
     struct nn__block *next;
@@ -703,12 +958,20 @@ typedef struct nn__block {
 } nn__block;
 
 static nn_tensor *nn__retain(nn_tensor *t);
+static int nn__finite(double v) { return v == v && v - v == 0.0; }   /* not NaN, not inf */
 
 typedef struct nn__rng { uint64_t state, inc; int has_spare; float spare; } nn__rng;
 
+/* a gradient buffer given back during backward, reused by the next one of a fitting size */
+typedef struct nn__free_grad { struct nn__free_grad *next; size_t bytes; } nn__free_grad;
+
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
+    nn__block *retired;          /* blocks merged away at the last reset, freed at the next one */
     size_t min_block;
+    size_t in_use, peak;         /* arena bytes held now and at most since nn_ctx_new */
+    size_t warn_at;              /* the next arena size that logs a "forgot nn_arena_reset?" warning */
+    nn__free_grad *free_grads;
     int64_t n_nodes;             /* graph nodes and edges made since the last reset */
     uint64_t gen;                /* arena generation: arena tensors carry the one they were made in */
     unsigned visit_epoch;
@@ -721,7 +984,7 @@ struct nn_ctx {
     void *log_user;
 };
 
-typedef struct nn__mark { nn__block *block; size_t used; int64_t n_nodes; } nn__mark;
+typedef struct nn__mark { nn__block *block; size_t used, in_use; int64_t n_nodes; } nn__mark;
 
 #ifndef NN_NO_STDIO
 static void nn__stderr_logger(void *user, const char *msg) { (void)user; fprintf(stderr, "nn: %s\n", msg); }
@@ -756,6 +1019,8 @@ NN_API nn_ctx *nn_ctx_new(void) {
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);
     ctx->min_block = (size_t)1 << 20;
+    ctx->warn_at = (size_t)1 << 30;
+    ctx->gen = 1;
     ctx->grad_enabled = 1;
 #ifndef NN_NO_STDIO
     ctx->log = nn__stderr_logger;
@@ -769,7 +1034,20 @@ NN_API void nn_ctx_free(nn_ctx *ctx) {
     if (!ctx) return;
     (void)nn__retain;
     for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
+    for (b = ctx->retired; b; b = next) { next = b->next; NN_FREE(b); }
     NN_FREE(ctx);
+}
+
+static void nn__arena_note(nn_ctx *ctx, size_t need) {
+    ctx->in_use += need;
+    if (ctx->in_use > ctx->peak) ctx->peak = ctx->in_use;
+    if (ctx->in_use > ctx->warn_at && ctx->log) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "warning: the step arena holds %.0f MB since the last nn_arena_reset; "
+                 "call nn_arena_reset(ctx) once per training step, or memory grows without bound", ctx->in_use / 1e6);
+        ctx->log(ctx->log_user, msg);
+        ctx->warn_at *= 2;
+    }
 }
 
 /* Arena allocation, 64-byte aligned. A block too small for a step is chained;
@@ -784,6 +1062,7 @@ static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
             void *p = b->mem + b->used;
             b->used += need;
             ctx->cur = b;
+            nn__arena_note(ctx, need);
             return p;
         }
         if (b != ctx->cur) break;     /* empty blocks after cur: only try the next one */
@@ -798,23 +1077,52 @@ static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
     b->mem += (64 - ((uintptr_t)b->mem & 63)) & 63;
     if (ctx->cur) { b->next = ctx->cur->next; ctx->cur->next = b; } else { b->next = NULL; ctx->head = b; }
     ctx->cur = b;
+    nn__arena_note(ctx, need);
     return b->mem;
 }
 
+/* Every reset starts a new generation: tensors of the last one are refused by the ops
+   (nn__stale). Even generations start 64 bytes in, so a stale header never lines up with
+   a new one; merged blocks are freed one reset late, so a stale header is still readable. */
 NN_API void nn_arena_reset(nn_ctx *ctx) {
     nn__block *b, *next;
     size_t total = 0;
     if (!ctx) return;
     ctx->n_nodes = 0;
+    ctx->gen++;
+    ctx->in_use = 0;
+    ctx->free_grads = NULL;
+    if (ctx->warn_at > ((size_t)1 << 30)) ctx->warn_at = (size_t)1 << 30;
+    for (b = ctx->retired; b; b = next) { next = b->next; NN_FREE(b); }
+    ctx->retired = NULL;
     if (ctx->head && ctx->head->next) {       /* merge the chain into one block */
-        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; NN_FREE(b); }
+        for (b = ctx->head; b; b = b->next) total += b->cap;
+        ctx->retired = ctx->head;
         ctx->head = ctx->cur = NULL;
-        ctx->min_block = total;
+        ctx->min_block = total + 64;
         if (nn__arena_alloc(ctx, 1)) ctx->head->used = 0;
-        return;
     }
-    if (ctx->head) ctx->head->used = 0;
+    if (ctx->head) ctx->head->used = (ctx->gen & 1) ? 0 : 64;
+    ctx->in_use = ctx->head ? ctx->head->used : 0;
     ctx->cur = ctx->head;
+}
+
+NN_API size_t nn_arena_peak(const nn_ctx *ctx) { return ctx ? ctx->peak : 0; }
+
+/* Gradient buffers of intermediate results: taken when backward first needs one, given back
+   once the node's backward has run, and reused within the step (peak = live gradients). */
+static void *nn__grad_take(nn_ctx *ctx, size_t bytes) {
+    nn__free_grad **pp, *f;
+    size_t need = (bytes + 63) & ~(size_t)63;
+    for (pp = &ctx->free_grads; (f = *pp) != NULL; pp = &f->next)
+        if (f->bytes >= need && f->bytes <= 2 * need) { *pp = f->next; return (void *)f; }
+    return nn__arena_alloc(ctx, need);
+}
+static void nn__grad_give(nn_ctx *ctx, void *p, size_t bytes) {
+    nn__free_grad *f = NN__CAST(nn__free_grad *, p);
+    f->bytes = (bytes + 63) & ~(size_t)63;
+    f->next = ctx->free_grads;
+    ctx->free_grads = f;
 }
 
 NN_API size_t nn_arena_capacity(const nn_ctx *ctx) {
@@ -826,7 +1134,7 @@ NN_API size_t nn_arena_capacity(const nn_ctx *ctx) {
 
 static nn__mark nn__arena_mark(nn_ctx *ctx) {
     nn__mark m;
-    m.block = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.n_nodes = ctx->n_nodes;
+    m.block = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.n_nodes = ctx->n_nodes; m.in_use = ctx->in_use;
     return m;
 }
 
@@ -837,6 +1145,8 @@ static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
     m.block->used = m.used;
     ctx->cur = m.block;
     ctx->n_nodes = m.n_nodes;
+    ctx->in_use = m.in_use;
+    ctx->free_grads = NULL;   /* buffers given back after the mark may lie in the memory rewound */
 }
 
 NN_API const char *nn_error(const nn_ctx *ctx) { return ctx && ctx->has_error ? ctx->error : NULL; }
@@ -1127,6 +1437,10 @@ NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag) {
         nn__err(t->ctx, "nn_set_requires_grad: only leaf tensors (made by you or by nn_detach) can change requires_grad; this one comes from %s", nn_op_name(t->op));
         return t;
     }
+    if (flag && t->dtype != NN_FLOAT32) {
+        nn__err(t->ctx, "nn_set_requires_grad: only floating-point tensors can require gradients; this one is %s", nn_dtype_name(t->dtype));
+        return t;
+    }
     t->requires_grad = flag != 0;
     return t;
 }
@@ -1171,14 +1485,18 @@ NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
 NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
     if (!t) return NULL;
     if (device == t->device) return t;
-    nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only (include nn_cuda.h for CUDA)", (int)device);
+    nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only", (int)device);
     return NULL;
 }
 
 /* ==== ops ==== */
-/* Every op: a front end that checks its arguments and makes the result node,
-   then a forward kernel and a backward kernel side by side. Backward kernels
-   accumulate (+=) into the gradients of the inputs that require them. */
+/* Every op: a front end that checks its arguments, computes the output shape and fills
+   the op's parameters (it never reads or writes tensor data), then a forward kernel and
+   a backward kernel side by side, reached through the registry (NN__OP_LIST). Kernels
+   return 1, or 0 after an error; backward kernels accumulate (+=) into the gradients of
+   the inputs that require them. */
+
+static int nn__forward(nn_tensor *y);   /* runs y's forward kernel for y's device */
 
 static nn_ctx *nn__ctx_of(nn_tensor **xs, int n) {
     int i;
@@ -1186,9 +1504,13 @@ static nn_ctx *nn__ctx_of(nn_tensor **xs, int n) {
     return NULL;
 }
 
+/* A tensor from the step arena used after nn_arena_reset: its memory now holds other tensors. */
+static int nn__stale(const nn_tensor *t) { return (t->flags & NN__ARENA) && t->gen != t->ctx->gen; }
+
 /* NULL inputs: returns 0. An input that is NULL because an earlier op failed
-   adds no second message; the first error is already recorded. */
-static int nn__check_inputs(const char *fn, nn_tensor **xs, const char **names, int n) {
+   adds no second message; the first error is already recorded. dtype: what the
+   inputs must be (NN_DTYPE_COUNT: any). */
+static int nn__check_inputs_dtype(const char *fn, nn_tensor **xs, const char **names, int n, nn_dtype dtype) {
     nn_ctx *ctx = nn__ctx_of(xs, n);
     int i;
     for (i = 0; i < n; i++) {
@@ -1197,19 +1519,44 @@ static int nn__check_inputs(const char *fn, nn_tensor **xs, const char **names, 
             return 0;
         }
         if (xs[i]->ctx != ctx) { nn__err(ctx, "%s: %s belongs to another nn_ctx; all inputs must share one", fn, names[i]); return 0; }
-        if (xs[i]->device != NN_CPU) { nn__err(ctx, "%s: %s is on device %d; this build runs the CPU only", fn, names[i], (int)xs[i]->device); return 0; }
+        if (nn__stale(xs[i])) {
+            nn__err(ctx, "%s: %s was made before the last nn_arena_reset and no longer exists; keep it with nn_keep", fn, names[i]);
+            return 0;
+        }
+        if (xs[i]->device != xs[0]->device) { nn__err(ctx, "%s: %s is on device %d and %s on device %d", fn, names[0], (int)xs[0]->device, names[i], (int)xs[i]->device); return 0; }
+        if (dtype != NN_DTYPE_COUNT && xs[i]->dtype != dtype) {
+            nn__err(ctx, "%s: %s is %s; expected %s", fn, names[i], nn_dtype_name(xs[i]->dtype), nn_dtype_name(dtype));
+            return 0;
+        }
     }
+    return 1;
+}
+static int nn__check_inputs(const char *fn, nn_tensor **xs, const char **names, int n) {
+    return nn__check_inputs_dtype(fn, xs, names, n, NN_FLOAT32);
+}
+/* An index input: int64, on x's context and device. */
+static int nn__check_index(const char *fn, const nn_tensor *x, nn_tensor *index, const char *name) {
+    if (!index) { if (!x->ctx->has_error) nn__err(x->ctx, "%s: %s is NULL", fn, name); return 0; }
+    if (index->ctx != x->ctx) { nn__err(x->ctx, "%s: %s belongs to another nn_ctx", fn, name); return 0; }
+    if (nn__stale(index)) { nn__err(x->ctx, "%s: %s was made before the last nn_arena_reset and no longer exists", fn, name); return 0; }
+    if (index->dtype != NN_INT64) {
+        nn__err(x->ctx, "%s: %s is %s; indices are int64 (make them with nn_from_i64 or nn_to_dtype(t, NN_INT64))", fn, name, nn_dtype_name(index->dtype));
+        return 0;
+    }
+    if (index->device != x->device) { nn__err(x->ctx, "%s: %s is on device %d, the input on %d", fn, name, (int)index->device, (int)x->device); return 0; }
     return 1;
 }
 
 /* The node an op returns: arena tensor, inputs recorded, requires_grad
    spread from the inputs when grad mode is on. */
-static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc, int with_data) {
+static nn_tensor *nn__node_dtype(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc,
+                                 int with_data, nn_dtype dtype) {
     nn_ctx *ctx = srcs[0]->ctx;
-    nn_tensor *t = nn__new_arena(ctx, fn, ndim, shape, with_data);
+    nn_tensor *t = nn__new_arena_dtype(ctx, fn, ndim, shape, with_data, dtype);
     int i;
     if (!t) return NULL;
     t->op = op;
+    t->device = srcs[0]->device;
     if (nsrc > 3) {
         t->src = NN__CAST(nn_tensor **, nn__arena_alloc(ctx, (size_t)nsrc * sizeof(nn_tensor *)));
         if (!t->src) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
@@ -1219,8 +1566,12 @@ static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shap
         t->src[i] = srcs[i];
         if (srcs[i] && srcs[i]->requires_grad && ctx->grad_enabled) t->requires_grad = 1;
     }
+    if (dtype != NN_FLOAT32) t->requires_grad = 0;    /* only floating-point results have gradients */
     ctx->n_nodes += 1 + nsrc;    /* bounds the tensors a graph walk can meet */
     return t;
+}
+static nn_tensor *nn__node(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc, int with_data) {
+    return nn__node_dtype(op, fn, ndim, shape, srcs, nsrc, with_data, NN_FLOAT32);
 }
 
 /* The gradient buffer of an input, or NULL when it needs none. */
@@ -1300,7 +1651,7 @@ static nn_tensor *nn__contig_input(nn_tensor *x) { return nn_is_contiguous(x) ? 
 
 /* ---- binary elementwise: add, sub, mul, div, pow, maximum, minimum, where ---- */
 
-static void nn__binary_forward(nn_tensor *y) {
+static int nn__binary_forward(nn_tensor *y) {
     nn__bcast p; nn__rows r; int64_t i, j;
     int ternary = y->op == NN_OP_WHERE;
     nn_tensor *xs[3];
@@ -1317,8 +1668,12 @@ static void nn__binary_forward(nn_tensor *y) {
         case NN_OP_MUL: for (j = 0; j < r.len; j++) o[j] = a[j * sa] * b[j * sb]; break;
         case NN_OP_DIV: for (j = 0; j < r.len; j++) o[j] = a[j * sa] / b[j * sb]; break;
         case NN_OP_POW: for (j = 0; j < r.len; j++) o[j] = powf(a[j * sa], b[j * sb]); break;
-        case NN_OP_MAXIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); } break;
-        case NN_OP_MINIMUM: for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); } break;
+        case NN_OP_MAXIMUM:   /* NaN wins, as PyTorch */
+            for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); }
+            break;
+        case NN_OP_MINIMUM:
+            for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); }
+            break;
         case NN_OP_WHERE: {   /* src: cond, a, b */
             const float *c = a, *u = b, *v = NN__F32(xs[2]) + r.w.off[2];
             int64_t sc = sa, su = sb, sv = r.s[2];
@@ -1327,63 +1682,66 @@ static void nn__binary_forward(nn_tensor *y) {
         default: NN_ASSERT(0);
         }
     }
+    return 1;
 }
 
-static void nn__binary_backward(nn_tensor *y) {
-    nn__bcast p; nn__rows r; int64_t i, j;
-    int ternary = y->op == NN_OP_WHERE;
-    nn_tensor *xs[3];
-    float *ga, *gb;
-    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
-    nn__bcast_plan(&p, y, xs, ternary ? 3 : 2);
-    nn__rows_init(&r, &p);
-    ga = nn__gbuf(xs[0]); gb = nn__gbuf(xs[1]);
-    for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
-        const float *g = NN__F32(y->grad) + i * r.len, *o = NN__F32(y) + i * r.len;   /* (len) */
-        const float *a = NN__F32(xs[0]) + r.w.off[0], *b = NN__F32(xs[1]) + r.w.off[1];
-        float *da = ga ? ga + r.w.off[0] : NULL, *db = gb ? gb + r.w.off[1] : NULL;
-        int64_t sa = r.s[0], sb = r.s[1];
-        switch (y->op) {
-        case NN_OP_ADD:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] += g[j];
-            break;
-        case NN_OP_SUB:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] -= g[j];
-            break;
-        case NN_OP_MUL:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j] * b[j * sb];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] += g[j] * a[j * sa];
-            break;
-        case NN_OP_DIV:
-            if (da) for (j = 0; j < r.len; j++) da[j * sa] += g[j] / b[j * sb];
-            if (db) for (j = 0; j < r.len; j++) db[j * sb] -= g[j] * a[j * sa] / (b[j * sb] * b[j * sb]);
-            break;
-        case NN_OP_POW:       /* d/da a^b = b a^(b-1); d/db a^b = a^b log a (0 where a == 0, b >= 0) */
-            if (da) for (j = 0; j < r.len; j++) { float e = b[j * sb]; da[j * sa] += e == 0.0f ? 0.0f : g[j] * e * powf(a[j * sa], e - 1.0f); }
-            if (db) for (j = 0; j < r.len; j++) { float u = a[j * sa]; db[j * sb] += (u == 0.0f && b[j * sb] >= 0.0f) ? 0.0f : g[j] * o[j] * logf(u); }
-            break;
-        case NN_OP_MAXIMUM: case NN_OP_MINIMUM:   /* the larger (smaller) input takes it all; ties split it */
-            for (j = 0; j < r.len; j++) {
-                float u = a[j * sa], v = b[j * sb], wa;
-                wa = u == v ? 0.5f : ((u > v) == (y->op == NN_OP_MAXIMUM) ? 1.0f : 0.0f);
-                if (da) da[j * sa] += g[j] * wa;
-                if (db) db[j * sb] += g[j] * (1.0f - wa);
-            }
-            break;
-        case NN_OP_WHERE: {   /* src: cond, a, b; no gradient for cond */
-            const float *c = a;
-            float *du = db, *dv = nn__gbuf(xs[2]) ? nn__gbuf(xs[2]) + r.w.off[2] : NULL;
-            int64_t sc = sa, su = sb, sv = r.s[2];
-            for (j = 0; j < r.len; j++) {
-                if (c[j * sc] != 0.0f) { if (du) du[j * su] += g[j]; }
-                else if (dv) dv[j * sv] += g[j];
-            }
-        } break;
-        default: NN_ASSERT(0);
-        }
+/* d out / d input k times g, for one element: u, v, w are the inputs' values, o the output's. */
+static float nn__binary_dval(int op, int k, float g, float u, float v, float w, float o) {
+    (void)w;
+    switch (op) {
+    case NN_OP_ADD: return g;
+    case NN_OP_SUB: return k == 0 ? g : -g;
+    case NN_OP_MUL: return k == 0 ? g * v : g * u;
+    case NN_OP_DIV: return k == 0 ? g / v : -g * u / (v * v);
+    case NN_OP_POW:   /* d/du u^v = v u^(v-1); d/dv u^v = u^v log u (0 where u == 0, v >= 0) */
+        if (k == 0) return v == 0.0f ? 0.0f : g * v * powf(u, v - 1.0f);
+        return (u == 0.0f && v >= 0.0f) ? 0.0f : g * o * logf(u);
+    case NN_OP_MAXIMUM: case NN_OP_MINIMUM: {   /* the larger (smaller) input takes it all; ties split it; NaN: both */
+        float mine = k == 0 ? u : v, other = k == 0 ? v : u;
+        if (mine == other) return 0.5f * g;
+        if (op == NN_OP_MAXIMUM) return mine < other ? 0.0f : g;
+        return mine > other ? 0.0f : g;
     }
+    case NN_OP_WHERE: return (k == 1) == (u != 0.0f) ? g : 0.0f;   /* u is cond; no gradient for cond */
+    default: NN_ASSERT(0); return 0.0f;
+    }
+}
+
+/* An input broadcast over the output sums many terms into each element: those sums
+   are accumulated in double (a batch-65536 bias gradient is exact to float rounding). */
+static int nn__binary_backward(nn_tensor *y) {
+    nn__bcast p; nn__rows r; int64_t i, j;
+    int ternary = y->op == NN_OP_WHERE, n = ternary ? 3 : 2, k;
+    nn_tensor *xs[3];
+    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
+    nn__bcast_plan(&p, y, xs, n);
+    for (k = ternary ? 1 : 0; k < n; k++) {
+        float *gk = nn__gbuf(xs[k]);
+        double *acc = NULL;
+        nn__mark mark;
+        if (!gk) continue;
+        mark = nn__arena_mark(y->ctx);
+        if (xs[k]->numel < y->numel) {
+            acc = NN__CAST(double *, nn__arena_alloc(y->ctx, (size_t)(xs[k]->numel + 1) * sizeof(double)));
+            if (!acc) { nn__err(y->ctx, "nn_backward: out of memory in %s", nn_op_name(y->op)); return 0; }
+            memset(acc, 0, (size_t)xs[k]->numel * sizeof(double));
+        }
+        nn__rows_init(&r, &p);
+        for (i = 0; i < r.rows; i++, nn__walk_next(&r.w)) {
+            const float *g = NN__F32(y->grad) + i * r.len, *o = NN__F32(y) + i * r.len;   /* (len) */
+            const float *u = NN__F32(xs[0]) + r.w.off[0], *v = NN__F32(xs[1]) + r.w.off[1];
+            const float *w = ternary ? NN__F32(xs[2]) + r.w.off[2] : NULL;
+            int64_t su = r.s[0], sv = r.s[1], sw = r.s[2], sk = r.s[k], ok = r.w.off[k];
+            for (j = 0; j < r.len; j++) {
+                float d = nn__binary_dval(y->op, k, g[j], u[j * su], v[j * sv], w ? w[j * sw] : 0.0f, o[j]);
+                if (acc) acc[ok + j * sk] += d;
+                else gk[ok + j * sk] += d;
+            }
+        }
+        if (acc) for (i = 0; i < xs[k]->numel; i++) gk[i] += (float)acc[i];
+        nn__arena_rewind(y->ctx, mark);
+    }
+    return 1;
 }
 
 static nn_tensor *nn__binary(int op, const char *fn, nn_tensor *a, nn_tensor *b, nn_tensor *c) {
@@ -1399,8 +1757,7 @@ static nn_tensor *nn__binary(int op, const char *fn, nn_tensor *a, nn_tensor *b,
     y = nn__node(op, fn, nd, shape, xs, n, 1);
     if (!y) return NULL;
     if (n == 3 && xs[0]->requires_grad && !xs[1]->requires_grad && !xs[2]->requires_grad) y->requires_grad = 0;
-    nn__binary_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_add(nn_tensor *a, nn_tensor *b) { return nn__binary(NN_OP_ADD, "nn_add", a, b, NULL); }
@@ -1420,7 +1777,7 @@ static float nn__sigmoidf(float x) {
     { float e = expf(x); return e / (1.0f + e); }
 }
 
-static void nn__unary_forward(nn_tensor *y) {
+static int nn__unary_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);   /* (n) */
     float *o = NN__F32(y), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
@@ -1438,7 +1795,7 @@ static void nn__unary_forward(nn_tensor *y) {
     case NN_OP_SQRT: for (i = 0; i < n; i++) o[i] = sqrtf(x[i]); break;
     case NN_OP_ABS: for (i = 0; i < n; i++) o[i] = fabsf(x[i]); break;
     case NN_OP_CLAMP: for (i = 0; i < n; i++) { float v = x[i]; o[i] = v != v ? v : (v < s ? s : (v > t ? t : v)); } break;
-    case NN_OP_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
+    case NN_OP_RELU: for (i = 0; i < n; i++) o[i] = x[i] <= 0.0f ? 0.0f : x[i]; break;   /* NaN stays NaN */
     case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : x[i] * s; break;
     case NN_OP_SIGMOID: for (i = 0; i < n; i++) o[i] = nn__sigmoidf(x[i]); break;
     case NN_OP_TANH: for (i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
@@ -1449,13 +1806,14 @@ static void nn__unary_forward(nn_tensor *y) {
         break;
     default: NN_ASSERT(0);
     }
+    return 1;
 }
 
-static void nn__unary_backward(nn_tensor *y) {
+static int nn__unary_backward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]), *o = NN__F32(y), *g = NN__F32(y->grad);   /* (n) */
     float *d = nn__gbuf(y->src[0]), s = y->fp[0], t = y->fp[1];
     int64_t i, n = y->numel;
-    if (!d) return;
+    if (!d) return 1;
     switch (y->op) {
     case NN_OP_ADD_SCALAR: for (i = 0; i < n; i++) d[i] += g[i]; break;
     case NN_OP_MUL_SCALAR: for (i = 0; i < n; i++) d[i] += g[i] * s; break;
@@ -1488,6 +1846,7 @@ static void nn__unary_backward(nn_tensor *y) {
         break;
     default: NN_ASSERT(0);
     }
+    return 1;
 }
 
 static nn_tensor *nn__unary(int op, const char *fn, nn_tensor *x, float s, float t) {
@@ -1498,8 +1857,7 @@ static nn_tensor *nn__unary(int op, const char *fn, nn_tensor *x, float s, float
     y = nn__node(op, fn, x->ndim, x->shape, &x, 1, 1);
     if (!y) return NULL;
     y->fp[0] = s; y->fp[1] = t;
-    nn__unary_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_add_scalar(nn_tensor *x, float s) { return nn__unary(NN_OP_ADD_SCALAR, "nn_add_scalar", x, s, 0); }
@@ -1551,7 +1909,7 @@ static int nn__split_dim(const char *fn, nn_tensor *x, int dim, int keepdim, int
     return 1;
 }
 
-static void nn__softmax_forward(nn_tensor *y) {
+static int nn__softmax_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
     int logsm = y->op == NN_OP_LOG_SOFTMAX;
@@ -1564,12 +1922,13 @@ static void nn__softmax_forward(nn_tensor *y) {
         if (logsm) { float ls = (float)log(s); for (d = 0; d < D; d++) yp[d * I] = xp[d * I] - m - ls; }
         else for (d = 0; d < D; d++) yp[d * I] = (float)(exp((double)(xp[d * I] - m)) / s);
     }
+    return 1;
 }
-static void nn__softmax_backward(nn_tensor *y) {
+static int nn__softmax_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);            /* (outer, D, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
-    if (!dx) return;
+    if (!dx) return 1;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         int64_t base = o * D * I + i;
         const float *yp = NN__F32(y) + base, *gp = g + base;
@@ -1583,6 +1942,7 @@ static void nn__softmax_backward(nn_tensor *y) {
             for (d = 0; d < D; d++) dp[d * I] += gp[d * I] - expf(yp[d * I]) * (float)s;
         }
     }
+    return 1;
 }
 static nn_tensor *nn__softmax(int op, const char *fn, nn_tensor *x, int dim) {
     static const char *names[] = { "x" };
@@ -1594,19 +1954,19 @@ static nn_tensor *nn__softmax(int op, const char *fn, nn_tensor *x, int dim) {
     y = nn__node(op, fn, x->ndim, x->shape, &x, 1, 1);
     if (!y) return NULL;
     memcpy(y->ip, oi, sizeof oi);
-    nn__softmax_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 NN_API nn_tensor *nn_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_OP_SOFTMAX, "nn_softmax", x, dim); }
 NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_OP_LOG_SOFTMAX, "nn_log_softmax", x, dim); }
 
 /* ---- reductions: sum, mean, var, std, max, min, logsumexp ---- */
-/* ip[3] = correction (var, std); saved = argmax/argmin positions (max, min) */
+/* ip[3] = correction (var, std); ip[4] = 1 for a reduction over every element;
+   out2 = the int64 positions of max/min along the dim */
 
-static void nn__reduce_forward(nn_tensor *y) {
+static int nn__reduce_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) -> (outer, inner) */
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
-    int64_t *arg = NN__CAST(int64_t *, y->saved);
+    int64_t *arg = y->out2 ? NN__I64(y->out2) : NULL;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
         float *yp = NN__F32(y) + o * I + i;
@@ -1616,12 +1976,12 @@ static void nn__reduce_forward(nn_tensor *y) {
             for (d = 0; d < D; d++) s += xp[d * I];
             *yp = (float)(y->op == NN_OP_MEAN ? s / (double)D : s);
         } break;
-        case NN_OP_VAR: case NN_OP_STD: {
+        case NN_OP_VAR: case NN_OP_STD: {   /* divisor max(0, D - correction): inf or NaN at 0, as PyTorch */
             double m = 0, s = 0, den = (double)(D - y->ip[3]);
             for (d = 0; d < D; d++) m += xp[d * I];
             m /= (double)D;
             for (d = 0; d < D; d++) s += ((double)xp[d * I] - m) * ((double)xp[d * I] - m);
-            s = den > 0 ? s / den : NAN;
+            s = s / (den > 0 ? den : 0.0);
             *yp = (float)(y->op == NN_OP_STD ? sqrt(s) : s);
         } break;
         case NN_OP_MAX: case NN_OP_MIN: {
@@ -1644,15 +2004,28 @@ static void nn__reduce_forward(nn_tensor *y) {
         default: NN_ASSERT(0);
         }
     }
+    return 1;
 }
 
-static void nn__reduce_backward(nn_tensor *y) {
+/* max()/min() over every element: the gradient is shared evenly by the tied elements (PyTorch's
+   evenly_distribute_backward); along a dim it goes to the one index returned. */
+static void nn__reduce_ties_backward(nn_tensor *y, float *dx) {
+    const float *x = NN__F32(y->src[0]);
+    float v = NN__F32(y)[0], g = NN__F32(y->grad)[0];
+    int64_t i, n = y->src[0]->numel, ties = 0;
+    int isnan_v = v != v;
+    for (i = 0; i < n; i++) ties += isnan_v ? x[i] != x[i] : x[i] == v;
+    for (i = 0; i < n; i++) if (isnan_v ? x[i] != x[i] : x[i] == v) dx[i] += g / (float)ties;
+}
+
+static int nn__reduce_backward(nn_tensor *y) {
     const nn_tensor *xt = y->src[0];
     const float *x = NN__F32(xt), *g = NN__F32(y->grad);   /* x (outer, D, inner), g (outer, inner) */
     float *dx = nn__gbuf(xt);
     int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
-    const int64_t *arg = NN__CAST(const int64_t *, y->saved);
-    if (!dx) return;
+    const int64_t *arg = y->out2 ? NN__I64(y->out2) : NULL;
+    if (!dx) return 1;
+    if ((y->op == NN_OP_MAX || y->op == NN_OP_MIN) && y->ip[4]) { nn__reduce_ties_backward(y, dx); return 1; }
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         const float *xp = x + o * D * I + i;
         float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = NN__F32(y)[o * I + i];
@@ -1661,7 +2034,7 @@ static void nn__reduce_backward(nn_tensor *y) {
         case NN_OP_MEAN: { float k = gv / (float)D; for (d = 0; d < D; d++) dp[d * I] += k; } break;
         case NN_OP_VAR: case NN_OP_STD: {   /* dvar/dx = 2 (x - m) / (D - c); dstd = dvar / (2 std) */
             double m = 0, den = (double)(D - y->ip[3]);
-            float k;
+            float k;   /* the raw D - correction, as PyTorch's backward */
             for (d = 0; d < D; d++) m += xp[d * I];
             m /= (double)D;
             k = (float)(y->op == NN_OP_VAR ? 2.0 * gv / den : gv / (den * yv));
@@ -1672,6 +2045,7 @@ static void nn__reduce_backward(nn_tensor *y) {
         default: NN_ASSERT(0);
         }
     }
+    return 1;
 }
 
 static nn_tensor *nn__reduce(int op, const char *fn, nn_tensor *x, int dim, int keepdim, int correction) {
@@ -1684,17 +2058,21 @@ static nn_tensor *nn__reduce(int op, const char *fn, nn_tensor *x, int dim, int 
         nn__err(x->ctx, "%s: the reduced dim of %s is empty; max and min need at least one element", fn, NN__SHAPE(x, s));
         return NULL;
     }
+    if ((op == NN_OP_VAR || op == NN_OP_STD) && correction < 0) {
+        nn__err(x->ctx, "%s: correction is %d; it must be >= 0", fn, correction);
+        return NULL;
+    }
     if (!(x = nn__contig_input(x))) return NULL;
     y = nn__node(op, fn, nd, shape, &x, 1, 1);
     if (!y) return NULL;
     memcpy(y->ip, oi, sizeof oi);
     y->ip[3] = correction;
+    y->ip[4] = dim == NN_ALL;
     if (op == NN_OP_MAX || op == NN_OP_MIN) {
-        y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
-        if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
+        y->out2 = nn__new_arena_dtype(x->ctx, fn, nd, shape, 1, NN_INT64);
+        if (!y->out2) return NULL;
     }
-    nn__reduce_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim) { return nn__reduce(NN_OP_SUM, "nn_sum", x, dim, keepdim, 0); }
@@ -1703,23 +2081,14 @@ NN_API nn_tensor *nn_var(nn_tensor *x, int dim, int correction, int keepdim) { r
 NN_API nn_tensor *nn_std(nn_tensor *x, int dim, int correction, int keepdim) { return nn__reduce(NN_OP_STD, "nn_std", x, dim, keepdim, correction); }
 NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim) { return nn__reduce(NN_OP_LOGSUMEXP, "nn_logsumexp", x, dim, keepdim, 0); }
 
-/* Indices of a max/min as a float tensor, detached. */
-static nn_tensor *nn__indices_of(nn_tensor *y) {
-    nn_tensor *t = nn__new_arena(y->ctx, "nn_max", y->ndim, y->shape, 1);
-    const int64_t *arg = NN__CAST(const int64_t *, y->saved);
-    int64_t i;
-    if (!t) return NULL;
-    for (i = 0; i < y->numel; i++) NN__F32(t)[i] = (float)arg[i];
-    return t;
-}
 NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
     nn_tensor *y = nn__reduce(NN_OP_MAX, "nn_max", x, dim, keepdim, 0);
-    if (indices) *indices = y ? nn__indices_of(y) : NULL;
+    if (indices) *indices = y ? y->out2 : NULL;
     return y;
 }
 NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices) {
     nn_tensor *y = nn__reduce(NN_OP_MIN, "nn_min", x, dim, keepdim, 0);
-    if (indices) *indices = y ? nn__indices_of(y) : NULL;
+    if (indices) *indices = y ? y->out2 : NULL;
     return y;
 }
 NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim) {
@@ -1736,44 +2105,17 @@ NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim) {
 
 /* The plain reference kernel: C (M, N) = A (M, K) @ B (K, N), any row/col strides
    for A and B, C rows contiguous with row stride ldc. accumulate: C += instead of
-   C =. Transposed operands are read in place through their strides. */
+   C =. Transposed operands are read in place through their strides; sums in double. */
 static void nn__gemm_ref(int64_t M, int64_t N, int64_t K,
                      const float *A, int64_t ars, int64_t acs,
                      const float *B, int64_t brs, int64_t bcs,
                      float *C, int64_t ldc, int accumulate) {
     int64_t i, j, k;
-    if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
-    if (bcs == 1 || N == 1) {
-        /* rows of B are contiguous: C[i, :] += A[i, k] * B[k, :], four rows of C at a time */
-        for (i = 0; i + 4 <= M; i += 4) {
-            float *c0 = C + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-            for (k = 0; k < K; k++) {
-                const float *b = B + k * brs;
-                float a0 = A[i * ars + k * acs], a1 = A[(i + 1) * ars + k * acs];
-                float a2 = A[(i + 2) * ars + k * acs], a3 = A[(i + 3) * ars + k * acs];
-                for (j = 0; j < N; j++) { float bv = b[j]; c0[j] += a0 * bv; c1[j] += a1 * bv; c2[j] += a2 * bv; c3[j] += a3 * bv; }
-            }
-        }
-        for (; i < M; i++) {
-            float *c = C + i * ldc;
-            for (k = 0; k < K; k++) {
-                const float *b = B + k * brs; float a = A[i * ars + k * acs];
-                for (j = 0; j < N; j++) c[j] += a * b[j];
-            }
-        }
-    } else if (brs == 1 && acs == 1) {
-        /* columns of B and rows of A are contiguous: dot products */
-        for (i = 0; i < M; i++) for (j = 0; j < N; j++) {
-            const float *a = A + i * ars, *b = B + j * bcs;
-            float s = 0;
-            for (k = 0; k < K; k++) s += a[k] * b[k];
-            C[i * ldc + j] += s;
-        }
-    } else {
-        for (i = 0; i < M; i++) for (k = 0; k < K; k++) {
-            float a = A[i * ars + k * acs];
-            for (j = 0; j < N; j++) C[i * ldc + j] += a * B[k * brs + j * bcs];
-        }
+    for (i = 0; i < M; i++) for (j = 0; j < N; j++) {   /* each dot product in double */
+        const float *a = A + i * ars, *b = B + j * bcs;
+        double s = accumulate ? (double)C[i * ldc + j] : 0.0;
+        for (k = 0; k < K; k++) s += (double)a[k * acs] * b[k * brs];
+        C[i * ldc + j] = (float)s;
     }
 }
 
@@ -1919,7 +2261,7 @@ static int nn__mm_plan(nn__mm *p, const nn_tensor *a, const nn_tensor *b, int *y
     return 1;
 }
 
-static void nn__matmul_forward(nn_tensor *y) {
+static int nn__matmul_forward(nn_tensor *y) {
     const nn_tensor *a = y->src[0], *b = y->src[1];
     nn__mm p; nn__walk w; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
     nn__mm_plan(&p, a, b, &ynd, ysh);
@@ -1927,9 +2269,10 @@ static void nn__matmul_forward(nn_tensor *y) {
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))   /* y (batch, M, N) = a (batch, M, K) @ b (batch, K, N) */
         nn__gemm(y->ctx, p.M, p.N, p.K, NN__F32(a) + w.off[0], p.ars, p.acs, NN__F32(b) + w.off[1], p.brs, p.bcs,
                  NN__F32(y) + t * p.M * p.N, p.N, 0);
+    return 1;
 }
 
-static void nn__matmul_backward(nn_tensor *y) {
+static int nn__matmul_backward(nn_tensor *y) {
     const nn_tensor *a = y->src[0], *b = y->src[1];
     float *da = nn__gbuf(a), *db = nn__gbuf(b);
     nn__mm p; nn__walk wd, wg; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
@@ -1942,6 +2285,7 @@ static void nn__matmul_backward(nn_tensor *y) {
         if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, NN__F32(b) + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
         if (db) nn__gemm(y->ctx, p.K, p.N, p.M, NN__F32(a) + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
@@ -1952,43 +2296,61 @@ NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
     if (!nn__mm_plan(&p, a, b, &ynd, ysh)) return NULL;
     y = nn__node(NN_OP_MATMUL, "nn_matmul", ynd, ysh, xs, 2, 1);
     if (!y) return NULL;
-    nn__matmul_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- indexing: gather, index_select (embedding), one_hot ---- */
+/* Indices are int64, negative ones count from the end; the kernels check the range. */
 
-static int nn__index_at(nn_ctx *ctx, const char *fn, float v, int64_t size, int64_t *out) {
-    int64_t k;
-    if (!(v > -9.0e18f && v < 9.0e18f)) { nn__err(ctx, "%s: index %g is not a whole number in range", fn, v); return 0; }
-    k = (int64_t)v;
-    if ((float)k != v) { nn__err(ctx, "%s: index %g is not a whole number", fn, v); return 0; }
-    if (k < -size || k >= size) { nn__err(ctx, "%s: index %lld is out of range for a dim of size %lld", fn, (long long)k, (long long)size); return 0; }
+static int nn__index_ok(nn_tensor *y, int64_t k, int64_t size, int64_t *out) {
+    if (k < -size || k >= size) {
+        nn__err(y->ctx, "nn_%s: index %lld is out of range for a dim of size %lld", nn_op_name(y->op), (long long)k, (long long)size);
+        return 0;
+    }
     *out = k < 0 ? k + size : k;
     return 1;
 }
 
-/* gather: y[i0..id..in] = x[i0..index[i]..in] along ip[0]; saved = positions in x */
-static void nn__gather_forward(nn_tensor *y) {
-    const int64_t *pos = NN__CAST(const int64_t *, y->saved);   /* (numel of y) */
+/* gather: y (index's shape) = x[i0, .., index[i], .., in] along dim ip[0]; src: x, index (both contiguous).
+   pos gets each output's position in x. */
+static int nn__gather_positions(nn_tensor *y, int64_t *pos) {
+    const nn_tensor *x = y->src[0], *index = y->src[1];
+    const int64_t *ix = NN__I64(index);
+    int64_t i, xst[NN_MAX_DIMS]; int k, d = (int)y->ip[0];
+    nn__contig_strides(x->ndim, x->shape, xst);
+    for (i = 0; i < y->numel; i++) {
+        int64_t at, p = 0, rem = i, j;
+        if (!nn__index_ok(y, ix[i], x->ndim ? x->shape[d] : 1, &at)) return 0;
+        for (k = index->ndim - 1; k >= 0; k--) {    /* position of y's element i in x */
+            j = rem % index->shape[k]; rem /= index->shape[k];
+            p += (k == d ? at : j) * xst[k];
+        }
+        pos[i] = p;
+    }
+    return 1;
+}
+static int nn__gather_forward(nn_tensor *y) {
+    int64_t *pos = NN__CAST(int64_t *, y->saved);   /* (numel of y) */
     const float *x = NN__F32(y->src[0]);
     int64_t i;
+    if (!nn__gather_positions(y, pos)) return 0;
     for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[pos[i]];
+    return 1;
 }
-static void nn__gather_backward(nn_tensor *y) {
+static int nn__gather_backward(nn_tensor *y) {
     const int64_t *pos = NN__CAST(const int64_t *, y->saved);
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[pos[i]] += g[i];     /* scatter-add */
+    return 1;
 }
 
 NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
-    static const char *names[] = { "x", "index" };
-    nn_tensor *xs[2], *y; int d, k; int64_t *pos, i, xst[NN_MAX_DIMS];
-    char s1[128], s2[128]; nn__walk w;
-    xs[0] = x; xs[1] = index;
-    if (!nn__check_inputs("nn_gather", xs, names, 2)) return NULL;
+    static const char *names[] = { "x" };
+    nn_tensor *xs[2], *y; int d, k;
+    char s1[128], s2[128];
+    if (!nn__check_inputs("nn_gather", &x, names, 1) || !nn__check_index("nn_gather", x, index, "index")) return NULL;
     if (!nn__norm_dim(x->ctx, "nn_gather", x, dim, 0, &d)) return NULL;
     if (index->ndim != x->ndim) {
         nn__err(x->ctx, "nn_gather: x is %s and index is %s; they must have the same number of dims", NN__SHAPE(x, s1), NN__SHAPE(index, s2));
@@ -1998,78 +2360,63 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
         nn__err(x->ctx, "nn_gather: index %s is larger than x %s at dim %d", NN__SHAPE(index, s2), NN__SHAPE(x, s1), k);
         return NULL;
     }
-    if (!(xs[0] = nn__contig_input(x))) return NULL;
-    y = nn__node(NN_OP_GATHER, "nn_gather", index->ndim, index->shape, xs, 1, 1);
+    if (!(xs[0] = nn__contig_input(x)) || !(xs[1] = nn__contig_input(index))) return NULL;
+    y = nn__node(NN_OP_GATHER, "nn_gather", index->ndim, index->shape, xs, 2, 1);
     if (!y) return NULL;
-    pos = NN__CAST(int64_t *, nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t)));
-    if (!pos) { nn__err(x->ctx, "nn_gather: out of memory"); return NULL; }
-    nn__contig_strides(x->ndim, x->shape, xst);
-    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
-    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) {
-        int64_t at, p = 0, rem = i, j;
-        if (!nn__index_at(x->ctx, "nn_gather", NN__F32(index)[w.off[0]], x->ndim ? x->shape[d] : 1, &at)) return NULL;
-        for (k = index->ndim - 1; k >= 0; k--) {    /* position of y's element i in x */
-            j = rem % index->shape[k]; rem /= index->shape[k];
-            p += (k == d ? at : j) * xst[k];
-        }
-        pos[i] = p;
-    }
-    y->saved = pos;
+    y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
+    if (!y->saved) { nn__err(x->ctx, "nn_gather: out of memory"); return NULL; }
     y->ip[0] = d;
-    nn__gather_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
-/* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :]; saved = the n rows */
-static void nn__index_select_forward(nn_tensor *y) {
-    const int64_t *rows = NN__CAST(const int64_t *, y->saved);
+/* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :]; src: x, index (n) */
+static int nn__index_select_forward(nn_tensor *y) {
+    const int64_t *ix = NN__I64(y->src[1]);
     const float *x = NN__F32(y->src[0]);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r;
-    for (o = 0; o < O; o++) for (r = 0; r < n; r++)
-        memcpy(NN__F32(y) + (o * n + r) * I, x + (o * D + rows[r]) * I, (size_t)I * sizeof(float));
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, row;
+    for (r = 0; r < n; r++) if (!nn__index_ok(y, ix[r], D, &row)) return 0;
+    for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
+        nn__index_ok(y, ix[r], D, &row);
+        memcpy(NN__F32(y) + (o * n + r) * I, x + (o * D + row) * I, (size_t)I * sizeof(float));
+    }
+    return 1;
 }
-static void nn__index_select_backward(nn_tensor *y) {
-    const int64_t *rows = NN__CAST(const int64_t *, y->saved);
+static int nn__index_select_backward(nn_tensor *y) {
+    const int64_t *ix = NN__I64(y->src[1]);
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i;
-    if (!dx) return;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i, row;
+    if (!dx) return 1;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
-        float *dp = dx + (o * D + rows[r]) * I; const float *gp = g + (o * n + r) * I;
+        float *dp; const float *gp = g + (o * n + r) * I;
+        nn__index_ok(y, ix[r], D, &row);
+        dp = dx + (o * D + row) * I;
         for (i = 0; i < I; i++) dp[i] += gp[i];
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index) {
-    static const char *names[] = { "x", "index" };
-    nn_tensor *xs[2], *y; int d, nd; int64_t oi[3], shape[NN_MAX_DIMS], *rows, r;
-    char s[128]; nn__walk w;
-    xs[0] = x; xs[1] = index;
-    if (!nn__check_inputs("nn_index_select", xs, names, 2)) return NULL;
+    static const char *names[] = { "x" };
+    nn_tensor *xs[2], *y; int d, nd; int64_t oi[3], shape[NN_MAX_DIMS];
+    char s[128];
+    if (!nn__check_inputs("nn_index_select", &x, names, 1) || !nn__check_index("nn_index_select", x, index, "index")) return NULL;
     if (!nn__norm_dim(x->ctx, "nn_index_select", x, dim, 0, &d)) return NULL;
     if (index->ndim > 1) { nn__err(x->ctx, "nn_index_select: index is %s; it must be 1-D", NN__SHAPE(index, s)); return NULL; }
     if (!nn__split_dim("nn_index_select", x, d, 1, oi, &nd, shape)) return NULL;
     if (x->ndim) shape[d] = index->numel;
-    if (!(xs[0] = nn__contig_input(x))) return NULL;
-    y = nn__node(NN_OP_INDEX_SELECT, "nn_index_select", x->ndim, shape, xs, 1, 1);
+    if (!(xs[0] = nn__contig_input(x)) || !(xs[1] = nn__contig_input(index))) return NULL;
+    y = nn__node(NN_OP_INDEX_SELECT, "nn_index_select", x->ndim, shape, xs, 2, 1);
     if (!y) return NULL;
-    rows = NN__CAST(int64_t *, nn__arena_alloc(x->ctx, (size_t)(index->numel + 1) * sizeof(int64_t)));
-    if (!rows) { nn__err(x->ctx, "nn_index_select: out of memory"); return NULL; }
-    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
-    for (r = 0; r < index->numel; r++, nn__walk_next(&w))
-        if (!nn__index_at(x->ctx, "nn_index_select", NN__F32(index)[w.off[0]], oi[1], &rows[r])) return NULL;
-    y->saved = rows;
     memcpy(y->ip, oi, sizeof oi);
     y->ip[3] = index->numel;
-    nn__index_select_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index) {
-    static const char *names[] = { "weight", "index" };
-    nn_tensor *xs[2], *flat, *rows; int64_t shape[NN_MAX_DIMS], n; char s[128];
-    xs[0] = weight; xs[1] = index;
-    if (!nn__check_inputs("nn_embedding", xs, names, 2)) return NULL;
+    static const char *names[] = { "weight" };
+    nn_tensor *flat, *rows; int64_t shape[NN_MAX_DIMS], n; char s[128];
+    if (!nn__check_inputs("nn_embedding", &weight, names, 1) || !nn__check_index("nn_embedding", weight, index, "index")) return NULL;
     if (weight->ndim != 2) { nn__err(weight->ctx, "nn_embedding: weight is %s; it must be (num_embeddings, embedding_dim)", NN__SHAPE(weight, s)); return NULL; }
     if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(weight->ctx, "nn_embedding: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
     n = index->numel;
@@ -2081,34 +2428,41 @@ NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index) {
     return nn_reshape(rows, index->ndim + 1, shape);
 }
 
-NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
-    static const char *names[] = { "index" };
-    nn_tensor *y; int64_t shape[NN_MAX_DIMS], i, k; nn__walk w;
-    if (!nn__check_inputs("nn_one_hot", &index, names, 1)) return NULL;
-    if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(index->ctx, "nn_one_hot: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
-    nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
-    if (num_classes < 0) {
-        num_classes = 0;
-        for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-            float v = NN__F32(index)[w.off[0]];
-            if (v >= 0 && v < 16777216.0f && v + 1 > num_classes) num_classes = (int64_t)v + 1;
+/* one_hot: y (index's shape, C) int64; src: index (contiguous) */
+static int nn__one_hot_forward(nn_tensor *y) {
+    const int64_t *ix = NN__I64(y->src[0]);
+    int64_t C = y->shape[y->ndim - 1], i, n = y->src[0]->numel;
+    memset(y->data, 0, (size_t)y->numel * sizeof(int64_t));
+    for (i = 0; i < n; i++) {
+        if (ix[i] < 0 || ix[i] >= C) {
+            nn__err(y->ctx, "nn_one_hot: class %lld at position %lld is not in [0, %lld)", (long long)ix[i], (long long)i, (long long)C);
+            return 0;
         }
-        nn__walk_init(&w, index->ndim, index->shape, index->stride, NULL, NULL);
+        NN__I64(y)[i * C + ix[i]] = 1;
+    }
+    return 1;
+}
+static int nn__one_hot_backward(nn_tensor *y) { (void)y; return 1; }   /* int64: no gradient */
+
+/* num_classes -1 is max(index) + 1, as PyTorch: the one front end whose output shape depends on
+   the data, so it reads the index (PyTorch synchronises with the device here too). */
+NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
+    nn_tensor *y, *ix; int64_t shape[NN_MAX_DIMS], i;
+    if (!index) return NULL;
+    if (!nn__check_index("nn_one_hot", index, index, "index")) return NULL;
+    if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(index->ctx, "nn_one_hot: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
+    if (num_classes < -1) { nn__err(index->ctx, "nn_one_hot: num_classes is %lld; it must be -1 or >= 0", (long long)num_classes); return NULL; }
+    if (!(ix = nn__contig_input(index))) return NULL;
+    if (num_classes == -1) {
+        if (ix->device != NN_CPU) { nn__err(index->ctx, "nn_one_hot: num_classes -1 needs the index on the CPU"); return NULL; }
+        num_classes = 0;
+        for (i = 0; i < ix->numel; i++) if (NN__I64(ix)[i] + 1 > num_classes) num_classes = NN__I64(ix)[i] + 1;
     }
     memcpy(shape, index->shape, (size_t)index->ndim * sizeof(int64_t));
     shape[index->ndim] = num_classes;
-    y = nn__new_arena(index->ctx, "nn_one_hot", index->ndim + 1, shape, 1);
+    y = nn__node_dtype(NN_OP_ONE_HOT, "nn_one_hot", index->ndim + 1, shape, &ix, 1, 1, NN_INT64);
     if (!y) return NULL;
-    memset(NN__F32(y), 0, (size_t)y->numel * sizeof(float));
-    for (i = 0; i < index->numel; i++, nn__walk_next(&w)) {
-        float v = NN__F32(index)[w.off[0]];
-        if (v < 0 || !nn__index_at(index->ctx, "nn_one_hot", v, num_classes, &k)) {
-            if (v < 0) nn__err(index->ctx, "nn_one_hot: class %g is negative", v);
-            return NULL;
-        }
-        NN__F32(y)[i * num_classes + k] = 1.0f;
-    }
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- views: reshape, transpose, permute, slice, select, squeeze, unsqueeze ---- */
@@ -2123,28 +2477,30 @@ static nn_tensor *nn__view(int op, const char *fn, nn_tensor *x, nn__geom_fn geo
     static const char *names[] = { "x" };
     int nd, nd2, i; int64_t shape[NN_MAX_DIMS], st[NN_MAX_DIMS], off, lst[NN_MAX_DIMS], lstride[NN_MAX_DIMS], loff;
     nn_tensor *y;
-    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
+    if (!nn__check_inputs_dtype(fn, &x, names, 1, NN_DTYPE_COUNT)) return NULL;
     if (!geom(x, x->stride, args, &nd, shape, st, &off)) return NULL;
     nn__contig_strides(x->ndim, x->shape, lst);
     geom(x, lst, args, &nd2, shape, lstride, &loff);
-    y = nn__node(op, fn, nd, shape, &x, 1, 0);
+    y = nn__node_dtype(op, fn, nd, shape, &x, 1, 0, x->dtype);
     if (!y) return NULL;
-    y->data = NN__CAST(char *, x->data) + (size_t)off * nn_dtype_size(x->dtype);
-    y->dtype = x->dtype;
+    y->data = NN__CAST(char *, x->data) + (size_t)off * nn_dtype_size(x->dtype);   /* geometry only: no data is read */
     y->storage = x->storage;
     for (i = 0; i < nd; i++) { y->stride[i] = st[i]; y->ip[i] = lstride[i]; }
     y->ip[NN_MAX_DIMS] = loff;
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
-static void nn__view_backward(nn_tensor *y) {
+static int nn__view_forward(nn_tensor *y) { (void)y; return 1; }   /* the view reads its input's storage */
+
+static int nn__view_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
     nn__walk w; int64_t i;
-    if (!dx) return;
+    if (!dx) return 1;
     dx += y->ip[NN_MAX_DIMS];
     nn__walk_init(&w, y->ndim, y->shape, y->ip, NULL, NULL);
     for (i = 0; i < y->numel; i++, nn__walk_next(&w)) dx[w.off[0]] += g[i];
+    return 1;
 }
 
 /* args: [0] = ndim, [1..] = shape (already resolved, x contiguous) */
@@ -2305,25 +2661,58 @@ NN_API nn_tensor *nn_unsqueeze(nn_tensor *x, int dim) {
     return nn__view(NN_OP_UNSQUEEZE, "nn_unsqueeze", x, nn__geom_squeeze, args);
 }
 
-/* ---- copy (contiguous, clone), detach ---- */
+/* ---- copy (contiguous, clone), to_dtype, detach ---- */
 
-static void nn__copy_forward(nn_tensor *y) { nn__gather_strided(NN__F32(y), y->src[0]); }
-static void nn__copy_backward(nn_tensor *y) {
+static int nn__copy_forward(nn_tensor *y) { nn__gather_strided(y->data, y->src[0]); return 1; }
+static int nn__copy_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);     /* x's gradient is contiguous: a plain add */
     const float *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i];
+    return 1;
 }
 static nn_tensor *nn__copy(const char *fn, nn_tensor *x) {
     static const char *names[] = { "x" };
     nn_tensor *y;
-    if (!nn__check_inputs(fn, &x, names, 1)) return NULL;
-    y = nn__node(NN_OP_COPY, fn, x->ndim, x->shape, &x, 1, 1);
-    if (y) nn__copy_forward(y);
-    return y;
+    if (!nn__check_inputs_dtype(fn, &x, names, 1, NN_DTYPE_COUNT)) return NULL;
+    y = nn__node_dtype(NN_OP_COPY, fn, x->ndim, x->shape, &x, 1, 1, x->dtype);
+    return y && nn__forward(y) ? y : NULL;
 }
 NN_API nn_tensor *nn_contiguous(nn_tensor *x) { return x && nn_is_contiguous(x) ? x : nn__copy("nn_contiguous", x); }
 NN_API nn_tensor *nn_clone(nn_tensor *x) { return nn__copy("nn_clone", x); }
+
+/* y (x's shape, contiguous) = x converted: float32 -> int64 truncates toward zero, as PyTorch */
+static int nn__to_dtype_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    int64_t i;
+    if (x->dtype == NN_FLOAT32 && y->dtype == NN_INT64) {
+        for (i = 0; i < y->numel; i++) {
+            float v = NN__F32(x)[i];
+            if (!(v > -9.2e18f && v < 9.2e18f)) { nn__err(y->ctx, "nn_to_dtype: %g at position %lld has no int64 value", v, (long long)i); return 0; }
+            NN__I64(y)[i] = (int64_t)v;
+        }
+    } else if (x->dtype == NN_INT64 && y->dtype == NN_FLOAT32) {
+        for (i = 0; i < y->numel; i++) NN__F32(y)[i] = (float)NN__I64(x)[i];
+    } else {
+        nn__err(y->ctx, "nn_to_dtype: no conversion from %s to %s yet", nn_dtype_name(x->dtype), nn_dtype_name(y->dtype));
+        return 0;
+    }
+    return 1;
+}
+static int nn__to_dtype_backward(nn_tensor *y) { (void)y; return 1; }   /* casts are not differentiable here */
+
+NN_API nn_tensor *nn_to_dtype(nn_tensor *x, nn_dtype dtype) {
+    static const char *names[] = { "x" };
+    nn_tensor *y;
+    if (!nn__check_inputs_dtype("nn_to_dtype", &x, names, 1, NN_DTYPE_COUNT)) return NULL;
+    if (!nn_dtype_size(dtype)) { nn__err(x->ctx, "nn_to_dtype: unknown dtype %d", (int)dtype); return NULL; }
+    if (dtype == x->dtype) return x;
+    if (!(x = nn__contig_input(x))) return NULL;
+    y = nn__node_dtype(NN_OP_TO_DTYPE, "nn_to_dtype", x->ndim, x->shape, &x, 1, 1, dtype);
+    if (!y) return NULL;
+    y->requires_grad = 0;
+    return nn__forward(y) ? y : NULL;
+}
 
 NN_API nn_tensor *nn_detach(nn_tensor *x) {
     nn_tensor *y;
@@ -2340,7 +2729,7 @@ NN_API nn_tensor *nn_detach(nn_tensor *x) {
 /* ---- cat, stack ---- */
 /* ip[0] = outer (product of dims before dim), ip[1] = inner (product after) */
 
-static void nn__cat_forward(nn_tensor *y) {
+static int nn__cat_forward(nn_tensor *y) {
     int64_t O = y->ip[0], I = y->ip[1], o, at = 0; int k;
     int64_t Y = y->ndim ? y->shape[y->ip[2]] * I : I;    /* (outer, sum of D_k * inner) */
     for (k = 0; k < y->nsrc; k++) {
@@ -2349,8 +2738,9 @@ static void nn__cat_forward(nn_tensor *y) {
         for (o = 0; o < O; o++) memcpy(NN__F32(y) + o * Y + at, NN__F32(x) + o * X, (size_t)X * sizeof(float));
         at += X;
     }
+    return 1;
 }
-static void nn__cat_backward(nn_tensor *y) {
+static int nn__cat_backward(nn_tensor *y) {
     int64_t O = y->ip[0], I = y->ip[1], o, i, at = 0; int k;
     int64_t Y = y->shape[y->ip[2]] * I;
     for (k = 0; k < y->nsrc; k++) {
@@ -2360,6 +2750,7 @@ static void nn__cat_backward(nn_tensor *y) {
         if (dx) for (o = 0; o < O; o++) for (i = 0; i < X; i++) dx[o * X + i] += NN__F32(y->grad)[o * Y + at + i];
         at += X;
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim) {
@@ -2374,6 +2765,8 @@ NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim) {
     shape[d] = 0;
     for (k = 0; k < n; k++) {
         if (xs[k]->ctx != ctx) { nn__err(ctx, "nn_cat: tensor %d belongs to another nn_ctx", k); return NULL; }
+        if (nn__stale(xs[k])) { nn__err(ctx, "nn_cat: tensor %d was made before the last nn_arena_reset and no longer exists", k); return NULL; }
+        if (xs[k]->dtype != NN_FLOAT32) { nn__err(ctx, "nn_cat: tensor %d is %s; expected float32", k, nn_dtype_name(xs[k]->dtype)); return NULL; }
         for (i = 0; i < xs[0]->ndim; i++)
             if (xs[k]->ndim != xs[0]->ndim || (i != d && xs[k]->shape[i] != xs[0]->shape[i])) {
                 nn__err(ctx, "nn_cat: tensor 0 is %s and tensor %d is %s; all sizes but dim %d must match", NN__SHAPE(xs[0], s1), k, NN__SHAPE(xs[k], s2), d);
@@ -2389,8 +2782,7 @@ NN_API nn_tensor *nn_cat(nn_tensor **xs, int n, int dim) {
     for (i = 0; i < d; i++) O *= shape[i];
     for (i = d + 1; i < xs[0]->ndim; i++) I *= shape[i];
     y->ip[0] = O; y->ip[1] = I; y->ip[2] = d;
-    nn__cat_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim) {
@@ -2450,8 +2842,14 @@ static void nn__col2im(float *img, const float *col, int64_t C, int64_t H, int64
 }
 
 static float *nn__scratch(nn_ctx *ctx, int64_t n) { return NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float))); }
+/* zeroed doubles for long sums (bias gradients) */
+static double *nn__dscratch(nn_ctx *ctx, int64_t n) {
+    double *d = NN__CAST(double *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(double)));
+    if (d) memset(d, 0, (size_t)n * sizeof(double));
+    return d;
+}
 
-static void nn__conv2d_forward(nn_tensor *y) {
+static int nn__conv2d_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
@@ -2463,15 +2861,17 @@ static void nn__conv2d_forward(nn_tensor *y) {
         nn__gemm(y->ctx, Og, P, K, NN__F32(w) + g * Og * K, K, 1, col, P, 1, yo, P, 0);
         if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
     }
+    return 1;
 }
-static void nn__conv2d_backward(nn_tensor *y) {
+static int nn__conv2d_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
     float *col = NN__CAST(float *, y->saved), *dcol = dx ? nn__scratch(y->ctx, K * P) : NULL;   /* (K, P) */
-    if (dx && !dcol) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return; }
+    double *dbsum = db ? nn__dscratch(y->ctx, O) : NULL;                                           /* (O) */
+    if ((dx && !dcol) || (db && !dbsum)) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return 0; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = NN__F32(y->grad) + (n * O + g * Og) * P;    /* (Og, P) */
         if (dw) {   /* dw (Og, K) += gy (Og, P) @ col^T */
@@ -2482,11 +2882,13 @@ static void nn__conv2d_backward(nn_tensor *y) {
             nn__gemm(y->ctx, K, P, Og, NN__F32(w) + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
             nn__col2im(dx + (n * C + g * Cg) * H * W, dcol, Cg, H, W, kh, kw, y->ip, OH, OW);
         }
-        if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; db[g * Og + o] += s; }
+        if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; dbsum[g * Og + o] += s; }
     }
+    if (db) for (o = 0; o < O; o++) db[o] += (float)dbsum[o];
+    return 1;
 }
 
-static void nn__conv_transpose2d_forward(nn_tensor *y) {
+static int nn__conv_transpose2d_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
@@ -2500,21 +2902,26 @@ static void nn__conv_transpose2d_forward(nn_tensor *y) {
         nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
         if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
+    return 1;
 }
-static void nn__conv_transpose2d_backward(nn_tensor *y) {
+static int nn__conv_transpose2d_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
     float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
+    double *dbsum = db ? nn__dscratch(y->ctx, O) : NULL;          /* (O) */
+    if (db && !dbsum) { nn__err(y->ctx, "nn_backward: out of memory in conv_transpose2d"); return 0; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = NN__F32(y->grad) + (n * O + g * Og) * OH * OW;
         nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
         if (dx) nn__gemm(y->ctx, Cg, P, K, NN__F32(w) + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
         if (dw) nn__gemm(y->ctx, Cg, K, P, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
-        if (db) for (o = 0; o < Og; o++) { float s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; db[g * Og + o] += s; }
+        if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; dbsum[g * Og + o] += s; }
     }
+    if (db) for (o = 0; o < O; o++) db[o] += (float)dbsum[o];
+    return 1;
 }
 
 static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, nn_tensor *b, const int64_t *ip) {
@@ -2568,30 +2975,37 @@ static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, n
     P = transposed ? x->shape[2] * x->shape[3] : OH * OW;
     y->saved = nn__scratch(x->ctx, K * P);
     if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
-    if (transposed) nn__conv_transpose2d_forward(y); else nn__conv2d_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
+NN_API nn_conv_opts nn_conv_opts_default(void) {
+    nn_conv_opts o;
+    o.stride = 1; o.padding = 0; o.dilation = 1; o.groups = 1; o.output_padding = 0;
+    return o;
+}
 NN_API nn_tensor *nn_conv2d(nn_tensor *x, nn_tensor *w, nn_tensor *b, nn_conv_opts o) {
     int64_t ip[9];
-    ip[0] = ip[1] = o.stride ? o.stride : 1; ip[2] = ip[3] = o.padding;
-    ip[4] = ip[5] = o.dilation ? o.dilation : 1; ip[6] = o.groups ? o.groups : 1; ip[7] = ip[8] = 0;
+    if (x && o.output_padding != 0) { nn__err(x->ctx, "nn_conv2d: output_padding is %lld; it is for nn_conv_transpose2d only", (long long)o.output_padding); return NULL; }
+    ip[0] = ip[1] = o.stride; ip[2] = ip[3] = o.padding;
+    ip[4] = ip[5] = o.dilation; ip[6] = o.groups; ip[7] = ip[8] = 0;
     return nn__conv(NN_OP_CONV2D, "nn_conv2d", x, w, b, ip);
 }
 NN_API nn_tensor *nn_conv_transpose2d(nn_tensor *x, nn_tensor *w, nn_tensor *b, nn_conv_opts o) {
     int64_t ip[9];
-    ip[0] = ip[1] = o.stride ? o.stride : 1; ip[2] = ip[3] = o.padding;
-    ip[4] = ip[5] = o.dilation ? o.dilation : 1; ip[6] = o.groups ? o.groups : 1; ip[7] = ip[8] = o.output_padding;
+    ip[0] = ip[1] = o.stride; ip[2] = ip[3] = o.padding;
+    ip[4] = ip[5] = o.dilation; ip[6] = o.groups; ip[7] = ip[8] = o.output_padding;
+    if (x && o.output_padding < 0) { nn__err(x->ctx, "nn_conv_transpose2d: output_padding is %lld; it must be >= 0", (long long)o.output_padding); return NULL; }
     return nn__conv(NN_OP_CONV_TRANSPOSE2D, "nn_conv_transpose2d", x, w, b, ip);
 }
 
 /* ---- pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d ---- */
 /* ip: 0 kernel, 1 stride, 2 padding, 3 dilation, 4 count_include_pad; saved = argmax (max) */
 
+/* PyTorch's pooling_output_shape: floor division rounding toward -inf; with ceil_mode the
+   last window must start inside the input or its left padding. */
 static int64_t nn__pool_out(int64_t H, int64_t k, int64_t s, int64_t p, int64_t d, int ceil_mode) {
-    int64_t span = H + 2 * p - d * (k - 1) - 1, o;
-    if (span < 0) return 0;
-    o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    int64_t num = H + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), o;
+    o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
     if (ceil_mode && (o - 1) * s >= H + p) o--;
     return o;
 }
@@ -2618,7 +3032,7 @@ static int64_t nn__pool_window(const nn_tensor *y, int64_t H, int64_t W, int64_t
     return div > 0 ? div : 1;
 }
 
-static void nn__pool_forward(nn_tensor *y) {
+static int nn__pool_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0];
     int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
     int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow, i, j;
@@ -2644,14 +3058,15 @@ static void nn__pool_forward(nn_tensor *y) {
             }
         }
     }
+    return 1;
 }
-static void nn__pool_backward(nn_tensor *y) {
+static int nn__pool_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0];
     float *dx = nn__gbuf(x);
     int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
     int64_t c, oh, ow, i, j;
     const int64_t *arg = NN__CAST(const int64_t *, y->saved);
-    if (!dx) return;
+    if (!dx) return 1;
     for (c = 0; c < NC; c++) {
         float *dp = dx + c * H * W;
         const float *gp = NN__F32(y->grad) + c * OH * OW;
@@ -2665,6 +3080,7 @@ static void nn__pool_backward(nn_tensor *y) {
             }
         }
     }
+    return 1;
 }
 
 static nn_tensor *nn__pool(int op, const char *fn, nn_tensor *x, int64_t OH, int64_t OW, const int64_t *ip) {
@@ -2682,13 +3098,20 @@ static nn_tensor *nn__pool(int op, const char *fn, nn_tensor *x, int64_t OH, int
         y->saved = nn__arena_alloc(x->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t));
         if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
     }
-    nn__pool_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
+}
+
+NN_API nn_pool_opts nn_pool_opts_default(int64_t kernel_size) {
+    nn_pool_opts o;
+    memset(&o, 0, sizeof o);
+    o.kernel_size = kernel_size; o.stride = kernel_size; o.padding = 0; o.dilation = 1;
+    o.ceil_mode = 0; o.count_include_pad = 1;
+    return o;
 }
 
 static int nn__pool_args(nn_tensor *x, const char *fn, nn_pool_opts o, int64_t *ip) {
-    ip[0] = o.kernel_size; ip[1] = o.stride ? o.stride : o.kernel_size; ip[2] = o.padding;
-    ip[3] = o.dilation ? o.dilation : 1; ip[4] = !o.count_exclude_pad;
+    ip[0] = o.kernel_size; ip[1] = o.stride; ip[2] = o.padding;
+    ip[3] = o.dilation; ip[4] = o.count_include_pad != 0;
     if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || 2 * ip[2] > ip[0]) {
         if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, padding %lld, dilation %lld; kernel, stride, dilation must be >= 1 and padding at most half the kernel",
                        fn, (long long)ip[0], (long long)ip[1], (long long)ip[2], (long long)ip[3]);
@@ -2716,45 +3139,83 @@ NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t ou
 }
 
 /* ---- dropout ---- */
-/* saved = the mask: 0 or 1/(1-p) per element */
+/* fp[0] = p; saved = the mask the forward draws from the context's RNG: 0 or 1/(1-p) per element */
 
-static void nn__dropout_forward(nn_tensor *y) {
-    const float *x = NN__F32(y->src[0]), *m = NN__CAST(const float *, y->saved);
+static int nn__dropout_forward(nn_tensor *y) {
+    const float *x = NN__F32(y->src[0]);
+    float *m = NN__CAST(float *, y->saved), p = y->fp[0], scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     int64_t i;
+    for (i = 0; i < y->numel; i++) m[i] = nn__rng_uniform(&y->ctx->rng) < p ? 0.0f : scale;
     for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[i] * m[i];
+    return 1;
 }
-static void nn__dropout_backward(nn_tensor *y) {
+static int nn__dropout_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *m = NN__CAST(const float *, y->saved), *g = NN__F32(y->grad);
     int64_t i;
     if (dx) for (i = 0; i < y->numel; i++) dx[i] += g[i] * m[i];
+    return 1;
 }
 NN_API nn_tensor *nn_dropout(nn_tensor *x, float p, int training) {
     static const char *names[] = { "input" };
-    nn_tensor *y; float *m, scale; int64_t i;
+    nn_tensor *y;
     if (!nn__check_inputs("nn_dropout", &x, names, 1)) return NULL;
     if (!(p >= 0.0f && p <= 1.0f)) { nn__err(x->ctx, "nn_dropout: p is %g; it must be between 0 and 1", p); return NULL; }
     if (!training || p == 0.0f) return x;
     if (!(x = nn__contig_input(x))) return NULL;
     y = nn__node(NN_OP_DROPOUT, "nn_dropout", x->ndim, x->shape, &x, 1, 1);
     if (!y) return NULL;
-    m = nn__scratch(x->ctx, x->numel);
-    if (!m) { nn__err(x->ctx, "nn_dropout: out of memory"); return NULL; }
-    scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    for (i = 0; i < x->numel; i++) m[i] = nn__rng_uniform(&x->ctx->rng) < p ? 0.0f : scale;
-    y->saved = m;
-    nn__dropout_forward(y);
-    return y;
+    y->saved = nn__scratch(x->ctx, x->numel);
+    if (!y->saved) { nn__err(x->ctx, "nn_dropout: out of memory"); return NULL; }
+    y->fp[0] = p;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- normalisation: batch_norm (over N and spatial dims), layer_norm (over the last dims) ---- */
 /* batch_norm: x (N, C, S); src: x, weight, bias; ip[0] training; saved: mean (C), invstd (C)
    layer_norm: x (R, M); src: x, weight, bias; saved: mean (R), invstd (R) */
 
-static void nn__norm_forward(nn_tensor *y) {
+/* The statistics: saved = mean (C or R), then invstd. Batch norm in training mode uses the
+   batch's and updates running_mean/running_var (src 3, 4) in place, as F.batch_norm does. */
+static void nn__norm_stats(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    float *mean = NN__CAST(float *, y->saved);
+    int64_t n, c, s;
+    double eps = y->fp[0], momentum = y->fp[1];
+    if (y->op == NN_OP_BATCH_NORM) {
+        nn_tensor *rm = y->nsrc > 3 ? y->src[3] : NULL, *rv = y->nsrc > 4 ? y->src[4] : NULL;
+        int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C > 0 ? N * C : 1);
+        double M = (double)(N * S);
+        for (c = 0; c < C; c++) {
+            double m = 0, v = 0;
+            if (y->ip[0]) {
+                for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += NN__F32(x)[(n * C + c) * S + s];
+                m /= M;
+                for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = NN__F32(x)[(n * C + c) * S + s] - m; v += d * d; }
+                v /= M;
+                if (rm) NN__F32(rm)[c] = (float)((1.0 - momentum) * NN__F32(rm)[c] + momentum * m);
+                if (rv) NN__F32(rv)[c] = (float)((1.0 - momentum) * NN__F32(rv)[c] + momentum * v * M / (M - 1));
+            } else { m = NN__F32(rm)[c]; v = NN__F32(rv)[c]; }
+            mean[c] = (float)m; mean[C + c] = (float)(1.0 / sqrt(v + eps));
+        }
+    } else {
+        int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        for (n = 0; n < R; n++) {
+            double m = 0, v = 0;
+            for (s = 0; s < M; s++) m += NN__F32(x)[n * M + s];
+            m /= (double)M;
+            for (s = 0; s < M; s++) { double d = NN__F32(x)[n * M + s] - m; v += d * d; }
+            v /= (double)M;
+            mean[n] = (float)m; mean[R + n] = (float)(1.0 / sqrt(v + eps));
+        }
+    }
+}
+
+static int nn__norm_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     const float *mean = NN__CAST(const float *, y->saved), *inv;
     int64_t n, c, s;
+    nn__norm_stats(y);
     if (y->op == NN_OP_BATCH_NORM) {
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
         inv = mean + C;
@@ -2771,8 +3232,9 @@ static void nn__norm_forward(nn_tensor *y) {
             for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? NN__F32(w)[s] : 1.0f) + (b ? NN__F32(b)[s] : 0.0f);
         }
     }
+    return 1;
 }
-static void nn__norm_backward(nn_tensor *y) {
+static int nn__norm_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
     const float *mean = NN__CAST(const float *, y->saved), *inv, *g = NN__F32(y->grad);
@@ -2800,6 +3262,8 @@ static void nn__norm_backward(nn_tensor *y) {
         }
     } else {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        double *acc = (dw || db) ? nn__dscratch(y->ctx, 2 * M) : NULL;   /* dw, db sums over rows (2, M) */
+        if ((dw || db) && !acc) { nn__err(y->ctx, "nn_backward: out of memory in layer_norm"); return 0; }
         inv = mean + R;
         for (n = 0; n < R; n++) {
             const float *xp = NN__F32(x) + n * M, *gp = g + n * M;
@@ -2807,69 +3271,61 @@ static void nn__norm_backward(nn_tensor *y) {
             for (s = 0; s < M; s++) {
                 float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 sd += d; sdx += (double)d * xh;
-                if (dw) dw[s] += gp[s] * xh;
-                if (db) db[s] += gp[s];
+                if (acc) { acc[s] += (double)gp[s] * xh; acc[M + s] += gp[s]; }
             }
             if (dx) for (s = 0; s < M; s++) {
                 float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
                 dx[n * M + s] += inv[n] * (float)((d * (double)M - sd - xh * sdx) / (double)M);
             }
         }
+        if (dw) for (s = 0; s < M; s++) dw[s] += (float)acc[s];
+        if (db) for (s = 0; s < M; s++) db[s] += (float)acc[M + s];
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor *running_var, nn_tensor *weight,
                                 nn_tensor *bias, int training, float momentum, float eps) {
     static const char *names[] = { "input" };
-    nn_tensor *xs[3], *y; float *st; int64_t N, C, S, n, c, s, k; char s1[128], s2[128];
+    static const char *pnames[4] = { "running_mean", "running_var", "weight", "bias" };
+    nn_tensor *xs[5], *y, *ps[4]; int64_t N, C, S, k; char s1[128], s2[128];
     if (!nn__check_inputs("nn_batch_norm", &x, names, 1)) return NULL;
     if (x->ndim < 2) { nn__err(x->ctx, "nn_batch_norm: input is %s; expected (N, C) or (N, C, ...)", NN__SHAPE(x, s1)); return NULL; }
     N = x->shape[0]; C = x->shape[1]; S = x->numel / (N * C > 0 ? N * C : 1);
-    xs[0] = running_mean; xs[1] = running_var;
-    for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != C) {
-        nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, k ? "running_var" : "running_mean", NN__SHAPE(xs[k], s2));
-        return NULL;
-    }
-    xs[0] = weight; xs[1] = bias;
-    for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != C) {
-        nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, k ? "bias" : "weight", NN__SHAPE(xs[k], s2));
-        return NULL;
+    ps[0] = running_mean; ps[1] = running_var; ps[2] = weight; ps[3] = bias;
+    for (k = 0; k < 4; k++) if (ps[k]) {
+        if (!nn__check_inputs(pnames[k] ? "nn_batch_norm" : "", &ps[k], &pnames[k], 1)) return NULL;
+        if (ps[k]->numel != C) {
+            nn__err(x->ctx, "nn_batch_norm: input %s has %lld channels but %s is %s", NN__SHAPE(x, s1), (long long)C, pnames[k], NN__SHAPE(ps[k], s2));
+            return NULL;
+        }
+        if (k < 2 && !nn_is_contiguous(ps[k])) { nn__err(x->ctx, "nn_batch_norm: %s must be contiguous (it is updated in place)", pnames[k]); return NULL; }
     }
     if (!training && (!running_mean || !running_var)) { nn__err(x->ctx, "nn_batch_norm: eval mode needs running_mean and running_var"); return NULL; }
     if (training && N * S <= 1) { nn__err(x->ctx, "nn_batch_norm: input %s has one value per channel; training needs more than one", NN__SHAPE(x, s1)); return NULL; }
+    if (!(momentum >= 0.0f && momentum <= 1.0f)) { nn__err(x->ctx, "nn_batch_norm: momentum is %g; it must be in [0, 1]", momentum); return NULL; }
+    if (!(eps >= 0.0f)) { nn__err(x->ctx, "nn_batch_norm: eps is %g; it must be >= 0", eps); return NULL; }
     if (!(xs[0] = nn__contig_input(x))) return NULL;
-    xs[1] = weight; xs[2] = bias;
-    y = nn__node(NN_OP_BATCH_NORM, "nn_batch_norm", x->ndim, x->shape, xs, 3, 1);
+    xs[1] = weight ? nn__contig_input(weight) : NULL; xs[2] = bias ? nn__contig_input(bias) : NULL;
+    xs[3] = running_mean; xs[4] = running_var;
+    if ((weight && !xs[1]) || (bias && !xs[2])) return NULL;
+    y = nn__node(NN_OP_BATCH_NORM, "nn_batch_norm", x->ndim, x->shape, xs, 5, 1);
     if (!y) return NULL;
-    x = xs[0];
-    st = nn__scratch(x->ctx, 2 * C);
-    if (!st) { nn__err(x->ctx, "nn_batch_norm: out of memory"); return NULL; }
-    y->ip[0] = training; y->fp[0] = eps;
-    for (c = 0; c < C; c++) {
-        double m = 0, v = 0, M = (double)(N * S);
-        if (training) {
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += NN__F32(x)[(n * C + c) * S + s];
-            m /= M;
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = NN__F32(x)[(n * C + c) * S + s] - m; v += d * d; }
-            v /= M;
-            if (running_mean) NN__F32(running_mean)[c] = (float)((1.0 - momentum) * NN__F32(running_mean)[c] + momentum * m);
-            if (running_var) NN__F32(running_var)[c] = (float)((1.0 - momentum) * NN__F32(running_var)[c] + momentum * v * M / (M - 1));
-        } else { m = NN__F32(running_mean)[c]; v = NN__F32(running_var)[c]; }
-        st[c] = (float)m; st[C + c] = (float)(1.0 / sqrt(v + eps));
-    }
-    y->saved = st;
-    nn__norm_forward(y);
-    return y;
+    y->saved = nn__scratch(x->ctx, 2 * C);
+    if (!y->saved) { nn__err(x->ctx, "nn_batch_norm: out of memory"); return NULL; }
+    y->ip[0] = training; y->fp[0] = eps; y->fp[1] = momentum;
+    return nn__forward(y) ? y : NULL;
 }
 
 NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *weight, nn_tensor *bias, float eps) {
     static const char *names[] = { "input" };
-    nn_tensor *xs[3], *y; float *st; int64_t M = 1, R, r, s; int k; char s1[128], s2[128];
+    nn_tensor *xs[3], *y; int64_t M = 1, R; int k; char s1[128], s2[128];
     if (!nn__check_inputs("nn_layer_norm", &x, names, 1)) return NULL;
     if (normalized_ndim < 1 || normalized_ndim > x->ndim) {
         nn__err(x->ctx, "nn_layer_norm: input is %s; normalized_ndim %d must be between 1 and %d", NN__SHAPE(x, s1), normalized_ndim, x->ndim);
         return NULL;
     }
+    if (!(eps >= 0.0f)) { nn__err(x->ctx, "nn_layer_norm: eps is %g; it must be >= 0", eps); return NULL; }
     for (k = x->ndim - normalized_ndim; k < x->ndim; k++) M *= x->shape[k];
     xs[0] = weight; xs[1] = bias;
     for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != M) {
@@ -2878,32 +3334,22 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
         return NULL;
     }
     if (!(xs[0] = nn__contig_input(x))) return NULL;
-    xs[1] = weight; xs[2] = bias;
+    xs[1] = weight ? nn__contig_input(weight) : NULL; xs[2] = bias ? nn__contig_input(bias) : NULL;
+    if ((weight && !xs[1]) || (bias && !xs[2])) return NULL;
     y = nn__node(NN_OP_LAYER_NORM, "nn_layer_norm", x->ndim, x->shape, xs, 3, 1);
     if (!y) return NULL;
-    x = xs[0];
     R = x->numel / (M ? M : 1);
-    st = nn__scratch(x->ctx, 2 * R);
-    if (!st) { nn__err(x->ctx, "nn_layer_norm: out of memory"); return NULL; }
+    y->saved = nn__scratch(x->ctx, 2 * R);
+    if (!y->saved) { nn__err(x->ctx, "nn_layer_norm: out of memory"); return NULL; }
     y->ip[1] = M; y->fp[0] = eps;
-    for (r = 0; r < R; r++) {
-        double m = 0, v = 0;
-        for (s = 0; s < M; s++) m += NN__F32(x)[r * M + s];
-        m /= (double)M;
-        for (s = 0; s < M; s++) { double d = NN__F32(x)[r * M + s] - m; v += d * d; }
-        v /= (double)M;
-        st[r] = (float)m; st[R + r] = (float)(1.0 / sqrt(v + eps));
-    }
-    y->saved = st;
-    nn__norm_forward(y);
-    return y;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* ---- binary cross-entropy from logits, elementwise and stable ---- */
 /* l = (1 - t) x + L (log(1 + e^-|x|) + max(-x, 0)), L = 1 + (pw - 1) t; dl/dx = L sigmoid(x) - pw t.
    src: x, target, pos_weight (broadcast over the last dim) */
 
-static void nn__bce_logits_forward(nn_tensor *y) {
+static int nn__bce_logits_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
     const nn_tensor *pw = y->src[2];
     int64_t i, K = pw ? pw->numel : 1;
@@ -2911,8 +3357,9 @@ static void nn__bce_logits_forward(nn_tensor *y) {
         float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
         NN__F32(y)[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
     }
+    return 1;
 }
-static void nn__bce_logits_backward(nn_tensor *y) {
+static int nn__bce_logits_backward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]), *g = NN__F32(y->grad);
     const nn_tensor *pw = y->src[2];
     float *dx = nn__gbuf(y->src[0]);
@@ -2921,76 +3368,176 @@ static void nn__bce_logits_backward(nn_tensor *y) {
         float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
         dx[i] += g[i] * (L * nn__sigmoidf(x[i]) - p * t[i]);
     }
+    return 1;
 }
 
-/* ---- the op table ---- */
+/* ---- binary cross-entropy on probabilities ---- */
+/* l = -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)), as PyTorch clamps the logs;
+   dl/dp = (p - t) / max(p (1 - p), 1e-12); dl/dt = max(log(1 - p), -100) - max(log p, -100).
+   src: p, t. p outside [0, 1] is an error. */
 
-typedef struct nn__op_info { const char *name; void (*forward)(nn_tensor *y); void (*backward)(nn_tensor *y); } nn__op_info;
+static int nn__bce_forward(nn_tensor *y) {
+    const float *p = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        double lp, lq;
+        if (!(p[i] >= 0.0f && p[i] <= 1.0f)) {
+            nn__err(y->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits",
+                    p[i], (long long)i);
+            return 0;
+        }
+        lp = p[i] > 0.0f ? log((double)p[i]) : -100.0;
+        lq = p[i] < 1.0f ? log1p(-(double)p[i]) : -100.0;
+        NN__F32(y)[i] = (float)-(t[i] * (lp > -100.0 ? lp : -100.0) + (1.0 - t[i]) * (lq > -100.0 ? lq : -100.0));
+    }
+    return 1;
+}
+static int nn__bce_backward(nn_tensor *y) {
+    const float *p = NN__F32(y->src[0]), *t = NN__F32(y->src[1]), *g = NN__F32(y->grad);
+    float *dp = nn__gbuf(y->src[0]), *dt = nn__gbuf(y->src[1]);
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        double pq = (double)p[i] * (1.0 - p[i]);
+        if (dp) dp[i] += (float)(g[i] * ((double)p[i] - t[i]) / (pq > 1e-12 ? pq : 1e-12));
+        if (dt) {
+            double lp = p[i] > 0.0f ? log((double)p[i]) : -100.0, lq = p[i] < 1.0f ? log1p(-(double)p[i]) : -100.0;
+            dt[i] += (float)(g[i] * ((lq > -100.0 ? lq : -100.0) - (lp > -100.0 ? lp : -100.0)));
+        }
+    }
+    return 1;
+}
 
-static void nn__leaf_forward(nn_tensor *y) { (void)y; }
-#define nn__leaf_backward nn__leaf_forward
+/* ---- Huber and smooth L1, elementwise ---- */
+/* d = input - target; |d| < t: 0.5 d^2 (/ t for smooth L1), else |d| - 0.5 t (times t for Huber).
+   fp[0] = t (delta or beta), ip[0] = 1 for smooth L1. src: input, target. */
 
-static const nn__op_info nn__ops[NN_OP_COUNT] = {
-    { "leaf", nn__leaf_forward, nn__leaf_backward },
-    { "add", nn__binary_forward, nn__binary_backward },
-    { "sub", nn__binary_forward, nn__binary_backward },
-    { "mul", nn__binary_forward, nn__binary_backward },
-    { "div", nn__binary_forward, nn__binary_backward },
-    { "pow", nn__binary_forward, nn__binary_backward },
-    { "maximum", nn__binary_forward, nn__binary_backward },
-    { "minimum", nn__binary_forward, nn__binary_backward },
-    { "where", nn__binary_forward, nn__binary_backward },
-    { "add_scalar", nn__unary_forward, nn__unary_backward },
-    { "mul_scalar", nn__unary_forward, nn__unary_backward },
-    { "div_scalar", nn__unary_forward, nn__unary_backward },
-    { "pow_scalar", nn__unary_forward, nn__unary_backward },
-    { "neg", nn__unary_forward, nn__unary_backward },
-    { "exp", nn__unary_forward, nn__unary_backward },
-    { "log", nn__unary_forward, nn__unary_backward },
-    { "sqrt", nn__unary_forward, nn__unary_backward },
-    { "abs", nn__unary_forward, nn__unary_backward },
-    { "clamp", nn__unary_forward, nn__unary_backward },
-    { "relu", nn__unary_forward, nn__unary_backward },
-    { "leaky_relu", nn__unary_forward, nn__unary_backward },
-    { "sigmoid", nn__unary_forward, nn__unary_backward },
-    { "tanh", nn__unary_forward, nn__unary_backward },
-    { "gelu", nn__unary_forward, nn__unary_backward },
-    { "silu", nn__unary_forward, nn__unary_backward },
-    { "softplus", nn__unary_forward, nn__unary_backward },
-    { "softmax", nn__softmax_forward, nn__softmax_backward },
-    { "log_softmax", nn__softmax_forward, nn__softmax_backward },
-    { "sum", nn__reduce_forward, nn__reduce_backward },
-    { "mean", nn__reduce_forward, nn__reduce_backward },
-    { "var", nn__reduce_forward, nn__reduce_backward },
-    { "std", nn__reduce_forward, nn__reduce_backward },
-    { "max", nn__reduce_forward, nn__reduce_backward },
-    { "min", nn__reduce_forward, nn__reduce_backward },
-    { "logsumexp", nn__reduce_forward, nn__reduce_backward },
-    { "matmul", nn__matmul_forward, nn__matmul_backward },
-    { "gather", nn__gather_forward, nn__gather_backward },
-    { "index_select", nn__index_select_forward, nn__index_select_backward },
-    { "reshape", nn__leaf_forward, nn__view_backward },
-    { "transpose", nn__leaf_forward, nn__view_backward },
-    { "permute", nn__leaf_forward, nn__view_backward },
-    { "slice", nn__leaf_forward, nn__view_backward },
-    { "select", nn__leaf_forward, nn__view_backward },
-    { "squeeze", nn__leaf_forward, nn__view_backward },
-    { "unsqueeze", nn__leaf_forward, nn__view_backward },
-    { "copy", nn__copy_forward, nn__copy_backward },
-    { "cat", nn__cat_forward, nn__cat_backward },
-    { "conv2d", nn__conv2d_forward, nn__conv2d_backward },
-    { "conv_transpose2d", nn__conv_transpose2d_forward, nn__conv_transpose2d_backward },
-    { "max_pool2d", nn__pool_forward, nn__pool_backward },
-    { "avg_pool2d", nn__pool_forward, nn__pool_backward },
-    { "adaptive_avg_pool2d", nn__pool_forward, nn__pool_backward },
-    { "dropout", nn__dropout_forward, nn__dropout_backward },
-    { "batch_norm", nn__norm_forward, nn__norm_backward },
-    { "layer_norm", nn__norm_forward, nn__norm_backward },
-    { "bce_with_logits", nn__bce_logits_forward, nn__bce_logits_backward },
-};
+static int nn__huber_forward(nn_tensor *y) {
+    const float *a = NN__F32(y->src[0]), *b = NN__F32(y->src[1]);
+    float t = y->fp[0];
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        float d = a[i] - b[i], ad = fabsf(d);
+        if (y->ip[0]) NN__F32(y)[i] = ad < t ? 0.5f * d * d / t : ad - 0.5f * t;
+        else NN__F32(y)[i] = ad < t ? 0.5f * d * d : t * (ad - 0.5f * t);
+    }
+    return 1;
+}
+static int nn__huber_backward(nn_tensor *y) {
+    const float *a = NN__F32(y->src[0]), *b = NN__F32(y->src[1]), *g = NN__F32(y->grad);
+    float *da = nn__gbuf(y->src[0]), *db = nn__gbuf(y->src[1]), t = y->fp[0];
+    int64_t i;
+    for (i = 0; i < y->numel; i++) {
+        float d = a[i] - b[i], sign = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f), k;
+        if (fabsf(d) < t) k = y->ip[0] ? d / t : d;
+        else k = y->ip[0] ? sign : t * sign;
+        if (da) da[i] += g[i] * k;
+        if (db) db[i] -= g[i] * k;
+    }
+    return 1;
+}
 
-NN_API const char *nn_op_name(int op) { return op >= 0 && op < NN_OP_COUNT ? nn__ops[op].name : "?"; }
+/* ---- negative log-likelihood with class weights, ignore_index and label smoothing ---- */
+/* src: logp (R, C), target int64 (R), weight (C) or NULL. ip[0] = reduction, ip[1] = ignore_index;
+   fp[0] = label_smoothing e. Per row i (not ignored): (1 - e) w[t_i] (-logp[i, t_i]) + e / C sum_c w_c (-logp[i, c]).
+   Mean divides the first term by sum_i w[t_i] and the second by the same sum with weights, by R without
+   (PyTorch's cross_entropy_loss_label_smoothing). saved (2 doubles): those two divisors. */
 
+static int nn__nll_check(nn_tensor *y, int64_t i, int64_t *k) {
+    int64_t t = NN__I64(y->src[1])[i], C = y->src[0]->shape[1];
+    if (t == y->ip[1]) return 0;
+    if (t < 0 || t >= C) {
+        nn__err(y->ctx, "nn_nll_loss: target %lld at position %lld is not a class in [0, %lld)", (long long)t, (long long)i, (long long)C);
+        return -1;
+    }
+    *k = t;
+    return 1;
+}
+static int nn__nll_forward(nn_tensor *y) {
+    const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
+    int64_t R = lp->shape[0], C = lp->shape[1], i, c, k = 0;
+    double e = y->fp[0], total = 0, nll = 0, smooth = 0, *div = NN__CAST(double *, y->saved);
+    for (i = 0; i < R; i++) {
+        const float *row = NN__F32(lp) + i * C;
+        double li = 0, sm = 0;
+        int ok = nn__nll_check(y, i, &k);
+        if (ok < 0) return 0;
+        if (ok) {
+            double wt = w ? NN__F32(w)[k] : 1.0;
+            total += wt;
+            li = -(1.0 - e) * wt * row[k];
+            if (e > 0) for (c = 0; c < C; c++) sm -= e / (double)C * (w ? NN__F32(w)[c] : 1.0) * row[c];
+        }
+        if (y->ip[0] == NN_NONE) NN__F32(y)[i] = (float)(li + sm);
+        nll += li; smooth += sm;
+    }
+    div[0] = total;                          /* total 0 (all ignored): NaN, as PyTorch */
+    div[1] = w ? total : (double)R;
+    if (y->ip[0] == NN_SUM) NN__F32(y)[0] = (float)(nll + smooth);
+    if (y->ip[0] == NN_MEAN) NN__F32(y)[0] = (float)(nll / div[0] + (e > 0 ? smooth / div[1] : 0.0));
+    return 1;
+}
+static int nn__nll_backward(nn_tensor *y) {
+    const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
+    float *dx = nn__gbuf(lp);
+    const double *div = NN__CAST(const double *, y->saved);
+    int64_t R = lp->shape[0], C = lp->shape[1], i, c, k = 0;
+    double e = y->fp[0];
+    if (!dx) return 1;
+    for (i = 0; i < R; i++) {
+        double g = y->ip[0] == NN_NONE ? NN__F32(y->grad)[i] : NN__F32(y->grad)[0], gn = g, gs = g;
+        if (nn__nll_check(y, i, &k) <= 0) continue;
+        if (y->ip[0] == NN_MEAN) { gn = g / div[0]; gs = g / div[1]; }
+        dx[i * C + k] -= (float)((1.0 - e) * (w ? NN__F32(w)[k] : 1.0) * gn);
+        if (e > 0) for (c = 0; c < C; c++) dx[i * C + c] -= (float)(e / (double)C * (w ? NN__F32(w)[c] : 1.0) * gs);
+    }
+    return 1;
+}
+
+/* ---- the registry's CPU column and the dispatcher ---- */
+
+static int nn__leaf_forward(nn_tensor *y) { (void)y; return 1; }
+static int nn__leaf_backward(nn_tensor *y) { (void)y; return 1; }
+
+typedef struct nn__kernels { int (*forward)(nn_tensor *y); int (*backward)(nn_tensor *y); } nn__kernels;
+
+#define NN__CPU_ROW(name, str, family) { nn__##family##_forward, nn__##family##_backward },
+static const nn__kernels nn__cpu_kernels[NN_OP_COUNT] = { NN__OP_LIST(NN__CPU_ROW) };
+#undef NN__CPU_ROW
+#define NN__NAME_ROW(name, str, family) str,
+static const char *const nn__op_names[NN_OP_COUNT] = { NN__OP_LIST(NN__NAME_ROW) };
+#undef NN__NAME_ROW
+
+/* One kernel table per device, each built from NN__OP_LIST. A device backend compiled in
+   with NN_CUDA defined supplies nn__cuda_table(), and no front end changes. */
+#ifdef NN_CUDA
+static const nn__kernels *nn__cuda_table(void);
+#endif
+static const nn__kernels *nn__device_table(nn_device device) {
+    if (device == NN_CPU) return nn__cpu_kernels;
+#ifdef NN_CUDA
+    if (device == NN_CUDA) return nn__cuda_table();
+#endif
+    return NULL;
+}
+
+static const nn__kernels *nn__kernels_for(nn_tensor *y) {
+    const nn__kernels *table = nn__device_table(y->device);
+    if (!table || !table[y->op].forward) {
+        nn__err(y->ctx, "nn_%s: no kernel for device %d in this build", nn_op_name(y->op), (int)y->device);
+        return NULL;
+    }
+    return &table[y->op];
+}
+static int nn__forward(nn_tensor *y) {
+    const nn__kernels *k = nn__kernels_for(y);
+    return k && k->forward(y);
+}
+static int nn__backward_node(nn_tensor *y) {
+    const nn__kernels *k = nn__kernels_for(y);
+    return k && k->backward(y);
+}
+
+NN_API const char *nn_op_name(int op) { return op >= 0 && op < NN_OP_COUNT ? nn__op_names[op] : "?"; }
 /* ==== autograd engine ==== */
 
 /* Nodes reachable from t through inputs that require grad, inputs first.
@@ -3022,23 +3569,35 @@ static nn_tensor **nn__topo(nn_tensor *t, int64_t *count) {
     return order;
 }
 
-/* The gradient tensor of t: persistent for your tensors, arena for op results. */
-static int nn__ensure_grad(nn_tensor *t, int zero) {
-    if (!t->grad) {
-        if (t->flags & NN__PERSISTENT) t->grad = nn__new_persistent(t->ctx, "nn_backward", t->ndim, t->shape);
-        else t->grad = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 1);
-        if (!t->grad) return 0;
-        zero = 1;
+/* The gradient of t, zeroed when new: persistent for your tensors (kept across steps), from the
+   arena for other leaves, and from the step's gradient pool for intermediate results. */
+static int nn__ensure_grad(nn_tensor *t) {
+    nn_tensor *g;
+    if (t->grad) return 1;
+    if (t->flags & NN__PERSISTENT) g = nn__new_persistent(t->ctx, "nn_backward", t->ndim, t->shape);
+    else if (t->op == NN_OP_LEAF || (t->flags & NN__RETAIN_GRAD)) g = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 1);
+    else {
+        g = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 0);
+        if (g) g->data = nn__grad_take(t->ctx, (size_t)(t->numel ? t->numel : 1) * sizeof(float));
+        if (g && !g->data) g = NULL;
+        if (g) { g->storage->ptr = g->data; g->storage->bytes = (size_t)t->numel * sizeof(float); g->storage->owner = NN_OWNER_ARENA; }
     }
-    if (zero) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float));
+    if (!g) return 0;
+    memset(g->data, 0, (size_t)t->numel * sizeof(float));
+    t->grad = g;
     return 1;
 }
 
-NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
-    (void)retain_graph;
-    nn_tensor **order; int64_t n, i;
+/* After u's backward nothing adds to u's gradient again: give it back unless retain_grad. */
+static void nn__release_grad(nn_tensor *u) {
+    if (u->op == NN_OP_LEAF || (u->flags & NN__RETAIN_GRAD) || !u->grad) return;
+    nn__grad_give(u->ctx, u->grad->data, (size_t)(u->numel ? u->numel : 1) * sizeof(float));
+    u->grad = NULL;
+}
+
+static int nn__backward_check(nn_tensor *t, nn_tensor *grad) {
     char s1[128], s2[128];
-    if (!t) return 0;
+    if (nn__stale(t)) { nn__err(t->ctx, "nn_backward: the tensor was made before the last nn_arena_reset and no longer exists"); return 0; }
     if (!t->requires_grad) {
         nn__err(t->ctx, "nn_backward: the tensor %s does not require grad and has no grad history", NN__SHAPE(t, s1));
         return 0;
@@ -3047,29 +3606,51 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
         nn__err(t->ctx, "nn_backward: the tensor is %s; a gradient can be implied only for one-element outputs, so pass grad", NN__SHAPE(t, s1));
         return 0;
     }
-    if (grad && grad->numel != t->numel) {
-        nn__err(t->ctx, "nn_backward: grad is %s and the tensor is %s; they must have the same shape", NN__SHAPE(grad, s2), NN__SHAPE(t, s1));
+    if (grad && (grad->numel != t->numel || grad->dtype != NN_FLOAT32 || nn__stale(grad))) {
+        nn__err(t->ctx, "nn_backward: grad is %s (%s) and the tensor is %s; grad must be float32 of the same shape",
+                NN__SHAPE(grad, s2), nn_dtype_name(grad->dtype), NN__SHAPE(t, s1));
         return 0;
     }
+    return 1;
+}
+
+NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
+    nn_tensor **order; int64_t n, i; int k;
+    if (!t) return 0;
+    if (!nn__backward_check(t, grad)) return 0;
     order = nn__topo(t, &n);
     if (!order) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
-    for (i = 0; i < n; i++) {
-        nn_tensor *u = order[i];
-        /* leaves accumulate across calls until zeroed; inner nodes start at 0 */
-        if (!nn__ensure_grad(u, u->op != NN_OP_LEAF)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
+    for (i = 0; i < n; i++) if (order[i]->flags & NN__GRAPH_FREED) {
+        nn__err(t->ctx, "nn_backward: trying to backward through the graph a second time (its %s node was used by an "
+                "earlier backward); pass retain_graph = 1 to the first nn_backward if you need to", nn_op_name(order[i]->op));
+        return 0;
     }
+    if (!nn__ensure_grad(t)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
     if (grad) {
         float *g = NN__F32(t->grad);
         nn__walk w;
         nn__walk_init(&w, grad->ndim, grad->shape, grad->stride, NULL, NULL);
         for (i = 0; i < t->numel; i++, nn__walk_next(&w)) g[i] += NN__F32(grad)[w.off[0]];
     } else NN__F32(t->grad)[0] += 1.0f;
-    for (i = n - 1; i >= 0; i--) nn__ops[order[i]->op].backward(order[i]);
+    for (i = n - 1; i >= 0; i--) {     /* every consumer of a node runs before the node */
+        nn_tensor *u = order[i];
+        if (u->op == NN_OP_LEAF) continue;
+        for (k = 0; k < u->nsrc; k++) {
+            nn_tensor *v = u->src[k];
+            if (v && v->requires_grad && !nn__ensure_grad(v)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
+        }
+        if (!nn__backward_node(u)) return 0;
+        nn__release_grad(u);
+        if (!retain_graph) u->flags |= NN__GRAPH_FREED;
+    }
     return 1;
 }
 
-NN_API nn_tensor *nn_retain_grad(nn_tensor *t) { return t; }
-NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(NN__F32(t->grad), 0, (size_t)t->numel * sizeof(float)); }
+NN_API nn_tensor *nn_retain_grad(nn_tensor *t) {
+    if (t && t->op != NN_OP_LEAF) t->flags |= NN__RETAIN_GRAD;
+    return t;
+}
+NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float)); }
 
 /* Sum of y * v in double, v a fixed pattern. */
 static double nn__probe(const nn_tensor *y, const float *v) {
@@ -3127,12 +3708,15 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
 }
 
 #ifndef NN_NO_STDIO
+static double nn__value_at(const nn_tensor *t, int64_t off) {
+    return t->dtype == NN_INT64 ? (double)NN__I64(t)[off] : (double)NN__F32(t)[off];
+}
 static void nn__dot_values(FILE *f, const char *what, const nn_tensor *t) {
     int64_t i, n = t->numel < 6 ? t->numel : 6;
     nn__walk w;
     fprintf(f, "%s", what);
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", NN__F32(t)[w.off[0]]);
+    for (i = 0; i < n; i++, nn__walk_next(&w)) fprintf(f, "%s%.4g", i ? " " : "", nn__value_at(t, w.off[0]));
     if (t->numel > n) fprintf(f, " ...");
 }
 
@@ -3175,7 +3759,8 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
     printf("[");
     for (i = 0; i < n; i++) {
         if (summarize && n > 6 && i == 3) { printf(d == t->ndim - 1 ? "..., " : "...,\n%*s", d == t->ndim - 1 ? 0 : indent + d + 1, ""); i = n - 3; }
-        if (d == t->ndim - 1) printf("%.4f", NN__F32(t)[off + i * t->stride[d]]);
+        if (d == t->ndim - 1 && t->dtype == NN_INT64) printf("%lld", (long long)NN__I64(t)[off + i * t->stride[d]]);
+        else if (d == t->ndim - 1) printf("%.4f", NN__F32(t)[off + i * t->stride[d]]);
         else nn__print_rec(t, d + 1, off + i * t->stride[d], indent, summarize);
         if (i < n - 1) {
             if (d == t->ndim - 1) printf(", ");
@@ -3188,8 +3773,10 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
 NN_API void nn_print(const nn_tensor *t) {
     if (!t) { printf("NULL\n"); return; }
     printf("tensor(");
-    if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
+    if (t->ndim == 0 && t->dtype == NN_INT64) printf("%lld", (long long)NN__I64(t)[0]);
+    else if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
     else nn__print_rec(t, 0, 0, 7, t->numel > 1000);
+    if (t->dtype == NN_INT64) printf(", dtype=torch.int64");
     if (t->requires_grad) printf(t->op == NN_OP_LEAF ? ", requires_grad=True" : ", grad_fn=<%s>", nn_op_name(t->op));
     printf(")\n");
 }
@@ -3198,516 +3785,1062 @@ NN_API void nn_print(const nn_tensor *t) {
 
 /* ==== modules and layers ==== */
 
-enum { NN__M_CUSTOM, NN__M_SEQUENTIAL, NN__M_LINEAR, NN__M_CONV2D, NN__M_CONVT2D, NN__M_MAXPOOL, NN__M_AVGPOOL,
-       NN__M_ADAPTIVE, NN__M_DROPOUT, NN__M_BATCHNORM, NN__M_LAYERNORM, NN__M_FLATTEN, NN__M_EMBEDDING,
-       NN__M_RELU, NN__M_LEAKY_RELU, NN__M_SIGMOID, NN__M_TANH, NN__M_GELU, NN__M_SILU, NN__M_SOFTMAX, NN__M_LOG_SOFTMAX };
-/* cfg[9] holds the kind above; the rest of cfg and fcfg are the layer's options */
+struct nn__mod_slot { char *name; nn_tensor *t; int is_buffer; };   /* a registered parameter or buffer */
+struct nn__mod_child { char *name; nn_module *m; };                  /* a registered child */
 
-static nn_tensor *nn__module_forward(nn_module *m, nn_tensor *x);
+/* A layer's own struct starts with its nn_module. */
+#define NN__LAYER(T, m) NN__CAST(T *, NN__CAST(void *, (m)))
 
-static nn_module *nn__module_alloc(nn_ctx *ctx, const char *type, int kind) {
-    nn_module *m;
+static char *nn__mod_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = NN__CAST(char *, NN_MALLOC(n));
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* p (maybe moved) with room for need elements of elem bytes, or NULL (p untouched) on failure. */
+static void *nn__mod_grow(nn_ctx *ctx, const char *fn, void *p, int *cap, int need, size_t elem) {
+    int c = *cap ? *cap : 4;
+    void *q;
+    if (need <= *cap) return p;
+    while (c < need) {
+        if (c > INT_MAX / 2) { nn__err(ctx, "%s: more than %d entries", fn, INT_MAX / 2); return NULL; }
+        c *= 2;
+    }
+    q = NN_REALLOC(p, (size_t)c * elem);
+    if (!q) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    *cap = c;
+    return q;
+}
+
+/* ---- module objects ---- */
+
+/* A module of size bytes (a layer's struct), its type string copied after it. */
+static nn_module *nn__module_alloc(nn_ctx *ctx, const char *fn, const char *type, size_t size) {
+    nn_module *m; size_t tl;
     if (!ctx) return NULL;
-    m = NN__CAST(nn_module *, NN_MALLOC(sizeof(nn_module)));
-    if (!m) { nn__err(ctx, "nn_module_new: out of memory"); return NULL; }
-    memset(m, 0, sizeof *m);
-    m->type = type; m->ctx = ctx; m->training = 1; m->cfg[9] = kind; m->dirty = 1;
-    m->forward = nn__module_forward;
+    if (!type) type = "Module";
+    tl = strlen(type) + 1;
+    m = NN__CAST(nn_module *, NN_MALLOC(size + tl));
+    if (!m) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    memset(m, 0, size);
+    memcpy(NN__CAST(char *, NN__CAST(void *, m)) + size, type, tl);
+    m->type = NN__CAST(char *, NN__CAST(void *, m)) + size;
+    m->ctx = ctx;
+    m->training = 1;
+    m->refs = 1;
+    m->floating = 1;
+    m->stamp = 1;
+    return m;
+}
+
+/* The forward of a module made with a one-input forward. */
+static int nn__mod_forward_1(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn_tensor *y;
+    if (nin != 1) { nn__err(m->ctx, "nn_forward_n: %s takes 1 input; %d were given", m->type, nin); return -1; }
+    if (!in[0]) {
+        if (!nn_error(m->ctx)) nn__err(m->ctx, "nn_forward: the input of %s is NULL", m->type);
+        return -1;
+    }
+    y = m->forward1(m, in[0]);
+    if (!y) return -1;
+    if (nout > 0) out[0] = y;
+    return 1;
+}
+
+/* A built-in layer: size bytes of its struct, its one-input forward. */
+static nn_module *nn__mod_layer(nn_ctx *ctx, const char *fn, const char *type, size_t size, nn_forward_fn forward) {
+    nn_module *m = nn__module_alloc(ctx, fn, type, size);
+    if (m) { m->forward1 = forward; m->forward_n = nn__mod_forward_1; }
     return m;
 }
 
 NN_API nn_module *nn_module_new(nn_ctx *ctx, const char *type, nn_forward_fn forward, void *user) {
-    nn_module *m = nn__module_alloc(ctx, type ? type : "Module", NN__M_CUSTOM);
-    if (m) { m->forward = forward; m->user = user; }
+    nn_module *m = nn__mod_layer(ctx, "nn_module_new", type, sizeof(nn_module), forward);
+    if (m) { m->user = user; if (!forward) m->forward_n = NULL; }
     return m;
 }
 
-NN_API nn_module *nn_module_add(nn_module *parent, const char *name, nn_module *child) {
-    int k;
-    if (!parent) { nn_module_free(child); return NULL; }
-    if (!child) { nn__err(parent->ctx, "nn_module_add: child \"%s\" is NULL", name ? name : "?"); return NULL; }
-    if (!name || !name[0] || strlen(name) >= sizeof parent->child_name[0] || strchr(name, '.')) {
-        nn__err(parent->ctx, "nn_module_add: child name \"%s\" must be 1 to 47 characters with no '.'", name ? name : "(NULL)");
-        nn_module_free(child);
-        return NULL;
-    }
-    for (k = 0; k < parent->nchild; k++) if (!strcmp(parent->child_name[k], name)) {
-        nn__err(parent->ctx, "nn_module_add: %s already has a child named \"%s\"", parent->type, name);
-        nn_module_free(child);
-        return NULL;
-    }
-    if (parent->nchild == parent->child_cap) {
-        int cap = parent->child_cap ? 2 * parent->child_cap : 8;
-        nn_module **c = NN__CAST(nn_module **, NN_REALLOC(parent->child, (size_t)cap * sizeof(nn_module *)));
-        char (*nm)[48];
-        if (c) parent->child = c;
-        nm = NN__CAST(char (*)[48], NN_REALLOC(parent->child_name, (size_t)cap * sizeof(parent->child_name[0])));
-        if (nm) parent->child_name = nm;
-        if (!c || !nm) { nn__err(parent->ctx, "nn_module_add: out of memory"); nn_module_free(child); return NULL; }
-        parent->child_cap = cap;
-    }
-    parent->child[parent->nchild] = child;
-    strcpy(parent->child_name[parent->nchild++], name);
-    parent->dirty = 1;
-    return child;
+NN_API nn_module *nn_module_new_n(nn_ctx *ctx, const char *type, nn_forward_n_fn forward, void *user) {
+    nn_module *m = nn__module_alloc(ctx, "nn_module_new_n", type, sizeof(nn_module));
+    if (m) { m->forward_n = forward; m->user = user; }
+    return m;
 }
 
-NN_API nn_module *nn_module_child(nn_module *m, const char *name) {
+/* Drops one reference; at the last one frees m, its references to its children and tensors. */
+static void nn__module_release(nn_module *m) {
     int k;
-    if (!m || !name) return NULL;
-    for (k = 0; k < m->nchild; k++) if (!strcmp(m->child_name[k], name)) return m->child[k];
-    return NULL;
+    if (--m->refs > 0) return;
+    for (k = 0; k < m->nkid; k++) {
+        m->kid[k].m->nparents--;
+        nn__module_release(m->kid[k].m);
+        NN_FREE(m->kid[k].name);
+    }
+    for (k = 0; k < m->nslot; k++) {
+        nn_free(m->slot[k].t);
+        NN_FREE(m->slot[k].name);
+    }
+    NN_FREE(m->kid);
+    NN_FREE(m->slot);
+    NN_FREE(m->state);
+    NN_FREE(m->state_names);
+    NN_FREE(m);
 }
 
-NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n) {
-    nn_module *m = nn__module_alloc(ctx, "Sequential", NN__M_SEQUENTIAL);
-    int k; char nm[16];
-    for (k = 0; k < n; k++) {
-        if (!m) { nn_module_free(mods[k]); continue; }
-        snprintf(nm, sizeof nm, "%d", k);
-        if (!nn_module_add(m, nm, mods[k])) { nn_module_free(m); m = NULL; }
-    }
+NN_API nn_module *nn_module_retain(nn_module *m) {
+    if (m) m->refs++;
     return m;
 }
 
 NN_API void nn_module_free(nn_module *m) {
-    int k;
     if (!m) return;
-    for (k = 0; k < m->nchild; k++) nn_module_free(m->child[k]);
-    NN_FREE(m->child); NN_FREE(m->child_name);
-    NN_FREE(m->state); NN_FREE(m->state_name);
-    nn_free(m->weight); nn_free(m->bias);
-    nn_free(m->running_mean); nn_free(m->running_var); nn_free(m->num_batches_tracked);
-    NN_FREE(m);
+    if (m->refs <= m->nparents) {
+        nn__err(m->ctx, "nn_module_free: this %s belongs to %d parent module%s and to no one else; free the model it "
+                "is in (or nn_module_retain it first to keep a reference of your own)",
+                m->type, m->nparents, m->nparents == 1 ? "" : "s");
+        return;
+    }
+    nn__module_release(m);
+}
+
+/* ---- names ---- */
+
+static nn__mod_slot *nn__mod_find_slot(const nn_module *m, const char *name, size_t len) {
+    int k;
+    for (k = 0; k < m->nslot; k++)
+        if (strlen(m->slot[k].name) == len && !memcmp(m->slot[k].name, name, len)) return &m->slot[k];
+    return NULL;
+}
+
+static nn__mod_child *nn__mod_find_kid(const nn_module *m, const char *name, size_t len) {
+    int k;
+    for (k = 0; k < m->nkid; k++)
+        if (strlen(m->kid[k].name) == len && !memcmp(m->kid[k].name, name, len)) return &m->kid[k];
+    return NULL;
+}
+
+/* A module's own tensor by name, or NULL (the layers' forwards read their parameters so). */
+static nn_tensor *nn__mod_own(const nn_module *m, const char *name) {
+    nn__mod_slot *s = nn__mod_find_slot(m, name, strlen(name));
+    return s ? s->t : NULL;
+}
+
+/* The module holding the last part of a dotted name ("features.0.weight"), or NULL. */
+static nn_module *nn__mod_resolve(nn_module *m, const char *name, const char **last) {
+    const char *dot;
+    while (m && (dot = strchr(name, '.')) != NULL) {
+        nn__mod_child *c = nn__mod_find_kid(m, name, (size_t)(dot - name));
+        m = c ? c->m : NULL;
+        name = dot + 1;
+    }
+    *last = name;
+    return m;
+}
+
+/* A new name in m: non-empty, no '.', not yet a parameter, buffer or child of m. */
+static int nn__mod_check_name(nn_module *m, const char *fn, const char *name) {
+    size_t len;
+    if (!name || !name[0] || strchr(name, '.')) {
+        nn__err(m->ctx, "%s: the name \"%s\" must be non-empty and hold no '.'", fn, name ? name : "(NULL)");
+        return 0;
+    }
+    len = strlen(name);
+    if (nn__mod_find_slot(m, name, len) || nn__mod_find_kid(m, name, len)) {
+        nn__mod_slot *s = nn__mod_find_slot(m, name, len);
+        nn__err(m->ctx, "%s: %s already has a %s named \"%s\"; names must be unique", fn, m->type,
+                s ? (s->is_buffer ? "buffer" : "parameter") : "child module", name);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- registering parameters, buffers and children ---- */
+
+static int nn__mod_check_tensor(nn_module *m, const char *fn, const char *name, const nn_tensor *t, int is_buffer) {
+    if (!name) name = "(NULL)";
+    if (!t) { nn__err(m->ctx, "%s: the tensor for \"%s\" is NULL", fn, name); return 0; }
+    if (t->ctx != m->ctx) {
+        nn__err(m->ctx, "%s: \"%s\" belongs to another nn_ctx than %s", fn, name, m->type);
+        return 0;
+    }
+    if (!(t->flags & NN__PERSISTENT)) {
+        nn__err(m->ctx, "%s: \"%s\" is an op result, freed at nn_arena_reset; register a tensor you created "
+                "(nn_empty, nn_zeros, nn_keep, ...)", fn, name);
+        return 0;
+    }
+    if (!is_buffer && t->dtype != NN_FLOAT32) {
+        nn__err(m->ctx, "%s: \"%s\" is %s; a parameter must be float32", fn, name, nn_dtype_name(t->dtype));
+        return 0;
+    }
+    return 1;
+}
+
+static nn_tensor *nn__mod_register(nn_module *m, const char *fn, const char *name, nn_tensor *t, int is_buffer) {
+    void *p; char *copy;
+    if (!m) return NULL;
+    if (!nn__mod_check_tensor(m, fn, name, t, is_buffer) || !nn__mod_check_name(m, fn, name)) return NULL;
+    p = nn__mod_grow(m->ctx, fn, m->slot, &m->slot_cap, m->nslot + 1, sizeof(nn__mod_slot));
+    if (!p) return NULL;
+    m->slot = NN__CAST(nn__mod_slot *, p);
+    copy = nn__mod_strdup(name);
+    if (!copy) { nn__err(m->ctx, "%s: out of memory", fn); return NULL; }
+    m->slot[m->nslot].name = copy;
+    m->slot[m->nslot].t = nn__retain(t);
+    m->slot[m->nslot].is_buffer = is_buffer;
+    m->nslot++;
+    if (!is_buffer) t->requires_grad = 1;
+    m->stamp++;
+    return t;
+}
+
+NN_API nn_tensor *nn_module_register_parameter(nn_module *m, const char *name, nn_tensor *t) {
+    return nn__mod_register(m, "nn_module_register_parameter", name, t, 0);
+}
+
+NN_API nn_tensor *nn_module_register_buffer(nn_module *m, const char *name, nn_tensor *t) {
+    return nn__mod_register(m, "nn_module_register_buffer", name, t, 1);
+}
+
+/* Constructors' helper: registers a tensor the module alone will own (or frees it on failure). */
+static int nn__mod_adopt(nn_module *m, const char *name, nn_tensor *t, int is_buffer) {
+    nn_tensor *r = t ? nn__mod_register(m, "nn_module_register", name, t, is_buffer) : NULL;
+    nn_free(t);
+    return r != NULL;
+}
+
+NN_API nn_tensor *nn_module_set_parameter(nn_module *m, const char *name, nn_tensor *t) {
+    static const char *fn = "nn_module_set_parameter";
+    const char *last; nn_module *owner; nn__mod_slot *s = NULL;
+    if (!m) return NULL;
+    if (!name) { nn__err(m->ctx, "%s: name is NULL", fn); return NULL; }
+    owner = nn__mod_resolve(m, name, &last);
+    if (owner) s = nn__mod_find_slot(owner, last, strlen(last));
+    if (!s || s->is_buffer) { nn__err(m->ctx, "%s: %s has no parameter \"%s\"", fn, m->type, name); return NULL; }
+    if (!nn__mod_check_tensor(owner, fn, name, t, 0)) return NULL;
+    nn__retain(t);
+    nn_free(s->t);
+    s->t = t;
+    t->requires_grad = 1;
+    owner->stamp++;
+    return t;
+}
+
+/* 1 when target is from itself or one of its descendants. */
+static int nn__mod_reaches(const nn_module *from, const nn_module *target) {
+    int k;
+    if (from == target) return 1;
+    for (k = 0; k < from->nkid; k++) if (nn__mod_reaches(from->kid[k].m, target)) return 1;
+    return 0;
+}
+
+/* Records child under name (memory already reserved); the first parent takes the creator's reference. */
+static void nn__mod_link(nn_module *parent, char *name, nn_module *child) {
+    parent->kid[parent->nkid].name = name;
+    parent->kid[parent->nkid].m = child;
+    parent->nkid++;
+    if (child->floating) child->floating = 0;
+    else child->refs++;
+    child->nparents++;
+    parent->stamp++;
+}
+
+NN_API nn_module *nn_module_add(nn_module *parent, const char *name, nn_module *child) {
+    static const char *fn = "nn_module_add";
+    void *p; char *copy;
+    if (!parent) {
+        if (child) nn__err(child->ctx, "%s: the parent of \"%s\" is NULL", fn, name ? name : "(NULL)");
+        return NULL;
+    }
+    if (!child) { nn__err(parent->ctx, "%s: the child \"%s\" is NULL", fn, name ? name : "(NULL)"); return NULL; }
+    if (child->ctx != parent->ctx) {
+        nn__err(parent->ctx, "%s: the child \"%s\" belongs to another nn_ctx", fn, name ? name : "(NULL)");
+        return NULL;
+    }
+    if (!nn__mod_check_name(parent, fn, name)) return NULL;
+    if (nn__mod_reaches(child, parent)) {
+        nn__err(parent->ctx, "%s: adding %s as \"%s\" would make a cycle: the parent %s is that module or inside it",
+                fn, child->type, name, parent->type);
+        return NULL;
+    }
+    p = nn__mod_grow(parent->ctx, fn, parent->kid, &parent->kid_cap, parent->nkid + 1, sizeof(nn__mod_child));
+    if (!p) return NULL;
+    parent->kid = NN__CAST(nn__mod_child *, p);
+    copy = nn__mod_strdup(name);
+    if (!copy) { nn__err(parent->ctx, "%s: out of memory", fn); return NULL; }
+    nn__mod_link(parent, copy, child);
+    return child;
+}
+
+/* ---- Sequential ---- */
+
+static nn_tensor *nn__mod_sequential_layer_forward(nn_module *m, nn_tensor *x) {
+    int k;
+    for (k = 0; k < m->nkid && x; k++) x = nn_forward(m->kid[k].m, x);
+    return x;
+}
+
+/* Validates every argument first, so that an error takes none of the modules. */
+static int nn__mod_sequential_check(nn_ctx *ctx, nn_module **mods, int n) {
+    int k;
+    if (n < 0) { nn__err(ctx, "nn_sequential_new: n is %d; it must be 0 or more", n); return 0; }
+    if (n > 0 && !mods) { nn__err(ctx, "nn_sequential_new: mods is NULL for %d modules", n); return 0; }
+    for (k = 0; k < n; k++) {
+        if (!mods[k]) { nn__err(ctx, "nn_sequential_new: mods[%d] is NULL", k); return 0; }
+        if (mods[k]->ctx != ctx) { nn__err(ctx, "nn_sequential_new: mods[%d] belongs to another nn_ctx", k); return 0; }
+    }
+    return 1;
+}
+
+NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n) {
+    static const char *fn = "nn_sequential_new";
+    nn_module *m; void *p; int k; char nm[16];
+    if (!ctx || !nn__mod_sequential_check(ctx, mods, n)) return NULL;
+    m = nn__mod_layer(ctx, fn, "Sequential", sizeof(nn_module), nn__mod_sequential_layer_forward);
+    if (!m || n == 0) return m;
+    p = nn__mod_grow(ctx, fn, NULL, &m->kid_cap, n, sizeof(nn__mod_child));
+    if (!p) { nn__module_release(m); return NULL; }
+    m->kid = NN__CAST(nn__mod_child *, p);
+    for (k = 0; k < n; k++) {   /* names first: nothing can fail once a module is linked */
+        snprintf(nm, sizeof nm, "%d", k);
+        m->kid[k].name = nn__mod_strdup(nm);
+        if (!m->kid[k].name) {
+            nn__err(ctx, "%s: out of memory", fn);
+            while (k-- > 0) NN_FREE(m->kid[k].name);
+            nn__module_release(m);
+            return NULL;
+        }
+    }
+    for (k = 0; k < n; k++) nn__mod_link(m, m->kid[k].name, mods[k]);
+    return m;
+}
+
+/* ---- running ---- */
+
+static int nn__mod_call_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    int k, n = m->forward_n(m, in, nin, out, nout);
+    if (n >= 0 && n < nout) {
+        nn__err(m->ctx, "nn_forward_n: %s gives %d output%s; %d were asked for", m->type, n, n == 1 ? "" : "s", nout);
+        n = -1;
+    }
+    if (n < 0) {
+        if (!nn_error(m->ctx)) nn__err(m->ctx, "nn_forward: the forward of %s failed", m->type);
+        for (k = 0; k < nout; k++) out[k] = NULL;
+    }
+    return n;
+}
+
+#ifndef NN_NO_STDIO
+static int nn__mod_summary_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout);
+#endif
+
+NN_API int nn_forward_n(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    int k;
+    if (!m) return -1;
+    if (nin < 0 || (nin > 0 && !in) || nout < 0 || (nout > 0 && !out)) {
+        nn__err(m->ctx, "nn_forward_n: %s got nin %d (in %s) and nout %d (out %s); counts must be 0 or more, "
+                "with an array when more than 0", m->type, nin, in ? "set" : "NULL", nout, out ? "set" : "NULL");
+        return -1;
+    }
+    for (k = 0; k < nout; k++) out[k] = NULL;
+    if (!m->forward_n) { nn__err(m->ctx, "nn_forward: module %s has no forward function", m->type); return -1; }
+#ifndef NN_NO_STDIO
+    if (m->summary) return nn__mod_summary_forward(m, in, nin, out, nout);
+#endif
+    return nn__mod_call_forward(m, in, nin, out, nout);
+}
+
+NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x) {
+    nn_tensor *y = NULL;
+    return nn_forward_n(m, &x, 1, &y, 1) >= 1 ? y : NULL;
 }
 
 NN_API void nn_module_train(nn_module *m, int mode) {
     int k;
     if (!m) return;
     m->training = mode != 0;
-    for (k = 0; k < m->nchild; k++) nn_module_train(m->child[k], mode);
+    for (k = 0; k < m->nkid; k++) nn_module_train(m->kid[k].m, mode);
 }
 NN_API void nn_module_eval(nn_module *m) { nn_module_train(m, 0); }
 
-static int nn__tree_dirty(const nn_module *m) {
-    int k;
-    if (m->dirty) return 1;
-    for (k = 0; k < m->nchild; k++) if (nn__tree_dirty(m->child[k])) return 1;
-    return 0;
+/* ---- state dict, parameters, lookups ---- */
+
+/* Every registration bumps its module's stamp, so this sum changes whenever the tree does. */
+static uint64_t nn__mod_tree_stamp(const nn_module *m) {
+    uint64_t s = m->stamp; int k;
+    for (k = 0; k < m->nkid; k++) s += nn__mod_tree_stamp(m->kid[k].m);
+    return s;
 }
 
-/* Walks the tree in state_dict order: own parameters, own buffers, then children. */
-static int nn__collect(nn_module *m, const char *prefix, nn_state_entry *out, char (*names)[160], int at) {
-    nn_tensor *own[5]; int k, j;
-    own[0] = m->weight; own[1] = m->bias; own[2] = m->running_mean; own[3] = m->running_var; own[4] = m->num_batches_tracked;
-    static const char *own_names[5] = { "weight", "bias", "running_mean", "running_var", "num_batches_tracked" };
-    snprintf(m->path, sizeof m->path, "%s", prefix);
-    for (j = 0; j < 5; j++) if (own[j]) {
-        if (out) {
-            snprintf(names[at], sizeof names[0], "%s%s%s", prefix, prefix[0] ? "." : "", own_names[j]);
-            out[at].name = names[at]; out[at].tensor = own[j]; out[at].is_buffer = j >= 2;
-        }
-        at++;
+typedef struct nn__mod_state_walk {
+    nn_state_entry *e;
+    char *names, *prefix;
+    int n;
+    size_t bytes, max_prefix;
+} nn__mod_state_walk;
+
+/* First pass: entries, bytes of names, longest prefix. */
+static void nn__mod_state_count(const nn_module *m, size_t plen, nn__mod_state_walk *w) {
+    int k;
+    for (k = 0; k < m->nslot; k++) { w->n++; w->bytes += plen + strlen(m->slot[k].name) + 1; }
+    for (k = 0; k < m->nkid; k++) {
+        size_t cl = plen + strlen(m->kid[k].name) + 1;
+        if (cl > w->max_prefix) w->max_prefix = cl;
+        nn__mod_state_count(m->kid[k].m, cl, w);
     }
-    for (k = 0; k < m->nchild; k++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s%s", prefix, prefix[0] ? "." : "", m->child_name[k]);
-        at = nn__collect(m->child[k], p, out, names, at);
-    }
-    return at;
 }
-static void nn__clear_dirty(nn_module *m) { int k; m->dirty = 0; for (k = 0; k < m->nchild; k++) nn__clear_dirty(m->child[k]); }
+
+/* Second pass, in state_dict order: own parameters, own buffers, then each child under its name. */
+static void nn__mod_state_fill(const nn_module *m, size_t plen, nn__mod_state_walk *w) {
+    int k, pass;
+    for (pass = 0; pass < 2; pass++) for (k = 0; k < m->nslot; k++) if (m->slot[k].is_buffer == pass) {
+        char *dst = w->names + w->bytes;
+        size_t nl = strlen(m->slot[k].name) + 1;
+        memcpy(dst, w->prefix, plen);
+        memcpy(dst + plen, m->slot[k].name, nl);
+        w->e[w->n].name = dst;
+        w->e[w->n].tensor = m->slot[k].t;
+        w->e[w->n].is_buffer = pass;
+        w->n++;
+        w->bytes += plen + nl;
+    }
+    for (k = 0; k < m->nkid; k++) {
+        size_t l = strlen(m->kid[k].name);
+        memcpy(w->prefix + plen, m->kid[k].name, l);
+        w->prefix[plen + l] = '.';
+        nn__mod_state_fill(m->kid[k].m, plen + l + 1, w);
+    }
+}
+
+static int nn__mod_state_build(nn_module *m) {
+    nn__mod_state_walk w;
+    memset(&w, 0, sizeof w);
+    nn__mod_state_count(m, 0, &w);
+    NN_FREE(m->state); NN_FREE(m->state_names);
+    m->state = NN__CAST(nn_state_entry *, NN_MALLOC((size_t)(w.n ? w.n : 1) * sizeof(nn_state_entry)));
+    m->state_names = NN__CAST(char *, NN_MALLOC(w.bytes + 1));
+    w.prefix = NN__CAST(char *, NN_MALLOC(w.max_prefix + 1));
+    if (!m->state || !m->state_names || !w.prefix) {
+        nn__err(m->ctx, "nn_module_state: out of memory");
+        NN_FREE(m->state); NN_FREE(m->state_names); NN_FREE(w.prefix);
+        m->state = NULL; m->state_names = NULL; m->nstate = 0;
+        return 0;
+    }
+    w.e = m->state; w.names = m->state_names; w.n = 0; w.bytes = 0;
+    nn__mod_state_fill(m, 0, &w);
+    NN_FREE(w.prefix);
+    m->nstate = w.n;
+    return 1;
+}
 
 NN_API int nn_module_state(nn_module *m, const nn_state_entry **entries) {
-    int n;
+    uint64_t st;
     if (entries) *entries = NULL;
     if (!m) return 0;
-    if (nn__tree_dirty(m) || !m->state) {
-        n = nn__collect(m, "", NULL, NULL, 0);
-        NN_FREE(m->state); NN_FREE(m->state_name);
-        m->state = NN__CAST(nn_state_entry *, NN_MALLOC((size_t)(n ? n : 1) * sizeof(nn_state_entry)));
-        m->state_name = NN__CAST(char (*)[160], NN_MALLOC((size_t)(n ? n : 1) * sizeof(m->state_name[0])));
-        if (!m->state || !m->state_name) { nn__err(m->ctx, "nn_module_state: out of memory"); NN_FREE(m->state); NN_FREE(m->state_name); m->state = NULL; m->state_name = NULL; return 0; }
-        m->nstate = nn__collect(m, "", m->state, m->state_name, 0);
-        nn__clear_dirty(m);
+    st = nn__mod_tree_stamp(m);
+    if (!m->state || st != m->state_stamp) {
+        if (!nn__mod_state_build(m)) return 0;
+        m->state_stamp = st;
     }
     if (entries) *entries = m->state;
     return m->nstate;
 }
 
-NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max) {
-    const nn_state_entry *e; int n = nn_module_state(m, &e), k, c = 0;
-    for (k = 0; k < n; k++) if (!e[k].is_buffer) { if (out && c < max) out[c] = e[k].tensor; c++; }
+/* parameters() or buffers(): state-dict order, each tensor once. */
+static int nn__mod_unique_tensors(nn_module *m, int buffers, nn_tensor **out, int max) {
+    const nn_state_entry *e; int n = nn_module_state(m, &e), k, j, c = 0;
+    for (k = 0; k < n; k++) {
+        if (e[k].is_buffer != buffers) continue;
+        for (j = 0; j < k; j++) if (e[j].is_buffer == buffers && e[j].tensor == e[k].tensor) break;
+        if (j < k) continue;
+        if (out && c < max) out[c] = e[k].tensor;
+        c++;
+    }
     return c;
+}
+
+NN_API int nn_module_parameters(nn_module *m, nn_tensor **out, int max) {
+    return nn__mod_unique_tensors(m, 0, out, max);
+}
+NN_API int nn_module_buffers(nn_module *m, nn_tensor **out, int max) {
+    return nn__mod_unique_tensors(m, 1, out, max);
 }
 
 NN_API int64_t nn_module_num_parameters(nn_module *m) {
-    const nn_state_entry *e; int n = nn_module_state(m, &e), k; int64_t c = 0;
-    for (k = 0; k < n; k++) if (!e[k].is_buffer) c += e[k].tensor->numel;
+    const nn_state_entry *e; int n = nn_module_state(m, &e), k, j; int64_t c = 0;
+    for (k = 0; k < n; k++) {
+        if (e[k].is_buffer) continue;
+        for (j = 0; j < k; j++) if (!e[j].is_buffer && e[j].tensor == e[k].tensor) break;
+        if (j == k) c += e[k].tensor->numel;
+    }
     return c;
 }
 
-NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x) {
-    nn_tensor *y;
-    if (!m) return NULL;
-    if (!m->forward) { nn__err(m->ctx, "nn_forward: module %s has no forward function", m->type); return NULL; }
-    y = m->forward(m, x);
-#ifndef NN_NO_STDIO
-    if (m->ctx->summary && m->nchild == 0 && y) {   /* nn_module_summary's line for this layer */
-        char s[128]; int64_t np = (m->weight ? m->weight->numel : 0) + (m->bias ? m->bias->numel : 0);
-        char label[200];
-        snprintf(label, sizeof label, "%s (%s)", m->path[0] ? m->path : "-", m->type);
-        printf("%-32s %-24s %12lld\n", label, NN__SHAPE(y, s), (long long)np);
-    }
-#endif
-    return y;
+static nn_tensor *nn__mod_lookup_tensor(nn_module *m, const char *name, int is_buffer) {
+    const char *last; nn__mod_slot *s;
+    if (!m || !name) return NULL;
+    m = nn__mod_resolve(m, name, &last);
+    s = m ? nn__mod_find_slot(m, last, strlen(last)) : NULL;
+    return s && s->is_buffer == is_buffer ? s->t : NULL;
 }
 
+NN_API nn_tensor *nn_module_parameter(nn_module *m, const char *name) { return nn__mod_lookup_tensor(m, name, 0); }
+NN_API nn_tensor *nn_module_buffer(nn_module *m, const char *name) { return nn__mod_lookup_tensor(m, name, 1); }
+
+NN_API nn_module *nn_module_child(nn_module *m, const char *name) {
+    const char *last; nn__mod_child *c;
+    if (!m || !name) return NULL;
+    m = nn__mod_resolve(m, name, &last);
+    if (!m || !last[0]) return m;
+    c = nn__mod_find_kid(m, last, strlen(last));
+    return c ? c->m : NULL;
+}
+
+NN_API int nn_module_num_children(const nn_module *m) { return m ? m->nkid : 0; }
+
+NN_API nn_module *nn_module_child_at(nn_module *m, int k, const char **name) {
+    if (name) *name = NULL;
+    if (!m || k < 0 || k >= m->nkid) return NULL;
+    if (name) *name = m->kid[k].name;
+    return m->kid[k].m;
+}
+
+/* ---- summary ---- */
+
 #ifndef NN_NO_STDIO
+typedef struct nn__mod_summary_frame { nn_module *m; char *path; int cursor; } nn__mod_summary_frame;
+typedef struct nn__mod_summary { nn__mod_summary_frame *f; int n, cap; } nn__mod_summary;
+
+static void nn__mod_summary_mark(nn_module *m, void *s) {
+    int k;
+    m->summary = s;
+    for (k = 0; k < m->nkid; k++) nn__mod_summary_mark(m->kid[k].m, s);
+}
+
+/* m's path: its name in the running parent, searched from the child used last (Sequential's order). */
+static char *nn__mod_summary_path(nn__mod_summary *s, const nn_module *m) {
+    nn__mod_summary_frame *f; const char *name = "?"; char *p; size_t len; int j;
+    if (s->n == 0) return nn__mod_strdup("");
+    f = &s->f[s->n - 1];
+    for (j = 0; j < f->m->nkid; j++) {
+        int k = (f->cursor + j) % f->m->nkid;
+        if (f->m->kid[k].m == m) { name = f->m->kid[k].name; f->cursor = k + 1; break; }
+    }
+    len = strlen(f->path) + strlen(name) + 2;
+    p = NN__CAST(char *, NN_MALLOC(len));
+    if (p) snprintf(p, len, "%s%s%s", f->path, f->path[0] ? "." : "", name);
+    return p;
+}
+
+static void nn__mod_summary_line(const nn_module *m, const char *path, nn_tensor *const *out, int nout) {
+    char s[128], label[256]; int64_t np = 0; int k;
+    for (k = 0; k < m->nslot; k++) if (!m->slot[k].is_buffer) np += m->slot[k].t->numel;
+    snprintf(label, sizeof label, "%s (%s)", path[0] ? path : "-", m->type);
+    printf("%-32s %-24s %12lld\n", label, nout > 0 ? NN__SHAPE(out[0], s) : "-", (long long)np);
+}
+
+/* nn_forward_n while nn_module_summary runs: a line for each leaf layer. */
+static int nn__mod_summary_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn__mod_summary *s = NN__CAST(nn__mod_summary *, m->summary);
+    void *p = nn__mod_grow(m->ctx, "nn_module_summary", s->f, &s->cap, s->n + 1, sizeof(nn__mod_summary_frame));
+    char *path; int n;
+    if (!p) return nn__mod_call_forward(m, in, nin, out, nout);
+    s->f = NN__CAST(nn__mod_summary_frame *, p);
+    path = nn__mod_summary_path(s, m);
+    if (!path) return nn__mod_call_forward(m, in, nin, out, nout);
+    s->f[s->n].m = m; s->f[s->n].path = path; s->f[s->n].cursor = 0;
+    s->n++;
+    n = nn__mod_call_forward(m, in, nin, out, nout);
+    s->n--;
+    if (m->nkid == 0 && n >= 0) nn__mod_summary_line(m, path, out, nout);
+    NN_FREE(path);
+    return n;
+}
+
 NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input) {
-    int old; nn_tensor *y; char s[128]; int64_t total;
+    nn__mod_summary s; int old; nn_tensor *y = NULL; char sh[128]; int64_t total;
     if (!m) return;
-    nn_module_state(m, NULL);   /* refreshes every layer's path */
     total = nn_module_num_parameters(m);
     printf("%-32s %-24s %12s\n", "Layer (type)", "Output Shape", "Param #");
+    memset(&s, 0, sizeof s);
+    nn__mod_summary_mark(m, &s);
     old = nn_set_grad_enabled(m->ctx, 0);
-    m->ctx->summary = 1;
-    y = nn_forward(m, example_input);
-    m->ctx->summary = 0;
+    nn_forward_n(m, &example_input, 1, &y, 1);
     nn_set_grad_enabled(m->ctx, old);
-    printf("%s: output %s\nTotal params: %lld\n", m->type, NN__SHAPE(y, s), (long long)total);
+    nn__mod_summary_mark(m, NULL);
+    NN_FREE(s.f);
+    printf("%s: output %s\nTotal params: %lld\n", m->type, NN__SHAPE(y, sh), (long long)total);
 }
 #endif
 
 /* ---- initialisers ---- */
 
-static void nn__fans(const nn_tensor *t, double *fan_in, double *fan_out) {
+static int nn__mod_init_check(nn_tensor *t, const char *fn, int need_fans) {
+    char s[128];
+    if (!t) return 0;
+    if (t->dtype != NN_FLOAT32) {
+        nn__err(t->ctx, "%s: the tensor is %s; it must be float32", fn, nn_dtype_name(t->dtype));
+        return 0;
+    }
+    if (!nn_is_contiguous(t)) {
+        nn__err(t->ctx, "%s: the tensor %s is strided; it must be contiguous", fn, NN__SHAPE(t, s));
+        return 0;
+    }
+    if (need_fans && t->ndim < 2) {
+        nn__err(t->ctx, "%s: the tensor is %s; fan in and fan out need 2 or more dims", fn, NN__SHAPE(t, s));
+        return 0;
+    }
+    return 1;
+}
+
+static void nn__mod_fans(const nn_tensor *t, double *fan_in, double *fan_out) {
     double rf = 1; int d;
     for (d = 2; d < t->ndim; d++) rf *= (double)t->shape[d];
-    *fan_in = (t->ndim > 1 ? (double)t->shape[1] : (double)t->numel) * rf;
-    *fan_out = (t->ndim > 0 ? (double)t->shape[0] : 1.0) * rf;
+    *fan_in = (double)t->shape[1] * rf;
+    *fan_out = (double)t->shape[0] * rf;
 }
-NN_API void nn_init_uniform_(nn_tensor *t, float a, float b) {
+
+static void nn__mod_fill_uniform(nn_tensor *t, float a, float b) {
     int64_t i;
-    if (!t) return;
     for (i = 0; i < t->numel; i++) NN__F32(t)[i] = a + (b - a) * nn__rng_uniform(&t->ctx->rng);
 }
-NN_API void nn_init_normal_(nn_tensor *t, float mean, float std) {
+
+static void nn__mod_fill_normal(nn_tensor *t, float mean, float std) {
     int64_t i;
-    if (!t) return;
     for (i = 0; i < t->numel; i++) NN__F32(t)[i] = mean + std * nn__rng_normal(&t->ctx->rng);
+}
+
+NN_API void nn_init_uniform_(nn_tensor *t, float a, float b) {
+    if (nn__mod_init_check(t, "nn_init_uniform_", 0)) nn__mod_fill_uniform(t, a, b);
+}
+NN_API void nn_init_normal_(nn_tensor *t, float mean, float std) {
+    if (nn__mod_init_check(t, "nn_init_normal_", 0)) nn__mod_fill_normal(t, mean, std);
 }
 NN_API void nn_init_constant_(nn_tensor *t, float value) { nn_fill_(t, value); }
 NN_API void nn_init_zeros_(nn_tensor *t) { nn_fill_(t, 0.0f); }
+
 NN_API void nn_init_xavier_uniform_(nn_tensor *t, float gain) {
     double fi, fo, a;
-    if (!t) return;
-    nn__fans(t, &fi, &fo);
-    a = (gain ? gain : 1.0) * sqrt(6.0 / (fi + fo));
-    nn_init_uniform_(t, (float)-a, (float)a);
+    if (!nn__mod_init_check(t, "nn_init_xavier_uniform_", 1)) return;
+    nn__mod_fans(t, &fi, &fo);
+    a = (double)gain * sqrt(6.0 / (fi + fo));
+    nn__mod_fill_uniform(t, (float)-a, (float)a);
 }
 NN_API void nn_init_xavier_normal_(nn_tensor *t, float gain) {
     double fi, fo;
-    if (!t) return;
-    nn__fans(t, &fi, &fo);
-    nn_init_normal_(t, 0.0f, (float)((gain ? gain : 1.0) * sqrt(2.0 / (fi + fo))));
+    if (!nn__mod_init_check(t, "nn_init_xavier_normal_", 1)) return;
+    nn__mod_fans(t, &fi, &fo);
+    nn__mod_fill_normal(t, 0.0f, (float)((double)gain * sqrt(2.0 / (fi + fo))));
 }
-NN_API void nn_init_kaiming_uniform_(nn_tensor *t, float a, int fan_out) {
-    double fi, fo, bound;
-    if (!t) return;
-    nn__fans(t, &fi, &fo);
-    bound = sqrt(2.0 / (1.0 + (double)a * a)) * sqrt(3.0 / (fan_out ? fo : fi));
-    nn_init_uniform_(t, (float)-bound, (float)bound);
-}
-NN_API void nn_init_kaiming_normal_(nn_tensor *t, float a, int fan_out) {
+
+/* kaiming's std: leaky_relu's gain over sqrt(fan); 0 (with an error) for a bad mode */
+static double nn__mod_kaiming_std(nn_tensor *t, const char *fn, float a, nn_fan_mode mode) {
     double fi, fo;
-    if (!t) return;
-    nn__fans(t, &fi, &fo);
-    nn_init_normal_(t, 0.0f, (float)(sqrt(2.0 / (1.0 + (double)a * a)) / sqrt(fan_out ? fo : fi)));
+    if (!nn__mod_init_check(t, fn, 1)) return 0;
+    if (mode != NN_FAN_IN && mode != NN_FAN_OUT) {
+        nn__err(t->ctx, "%s: mode is %d; it must be NN_FAN_IN or NN_FAN_OUT", fn, (int)mode);
+        return 0;
+    }
+    nn__mod_fans(t, &fi, &fo);
+    return sqrt(2.0 / (1.0 + (double)a * a)) / sqrt(mode == NN_FAN_OUT ? fo : fi);
+}
+NN_API void nn_init_kaiming_uniform_(nn_tensor *t, float a, nn_fan_mode mode) {
+    double std = nn__mod_kaiming_std(t, "nn_init_kaiming_uniform_", a, mode), bound = sqrt(3.0) * std;
+    if (std > 0) nn__mod_fill_uniform(t, (float)-bound, (float)bound);
+}
+NN_API void nn_init_kaiming_normal_(nn_tensor *t, float a, nn_fan_mode mode) {
+    double std = nn__mod_kaiming_std(t, "nn_init_kaiming_normal_", a, mode);
+    if (std > 0) nn__mod_fill_normal(t, 0.0f, (float)std);
 }
 
-/* A parameter: persistent, requires grad. */
-static nn_tensor *nn__param(nn_ctx *ctx, int ndim, const int64_t *shape) { return nn_set_requires_grad(nn_empty(ctx, ndim, shape), 1); }
+/* ---- Linear, Conv2d, ConvTranspose2d ---- */
 
-/* PyTorch's reset_parameters for Linear and Conv: kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
-static int nn__default_init(nn_module *m) {
+/* PyTorch's reset_parameters: kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+static void nn__mod_reset_parameters(nn_module *m) {
+    nn_tensor *w = nn__mod_own(m, "weight"), *b = nn__mod_own(m, "bias");
     double fi, fo, bound;
-    if (!m->weight || (m->cfg[8] && !m->bias)) { nn_module_free(m); return 0; }
-    nn_init_kaiming_uniform_(m->weight, sqrtf(5.0f), 0);
-    nn__fans(m->weight, &fi, &fo);
+    nn_init_kaiming_uniform_(w, sqrtf(5.0f), NN_FAN_IN);
+    nn__mod_fans(w, &fi, &fo);
     bound = fi > 0 ? 1.0 / sqrt(fi) : 0;
-    if (m->bias) nn_init_uniform_(m->bias, (float)-bound, (float)bound);
-    return 1;
+    if (b) nn_init_uniform_(b, (float)-bound, (float)bound);
+}
+
+/* A layer with weight of the given shape and bias (n_out) when bias != 0, PyTorch's initialisation. */
+static nn_module *nn__mod_weighted(nn_module *m, int ndim, const int64_t *ws, int64_t n_out, int bias) {
+    if (!m) return NULL;
+    if (!nn__mod_adopt(m, "weight", nn_empty(m->ctx, ndim, ws), 0)
+        || (bias && !nn__mod_adopt(m, "bias", nn_empty(m->ctx, 1, &n_out), 0))) {
+        nn__module_release(m);
+        return NULL;
+    }
+    nn__mod_reset_parameters(m);
+    return m;
+}
+
+/* y = x @ W^T + b; W^T is read in place through its strides */
+static nn_tensor *nn__mod_linear_layer_forward(nn_module *m, nn_tensor *x) {
+    nn_tensor *b = nn__mod_own(m, "bias"), *y = nn_matmul(x, nn_transpose(nn__mod_own(m, "weight"), 0, 1));
+    return b ? nn_add(y, b) : y;
 }
 
 NN_API nn_module *nn_linear_new(nn_ctx *ctx, int64_t in_f, int64_t out_f, int bias) {
     nn_module *m; int64_t ws[2];
-    if (ctx && (in_f <= 0 || out_f <= 0)) { nn__err(ctx, "nn_linear_new: in_features %lld and out_features %lld must be positive", (long long)in_f, (long long)out_f); return NULL; }
-    m = nn__module_alloc(ctx, "Linear", NN__M_LINEAR);
-    if (!m) return NULL;
+    if (!ctx) return NULL;
+    if (in_f <= 0 || out_f <= 0) {
+        nn__err(ctx, "nn_linear_new: in_features %lld and out_features %lld must be positive",
+                (long long)in_f, (long long)out_f);
+        return NULL;
+    }
     ws[0] = out_f; ws[1] = in_f;
-    m->weight = nn__param(ctx, 2, ws);
-    if (bias) m->bias = nn__param(ctx, 1, &out_f);
-    m->cfg[8] = bias != 0;
-    return nn__default_init(m) ? m : NULL;
+    m = nn__mod_layer(ctx, "nn_linear_new", "Linear", sizeof(nn_module), nn__mod_linear_layer_forward);
+    return nn__mod_weighted(m, 2, ws, out_f, bias);
 }
 
-static nn_module *nn__conv_new(nn_ctx *ctx, const char *fn, int kind, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
-    nn_module *m; int64_t ws[4], g = o.groups ? o.groups : 1;
+typedef struct nn__mod_conv { nn_module base; nn_conv_opts o; } nn__mod_conv;
+
+static nn_tensor *nn__mod_conv2d_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_conv2d(x, nn__mod_own(m, "weight"), nn__mod_own(m, "bias"), NN__LAYER(nn__mod_conv, m)->o);
+}
+static nn_tensor *nn__mod_conv_transpose2d_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_conv_transpose2d(x, nn__mod_own(m, "weight"), nn__mod_own(m, "bias"), NN__LAYER(nn__mod_conv, m)->o);
+}
+
+static nn_module *nn__mod_conv_new(nn_ctx *ctx, const char *fn, int transposed, int64_t in_c, int64_t out_c, int64_t k,
+                               nn_conv_opts o, int bias) {
+    nn_module *m; int64_t ws[4], g = o.groups;
     if (!ctx) return NULL;
     if (in_c <= 0 || out_c <= 0 || k <= 0 || g <= 0 || in_c % g || out_c % g) {
-        nn__err(ctx, "%s: in_channels %lld, out_channels %lld, kernel_size %lld, groups %lld; all positive and channels divisible by groups",
+        nn__err(ctx, "%s: in_channels %lld, out_channels %lld, kernel_size %lld, groups %lld; all must be positive "
+                "and both channel counts divisible by groups",
                 fn, (long long)in_c, (long long)out_c, (long long)k, (long long)g);
         return NULL;
     }
-    m = nn__module_alloc(ctx, kind == NN__M_CONV2D ? "Conv2d" : "ConvTranspose2d", kind);
+    m = transposed ? nn__mod_layer(ctx, fn, "ConvTranspose2d", sizeof(nn__mod_conv), nn__mod_conv_transpose2d_layer_forward)
+                   : nn__mod_layer(ctx, fn, "Conv2d", sizeof(nn__mod_conv), nn__mod_conv2d_layer_forward);
     if (!m) return NULL;
-    ws[0] = kind == NN__M_CONV2D ? out_c : in_c; ws[1] = kind == NN__M_CONV2D ? in_c / g : out_c / g; ws[2] = ws[3] = k;
-    m->weight = nn__param(ctx, 4, ws);
-    if (bias) m->bias = nn__param(ctx, 1, &out_c);
-    m->cfg[0] = o.stride; m->cfg[1] = o.padding; m->cfg[2] = o.dilation; m->cfg[3] = o.groups; m->cfg[4] = o.output_padding;
-    m->cfg[8] = bias != 0;
-    return nn__default_init(m) ? m : NULL;
+    NN__LAYER(nn__mod_conv, m)->o = o;
+    ws[0] = transposed ? in_c : out_c; ws[1] = transposed ? out_c / g : in_c / g; ws[2] = ws[3] = k;
+    return nn__mod_weighted(m, 4, ws, out_c, bias);
 }
 NN_API nn_module *nn_conv2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
-    return nn__conv_new(ctx, "nn_conv2d_new", NN__M_CONV2D, in_c, out_c, k, o, bias);
+    return nn__mod_conv_new(ctx, "nn_conv2d_new", 0, in_c, out_c, k, o, bias);
 }
-NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o, int bias) {
-    return nn__conv_new(ctx, "nn_conv_transpose2d_new", NN__M_CONVT2D, in_c, out_c, k, o, bias);
+NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_c, int64_t out_c, int64_t k, nn_conv_opts o,
+                                          int bias) {
+    return nn__mod_conv_new(ctx, "nn_conv_transpose2d_new", 1, in_c, out_c, k, o, bias);
 }
 
-static nn_module *nn__pool_new(nn_ctx *ctx, const char *type, int kind, nn_pool_opts o) {
-    nn_module *m = nn__module_alloc(ctx, type, kind);
-    if (!m) return NULL;
-    m->cfg[0] = o.kernel_size; m->cfg[1] = o.stride; m->cfg[2] = o.padding; m->cfg[3] = o.dilation;
-    m->cfg[4] = o.ceil_mode; m->cfg[5] = o.count_exclude_pad;
+/* ---- pooling, dropout, flatten ---- */
+
+typedef struct nn__mod_pool { nn_module base; nn_pool_opts o; } nn__mod_pool;
+static nn_tensor *nn__mod_max_pool2d_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_max_pool2d(x, NN__LAYER(nn__mod_pool, m)->o);
+}
+static nn_tensor *nn__mod_avg_pool2d_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_avg_pool2d(x, NN__LAYER(nn__mod_pool, m)->o);
+}
+
+NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o) {
+    nn_module *m = nn__mod_layer(ctx, "nn_max_pool2d_new", "MaxPool2d", sizeof(nn__mod_pool),
+                                 nn__mod_max_pool2d_layer_forward);
+    if (m) NN__LAYER(nn__mod_pool, m)->o = o;
     return m;
 }
-NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o) { return nn__pool_new(ctx, "MaxPool2d", NN__M_MAXPOOL, o); }
-NN_API nn_module *nn_avg_pool2d_new(nn_ctx *ctx, nn_pool_opts o) { return nn__pool_new(ctx, "AvgPool2d", NN__M_AVGPOOL, o); }
-NN_API nn_module *nn_adaptive_avg_pool2d_new(nn_ctx *ctx, int64_t oh, int64_t ow) {
-    nn_module *m = nn__module_alloc(ctx, "AdaptiveAvgPool2d", NN__M_ADAPTIVE);
-    if (m) { m->cfg[0] = oh; m->cfg[1] = ow; }
+NN_API nn_module *nn_avg_pool2d_new(nn_ctx *ctx, nn_pool_opts o) {
+    nn_module *m = nn__mod_layer(ctx, "nn_avg_pool2d_new", "AvgPool2d", sizeof(nn__mod_pool),
+                                 nn__mod_avg_pool2d_layer_forward);
+    if (m) NN__LAYER(nn__mod_pool, m)->o = o;
     return m;
+}
+
+typedef struct nn__mod_adaptive_pool { nn_module base; int64_t out_h, out_w; } nn__mod_adaptive_pool;
+static nn_tensor *nn__mod_adaptive_avg_pool2d_layer_forward(nn_module *m, nn_tensor *x) {
+    nn__mod_adaptive_pool *p = NN__LAYER(nn__mod_adaptive_pool, m);
+    return nn_adaptive_avg_pool2d(x, p->out_h, p->out_w);
+}
+NN_API nn_module *nn_adaptive_avg_pool2d_new(nn_ctx *ctx, int64_t oh, int64_t ow) {
+    nn_module *m = nn__mod_layer(ctx, "nn_adaptive_avg_pool2d_new", "AdaptiveAvgPool2d", sizeof(nn__mod_adaptive_pool),
+                             nn__mod_adaptive_avg_pool2d_layer_forward);
+    if (m) { NN__LAYER(nn__mod_adaptive_pool, m)->out_h = oh; NN__LAYER(nn__mod_adaptive_pool, m)->out_w = ow; }
+    return m;
+}
+
+typedef struct nn__mod_dropout { nn_module base; float p; } nn__mod_dropout;
+static nn_tensor *nn__mod_dropout_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_dropout(x, NN__LAYER(nn__mod_dropout, m)->p, m->training);
 }
 NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p) {
     nn_module *m;
-    if (ctx && !(p >= 0.0f && p <= 1.0f)) { nn__err(ctx, "nn_dropout_new: p is %g; it must be between 0 and 1", p); return NULL; }
-    m = nn__module_alloc(ctx, "Dropout", NN__M_DROPOUT);
-    if (m) m->fcfg[0] = p;
-    return m;
-}
-static nn_module *nn__bn_new(nn_ctx *ctx, const char *type, int64_t c, float momentum, float eps, int affine, int dims) {
-    nn_module *m; int64_t one = 1;
-    if (ctx && c <= 0) { nn__err(ctx, "nn_%s_new: num_features %lld must be positive", dims == 1 ? "batch_norm1d" : "batch_norm2d", (long long)c); return NULL; }
-    m = nn__module_alloc(ctx, type, NN__M_BATCHNORM);
-    if (!m) return NULL;
-    m->fcfg[0] = momentum ? momentum : 0.1f; m->fcfg[1] = eps ? eps : 1e-5f; m->cfg[0] = dims;
-    if (affine) { m->weight = nn_set_requires_grad(nn_ones(ctx, 1, &c), 1); m->bias = nn_set_requires_grad(nn_zeros(ctx, 1, &c), 1); }
-    m->running_mean = nn_zeros(ctx, 1, &c);
-    m->running_var = nn_ones(ctx, 1, &c);
-    m->num_batches_tracked = nn_zeros(ctx, 0, &one);
-    if (!m->running_mean || !m->running_var || !m->num_batches_tracked || (affine && (!m->weight || !m->bias))) { nn_module_free(m); return NULL; }
-    return m;
-}
-NN_API nn_module *nn_batch_norm1d_new(nn_ctx *ctx, int64_t c, float momentum, float eps, int affine) { return nn__bn_new(ctx, "BatchNorm1d", c, momentum, eps, affine, 1); }
-NN_API nn_module *nn_batch_norm2d_new(nn_ctx *ctx, int64_t c, float momentum, float eps, int affine) { return nn__bn_new(ctx, "BatchNorm2d", c, momentum, eps, affine, 2); }
-NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, float eps, int affine) {
-    nn_module *m;
     if (!ctx) return NULL;
-    if (nd < 1 || nd > NN_MAX_DIMS || !shape) { nn__err(ctx, "nn_layer_norm_new: normalized_shape must have 1 to %d dims", NN_MAX_DIMS); return NULL; }
-    m = nn__module_alloc(ctx, "LayerNorm", NN__M_LAYERNORM);
-    if (!m) return NULL;
-    m->cfg[0] = nd; m->fcfg[0] = eps ? eps : 1e-5f;
-    if (affine) {
-        m->weight = nn_set_requires_grad(nn_ones(ctx, nd, shape), 1);
-        m->bias = nn_set_requires_grad(nn_zeros(ctx, nd, shape), 1);
-        if (!m->weight || !m->bias) { nn_module_free(m); return NULL; }
-    }
-    return m;
-}
-NN_API nn_module *nn_flatten_new(nn_ctx *ctx, int start_dim, int end_dim) {
-    nn_module *m = nn__module_alloc(ctx, "Flatten", NN__M_FLATTEN);
-    if (m) { m->cfg[0] = start_dim; m->cfg[1] = end_dim; }
-    return m;
-}
-NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num, int64_t dim) {
-    nn_module *m; int64_t ws[2];
-    if (ctx && (num <= 0 || dim <= 0)) { nn__err(ctx, "nn_embedding_new: num_embeddings %lld and embedding_dim %lld must be positive", (long long)num, (long long)dim); return NULL; }
-    m = nn__module_alloc(ctx, "Embedding", NN__M_EMBEDDING);
-    if (!m) return NULL;
-    ws[0] = num; ws[1] = dim;
-    m->weight = nn__param(ctx, 2, ws);
-    if (!m->weight) { nn_module_free(m); return NULL; }
-    nn_init_normal_(m->weight, 0.0f, 1.0f);
-    return m;
-}
-NN_API nn_module *nn_relu_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "ReLU", NN__M_RELU); }
-NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float slope) { nn_module *m = nn__module_alloc(ctx, "LeakyReLU", NN__M_LEAKY_RELU); if (m) m->fcfg[0] = slope; return m; }
-NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "Sigmoid", NN__M_SIGMOID); }
-NN_API nn_module *nn_tanh_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "Tanh", NN__M_TANH); }
-NN_API nn_module *nn_gelu_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "GELU", NN__M_GELU); }
-NN_API nn_module *nn_silu_new(nn_ctx *ctx) { return nn__module_alloc(ctx, "SiLU", NN__M_SILU); }
-NN_API nn_module *nn_softmax_new(nn_ctx *ctx, int dim) { nn_module *m = nn__module_alloc(ctx, "Softmax", NN__M_SOFTMAX); if (m) m->cfg[0] = dim; return m; }
-NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim) { nn_module *m = nn__module_alloc(ctx, "LogSoftmax", NN__M_LOG_SOFTMAX); if (m) m->cfg[0] = dim; return m; }
-
-/* The forward of every built-in layer. */
-static nn_tensor *nn__module_forward(nn_module *m, nn_tensor *x) {
-    nn_conv_opts co; nn_pool_opts po; int k;
-    switch ((int)m->cfg[9]) {
-    case NN__M_SEQUENTIAL:
-        for (k = 0; k < m->nchild && x; k++) x = nn_forward(m->child[k], x);
-        return x;
-    case NN__M_LINEAR: {   /* y = x @ W^T + b; W^T is read in place through its strides */
-        nn_tensor *y = nn_matmul(x, nn_transpose(m->weight, 0, 1));
-        return m->bias ? nn_add(y, m->bias) : y;
-    }
-    case NN__M_CONV2D: case NN__M_CONVT2D:
-        co.stride = m->cfg[0]; co.padding = m->cfg[1]; co.dilation = m->cfg[2]; co.groups = m->cfg[3]; co.output_padding = m->cfg[4];
-        return m->cfg[9] == NN__M_CONV2D ? nn_conv2d(x, m->weight, m->bias, co) : nn_conv_transpose2d(x, m->weight, m->bias, co);
-    case NN__M_MAXPOOL: case NN__M_AVGPOOL:
-        po.kernel_size = m->cfg[0]; po.stride = m->cfg[1]; po.padding = m->cfg[2]; po.dilation = m->cfg[3];
-        po.ceil_mode = (int)m->cfg[4]; po.count_exclude_pad = (int)m->cfg[5];
-        return m->cfg[9] == NN__M_MAXPOOL ? nn_max_pool2d(x, po) : nn_avg_pool2d(x, po);
-    case NN__M_ADAPTIVE: return nn_adaptive_avg_pool2d(x, m->cfg[0], m->cfg[1]);
-    case NN__M_DROPOUT: return nn_dropout(x, m->fcfg[0], m->training);
-    case NN__M_BATCHNORM: {
-        char s[128];
-        if (x && x->ndim != (m->cfg[0] == 1 ? 2 : 4) && !(m->cfg[0] == 1 && x->ndim == 3)) {
-            nn__err(m->ctx, "%s: input is %s; expected %s", m->type, NN__SHAPE(x, s), m->cfg[0] == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)");
-            return NULL;
-        }
-        if (x && m->training && m->num_batches_tracked) NN__F32(m->num_batches_tracked)[0] += 1.0f;
-        return nn_batch_norm(x, m->running_mean, m->running_var, m->weight, m->bias, m->training, m->fcfg[0], m->fcfg[1]);
-    }
-    case NN__M_LAYERNORM: {
-        char s[128]; int d;
-        if (x && m->weight) for (d = 0; d < (int)m->cfg[0]; d++)
-            if (x->ndim < m->cfg[0] || x->shape[x->ndim - m->cfg[0] + d] != m->weight->shape[d]) {
-                nn__err(m->ctx, "LayerNorm: input is %s; its last dims must be the normalized_shape", NN__SHAPE(x, s));
-                return NULL;
-            }
-        return nn_layer_norm(x, (int)m->cfg[0], m->weight, m->bias, m->fcfg[0]);
-    }
-    case NN__M_FLATTEN: return nn_flatten(x, (int)m->cfg[0], (int)m->cfg[1]);
-    case NN__M_EMBEDDING: return nn_embedding(m->weight, x);
-    case NN__M_RELU: return nn_relu(x);
-    case NN__M_LEAKY_RELU: return nn_leaky_relu(x, m->fcfg[0]);
-    case NN__M_SIGMOID: return nn_sigmoid(x);
-    case NN__M_TANH: return nn_tanh(x);
-    case NN__M_GELU: return nn_gelu(x);
-    case NN__M_SILU: return nn_silu(x);
-    case NN__M_SOFTMAX: return nn_softmax(x, (int)m->cfg[0]);
-    case NN__M_LOG_SOFTMAX: return nn_log_softmax(x, (int)m->cfg[0]);
-    default:
-        nn__err(m->ctx, "nn_forward: module %s has no forward function", m->type);
+    if (!(p >= 0.0f && p <= 1.0f)) {
+        nn__err(ctx, "nn_dropout_new: p is %g; it must be between 0 and 1", p);
         return NULL;
     }
+    m = nn__mod_layer(ctx, "nn_dropout_new", "Dropout", sizeof(nn__mod_dropout), nn__mod_dropout_layer_forward);
+    if (m) NN__LAYER(nn__mod_dropout, m)->p = p;
+    return m;
 }
 
-/* ==== losses ==== */
+typedef struct nn__mod_flatten { nn_module base; int start_dim, end_dim; } nn__mod_flatten;
+static nn_tensor *nn__mod_flatten_layer_forward(nn_module *m, nn_tensor *x) {
+    nn__mod_flatten *f = NN__LAYER(nn__mod_flatten, m);
+    return nn_flatten(x, f->start_dim, f->end_dim);
+}
+NN_API nn_module *nn_flatten_new(nn_ctx *ctx, int start_dim, int end_dim) {
+    nn_module *m = nn__mod_layer(ctx, "nn_flatten_new", "Flatten", sizeof(nn__mod_flatten), nn__mod_flatten_layer_forward);
+    if (m) { NN__LAYER(nn__mod_flatten, m)->start_dim = start_dim; NN__LAYER(nn__mod_flatten, m)->end_dim = end_dim; }
+    return m;
+}
 
+/* ---- normalisation ---- */
+
+static int nn__mod_finite(float v) { return v - v == 0.0f; }   /* NaN and inf give NaN */
+
+static int nn__mod_check_eps(nn_ctx *ctx, const char *fn, float eps) {
+    if (eps >= 0.0f && nn__mod_finite(eps)) return 1;
+    nn__err(ctx, "%s: eps is %g; it must be finite and 0 or more", fn, eps);
+    return 0;
+}
+
+typedef struct nn__mod_batch_norm { nn_module base; float eps, momentum; int dims; } nn__mod_batch_norm;
+
+static nn_tensor *nn__mod_batch_norm_layer_forward(nn_module *m, nn_tensor *x) {
+    nn__mod_batch_norm *bn = NN__LAYER(nn__mod_batch_norm, m);
+    nn_tensor *y, *nbt; char s[128];
+    if (x->ndim != (bn->dims == 1 ? 2 : 4) && !(bn->dims == 1 && x->ndim == 3)) {
+        nn__err(m->ctx, "%s: input is %s; expected %s", m->type, NN__SHAPE(x, s),
+                bn->dims == 1 ? "(N, C) or (N, C, L)" : "(N, C, H, W)");
+        return NULL;
+    }
+    y = nn_batch_norm(x, nn__mod_own(m, "running_mean"), nn__mod_own(m, "running_var"), nn__mod_own(m, "weight"),
+                      nn__mod_own(m, "bias"), m->training, bn->momentum, bn->eps);
+    nbt = nn__mod_own(m, "num_batches_tracked");
+    if (y && m->training && nbt) NN__I64(nbt)[0] += 1;   /* the module's counter, as in PyTorch */
+    return y;
+}
+
+static nn_module *nn__mod_bn_new(nn_ctx *ctx, const char *fn, const char *type, int dims, int64_t c, float eps,
+                                 float momentum, int affine) {
+    nn_module *m; int ok;
+    if (!ctx) return NULL;
+    if (c <= 0) { nn__err(ctx, "%s: num_features is %lld; it must be positive", fn, (long long)c); return NULL; }
+    if (!nn__mod_check_eps(ctx, fn, eps)) return NULL;
+    if (!nn__mod_finite(momentum)) { nn__err(ctx, "%s: momentum is %g; it must be finite", fn, momentum); return NULL; }
+    m = nn__mod_layer(ctx, fn, type, sizeof(nn__mod_batch_norm), nn__mod_batch_norm_layer_forward);
+    if (!m) return NULL;
+    NN__LAYER(nn__mod_batch_norm, m)->eps = eps;
+    NN__LAYER(nn__mod_batch_norm, m)->momentum = momentum;
+    NN__LAYER(nn__mod_batch_norm, m)->dims = dims;
+    ok = !affine || (nn__mod_adopt(m, "weight", nn_ones(ctx, 1, &c), 0)
+                     && nn__mod_adopt(m, "bias", nn_zeros(ctx, 1, &c), 0));
+    ok = ok && nn__mod_adopt(m, "running_mean", nn_zeros(ctx, 1, &c), 1)
+         && nn__mod_adopt(m, "running_var", nn_ones(ctx, 1, &c), 1)
+         && nn__mod_adopt(m, "num_batches_tracked", nn_zeros_dtype(ctx, 0, NULL, NN_INT64), 1);
+    if (!ok) { nn__module_release(m); return NULL; }
+    return m;
+}
+NN_API nn_module *nn_batch_norm1d_new(nn_ctx *ctx, int64_t c, float eps, float momentum, int affine) {
+    return nn__mod_bn_new(ctx, "nn_batch_norm1d_new", "BatchNorm1d", 1, c, eps, momentum, affine);
+}
+NN_API nn_module *nn_batch_norm2d_new(nn_ctx *ctx, int64_t c, float eps, float momentum, int affine) {
+    return nn__mod_bn_new(ctx, "nn_batch_norm2d_new", "BatchNorm2d", 2, c, eps, momentum, affine);
+}
+
+typedef struct nn__mod_layer_norm { nn_module base; int nd; int64_t shape[NN_MAX_DIMS]; float eps; } nn__mod_layer_norm;
+
+static nn_tensor *nn__mod_layer_norm_layer_forward(nn_module *m, nn_tensor *x) {
+    nn__mod_layer_norm *ln = NN__LAYER(nn__mod_layer_norm, m);
+    char s[128]; int d;
+    for (d = 0; d < ln->nd; d++)
+        if (x->ndim < ln->nd || x->shape[x->ndim - ln->nd + d] != ln->shape[d]) {
+            nn__err(m->ctx, "LayerNorm: input is %s; its last %d dims must be the normalized_shape",
+                    NN__SHAPE(x, s), ln->nd);
+            return NULL;
+        }
+    return nn_layer_norm(x, ln->nd, nn__mod_own(m, "weight"), nn__mod_own(m, "bias"), ln->eps);
+}
+
+NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, float eps, int affine) {
+    static const char *fn = "nn_layer_norm_new";
+    nn_module *m; int d;
+    if (!ctx) return NULL;
+    if (nd < 1 || nd > NN_MAX_DIMS || !shape) {
+        nn__err(ctx, "%s: normalized_shape has %d dims%s; it must have 1 to %d",
+                fn, nd, shape ? "" : " (NULL)", NN_MAX_DIMS);
+        return NULL;
+    }
+    for (d = 0; d < nd; d++) if (shape[d] <= 0) {
+        nn__err(ctx, "%s: normalized_shape[%d] is %lld; it must be positive", fn, d, (long long)shape[d]);
+        return NULL;
+    }
+    if (!nn__mod_check_eps(ctx, fn, eps)) return NULL;
+    m = nn__mod_layer(ctx, fn, "LayerNorm", sizeof(nn__mod_layer_norm), nn__mod_layer_norm_layer_forward);
+    if (!m) return NULL;
+    NN__LAYER(nn__mod_layer_norm, m)->nd = nd;
+    memcpy(NN__LAYER(nn__mod_layer_norm, m)->shape, shape, (size_t)nd * sizeof(int64_t));
+    NN__LAYER(nn__mod_layer_norm, m)->eps = eps;
+    if (affine && !(nn__mod_adopt(m, "weight", nn_ones(ctx, nd, shape), 0)
+                    && nn__mod_adopt(m, "bias", nn_zeros(ctx, nd, shape), 0))) {
+        nn__module_release(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- Embedding ---- */
+
+static nn_tensor *nn__mod_embedding_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_embedding(nn__mod_own(m, "weight"), x);
+}
+
+NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num, int64_t dim) {
+    nn_module *m; int64_t ws[2];
+    if (!ctx) return NULL;
+    if (num <= 0 || dim <= 0) {
+        nn__err(ctx, "nn_embedding_new: num_embeddings %lld and embedding_dim %lld must be positive",
+                (long long)num, (long long)dim);
+        return NULL;
+    }
+    m = nn__mod_layer(ctx, "nn_embedding_new", "Embedding", sizeof(nn_module), nn__mod_embedding_layer_forward);
+    if (!m) return NULL;
+    ws[0] = num; ws[1] = dim;
+    if (!nn__mod_adopt(m, "weight", nn_empty(ctx, 2, ws), 0)) { nn__module_release(m); return NULL; }
+    nn_init_normal_(nn__mod_own(m, "weight"), 0.0f, 1.0f);
+    return m;
+}
+
+/* ---- activations ---- */
+
+static nn_tensor *nn__mod_relu_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_relu(x); }
+static nn_tensor *nn__mod_sigmoid_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_sigmoid(x); }
+static nn_tensor *nn__mod_tanh_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_tanh(x); }
+static nn_tensor *nn__mod_gelu_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_gelu(x); }
+static nn_tensor *nn__mod_silu_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_silu(x); }
+
+/* a layer with no options and no parameters */
+static nn_module *nn__mod_plain(nn_ctx *ctx, const char *fn, const char *type, nn_forward_fn forward) {
+    return nn__mod_layer(ctx, fn, type, sizeof(nn_module), forward);
+}
+NN_API nn_module *nn_relu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_relu_new", "ReLU", nn__mod_relu_layer_forward); }
+NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx) {
+    return nn__mod_plain(ctx, "nn_sigmoid_new", "Sigmoid", nn__mod_sigmoid_layer_forward);
+}
+NN_API nn_module *nn_tanh_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_tanh_new", "Tanh", nn__mod_tanh_layer_forward); }
+NN_API nn_module *nn_gelu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_gelu_new", "GELU", nn__mod_gelu_layer_forward); }
+NN_API nn_module *nn_silu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_silu_new", "SiLU", nn__mod_silu_layer_forward); }
+
+typedef struct nn__mod_leaky_relu { nn_module base; float negative_slope; } nn__mod_leaky_relu;
+static nn_tensor *nn__mod_leaky_relu_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_leaky_relu(x, NN__LAYER(nn__mod_leaky_relu, m)->negative_slope);
+}
+NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float slope) {
+    nn_module *m = nn__mod_layer(ctx, "nn_leaky_relu_new", "LeakyReLU", sizeof(nn__mod_leaky_relu),
+                                 nn__mod_leaky_relu_layer_forward);
+    if (m) NN__LAYER(nn__mod_leaky_relu, m)->negative_slope = slope;
+    return m;
+}
+
+typedef struct nn__mod_softmax { nn_module base; int dim; } nn__mod_softmax;
+static nn_tensor *nn__mod_softmax_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim);
+}
+static nn_tensor *nn__mod_log_softmax_layer_forward(nn_module *m, nn_tensor *x) {
+    return nn_log_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim);
+}
+NN_API nn_module *nn_softmax_new(nn_ctx *ctx, int dim) {
+    nn_module *m = nn__mod_layer(ctx, "nn_softmax_new", "Softmax", sizeof(nn__mod_softmax), nn__mod_softmax_layer_forward);
+    if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
+    return m;
+}
+NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim) {
+    nn_module *m = nn__mod_layer(ctx, "nn_log_softmax_new", "LogSoftmax", sizeof(nn__mod_softmax),
+                                 nn__mod_log_softmax_layer_forward);
+    if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
+    return m;
+}
+/* ==== losses ==== */
+/* Front ends only: the loss kernels (bce, huber, nll, bce_with_logits) are ops, in the ops section. */
+
+static int nn__check_reduction(nn_ctx *ctx, const char *fn, nn_reduction r) {
+    if ((int)r == NN_MEAN || (int)r == NN_SUM || (int)r == NN_NONE) return 1;
+    nn__err(ctx, "%s: reduction is %d; expected NN_MEAN, NN_SUM or NN_NONE", fn, (int)r);
+    return 0;
+}
 static nn_tensor *nn__reduce_loss(nn_tensor *l, nn_reduction r) {
     if (r == NN_SUM) return nn_sum(l, NN_ALL, 0);
     if (r == NN_NONE) return l;
     return nn_mean(l, NN_ALL, 0);
 }
-static int nn__loss_pair(const char *fn, nn_tensor *a, nn_tensor *b) {
+static int nn__loss_pair(const char *fn, nn_tensor *a, nn_tensor *b, nn_reduction r) {
     static const char *names[] = { "input", "target" };
     nn_tensor *xs[2]; char s1[128], s2[128];
     xs[0] = a; xs[1] = b;
     if (!nn__check_inputs(fn, xs, names, 2)) return 0;
+    if (!nn__check_reduction(a->ctx, fn, r)) return 0;
     if (!nn__same_shape(a, b)) {
         nn__err(a->ctx, "%s: input is %s and target is %s; they must have the same shape", fn, NN__SHAPE(a, s1), NN__SHAPE(b, s2));
         return 0;
     }
     return 1;
 }
-/* a constant arena tensor (no graph) */
-static nn_tensor *nn__const(nn_ctx *ctx, const char *fn, int nd, const int64_t *shape) { return nn__new_arena(ctx, fn, nd, shape, 1); }
 
 NN_API nn_tensor *nn_mse_loss(nn_tensor *input, nn_tensor *target, nn_reduction r) {
-    if (!nn__loss_pair("nn_mse_loss", input, target)) return NULL;
+    if (!nn__loss_pair("nn_mse_loss", input, target, r)) return NULL;
     return nn__reduce_loss(nn_pow_scalar(nn_sub(input, target), 2.0f), r);
 }
 NN_API nn_tensor *nn_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r) {
-    if (!nn__loss_pair("nn_l1_loss", input, target)) return NULL;
+    if (!nn__loss_pair("nn_l1_loss", input, target, r)) return NULL;
     return nn__reduce_loss(nn_abs(nn_sub(input, target)), r);
 }
 /* smooth L1 (beta) and Huber (delta): quadratic inside the threshold, linear outside */
 static nn_tensor *nn__huber(const char *fn, nn_tensor *input, nn_tensor *target, nn_reduction r, float t, int smooth) {
-    nn_tensor *d, *ad, *inside, *quad, *lin; int64_t i;
-    if (!nn__loss_pair(fn, input, target)) return NULL;
-    if (!(t >= 0.0f)) { nn__err(input->ctx, "%s: the threshold is %g; it must be >= 0", fn, t); return NULL; }
-    d = nn_sub(input, target);
-    ad = nn_abs(d);
-    if (!ad) return NULL;
-    inside = nn__const(input->ctx, fn, ad->ndim, ad->shape);
-    if (!inside) return NULL;
-    for (i = 0; i < ad->numel; i++) NN__F32(inside)[i] = NN__F32(ad)[i] < t ? 1.0f : 0.0f;
-    if (smooth) {   /* 0.5 d^2 / beta, |d| - 0.5 beta */
-        if (t == 0.0f) return nn__reduce_loss(ad, r);
-        quad = nn_div_scalar(nn_mul_scalar(nn_pow_scalar(d, 2.0f), 0.5f), t);
-        lin = nn_sub_scalar(ad, 0.5f * t);
-    } else {        /* 0.5 d^2, delta (|d| - 0.5 delta) */
-        quad = nn_mul_scalar(nn_pow_scalar(d, 2.0f), 0.5f);
-        lin = nn_mul_scalar(nn_sub_scalar(ad, 0.5f * t), t);
-    }
-    return nn__reduce_loss(nn_where(inside, quad, lin), r);
+    nn_tensor *xs[2], *y;
+    if (!nn__loss_pair(fn, input, target, r)) return NULL;
+    if (!(t >= 0.0f) || t == INFINITY) { nn__err(input->ctx, "%s: %s is %g; it must be >= 0 and finite", fn, smooth ? "beta" : "delta", t); return NULL; }
+    if (!smooth && t == 0.0f) { nn__err(input->ctx, "%s: delta is 0; it must be > 0", fn); return NULL; }
+    if (smooth && t == 0.0f) return nn_l1_loss(input, target, r);   /* PyTorch: beta 0 is L1 */
+    if (!(xs[0] = nn__contig_input(input)) || !(xs[1] = nn__contig_input(target))) return NULL;
+    y = nn__node(NN_OP_HUBER, fn, input->ndim, input->shape, xs, 2, 1);
+    if (!y) return NULL;
+    y->fp[0] = t; y->ip[0] = smooth;
+    return nn__forward(y) ? nn__reduce_loss(y, r) : NULL;
 }
 NN_API nn_tensor *nn_smooth_l1_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float beta) { return nn__huber("nn_smooth_l1_loss", input, target, r, beta, 1); }
 NN_API nn_tensor *nn_huber_loss(nn_tensor *input, nn_tensor *target, nn_reduction r, float delta) { return nn__huber("nn_huber_loss", input, target, r, delta, 0); }
 
-/* NLL over log-probabilities (N, C) with class targets (N); label smoothing as PyTorch:
-   loss_i = (1 - e) w[t_i] (-logp[i, t_i]) + e / C * sum_c w_c (-logp[i, c]); mean divides by sum_i w[t_i]. */
+NN_API nn_cross_entropy_opts nn_cross_entropy_opts_default(void) {
+    nn_cross_entropy_opts o;
+    o.weight = NULL; o.ignore_index = -100; o.reduction = NN_MEAN; o.label_smoothing = 0.0f;
+    return o;
+}
+
+/* logp (R, C), target (R) int64: the nll op, reduced as o.reduction says */
 static nn_tensor *nn__nll(const char *fn, nn_tensor *logp, nn_tensor *target, nn_cross_entropy_opts o) {
-    nn_ctx *ctx = logp->ctx;
-    int64_t N = logp->shape[0], C = logp->shape[1], i, col[2];
-    nn_tensor *idx, *wt, *picked, *loss, *wsum;
-    double total_w = 0;
-    col[0] = N; col[1] = 1;
-    idx = nn__const(ctx, fn, 2, col);
-    wt = nn__const(ctx, fn, 1, &N);
-    if (!idx || !wt) return NULL;
-    for (i = 0; i < N; i++) {
-        float t = NN__F32(target)[i]; int64_t k;
-        if (o.use_ignore_index && t == (float)o.ignore_index) { NN__F32(idx)[i] = 0; NN__F32(wt)[i] = 0; continue; }
-        if (!nn__index_at(ctx, fn, t, C, &k) || t < 0) {
-            if (t < 0) nn__err(ctx, "%s: target %g at position %lld is not a class in [0, %lld)", fn, t, (long long)i, (long long)C);
-            return NULL;
-        }
-        NN__F32(idx)[i] = (float)k;
-        NN__F32(wt)[i] = o.weight ? NN__F32(o.weight)[k] : 1.0f;
-        total_w += NN__F32(wt)[i];
-    }
-    picked = nn_reshape(nn_gather(logp, 1, idx), 1, &N);                 /* logp[i, t_i] (N) */
-    loss = nn_neg(nn_mul(picked, wt));
-    if (o.label_smoothing > 0.0f) {
-        nn_tensor *rowmask = nn__const(ctx, fn, 1, &N), *smooth, *wrow = o.weight;
-        if (!rowmask) return NULL;
-        for (i = 0; i < N; i++) NN__F32(rowmask)[i] = (o.use_ignore_index && NN__F32(target)[i] == (float)o.ignore_index) ? 0.0f : 1.0f;
-        smooth = wrow ? nn_sum(nn_mul(logp, wrow), 1, 0) : nn_sum(logp, 1, 0);
-        smooth = nn_neg(nn_mul(smooth, rowmask));
-        loss = nn_add(nn_mul_scalar(loss, 1.0f - o.label_smoothing), nn_mul_scalar(smooth, o.label_smoothing / (float)C));
-    }
-    if (o.reduction == NN_NONE) return loss;
-    if (o.reduction == NN_SUM) return nn_sum(loss, NN_ALL, 0);
-    wsum = nn_sum(loss, NN_ALL, 0);
-    return nn_div_scalar(wsum, (float)total_w);    /* total_w 0 (all ignored) gives NaN, as PyTorch */
+    nn_tensor *xs[3], *y; int64_t R = logp->shape[0];
+    xs[0] = logp; xs[1] = target; xs[2] = o.weight;
+    y = nn__node(NN_OP_NLL_LOSS, fn, o.reduction == NN_NONE ? 1 : 0, &R, xs, o.weight ? 3 : 2, 1);
+    if (!y) return NULL;
+    y->saved = nn__arena_alloc(logp->ctx, 2 * sizeof(double));
+    if (!y->saved) { nn__err(logp->ctx, "%s: out of memory", fn); return NULL; }
+    y->ip[0] = o.reduction; y->ip[1] = o.ignore_index; y->fp[0] = o.label_smoothing;
+    return nn__forward(y) ? y : NULL;
 }
 
 /* (N, C, d...) -> (N*d..., C) and (N, d...) -> (N*d...), or (N, C) as is */
 static nn_tensor *nn__class_loss(const char *fn, nn_tensor *x, nn_tensor *target, nn_cross_entropy_opts o, int from_logits) {
-    static const char *names[] = { "input", "target" };
-    nn_tensor *xs[2], *logp, *flat_t; int d, perm[NN_MAX_DIMS]; int64_t C, rows, sh[2]; char s1[128], s2[128];
-    xs[0] = x; xs[1] = target;
-    if (!nn__check_inputs(fn, xs, names, 2)) return NULL;
+    static const char *names[] = { "input" };
+    nn_tensor *logp, *flat_t, *in = x, *tg = target; int d, perm[NN_MAX_DIMS]; int64_t C, rows, sh[2]; char s1[128], s2[128];
+    if (!nn__check_inputs(fn, &x, names, 1) || !nn__check_index(fn, x, target, "target")) return NULL;
+    if (!nn__check_reduction(x->ctx, fn, o.reduction)) return NULL;
     if (x->ndim < 1 || target->ndim != (x->ndim >= 2 ? x->ndim - 1 : 0)) goto bad;
-    if (x->ndim == 1) { x = nn_unsqueeze(x, 0); sh[0] = 1; target = nn_reshape(target, 1, sh); }
+    if (x->ndim == 1) { x = nn_unsqueeze(x, 0); sh[0] = 1; target = nn_reshape(target, 1, sh); if (!x || !target) return NULL; }
     for (d = 0; d < target->ndim; d++) if (target->shape[d] != x->shape[d == 0 ? 0 : d + 1]) goto bad;
     C = x->shape[1];
-    if (o.weight && o.weight->numel != C) { nn__err(x->ctx, "%s: weight is %s; expected (%lld,) for %lld classes", fn, NN__SHAPE(o.weight, s1), (long long)C, (long long)C); return NULL; }
-    if (o.label_smoothing < 0.0f || o.label_smoothing > 1.0f) { nn__err(x->ctx, "%s: label_smoothing %g must be in [0, 1]", fn, o.label_smoothing); return NULL; }
+    if (o.weight) {
+        if (!nn__check_inputs(fn, &o.weight, names, 1)) return NULL;
+        if (o.weight->numel != C) { nn__err(x->ctx, "%s: weight is %s; expected (%lld,) for %lld classes", fn, NN__SHAPE(o.weight, s1), (long long)C, (long long)C); return NULL; }
+        if (!(o.weight = nn__contig_input(o.weight))) return NULL;
+    }
+    if (!(o.label_smoothing >= 0.0f && o.label_smoothing <= 1.0f)) { nn__err(x->ctx, "%s: label_smoothing %g must be in [0, 1]", fn, o.label_smoothing); return NULL; }
     if (!from_logits && o.label_smoothing != 0.0f) { nn__err(x->ctx, "%s: label_smoothing is for cross entropy", fn); return NULL; }
     if (x->ndim > 2) {   /* move the class dim last */
         perm[0] = 0;
@@ -3717,7 +4850,7 @@ static nn_tensor *nn__class_loss(const char *fn, nn_tensor *x, nn_tensor *target
     }
     rows = x ? x->numel / (C ? C : 1) : 0;
     sh[0] = rows; sh[1] = C;
-    x = nn_reshape(x, 2, sh);
+    x = nn_contiguous(nn_reshape(x, 2, sh));
     flat_t = nn_contiguous(nn_reshape(target, 1, &rows));
     if (!x || !flat_t) return NULL;
     logp = from_logits ? nn_log_softmax(x, 1) : x;
@@ -3728,52 +4861,48 @@ static nn_tensor *nn__class_loss(const char *fn, nn_tensor *x, nn_tensor *target
         return l;
     }
 bad:
-    nn__err(x->ctx, "%s: input is %s and target is %s; expected (N, C) with (N), or (N, C, d...) with (N, d...)", fn, NN__SHAPE(xs[0], s1), NN__SHAPE(xs[1], s2));
+    nn__err(x->ctx, "%s: input is %s and target is %s; expected (N, C) with (N), or (N, C, d...) with (N, d...)", fn, NN__SHAPE(in, s1), NN__SHAPE(tg, s2));
     return NULL;
 }
 NN_API nn_tensor *nn_cross_entropy(nn_tensor *logits, nn_tensor *target, nn_cross_entropy_opts o) { return nn__class_loss("nn_cross_entropy", logits, target, o, 1); }
 NN_API nn_tensor *nn_nll_loss(nn_tensor *log_probs, nn_tensor *target, nn_cross_entropy_opts o) { return nn__class_loss("nn_nll_loss", log_probs, target, o, 0); }
 
 NN_API nn_tensor *nn_bce_loss(nn_tensor *p, nn_tensor *target, nn_tensor *weight, nn_reduction r) {
-    nn_tensor *l; int64_t i;
-    if (!nn__loss_pair("nn_bce_loss", p, target)) return NULL;
-    for (i = 0; i < p->numel; i++) if (!(NN__F32(p)[i] >= 0.0f && NN__F32(p)[i] <= 1.0f)) {
-        nn__err(p->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits", NN__F32(p)[i], (long long)i);
-        return NULL;
-    }
-    /* -(t log p + (1 - t) log(1 - p)), each log clamped at -100 as PyTorch */
-    l = nn_neg(nn_add(nn_mul(target, nn_clamp(nn_log(p), -100.0f, INFINITY)),
-                      nn_mul(nn_sub_scalar(nn_neg(target), -1.0f), nn_clamp(nn_log(nn_sub_scalar(nn_neg(p), -1.0f)), -100.0f, INFINITY))));
+    nn_tensor *xs[2], *l;
+    if (!nn__loss_pair("nn_bce_loss", p, target, r)) return NULL;
+    if (!(xs[0] = nn__contig_input(p)) || !(xs[1] = nn__contig_input(target))) return NULL;
+    l = nn__node(NN_OP_BCE, "nn_bce_loss", p->ndim, p->shape, xs, 2, 1);
+    if (!l || !nn__forward(l)) return NULL;
     if (weight) l = nn_mul(l, weight);
     return nn__reduce_loss(l, r);
 }
 
-NN_API nn_tensor *nn_bce_with_logits(nn_tensor *logits, nn_tensor *target, nn_tensor *pos_weight, nn_reduction r) {
+NN_API nn_tensor *nn_bce_with_logits(nn_tensor *logits, nn_tensor *target, nn_tensor *weight, nn_reduction r, nn_tensor *pos_weight) {
     nn_tensor *xs[3], *y; char s1[128], s2[128];
-    if (!nn__loss_pair("nn_bce_with_logits", logits, target)) return NULL;
-    if (pos_weight && (pos_weight->numel != (logits->ndim ? logits->shape[logits->ndim - 1] : 1))) {
-        nn__err(logits->ctx, "nn_bce_with_logits: pos_weight is %s and logits are %s; pos_weight needs one value per class (last dim)",
-                NN__SHAPE(pos_weight, s1), NN__SHAPE(logits, s2));
+    if (!nn__loss_pair("nn_bce_with_logits", logits, target, r)) return NULL;
+    if (pos_weight && (pos_weight->dtype != NN_FLOAT32 || pos_weight->numel != (logits->ndim ? logits->shape[logits->ndim - 1] : 1))) {
+        nn__err(logits->ctx, "nn_bce_with_logits: pos_weight is %s %s and logits are %s; pos_weight needs one float per class (last dim)",
+                nn_dtype_name(pos_weight->dtype), NN__SHAPE(pos_weight, s1), NN__SHAPE(logits, s2));
         return NULL;
     }
     xs[0] = nn__contig_input(logits); xs[1] = nn__contig_input(target); xs[2] = pos_weight ? nn__contig_input(pos_weight) : NULL;
     if (!xs[0] || !xs[1] || (pos_weight && !xs[2])) return NULL;
     y = nn__node(NN_OP_BCE_WITH_LOGITS, "nn_bce_with_logits", logits->ndim, logits->shape, xs, 3, 1);
-    if (!y) return NULL;
-    nn__bce_logits_forward(y);
+    if (!y || !nn__forward(y)) return NULL;
+    if (weight) y = nn_mul(y, weight);
     return nn__reduce_loss(y, r);
 }
 
 /* ==== optimizers ==== */
 
-enum { NN__SGD, NN__ADAM, NN__ADAMW, NN__RMSPROP, NN__ADAGRAD };
-#define NN__MAX_GROUPS 16
+enum { NN__SGD, NN__ADAM, NN__ADAMW, NN__RMSPROP, NN__ADAGRAD };   /* order indexes nn__optim_state_names */
 
 typedef struct nn__group {
     nn_tensor **params;
     int n;
     double lr, weight_decay, momentum;      /* momentum: SGD/RMSprop momentum, or Adam's beta1 */
     double initial_lr, max_lr, min_lr;      /* set by schedulers */
+    int has_initial_lr;                     /* a scheduler set initial_lr (PyTorch's setdefault) */
     nn_tensor **state;                      /* 3 per parameter, created at the first step */
     int64_t *step;
 } nn__group;
@@ -3781,36 +4910,141 @@ typedef struct nn__group {
 struct nn_optim {
     int kind;
     nn_ctx *ctx;
+    double lr, weight_decay, momentum;      /* the constructor's values, which a new group inherits */
     double dampening, beta2, eps, alpha, lr_decay, initial_acc;
-    int nesterov, amsgrad, centered;
-    int ngroups;
-    nn__group groups[NN__MAX_GROUPS];
+    int nesterov, amsgrad, centered, maximize;
+    int ngroups, cap_groups;
+    nn__group *groups;                      /* ngroups of them */
 };
 
-static nn_optim *nn__optim_new(const char *fn, int kind, nn_tensor **params, int n, double lr, double wd, double mom) {
-    nn_ctx *ctx = (params && n > 0 && params[0]) ? params[0]->ctx : NULL;
-    nn_optim *o;
-    if (!ctx) return NULL;
-    if (!(lr >= 0.0) || !(wd >= 0.0)) { nn__err(ctx, "%s: lr %g and weight_decay %g must be >= 0", fn, lr, wd); return NULL; }
-    o = NN__CAST(nn_optim *, NN_MALLOC(sizeof(nn_optim)));
-    if (!o) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
-    memset(o, 0, sizeof *o);
-    o->kind = kind; o->ctx = ctx;
-    if (nn_optim_add_param_group(o, params, n, (float)lr, (float)wd) < 0) { nn_optim_free(o); return NULL; }
-    o->groups[0].lr = lr; o->groups[0].initial_lr = lr; o->groups[0].weight_decay = wd; o->groups[0].momentum = mom;
+/* ---- options: PyTorch's defaults, and the checks PyTorch 1.13 makes (NaN and inf refused too) ---- */
+
+NN_API nn_sgd_opts nn_sgd_opts_default(double lr) {
+    nn_sgd_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = lr;
+    return o;
+}
+NN_API nn_adam_opts nn_adam_opts_default(void) {
+    nn_adam_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = 1e-3;
+    o.betas[0] = 0.9;
+    o.betas[1] = 0.999;
+    o.eps = 1e-8;
+    return o;
+}
+NN_API nn_adam_opts nn_adamw_opts_default(void) {
+    nn_adam_opts o = nn_adam_opts_default();
+    o.weight_decay = 1e-2;
+    return o;
+}
+NN_API nn_rmsprop_opts nn_rmsprop_opts_default(void) {
+    nn_rmsprop_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = 1e-2;
+    o.alpha = 0.99;
+    o.eps = 1e-8;
+    return o;
+}
+NN_API nn_adagrad_opts nn_adagrad_opts_default(void) {
+    nn_adagrad_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = 1e-2;
+    o.eps = 1e-10;
     return o;
 }
 
-NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, float lr, float weight_decay) {
-    nn__group *g; int k;
-    if (!o) return -1;
-    if (o->ngroups == NN__MAX_GROUPS) { nn__err(o->ctx, "nn_optim_add_param_group: at most %d groups", NN__MAX_GROUPS); return -1; }
-    if (!params || n <= 0) { nn__err(o->ctx, "nn_optim_add_param_group: no parameters given"); return -1; }
-    for (k = 0; k < n; k++) if (!params[k] || !(params[k]->flags & NN__PERSISTENT) || !params[k]->requires_grad) {
-        nn__err(o->ctx, "nn_optim: parameter %d is %s; parameters must be tensors you created with requires_grad", k,
-                !params[k] ? "NULL" : !(params[k]->flags & NN__PERSISTENT) ? "an op result" : "without requires_grad");
+
+/* name must be finite and >= 0 */
+static int nn__opt_nonneg(nn_ctx *ctx, const char *fn, const char *name, double v) {
+    if (nn__finite(v) && v >= 0.0) return 1;
+    nn__err(ctx, "%s: %s is %g; it must be finite and >= 0", fn, name, v);
+    return 0;
+}
+/* name must be finite */
+static int nn__opt_finite(nn_ctx *ctx, const char *fn, const char *name, double v) {
+    if (nn__finite(v)) return 1;
+    nn__err(ctx, "%s: %s is %g; it must be finite", fn, name, v);
+    return 0;
+}
+/* name must be in [0, 1) */
+static int nn__opt_unit(nn_ctx *ctx, const char *fn, const char *name, double v) {
+    if (v >= 0.0 && v < 1.0) return 1;
+    nn__err(ctx, "%s: %s is %g; it must be in [0, 1)", fn, name, v);
+    return 0;
+}
+
+static void nn__err_noctx(const char *fn, const char *what) {
+#ifndef NN_NO_STDIO
+    fprintf(stderr, "nn: %s: %s\n", fn, what);
+#else
+    (void)fn; (void)what;
+#endif
+}
+
+/* The context of the parameters, or NULL (with a message) when there is none to be found. */
+static nn_ctx *nn__params_ctx(const char *fn, nn_tensor **params, int n) {
+    int k;
+    if (!params) { nn__err_noctx(fn, "params is NULL; give an array of parameters"); return NULL; }
+    if (n == 0) { nn__err_noctx(fn, "n is 0; the optimizer got an empty parameter list"); return NULL; }
+    if (n < 0) {
+        if (params[0]) nn__err(params[0]->ctx, "%s: n is %d; it must be the number of parameters (>= 1)", fn, n);
+        else nn__err_noctx(fn, "n is negative; it must be the number of parameters (>= 1)");
+        return NULL;
+    }
+    for (k = 0; k < n; k++) if (params[k]) return params[k]->ctx;
+    nn__err_noctx(fn, "every parameter is NULL");
+    return NULL;
+}
+
+/* ---- optimizer objects and param groups ---- */
+
+/* parameter k of a new group: a float32 tensor you made with requires_grad, in no group yet */
+static int nn__check_param(nn_optim *o, const char *fn, nn_tensor **params, int k) {
+    nn_tensor *p = params[k];
+    int g, j;
+    if (!p) { nn__err(o->ctx, "%s: parameter %d is NULL", fn, k); return 0; }
+    if (!(p->flags & NN__PERSISTENT) || !p->requires_grad || p->dtype != NN_FLOAT32) {
+        nn__err(o->ctx, "%s: parameter %d is %s; parameters must be float32 tensors you created with requires_grad",
+                fn, k, !(p->flags & NN__PERSISTENT) ? "an op result" : !p->requires_grad ? "without requires_grad"
+                : nn_dtype_name(p->dtype));
+        return 0;
+    }
+    for (j = 0; j < k; j++) if (params[j] == p) {
+        nn__err(o->ctx, "%s: parameter %d is parameter %d again; list each parameter once", fn, k, j);
+        return 0;
+    }
+    for (g = 0; g < o->ngroups; g++) for (j = 0; j < o->groups[g].n; j++) if (o->groups[g].params[j] == p) {
+        nn__err(o->ctx, "%s: parameter %d is already in group %d; "
+                "some parameters appear in more than one parameter group", fn, k, g);
+        return 0;
+    }
+    return 1;
+}
+
+static int nn__grow_groups(nn_optim *o) {
+    int cap = o->cap_groups ? 2 * o->cap_groups : 4;
+    nn__group *gs;
+    if (o->ngroups < o->cap_groups) return 1;
+    gs = NN__CAST(nn__group *, NN_REALLOC(o->groups, (size_t)cap * sizeof(nn__group)));
+    if (!gs) return 0;
+    o->groups = gs;
+    o->cap_groups = cap;
+    return 1;
+}
+
+/* a new group of params (checked) with lr glr and weight_decay gwd; its index, or -1 with an error from fn */
+static int nn__add_group(nn_optim *o, const char *fn, nn_tensor **params, int n, double glr, double gwd) {
+    nn__group *g;
+    int k;
+    if (!params || n <= 0) {
+        nn__err(o->ctx, "%s: %s; give at least one parameter", fn, !params ? "params is NULL" : "n < 1");
         return -1;
     }
+    if (!nn__opt_nonneg(o->ctx, fn, "lr", glr) || !nn__opt_nonneg(o->ctx, fn, "weight_decay", gwd)) return -1;
+    for (k = 0; k < n; k++) if (!nn__check_param(o, fn, params, k)) return -1;
+    if (!nn__grow_groups(o)) { nn__err(o->ctx, "%s: out of memory", fn); return -1; }
     g = &o->groups[o->ngroups];
     memset(g, 0, sizeof *g);
     g->params = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * sizeof(nn_tensor *)));
@@ -3818,50 +5052,114 @@ NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, floa
     g->step = NN__CAST(int64_t *, NN_MALLOC((size_t)n * sizeof(int64_t)));
     if (!g->params || !g->state || !g->step) {
         NN_FREE(g->params); NN_FREE(g->state); NN_FREE(g->step);
-        nn__err(o->ctx, "nn_optim_add_param_group: out of memory");
+        nn__err(o->ctx, "%s: out of memory", fn);
         return -1;
     }
     memcpy(g->params, params, (size_t)n * sizeof(nn_tensor *));
     memset(g->state, 0, (size_t)n * 3 * sizeof(nn_tensor *));
     memset(g->step, 0, (size_t)n * sizeof(int64_t));
-    g->n = n; g->lr = g->initial_lr = lr; g->weight_decay = weight_decay;
-    g->momentum = o->ngroups ? o->groups[0].momentum : 0;
+    g->n = n;
+    g->lr = g->initial_lr = glr;
+    g->weight_decay = gwd;
+    g->momentum = o->momentum;
     return o->ngroups++;
 }
 
-NN_API nn_optim *nn_sgd(nn_tensor **params, int n, nn_sgd_opts s) {
+NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, double lr, double weight_decay) {
+    if (!o) return -1;
+    if (lr != lr) lr = o->lr;                                 /* NAN: the constructor's value */
+    if (weight_decay != weight_decay) weight_decay = o->weight_decay;
+    return nn__add_group(o, "nn_optim_add_param_group", params, n, lr, weight_decay);
+}
+
+static nn_optim *nn__optim_new(const char *fn, int kind, nn_tensor **params, int n, double lr, double wd, double mom) {
+    nn_ctx *ctx = nn__params_ctx(fn, params, n);
     nn_optim *o;
-    if (params && n > 0 && params[0] && !(s.lr > 0.0f)) { nn__err(params[0]->ctx, "nn_sgd: lr is %g; SGD needs a positive lr", s.lr); return NULL; }
-    if (params && n > 0 && params[0] && s.nesterov && (s.momentum <= 0.0f || s.dampening != 0.0f)) {
-        nn__err(params[0]->ctx, "nn_sgd: nesterov needs a momentum and zero dampening"); return NULL;
-    }
-    o = nn__optim_new("nn_sgd", NN__SGD, params, n, s.lr, s.weight_decay, s.momentum);
-    if (o) { o->dampening = s.dampening; o->nesterov = s.nesterov; }
+    if (!ctx) return NULL;
+    o = NN__CAST(nn_optim *, NN_MALLOC(sizeof(nn_optim)));
+    if (!o) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->ctx = ctx;
+    o->lr = lr;
+    o->weight_decay = wd;
+    o->momentum = mom;
+    if (nn__add_group(o, fn, params, n, lr, wd) < 0) { nn_optim_free(o); return NULL; }
     return o;
 }
-static nn_optim *nn__adam_new(const char *fn, int kind, nn_tensor **params, int n, nn_adam_opts a) {
+
+static int nn__check_lr_wd(nn_ctx *ctx, const char *fn, double lr, double wd) {
+    return nn__opt_nonneg(ctx, fn, "lr", lr) && nn__opt_nonneg(ctx, fn, "weight_decay", wd);
+}
+
+NN_API nn_optim *nn_sgd(nn_tensor **params, int n, nn_sgd_opts s) {
+    const char *fn = "nn_sgd";
+    nn_ctx *ctx = nn__params_ctx(fn, params, n);
     nn_optim *o;
-    double wd = kind == NN__ADAMW && a.weight_decay == 0.0f ? 0.01 : a.weight_decay;
-    o = nn__optim_new(fn, kind, params, n, a.lr ? a.lr : 1e-3, wd, a.beta1 ? a.beta1 : 0.9);
-    if (!o) return NULL;
-    o->beta2 = a.beta2 ? a.beta2 : 0.999; o->eps = a.eps ? a.eps : 1e-8; o->amsgrad = a.amsgrad;
-    if (o->groups[0].momentum >= 1.0 || o->beta2 >= 1.0 || o->groups[0].momentum < 0 || o->beta2 < 0) {
-        nn__err(o->ctx, "%s: betas (%g, %g) must be in [0, 1)", fn, o->groups[0].momentum, o->beta2);
-        nn_optim_free(o);
+    if (!ctx || !nn__check_lr_wd(ctx, fn, s.lr, s.weight_decay)) return NULL;
+    if (!nn__opt_nonneg(ctx, fn, "momentum", s.momentum)) return NULL;
+    if (!nn__opt_finite(ctx, fn, "dampening", s.dampening)) return NULL;
+    if (s.nesterov && (s.momentum <= 0.0 || s.dampening != 0.0)) {
+        nn__err(ctx, "%s: nesterov with momentum %g and dampening %g; "
+                "Nesterov momentum requires a momentum and zero dampening", fn, s.momentum, s.dampening);
         return NULL;
     }
+    o = nn__optim_new(fn, NN__SGD, params, n, s.lr, s.weight_decay, s.momentum);
+    if (!o) return NULL;
+    o->dampening = s.dampening;
+    o->nesterov = s.nesterov;
+    o->maximize = s.maximize;
     return o;
 }
-NN_API nn_optim *nn_adam(nn_tensor **params, int n, nn_adam_opts a) { return nn__adam_new("nn_adam", NN__ADAM, params, n, a); }
-NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts a) { return nn__adam_new("nn_adamw", NN__ADAMW, params, n, a); }
+
+static nn_optim *nn__adam_new(const char *fn, int kind, nn_tensor **params, int n, nn_adam_opts a) {
+    nn_ctx *ctx = nn__params_ctx(fn, params, n);
+    nn_optim *o;
+    if (!ctx || !nn__check_lr_wd(ctx, fn, a.lr, a.weight_decay) || !nn__opt_nonneg(ctx, fn, "eps", a.eps)) return NULL;
+    if (!nn__opt_unit(ctx, fn, "betas[0]", a.betas[0]) || !nn__opt_unit(ctx, fn, "betas[1]", a.betas[1])) return NULL;
+    o = nn__optim_new(fn, kind, params, n, a.lr, a.weight_decay, a.betas[0]);
+    if (!o) return NULL;
+    o->beta2 = a.betas[1];
+    o->eps = a.eps;
+    o->amsgrad = a.amsgrad;
+    o->maximize = a.maximize;
+    return o;
+}
+NN_API nn_optim *nn_adam(nn_tensor **params, int n, nn_adam_opts a) {
+    return nn__adam_new("nn_adam", NN__ADAM, params, n, a);
+}
+NN_API nn_optim *nn_adamw(nn_tensor **params, int n, nn_adam_opts a) {
+    return nn__adam_new("nn_adamw", NN__ADAMW, params, n, a);
+}
+
 NN_API nn_optim *nn_rmsprop(nn_tensor **params, int n, nn_rmsprop_opts r) {
-    nn_optim *o = nn__optim_new("nn_rmsprop", NN__RMSPROP, params, n, r.lr ? r.lr : 1e-2, r.weight_decay, r.momentum);
-    if (o) { o->alpha = r.alpha ? r.alpha : 0.99; o->eps = r.eps ? r.eps : 1e-8; o->centered = r.centered; }
+    const char *fn = "nn_rmsprop";
+    nn_ctx *ctx = nn__params_ctx(fn, params, n);
+    nn_optim *o;
+    if (!ctx || !nn__check_lr_wd(ctx, fn, r.lr, r.weight_decay) || !nn__opt_nonneg(ctx, fn, "eps", r.eps)) return NULL;
+    if (!nn__opt_nonneg(ctx, fn, "momentum", r.momentum) || !nn__opt_nonneg(ctx, fn, "alpha", r.alpha)) return NULL;
+    o = nn__optim_new(fn, NN__RMSPROP, params, n, r.lr, r.weight_decay, r.momentum);
+    if (!o) return NULL;
+    o->alpha = r.alpha;
+    o->eps = r.eps;
+    o->centered = r.centered;
+    o->maximize = r.maximize;
     return o;
 }
+
 NN_API nn_optim *nn_adagrad(nn_tensor **params, int n, nn_adagrad_opts a) {
-    nn_optim *o = nn__optim_new("nn_adagrad", NN__ADAGRAD, params, n, a.lr ? a.lr : 1e-2, a.weight_decay, 0);
-    if (o) { o->lr_decay = a.lr_decay; o->initial_acc = a.initial_accumulator_value; o->eps = a.eps ? a.eps : 1e-10; }
+    const char *fn = "nn_adagrad";
+    nn_ctx *ctx = nn__params_ctx(fn, params, n);
+    nn_optim *o;
+    if (!ctx || !nn__check_lr_wd(ctx, fn, a.lr, a.weight_decay) || !nn__opt_nonneg(ctx, fn, "eps", a.eps)) return NULL;
+    if (!nn__opt_nonneg(ctx, fn, "lr_decay", a.lr_decay)) return NULL;
+    if (!nn__opt_nonneg(ctx, fn, "initial_accumulator_value", a.initial_accumulator_value)) return NULL;
+    o = nn__optim_new(fn, NN__ADAGRAD, params, n, a.lr, a.weight_decay, 0);
+    if (!o) return NULL;
+    o->lr_decay = a.lr_decay;
+    o->initial_acc = a.initial_accumulator_value;
+    o->eps = a.eps;
+    o->maximize = a.maximize;
     return o;
 }
 
@@ -3870,110 +5168,162 @@ NN_API void nn_optim_free(nn_optim *o) {
     if (!o) return;
     for (g = 0; g < o->ngroups; g++) {
         for (k = 0; k < 3 * o->groups[g].n; k++) nn_free(o->groups[g].state[k]);
-        NN_FREE(o->groups[g].params); NN_FREE(o->groups[g].state); NN_FREE(o->groups[g].step);
+        NN_FREE(o->groups[g].params);
+        NN_FREE(o->groups[g].state);
+        NN_FREE(o->groups[g].step);
     }
+    NN_FREE(o->groups);
     NN_FREE(o);
 }
-NN_API double nn_optim_lr(const nn_optim *o, int group) { return o && group >= 0 && group < o->ngroups ? o->groups[group].lr : 0.0; }
-NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr) { if (o && group >= 0 && group < o->ngroups) o->groups[group].lr = lr; }
+
+static int nn__group_ok(const nn_optim *o, const char *fn, int group) {
+    if (group >= 0 && group < o->ngroups) return 1;
+    nn__err(o->ctx, "%s: group %d does not exist; the optimizer has groups 0 to %d", fn, group, o->ngroups - 1);
+    return 0;
+}
+NN_API double nn_optim_lr(const nn_optim *o, int group) {
+    if (!o || !nn__group_ok(o, "nn_optim_lr", group)) return NAN;
+    return o->groups[group].lr;
+}
+NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr) {
+    if (!o || !nn__group_ok(o, "nn_optim_set_lr", group)) return;
+    if (!nn__opt_nonneg(o->ctx, "nn_optim_set_lr", "lr", lr)) return;
+    o->groups[group].lr = lr;
+}
 NN_API void nn_optim_zero_grad(nn_optim *o) {
     int g, k;
     if (!o) return;
     for (g = 0; g < o->ngroups; g++) for (k = 0; k < o->groups[g].n; k++) nn_zero_grad(o->groups[g].params[k]);
 }
 
-/* The state tensor s of parameter k, created (filled with v) on first use. */
+/* ---- update rules: PyTorch 1.13's single-tensor loops; scalars in double, tensors in float ---- */
+
+/* The state tensor s of parameter k, created (filled with v) on first use; NULL with an error when out of memory. */
 static float *nn__ostate(nn_optim *o, nn__group *g, int k, int s, float v) {
     nn_tensor **t = &g->state[3 * k + s];
-    if (!*t) {
-        *t = nn_full(o->ctx, g->params[k]->ndim, g->params[k]->shape, v);
-        if (!*t) return NULL;
-    }
+    if (!*t) *t = nn_full(o->ctx, g->params[k]->ndim, g->params[k]->shape, v);
+    if (!*t) { nn__err(o->ctx, "nn_optim_step: out of memory for the optimizer's state"); return NULL; }
     return NN__F32(*t);
 }
 
-/* One update per PyTorch 1.13's single-tensor rules; scalars in double, tensors in float. */
+/* SGD: d = g + wd p; buf = first ? d : mom buf + (1 - dampening) d; d = nesterov ? d + mom buf : buf; p -= lr d */
+static int nn__sgd_update(nn_optim *o, nn__group *g, int k) {
+    nn_tensor *pt = g->params[k];
+    float *p = NN__F32(pt), *buf = NULL;
+    const float *gr = NN__F32(pt->grad);
+    float lr = (float)g->lr, wd = (float)g->weight_decay, mom = (float)g->momentum, odamp = (float)(1.0 - o->dampening);
+    float sign = o->maximize ? -1.0f : 1.0f;
+    int first = g->state[3 * k] == NULL;
+    int64_t i;
+    if (mom != 0.0f && !(buf = nn__ostate(o, g, k, 0, 0.0f))) return 0;
+    for (i = 0; i < pt->numel; i++) {
+        float d = sign * gr[i] + wd * p[i];
+        if (buf) {
+            buf[i] = first ? d : mom * buf[i] + odamp * d;
+            d = o->nesterov ? d + mom * buf[i] : buf[i];
+        }
+        p[i] -= lr * d;
+    }
+    return 1;
+}
+
+/* Adam/AdamW: m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2; vmax = max(vmax, v) with amsgrad;
+   p -= lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps). Adam adds wd p to d; AdamW scales p by 1 - lr wd. */
+static int nn__adam_update(nn_optim *o, nn__group *g, int k) {
+    nn_tensor *pt = g->params[k];
+    float *p = NN__F32(pt), *m, *v, *vmax = NULL;
+    const float *gr = NN__F32(pt->grad);
+    double b1 = g->momentum, b2 = o->beta2, t = (double)g->step[k];
+    double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
+    float step_size = (float)(g->lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
+    float fb1 = (float)b1, fb2 = (float)b2, ob1 = (float)(1.0 - b1), ob2 = (float)(1.0 - b2);
+    float wd = (float)g->weight_decay, decay = (float)(1.0 - g->lr * g->weight_decay);
+    float sign = o->maximize ? -1.0f : 1.0f;
+    int decoupled = o->kind == NN__ADAMW;
+    int64_t i;
+    if (!(m = nn__ostate(o, g, k, 0, 0.0f)) || !(v = nn__ostate(o, g, k, 1, 0.0f))) return 0;
+    if (o->amsgrad && !(vmax = nn__ostate(o, g, k, 2, 0.0f))) return 0;
+    for (i = 0; i < pt->numel; i++) {
+        float d = sign * gr[i], den;
+        if (decoupled) p[i] *= decay;
+        else if (wd != 0.0f) d += wd * p[i];
+        m[i] = m[i] * fb1 + d * ob1;
+        v[i] = v[i] * fb2 + ob2 * d * d;
+        if (vmax && v[i] > vmax[i]) vmax[i] = v[i];
+        den = sqrtf(vmax ? vmax[i] : v[i]) / bc2s + eps;
+        p[i] -= step_size * (m[i] / den);
+    }
+    return 1;
+}
+
+/* RMSprop: sq = a sq + (1-a) d^2; avg = sqrt(sq - ga^2) + eps (centered: ga = a ga + (1-a) d) or sqrt(sq) + eps;
+   buf = mom buf + d / avg, p -= lr buf (momentum > 0), else p -= lr d / avg */
+static int nn__rmsprop_update(nn_optim *o, nn__group *g, int k) {
+    nn_tensor *pt = g->params[k];
+    float *p = NN__F32(pt), *sq, *buf = NULL, *ga = NULL;
+    const float *gr = NN__F32(pt->grad);
+    float a = (float)o->alpha, oa = (float)(1.0 - o->alpha), eps = (float)o->eps, mom = (float)g->momentum;
+    float lr = (float)g->lr, wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;
+    int64_t i;
+    if (!(sq = nn__ostate(o, g, k, 0, 0.0f))) return 0;
+    if (mom > 0.0f && !(buf = nn__ostate(o, g, k, 1, 0.0f))) return 0;
+    if (o->centered && !(ga = nn__ostate(o, g, k, 2, 0.0f))) return 0;
+    for (i = 0; i < pt->numel; i++) {
+        float d = sign * gr[i] + wd * p[i], avg;
+        sq[i] = sq[i] * a + oa * d * d;
+        if (ga) {
+            ga[i] = ga[i] * a + oa * d;
+            avg = sqrtf(sq[i] - ga[i] * ga[i]) + eps;
+        } else {
+            avg = sqrtf(sq[i]) + eps;
+        }
+        if (buf) {
+            buf[i] = buf[i] * mom + d / avg;
+            p[i] -= lr * buf[i];
+        } else {
+            p[i] -= lr * (d / avg);
+        }
+    }
+    return 1;
+}
+
+/* Adagrad: clr = lr / (1 + (t-1) lr_decay); sum += d^2; p -= clr d / (sqrt(sum) + eps) */
+static int nn__adagrad_update(nn_optim *o, nn__group *g, int k) {
+    nn_tensor *pt = g->params[k];
+    float *p = NN__F32(pt), *sum;
+    const float *gr = NN__F32(pt->grad);
+    float clr = (float)(g->lr / (1.0 + (double)(g->step[k] - 1) * o->lr_decay)), eps = (float)o->eps;
+    float wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;
+    int64_t i;
+    if (!(sum = nn__ostate(o, g, k, 0, (float)o->initial_acc))) return 0;
+    for (i = 0; i < pt->numel; i++) {
+        float d = sign * gr[i] + wd * p[i];
+        sum[i] += d * d;
+        p[i] -= clr * (d / (sqrtf(sum[i]) + eps));
+    }
+    return 1;
+}
+
+typedef int (*nn__update_fn)(nn_optim *o, nn__group *g, int k);
+static const nn__update_fn nn__updates[] = { nn__sgd_update, nn__adam_update, nn__adam_update, nn__rmsprop_update,
+                                             nn__adagrad_update };
+
 NN_API void nn_optim_step(nn_optim *o) {
-    int gi, k; int64_t i;
+    int gi, k;
     if (!o) return;
     for (gi = 0; gi < o->ngroups; gi++) {
         nn__group *g = &o->groups[gi];
-        float lr = (float)g->lr, wd = (float)g->weight_decay;
         for (k = 0; k < g->n; k++) {
-            nn_tensor *pt = g->params[k];
-            float *p = NN__F32(pt), *m1, *m2, *m3;
-            const float *gr;
-            int64_t n = pt->numel;
-            if (!pt->grad) continue;                      /* no gradient: PyTorch skips it too */
-            gr = NN__F32(pt->grad);
+            if (!g->params[k]->grad) continue;          /* no gradient: PyTorch skips it too */
             g->step[k]++;
-            switch (o->kind) {
-            case NN__SGD: {
-                float mom = (float)g->momentum, odamp = (float)(1.0 - o->dampening);
-                int first = g->state[3 * k] == NULL;
-                m1 = mom != 0.0f ? nn__ostate(o, g, k, 0, 0.0f) : NULL;
-                if (mom != 0.0f && !m1) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
-                for (i = 0; i < n; i++) {
-                    float d = gr[i] + wd * p[i];
-                    if (m1) {
-                        m1[i] = first ? d : mom * m1[i] + odamp * d;
-                        d = o->nesterov ? d + mom * m1[i] : m1[i];
-                    }
-                    p[i] -= lr * d;
-                }
-            } break;
-            case NN__ADAM: case NN__ADAMW: {
-                double b1 = g->momentum, b2 = o->beta2, bc1 = 1.0 - pow(b1, (double)g->step[k]), bc2 = 1.0 - pow(b2, (double)g->step[k]);
-                float step_size = (float)(g->lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
-                float fb1 = (float)b1, fb2 = (float)b2, ob1 = (float)(1.0 - b1), ob2 = (float)(1.0 - b2);
-                float wdecay = o->kind == NN__ADAMW ? (float)(1.0 - g->lr * g->weight_decay) : 1.0f;
-                m1 = nn__ostate(o, g, k, 0, 0.0f); m2 = nn__ostate(o, g, k, 1, 0.0f);
-                m3 = o->amsgrad ? nn__ostate(o, g, k, 2, 0.0f) : NULL;
-                if (!m1 || !m2 || (o->amsgrad && !m3)) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
-                for (i = 0; i < n; i++) {
-                    float d = gr[i], den;
-                    if (o->kind == NN__ADAMW) p[i] *= wdecay;
-                    else if (wd != 0.0f) d += wd * p[i];
-                    m1[i] = m1[i] * fb1 + d * ob1;
-                    m2[i] = m2[i] * fb2 + ob2 * d * d;
-                    if (m3) { if (m2[i] > m3[i]) m3[i] = m2[i]; den = sqrtf(m3[i]) / bc2s + eps; }
-                    else den = sqrtf(m2[i]) / bc2s + eps;
-                    p[i] -= step_size * (m1[i] / den);
-                }
-            } break;
-            case NN__RMSPROP: {
-                float a = (float)o->alpha, oa = (float)(1.0 - o->alpha), eps = (float)o->eps, mom = (float)g->momentum;
-                m1 = nn__ostate(o, g, k, 0, 0.0f);
-                m2 = mom > 0.0f ? nn__ostate(o, g, k, 1, 0.0f) : NULL;
-                m3 = o->centered ? nn__ostate(o, g, k, 2, 0.0f) : NULL;
-                if (!m1 || (mom > 0.0f && !m2) || (o->centered && !m3)) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
-                for (i = 0; i < n; i++) {
-                    float d = gr[i] + wd * p[i], avg;
-                    m1[i] = m1[i] * a + oa * d * d;
-                    if (m3) { m3[i] = m3[i] * a + oa * d; avg = sqrtf(m1[i] - m3[i] * m3[i]) + eps; }
-                    else avg = sqrtf(m1[i]) + eps;
-                    if (m2) { m2[i] = m2[i] * mom + d / avg; p[i] -= lr * m2[i]; }
-                    else p[i] -= lr * (d / avg);
-                }
-            } break;
-            case NN__ADAGRAD: {
-                float clr = (float)(g->lr / (1.0 + (double)(g->step[k] - 1) * o->lr_decay)), eps = (float)o->eps;
-                m1 = nn__ostate(o, g, k, 0, (float)o->initial_acc);
-                if (!m1) { nn__err(o->ctx, "nn_optim_step: out of memory"); return; }
-                for (i = 0; i < n; i++) {
-                    float d = gr[i] + wd * p[i];
-                    m1[i] += d * d;
-                    p[i] -= clr * (d / (sqrtf(m1[i]) + eps));
-                }
-            } break;
-            default: NN_ASSERT(0);
-            }
+            if (!nn__updates[o->kind](o, g, k)) return;
         }
     }
 }
 
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type) {
     double total = 0; int k; int64_t i; float coef;
+    if (!params) return 0.0f;
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
         double v = fabs((double)NN__F32(params[k]->grad)[i]);
         if (norm_type == INFINITY) { if (v > total) total = v; }
@@ -3982,198 +5332,379 @@ NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float 
     if (norm_type != INFINITY) total = pow(total, 1.0 / (double)norm_type);
     coef = (float)((double)max_norm / (total + 1e-6));
     if (coef < 1.0f)
-        for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) NN__F32(params[k]->grad)[i] *= coef;
+        for (k = 0; k < n; k++) if (params[k] && params[k]->grad)
+            for (i = 0; i < params[k]->numel; i++) NN__F32(params[k]->grad)[i] *= coef;
     return (float)total;
 }
 NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
     int k; int64_t i;
+    if (!params) return;
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
         float *v = &NN__F32(params[k]->grad)[i];
-        if (*v > clip) *v = clip; else if (*v < -clip) *v = -clip;
+        if (*v > clip) *v = clip;
+        else if (*v < -clip) *v = -clip;
     }
 }
 
 /* ==== schedulers ==== */
 
-enum { NN__STEP_LR, NN__MULTI_STEP_LR, NN__EXPONENTIAL_LR, NN__COSINE_LR, NN__LINEAR_LR, NN__ONE_CYCLE_LR, NN__PLATEAU };
+enum { NN__STEP_LR, NN__MULTI_STEP_LR, NN__EXPONENTIAL_LR, NN__COSINE_LR, NN__LINEAR_LR, NN__ONE_CYCLE_LR,
+       NN__PLATEAU };   /* order indexes nn__sched_lr_at; the checkpoint saves it */
 
 struct nn_scheduler {
     int kind;
     nn_optim *o;
     int64_t last_epoch, step_size, t_max, total;
-    int64_t milestones[64]; int nmilestones;
+    int64_t *milestones;                    /* nmilestones of them, increasing */
+    int nmilestones;
+    int ngroups;                            /* the optimizer's groups when the scheduler was made */
     double gamma, eta_min, start_factor, end_factor;
     nn_one_cycle_opts oc;
     nn_plateau_opts pl;
-    double best; int64_t num_bad, cooldown_counter;
-    double base_lr[NN__MAX_GROUPS];
+    double best;                            /* ReduceLROnPlateau's state */
+    int64_t num_bad, cooldown_counter;
 };
 
-static double nn__cos_anneal(double start, double end, double pct) { return end + (start - end) / 2.0 * (cos(3.141592653589793 * pct) + 1.0); }
-
-/* The lr of group g at s->last_epoch, from the current one (PyTorch's chainable forms). */
-static double nn__sched_lr(nn_scheduler *s, int g) {
-    nn__group *gr = &s->o->groups[g];
-    double lr = gr->lr; int64_t e = s->last_epoch; int k, hits;
-    switch (s->kind) {
-    case NN__STEP_LR: return (e == 0 || e % s->step_size) ? lr : lr * s->gamma;
-    case NN__MULTI_STEP_LR:
-        for (hits = 0, k = 0; k < s->nmilestones; k++) if (s->milestones[k] == e) hits++;
-        return hits ? lr * pow(s->gamma, hits) : lr;
-    case NN__EXPONENTIAL_LR: return e == 0 ? lr : lr * s->gamma;
-    case NN__COSINE_LR: {
-        double T = (double)s->t_max, pi = 3.141592653589793;
-        if (e == 0) return lr;
-        if ((e - 1 - s->t_max) % (2 * s->t_max) == 0) return lr + (s->base_lr[g] - s->eta_min) * (1.0 - cos(pi / T)) / 2.0;
-        return (1.0 + cos(pi * e / T)) / (1.0 + cos(pi * (e - 1) / T)) * (lr - s->eta_min) + s->eta_min;
-    }
-    case NN__LINEAR_LR:
-        if (e == 0) return lr * s->start_factor;
-        if (e > s->total) return lr;
-        return lr * (1.0 + (s->end_factor - s->start_factor) /
-                     (s->total * s->start_factor + (e - 1) * (s->end_factor - s->start_factor)));
-    case NN__ONE_CYCLE_LR: {
-        double ends[3], lrs[4], moms[4], pct, start = 0; int nph = s->oc.three_phase ? 3 : 2, i;
-        double mx = gr->max_lr, init = gr->initial_lr, mn = gr->min_lr, bm = s->oc.base_momentum, xm = s->oc.max_momentum;
-        if (s->oc.three_phase) {
-            ends[0] = s->oc.pct_start * s->total - 1; ends[1] = 2 * s->oc.pct_start * s->total - 2; ends[2] = s->total - 1;
-            lrs[0] = init; lrs[1] = mx; lrs[2] = init; lrs[3] = mn; moms[0] = xm; moms[1] = bm; moms[2] = xm; moms[3] = xm;
-        } else {
-            ends[0] = s->oc.pct_start * s->total - 1; ends[1] = s->total - 1;
-            lrs[0] = init; lrs[1] = mx; lrs[2] = mn; moms[0] = xm; moms[1] = bm; moms[2] = xm;
-        }
-        for (i = 0; i < nph; i++) {
-            if ((double)e <= ends[i] || i == nph - 1) {
-                pct = ((double)e - start) / (ends[i] - start);
-                if (!s->oc.no_cycle_momentum)
-                    gr->momentum = s->oc.anneal_linear ? (moms[i + 1] - moms[i]) * pct + moms[i] : nn__cos_anneal(moms[i], moms[i + 1], pct);
-                return s->oc.anneal_linear ? (lrs[i + 1] - lrs[i]) * pct + lrs[i] : nn__cos_anneal(lrs[i], lrs[i + 1], pct);
-            }
-            start = ends[i];
-        }
-        return lr;
-    }
-    default: return lr;
-    }
+NN_API nn_one_cycle_opts nn_one_cycle_opts_default(void) {
+    nn_one_cycle_opts o;
+    memset(&o, 0, sizeof o);
+    o.pct_start = 0.3;
+    o.anneal_strategy = NN_ANNEAL_COS;
+    o.cycle_momentum = 1;
+    o.base_momentum = 0.85;
+    o.max_momentum = 0.95;
+    o.div_factor = 25.0;
+    o.final_div_factor = 1e4;
+    o.three_phase = 0;
+    return o;
+}
+NN_API nn_plateau_opts nn_plateau_opts_default(void) {
+    nn_plateau_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = NN_MODE_MIN;
+    o.factor = 0.1;
+    o.patience = 10;
+    o.threshold = 1e-4;
+    o.threshold_mode = NN_THRESHOLD_REL;
+    o.cooldown = 0;
+    o.min_lr = 0.0;
+    o.eps = 1e-8;
+    return o;
 }
 
+/* ---- the lr of a group at s->last_epoch, from its current lr: PyTorch's chainable get_lr, one per scheduler ---- */
+
+static double nn__step_lr_at(nn_scheduler *s, nn__group *g) {
+    int64_t e = s->last_epoch;
+    return (e == 0 || e % s->step_size) ? g->lr : g->lr * s->gamma;
+}
+static double nn__multi_step_lr_at(nn_scheduler *s, nn__group *g) {
+    int k, hits = 0;
+    for (k = 0; k < s->nmilestones; k++) hits += s->milestones[k] == s->last_epoch;
+    return hits ? g->lr * pow(s->gamma, hits) : g->lr;
+}
+static double nn__exponential_lr_at(nn_scheduler *s, nn__group *g) {
+    return s->last_epoch == 0 ? g->lr : g->lr * s->gamma;
+}
+static double nn__cosine_lr_at(nn_scheduler *s, nn__group *g) {
+    double T = (double)s->t_max, pi = 3.141592653589793, e = (double)s->last_epoch;
+    if (s->last_epoch == 0) return g->lr;
+    if ((s->last_epoch - 1 - s->t_max) % (2 * s->t_max) == 0)
+        return g->lr + (g->initial_lr - s->eta_min) * (1.0 - cos(pi / T)) / 2.0;
+    return (1.0 + cos(pi * e / T)) / (1.0 + cos(pi * (e - 1.0) / T)) * (g->lr - s->eta_min) + s->eta_min;
+}
+static double nn__linear_lr_at(nn_scheduler *s, nn__group *g) {
+    int64_t e = s->last_epoch;
+    double d = s->end_factor - s->start_factor;
+    if (e == 0) return g->lr * s->start_factor;
+    if (e > s->total) return g->lr;
+    return g->lr * (1.0 + d / ((double)s->total * s->start_factor + (double)(e - 1) * d));
+}
+static double nn__anneal(const nn_scheduler *s, double start, double end, double pct) {
+    if (s->oc.anneal_strategy == NN_ANNEAL_LINEAR) return (end - start) * pct + start;
+    return end + (start - end) / 2.0 * (cos(3.141592653589793 * pct) + 1.0);
+}
+/* OneCycleLR: phases (initial -> max -> min) or three (initial -> max -> initial -> min); momentum the other way */
+static double nn__one_cycle_lr_at(nn_scheduler *s, nn__group *g) {
+    double ends[3], lrs[4], moms[4], pct, start = 0, total = (double)s->total, pct_start = s->oc.pct_start;
+    double xm = s->oc.max_momentum, bm = s->oc.base_momentum;
+    int nph = s->oc.three_phase ? 3 : 2, i;
+    ends[0] = pct_start * total - 1;
+    lrs[0] = g->initial_lr; lrs[1] = g->max_lr; moms[0] = xm; moms[1] = bm;
+    if (s->oc.three_phase) {
+        ends[1] = 2 * pct_start * total - 2; ends[2] = total - 1;
+        lrs[2] = g->initial_lr; lrs[3] = g->min_lr; moms[2] = xm; moms[3] = xm;
+    } else {
+        ends[1] = total - 1;
+        lrs[2] = g->min_lr; moms[2] = xm;
+    }
+    for (i = 0; i < nph; i++) {
+        if ((double)s->last_epoch <= ends[i] || i == nph - 1) {
+            pct = ((double)s->last_epoch - start) / (ends[i] - start);
+            if (s->oc.cycle_momentum) g->momentum = nn__anneal(s, moms[i], moms[i + 1], pct);
+            return nn__anneal(s, lrs[i], lrs[i + 1], pct);
+        }
+        start = ends[i];
+    }
+    return g->lr;
+}
+
+typedef double (*nn__sched_fn)(nn_scheduler *s, nn__group *g);
+static const nn__sched_fn nn__sched_lr_at[] = { nn__step_lr_at, nn__multi_step_lr_at, nn__exponential_lr_at,
+                                                nn__cosine_lr_at, nn__linear_lr_at, nn__one_cycle_lr_at };
+
+/* ---- constructors ---- */
+
 static nn_scheduler *nn__sched_new(const char *fn, int kind, nn_optim *o) {
-    nn_scheduler *s; int g;
-    if (!o) return NULL;
+    nn_scheduler *s;
+    int g;
     s = NN__CAST(nn_scheduler *, NN_MALLOC(sizeof(nn_scheduler)));
     if (!s) { nn__err(o->ctx, "%s: out of memory", fn); return NULL; }
     memset(s, 0, sizeof *s);
-    s->kind = kind; s->o = o; s->last_epoch = -1;
-    for (g = 0; g < o->ngroups; g++) s->base_lr[g] = o->groups[g].initial_lr;
+    s->kind = kind;
+    s->o = o;
+    s->last_epoch = -1;
+    s->ngroups = o->ngroups;
+    for (g = 0; g < o->ngroups; g++) {         /* group.setdefault('initial_lr', group['lr']) */
+        if (o->groups[g].has_initial_lr) continue;
+        o->groups[g].initial_lr = o->groups[g].lr;
+        o->groups[g].has_initial_lr = 1;
+    }
     return s;
 }
 /* the constructor's first step (last_epoch -1 -> 0), as PyTorch */
 static nn_scheduler *nn__sched_start(nn_scheduler *s) { if (s) nn_scheduler_step(s); return s; }
 
-NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, float gamma) {
+NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, double gamma) {
+    const char *fn = "nn_step_lr";
     nn_scheduler *s;
-    if (o && step_size <= 0) { nn__err(o->ctx, "nn_step_lr: step_size %lld must be positive", (long long)step_size); return NULL; }
-    s = nn__sched_new("nn_step_lr", NN__STEP_LR, o);
-    if (s) { s->step_size = step_size; s->gamma = gamma ? gamma : 0.1; }
-    return nn__sched_start(s);
-}
-NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, int n, float gamma) {
-    nn_scheduler *s;
-    if (o && (n < 0 || n > 64 || (n && !milestones))) { nn__err(o->ctx, "nn_multi_step_lr: %d milestones; 0 to 64 allowed", n); return NULL; }
-    s = nn__sched_new("nn_multi_step_lr", NN__MULTI_STEP_LR, o);
-    if (s) { if (n) memcpy(s->milestones, milestones, (size_t)n * sizeof(int64_t)); s->nmilestones = n; s->gamma = gamma ? gamma : 0.1; }
-    return nn__sched_start(s);
-}
-NN_API nn_scheduler *nn_exponential_lr(nn_optim *o, float gamma) {
-    nn_scheduler *s = nn__sched_new("nn_exponential_lr", NN__EXPONENTIAL_LR, o);
-    if (s) s->gamma = gamma;
-    return nn__sched_start(s);
-}
-NN_API nn_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t t_max, float eta_min) {
-    nn_scheduler *s;
-    if (o && t_max <= 0) { nn__err(o->ctx, "nn_cosine_annealing_lr: T_max %lld must be positive", (long long)t_max); return NULL; }
-    s = nn__sched_new("nn_cosine_annealing_lr", NN__COSINE_LR, o);
-    if (s) { s->t_max = t_max; s->eta_min = eta_min; }
-    return nn__sched_start(s);
-}
-NN_API nn_scheduler *nn_linear_lr(nn_optim *o, float start_factor, float end_factor, int64_t total_iters) {
-    nn_scheduler *s;
-    double sf = start_factor ? start_factor : 1.0 / 3.0, ef = end_factor ? end_factor : 1.0;
-    if (o && (sf > 1.0 || sf <= 0 || ef > 1.0 || ef < 0)) { nn__err(o->ctx, "nn_linear_lr: start_factor %g must be in (0, 1] and end_factor %g in [0, 1]", sf, ef); return NULL; }
-    s = nn__sched_new("nn_linear_lr", NN__LINEAR_LR, o);
-    if (s) { s->start_factor = sf; s->end_factor = ef; s->total = total_iters ? total_iters : 5; }
-    return nn__sched_start(s);
-}
-NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, float max_lr, int64_t total_steps, nn_one_cycle_opts oc) {
-    nn_scheduler *s; int g;
-    if (o && (total_steps <= 0 || !(max_lr > 0))) { nn__err(o->ctx, "nn_one_cycle_lr: total_steps %lld and max_lr %g must be positive", (long long)total_steps, max_lr); return NULL; }
-    if (o && !oc.no_cycle_momentum && o->kind != NN__SGD && o->kind != NN__ADAM && o->kind != NN__ADAMW && o->kind != NN__RMSPROP) {
-        nn__err(o->ctx, "nn_one_cycle_lr: this optimizer has no momentum to cycle; set no_cycle_momentum"); return NULL;
+    if (!o || !nn__opt_finite(o->ctx, fn, "gamma", gamma)) return NULL;
+    if (step_size <= 0) {
+        nn__err(o->ctx, "%s: step_size is %lld; it must be > 0", fn, (long long)step_size);
+        return NULL;
     }
-    s = nn__sched_new("nn_one_cycle_lr", NN__ONE_CYCLE_LR, o);
-    if (!s) return NULL;
-    oc.pct_start = oc.pct_start ? oc.pct_start : 0.3f; oc.div_factor = oc.div_factor ? oc.div_factor : 25.0f;
-    oc.final_div_factor = oc.final_div_factor ? oc.final_div_factor : 1e4f;
-    oc.base_momentum = oc.base_momentum ? oc.base_momentum : 0.85f; oc.max_momentum = oc.max_momentum ? oc.max_momentum : 0.95f;
-    s->oc = oc; s->total = total_steps;
+    if (!(s = nn__sched_new(fn, NN__STEP_LR, o))) return NULL;
+    s->step_size = step_size;
+    s->gamma = gamma;
+    return nn__sched_start(s);
+}
+
+static int nn__check_milestones(nn_ctx *ctx, const char *fn, const int64_t *milestones, int n) {
+    int k;
+    if (n < 0 || (n > 0 && !milestones)) {
+        nn__err(ctx, "%s: %d milestones at %s; give n >= 0 and an array of n", fn, n, milestones ? "an array" : "NULL");
+        return 0;
+    }
+    for (k = 1; k < n; k++) if (milestones[k] < milestones[k - 1]) {
+        nn__err(ctx, "%s: milestones[%d] is %lld after %lld; milestones must be increasing", fn, k,
+                (long long)milestones[k], (long long)milestones[k - 1]);
+        return 0;
+    }
+    return 1;
+}
+NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, int n, double gamma) {
+    const char *fn = "nn_multi_step_lr";
+    nn_scheduler *s;
+    if (!o || !nn__check_milestones(o->ctx, fn, milestones, n)) return NULL;
+    if (!nn__opt_finite(o->ctx, fn, "gamma", gamma)) return NULL;
+    if (!(s = nn__sched_new(fn, NN__MULTI_STEP_LR, o))) return NULL;
+    s->milestones = NN__CAST(int64_t *, NN_MALLOC((size_t)(n ? n : 1) * sizeof(int64_t)));
+    if (!s->milestones) { nn__err(o->ctx, "%s: out of memory", fn); nn_scheduler_free(s); return NULL; }
+    if (n) memcpy(s->milestones, milestones, (size_t)n * sizeof(int64_t));
+    s->nmilestones = n;
+    s->gamma = gamma;
+    return nn__sched_start(s);
+}
+
+NN_API nn_scheduler *nn_exponential_lr(nn_optim *o, double gamma) {
+    nn_scheduler *s;
+    if (!o || !nn__opt_finite(o->ctx, "nn_exponential_lr", "gamma", gamma)) return NULL;
+    if (!(s = nn__sched_new("nn_exponential_lr", NN__EXPONENTIAL_LR, o))) return NULL;
+    s->gamma = gamma;
+    return nn__sched_start(s);
+}
+
+NN_API nn_scheduler *nn_cosine_annealing_lr(nn_optim *o, int64_t T_max, double eta_min) {
+    const char *fn = "nn_cosine_annealing_lr";
+    nn_scheduler *s;
+    if (!o || !nn__opt_finite(o->ctx, fn, "eta_min", eta_min)) return NULL;
+    if (T_max <= 0) { nn__err(o->ctx, "%s: T_max is %lld; it must be > 0", fn, (long long)T_max); return NULL; }
+    if (!(s = nn__sched_new(fn, NN__COSINE_LR, o))) return NULL;
+    s->t_max = T_max;
+    s->eta_min = eta_min;
+    return nn__sched_start(s);
+}
+
+NN_API nn_scheduler *nn_linear_lr(nn_optim *o, double start_factor, double end_factor, int64_t total_iters) {
+    const char *fn = "nn_linear_lr";
+    nn_scheduler *s;
+    if (!o) return NULL;
+    if (!(start_factor > 0.0 && start_factor <= 1.0)) {
+        nn__err(o->ctx, "%s: start_factor is %g; it must be in (0, 1]", fn, start_factor);
+        return NULL;
+    }
+    if (!(end_factor >= 0.0 && end_factor <= 1.0)) {
+        nn__err(o->ctx, "%s: end_factor is %g; it must be in [0, 1]", fn, end_factor);
+        return NULL;
+    }
+    if (total_iters < 0) {
+        nn__err(o->ctx, "%s: total_iters is %lld; it must be >= 0", fn, (long long)total_iters);
+        return NULL;
+    }
+    if (!(s = nn__sched_new(fn, NN__LINEAR_LR, o))) return NULL;
+    s->start_factor = start_factor;
+    s->end_factor = end_factor;
+    s->total = total_iters;
+    return nn__sched_start(s);
+}
+
+static int nn__check_one_cycle(nn_optim *o, double max_lr, int64_t total_steps, const nn_one_cycle_opts *oc) {
+    const char *fn = "nn_one_cycle_lr";
+    nn_ctx *ctx = o->ctx;
+    if (total_steps <= 0) {
+        nn__err(ctx, "%s: total_steps is %lld; it must be > 0", fn, (long long)total_steps);
+        return 0;
+    }
+    if (!nn__opt_nonneg(ctx, fn, "max_lr", max_lr)) return 0;
+    if (!(oc->pct_start >= 0.0 && oc->pct_start <= 1.0)) {
+        nn__err(ctx, "%s: pct_start is %g; it must be in [0, 1]", fn, oc->pct_start);
+        return 0;
+    }
+    if (oc->anneal_strategy != NN_ANNEAL_COS && oc->anneal_strategy != NN_ANNEAL_LINEAR) {
+        nn__err(ctx, "%s: anneal_strategy is %d; it must be NN_ANNEAL_COS or NN_ANNEAL_LINEAR", fn,
+                (int)oc->anneal_strategy);
+        return 0;
+    }
+    if (!(nn__finite(oc->div_factor) && oc->div_factor > 0.0)) {
+        nn__err(ctx, "%s: div_factor is %g; it must be finite and > 0", fn, oc->div_factor);
+        return 0;
+    }
+    if (!(nn__finite(oc->final_div_factor) && oc->final_div_factor > 0.0)) {
+        nn__err(ctx, "%s: final_div_factor is %g; it must be finite and > 0", fn, oc->final_div_factor);
+        return 0;
+    }
+    if (!oc->cycle_momentum) return 1;
+    if (o->kind == NN__ADAGRAD) {
+        nn__err(ctx, "%s: cycle_momentum is on but Adagrad has no momentum; the optimizer must support momentum", fn);
+        return 0;
+    }
+    return nn__opt_finite(ctx, fn, "base_momentum", oc->base_momentum) &&
+           nn__opt_finite(ctx, fn, "max_momentum", oc->max_momentum);
+}
+NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, double max_lr, int64_t total_steps, nn_one_cycle_opts oc) {
+    nn_scheduler *s;
+    int g;
+    if (!o || !nn__check_one_cycle(o, max_lr, total_steps, &oc)) return NULL;
     for (g = 0; g < o->ngroups; g++) {
         nn__group *gr = &o->groups[g];
-        gr->initial_lr = (double)max_lr / oc.div_factor; gr->max_lr = max_lr; gr->min_lr = gr->initial_lr / oc.final_div_factor;
-        gr->lr = gr->initial_lr; s->base_lr[g] = gr->initial_lr;
-        if (!oc.no_cycle_momentum) gr->momentum = oc.max_momentum;
+        gr->initial_lr = max_lr / oc.div_factor;
+        gr->has_initial_lr = 1;
+        gr->max_lr = max_lr;
+        gr->min_lr = gr->initial_lr / oc.final_div_factor;
+        if (oc.cycle_momentum) gr->momentum = oc.max_momentum;
     }
+    if (!(s = nn__sched_new("nn_one_cycle_lr", NN__ONE_CYCLE_LR, o))) return NULL;
+    s->oc = oc;
+    s->total = total_steps;
     return nn__sched_start(s);
+}
+
+static int nn__check_plateau(nn_ctx *ctx, const nn_plateau_opts *p) {
+    const char *fn = "nn_reduce_lr_on_plateau";
+    if (p->mode != NN_MODE_MIN && p->mode != NN_MODE_MAX) {
+        nn__err(ctx, "%s: mode is %d; it must be NN_MODE_MIN or NN_MODE_MAX", fn, (int)p->mode);
+        return 0;
+    }
+    if (p->threshold_mode != NN_THRESHOLD_REL && p->threshold_mode != NN_THRESHOLD_ABS) {
+        nn__err(ctx, "%s: threshold_mode is %d; it must be NN_THRESHOLD_REL or NN_THRESHOLD_ABS", fn,
+                (int)p->threshold_mode);
+        return 0;
+    }
+    if (!(p->factor >= 0.0 && p->factor < 1.0)) {
+        nn__err(ctx, "%s: factor is %g; it must be in [0, 1)", fn, p->factor);
+        return 0;
+    }
+    if (p->patience < 0 || p->cooldown < 0) {
+        nn__err(ctx, "%s: %s is %lld; it must be >= 0", fn, p->patience < 0 ? "patience" : "cooldown",
+                (long long)(p->patience < 0 ? p->patience : p->cooldown));
+        return 0;
+    }
+    return nn__opt_finite(ctx, fn, "threshold", p->threshold) && nn__opt_finite(ctx, fn, "min_lr", p->min_lr) &&
+           nn__opt_finite(ctx, fn, "eps", p->eps);
 }
 NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts p) {
     nn_scheduler *s;
-    if (o && (p.factor >= 1.0f || p.factor < 0 || p.patience < 0 || p.cooldown < 0)) {
-        nn__err(o->ctx, "nn_reduce_lr_on_plateau: factor %g must be < 1, patience and cooldown >= 0", p.factor); return NULL;
-    }
-    s = nn__sched_new("nn_reduce_lr_on_plateau", NN__PLATEAU, o);
-    if (!s) return NULL;
-    p.factor = p.factor ? p.factor : 0.1f; p.patience = p.patience ? p.patience : 10;
-    p.threshold = p.threshold ? p.threshold : 1e-4f; p.eps = p.eps ? p.eps : 1e-8f;
-    s->pl = p; s->last_epoch = 0;
-    s->best = p.mode_max ? -INFINITY : INFINITY;
+    if (!o || !nn__check_plateau(o->ctx, &p)) return NULL;
+    if (!(s = nn__sched_new("nn_reduce_lr_on_plateau", NN__PLATEAU, o))) return NULL;
+    s->pl = p;
+    s->last_epoch = 0;
+    s->best = p.mode == NN_MODE_MAX ? -INFINITY : INFINITY;
     return s;
 }
 
+/* ---- stepping ---- */
+
 NN_API void nn_scheduler_step(nn_scheduler *s) {
-    int g; double lrs[NN__MAX_GROUPS];
+    int g;
     if (!s) return;
-    if (s->kind == NN__PLATEAU) { nn__err(s->o->ctx, "nn_scheduler_step: ReduceLROnPlateau needs a metric; use nn_scheduler_step_metric"); return; }
+    if (s->kind == NN__PLATEAU) {
+        nn__err(s->o->ctx, "nn_scheduler_step: ReduceLROnPlateau needs a metric; use nn_scheduler_step_metric");
+        return;
+    }
     if (s->kind == NN__ONE_CYCLE_LR && s->last_epoch + 1 > s->total) {
-        nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR stepped %lld times; total_steps is %lld", (long long)(s->last_epoch + 2), (long long)s->total);
+        nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR tried to step %lld times (the constructor's step counts); "
+                "total_steps is %lld",
+                (long long)(s->last_epoch + 2), (long long)s->total);
+        return;
+    }
+    if (s->kind == NN__ONE_CYCLE_LR && s->o->ngroups != s->ngroups) {
+        nn__err(s->o->ctx, "nn_scheduler_step: OneCycleLR was made for %d param groups and the optimizer now has %d; "
+                "a group added later has no max_lr", s->ngroups, s->o->ngroups);
         return;
     }
     s->last_epoch++;
-    for (g = 0; g < s->o->ngroups; g++) lrs[g] = nn__sched_lr(s, g);
-    for (g = 0; g < s->o->ngroups; g++) s->o->groups[g].lr = lrs[g];
+    for (g = 0; g < s->o->ngroups; g++) s->o->groups[g].lr = nn__sched_lr_at[s->kind](s, &s->o->groups[g]);
 }
 
+static int nn__plateau_better(const nn_scheduler *s, double a) {
+    double b = s->best, th = s->pl.threshold;
+    if (s->pl.mode == NN_MODE_MAX) return s->pl.threshold_mode == NN_THRESHOLD_ABS ? a > b + th : a > b * (1.0 + th);
+    return s->pl.threshold_mode == NN_THRESHOLD_ABS ? a < b - th : a < b * (1.0 - th);
+}
+static void nn__plateau_reduce(nn_scheduler *s) {
+    int g;
+    for (g = 0; g < s->o->ngroups; g++) {
+        double old = s->o->groups[g].lr, nw = old * s->pl.factor;
+        if (nw < s->pl.min_lr) nw = s->pl.min_lr;
+        if (old - nw > s->pl.eps) s->o->groups[g].lr = nw;
+    }
+}
 NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric) {
-    double a = metric, b, th; int better, g;
     if (!s) return;
     if (s->kind != NN__PLATEAU) { nn_scheduler_step(s); return; }
     s->last_epoch++;
-    b = s->best; th = s->pl.threshold;
-    if (s->pl.mode_max) better = s->pl.threshold_abs ? a > b + th : a > b * (1.0 + th);
-    else better = s->pl.threshold_abs ? a < b - th : a < b * (1.0 - th);
-    if (better) { s->best = a; s->num_bad = 0; } else s->num_bad++;
-    if (s->cooldown_counter > 0) { s->cooldown_counter--; s->num_bad = 0; }
+    if (nn__plateau_better(s, metric)) {
+        s->best = metric;
+        s->num_bad = 0;
+    } else {
+        s->num_bad++;
+    }
+    if (s->cooldown_counter > 0) {
+        s->cooldown_counter--;
+        s->num_bad = 0;
+    }
     if (s->num_bad > s->pl.patience) {
-        for (g = 0; g < s->o->ngroups; g++) {
-            double old = s->o->groups[g].lr, nw = old * s->pl.factor;
-            if (nw < s->pl.min_lr) nw = s->pl.min_lr;
-            if (old - nw > s->pl.eps) s->o->groups[g].lr = nw;
-        }
+        nn__plateau_reduce(s);
         s->cooldown_counter = s->pl.cooldown;
         s->num_bad = 0;
     }
 }
-NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group) { return s ? nn_optim_lr(s->o, group) : 0.0; }
-NN_API void nn_scheduler_free(nn_scheduler *s) { if (s) NN_FREE(s); }
-
+NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group) { return s ? nn_optim_lr(s->o, group) : NAN; }
+NN_API void nn_scheduler_free(nn_scheduler *s) {
+    if (!s) return;
+    NN_FREE(s->milestones);
+    NN_FREE(s);
+}
 /* ==== serialisation: safetensors ==== */
 /* File: 8-byte little-endian header length, a JSON header
    {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
@@ -4190,7 +5721,8 @@ struct nn_safetensors {
     char **meta; int nmeta, meta_cap;   /* key, value, key, value, ... */
 };
 
-enum { NN__F32, NN__F64, NN__F16, NN__BF16, NN__I64, NN__I32, NN__DTYPES };
+/* file dtypes (NN__ST_*), not nn_dtype */
+enum { NN__ST_F32, NN__ST_F64, NN__ST_F16, NN__ST_BF16, NN__ST_I64, NN__ST_I32, NN__DTYPES };
 static const char *nn__dtype_names[NN__DTYPES] = { "F32", "F64", "F16", "BF16", "I64", "I32" };
 static const int nn__dtype_size[NN__DTYPES] = { 4, 8, 2, 2, 8, 4 };
 
@@ -4238,7 +5770,7 @@ static int nn__jints(nn__json *j, int64_t *v, int max, int *n) {
     if (!nn__jchar(j, '[')) { nn__jfail(j, "expected '['"); return 0; }
     if (nn__jchar(j, ']')) return 1;
     do {
-        if (*n >= max) { nn__jfail(j, "too many dims"); return 0; }
+        if (*n >= max) { nn__jfail(j, max == 2 ? "too many numbers" : "more dims than NN_MAX_DIMS"); return 0; }
         if (!nn__jint(j, &v[(*n)++])) return 0;
     } while (nn__jchar(j, ','));
     if (!nn__jchar(j, ']')) { nn__jfail(j, "expected ']'"); return 0; }
@@ -4353,7 +5885,8 @@ NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path) {
     fclose(f);
     if (size < 8) { nn__st_fail(st, "the file is %s bytes; too short for a safetensors header%s", size < 1 ? "0" : "< 8", NULL); nn_safetensors_close(st); return NULL; }
     for (k = 7; k >= 0; k--) hlen = (hlen << 8) | st->file[k];
-    if (hlen > (uint64_t)(size - 8) || hlen > ((uint64_t)1 << 30)) { nn__st_fail(st, "the header length is larger than the file (truncated or not safetensors)%s%s", NULL, NULL); nn_safetensors_close(st); return NULL; }
+    if (hlen > (uint64_t)(size - 8)) { nn__st_fail(st, "the header length is larger than the file (truncated or not safetensors)%s%s", NULL, NULL); nn_safetensors_close(st); return NULL; }
+    if (hlen > ((uint64_t)1 << 30)) { nn__st_fail(st, "the JSON header is over 1 GiB, nn.h's limit%s%s", NULL, NULL); nn_safetensors_close(st); return NULL; }
     st->data_at = 8 + (int64_t)hlen;
     if (!nn__st_parse(st, (const char *)st->file + 8, (int64_t)hlen)) { nn_safetensors_close(st); return NULL; }
     return st;
@@ -4367,11 +5900,13 @@ NN_API const char *nn_safetensors_meta(const nn_safetensors *st, const char *key
     for (k = 0; k + 1 < st->nmeta; k += 2) if (!strcmp(st->meta[k], key)) return st->meta[k + 1];
     return NULL;
 }
-static const nn__st_entry *nn__st_find(const nn_safetensors *st, const char *name) {
-    int k;
-    for (k = 0; k < st->n; k++) if (!strcmp(st->e[k].name, name)) return &st->e[k];
+/* the entry named prefix + name */
+static const nn__st_entry *nn__st_find2(const nn_safetensors *st, const char *prefix, const char *name) {
+    int k; size_t pl = strlen(prefix);
+    for (k = 0; k < st->n; k++) if (!strncmp(st->e[k].name, prefix, pl) && !strcmp(st->e[k].name + pl, name)) return &st->e[k];
     return NULL;
 }
+static const nn__st_entry *nn__st_find(const nn_safetensors *st, const char *name) { return nn__st_find2(st, "", name); }
 
 static float nn__half_to_float(uint16_t h, int bf16) {
     uint32_t bits;
@@ -4386,33 +5921,84 @@ static float nn__half_to_float(uint16_t h, int bf16) {
     return f;
 }
 
-/* The values of entry e as floats into dst. */
-static void nn__st_read(const nn_safetensors *st, const nn__st_entry *e, float *dst) {
-    const unsigned char *p = st->file + st->data_at + e->begin;
-    int64_t i, n = (e->end - e->begin) / nn__dtype_size[e->dtype];
+static int nn__st_is_int(int dtype) { return dtype == NN__ST_I64 || dtype == NN__ST_I32; }
+
+/* element i of entry e: *iv for integer dtypes, else *fv */
+static void nn__st_elem(const nn_safetensors *st, const nn__st_entry *e, int64_t i, int64_t *iv, double *fv) {
     int sz = nn__dtype_size[e->dtype], b;
-    for (i = 0; i < n; i++, p += sz) {
-        uint64_t u = 0;
-        for (b = sz - 1; b >= 0; b--) u = (u << 8) | p[b];     /* little-endian bytes */
-        switch (e->dtype) {
-        case NN__F32: { uint32_t v = (uint32_t)u; memcpy(&dst[i], &v, 4); } break;
-        case NN__F64: { double d; memcpy(&d, &u, 8); dst[i] = (float)d; } break;
-        case NN__F16: dst[i] = nn__half_to_float((uint16_t)u, 0); break;
-        case NN__BF16: dst[i] = nn__half_to_float((uint16_t)u, 1); break;
-        case NN__I64: dst[i] = (float)(int64_t)u; break;
-        case NN__I32: dst[i] = (float)(int32_t)(uint32_t)u; break;
-        default: dst[i] = 0;
+    const unsigned char *p = st->file + st->data_at + e->begin + i * sz;
+    uint64_t u = 0;
+    for (b = sz - 1; b >= 0; b--) u = (u << 8) | p[b];     /* little-endian bytes */
+    *iv = 0; *fv = 0;
+    switch (e->dtype) {
+    case NN__ST_F32: { uint32_t v = (uint32_t)u; float f; memcpy(&f, &v, 4); *fv = f; } break;
+    case NN__ST_F64: memcpy(fv, &u, 8); break;
+    case NN__ST_F16: *fv = nn__half_to_float((uint16_t)u, 0); break;
+    case NN__ST_BF16: *fv = nn__half_to_float((uint16_t)u, 1); break;
+    case NN__ST_I64: *iv = (int64_t)u; break;
+    case NN__ST_I32: *iv = (int32_t)(uint32_t)u; break;
+    default: break;
+    }
+}
+
+/* a double as float32, saturating to +-inf as IEEE rounding would (no undefined cast) */
+static float nn__to_f32(double v) {
+    if (v > 3.4028235677973366e38) return INFINITY;
+    if (v < -3.4028235677973366e38) return -INFINITY;
+    return (float)v;
+}
+
+/* The values of entry e into t (contiguous, float32 or int64), converted as PyTorch's copy_
+   would; a float into int64 must be whole (nn__st_fits checked it). */
+static void nn__st_read(const nn_safetensors *st, const nn__st_entry *e, nn_tensor *t) {
+    int64_t i, n = (e->end - e->begin) / nn__dtype_size[e->dtype], iv; double fv;
+    int is_int = nn__st_is_int(e->dtype);
+    for (i = 0; i < n && i < t->numel; i++) {
+        nn__st_elem(st, e, i, &iv, &fv);
+        if (t->dtype == NN_INT64) NN__I64(t)[i] = is_int ? iv : (int64_t)fv;
+        else NN__F32(t)[i] = is_int ? (float)iv : nn__to_f32(fv);
+    }
+}
+
+/* Can entry e be read into a tensor of this shape and dtype? 0 with an error naming prefix + name. */
+static int nn__st_fits(const nn_safetensors *st, const nn__st_entry *e, int ndim, const int64_t *shape, nn_dtype dtype,
+                       const char *fn, const char *prefix, const char *name) {
+    int d; int64_t i, n, iv; double fv; char s1[128], s2[128];
+    int same = e->ndim == ndim;
+    for (d = 0; same && d < ndim; d++) if (e->shape[d] != shape[d]) same = 0;
+    if (!same) {
+        nn_tensor a, b;
+        memset(&a, 0, sizeof a); memset(&b, 0, sizeof b);
+        a.ndim = e->ndim; memcpy(a.shape, e->shape, sizeof a.shape);
+        b.ndim = ndim; if (ndim) memcpy(b.shape, shape, (size_t)ndim * sizeof(int64_t));
+        nn__err(st->ctx, "%s: tensor \"%s%s\" in %s is %s but the model's is %s", fn, prefix, name, st->path, NN__SHAPE(&a, s1), NN__SHAPE(&b, s2));
+        return 0;
+    }
+    if (dtype != NN_FLOAT32 && dtype != NN_INT64) {
+        nn__err(st->ctx, "%s: tensor \"%s%s\" is %s in the model; nn.h loads into float32 and int64 tensors", fn, prefix, name, nn_dtype_name(dtype));
+        return 0;
+    }
+    if (dtype != NN_INT64 || nn__st_is_int(e->dtype)) return 1;
+    n = (e->end - e->begin) / nn__dtype_size[e->dtype];
+    for (i = 0; i < n; i++) {
+        nn__st_elem(st, e, i, &iv, &fv);
+        if (!(fv == floor(fv) && fabs(fv) < 9.2e18)) {
+            nn__err(st->ctx, "%s: tensor \"%s%s\" in %s is %s with value %g at %lld, but the model's is int64: dtype mismatch",
+                    fn, prefix, name, st->path, nn__dtype_names[e->dtype], fv, (long long)i);
+            return 0;
         }
     }
+    return 1;
 }
 
 NN_API nn_tensor *nn_safetensors_get(nn_safetensors *st, const char *name) {
     const nn__st_entry *e; nn_tensor *t;
-    if (!st || !name) return NULL;
+    if (!st) return NULL;
+    if (!name) { nn__err(st->ctx, "nn_safetensors_get: name is NULL"); return NULL; }
     e = nn__st_find(st, name);
     if (!e) { nn__err(st->ctx, "nn_safetensors_get: %s has no tensor \"%s\"", st->path, name); return NULL; }
-    t = nn_empty(st->ctx, e->ndim, e->shape);
-    if (t) nn__st_read(st, e, NN__F32(t));
+    t = nn_empty_dtype(st->ctx, e->ndim, e->shape, nn__st_is_int(e->dtype) ? NN_INT64 : NN_FLOAT32);
+    if (t) nn__st_read(st, e, t);
     return t;
 }
 
@@ -4440,30 +6026,79 @@ static void nn__bstr(nn__buf *b, const char *s) {   /* a JSON string literal */
     nn__bput(b, "\"", 1);
 }
 
-NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const *names, nn_tensor *const *tensors, int n,
-                               const char *const *meta_keys, const char *const *meta_values, int nmeta) {
-    nn__buf b; int k, d, ok = 1; int64_t off = 0; char num[64], *tmp; FILE *f; unsigned char len8[8]; uint64_t hl;
-    if (!ctx) return 0;
-    if (!path || (n > 0 && (!names || !tensors))) { nn__err(ctx, "nn_safetensors_save: path, names or tensors is NULL"); return 0; }
-    for (k = 0; k < n; k++) if (!tensors[k] || !names[k]) { nn__err(ctx, "nn_safetensors_save: tensor %d (%s) is NULL", k, names[k] ? names[k] : "no name"); return 0; }
-    memset(&b, 0, sizeof b); b.ok = 1;
-    nn__bput(&b, "{", 1);
+/* the safetensors dtype name of an nn_dtype, or NULL */
+static const char *nn__st_dtype_of(nn_dtype t) {
+    switch (t) {
+    case NN_FLOAT32: return "F32";
+    case NN_INT64: return "I64";
+    case NN_FLOAT16: return "F16";
+    case NN_BFLOAT16: return "BF16";
+    default: return NULL;
+    }
+}
+
+/* the JSON header: metadata, then each tensor's dtype, shape and byte range */
+static void nn__st_header(nn__buf *b, const char *const *names, nn_tensor *const *tensors, int n,
+                          const char *const *meta_keys, const char *const *meta_values, int nmeta) {
+    int k, d; int64_t off = 0; char num[64];
+    nn__bput(b, "{", 1);
     if (nmeta > 0) {
-        nn__bputs(&b, "\"__metadata__\":{");
-        for (k = 0; k < nmeta; k++) { if (k) nn__bput(&b, ",", 1); nn__bstr(&b, meta_keys[k]); nn__bput(&b, ":", 1); nn__bstr(&b, meta_values[k]); }
-        nn__bput(&b, "}", 1);
+        nn__bputs(b, "\"__metadata__\":{");
+        for (k = 0; k < nmeta; k++) { if (k) nn__bput(b, ",", 1); nn__bstr(b, meta_keys[k]); nn__bput(b, ":", 1); nn__bstr(b, meta_values[k]); }
+        nn__bput(b, "}", 1);
     }
     for (k = 0; k < n; k++) {
-        if (k || nmeta > 0) nn__bput(&b, ",", 1);
-        nn__bstr(&b, names[k]);
-        nn__bputs(&b, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (d = 0; d < tensors[k]->ndim; d++) { snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)tensors[k]->shape[d]); nn__bput(&b, num, strlen(num)); }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + tensors[k]->numel * 4));
-        nn__bput(&b, num, strlen(num));
-        off += tensors[k]->numel * 4;
+        int64_t bytes = tensors[k]->numel * (int64_t)nn_dtype_size(tensors[k]->dtype);
+        if (k || nmeta > 0) nn__bput(b, ",", 1);
+        nn__bstr(b, names[k]);
+        nn__bputs(b, ":{\"dtype\":\"");
+        nn__bputs(b, nn__st_dtype_of(tensors[k]->dtype));
+        nn__bputs(b, "\",\"shape\":[");
+        for (d = 0; d < tensors[k]->ndim; d++) { snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)tensors[k]->shape[d]); nn__bputs(b, num); }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + bytes));
+        nn__bputs(b, num);
+        off += bytes;
     }
-    nn__bput(&b, "}", 1);
-    while (b.ok && b.n % 8) nn__bput(&b, " ", 1);      /* data starts 8-byte aligned */
+    nn__bput(b, "}", 1);
+    while (b->ok && b->n % 8) nn__bput(b, " ", 1);      /* data starts 8-byte aligned */
+}
+
+/* t's elements in row-major order, little-endian */
+static int nn__st_write_data(FILE *f, const nn_tensor *t) {
+    size_t es = nn_dtype_size(t->dtype); nn__walk w; int64_t i;
+    const unsigned char *base = NN__CAST(const unsigned char *, t->data);
+    if (nn__little_endian() && nn_is_contiguous(t)) return fwrite(base, es, (size_t)t->numel, f) == (size_t)t->numel;
+    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) {
+        unsigned char by[8]; size_t q;
+        for (q = 0; q < es; q++) by[q] = base[(size_t)w.off[0] * es + (nn__little_endian() ? q : es - 1 - q)];
+        if (fwrite(by, 1, es, f) != es) return 0;
+    }
+    return 1;
+}
+
+static int nn__st_check_args(nn_ctx *ctx, const char *path, const char *const *names, nn_tensor *const *tensors, int n,
+                             const char *const *meta_keys, const char *const *meta_values, int nmeta) {
+    int k;
+    if (!path || n < 0 || nmeta < 0 || (n > 0 && (!names || !tensors)) || (nmeta > 0 && (!meta_keys || !meta_values))) {
+        nn__err(ctx, "nn_safetensors_save: path, names, tensors or metadata is NULL, or a count (%d tensors, %d metadata) is negative", n, nmeta);
+        return 0;
+    }
+    for (k = 0; k < n; k++) {
+        if (!tensors[k] || !names[k]) { nn__err(ctx, "nn_safetensors_save: tensor %d (%s) is NULL", k, names[k] ? names[k] : "no name"); return 0; }
+        if (!nn__st_dtype_of(tensors[k]->dtype)) { nn__err(ctx, "nn_safetensors_save: tensor \"%s\" has dtype %d, which safetensors cannot name", names[k], (int)tensors[k]->dtype); return 0; }
+    }
+    for (k = 0; k < nmeta; k++) if (!meta_keys[k] || !meta_values[k]) { nn__err(ctx, "nn_safetensors_save: metadata entry %d is NULL", k); return 0; }
+    return 1;
+}
+
+NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const *names, nn_tensor *const *tensors, int n,
+                               const char *const *meta_keys, const char *const *meta_values, int nmeta) {
+    nn__buf b; int k, ok = 1; char *tmp; FILE *f; unsigned char len8[8]; uint64_t hl;
+    if (!ctx) return 0;
+    if (!nn__st_check_args(ctx, path, names, tensors, n, meta_keys, meta_values, nmeta)) return 0;
+    memset(&b, 0, sizeof b); b.ok = 1;
+    nn__st_header(&b, names, tensors, n, meta_keys, meta_values, nmeta);
     if (!b.ok) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
     tmp = NN__CAST(char *, NN_MALLOC(strlen(path) + 8));
     if (!tmp) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
@@ -4473,20 +6108,7 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
     hl = b.n;
     for (k = 0; k < 8; k++) len8[k] = (unsigned char)(hl >> (8 * k));
     ok = fwrite(len8, 1, 8, f) == 8 && fwrite(b.p, 1, b.n, f) == b.n;
-    for (k = 0; k < n && ok; k++) {
-        nn_tensor *t = tensors[k];
-        if (nn__little_endian() && nn_is_contiguous(t)) ok = fwrite(NN__F32(t), 4, (size_t)t->numel, f) == (size_t)t->numel;
-        else {
-            nn__walk w; int64_t i;
-            nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-            for (i = 0; i < t->numel && ok; i++, nn__walk_next(&w)) {
-                uint32_t u; unsigned char by[4]; int q;
-                memcpy(&u, &NN__F32(t)[w.off[0]], 4);
-                for (q = 0; q < 4; q++) by[q] = (unsigned char)(u >> (8 * q));
-                ok = fwrite(by, 1, 4, f) == 4;
-            }
-        }
-    }
+    for (k = 0; k < n && ok; k++) ok = nn__st_write_data(f, tensors[k]);
     if (fflush(f) != 0) ok = 0;
     if (fclose(f) != 0) ok = 0;
     NN_FREE(b.p);
@@ -4499,42 +6121,28 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
     return ok;
 }
 
-/* Checks that every state entry of m is in st with its shape (under prefix);
-   with strict, that st holds nothing else under prefix. Names the first misfit. */
+/* Checks that every state entry of m is in st (under prefix) with its shape and a dtype that
+   converts; with strict, that st holds nothing else under prefix. Names the first misfit. */
 static int nn__check_model(nn_module *m, const nn_safetensors *st, const char *prefix, const char *fn) {
-    const nn_state_entry *es; int n = nn_module_state(m, &es), k, d, mine = 0; char full[256], s1[128], s2[128];
+    const nn_state_entry *es; int n = nn_module_state(m, &es), k, q, mine = 0;
     size_t pl = strlen(prefix);
     for (k = 0; k < n; k++) {
-        const nn__st_entry *e;
-        snprintf(full, sizeof full, "%s%s", prefix, es[k].name);
-        e = nn__st_find(st, full);
-        if (!e) { nn__err(m->ctx, "%s: %s has no tensor \"%s\" (missing key)", fn, st->path, full); return 0; }
-        if (e->ndim != es[k].tensor->ndim) goto shape;
-        for (d = 0; d < e->ndim; d++) if (e->shape[d] != es[k].tensor->shape[d]) goto shape;
-        continue;
-shape:
-        {
-            nn_tensor fake; memset(&fake, 0, sizeof fake); fake.ndim = e->ndim; memcpy(fake.shape, e->shape, sizeof fake.shape);
-            nn__err(m->ctx, "%s: tensor \"%s\" in %s is %s but the model's is %s", fn, full, st->path, NN__SHAPE(&fake, s1), NN__SHAPE(es[k].tensor, s2));
-        }
-        return 0;
+        const nn__st_entry *e = nn__st_find2(st, prefix, es[k].name);
+        if (!e) { nn__err(m->ctx, "%s: %s has no tensor \"%s%s\" (missing key)", fn, st->path, prefix, es[k].name); return 0; }
+        if (!nn__st_fits(st, e, es[k].tensor->ndim, es[k].tensor->shape, es[k].tensor->dtype, fn, prefix, es[k].name)) return 0;
     }
     for (k = 0; k < st->n; k++) if (!strncmp(st->e[k].name, prefix, pl)) mine++;
-    if (mine != n) {
-        for (k = 0; k < st->n; k++) if (!strncmp(st->e[k].name, prefix, pl)) {
-            int found = 0, q;
-            for (q = 0; q < n; q++) { snprintf(full, sizeof full, "%s%s", prefix, es[q].name); if (!strcmp(full, st->e[k].name)) found = 1; }
-            if (!found) { nn__err(m->ctx, "%s: %s has tensor \"%s\", which the model does not have (unexpected key)", fn, st->path, st->e[k].name); return 0; }
-        }
+    if (mine == n) return 1;
+    for (k = 0; k < st->n; k++) if (!strncmp(st->e[k].name, prefix, pl)) {
+        int found = 0;
+        for (q = 0; q < n && !found; q++) if (!strcmp(st->e[k].name + pl, es[q].name)) found = 1;
+        if (!found) { nn__err(m->ctx, "%s: %s has tensor \"%s\", which the model does not have (unexpected key)", fn, st->path, st->e[k].name); return 0; }
     }
     return 1;
 }
 static void nn__apply_model(nn_module *m, const nn_safetensors *st, const char *prefix) {
-    const nn_state_entry *es; int n = nn_module_state(m, &es), k; char full[256];
-    for (k = 0; k < n; k++) {
-        snprintf(full, sizeof full, "%s%s", prefix, es[k].name);
-        nn__st_read(st, nn__st_find(st, full), NN__F32(es[k].tensor));
-    }
+    const nn_state_entry *es; int n = nn_module_state(m, &es), k;
+    for (k = 0; k < n; k++) nn__st_read(st, nn__st_find2(st, prefix, es[k].name), es[k].tensor);
 }
 
 NN_API int nn_save_model(nn_module *m, const char *path) {
@@ -4564,175 +6172,398 @@ NN_API int nn_load_model(nn_module *m, const char *path) {
 /* ---- whole training state ---- */
 
 /* names of each optimizer's state tensors, as PyTorch's state_dict calls them */
-static const char *nn__optim_state_names[5][3] = {
+#define NN__OPTIM_KINDS 5
+static const char *nn__optim_state_names[NN__OPTIM_KINDS][3] = {
     { "momentum_buffer", NULL, NULL }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }, { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" },
     { "square_avg", "momentum_buffer", "grad_avg" }, { "sum", NULL, NULL } };
 
+/* The DataLoader's state, read and set by the data section (defined there). */
+typedef struct nn__loader_state { int64_t len, pos, epoch; uint64_t rng; int64_t *order; } nn__loader_state;
+static nn__loader_state nn__dataloader_state(nn_dataloader *dl);   /* order points into the loader */
+static void nn__dataloader_set_state(nn_dataloader *dl, const nn__loader_state *s);
 
-#define NN__CK_MAX_META 512
-typedef struct nn__meta { int n; char keys[NN__CK_MAX_META][64]; char vals[NN__CK_MAX_META][48]; } nn__meta;
-static void nn__meta_add(nn__meta *m, const char *k, const char *fmt, double v) {
-    if (m->n >= NN__CK_MAX_META) return;
-    snprintf(m->keys[m->n], sizeof m->keys[0], "%s", k);
-    snprintf(m->vals[m->n++], sizeof m->vals[0], fmt, v);
+NN_API nn_checkpoint nn_checkpoint_default(void) {
+    nn_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    ck.model = NULL; ck.optim = NULL; ck.scheduler = NULL; ck.loader = NULL;
+    ck.extra_names = NULL; ck.extra_values = NULL; ck.extra_tensor_names = NULL; ck.extra_tensors = NULL;
+    return ck;
 }
 
-NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path) {
-    nn_ctx *ctx; const nn_state_entry *es; int n, k, g, s, nt = 0, cap, ok; char key[64];
-    const char **names = NULL; nn_tensor **ts = NULL; char (*tn)[200] = NULL; nn__meta *meta; const char *mk[NN__CK_MAX_META], *mv[NN__CK_MAX_META];
-    if (!ck || !ck->model) return 0;
-    ctx = ck->model->ctx;
-    n = nn_module_state(ck->model, &es);
-    cap = n + 1;
-    if (ck->optim) for (g = 0; g < ck->optim->ngroups; g++) cap += 3 * ck->optim->groups[g].n;
-    names = NN__CAST(const char **, NN_MALLOC((size_t)cap * sizeof(char *)));
-    ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)cap * sizeof(nn_tensor *)));
-    tn = NN__CAST(char (*)[200], NN_MALLOC((size_t)cap * sizeof(tn[0])));
-    meta = NN__CAST(nn__meta *, NN_MALLOC(sizeof(nn__meta)));
-    if (!names || !ts || !tn || !meta) { NN_FREE(names); NN_FREE(ts); NN_FREE(tn); NN_FREE(meta); nn__err(ctx, "nn_save_checkpoint: out of memory"); return 0; }
-    meta->n = 0;
-    for (k = 0; k < n; k++) { snprintf(tn[nt], sizeof tn[0], "model.%s", es[k].name); names[nt] = tn[nt]; ts[nt++] = es[k].tensor; }
-    nn__meta_add(meta, "format", "nn.h checkpoint %g", 1);
-    nn__meta_add(meta, "epoch", "%.17g", (double)ck->epoch);
-    nn__meta_add(meta, "loss", "%.17g", ck->loss);
-    nn__meta_add(meta, "rng.state_hi", "%.17g", (double)(ctx->rng.state >> 32));
-    nn__meta_add(meta, "rng.state_lo", "%.17g", (double)(ctx->rng.state & 0xffffffffu));
-    nn__meta_add(meta, "rng.inc_hi", "%.17g", (double)(ctx->rng.inc >> 32));
-    nn__meta_add(meta, "rng.inc_lo", "%.17g", (double)(ctx->rng.inc & 0xffffffffu));
-    nn__meta_add(meta, "rng.has_spare", "%.17g", (double)ctx->rng.has_spare);
-    nn__meta_add(meta, "rng.spare", "%.17g", (double)ctx->rng.spare);
-    if (ck->optim) {
-        nn_optim *o = ck->optim; int pi = 0;
-        nn__meta_add(meta, "optim.kind", "%.17g", o->kind);
-        nn__meta_add(meta, "optim.groups", "%.17g", o->ngroups);
-        for (g = 0; g < o->ngroups; g++) {
-            nn__group *gr = &o->groups[g];
-            snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_add(meta, key, "%.17g", gr->lr);
-            snprintf(key, sizeof key, "optim.%d.momentum", g); nn__meta_add(meta, key, "%.17g", gr->momentum);
-            snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__meta_add(meta, key, "%.17g", gr->initial_lr);
-            snprintf(key, sizeof key, "optim.%d.params", g); nn__meta_add(meta, key, "%.17g", gr->n);
-            for (k = 0; k < gr->n; k++, pi++) {
-                snprintf(key, sizeof key, "optim.state.%d.step", pi); nn__meta_add(meta, key, "%.17g", (double)gr->step[k]);
-                for (s = 0; s < 3; s++) if (gr->state[3 * k + s]) {
-                    snprintf(tn[nt], sizeof tn[0], "optim.state.%d.%s", pi, nn__optim_state_names[o->kind][s]);
-                    names[nt] = tn[nt]; ts[nt++] = gr->state[3 * k + s];
-                }
+/* A checkpoint being written: named tensors and metadata pairs, every string on the heap. */
+typedef struct nn__ck {
+    char **names; nn_tensor **ts; int n, cap;
+    char **meta; int nmeta, meta_cap;   /* key, value, key, value, ... */
+    nn_tensor *order;                    /* the loader's order, a copy freed after writing */
+    int ok;
+} nn__ck;
+
+static char *nn__strcat2(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = NN__CAST(char *, NN_MALLOC(la + lb + 1));
+    if (s) { memcpy(s, a, la); memcpy(s + la, b, lb + 1); }
+    return s;
+}
+static void nn__ck_tensor(nn__ck *c, const char *prefix, const char *name, nn_tensor *t) {
+    char *s;
+    if (!c->ok) return;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        char **nn_ = NN__CAST(char **, NN_REALLOC(c->names, (size_t)cap * sizeof(char *)));
+        nn_tensor **nt;
+        if (!nn_) { c->ok = 0; return; }
+        c->names = nn_;
+        nt = NN__CAST(nn_tensor **, NN_REALLOC(c->ts, (size_t)cap * sizeof(nn_tensor *)));
+        if (!nt) { c->ok = 0; return; }
+        c->ts = nt; c->cap = cap;
+    }
+    s = nn__strcat2(prefix, name);
+    if (!s) { c->ok = 0; return; }
+    c->names[c->n] = s; c->ts[c->n++] = t;
+}
+static void nn__ck_meta(nn__ck *c, const char *prefix, const char *key, const char *value) {
+    char *k, *v;
+    if (!c->ok) return;
+    if (c->nmeta + 2 > c->meta_cap) {
+        int cap = c->meta_cap ? 2 * c->meta_cap : 64;
+        char **m = NN__CAST(char **, NN_REALLOC(c->meta, (size_t)cap * sizeof(char *)));
+        if (!m) { c->ok = 0; return; }
+        c->meta = m; c->meta_cap = cap;
+    }
+    k = nn__strcat2(prefix, key); v = nn__strcat2(value, "");
+    if (!k || !v) { NN_FREE(k); NN_FREE(v); c->ok = 0; return; }
+    c->meta[c->nmeta++] = k; c->meta[c->nmeta++] = v;
+}
+static void nn__ck_num(nn__ck *c, const char *key, double v) { char s[40]; snprintf(s, sizeof s, "%.17g", v); nn__ck_meta(c, "", key, s); }
+static void nn__ck_u64(nn__ck *c, const char *key, uint64_t v) { char s[40]; snprintf(s, sizeof s, "%llu", (unsigned long long)v); nn__ck_meta(c, "", key, s); }
+static void nn__ck_free(nn__ck *c) {
+    int k;
+    for (k = 0; k < c->n; k++) NN_FREE(c->names[k]);
+    for (k = 0; k < c->nmeta; k++) NN_FREE(c->meta[k]);
+    NN_FREE(c->names); NN_FREE(c->ts); NN_FREE(c->meta);
+    nn_free(c->order);
+}
+
+static void nn__ck_save_rng(nn__ck *c, const nn_ctx *ctx) {
+    nn__ck_num(c, "rng.state_hi", (double)(ctx->rng.state >> 32));
+    nn__ck_num(c, "rng.state_lo", (double)(ctx->rng.state & 0xffffffffu));
+    nn__ck_num(c, "rng.inc_hi", (double)(ctx->rng.inc >> 32));
+    nn__ck_num(c, "rng.inc_lo", (double)(ctx->rng.inc & 0xffffffffu));
+    nn__ck_num(c, "rng.has_spare", (double)ctx->rng.has_spare);
+    nn__ck_num(c, "rng.spare", (double)ctx->rng.spare);
+}
+
+static int nn__ck_save_optim(nn__ck *c, nn_optim *o) {
+    int g, k, s, pi = 0; char key[96];
+    if (o->kind < 0 || o->kind >= NN__OPTIM_KINDS) { nn__err(o->ctx, "nn_save_checkpoint: optimizer kind %d has no state names", o->kind); return 0; }
+    nn__ck_num(c, "optim.kind", o->kind);
+    nn__ck_num(c, "optim.groups", o->ngroups);
+    for (g = 0; g < o->ngroups; g++) {
+        nn__group *gr = &o->groups[g];
+        snprintf(key, sizeof key, "optim.%d.lr", g); nn__ck_num(c, key, gr->lr);
+        snprintf(key, sizeof key, "optim.%d.momentum", g); nn__ck_num(c, key, gr->momentum);
+        snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__ck_num(c, key, gr->initial_lr);
+        snprintf(key, sizeof key, "optim.%d.has_initial_lr", g); nn__ck_num(c, key, gr->has_initial_lr);
+        snprintf(key, sizeof key, "optim.%d.params", g); nn__ck_num(c, key, gr->n);
+        for (k = 0; k < gr->n; k++, pi++) {
+            snprintf(key, sizeof key, "optim.state.%d.step", pi); nn__ck_num(c, key, (double)gr->step[k]);
+            for (s = 0; s < 3; s++) if (gr->state[3 * k + s]) {
+                snprintf(key, sizeof key, "optim.state.%d.", pi);
+                nn__ck_tensor(c, key, nn__optim_state_names[o->kind][s], gr->state[3 * k + s]);
             }
         }
     }
-    if (ck->scheduler) {
-        nn_scheduler *sc = ck->scheduler;
-        nn__meta_add(meta, "sched.kind", "%.17g", sc->kind);
-        nn__meta_add(meta, "sched.last_epoch", "%.17g", (double)sc->last_epoch);
-        nn__meta_add(meta, "sched.best", "%.17g", sc->best);
-        nn__meta_add(meta, "sched.num_bad", "%.17g", (double)sc->num_bad);
-        nn__meta_add(meta, "sched.cooldown_counter", "%.17g", (double)sc->cooldown_counter);
+    return 1;
+}
+
+static void nn__ck_save_sched(nn__ck *c, const nn_scheduler *sc) {
+    nn__ck_num(c, "sched.kind", sc->kind);
+    nn__ck_num(c, "sched.last_epoch", (double)sc->last_epoch);
+    nn__ck_num(c, "sched.best", sc->best);
+    nn__ck_num(c, "sched.num_bad", (double)sc->num_bad);
+    nn__ck_num(c, "sched.cooldown_counter", (double)sc->cooldown_counter);
+}
+
+static int nn__ck_save_loader(nn__ck *c, nn_ctx *ctx, nn_dataloader *dl) {
+    nn__loader_state ls = nn__dataloader_state(dl);
+    c->order = nn_from_i64(ctx, 1, &ls.len, ls.order);
+    if (!c->order) return 0;
+    nn__ck_num(c, "loader.len", (double)ls.len);
+    nn__ck_num(c, "loader.pos", (double)ls.pos);
+    nn__ck_num(c, "loader.epoch", (double)ls.epoch);
+    nn__ck_u64(c, "loader.rng", ls.rng);
+    nn__ck_tensor(c, "", "loader.order", c->order);
+    return 1;
+}
+
+static int nn__ck_save_extras(nn__ck *c, nn_ctx *ctx, const nn_checkpoint *ck) {
+    int k; char v[40];
+    if (ck->nextra < 0 || ck->nextra_tensors < 0 || (ck->nextra > 0 && (!ck->extra_names || !ck->extra_values))
+        || (ck->nextra_tensors > 0 && (!ck->extra_tensor_names || !ck->extra_tensors))) {
+        nn__err(ctx, "nn_save_checkpoint: nextra is %d and nextra_tensors %d; their names and values must not be NULL", ck->nextra, ck->nextra_tensors);
+        return 0;
     }
-    if (meta->n >= NN__CK_MAX_META) { nn__err(ctx, "nn_save_checkpoint: too many parameters for the checkpoint metadata (%d entries)", NN__CK_MAX_META); ok = 0; }
-    else {
-        for (k = 0; k < meta->n; k++) { mk[k] = meta->keys[k]; mv[k] = meta->vals[k]; }
-        ok = nn_safetensors_save(ctx, path, names, ts, nt, mk, mv, meta->n);
+    for (k = 0; k < ck->nextra; k++) {
+        if (!ck->extra_names[k]) { nn__err(ctx, "nn_save_checkpoint: extra_names[%d] is NULL", k); return 0; }
+        snprintf(v, sizeof v, "%.17g", ck->extra_values[k]);
+        nn__ck_meta(c, "extra.", ck->extra_names[k], v);
     }
-    NN_FREE(names); NN_FREE(ts); NN_FREE(tn); NN_FREE(meta);
+    for (k = 0; k < ck->nextra_tensors; k++) {
+        if (!ck->extra_tensor_names[k] || !ck->extra_tensors[k]) { nn__err(ctx, "nn_save_checkpoint: extra tensor %d or its name is NULL", k); return 0; }
+        nn__ck_tensor(c, "extra.", ck->extra_tensor_names[k], ck->extra_tensors[k]);
+    }
+    return 1;
+}
+
+NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path) {
+    nn_ctx *ctx; const nn_state_entry *es; int n, k, ok = 1; nn__ck c;
+    if (!ck || !ck->model) return 0;
+    ctx = ck->model->ctx;
+    memset(&c, 0, sizeof c); c.ok = 1;
+    n = nn_module_state(ck->model, &es);
+    for (k = 0; k < n; k++) nn__ck_tensor(&c, "model.", es[k].name, es[k].tensor);
+    nn__ck_meta(&c, "", "format", "nn.h checkpoint 2");
+    nn__ck_num(&c, "epoch", (double)ck->epoch);
+    nn__ck_num(&c, "loss", ck->loss);
+    nn__ck_save_rng(&c, ctx);
+    if (ck->optim) ok = nn__ck_save_optim(&c, ck->optim);
+    if (ok && ck->scheduler) nn__ck_save_sched(&c, ck->scheduler);
+    if (ok && ck->loader) ok = nn__ck_save_loader(&c, ctx, ck->loader);
+    if (ok) ok = nn__ck_save_extras(&c, ctx, ck);
+    if (ok && !c.ok) { nn__err(ctx, "nn_save_checkpoint: out of memory"); ok = 0; }
+    if (ok) {
+        const char **mk = NN__CAST(const char **, NN_MALLOC((size_t)(c.nmeta / 2 + 1) * sizeof(char *)));
+        const char **mv = NN__CAST(const char **, NN_MALLOC((size_t)(c.nmeta / 2 + 1) * sizeof(char *)));
+        if (!mk || !mv) { nn__err(ctx, "nn_save_checkpoint: out of memory"); ok = 0; }
+        for (k = 0; ok && k < c.nmeta / 2; k++) { mk[k] = c.meta[2 * k]; mv[k] = c.meta[2 * k + 1]; }
+        if (ok) ok = nn_safetensors_save(ctx, path, (const char *const *)c.names, c.ts, c.n, mk, mv, c.nmeta / 2);
+        NN_FREE(mk); NN_FREE(mv);
+    }
+    nn__ck_free(&c);
     return ok;
 }
+
+/* ---- loading: check everything, then apply ---- */
 
 static int nn__meta_num(nn_safetensors *st, const char *key, double *v) {
     const char *s = nn_safetensors_meta(st, key);
     char *end;
     if (!s) { nn__err(st->ctx, "nn_load_checkpoint: %s lacks \"%s\"", st->path, key); return 0; }
     *v = strtod(s, &end);
-    if (end == s) { nn__err(st->ctx, "nn_load_checkpoint: %s has a bad value for \"%s\"", st->path, key); return 0; }
+    if (end == s || *end) { nn__err(st->ctx, "nn_load_checkpoint: %s has a bad value for \"%s\"", st->path, key); return 0; }
+    return 1;
+}
+/* a whole number in [lo, hi] */
+static int nn__meta_int(nn_safetensors *st, const char *key, int64_t lo, int64_t hi, int64_t *v) {
+    double d;
+    if (!nn__meta_num(st, key, &d)) return 0;
+    if (!(d == floor(d) && d >= (double)lo && d <= (double)hi)) {
+        nn__err(st->ctx, "nn_load_checkpoint: \"%s\" in %s is %g; expected a whole number in [%lld, %lld]", key, st->path, d, (long long)lo, (long long)hi);
+        return 0;
+    }
+    *v = (int64_t)d;
+    return 1;
+}
+static int nn__meta_u64(nn_safetensors *st, const char *key, uint64_t *v) {
+    const char *s = nn_safetensors_meta(st, key);
+    char *end;
+    if (!s) { nn__err(st->ctx, "nn_load_checkpoint: %s lacks \"%s\"", st->path, key); return 0; }
+    *v = (uint64_t)strtoull(s, &end, 10);
+    if (end == s || *end || *s == '-') { nn__err(st->ctx, "nn_load_checkpoint: %s has a bad value for \"%s\"", st->path, key); return 0; }
+    return 1;
+}
+/* the u64 split in two doubles (hi, lo) as version 1 wrote it */
+static int nn__meta_hilo(nn_safetensors *st, const char *hi, const char *lo, uint64_t *v) {
+    int64_t h, l;
+    if (!nn__meta_int(st, hi, 0, 0xffffffffLL, &h) || !nn__meta_int(st, lo, 0, 0xffffffffLL, &l)) return 0;
+    *v = ((uint64_t)h << 32) | (uint64_t)l;
     return 1;
 }
 
+static int nn__ld_check_optim(nn_safetensors *st, nn_optim *o) {
+    int g, k, s, pi; int64_t v; char key[96];
+    const char *fn = "nn_load_checkpoint";
+    if (o->kind < 0 || o->kind >= NN__OPTIM_KINDS) { nn__err(o->ctx, "%s: optimizer kind %d has no state names", fn, o->kind); return 0; }
+    if (!nn__meta_int(st, "optim.kind", 0, NN__OPTIM_KINDS - 1, &v)) return 0;
+    if (v != o->kind) { nn__err(o->ctx, "%s: %s holds another kind of optimizer state", fn, st->path); return 0; }
+    if (!nn__meta_int(st, "optim.groups", 0, INT_MAX, &v)) return 0;
+    if (v != o->ngroups) { nn__err(o->ctx, "%s: %s has %lld parameter groups; the optimizer has %d", fn, st->path, (long long)v, o->ngroups); return 0; }
+    for (pi = 0, g = 0; g < o->ngroups; g++) {
+        double d;
+        snprintf(key, sizeof key, "optim.%d.params", g);
+        if (!nn__meta_int(st, key, 0, INT_MAX, &v)) return 0;
+        if (v != o->groups[g].n) { nn__err(o->ctx, "%s: group %d has %lld parameters in %s and %d in the optimizer", fn, g, (long long)v, st->path, o->groups[g].n); return 0; }
+        snprintf(key, sizeof key, "optim.%d.lr", g); if (!nn__meta_num(st, key, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.momentum", g); if (!nn__meta_num(st, key, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.initial_lr", g); if (!nn__meta_num(st, key, &d)) return 0;
+        for (k = 0; k < o->groups[g].n; k++, pi++) {
+            nn_tensor *p = o->groups[g].params[k];
+            snprintf(key, sizeof key, "optim.state.%d.step", pi);
+            if (!nn__meta_int(st, key, 0, INT64_MAX / 2, &v)) return 0;
+            for (s = 0; s < 3; s++) {
+                const nn__st_entry *e;
+                if (!nn__optim_state_names[o->kind][s]) continue;
+                snprintf(key, sizeof key, "optim.state.%d.", pi);
+                e = nn__st_find2(st, key, nn__optim_state_names[o->kind][s]);
+                if (e && !nn__st_fits(st, e, p->ndim, p->shape, NN_FLOAT32, fn, key, nn__optim_state_names[o->kind][s])) return 0;
+            }
+        }
+    }
+    return 1;
+}
+static void nn__ld_optim(nn_safetensors *st, nn_optim *o) {
+    int g, k, s, pi; int64_t v; char key[96];
+    for (pi = 0, g = 0; g < o->ngroups; g++) {
+        nn__group *gr = &o->groups[g];
+        snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
+        snprintf(key, sizeof key, "optim.%d.momentum", g); nn__meta_num(st, key, &gr->momentum);
+        snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__meta_num(st, key, &gr->initial_lr);
+        snprintf(key, sizeof key, "optim.%d.has_initial_lr", g);
+        if (nn_safetensors_meta(st, key) && nn__meta_int(st, key, 0, 1, &v)) gr->has_initial_lr = (int)v;   /* absent in version 1 */
+        for (k = 0; k < gr->n; k++, pi++) {
+            snprintf(key, sizeof key, "optim.state.%d.step", pi);
+            if (nn__meta_int(st, key, 0, INT64_MAX / 2, &v)) gr->step[k] = v;
+            for (s = 0; s < 3; s++) {
+                const nn__st_entry *e; nn_tensor **t = &gr->state[3 * k + s];
+                if (!nn__optim_state_names[o->kind][s]) continue;
+                snprintf(key, sizeof key, "optim.state.%d.", pi);
+                e = nn__st_find2(st, key, nn__optim_state_names[o->kind][s]);
+                if (!e) { nn_free(*t); *t = NULL; continue; }
+                if (!*t) *t = nn_zeros(o->ctx, gr->params[k]->ndim, gr->params[k]->shape);
+                if (*t) nn__st_read(st, e, *t);
+            }
+        }
+    }
+}
+
+static int nn__ld_check_sched(nn_safetensors *st, nn_scheduler *sc) {
+    int64_t v; double d;
+    if (!nn_safetensors_meta(st, "sched.kind")) { nn__err(st->ctx, "nn_load_checkpoint: %s has no scheduler state", st->path); return 0; }
+    if (!nn__meta_int(st, "sched.kind", 0, INT_MAX, &v)) return 0;
+    if (v != sc->kind) { nn__err(st->ctx, "nn_load_checkpoint: %s holds another kind of scheduler state", st->path); return 0; }
+    return nn__meta_int(st, "sched.last_epoch", -1, INT64_MAX / 2, &v) && nn__meta_num(st, "sched.best", &d)
+        && nn__meta_int(st, "sched.num_bad", 0, INT64_MAX / 2, &v) && nn__meta_int(st, "sched.cooldown_counter", 0, INT64_MAX / 2, &v);
+}
+static void nn__ld_sched(nn_safetensors *st, nn_scheduler *sc) {
+    int64_t v;
+    nn__meta_int(st, "sched.last_epoch", -1, INT64_MAX / 2, &v); sc->last_epoch = v;
+    nn__meta_num(st, "sched.best", &sc->best);
+    nn__meta_int(st, "sched.num_bad", 0, INT64_MAX / 2, &v); sc->num_bad = v;
+    nn__meta_int(st, "sched.cooldown_counter", 0, INT64_MAX / 2, &v); sc->cooldown_counter = v;
+}
+
+/* the loader's saved state: its length matches, the order is a permutation */
+static int nn__ld_check_loader(nn_safetensors *st, nn_dataloader *dl) {
+    nn__loader_state ls = nn__dataloader_state(dl);
+    int64_t len, v, i, iv; uint64_t u; double fv; const nn__st_entry *e; unsigned char *seen; int ok = 1;
+    if (!nn__meta_int(st, "loader.len", 0, INT64_MAX / 2, &len)) return 0;
+    if (len != ls.len) { nn__err(st->ctx, "nn_load_checkpoint: the loader in %s had %lld samples; this one has %lld", st->path, (long long)len, (long long)ls.len); return 0; }
+    if (!nn__meta_int(st, "loader.pos", -1, len, &v) || !nn__meta_int(st, "loader.epoch", 0, INT64_MAX / 2, &v) || !nn__meta_u64(st, "loader.rng", &u)) return 0;
+    e = nn__st_find(st, "loader.order");
+    if (!e) { nn__err(st->ctx, "nn_load_checkpoint: %s has no tensor \"loader.order\"", st->path); return 0; }
+    if (!nn__st_fits(st, e, 1, &len, NN_INT64, "nn_load_checkpoint", "", "loader.order")) return 0;
+    seen = NN__CAST(unsigned char *, NN_MALLOC((size_t)len + 1));
+    if (!seen) { nn__err(st->ctx, "nn_load_checkpoint: out of memory"); return 0; }
+    memset(seen, 0, (size_t)len + 1);
+    for (i = 0; i < len && ok; i++) {
+        nn__st_elem(st, e, i, &iv, &fv);
+        if (!nn__st_is_int(e->dtype)) iv = (int64_t)fv;
+        if (iv < 0 || iv >= len || seen[iv]) ok = 0;
+        else seen[iv] = 1;
+    }
+    NN_FREE(seen);
+    if (!ok) nn__err(st->ctx, "nn_load_checkpoint: \"loader.order\" in %s is not a permutation of the %lld samples", st->path, (long long)len);
+    return ok;
+}
+static void nn__ld_loader(nn_safetensors *st, nn_dataloader *dl) {
+    nn__loader_state ls = nn__dataloader_state(dl);
+    int64_t v, i, iv; double fv; const nn__st_entry *e = nn__st_find(st, "loader.order");
+    uint64_t u = 0;
+    nn__meta_u64(st, "loader.rng", &u);
+    nn__meta_int(st, "loader.pos", -1, ls.len, &v); ls.pos = v;
+    nn__meta_int(st, "loader.epoch", 0, INT64_MAX / 2, &v); ls.epoch = v;
+    ls.rng = u;
+    for (i = 0; i < ls.len; i++) { nn__st_elem(st, e, i, &iv, &fv); ls.order[i] = nn__st_is_int(e->dtype) ? iv : (int64_t)fv; }
+    nn__dataloader_set_state(dl, &ls);
+}
+
+static int nn__ld_check_extras(nn_safetensors *st, const nn_checkpoint *ck) {
+    int k; double d;
+    if (ck->nextra < 0 || ck->nextra_tensors < 0 || (ck->nextra > 0 && (!ck->extra_names || !ck->extra_values))
+        || (ck->nextra_tensors > 0 && (!ck->extra_tensor_names || !ck->extra_tensors))) {
+        nn__err(st->ctx, "nn_load_checkpoint: nextra is %d and nextra_tensors %d; their names and values must not be NULL", ck->nextra, ck->nextra_tensors);
+        return 0;
+    }
+    for (k = 0; k < ck->nextra; k++) {
+        char *key = ck->extra_names[k] ? nn__strcat2("extra.", ck->extra_names[k]) : NULL; int ok;
+        if (!key) { nn__err(st->ctx, "nn_load_checkpoint: extra_names[%d] is NULL (or out of memory)", k); return 0; }
+        ok = nn__meta_num(st, key, &d);
+        NN_FREE(key);
+        if (!ok) return 0;
+    }
+    for (k = 0; k < ck->nextra_tensors; k++) {
+        nn_tensor *t = ck->extra_tensors[k]; const nn__st_entry *e;
+        if (!t || !ck->extra_tensor_names[k]) { nn__err(st->ctx, "nn_load_checkpoint: extra tensor %d or its name is NULL", k); return 0; }
+        if (!nn_is_contiguous(t)) { nn__err(st->ctx, "nn_load_checkpoint: extra tensor \"%s\" is a strided view; load into a contiguous tensor", ck->extra_tensor_names[k]); return 0; }
+        e = nn__st_find2(st, "extra.", ck->extra_tensor_names[k]);
+        if (!e) { nn__err(st->ctx, "nn_load_checkpoint: %s has no tensor \"extra.%s\"", st->path, ck->extra_tensor_names[k]); return 0; }
+        if (!nn__st_fits(st, e, t->ndim, t->shape, t->dtype, "nn_load_checkpoint", "extra.", ck->extra_tensor_names[k])) return 0;
+    }
+    return 1;
+}
+static void nn__ld_extras(nn_safetensors *st, nn_checkpoint *ck) {
+    int k;
+    for (k = 0; k < ck->nextra; k++) {
+        char *key = nn__strcat2("extra.", ck->extra_names[k]);
+        if (key) nn__meta_num(st, key, &ck->extra_values[k]);
+        NN_FREE(key);
+    }
+    for (k = 0; k < ck->nextra_tensors; k++)
+        nn__st_read(st, nn__st_find2(st, "extra.", ck->extra_tensor_names[k]), ck->extra_tensors[k]);
+}
+
+static int nn__ld_check_rng(nn_safetensors *st) {
+    uint64_t u; int64_t v; double d;
+    return nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v) && nn__meta_num(st, "loss", &d)
+        && nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &u) && nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &u)
+        && nn__meta_int(st, "rng.has_spare", 0, 1, &v) && nn__meta_num(st, "rng.spare", &d);
+}
+static void nn__ld_rng(nn_safetensors *st, nn_ctx *ctx) {
+    int64_t v; double d;
+    nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &ctx->rng.state);
+    nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &ctx->rng.inc);
+    nn__meta_int(st, "rng.has_spare", 0, 1, &v); ctx->rng.has_spare = (int)v;
+    nn__meta_num(st, "rng.spare", &d); ctx->rng.spare = nn__to_f32(d);
+}
+
 NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
-    nn_safetensors *st; nn_ctx *ctx; double v; int g, k, s, pi, ok = 0; char key[200];
+    nn_safetensors *st; nn_ctx *ctx; int64_t v; const char *fmt; int ok;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
     st = nn_safetensors_open(ctx, path);
     if (!st) return 0;
-    /* check everything first */
-    if (!nn_safetensors_meta(st, "format")) { nn__err(ctx, "nn_load_checkpoint: %s is not an nn.h checkpoint (no format entry)", path); goto done; }
-    if (!nn__check_model(ck->model, st, "model.", "nn_load_checkpoint")) goto done;
-    if (ck->optim) {
-        nn_optim *o = ck->optim;
-        if (!nn__meta_num(st, "optim.kind", &v)) goto done;
-        if ((int)v != o->kind) { nn__err(ctx, "nn_load_checkpoint: %s holds another kind of optimizer state", path); goto done; }
-        if (!nn__meta_num(st, "optim.groups", &v)) goto done;
-        if ((int)v != o->ngroups) { nn__err(ctx, "nn_load_checkpoint: %s has %d parameter groups; the optimizer has %d", path, (int)v, o->ngroups); goto done; }
-        for (pi = 0, g = 0; g < o->ngroups; g++) {
-            snprintf(key, sizeof key, "optim.%d.params", g);
-            if (!nn__meta_num(st, key, &v)) goto done;
-            if ((int)v != o->groups[g].n) { nn__err(ctx, "nn_load_checkpoint: group %d has %d parameters in %s and %d in the optimizer", g, (int)v, path, o->groups[g].n); goto done; }
-            for (k = 0; k < o->groups[g].n; k++, pi++) for (s = 0; s < 3; s++) {
-                const nn__st_entry *e;
-                if (!nn__optim_state_names[o->kind][s]) continue;
-                snprintf(key, sizeof key, "optim.state.%d.%s", pi, nn__optim_state_names[o->kind][s]);
-                e = nn__st_find(st, key);
-                if (e && e->end - e->begin != o->groups[g].params[k]->numel * nn__dtype_size[e->dtype]) {
-                    nn__err(ctx, "nn_load_checkpoint: tensor \"%s\" in %s does not match parameter %d's shape", key, path, pi); goto done;
-                }
-            }
-        }
+    fmt = nn_safetensors_meta(st, "format");
+    ok = fmt && !strncmp(fmt, "nn.h checkpoint", 15);
+    if (!ok) nn__err(ctx, "nn_load_checkpoint: %s is not an nn.h checkpoint (no format entry)", path);
+    ok = ok && nn__check_model(ck->model, st, "model.", "nn_load_checkpoint");
+    ok = ok && (!ck->optim || nn__ld_check_optim(st, ck->optim));
+    ok = ok && (!ck->scheduler || nn__ld_check_sched(st, ck->scheduler));
+    ok = ok && (!ck->loader || nn__ld_check_loader(st, ck->loader));
+    ok = ok && nn__ld_check_extras(st, ck) && nn__ld_check_rng(st);
+    if (ok) {
+        nn__apply_model(ck->model, st, "model.");
+        if (ck->optim) nn__ld_optim(st, ck->optim);
+        if (ck->scheduler) nn__ld_sched(st, ck->scheduler);
+        if (ck->loader) nn__ld_loader(st, ck->loader);
+        nn__ld_extras(st, ck);
+        nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v); ck->epoch = v;
+        nn__meta_num(st, "loss", &ck->loss);
+        nn__ld_rng(st, ctx);
     }
-    if (ck->scheduler && !nn_safetensors_meta(st, "sched.kind")) { nn__err(ctx, "nn_load_checkpoint: %s has no scheduler state", path); goto done; }
-    if (ck->scheduler && (!nn__meta_num(st, "sched.kind", &v) || (int)v != ck->scheduler->kind)) {
-        if (nn_error(ctx) == NULL) nn__err(ctx, "nn_load_checkpoint: %s holds another kind of scheduler state", path);
-        goto done;
-    }
-    {
-        static const char *need[] = { "epoch", "loss", "rng.state_hi", "rng.state_lo", "rng.inc_hi", "rng.inc_lo", "rng.has_spare", "rng.spare" };
-        for (k = 0; k < 8; k++) if (!nn__meta_num(st, need[k], &v)) goto done;
-    }
-    /* then apply */
-    nn__apply_model(ck->model, st, "model.");
-    if (ck->optim) {
-        nn_optim *o = ck->optim;
-        for (pi = 0, g = 0; g < o->ngroups; g++) {
-            nn__group *gr = &o->groups[g];
-            snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
-            snprintf(key, sizeof key, "optim.%d.momentum", g); nn__meta_num(st, key, &gr->momentum);
-            snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__meta_num(st, key, &gr->initial_lr);
-            for (k = 0; k < gr->n; k++, pi++) {
-                snprintf(key, sizeof key, "optim.state.%d.step", pi);
-                if (nn__meta_num(st, key, &v)) gr->step[k] = (int64_t)v;
-                for (s = 0; s < 3; s++) {
-                    const nn__st_entry *e;
-                    if (!nn__optim_state_names[o->kind][s]) continue;
-                    snprintf(key, sizeof key, "optim.state.%d.%s", pi, nn__optim_state_names[o->kind][s]);
-                    e = nn__st_find(st, key);
-                    if (!e) { nn_free(gr->state[3 * k + s]); gr->state[3 * k + s] = NULL; continue; }
-                    if (!gr->state[3 * k + s]) gr->state[3 * k + s] = nn_zeros(ctx, gr->params[k]->ndim, gr->params[k]->shape);
-                    if (gr->state[3 * k + s]) nn__st_read(st, e, NN__F32(gr->state[3 * k + s]));
-                }
-            }
-        }
-    }
-    if (ck->scheduler) {
-        nn_scheduler *sc = ck->scheduler;
-        nn__meta_num(st, "sched.last_epoch", &v); sc->last_epoch = (int64_t)v;
-        nn__meta_num(st, "sched.best", &sc->best);
-        nn__meta_num(st, "sched.num_bad", &v); sc->num_bad = (int64_t)v;
-        nn__meta_num(st, "sched.cooldown_counter", &v); sc->cooldown_counter = (int64_t)v;
-    }
-    nn__meta_num(st, "epoch", &v); ck->epoch = (int64_t)v;
-    nn__meta_num(st, "loss", &ck->loss);
-    {
-        double hi, lo;
-        nn__meta_num(st, "rng.state_hi", &hi); nn__meta_num(st, "rng.state_lo", &lo); ctx->rng.state = ((uint64_t)hi << 32) | (uint64_t)lo;
-        nn__meta_num(st, "rng.inc_hi", &hi); nn__meta_num(st, "rng.inc_lo", &lo); ctx->rng.inc = ((uint64_t)hi << 32) | (uint64_t)lo;
-        nn__meta_num(st, "rng.has_spare", &v); ctx->rng.has_spare = (int)v;
-        nn__meta_num(st, "rng.spare", &v); ctx->rng.spare = (float)v;
-    }
-    ok = 1;
-done:
     nn_safetensors_close(st);
     return ok;
 }
 #endif /* NN_NO_STDIO */
-
-
 /* ==== data ==== */
 
 static uint64_t nn__splitmix(uint64_t *s) {
@@ -4744,52 +6575,119 @@ static uint64_t nn__splitmix(uint64_t *s) {
 static float nn__uniform01(uint64_t *s) { return (float)(nn__splitmix(s) >> 40) * (1.0f / 16777216.0f); }
 static float nn__uniform_ab(uint64_t *s, float a, float b) { return a + (b - a) * nn__uniform01(s); }
 
-static void nn__dataset_default_free(nn_dataset *d) { NN_FREE(d->u8); NN_FREE(d->f32); NN_FREE(d->labels); }
-NN_API void nn_dataset_free(nn_dataset *d) {
-    if (!d) return;
-    if (d->free) d->free(d);
-    NN_FREE(d);
-}
+/* ---- datasets ---- */
+
+struct nn_dataset {
+    nn_ctx *ctx;
+    int64_t len, ydim, num_classes;
+    int xdim;
+    int64_t xshape[3];
+    nn_dataset_get_fn get;
+    nn_dataset_free_fn free_user;
+    void *user;
+    /* built-in datasets: user is the dataset itself */
+    unsigned char *u8;                   /* (len, prod(xshape)) pixels, or NULL */
+    float *f32;                          /* (len, prod(xshape)) values, or NULL */
+    int64_t *labels;                     /* (len) class labels */
+    nn_dataset *base;                    /* a subset's base */
+    int64_t start;                       /* a subset's first sample in base */
+};
+
 /* product of the first n (at most 3) sizes of a sample shape */
 static int64_t nn__prod(const int64_t *s, int n) { int64_t p = 1; int i; for (i = 0; i < 3; i++) if (i < n) p *= s[i]; return p; }
 
-/* x from uint8 pixels or floats, y from labels */
-static int nn__dataset_get(nn_dataset *d, int64_t i, float *x, float *y) {
-    int64_t P = nn__prod(d->xshape, d->xdim), k, Y = d->ydim ? d->ydim : 1;
-    if (i < 0 || i >= d->len) { nn__err(d->ctx, "nn_dataset: index %lld is out of range for %lld samples", (long long)i, (long long)d->len); return 0; }
-    if (d->u8) { const unsigned char *p = d->u8 + i * P; for (k = 0; k < P; k++) x[k] = p[k] * (1.0f / 255.0f); }
-    else memcpy(x, d->f32 + i * P, (size_t)P * sizeof(float));
-    memcpy(y, d->labels + i * Y, (size_t)Y * sizeof(float));
-    return 1;
-}
-static nn_dataset *nn__dataset_new(nn_ctx *ctx, const char *fn) {
-    nn_dataset *d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
-    if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+NN_API nn_dataset *nn_dataset_new(nn_ctx *ctx, int64_t len, int xdim, const int64_t *xshape, int64_t ydim,
+                                  nn_dataset_get_fn get, nn_dataset_free_fn free_user, void *user) {
+    nn_dataset *d; int k; int64_t p = 1;
+    if (!ctx) return NULL;
+    if (len < 0) { nn__err(ctx, "nn_dataset_new: len is %lld; it must be >= 0", (long long)len); return NULL; }
+    if (xdim < 1 || xdim > 3) { nn__err(ctx, "nn_dataset_new: xdim is %d; a sample has 1 to 3 dims", xdim); return NULL; }
+    if (!xshape) { nn__err(ctx, "nn_dataset_new: xshape is NULL; it needs xdim (%d) sizes", xdim); return NULL; }
+    for (k = 0; k < xdim; k++) {
+        if (xshape[k] <= 0 || xshape[k] > ((int64_t)1 << 40) / p) {
+            nn__err(ctx, "nn_dataset_new: xshape[%d] is %lld; sizes must be positive (and a sample under 2^40 floats)", k, (long long)xshape[k]);
+            return NULL;
+        }
+        p *= xshape[k];
+    }
+    if (ydim < 0 || ydim > ((int64_t)1 << 40)) { nn__err(ctx, "nn_dataset_new: ydim is %lld; 0 (class labels) or the target size", (long long)ydim); return NULL; }
+    if (!get) { nn__err(ctx, "nn_dataset_new: get is NULL; a dataset needs a function that reads sample i"); return NULL; }
+    d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
+    if (!d) { nn__err(ctx, "nn_dataset_new: out of memory"); return NULL; }
     memset(d, 0, sizeof *d);
-    d->ctx = ctx; d->get = nn__dataset_get; d->free = nn__dataset_default_free;
+    d->ctx = ctx; d->len = len; d->xdim = xdim; d->ydim = ydim;
+    d->xshape[0] = d->xshape[1] = d->xshape[2] = 1;
+    for (k = 0; k < xdim; k++) d->xshape[k] = xshape[k];
+    d->get = get; d->free_user = free_user; d->user = user;
     return d;
 }
 
-typedef struct nn__subset { nn_dataset *base; int64_t start; } nn__subset;
-static int nn__subset_get(nn_dataset *d, int64_t i, float *x, float *y) {
-    nn__subset *s = NN__CAST(nn__subset *, d->user);
-    return s->base->get(s->base, s->start + i, x, y);
+NN_API void nn_dataset_free(nn_dataset *d) {
+    if (!d) return;
+    if (d->free_user) d->free_user(d->user);
+    NN_FREE(d->u8); NN_FREE(d->f32); NN_FREE(d->labels);
+    NN_FREE(d);
 }
-static void nn__subset_free(nn_dataset *d) { NN_FREE(d->user); }
+
+NN_API int64_t nn_dataset_len(const nn_dataset *d) { return d ? d->len : 0; }
+NN_API int64_t nn_dataset_ydim(const nn_dataset *d) { return d ? d->ydim : 0; }
+NN_API int64_t nn_dataset_num_classes(const nn_dataset *d) { return d ? d->num_classes : 0; }
+NN_API int nn_dataset_xshape(const nn_dataset *d, int64_t *shape) {
+    int k;
+    if (!d) return 0;
+    if (shape) for (k = 0; k < d->xdim; k++) shape[k] = d->xshape[k];
+    return d->xdim;
+}
+
+NN_API int nn_dataset_get(nn_dataset *d, int64_t i, float *x, float *y, int64_t *label) {
+    if (!d) return 0;
+    if (i < 0 || i >= d->len) { nn__err(d->ctx, "nn_dataset: index %lld is out of range for %lld samples", (long long)i, (long long)d->len); return 0; }
+    if (!x || (d->ydim ? !y : !label)) {
+        nn__err(d->ctx, "nn_dataset_get: x is NULL or the target is (%s)", d->ydim ? "y: ydim floats" : "label: a class dataset");
+        return 0;
+    }
+    if (!d->get(d->user, i, x, d->ydim ? y : NULL, d->ydim ? NULL : label)) {
+        if (!nn_error(d->ctx)) nn__err(d->ctx, "nn_dataset_get: the dataset's get failed for sample %lld", (long long)i);
+        return 0;
+    }
+    return 1;
+}
+
+/* built-in datasets: x from uint8 pixels or floats, the label from labels */
+static int nn__dataset_get(void *user, int64_t i, float *x, float *y, int64_t *label) {
+    nn_dataset *d = NN__CAST(nn_dataset *, user);
+    int64_t P = nn__prod(d->xshape, d->xdim), k;
+    (void)y;
+    if (d->u8) { const unsigned char *p = d->u8 + i * P; for (k = 0; k < P; k++) x[k] = p[k] * (1.0f / 255.0f); }
+    else memcpy(x, d->f32 + i * P, (size_t)P * sizeof(float));
+    *label = d->labels[i];
+    return 1;
+}
+static nn_dataset *nn__dataset_builtin(nn_ctx *ctx, const char *fn) {
+    nn_dataset *d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
+    if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    memset(d, 0, sizeof *d);
+    d->ctx = ctx; d->get = nn__dataset_get; d->user = d;
+    d->xshape[0] = d->xshape[1] = d->xshape[2] = 1;
+    return d;
+}
+
+static int nn__subset_get(void *user, int64_t i, float *x, float *y, int64_t *label) {
+    nn_dataset *s = NN__CAST(nn_dataset *, user);
+    return s->base->get(s->base->user, s->start + i, x, y, label);
+}
 NN_API nn_dataset *nn_subset(nn_dataset *base, int64_t start, int64_t len) {
-    nn_dataset *d; nn__subset *s;
+    nn_dataset *d;
     if (!base) return NULL;
-    if (start < 0 || len < 0 || start + len > base->len) {
+    if (start < 0 || len < 0 || start > base->len || len > base->len - start) {
         nn__err(base->ctx, "nn_subset: [%lld, %lld) is outside the dataset's %lld samples", (long long)start, (long long)(start + len), (long long)base->len);
         return NULL;
     }
-    d = nn__dataset_new(base->ctx, "nn_subset");
-    s = NN__CAST(nn__subset *, NN_MALLOC(sizeof(nn__subset)));
-    if (!d || !s) { NN_FREE(d); NN_FREE(s); return NULL; }
-    *d = *base;
-    d->u8 = NULL; d->f32 = NULL; d->labels = NULL;
-    s->base = base; s->start = start;
-    d->len = len; d->user = s; d->get = nn__subset_get; d->free = nn__subset_free;
+    d = nn__dataset_builtin(base->ctx, "nn_subset");
+    if (!d) return NULL;
+    d->len = len; d->xdim = base->xdim; memcpy(d->xshape, base->xshape, sizeof d->xshape);
+    d->ydim = base->ydim; d->num_classes = base->num_classes;
+    d->base = base; d->start = start; d->get = nn__subset_get;
     return d;
 }
 
@@ -4873,11 +6771,11 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
         nn__err(ctx, "nn_mnist: %s has %lld images but %s has %lld labels", images_path, (long long)idims[0], labels_path, (long long)ldims[0]);
         NN_FREE(ifile); NN_FREE(lfile); return NULL;
     }
-    d = nn__dataset_new(ctx, "nn_mnist");
+    d = nn__dataset_builtin(ctx, "nn_mnist");
     if (!d) { NN_FREE(ifile); NN_FREE(lfile); return NULL; }
     d->len = idims[0]; d->xdim = 3; d->xshape[0] = 1; d->xshape[1] = idims[1]; d->xshape[2] = idims[2];
     d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(idims[0] * idims[1] * idims[2])));
-    d->labels = NN__CAST(float *, NN_MALLOC((size_t)d->len * sizeof(float)));
+    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)d->len * sizeof(int64_t)));
     if (!d->u8 || !d->labels) { nn__err(ctx, "nn_mnist: out of memory"); NN_FREE(ifile); NN_FREE(lfile); nn_dataset_free(d); return NULL; }
     memcpy(d->u8, img, (size_t)(idims[0] * idims[1] * idims[2]));
     for (i = 0; i < d->len; i++) { d->labels[i] = lab[i]; if (lab[i] + 1 > d->num_classes) d->num_classes = lab[i] + 1; }
@@ -4885,69 +6783,102 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
     return d;
 }
 
-NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header) {
-    int64_t size, rows = 0, cols = -1, line = 1, r = 0, cap = 0; unsigned char *b; char *p, *end; nn_dataset *d; float *vals = NULL;
-    if (!ctx) return NULL;
-    b = nn__read_file(ctx, "nn_csv", path, &size);
-    if (!b) return NULL;
-    b[size] = 0;
-    p = (char *)b;
+/* CSV parse state: every value (rows x cols, float), and the label column's values as int64 */
+typedef struct nn__csv { float *vals; int64_t nvals, cap, rows, cols, *labels, label_cap; } nn__csv;
+
+static int nn__csv_push(nn_ctx *ctx, nn__csv *t, double v) {
+    if (t->nvals + 1 > t->cap) {
+        int64_t nc = t->cap ? 2 * t->cap : 1024; float *nv = NN__CAST(float *, NN_REALLOC(t->vals, (size_t)nc * sizeof(float)));
+        if (!nv) { nn__err(ctx, "nn_csv: out of memory"); return 0; }
+        t->vals = nv; t->cap = nc;
+    }
+    t->vals[t->nvals++] = (float)v;
+    return 1;
+}
+/* a label: a whole number, exactly representable (|v| <= 2^53) */
+static int nn__csv_label(nn_ctx *ctx, nn__csv *t, double v, const char *path, int64_t line, int64_t col) {
+    if (!(v == floor(v) && fabs(v) <= 9007199254740992.0)) {
+        nn__err(ctx, "nn_csv: %s line %lld, column %lld: label %g is not a class index (a whole number)", path, (long long)line, (long long)col, v);
+        return 0;
+    }
+    if (t->rows + 1 > t->label_cap) {
+        int64_t nc = t->label_cap ? 2 * t->label_cap : 256; int64_t *nl = NN__CAST(int64_t *, NN_REALLOC(t->labels, (size_t)nc * sizeof(int64_t)));
+        if (!nl) { nn__err(ctx, "nn_csv: out of memory"); return 0; }
+        t->labels = nl; t->label_cap = nc;
+    }
+    t->labels[t->rows] = (int64_t)v;
+    return 1;
+}
+/* one line of numbers at *pp; c gets its column count; 0 with an error */
+static int nn__csv_line(nn_ctx *ctx, nn__csv *t, char **pp, const char *path, int64_t line, int label_column, int64_t *c) {
+    char *p = *pp, *end;
+    for (*c = 0;;) {
+        double v = strtod(p, &end);
+        if (end != p && !(v >= -3.4028234663852886e38 && v <= 3.4028234663852886e38)) {
+            nn__err(ctx, "nn_csv: %s line %lld, column %lld: %.*s is not a finite float32 number", path, (long long)line, (long long)(*c + 1), (int)(end - p), p);
+            return 0;
+        }
+        if (end == p) { nn__err(ctx, "nn_csv: %s line %lld, column %lld: \"%.20s\" is not a number", path, (long long)line, (long long)(*c + 1), p); return 0; }
+        if (*c == label_column && !nn__csv_label(ctx, t, v, path, line, *c + 1)) return 0;
+        if (!nn__csv_push(ctx, t, v)) return 0;
+        ++*c;
+        p = end;
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (*p == ',') { p++; continue; }
+        if (*p == '\n' || !*p) { if (*p) p++; break; }
+        nn__err(ctx, "nn_csv: %s line %lld: unexpected \"%c\" after column %lld", path, (long long)line, *p, (long long)*c);
+        return 0;
+    }
+    *pp = p;
+    return 1;
+}
+static int nn__csv_parse(nn_ctx *ctx, nn__csv *t, char *p, const char *path, int label_column, int header) {
+    int64_t line = 1;
     if (header) { while (*p && *p != '\n') p++; if (*p) p++; line++; }
-    for (; *p; line++) {
+    for (t->cols = -1; *p; line++) {
         int64_t c = 0;
         while (*p == ' ' || *p == '\t' || *p == '\r') p++;
         if (*p == '\n') { p++; continue; }           /* blank line */
         if (!*p) break;
-        for (;;) {
-            double v = strtod(p, &end);
-            if (end != p && !(v >= -3.4028234663852886e38 && v <= 3.4028234663852886e38)) {
-                nn__err(ctx, "nn_csv: %s line %lld, column %lld: %.*s is not a finite float32 number", path, (long long)line, (long long)(c + 1), (int)(end - p), p);
-                NN_FREE(vals); NN_FREE(b); return NULL;
-            }
-            if (end == p) {
-                nn__err(ctx, "nn_csv: %s line %lld, column %lld: \"%.20s\" is not a number", path, (long long)line, (long long)(c + 1), p);
-                NN_FREE(vals); NN_FREE(b); return NULL;
-            }
-            if (r + 1 > cap) {
-                int64_t nc = cap ? 2 * cap : 1024; float *nv = NN__CAST(float *, NN_REALLOC(vals, (size_t)nc * sizeof(float)));
-                if (!nv) { nn__err(ctx, "nn_csv: out of memory"); NN_FREE(vals); NN_FREE(b); return NULL; }
-                vals = nv; cap = nc;
-            }
-            vals[r++] = (float)v; c++;
-            p = end;
-            while (*p == ' ' || *p == '\t' || *p == '\r') p++;
-            if (*p == ',') { p++; continue; }
-            if (*p == '\n' || !*p) { if (*p) p++; break; }
-            nn__err(ctx, "nn_csv: %s line %lld: unexpected \"%c\" after column %lld", path, (long long)line, *p, (long long)c);
-            NN_FREE(vals); NN_FREE(b); return NULL;
+        if (!nn__csv_line(ctx, t, &p, path, line, label_column, &c)) return 0;
+        if (t->cols < 0) t->cols = c;
+        else if (c != t->cols) {
+            nn__err(ctx, "nn_csv: %s line %lld has %lld columns; the first row has %lld", path, (long long)line, (long long)c, (long long)t->cols);
+            return 0;
         }
-        if (cols < 0) cols = c;
-        else if (c != cols) {
-            nn__err(ctx, "nn_csv: %s line %lld has %lld columns; the first row has %lld", path, (long long)line, (long long)c, (long long)cols);
-            NN_FREE(vals); NN_FREE(b); return NULL;
-        }
-        rows++;
+        t->rows++;
     }
+    if (t->rows == 0) { nn__err(ctx, "nn_csv: %s has no rows of numbers", path); return 0; }
+    if (label_column >= t->cols || (label_column < 0 && label_column != -1)) {
+        nn__err(ctx, "nn_csv: label_column %d but %s has %lld columns", label_column, path, (long long)t->cols);
+        return 0;
+    }
+    return 1;
+}
+
+NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header) {
+    int64_t size, r, F; unsigned char *b; nn_dataset *d = NULL; nn__csv t; int ok;
+    if (!ctx) return NULL;
+    b = nn__read_file(ctx, "nn_csv", path, &size);
+    if (!b) return NULL;
+    b[size] = 0;
+    memset(&t, 0, sizeof t);
+    ok = nn__csv_parse(ctx, &t, (char *)b, path, label_column, header);
     NN_FREE(b);
-    if (rows == 0) { nn__err(ctx, "nn_csv: %s has no rows of numbers", path); NN_FREE(vals); return NULL; }
-    if (label_column >= cols || (label_column < 0 && label_column != -1)) {
-        nn__err(ctx, "nn_csv: label_column %d but %s has %lld columns", label_column, path, (long long)cols);
-        NN_FREE(vals); return NULL;
-    }
-    d = nn__dataset_new(ctx, "nn_csv");
-    if (!d) { NN_FREE(vals); return NULL; }
-    d->len = rows; d->xdim = 1; d->xshape[0] = cols - (label_column >= 0);
-    d->f32 = NN__CAST(float *, NN_MALLOC((size_t)(rows * (d->xshape[0] ? d->xshape[0] : 1)) * sizeof(float)));
-    d->labels = NN__CAST(float *, NN_MALLOC((size_t)rows * sizeof(float)));
-    if (!d->f32 || !d->labels) { nn__err(ctx, "nn_csv: out of memory"); NN_FREE(vals); nn_dataset_free(d); return NULL; }
-    for (r = 0; r < rows; r++) {
+    if (ok) d = nn__dataset_builtin(ctx, "nn_csv");
+    if (!d) { NN_FREE(t.vals); NN_FREE(t.labels); return NULL; }
+    F = t.cols - (label_column >= 0);
+    d->len = t.rows; d->xdim = 1; d->xshape[0] = F;
+    d->f32 = NN__CAST(float *, NN_MALLOC((size_t)(t.rows * (F ? F : 1)) * sizeof(float)));
+    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)t.rows * sizeof(int64_t)));
+    if (!d->f32 || !d->labels) { nn__err(ctx, "nn_csv: out of memory"); NN_FREE(t.vals); NN_FREE(t.labels); nn_dataset_free(d); return NULL; }
+    for (r = 0; r < t.rows; r++) {
         int64_t c, k = 0;
-        d->labels[r] = label_column >= 0 ? vals[r * cols + label_column] : 0.0f;
-        for (c = 0; c < cols; c++) if (c != label_column) d->f32[r * d->xshape[0] + k++] = vals[r * cols + c];
-        if (label_column >= 0 && d->labels[r] >= 0 && d->labels[r] < 16777216.0f && d->labels[r] == (float)(int64_t)d->labels[r]
-            && d->labels[r] + 1 > d->num_classes) d->num_classes = (int64_t)d->labels[r] + 1;
+        d->labels[r] = label_column >= 0 ? t.labels[r] : 0;
+        for (c = 0; c < t.cols; c++) if (c != label_column) d->f32[r * F + k++] = t.vals[r * t.cols + c];
+        if (d->labels[r] >= 0 && d->labels[r] < INT64_MAX && d->labels[r] + 1 > d->num_classes) d->num_classes = d->labels[r] + 1;
     }
-    NN_FREE(vals);
+    NN_FREE(t.vals); NN_FREE(t.labels);
     return d;
 }
 #endif /* NN_NO_STDIO */
@@ -5027,12 +6958,12 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
         total += nf;
         nn__free_list(files, nf);
     }
-    d = nn__dataset_new(ctx, "nn_image_folder");
+    d = nn__dataset_builtin(ctx, "nn_image_folder");
     if (!d) { nn__free_list(classes, nc); return NULL; }
     P = channels * h * w;
     d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
     d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
-    d->labels = NN__CAST(float *, NN_MALLOC((size_t)(total + 1) * sizeof(float)));
+    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
     rs = NN__CAST(float *, NN_MALLOC((size_t)P * sizeof(float)));
     if (!d->u8 || !d->labels || !rs) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
     for (c = 0; c < nc && ok; c++) {
@@ -5051,7 +6982,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
             stbi_image_free(px);
             nn__resize_bilinear(rs, tmp, channels, ih, iw, h, w);
             for (i = 0; i < P; i++) { float v = rs[i] * 255.0f + 0.5f; d->u8[at * P + i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
-            d->labels[at++] = (float)c;
+            d->labels[at++] = c;
         }
         nn__free_list(files, nf);
     }
@@ -5070,7 +7001,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
 /* ---- transforms ---- */
 
 NN_API nn_transform nn_resize(int64_t h, int64_t w) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_RESIZE; t.size[0] = h; t.size[1] = w; return t; }
-NN_API nn_transform nn_grayscale(int n) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_GRAYSCALE; t.size[0] = n ? n : 1; return t; }
+NN_API nn_transform nn_grayscale(int n) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_GRAYSCALE; t.size[0] = n; return t; }
 NN_API nn_transform nn_random_rotation(float degrees) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_RANDOM_ROTATION; t.f[0] = degrees; return t; }
 NN_API nn_transform nn_color_jitter(float brightness, float contrast) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_COLOR_JITTER; t.f[0] = brightness; t.f[1] = contrast; return t; }
 NN_API nn_transform nn_random_crop(int64_t size, int64_t padding) { nn_transform t; memset(&t, 0, sizeof t); t.kind = NN_RANDOM_CROP; t.size[0] = size; t.size[1] = padding; return t; }
@@ -5078,12 +7009,39 @@ NN_API nn_transform nn_random_horizontal_flip(float p) { nn_transform t; memset(
 NN_API nn_transform nn_normalize(int channels, const float *mean, const float *std) {
     nn_transform t; int c;
     memset(&t, 0, sizeof t); t.kind = NN_NORMALIZE; t.size[0] = channels;
-    for (c = 0; c < channels && c < 4; c++) { t.f[c] = mean ? mean[c] : 0.0f; t.f[4 + c] = std ? std[c] : 1.0f; }
+    t.size[1] = mean && std;                 /* checked when applied */
+    for (c = 0; c < channels && c < NN_NORMALIZE_MAX_CHANNELS && t.size[1]; c++) { t.f[c] = mean[c]; t.f[NN_NORMALIZE_MAX_CHANNELS + c] = std[c]; }
     return t;
+}
+
+/* the values torchvision would refuse; 0 with an error naming the value */
+static int nn__transform_check(nn_ctx *ctx, const nn_transform *t) {
+    int c;
+    switch (t->kind) {
+    case NN_GRAYSCALE: if (t->size[0] == 1 || t->size[0] == 3) return 1;
+        nn__err(ctx, "nn_grayscale: num_output_channels is %lld; it must be 1 or 3", (long long)t->size[0]); return 0;
+    case NN_RANDOM_ROTATION: if (t->f[0] >= 0 && t->f[0] <= 3.4e38f) return 1;
+        nn__err(ctx, "nn_random_rotation: degrees is %g; it must be finite and >= 0", (double)t->f[0]); return 0;
+    case NN_COLOR_JITTER: if (t->f[0] >= 0 && t->f[1] >= 0 && t->f[0] <= 3.4e38f && t->f[1] <= 3.4e38f) return 1;
+        nn__err(ctx, "nn_color_jitter: brightness %g and contrast %g must be finite and >= 0", (double)t->f[0], (double)t->f[1]); return 0;
+    case NN_RANDOM_HORIZONTAL_FLIP: if (t->f[0] >= 0 && t->f[0] <= 1) return 1;
+        nn__err(ctx, "nn_random_horizontal_flip: p is %g; it must be in [0, 1]", (double)t->f[0]); return 0;
+    case NN_RANDOM_CROP: if (t->size[1] >= 0) return 1;
+        nn__err(ctx, "nn_random_crop: padding is %lld; it must be >= 0", (long long)t->size[1]); return 0;
+    case NN_NORMALIZE:
+        if (t->size[0] < 1 || t->size[0] > NN_NORMALIZE_MAX_CHANNELS) {
+            nn__err(ctx, "nn_normalize: %lld channels; 1 to %d (NN_NORMALIZE_MAX_CHANNELS)", (long long)t->size[0], NN_NORMALIZE_MAX_CHANNELS); return 0;
+        }
+        if (!t->size[1]) { nn__err(ctx, "nn_normalize: mean or std is NULL"); return 0; }
+        for (c = 0; c < t->size[0]; c++) if (t->f[NN_NORMALIZE_MAX_CHANNELS + c] == 0) { nn__err(ctx, "nn_normalize: std[%d] is 0", c); return 0; }
+        return 1;
+    default: return 1;
+    }
 }
 
 /* the shape after t, or 0 with an error */
 static int nn__transform_shape(nn_ctx *ctx, const nn_transform *t, int64_t *s) {
+    if (!nn__transform_check(ctx, t)) return 0;
     switch (t->kind) {
     case NN_RESIZE: if (t->size[0] <= 0 || t->size[1] <= 0) { nn__err(ctx, "nn_resize: size %lldx%lld must be positive", (long long)t->size[0], (long long)t->size[1]); return 0; }
         s[1] = t->size[0]; s[2] = t->size[1]; return 1;
@@ -5096,7 +7054,8 @@ static int nn__transform_shape(nn_ctx *ctx, const nn_transform *t, int64_t *s) {
         return 1;
     case NN_COLOR_JITTER: if (s[0] != 1 && s[0] != 3) { nn__err(ctx, "nn_color_jitter: the image has %lld channels; expected 1 or 3", (long long)s[0]); return 0; }
         return 1;
-    default: return 1;
+    case NN_RANDOM_ROTATION: case NN_RANDOM_HORIZONTAL_FLIP: return 1;
+    default: nn__err(ctx, "nn_apply_transforms: unknown transform %d", (int)t->kind); return 0;
     }
 }
 
@@ -5106,10 +7065,89 @@ static float nn__gray_mean(const float *x, int64_t C, int64_t HW) {
     return (float)(s / (double)HW);
 }
 
+/* One function per transform: o (C', H', W') from x (C, H, W) = s. */
+static void nn__tf_grayscale(float *o, const float *x, const int64_t *s, int64_t out_c) {
+    int64_t i, c, HW = s[1] * s[2];
+    for (i = 0; i < HW; i++) {
+        float g = s[0] == 3 ? 0.2989f * x[i] + 0.587f * x[HW + i] + 0.114f * x[2 * HW + i] : x[i];
+        for (c = 0; c < out_c; c++) o[c * HW + i] = g;
+    }
+}
+/* counter-clockwise by a random angle in [-degrees, degrees], about the centre, nearest neighbour, fill 0 */
+static void nn__tf_rotation(float *o, const float *x, const int64_t *s, float degrees, uint64_t *rng) {
+    float a = nn__uniform_ab(rng, -degrees, degrees) * 0.017453292519943295f, ca = cosf(a), sa = sinf(a);
+    float cy = (float)s[1] * 0.5f, cx = (float)s[2] * 0.5f;
+    int64_t y, xx, c, HW = s[1] * s[2];
+    for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++) {
+        float dx = (float)xx + 0.5f - cx, dy = (float)y + 0.5f - cy;
+        float sx = ca * dx - sa * dy + cx, sy = sa * dx + ca * dy + cy;
+        int64_t ix = (int64_t)floorf(sx), iy = (int64_t)floorf(sy);
+        int inside = ix >= 0 && ix < s[2] && iy >= 0 && iy < s[1];
+        for (c = 0; c < s[0]; c++) o[c * HW + y * s[2] + xx] = inside ? x[c * HW + iy * s[2] + ix] : 0.0f;
+    }
+}
+/* brightness and contrast in random order, as torchvision */
+static void nn__tf_color_jitter(float *o, const float *x, const int64_t *s, float brightness, float contrast, uint64_t *rng) {
+    float b = brightness > 0 ? nn__uniform_ab(rng, brightness < 1 ? 1 - brightness : 0, 1 + brightness) : 1.0f;
+    float ct = contrast > 0 ? nn__uniform_ab(rng, contrast < 1 ? 1 - contrast : 0, 1 + contrast) : 1.0f;
+    int contrast_first = nn__uniform01(rng) < 0.5f, step;
+    int64_t i, HW = s[1] * s[2], n = s[0] * HW;
+    memcpy(o, x, (size_t)n * sizeof(float));
+    for (step = 0; step < 2; step++) {
+        if ((step == 0) != contrast_first) {
+            for (i = 0; i < n; i++) { float v = o[i] * b; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
+        } else {
+            float m = nn__gray_mean(o, s[0], HW);
+            for (i = 0; i < n; i++) { float v = ct * o[i] + (1.0f - ct) * m; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
+        }
+    }
+}
+/* zero padding p, then a random sz x sz crop */
+static void nn__tf_random_crop(float *o, const float *x, const int64_t *s, int64_t sz, int64_t p, uint64_t *rng) {
+    int64_t top, left, c, y, xx, HW = s[1] * s[2];
+    top = (int64_t)(nn__uniform01(rng) * (float)(s[1] + 2 * p - sz + 1));
+    left = (int64_t)(nn__uniform01(rng) * (float)(s[2] + 2 * p - sz + 1));
+    if (top > s[1] + 2 * p - sz) top = s[1] + 2 * p - sz;
+    if (left > s[2] + 2 * p - sz) left = s[2] + 2 * p - sz;
+    for (c = 0; c < s[0]; c++) for (y = 0; y < sz; y++) for (xx = 0; xx < sz; xx++) {
+        int64_t iy = top + y - p, ix = left + xx - p;
+        o[(c * sz + y) * sz + xx] = (iy >= 0 && iy < s[1] && ix >= 0 && ix < s[2]) ? x[c * HW + iy * s[2] + ix] : 0.0f;
+    }
+}
+static void nn__tf_hflip(float *o, const float *x, const int64_t *s, float p, uint64_t *rng) {
+    int64_t c, y, xx, HW = s[1] * s[2];
+    if (!(nn__uniform01(rng) < p)) { memcpy(o, x, (size_t)(s[0] * HW) * sizeof(float)); return; }
+    for (c = 0; c < s[0]; c++) for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++)
+        o[c * HW + y * s[2] + xx] = x[c * HW + y * s[2] + (s[2] - 1 - xx)];
+}
+static void nn__tf_normalize(float *o, const float *x, const int64_t *s, const float *mean, const float *sd) {
+    int64_t c, i, HW = s[1] * s[2];
+    for (c = 0; c < s[0]; c++) for (i = 0; i < HW; i++) o[c * HW + i] = (x[c * HW + i] - mean[c]) / sd[c];
+}
+
+/* transform t from x (shape s) into o (shape ns) */
+static void nn__tf_apply(const nn_transform *t, float *o, const float *x, const int64_t *s, const int64_t *ns, uint64_t *rng) {
+    switch (t->kind) {
+    case NN_RESIZE: nn__resize_bilinear(o, x, s[0], s[1], s[2], ns[1], ns[2]); break;
+    case NN_GRAYSCALE: nn__tf_grayscale(o, x, s, ns[0]); break;
+    case NN_RANDOM_ROTATION: nn__tf_rotation(o, x, s, t->f[0], rng); break;
+    case NN_COLOR_JITTER: nn__tf_color_jitter(o, x, s, t->f[0], t->f[1], rng); break;
+    case NN_RANDOM_CROP: nn__tf_random_crop(o, x, s, t->size[0], t->size[1], rng); break;
+    case NN_RANDOM_HORIZONTAL_FLIP: nn__tf_hflip(o, x, s, t->f[0], rng); break;
+    case NN_NORMALIZE: nn__tf_normalize(o, x, s, t->f, t->f + NN_NORMALIZE_MAX_CHANNELS); break;
+    default: break;                          /* nn__transform_shape refused it */
+    }
+}
+
 NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const float *x, const int64_t *shape,
                                float *out, int64_t *out_shape, uint64_t *rng) {
-    int64_t s[3], ns[3], i, c, y, xx; int k; float *buf[2] = { NULL, NULL }; const float *cur = x; int which = 0; int64_t maxn;
+    int64_t s[3], ns[3], maxn; int k, which = 0; float *buf[2] = { NULL, NULL }; const float *cur = x;
     uint64_t local = 0;
+    if (!ctx) return 0;
+    if (n < 0 || (n > 0 && !ts) || !x || !shape || !out || !out_shape) {
+        nn__err(ctx, "nn_apply_transforms: n is %d; ts (with n > 0), x, shape, out and out_shape must not be NULL", n);
+        return 0;
+    }
     if (!rng) rng = &local;
     memcpy(s, shape, sizeof s);
     maxn = s[0] * s[1] * s[2];
@@ -5119,66 +7157,10 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
     buf[0] = nn__scratch(ctx, maxn); buf[1] = nn__scratch(ctx, maxn);
     if (!buf[0] || !buf[1]) { nn__err(ctx, "nn_apply_transforms: out of memory"); return 0; }
     for (k = 0; k < n; k++) {
-        const nn_transform *t = &ts[k];
-        float *o = buf[which];
-        int64_t HW = s[1] * s[2];
         memcpy(ns, s, sizeof ns);
-        nn__transform_shape(ctx, t, ns);
-        switch (t->kind) {
-        case NN_RESIZE: nn__resize_bilinear(o, cur, s[0], s[1], s[2], ns[1], ns[2]); break;
-        case NN_GRAYSCALE:
-            for (i = 0; i < HW; i++) {
-                float g = s[0] == 3 ? 0.2989f * cur[i] + 0.587f * cur[HW + i] + 0.114f * cur[2 * HW + i] : cur[i];
-                for (c = 0; c < ns[0]; c++) o[c * HW + i] = g;
-            }
-            break;
-        case NN_RANDOM_ROTATION: {   /* counter-clockwise by a, about the centre, nearest neighbour, fill 0 */
-            float a = nn__uniform_ab(rng, -t->f[0], t->f[0]) * 0.017453292519943295f, ca = cosf(a), sa = sinf(a);
-            float cy = (float)s[1] * 0.5f, cx = (float)s[2] * 0.5f;
-            for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++) {
-                float dx = (float)xx + 0.5f - cx, dy = (float)y + 0.5f - cy;
-                float sx = ca * dx - sa * dy + cx, sy = sa * dx + ca * dy + cy;
-                int64_t ix = (int64_t)floorf(sx), iy = (int64_t)floorf(sy);
-                for (c = 0; c < s[0]; c++)
-                    o[c * HW + y * s[2] + xx] = (ix >= 0 && ix < s[2] && iy >= 0 && iy < s[1]) ? cur[c * HW + iy * s[2] + ix] : 0.0f;
-            }
-        } break;
-        case NN_COLOR_JITTER: {   /* brightness and contrast in random order, as torchvision */
-            float b = t->f[0] > 0 ? nn__uniform_ab(rng, t->f[0] < 1 ? 1 - t->f[0] : 0, 1 + t->f[0]) : 1.0f;
-            float ct = t->f[1] > 0 ? nn__uniform_ab(rng, t->f[1] < 1 ? 1 - t->f[1] : 0, 1 + t->f[1]) : 1.0f;
-            int contrast_first = nn__uniform01(rng) < 0.5f, step;
-            memcpy(o, cur, (size_t)(s[0] * HW) * sizeof(float));
-            for (step = 0; step < 2; step++) {
-                if ((step == 0) != contrast_first) { for (i = 0; i < s[0] * HW; i++) { float v = o[i] * b; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; } }
-                else {
-                    float m = nn__gray_mean(o, s[0], HW);
-                    for (i = 0; i < s[0] * HW; i++) { float v = ct * o[i] + (1.0f - ct) * m; o[i] = v < 0 ? 0 : v > 1 ? 1 : v; }
-                }
-            }
-        } break;
-        case NN_RANDOM_CROP: {
-            int64_t p = t->size[1], sz = t->size[0], top, left;
-            top = (int64_t)(nn__uniform01(rng) * (float)(s[1] + 2 * p - sz + 1)); left = (int64_t)(nn__uniform01(rng) * (float)(s[2] + 2 * p - sz + 1));
-            if (top > s[1] + 2 * p - sz) top = s[1] + 2 * p - sz;
-            if (left > s[2] + 2 * p - sz) left = s[2] + 2 * p - sz;
-            for (c = 0; c < s[0]; c++) for (y = 0; y < sz; y++) for (xx = 0; xx < sz; xx++) {
-                int64_t iy = top + y - p, ix = left + xx - p;
-                o[(c * sz + y) * sz + xx] = (iy >= 0 && iy < s[1] && ix >= 0 && ix < s[2]) ? cur[c * HW + iy * s[2] + ix] : 0.0f;
-            }
-        } break;
-        case NN_RANDOM_HORIZONTAL_FLIP:
-            if (nn__uniform01(rng) < t->f[0]) { for (c = 0; c < s[0]; c++) for (y = 0; y < s[1]; y++) for (xx = 0; xx < s[2]; xx++) o[c * HW + y * s[2] + xx] = cur[c * HW + y * s[2] + (s[2] - 1 - xx)]; }
-            else memcpy(o, cur, (size_t)(s[0] * HW) * sizeof(float));
-            break;
-        case NN_NORMALIZE:
-            for (c = 0; c < s[0]; c++) {
-                float m = t->f[c], sd = t->f[4 + c];
-                for (i = 0; i < HW; i++) o[c * HW + i] = (cur[c * HW + i] - m) / sd;
-            }
-            break;
-        default: nn__err(ctx, "nn_apply_transforms: unknown transform %d", (int)t->kind); return 0;
-        }
-        cur = o; which ^= 1;
+        nn__transform_shape(ctx, &ts[k], ns);
+        nn__tf_apply(&ts[k], buf[which], cur, s, ns, rng);
+        cur = buf[which]; which ^= 1;
         memcpy(s, ns, sizeof s);
     }
     memcpy(out, cur, (size_t)(s[0] * s[1] * s[2]) * sizeof(float));
@@ -5191,34 +7173,59 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
 struct nn_dataloader {
     nn_dataset *d;
     nn_dataloader_opts o;
-    int64_t *order, pos, sample, out_shape[3];
-    uint64_t rng;
+    nn_transform *transforms;            /* the loader's copy of o.transforms */
+    int64_t *order;                      /* (len) sample order of the current epoch */
+    int64_t pos;                         /* next position in order; -1: the next call starts an epoch */
+    int64_t epoch;                       /* epochs begun */
+    int64_t sample, out_shape[3];
+    uint64_t rng;                        /* shuffling and random transforms */
     nn_tensor *x, *y;
     float *raw;
 };
 
+NN_API nn_dataloader_opts nn_dataloader_opts_default(void) {
+    nn_dataloader_opts o;
+    memset(&o, 0, sizeof o);
+    o.batch_size = 1; o.shuffle = 0; o.drop_last = 0; o.seed = 0; o.transforms = NULL; o.ntransforms = 0;
+    return o;
+}
+
+/* every option and the dataset, each error naming what was wrong */
+static int nn__dataloader_check(nn_dataset *d, const nn_dataloader_opts *o) {
+    const char *fn = "nn_dataloader_new";
+    if (o->batch_size < 1) { nn__err(d->ctx, "%s: batch_size is %lld; it must be >= 1", fn, (long long)o->batch_size); return 0; }
+    if (o->shuffle != 0 && o->shuffle != 1) { nn__err(d->ctx, "%s: shuffle is %d; it must be 0 or 1", fn, o->shuffle); return 0; }
+    if (o->drop_last != 0 && o->drop_last != 1) { nn__err(d->ctx, "%s: drop_last is %d; it must be 0 or 1", fn, o->drop_last); return 0; }
+    if (o->ntransforms < 0 || (o->ntransforms > 0 && !o->transforms)) {
+        nn__err(d->ctx, "%s: ntransforms is %d with transforms %s", fn, o->ntransforms, o->transforms ? "given" : "NULL"); return 0;
+    }
+    if (o->ntransforms && d->xdim != 3) { nn__err(d->ctx, "%s: transforms need image samples (C, H, W); the dataset's have %d dims", fn, d->xdim); return 0; }
+    if (d->len <= 0) { nn__err(d->ctx, "%s: the dataset has %lld samples; it needs at least one", fn, (long long)d->len); return 0; }
+    return 1;
+}
+
 NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o) {
     nn_dataloader *dl; int64_t i, s[3] = { 1, 1, 1 }, xs[NN_MAX_DIMS], ys[2]; int k;
-    if (!d) return NULL;
-    if (d->xdim < 1 || d->xdim > 3 || d->ydim < 0 || !d->get) { nn__err(d->ctx, "nn_dataloader_new: the dataset's xdim is %d (1 to 3 allowed) or it has no get function", d->xdim); return NULL; }
-    if (o.batch_size < 0 || d->len <= 0) { nn__err(d->ctx, "nn_dataloader_new: batch_size %lld for %lld samples", (long long)o.batch_size, (long long)d->len); return NULL; }
-    if (o.batch_size == 0) o.batch_size = 1;
-    if (o.ntransforms && d->xdim != 3) { nn__err(d->ctx, "nn_dataloader_new: transforms need image samples (C, H, W)"); return NULL; }
+    if (!d) return NULL;                      /* the reader that gave NULL reported why */
+    if (!nn__dataloader_check(d, &o)) return NULL;
+    memcpy(s, d->xshape, sizeof s);
+    for (k = 0; k < o.ntransforms; k++) if (!nn__transform_shape(d->ctx, &o.transforms[k], s)) return NULL;
     dl = NN__CAST(nn_dataloader *, NN_MALLOC(sizeof(nn_dataloader)));
     if (!dl) { nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
     memset(dl, 0, sizeof *dl);
     dl->d = d; dl->o = o; dl->rng = o.seed ^ 0x5eedULL;
-    memcpy(s, d->xshape, sizeof s);
-    if (d->xdim == 3) for (k = 0; k < o.ntransforms; k++) if (!nn__transform_shape(d->ctx, &o.transforms[k], s)) { NN_FREE(dl); return NULL; }
     memcpy(dl->out_shape, s, sizeof s);
     dl->sample = nn__prod(s, d->xdim);
     dl->order = NN__CAST(int64_t *, NN_MALLOC((size_t)d->len * sizeof(int64_t)));
     dl->raw = NN__CAST(float *, NN_MALLOC((size_t)(nn__prod(d->xshape, d->xdim) + (d->ydim ? d->ydim : 1)) * sizeof(float)));
+    dl->transforms = NN__CAST(nn_transform *, NN_MALLOC((size_t)(o.ntransforms + 1) * sizeof(nn_transform)));
+    if (dl->transforms && o.ntransforms) memcpy(dl->transforms, o.transforms, (size_t)o.ntransforms * sizeof(nn_transform));
+    dl->o.transforms = dl->transforms;
     xs[0] = o.batch_size; for (k = 0; k < d->xdim; k++) xs[k + 1] = s[k];
     ys[0] = o.batch_size; ys[1] = d->ydim;
     dl->x = nn_empty(d->ctx, d->xdim + 1, xs);
-    dl->y = nn_empty(d->ctx, d->ydim ? 2 : 1, ys);
-    if (!dl->order || !dl->raw || !dl->x || !dl->y) { nn_dataloader_free(dl); nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
+    dl->y = d->ydim ? nn_empty(d->ctx, 2, ys) : nn_empty_dtype(d->ctx, 1, ys, NN_INT64);
+    if (!dl->order || !dl->raw || !dl->transforms || !dl->x || !dl->y) { nn_dataloader_free(dl); nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
     for (i = 0; i < d->len; i++) dl->order[i] = i;
     dl->pos = -1;     /* an epoch starts at the first call */
     return dl;
@@ -5228,30 +7235,42 @@ NN_API int64_t nn_dataloader_len(const nn_dataloader *dl) {
     if (!dl) return 0;
     return dl->o.drop_last ? dl->d->len / dl->o.batch_size : (dl->d->len + dl->o.batch_size - 1) / dl->o.batch_size;
 }
+NN_API int64_t nn_dataloader_epoch(const nn_dataloader *dl) { return dl ? dl->epoch : 0; }
+
+/* a new epoch: shuffle as torch.randperm would */
+static void nn__dataloader_epoch(nn_dataloader *dl) {
+    int64_t k;
+    dl->pos = 0; dl->epoch++;
+    if (dl->o.shuffle) for (k = dl->d->len - 1; k > 0; k--) {
+        int64_t j = (int64_t)(nn__splitmix(&dl->rng) % (uint64_t)(k + 1)), t = dl->order[k];
+        dl->order[k] = dl->order[j]; dl->order[j] = t;
+    }
+}
+
+/* sample k of the batch into x (B, ...) and y, through the transforms */
+static int nn__dataloader_sample(nn_dataloader *dl, int64_t k) {
+    nn_dataset *d = dl->d; int64_t Y = d->ydim;
+    float *xo = NN__F32(dl->x) + k * dl->sample;
+    if (!nn_dataset_get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, Y ? NN__F32(dl->y) + k * Y : NULL,
+                        Y ? NULL : NN__I64(dl->y) + k)) return 0;
+    if (dl->o.ntransforms) {
+        int64_t os[3]; nn__mark m = nn__arena_mark(d->ctx);
+        int ok = nn_apply_transforms(d->ctx, dl->transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os, &dl->rng);
+        nn__arena_rewind(d->ctx, m);
+        if (!ok) return 0;
+    }
+    return 1;
+}
 
 NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
     nn_dataset *d; int64_t b, k, B, Y;
     if (!dl) return 0;
+    if (!x || !y) { nn__err(dl->d->ctx, "nn_dataloader_next: x or y is NULL; pass where the batch goes"); return 0; }
     d = dl->d; B = dl->o.batch_size; Y = d->ydim ? d->ydim : 1;
-    if (dl->pos < 0) {                        /* a new epoch: shuffle as torch.randperm would */
-        dl->pos = 0;
-        if (dl->o.shuffle) for (k = d->len - 1; k > 0; k--) {
-            int64_t j = (int64_t)(nn__splitmix(&dl->rng) % (uint64_t)(k + 1)), t = dl->order[k];
-            dl->order[k] = dl->order[j]; dl->order[j] = t;
-        }
-    }
+    if (dl->pos < 0) nn__dataloader_epoch(dl);
     b = d->len - dl->pos < B ? d->len - dl->pos : B;
     if (b <= 0 || (dl->o.drop_last && b < B)) { dl->pos = -1; return 0; }
-    for (k = 0; k < b; k++) {
-        float *xo = NN__F32(dl->x) + k * dl->sample;
-        if (!d->get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, NN__F32(dl->y) + k * Y)) { dl->pos = -1; return 0; }
-        if (dl->o.ntransforms) {
-            int64_t os[3]; nn__mark m = nn__arena_mark(d->ctx);
-            int ok = nn_apply_transforms(d->ctx, dl->o.transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os, &dl->rng);
-            nn__arena_rewind(d->ctx, m);
-            if (!ok) { dl->pos = -1; return 0; }
-        }
-    }
+    for (k = 0; k < b; k++) if (!nn__dataloader_sample(dl, k)) { dl->pos = -1; return 0; }
     dl->pos += b;
     dl->x->shape[0] = b; dl->x->numel = b * dl->sample;
     dl->y->shape[0] = b; dl->y->numel = b * Y;
@@ -5262,9 +7281,22 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
 NN_API void nn_dataloader_free(nn_dataloader *dl) {
     if (!dl) return;
     nn_free(dl->x); nn_free(dl->y);
-    NN_FREE(dl->order); NN_FREE(dl->raw);
+    NN_FREE(dl->order); NN_FREE(dl->raw); NN_FREE(dl->transforms);
     NN_FREE(dl);
 }
+
+#ifndef NN_NO_STDIO
+/* for checkpoints (serialisation section) */
+static nn__loader_state nn__dataloader_state(nn_dataloader *dl) {
+    nn__loader_state s;
+    s.len = dl->d->len; s.pos = dl->pos; s.epoch = dl->epoch; s.rng = dl->rng; s.order = dl->order;
+    return s;
+}
+static void nn__dataloader_set_state(nn_dataloader *dl, const nn__loader_state *s) {
+    dl->pos = s->pos; dl->epoch = s->epoch; dl->rng = s->rng;
+    if (s->order != dl->order) memcpy(dl->order, s->order, (size_t)s->len * sizeof(int64_t));
+}
+#endif
 
 /* ==== training utilities ==== */
 
@@ -5351,11 +7383,16 @@ NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double 
 }
 
 /* sklearn rounds with Python's format, which rounds half to even on the binary value: printf does the same */
-NN_API int nn_classification_report(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size) {
-    double P[256], R[256], F[256], mp = 0, mr = 0, mf = 0, wp = 0, wr = 0, wf = 0; int64_t S[256], total = 0;
-    int i, width = 12, len = 0; char nm[32];
-    if (k <= 0 || k > 256 || !buf) return -1;
-    nn_class_scores(cm, k, P, R, F, S);
+/* sklearn rounds with Python's format, which rounds half to even on the binary value: printf does the same */
+#define NN__OUT(...) do { \
+        int w_ = snprintf(buf + len, size > (size_t)len ? size - (size_t)len : 0, __VA_ARGS__); \
+        if (w_ < 0 || (size_t)(len + w_) >= size) return -1; \
+        len += w_; \
+    } while (0)
+/* the report's text from per-class scores P, R, F, S (k of each) */
+static int nn__report_text(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size,
+                           const double *P, const double *R, const double *F, const int64_t *S) {
+    double mp = 0, mr = 0, mf = 0, wp = 0, wr = 0, wf = 0; int64_t total = 0; int i, width = 12, len = 0; char nm[32];
     for (i = 0; i < k; i++) {
         int l = names ? (int)strlen(names[i]) : snprintf(nm, sizeof nm, "%d", i);
         if (l > width) width = l;
@@ -5364,7 +7401,6 @@ NN_API int nn_classification_report(const int64_t *cm, int k, const char *const 
         wp += P[i] * (double)S[i]; wr += R[i] * (double)S[i]; wf += F[i] * (double)S[i];
     }
     if (width < digits) width = digits;
-#define NN__OUT(...) do { int w_ = snprintf(buf + len, size > (size_t)len ? size - (size_t)len : 0, __VA_ARGS__); if (w_ < 0 || (size_t)(len + w_) >= size) return -1; len += w_; } while (0)
     NN__OUT("%*s  %9s %9s %9s %9s\n\n", width, "", "precision", "recall", "f1-score", "support");
     for (i = 0; i < k; i++) {
         if (!names) snprintf(nm, sizeof nm, "%d", i);
@@ -5374,7 +7410,19 @@ NN_API int nn_classification_report(const int64_t *cm, int k, const char *const 
     NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, "macro avg", digits, mp / k, digits, mr / k, digits, mf / k, (long long)total);
     NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, "weighted avg", digits, total ? wp / (double)total : 0, digits, total ? wr / (double)total : 0,
             digits, total ? wf / (double)total : 0, (long long)total);
+    return len;
+}
 #undef NN__OUT
+
+NN_API int nn_classification_report(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size) {
+    double *P; int64_t *S; int len;
+    if (!cm || k <= 0 || digits < 0 || !buf) return -1;
+    P = NN__CAST(double *, NN_MALLOC((size_t)k * 3 * sizeof(double)));   /* precision, recall, f1 */
+    S = NN__CAST(int64_t *, NN_MALLOC((size_t)k * sizeof(int64_t)));
+    if (!P || !S) { NN_FREE(P); NN_FREE(S); return -1; }
+    nn_class_scores(cm, k, P, P + k, P + 2 * k, S);
+    len = nn__report_text(cm, k, names, digits, buf, size, P, P + k, P + 2 * k, S);
+    NN_FREE(P); NN_FREE(S);
     return len;
 }
 
@@ -5401,9 +7449,9 @@ static void nn__range(const float *const *ys, int nc, int n, float *lo, float *h
 
 NN_API void nn_plot_terminal(const char *title, const float *const *ys, const char *const *labels, int nc, int n, int height) {
     static const char marks[] = "*o+x#@";
-    int W = n < 60 ? (n > 1 ? n : 2) : 60, r, col, c; float lo, hi; char line[64];
-    if (n <= 0 || nc <= 0) return;
-    if (height < 4) height = 10;
+    int W = n < 60 ? (n > 1 ? n : 2) : 60, r, col, c, digits; float lo, hi; char line[64], num[16];
+    if (n <= 0 || nc <= 0 || !ys) return;
+    if (height < 2) height = 2;
     nn__range(ys, nc, n, &lo, &hi);
     printf("%s\n", title ? title : "");
     for (r = 0; r < height; r++) {
@@ -5418,9 +7466,27 @@ NN_API void nn_plot_terminal(const char *title, const float *const *ys, const ch
     }
     printf("%10s +", "");
     for (col = 0; col < W; col++) putchar('-');
-    printf("\n%10s  1%*d (epoch)\n", "", W - 1, n);
+    /* the axis: "1" under the first column, n under the last (a one-point plot has only "1") */
+    digits = snprintf(num, sizeof num, "%d", n);
+    if (n == 1) printf("\n%10s  1 (epoch)\n", "");
+    else printf("\n%10s  1%*s (epoch)\n", "", W - 1 > digits ? W - 1 : digits + 1, num);
     for (c = 0; c < nc; c++) printf("%10s  %c %s\n", "", marks[c % 6], labels ? labels[c] : "");
 }
+
+#if defined(INCLUDE_STB_IMAGE_WRITE_H) && defined(INCLUDE_STB_EASY_FONT_H)
+/* stb_easy_font gives text as quads; fill each (axis-aligned) quad in black */
+static void nn__draw_text(unsigned char *img, int W, int H, float x, float y, char *text) {
+    float quads[4 * 4 * 600];                 /* x, y, z, colour per vertex (stb: about 270 bytes a character) */
+    unsigned char black[4] = { 0, 0, 0, 255 };
+    int nq = stb_easy_font_print(x, y, text, black, quads, (int)sizeof quads), q, px, py;
+    for (q = 0; q < nq; q++) {
+        const float *v = quads + q * 16;
+        int x0 = (int)v[0], y0 = (int)v[1], x1 = (int)v[8], y1 = (int)v[9];
+        for (py = y0; py < y1; py++) for (px = x0; px < x1; px++)
+            if (px >= 0 && px < W && py >= 0 && py < H) memset(img + (py * W + px) * 3, 0, 3);
+    }
+}
+#endif
 
 NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, const char *const *labels, int nc, int n) {
 #ifdef INCLUDE_STB_IMAGE_WRITE_H
