@@ -976,7 +976,6 @@ struct nn_ctx {
     uint64_t gen;                /* arena generation: arena tensors carry the one they were made in */
     unsigned visit_epoch;
     int grad_enabled;
-    int summary;                 /* nn_module_summary is printing */
     nn__rng rng;
     int has_error;
     char error[512];
