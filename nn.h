@@ -390,7 +390,8 @@ NN_API int nn_graph_dot(nn_tensor *t, const char *path);
 
 NN_API const char *nn_op_name(int op);                 /* "add", "matmul", ... */
 
-/* ==== modules and layers (torch.nn) ==== */
+/* ==== modules ==== */
+/* torch.nn: modules and layers */
 
 /* A module is a layer, a container, or a model you define. Like torch.nn.Module it holds
    parameters and buffers registered by name, and children registered by name, nested to any
@@ -599,7 +600,8 @@ NN_API nn_tensor *nn_bce_loss(nn_tensor *probs, nn_tensor *target, nn_tensor *we
 NN_API nn_tensor *nn_bce_with_logits(nn_tensor *logits, nn_tensor *target, nn_tensor *weight, nn_reduction r, nn_tensor *pos_weight);
 
 
-/* ==== optimizers (torch.optim) ==== */
+/* ==== optimizers ==== */
+/* torch.optim */
 
 /* Options follow one rule: nn_x_opts_default() returns PyTorch's defaults, and every field holds
    PyTorch's value verbatim (0 means 0). Numbers are double, as Python's floats, so 0.999 is 0.999
@@ -665,7 +667,8 @@ NN_API void nn_optim_free(nn_optim *o);                 /* frees the optimizer a
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type);
 NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip_value);
 
-/* ==== schedulers (torch.optim.lr_scheduler) ==== */
+/* ==== schedulers ==== */
+/* torch.optim.lr_scheduler */
 
 /* A scheduler changes its optimizer's lr (and OneCycleLR its momentum); free it before the
    optimizer. Constructors take PyTorch's arguments in PyTorch's order, verbatim, and make the
@@ -720,7 +723,8 @@ NN_API void nn_scheduler_step(nn_scheduler *s);                    /* scheduler.
 NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric); /* ReduceLROnPlateau.step(metric) */
 NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group); /* get_last_lr()[group] */
 NN_API void nn_scheduler_free(nn_scheduler *s);
-/* ==== serialisation: safetensors ==== */
+/* ==== serialisation ==== */
+/* safetensors files, models and training checkpoints */
 
 typedef struct nn_dataloader nn_dataloader;   /* see the data section */
 
@@ -776,7 +780,8 @@ NN_API nn_checkpoint nn_checkpoint_default(void);             /* every pointer N
 NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path);
 NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path);  /* nothing changes unless the whole file fits */
 #endif
-/* ==== data: datasets, transforms, DataLoader ==== */
+/* ==== data ==== */
+/* datasets, transforms, DataLoader */
 /* Image folders and gzip'd IDX need stb_image: include stb_image.h before nn.h
    (and define STB_IMAGE_IMPLEMENTATION in one file). Plain IDX and CSV need nothing. */
 
@@ -866,7 +871,8 @@ NN_API int64_t nn_dataloader_len(const nn_dataloader *dl);         /* batches pe
 NN_API int64_t nn_dataloader_epoch(const nn_dataloader *dl);       /* epochs begun (1 during the first) */
 NN_API void nn_dataloader_free(nn_dataloader *dl);                 /* frees x, y and the loader; NULL is a no-op */
 
-/* ==== training utilities: progress bar, metrics, plots ==== */
+/* ==== training utilities ==== */
+/* progress bar, metrics, plots */
 
 #ifndef NN_NO_STDIO
 /* A tqdm-like bar on stderr: "desc:  45%|####5     | 423/938 [00:12<00:15, 34.5it/s, loss=0.412]".
@@ -3537,7 +3543,8 @@ static int nn__backward_node(nn_tensor *y) {
 }
 
 NN_API const char *nn_op_name(int op) { return op >= 0 && op < NN_OP_COUNT ? nn__op_names[op] : "?"; }
-/* ==== autograd engine ==== */
+/* ==== autograd ==== */
+/* the engine: topological order, backward, gradient check, graph picture */
 
 /* Nodes reachable from t through inputs that require grad, inputs first.
    Iterative depth-first search; visit marks avoid a hash set. */
@@ -3782,7 +3789,7 @@ NN_API void nn_print(const nn_tensor *t) {
 #endif /* NN_NO_STDIO */
 
 
-/* ==== modules and layers ==== */
+/* ==== modules ==== */
 
 struct nn__mod_slot { char *name; nn_tensor *t; int is_buffer; };   /* a registered parameter or buffer */
 struct nn__mod_child { char *name; nn_module *m; };                  /* a registered child */
@@ -5704,7 +5711,8 @@ NN_API void nn_scheduler_free(nn_scheduler *s) {
     NN_FREE(s->milestones);
     NN_FREE(s);
 }
-/* ==== serialisation: safetensors ==== */
+/* ==== serialisation ==== */
+/* safetensors files, models and training checkpoints */
 /* File: 8-byte little-endian header length, a JSON header
    {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
    then the raw little-endian data. */
