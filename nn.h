@@ -1117,17 +1117,30 @@ NN_API size_t nn_arena_peak(const nn_ctx *ctx) { return ctx ? ctx->peak : 0; }
 /* Gradient buffers of intermediate results: taken when backward first needs one, given back
    once the node's backward has run, and reused within the step (peak = live gradients). */
 static void *nn__grad_take(nn_ctx *ctx, size_t bytes) {
-    nn__free_grad **pp, *f;
+    nn__free_grad **pp, **best = NULL, *f;
     size_t need = (bytes + 63) & ~(size_t)63;
-    for (pp = &ctx->free_grads; (f = *pp) != NULL; pp = &f->next)
-        if (f->bytes >= need && f->bytes <= 2 * need) { *pp = f->next; return (void *)f; }
-    return nn__arena_alloc(ctx, need);
+    for (pp = &ctx->free_grads; (f = *pp) != NULL; pp = &f->next)   /* best fit: the smallest buffer that holds it */
+        if (f->bytes >= need && (!best || f->bytes < (*best)->bytes)) best = pp;
+    if (!best) return nn__arena_alloc(ctx, need);
+    f = *best;
+    *best = f->next;
+    if (f->bytes - need >= 4096) {   /* split: the rest stays free, where f was in the list */
+        nn__free_grad *rest = NN__CAST(nn__free_grad *, (void *)(NN__CAST(char *, (void *)f) + need));
+        rest->bytes = f->bytes - need;
+        rest->next = *best;
+        *best = rest;
+    }
+    return (void *)f;
 }
 static void nn__grad_give(nn_ctx *ctx, void *p, size_t bytes) {
-    nn__free_grad *f = NN__CAST(nn__free_grad *, p);
-    f->bytes = (bytes + 63) & ~(size_t)63;
-    f->next = ctx->free_grads;
-    ctx->free_grads = f;
+    nn__free_grad *f = NN__CAST(nn__free_grad *, p), *prev = NULL, *next = ctx->free_grads;
+    f->bytes = (bytes + 63) & ~(size_t)63;   /* a split buffer gives back the part it used */
+    while (next && (char *)next < (char *)f) { prev = next; next = next->next; }   /* kept in address order */
+    if (next && (char *)f + f->bytes == (char *)next) { f->bytes += next->bytes; next = next->next; }
+    f->next = next;
+    if (prev && (char *)prev + prev->bytes == (char *)f) { prev->bytes += f->bytes; prev->next = f->next; }
+    else if (prev) prev->next = f;
+    else ctx->free_grads = f;
 }
 
 NN_API size_t nn_arena_capacity(const nn_ctx *ctx) {

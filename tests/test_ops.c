@@ -641,7 +641,7 @@ static void test_frontends_touch_no_data(nn_ctx *ctx) {
     static const char *kernel_helpers[] = { "nn__gather_positions", "nn__norm_stats", "nn__nll_check", "nn__index_ok",
                                             "nn__gemm_ref", "nn__gemm_tile", "nn__gemm", "nn__im2col", "nn__col2im",
                                             "nn__binary_dval", "nn__pool_window", "nn__sigmoidf", "nn__gbuf" };
-    static const char *sections[2][2] = { { "/* ==== ops ==== */", "/* ==== autograd engine ==== */" },
+    static const char *sections[2][2] = { { "/* ==== ops ==== */", "/* ==== autograd ==== */" },
                                           { "/* ==== losses ==== */", "/* ==== optimizers ==== */" } };
     FILE *f = fopen("nn.h", "rb");
     char *src = NULL; long n = 0; int sct, fronts = 0, bad = 0;
