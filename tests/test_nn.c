@@ -16,6 +16,7 @@ static const test_entry g_tests[] = {
     { "ops/fixtures", test_fixtures },            /* filters its cases by name and op */
     { "ops/gemm", test_gemm_paths },
     { "ops/frontends_touch_no_data", test_frontends_touch_no_data },
+    { "ops/doc_sections", test_doc_sections },
     { "autograd/chain_rule", test_chain_rule },
     { "autograd/manual_backprop", test_manual_backprop },
     { "autograd/semantics", test_autograd },

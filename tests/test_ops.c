@@ -693,3 +693,42 @@ static void test_frontends_touch_no_data(nn_ctx *ctx) {
     free(src);
     end();
 }
+
+/* ---- the doc block's section list names the real banners ---- */
+static void test_doc_sections(nn_ctx *ctx) {
+    static const char *decl_only[] = { "config", "public types", "context", "tensors" };
+    FILE *f = fopen("nn.h", "rb");
+    char *src = NULL, *list, *stop, *impl; long n = 0; int found = 0;
+    (void)ctx;
+    begin("docs: the doc block's SECTIONS list matches the banners, declarations and implementation");
+    if (f) { fseek(f, 0, SEEK_END); n = ftell(f); fseek(f, 0, SEEK_SET); src = (char *)malloc((size_t)n + 1); }
+    CHECK(src && fread(src, 1, (size_t)n, f) == (size_t)n, "cannot read nn.h");
+    if (f) fclose(f);
+    if (!src) { end(); return; }
+    src[n] = 0;
+    list = strstr(src, "the implementation in the same order:");
+    stop = list ? strstr(list, "(the implementation adds") : NULL;
+    impl = strstr(src, "#ifdef NN_IMPLEMENTATION");
+    CHECK(list && stop && impl, "SECTIONS list or implementation not found");
+    if (list && stop && impl) {
+        char *p = strchr(list, ':') + 1;
+        while (p < stop) {
+            char name[64], banner[96]; size_t k = 0, d; int decl_only_ = 0; char *at;
+            while (p < stop && (*p == ' ' || *p == '\n' || *p == ',')) p++;
+            while (p < stop && *p != ',' && *p != '\n' && k + 1 < sizeof name) name[k++] = *p++;
+            while (k > 0 && name[k - 1] == ' ') k--;
+            name[k] = 0;
+            if (!k) continue;
+            found++;
+            snprintf(banner, sizeof banner, "/* ==== %s ==== */", name);
+            at = strstr(src, banner);
+            CHECK(at && at < impl, "no banner \"%s\" in the declarations", banner);
+            for (d = 0; d < sizeof decl_only / sizeof decl_only[0]; d++) if (!strcmp(name, decl_only[d])) decl_only_ = 1;
+            if (!decl_only_) CHECK(strstr(impl, banner) != NULL, "no banner \"%s\" in the implementation", banner);
+        }
+        CHECK(strstr(impl, "/* ==== memory ==== */") != NULL, "no memory banner in the implementation");
+    }
+    CHECK(found == 13, "%d sections listed, expected 13", found);
+    free(src);
+    end();
+}
