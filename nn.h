@@ -1297,13 +1297,21 @@ NN_API void nn_free(nn_tensor *t) {
     NN_FREE(t);
 }
 
+/* A tensor from the step arena used after nn_arena_reset: its memory now holds other tensors. */
+static int nn__stale(const nn_tensor *t) { return (t->flags & NN__ARENA) && t->gen != t->ctx->gen; }
+static int nn__check_live(const nn_tensor *t, const char *fn) {
+    if (!nn__stale(t)) return 1;
+    nn__err(t->ctx, "%s: the tensor was made before the last nn_arena_reset and no longer exists; keep it with nn_keep", fn);
+    return 0;
+}
+
 NN_API float *nn_f32(const nn_tensor *t) {
-    if (!t) return NULL;
+    if (!t || !nn__check_live(t, "nn_f32")) return NULL;
     if (t->dtype != NN_FLOAT32) { nn__err(t->ctx, "nn_f32: the tensor is %s, not float32", nn_dtype_name(t->dtype)); return NULL; }
     return NN__F32(t);
 }
 NN_API int64_t *nn_i64(const nn_tensor *t) {
-    if (!t) return NULL;
+    if (!t || !nn__check_live(t, "nn_i64")) return NULL;
     if (t->dtype != NN_INT64) { nn__err(t->ctx, "nn_i64: the tensor is %s, not int64", nn_dtype_name(t->dtype)); return NULL; }
     return NN__I64(t);
 }
@@ -1420,7 +1428,7 @@ static void nn__gather_strided(void *dst, const nn_tensor *t) {
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t) { return t ? nn_zeros(t->ctx, t->ndim, t->shape) : NULL; }
 NN_API nn_tensor *nn_keep(const nn_tensor *t) {
     nn_tensor *k;
-    if (!t) return NULL;
+    if (!t || !nn__check_live(t, "nn_keep")) return NULL;
     k = nn__new_persistent_dtype(t->ctx, "nn_keep", t->ndim, t->shape, t->dtype);
     if (k) nn__gather_strided(k->data, t);
     return k;
@@ -1445,7 +1453,7 @@ NN_API int64_t nn_size(const nn_tensor *t, int dim) {
 }
 NN_API float nn_item(const nn_tensor *t) {
     char s[128];
-    if (!t) return NAN;
+    if (!t || !nn__check_live(t, "nn_item")) return NAN;
     if (t->numel != 1) { nn__err(t->ctx, "nn_item: tensor of shape %s has %lld elements; item needs exactly one", NN__SHAPE(t, s), (long long)t->numel); return NAN; }
     return t->dtype == NN_INT64 ? (float)NN__I64(t)[0] : NN__F32(t)[0];
 }
@@ -1522,8 +1530,6 @@ static nn_ctx *nn__ctx_of(nn_tensor **xs, int n) {
     return NULL;
 }
 
-/* A tensor from the step arena used after nn_arena_reset: its memory now holds other tensors. */
-static int nn__stale(const nn_tensor *t) { return (t->flags & NN__ARENA) && t->gen != t->ctx->gen; }
 
 /* NULL inputs: returns 0. An input that is NULL because an earlier op failed
    adds no second message; the first error is already recorded. dtype: what the

@@ -428,6 +428,9 @@ static void test_backward_semantics(nn_ctx *ctx) {
     stale = nn_mul_scalar(w, 2.0f);
     nn_arena_reset(ctx);
     expect_error(ctx, nn_backward(stale, NULL, 0) ? stale : NULL, "made before the last nn_arena_reset");
+    CHECK(isnan(nn_item(stale)) && nn_error(ctx) && strstr(nn_error(ctx), "nn_item: the tensor was made before"), "nn_item of a stale tensor: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    expect_error(ctx, nn_f32(stale), "nn_f32: the tensor was made before the last nn_arena_reset");
     end();
 
     begin("arena: a loop that never resets gets a warning, long before memory runs away");
