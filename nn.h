@@ -4098,7 +4098,7 @@ NN_API nn_module *nn_module_add(nn_module *parent, const char *name, nn_module *
 
 /* ---- Sequential ---- */
 
-static nn_tensor *nn__mod_sequential_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_sequential_forward(nn_module *m, nn_tensor *x) {
     int k;
     for (k = 0; k < m->nkid && x; k++) x = nn_forward(m->kid[k].m, x);
     return x;
@@ -4120,7 +4120,7 @@ NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n) {
     static const char *fn = "nn_sequential_new";
     nn_module *m; void *p; int k; char nm[16];
     if (!ctx || !nn__mod_sequential_check(ctx, mods, n)) return NULL;
-    m = nn__mod_layer(ctx, fn, "Sequential", sizeof(nn_module), nn__mod_sequential_layer_forward);
+    m = nn__mod_layer(ctx, fn, "Sequential", sizeof(nn_module), nn__mod_sequential_forward);
     if (!m || n == 0) return m;
     p = nn__mod_grow(ctx, fn, NULL, &m->kid_cap, n, sizeof(nn__mod_child));
     if (!p) { nn__module_release(m); return NULL; }
@@ -4502,7 +4502,7 @@ static nn_module *nn__mod_weighted(nn_module *m, int ndim, const int64_t *ws, in
 }
 
 /* y = x @ W^T + b; W^T is read in place through its strides */
-static nn_tensor *nn__mod_linear_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_linear_forward(nn_module *m, nn_tensor *x) {
     nn_tensor *b = nn__mod_own(m, "bias"), *y = nn_matmul(x, nn_transpose(nn__mod_own(m, "weight"), 0, 1));
     return b ? nn_add(y, b) : y;
 }
@@ -4516,16 +4516,16 @@ NN_API nn_module *nn_linear_new(nn_ctx *ctx, int64_t in_f, int64_t out_f, int bi
         return NULL;
     }
     ws[0] = out_f; ws[1] = in_f;
-    m = nn__mod_layer(ctx, "nn_linear_new", "Linear", sizeof(nn_module), nn__mod_linear_layer_forward);
+    m = nn__mod_layer(ctx, "nn_linear_new", "Linear", sizeof(nn_module), nn__mod_linear_forward);
     return nn__mod_weighted(m, 2, ws, out_f, bias);
 }
 
 typedef struct nn__mod_conv { nn_module base; nn_conv_opts o; } nn__mod_conv;
 
-static nn_tensor *nn__mod_conv2d_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_conv2d_forward(nn_module *m, nn_tensor *x) {
     return nn_conv2d(x, nn__mod_own(m, "weight"), nn__mod_own(m, "bias"), NN__LAYER(nn__mod_conv, m)->o);
 }
-static nn_tensor *nn__mod_conv_transpose2d_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_conv_transpose2d_forward(nn_module *m, nn_tensor *x) {
     return nn_conv_transpose2d(x, nn__mod_own(m, "weight"), nn__mod_own(m, "bias"), NN__LAYER(nn__mod_conv, m)->o);
 }
 
@@ -4539,8 +4539,8 @@ static nn_module *nn__mod_conv_new(nn_ctx *ctx, const char *fn, int transposed, 
                 fn, (long long)in_c, (long long)out_c, (long long)k, (long long)g);
         return NULL;
     }
-    m = transposed ? nn__mod_layer(ctx, fn, "ConvTranspose2d", sizeof(nn__mod_conv), nn__mod_conv_transpose2d_layer_forward)
-                   : nn__mod_layer(ctx, fn, "Conv2d", sizeof(nn__mod_conv), nn__mod_conv2d_layer_forward);
+    m = transposed ? nn__mod_layer(ctx, fn, "ConvTranspose2d", sizeof(nn__mod_conv), nn__mod_conv_transpose2d_forward)
+                   : nn__mod_layer(ctx, fn, "Conv2d", sizeof(nn__mod_conv), nn__mod_conv2d_forward);
     if (!m) return NULL;
     NN__LAYER(nn__mod_conv, m)->o = o;
     ws[0] = transposed ? in_c : out_c; ws[1] = transposed ? out_c / g : in_c / g; ws[2] = ws[3] = k;
@@ -4557,40 +4557,40 @@ NN_API nn_module *nn_conv_transpose2d_new(nn_ctx *ctx, int64_t in_c, int64_t out
 /* ---- pooling, dropout, flatten ---- */
 
 typedef struct nn__mod_pool { nn_module base; nn_pool_opts o; } nn__mod_pool;
-static nn_tensor *nn__mod_max_pool2d_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_max_pool2d_forward(nn_module *m, nn_tensor *x) {
     return nn_max_pool2d(x, NN__LAYER(nn__mod_pool, m)->o);
 }
-static nn_tensor *nn__mod_avg_pool2d_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_avg_pool2d_forward(nn_module *m, nn_tensor *x) {
     return nn_avg_pool2d(x, NN__LAYER(nn__mod_pool, m)->o);
 }
 
 NN_API nn_module *nn_max_pool2d_new(nn_ctx *ctx, nn_pool_opts o) {
     nn_module *m = nn__mod_layer(ctx, "nn_max_pool2d_new", "MaxPool2d", sizeof(nn__mod_pool),
-                                 nn__mod_max_pool2d_layer_forward);
+                                 nn__mod_max_pool2d_forward);
     if (m) NN__LAYER(nn__mod_pool, m)->o = o;
     return m;
 }
 NN_API nn_module *nn_avg_pool2d_new(nn_ctx *ctx, nn_pool_opts o) {
     nn_module *m = nn__mod_layer(ctx, "nn_avg_pool2d_new", "AvgPool2d", sizeof(nn__mod_pool),
-                                 nn__mod_avg_pool2d_layer_forward);
+                                 nn__mod_avg_pool2d_forward);
     if (m) NN__LAYER(nn__mod_pool, m)->o = o;
     return m;
 }
 
 typedef struct nn__mod_adaptive_pool { nn_module base; int64_t out_h, out_w; } nn__mod_adaptive_pool;
-static nn_tensor *nn__mod_adaptive_avg_pool2d_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_adaptive_avg_pool2d_forward(nn_module *m, nn_tensor *x) {
     nn__mod_adaptive_pool *p = NN__LAYER(nn__mod_adaptive_pool, m);
     return nn_adaptive_avg_pool2d(x, p->out_h, p->out_w);
 }
 NN_API nn_module *nn_adaptive_avg_pool2d_new(nn_ctx *ctx, int64_t oh, int64_t ow) {
     nn_module *m = nn__mod_layer(ctx, "nn_adaptive_avg_pool2d_new", "AdaptiveAvgPool2d", sizeof(nn__mod_adaptive_pool),
-                             nn__mod_adaptive_avg_pool2d_layer_forward);
+                             nn__mod_adaptive_avg_pool2d_forward);
     if (m) { NN__LAYER(nn__mod_adaptive_pool, m)->out_h = oh; NN__LAYER(nn__mod_adaptive_pool, m)->out_w = ow; }
     return m;
 }
 
 typedef struct nn__mod_dropout { nn_module base; float p; } nn__mod_dropout;
-static nn_tensor *nn__mod_dropout_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_dropout_forward(nn_module *m, nn_tensor *x) {
     return nn_dropout(x, NN__LAYER(nn__mod_dropout, m)->p, m->training);
 }
 NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p) {
@@ -4600,18 +4600,18 @@ NN_API nn_module *nn_dropout_new(nn_ctx *ctx, float p) {
         nn__err(ctx, "nn_dropout_new: p is %g; it must be between 0 and 1", p);
         return NULL;
     }
-    m = nn__mod_layer(ctx, "nn_dropout_new", "Dropout", sizeof(nn__mod_dropout), nn__mod_dropout_layer_forward);
+    m = nn__mod_layer(ctx, "nn_dropout_new", "Dropout", sizeof(nn__mod_dropout), nn__mod_dropout_forward);
     if (m) NN__LAYER(nn__mod_dropout, m)->p = p;
     return m;
 }
 
 typedef struct nn__mod_flatten { nn_module base; int start_dim, end_dim; } nn__mod_flatten;
-static nn_tensor *nn__mod_flatten_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_flatten_forward(nn_module *m, nn_tensor *x) {
     nn__mod_flatten *f = NN__LAYER(nn__mod_flatten, m);
     return nn_flatten(x, f->start_dim, f->end_dim);
 }
 NN_API nn_module *nn_flatten_new(nn_ctx *ctx, int start_dim, int end_dim) {
-    nn_module *m = nn__mod_layer(ctx, "nn_flatten_new", "Flatten", sizeof(nn__mod_flatten), nn__mod_flatten_layer_forward);
+    nn_module *m = nn__mod_layer(ctx, "nn_flatten_new", "Flatten", sizeof(nn__mod_flatten), nn__mod_flatten_forward);
     if (m) { NN__LAYER(nn__mod_flatten, m)->start_dim = start_dim; NN__LAYER(nn__mod_flatten, m)->end_dim = end_dim; }
     return m;
 }
@@ -4628,7 +4628,7 @@ static int nn__mod_check_eps(nn_ctx *ctx, const char *fn, float eps) {
 
 typedef struct nn__mod_batch_norm { nn_module base; float eps, momentum; int dims; } nn__mod_batch_norm;
 
-static nn_tensor *nn__mod_batch_norm_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_batch_norm_forward(nn_module *m, nn_tensor *x) {
     nn__mod_batch_norm *bn = NN__LAYER(nn__mod_batch_norm, m);
     nn_tensor *y, *nbt; char s[128];
     if (x->ndim != (bn->dims == 1 ? 2 : 4) && !(bn->dims == 1 && x->ndim == 3)) {
@@ -4650,7 +4650,7 @@ static nn_module *nn__mod_bn_new(nn_ctx *ctx, const char *fn, const char *type, 
     if (c <= 0) { nn__err(ctx, "%s: num_features is %lld; it must be positive", fn, (long long)c); return NULL; }
     if (!nn__mod_check_eps(ctx, fn, eps)) return NULL;
     if (!nn__mod_finite(momentum)) { nn__err(ctx, "%s: momentum is %g; it must be finite", fn, momentum); return NULL; }
-    m = nn__mod_layer(ctx, fn, type, sizeof(nn__mod_batch_norm), nn__mod_batch_norm_layer_forward);
+    m = nn__mod_layer(ctx, fn, type, sizeof(nn__mod_batch_norm), nn__mod_batch_norm_forward);
     if (!m) return NULL;
     NN__LAYER(nn__mod_batch_norm, m)->eps = eps;
     NN__LAYER(nn__mod_batch_norm, m)->momentum = momentum;
@@ -4672,7 +4672,7 @@ NN_API nn_module *nn_batch_norm2d_new(nn_ctx *ctx, int64_t c, float eps, float m
 
 typedef struct nn__mod_layer_norm { nn_module base; int nd; int64_t shape[NN_MAX_DIMS]; float eps; } nn__mod_layer_norm;
 
-static nn_tensor *nn__mod_layer_norm_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_layer_norm_forward(nn_module *m, nn_tensor *x) {
     nn__mod_layer_norm *ln = NN__LAYER(nn__mod_layer_norm, m);
     char s[128]; int d;
     for (d = 0; d < ln->nd; d++)
@@ -4698,7 +4698,7 @@ NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, f
         return NULL;
     }
     if (!nn__mod_check_eps(ctx, fn, eps)) return NULL;
-    m = nn__mod_layer(ctx, fn, "LayerNorm", sizeof(nn__mod_layer_norm), nn__mod_layer_norm_layer_forward);
+    m = nn__mod_layer(ctx, fn, "LayerNorm", sizeof(nn__mod_layer_norm), nn__mod_layer_norm_forward);
     if (!m) return NULL;
     NN__LAYER(nn__mod_layer_norm, m)->nd = nd;
     memcpy(NN__LAYER(nn__mod_layer_norm, m)->shape, shape, (size_t)nd * sizeof(int64_t));
@@ -4713,7 +4713,7 @@ NN_API nn_module *nn_layer_norm_new(nn_ctx *ctx, int nd, const int64_t *shape, f
 
 /* ---- Embedding ---- */
 
-static nn_tensor *nn__mod_embedding_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_embedding_forward(nn_module *m, nn_tensor *x) {
     return nn_embedding(nn__mod_own(m, "weight"), x);
 }
 
@@ -4725,7 +4725,7 @@ NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num, int64_t dim) {
                 (long long)num, (long long)dim);
         return NULL;
     }
-    m = nn__mod_layer(ctx, "nn_embedding_new", "Embedding", sizeof(nn_module), nn__mod_embedding_layer_forward);
+    m = nn__mod_layer(ctx, "nn_embedding_new", "Embedding", sizeof(nn_module), nn__mod_embedding_forward);
     if (!m) return NULL;
     ws[0] = num; ws[1] = dim;
     if (!nn__mod_adopt(m, "weight", nn_empty(ctx, 2, ws), 0)) { nn__module_release(m); return NULL; }
@@ -4735,50 +4735,50 @@ NN_API nn_module *nn_embedding_new(nn_ctx *ctx, int64_t num, int64_t dim) {
 
 /* ---- activations ---- */
 
-static nn_tensor *nn__mod_relu_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_relu(x); }
-static nn_tensor *nn__mod_sigmoid_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_sigmoid(x); }
-static nn_tensor *nn__mod_tanh_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_tanh(x); }
-static nn_tensor *nn__mod_gelu_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_gelu(x); }
-static nn_tensor *nn__mod_silu_layer_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_silu(x); }
+static nn_tensor *nn__mod_relu_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_relu(x); }
+static nn_tensor *nn__mod_sigmoid_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_sigmoid(x); }
+static nn_tensor *nn__mod_tanh_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_tanh(x); }
+static nn_tensor *nn__mod_gelu_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_gelu(x); }
+static nn_tensor *nn__mod_silu_forward(nn_module *m, nn_tensor *x) { (void)m; return nn_silu(x); }
 
 /* a layer with no options and no parameters */
 static nn_module *nn__mod_plain(nn_ctx *ctx, const char *fn, const char *type, nn_forward_fn forward) {
     return nn__mod_layer(ctx, fn, type, sizeof(nn_module), forward);
 }
-NN_API nn_module *nn_relu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_relu_new", "ReLU", nn__mod_relu_layer_forward); }
+NN_API nn_module *nn_relu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_relu_new", "ReLU", nn__mod_relu_forward); }
 NN_API nn_module *nn_sigmoid_new(nn_ctx *ctx) {
-    return nn__mod_plain(ctx, "nn_sigmoid_new", "Sigmoid", nn__mod_sigmoid_layer_forward);
+    return nn__mod_plain(ctx, "nn_sigmoid_new", "Sigmoid", nn__mod_sigmoid_forward);
 }
-NN_API nn_module *nn_tanh_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_tanh_new", "Tanh", nn__mod_tanh_layer_forward); }
-NN_API nn_module *nn_gelu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_gelu_new", "GELU", nn__mod_gelu_layer_forward); }
-NN_API nn_module *nn_silu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_silu_new", "SiLU", nn__mod_silu_layer_forward); }
+NN_API nn_module *nn_tanh_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_tanh_new", "Tanh", nn__mod_tanh_forward); }
+NN_API nn_module *nn_gelu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_gelu_new", "GELU", nn__mod_gelu_forward); }
+NN_API nn_module *nn_silu_new(nn_ctx *ctx) { return nn__mod_plain(ctx, "nn_silu_new", "SiLU", nn__mod_silu_forward); }
 
 typedef struct nn__mod_leaky_relu { nn_module base; float negative_slope; } nn__mod_leaky_relu;
-static nn_tensor *nn__mod_leaky_relu_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_leaky_relu_forward(nn_module *m, nn_tensor *x) {
     return nn_leaky_relu(x, NN__LAYER(nn__mod_leaky_relu, m)->negative_slope);
 }
 NN_API nn_module *nn_leaky_relu_new(nn_ctx *ctx, float slope) {
     nn_module *m = nn__mod_layer(ctx, "nn_leaky_relu_new", "LeakyReLU", sizeof(nn__mod_leaky_relu),
-                                 nn__mod_leaky_relu_layer_forward);
+                                 nn__mod_leaky_relu_forward);
     if (m) NN__LAYER(nn__mod_leaky_relu, m)->negative_slope = slope;
     return m;
 }
 
 typedef struct nn__mod_softmax { nn_module base; int dim; } nn__mod_softmax;
-static nn_tensor *nn__mod_softmax_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_softmax_forward(nn_module *m, nn_tensor *x) {
     return nn_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim);
 }
-static nn_tensor *nn__mod_log_softmax_layer_forward(nn_module *m, nn_tensor *x) {
+static nn_tensor *nn__mod_log_softmax_forward(nn_module *m, nn_tensor *x) {
     return nn_log_softmax(x, NN__LAYER(nn__mod_softmax, m)->dim);
 }
 NN_API nn_module *nn_softmax_new(nn_ctx *ctx, int dim) {
-    nn_module *m = nn__mod_layer(ctx, "nn_softmax_new", "Softmax", sizeof(nn__mod_softmax), nn__mod_softmax_layer_forward);
+    nn_module *m = nn__mod_layer(ctx, "nn_softmax_new", "Softmax", sizeof(nn__mod_softmax), nn__mod_softmax_forward);
     if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
     return m;
 }
 NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim) {
     nn_module *m = nn__mod_layer(ctx, "nn_log_softmax_new", "LogSoftmax", sizeof(nn__mod_softmax),
-                                 nn__mod_log_softmax_layer_forward);
+                                 nn__mod_log_softmax_forward);
     if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
     return m;
 }

@@ -1,21 +1,32 @@
 /* Seed 001: ManualLinearRegression. Two parameters w and b, y_hat = x * w + b,
    MSE loss, plain gradient descent written by hand from .grad. The data is
-   y = 1 + 2 x + 0.1 noise, so training should recover w = 2, b = 1. */
+   y = 1 + 2 x + 0.1 noise, so training should recover w = 2, b = 1.
+   ./linear_regression [--help] */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
+#include <string.h>
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: linear_regression [--help]\n"
+                 "  fits y = 1 + 2x + noise with two parameters and hand-written gradient descent\n");
+}
 
 typedef struct { nn_tensor *w, *b; } manual_linear_regression;
 
 static nn_tensor *forward(manual_linear_regression *m, nn_tensor *x) { return nn_add(nn_mul(x, m->w), m->b); }
 
-int main(void) {
-    nn_ctx *ctx = nn_ctx_new();
+int main(int argc, char **argv) {
+    nn_ctx *ctx;
     int64_t n[2] = { 100, 1 }, one[1] = { 1 }, i;
     nn_tensor *x, *y, *noise;
     manual_linear_regression model;
     const float lr = 0.1f;
+    const char *err;
     int epoch, k;
 
+    if (argc == 2 && !strcmp(argv[1], "--help")) { usage(stdout); return 0; }
+    if (argc > 1) { fprintf(stderr, "linear_regression: unknown argument '%s'\n", argv[1]); usage(stderr); return 2; }
+    ctx = nn_ctx_new();
     nn_manual_seed(ctx, 42);
     x = nn_rand(ctx, 2, n);                                  /* x = np.random.rand(100, 1) */
     noise = nn_randn(ctx, 2, n);
@@ -39,7 +50,8 @@ int main(void) {
         nn_arena_reset(ctx);
     }
     printf("learned: w = %.4f  b = %.4f   (true w = 2, b = 1)\n", nn_f32(model.w)[0], nn_f32(model.b)[0]);
-    if (nn_error(ctx)) { printf("error: %s\n", nn_error(ctx)); return 1; }
+    err = nn_error(ctx);
+    if (err) { printf("error: %s\n", err); return 1; }
     k = fabsf(nn_f32(model.w)[0] - 2.0f) < 0.1f && fabsf(nn_f32(model.b)[0] - 1.0f) < 0.1f;
     nn_free(x); nn_free(y); nn_free(noise); nn_free(model.w); nn_free(model.b);
     nn_ctx_free(ctx);

@@ -10,9 +10,13 @@
    ColorJitter(0.2, 0.2), Normalize((0.1307,)*3, (0.3081,)*3), batch 64,
    Adam(lr 1e-3, weight_decay 1e-4), Dropout(0.5).
 
+   --save-checkpoint writes the model, optimizer and DataLoader state after each
+   epoch; --resume continues from such a file up to --epochs, ending bit-identical
+   to a run that never stopped.
+
    ./mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--limit N]
                [--test-limit N] [--lr X] [--seed N] [--seed-exact]
-               [--save-checkpoint PATH] [--resume PATH] */
+               [--save-checkpoint PATH] [--resume PATH] [--help] */
 #ifdef NN_HAVE_STB
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
@@ -22,8 +26,62 @@
 #endif
 #define NN_IMPLEMENTATION
 #include "../nn.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PROG "mnist_cnn"
+#define SYNOPSIS "Trains MY_NET (three convolutions, two linear layers) on Fashion-MNIST or MNIST and prints\n" \
+                 "the test accuracy, the classification report, the confusion matrix and the training curves.\n"
+
+/* ---- the command line: each flag known, each number checked; --help prints the usage ---- */
+enum { ARG_STR, ARG_INT, ARG_REAL, ARG_SWITCH };
+typedef struct { const char *name; int kind; void *value; double min, max; const char *meta, *help; } arg_spec;
+
+static void usage(FILE *out, const arg_spec *a, int n) {
+    int i, w;
+    fprintf(out, "usage: %s [options]\n%s\noptions:\n", PROG, SYNOPSIS);
+    fprintf(out, "  %-26s print this help and exit\n", "--help");
+    for (i = 0; i < n; i++) {
+        w = fprintf(out, "  %s%s%s", a[i].name, a[i].meta ? " " : "", a[i].meta ? a[i].meta : "");
+        fprintf(out, "%*s%s\n", w < 29 ? 29 - w : 1, "", a[i].help);
+    }
+}
+/* 0: go on; 1: --help was printed (exit 0); 2: what was wrong and the usage went to stderr (exit 2) */
+static int parse_args(int argc, char **argv, const arg_spec *a, int n) {
+    int i, k;
+    for (i = 1; i < argc; i++) {
+        const char *v;
+        char *end;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout, a, n); return 1; }
+        for (k = 0; k < n && strcmp(argv[i], a[k].name); k++) {}
+        if (k == n) { fprintf(stderr, "%s: unknown argument '%s'\n", PROG, argv[i]); break; }
+        if (a[k].kind == ARG_SWITCH) { *(int *)a[k].value = 1; continue; }
+        if (i + 1 >= argc) { fprintf(stderr, "%s: %s needs a value (%s)\n", PROG, argv[i], a[k].meta); break; }
+        v = argv[++i];
+        if (a[k].kind == ARG_STR) { *(const char **)a[k].value = v; continue; }
+        errno = 0;
+        if (a[k].kind == ARG_INT) {
+            long long x = strtoll(v, &end, 10);
+            if (!errno && end != v && !*end && (double)x >= a[k].min && (double)x <= a[k].max) {
+                *(int64_t *)a[k].value = (int64_t)x;
+                continue;
+            }
+            fprintf(stderr, "%s: %s needs a whole number from %.15g to %.15g, not '%s'\n", PROG, a[k].name, a[k].min, a[k].max, v);
+        } else {
+            double x = strtod(v, &end);
+            if (!errno && end != v && !*end && x >= a[k].min && x <= a[k].max) {   /* NaN fails both */
+                *(double *)a[k].value = x;
+                continue;
+            }
+            fprintf(stderr, "%s: %s needs a number from %g to %g, not '%s'\n", PROG, a[k].name, a[k].min, a[k].max, v);
+        }
+        break;
+    }
+    if (i >= argc) return 0;
+    usage(stderr, a, n);
+    return 2;
+}
 
 typedef struct { nn_module *conv1, *conv2, *pool1, *conv3, *pool2, *fc1, *fc2, *dropout; } my_net;
 
@@ -43,9 +101,9 @@ static nn_tensor *my_net_forward(nn_module *self, nn_tensor *x) {
 
 static nn_module *my_net_new(nn_ctx *ctx, my_net *n, int64_t in_channels, int64_t size, int64_t num_classes) {
     nn_module *m = nn_module_new(ctx, "MY_NET", my_net_forward, n);
-    nn_conv_opts pad1 = { 0 };
-    nn_pool_opts pool = { 0 };
-    pad1.padding = 1; pool.kernel_size = 2; pool.stride = 2;
+    nn_conv_opts pad1 = nn_conv_opts_default();          /* Conv2d(..., kernel_size=3, padding=1) */
+    nn_pool_opts pool = nn_pool_opts_default(2);         /* MaxPool2d(2): kernel 2, stride 2 */
+    pad1.padding = 1;
     n->conv1 = nn_module_add(m, "conv1", nn_conv2d_new(ctx, in_channels, 32, 3, pad1, 1));
     n->conv2 = nn_module_add(m, "conv2", nn_conv2d_new(ctx, 32, 64, 3, pad1, 1));
     n->pool1 = nn_module_add(m, "pool1", nn_max_pool2d_new(ctx, pool));
@@ -54,49 +112,54 @@ static nn_module *my_net_new(nn_ctx *ctx, my_net *n, int64_t in_channels, int64_
     n->fc1 = nn_module_add(m, "fc1", nn_linear_new(ctx, 128 * (size / 4) * (size / 4), 512, 1));
     n->fc2 = nn_module_add(m, "fc2", nn_linear_new(ctx, 512, num_classes, 1));
     n->dropout = nn_module_add(m, "dropout", nn_dropout_new(ctx, 0.5f));
+    if (!n->conv1 || !n->conv2 || !n->pool1 || !n->conv3 || !n->pool2 || !n->fc1 || !n->fc2 || !n->dropout) {
+        nn_module_free(m);
+        return NULL;
+    }
     return m;
 }
 
-static const char *arg_str(int argc, char **argv, const char *name, const char *dflt) {
-    int i;
-    for (i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], name)) return argv[i + 1];
-    return dflt;
-}
-static int has_flag(int argc, char **argv, const char *name) {
-    int i;
-    for (i = 1; i < argc; i++) if (!strcmp(argv[i], name)) return 1;
-    return 0;
-}
-
 int main(int argc, char **argv) {
-    const char *dir = arg_str(argc, argv, "--data", "/usr/share/datasets/fashion-mnist");
-    int seed_exact = has_flag(argc, argv, "--seed-exact");
-    int epochs = atoi(arg_str(argc, argv, "--epochs", "5"));
-    int64_t batch = atoll(arg_str(argc, argv, "--batch-size", "64"));
-    int64_t limit = atoll(arg_str(argc, argv, "--limit", "0")), test_limit = atoll(arg_str(argc, argv, "--test-limit", "0"));
-    float lr = (float)atof(arg_str(argc, argv, "--lr", "1e-3"));
-    uint64_t seed = (uint64_t)atoll(arg_str(argc, argv, "--seed", "0"));
-    const char *save = arg_str(argc, argv, "--save-checkpoint", NULL), *resume = arg_str(argc, argv, "--resume", NULL);
+    const char *dir = "/usr/share/datasets/fashion-mnist", *save = NULL, *resume = NULL;
+    int64_t epochs = 5, batch = 64, limit = 0, test_limit = 0, seed = 0;
+    double lr = 1e-3;
+    int seed_exact = 0;
+    const arg_spec args[] = {
+        { "--data", ARG_STR, &dir, 0, 0, "DIR", "Fashion-MNIST or MNIST IDX files, plain or .gz" },
+        { "--epochs", ARG_INT, &epochs, 0, 1e6, "N", "train up to epoch N (default 5)" },
+        { "--batch-size", ARG_INT, &batch, 1, 1e6, "N", "training batch size (default 64)" },
+        { "--limit", ARG_INT, &limit, 0, 1e12, "N", "train on the first N images (default 0: all)" },
+        { "--test-limit", ARG_INT, &test_limit, 0, 1e12, "N", "test on the first N images (default 0: all)" },
+        { "--lr", ARG_REAL, &lr, 0, 1e3, "X", "Adam's learning rate (default 1e-3)" },
+        { "--seed", ARG_INT, &seed, 0, 9e18, "N", "seed of the weights, dropout and shuffling (default 0)" },
+        { "--seed-exact", ARG_SWITCH, &seed_exact, 0, 0, NULL, "the seed note's 48x48x3 configuration" },
+        { "--save-checkpoint", ARG_STR, &save, 0, 0, "PATH", "save a checkpoint after each epoch" },
+        { "--resume", ARG_STR, &resume, 0, 0, "PATH", "continue from a checkpoint saved with the same options" },
+    };
+    int parsed = parse_args(argc, argv, args, (int)(sizeof args / sizeof args[0]));
     const char *class_names[10] = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
-    int is_fashion = strstr(dir, "fashion") != NULL;
+    int is_fashion;
     char p1[1024], p2[1024];
-    nn_ctx *ctx = nn_ctx_new();
+    nn_ctx *ctx;
     nn_dataset *train_full, *test_full, *train_set, *test_set;
     nn_dataloader *train_loader, *test_loader;
     nn_transform train_tf[6], test_tf[3];
-    int ntrain_tf, ntest_tf, epoch, start_epoch = 1, k;
-    int64_t size, channels, cm[100], i;
+    int ntrain_tf, ntest_tf, k;
+    int64_t size, channels, cm[100], i, epoch, start_epoch = 1;
     my_net net;
     nn_module *model;
     nn_tensor *params[16];
     nn_optim *optimizer;
-    nn_adam_opts adam = { 0 };
-    nn_cross_entropy_opts criterion = { 0 };               /* nn.CrossEntropyLoss() */
-    float loss_curve[1000], acc_curve[1000];
+    nn_adam_opts adam = nn_adam_opts_default();
+    nn_cross_entropy_opts criterion = nn_cross_entropy_opts_default();   /* nn.CrossEntropyLoss() */
+    float *loss_curve, *acc_curve;
     static char report[8192];
-    const char *gz = ".gz";
+    const char *gz = ".gz", *err;
 
+    if (parsed) return parsed == 1 ? 0 : 2;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines in order with the progress bar on stderr */
+    is_fashion = strstr(dir, "fashion") != NULL;
+    ctx = nn_ctx_new();
 
     /* 1-3. data, transforms, loaders */
     snprintf(p1, sizeof p1, "%s/train-images-idx3-ubyte%s", dir, gz);
@@ -111,9 +174,9 @@ int main(int argc, char **argv) {
     snprintf(p1, sizeof p1, "%s/t10k-images-idx3-ubyte%s", dir, gz);
     snprintf(p2, sizeof p2, "%s/t10k-labels-idx1-ubyte%s", dir, gz);
     test_full = nn_mnist(ctx, p1, p2);
-    if (!train_full || !test_full) { fprintf(stderr, "cannot load the data: %s\n", nn_error(ctx)); return 1; }
-    train_set = limit > 0 && limit < train_full->len ? nn_subset(train_full, 0, limit) : train_full;
-    test_set = test_limit > 0 && test_limit < test_full->len ? nn_subset(test_full, 0, test_limit) : test_full;
+    if (!train_full || !test_full) { err = nn_error(ctx); fprintf(stderr, "cannot load the data: %s\n", err ? err : "?"); return 1; }
+    train_set = limit > 0 && limit < nn_dataset_len(train_full) ? nn_subset(train_full, 0, limit) : train_full;
+    test_set = test_limit > 0 && test_limit < nn_dataset_len(test_full) ? nn_subset(test_full, 0, test_limit) : test_full;
     if (seed_exact) {
         const float mean[3] = { 0.1307f, 0.1307f, 0.1307f }, std[3] = { 0.3081f, 0.3081f, 0.3081f };
         size = 48; channels = 3;
@@ -127,62 +190,80 @@ int main(int argc, char **argv) {
         test_tf[0] = nn_normalize(1, mean, std); ntest_tf = 1;
     }
     {
-        nn_dataloader_opts o = { 0 };
-        o.batch_size = batch; o.shuffle = 1; o.seed = seed; o.transforms = train_tf; o.ntransforms = ntrain_tf;
-        train_loader = nn_dataloader_new(train_set, o);
+        nn_dataloader_opts o = nn_dataloader_opts_default();
+        o.batch_size = batch; o.shuffle = 1; o.seed = (uint64_t)seed; o.transforms = train_tf; o.ntransforms = ntrain_tf;
+        train_loader = nn_dataloader_new(train_set, o);   /* y: int64 class labels (B) */
         o.batch_size = 256; o.shuffle = 0; o.transforms = test_tf; o.ntransforms = ntest_tf;
         test_loader = nn_dataloader_new(test_set, o);
     }
-    printf("Training on %lld samples, validating on %lld samples (%s, %lldx%lldx%lld).\n", (long long)train_set->len,
-           (long long)test_set->len, is_fashion ? "Fashion-MNIST" : "MNIST", (long long)channels, (long long)size, (long long)size);
+    printf("Training on %lld samples, validating on %lld samples (%s, %lldx%lldx%lld).\n", (long long)nn_dataset_len(train_set),
+           (long long)nn_dataset_len(test_set), is_fashion ? "Fashion-MNIST" : "MNIST", (long long)channels, (long long)size,
+           (long long)size);
 
     /* 4. model, loss, optimiser */
-    nn_manual_seed(ctx, seed);
+    nn_manual_seed(ctx, (uint64_t)seed);
     model = my_net_new(ctx, &net, channels, size, 10);
-    adam.lr = lr; adam.weight_decay = 1e-4f;
-    optimizer = nn_adam(params, nn_module_parameters(model, params, 16), adam);
-    if (!model || !optimizer || !train_loader || !test_loader) { fprintf(stderr, "setup failed: %s\n", nn_error(ctx)); return 1; }
+    adam.lr = lr; adam.weight_decay = 1e-4;                  /* Adam(lr=lr, weight_decay=1e-4) */
+    optimizer = model ? nn_adam(params, nn_module_parameters(model, params, 16), adam) : NULL;
+    loss_curve = (float *)malloc((size_t)(epochs + 1) * sizeof(float));
+    acc_curve = (float *)malloc((size_t)(epochs + 1) * sizeof(float));
+    if (!model || !optimizer || !train_loader || !test_loader || !loss_curve || !acc_curve) {
+        err = nn_error(ctx);
+        fprintf(stderr, "setup failed: %s\n", err ? err : "out of memory");
+        return 1;
+    }
     printf("MY_NET: %lld parameters\n", (long long)nn_module_num_parameters(model));
     if (resume) {
-        nn_checkpoint ck = { 0 };
-        ck.model = model; ck.optim = optimizer;
-        if (!nn_load_checkpoint(&ck, resume)) { fprintf(stderr, "cannot resume: %s\n", nn_error(ctx)); return 1; }
-        start_epoch = (int)ck.epoch + 1;
+        /* the model, the optimizer, the RNG (dropout) and the loader's epoch, order and RNG: the
+           epochs after this run exactly as they would have without the stop */
+        nn_checkpoint ck = nn_checkpoint_default();
+        ck.model = model; ck.optim = optimizer; ck.loader = train_loader;
+        if (!nn_load_checkpoint(&ck, resume)) { err = nn_error(ctx); fprintf(stderr, "cannot resume: %s\n", err ? err : "?"); return 1; }
+        start_epoch = ck.epoch + 1;
         printf("Resumed from %s after epoch %lld (loss %.4f).\n", resume, (long long)ck.epoch, ck.loss);
     }
 
     /* 5. training loop */
-    for (epoch = start_epoch; epoch <= epochs && epoch - start_epoch < 1000; epoch++) {
+    for (epoch = start_epoch; epoch <= epochs; epoch++) {
         double running_loss = 0; int64_t correct = 0, total = 0;
         nn_tensor *X, *y;
         nn_progress bar;
         char desc[32];
         nn_module_train(model, 1);
-        snprintf(desc, sizeof desc, "Epoch %d", epoch);
+        snprintf(desc, sizeof desc, "Epoch %lld", (long long)epoch);
         nn_progress_begin(&bar, desc, nn_dataloader_len(train_loader));
         while (nn_dataloader_next(train_loader, &X, &y)) {
             nn_tensor *logits = nn_forward(model, X);               /* logits = model(X_batch) */
             nn_tensor *loss = nn_cross_entropy(logits, y, criterion);
             nn_tensor *preds;
             nn_optim_zero_grad(optimizer);                           /* optimizer.zero_grad() */
-            nn_backward(loss, NULL, 0);                                 /* loss.backward() */
+            nn_backward(loss, NULL, 0);                              /* loss.backward() */
             nn_optim_step(optimizer);                                /* optimizer.step() */
             running_loss += nn_item(loss) * (double)X->shape[0];
-            preds = nn_argmax(logits, 1, 0);
-            for (i = 0; i < y->numel; i++) correct += nn_f32(preds)[i] == nn_f32(y)[i];
+            preds = nn_argmax(logits, 1, 0);                         /* int64, as y */
+            for (i = 0; i < y->numel; i++) correct += nn_i64(preds)[i] == nn_i64(y)[i];
             total += y->numel;
             nn_progress_update(&bar, 1, nn_item(loss));
-            if (nn_error(ctx)) { fprintf(stderr, "training failed: %s\n", nn_error(ctx)); return 1; }
+            err = nn_error(ctx);
+            if (err) { fprintf(stderr, "training failed: %s\n", err); return 1; }
             nn_arena_reset(ctx);
         }
         nn_progress_end(&bar);
+        err = nn_error(ctx);
+        if (err || total == 0) { fprintf(stderr, "training failed: %s\n", err ? err : "no batches"); return 1; }
         loss_curve[epoch - start_epoch] = (float)(running_loss / (double)total);
         acc_curve[epoch - start_epoch] = (float)(100.0 * (double)correct / (double)total);
-        printf("[Epoch %d] loss = %.4f | accuracy = %.2f%%\n", epoch, running_loss / (double)total, 100.0 * (double)correct / (double)total);
+        printf("[Epoch %lld] loss = %.4f | accuracy = %.2f%%\n", (long long)epoch, running_loss / (double)total,
+               100.0 * (double)correct / (double)total);
         if (save) {
-            nn_checkpoint ck = { 0 };
-            ck.model = model; ck.optim = optimizer; ck.epoch = epoch; ck.loss = running_loss / (double)total;
-            if (!nn_save_checkpoint(&ck, save)) fprintf(stderr, "checkpoint not saved: %s\n", nn_error(ctx));
+            nn_checkpoint ck = nn_checkpoint_default();
+            ck.model = model; ck.optim = optimizer; ck.loader = train_loader;
+            ck.epoch = epoch; ck.loss = running_loss / (double)total;
+            if (!nn_save_checkpoint(&ck, save)) {
+                err = nn_error(ctx);
+                fprintf(stderr, "checkpoint not saved: %s\n", err ? err : "?");
+                nn_clear_error(ctx);
+            }
         }
     }
     printf("\nTraining finished.\n\n");
@@ -190,19 +271,23 @@ int main(int argc, char **argv) {
     /* 6. evaluation on the test set */
     nn_module_eval(model);
     {
-        int old = nn_set_grad_enabled(ctx, 0);                      /* with torch.no_grad(): */
-        int64_t *y_true = (int64_t *)malloc((size_t)test_set->len * sizeof(int64_t)), *y_pred = (int64_t *)malloc((size_t)test_set->len * sizeof(int64_t)), n = 0;
+        int64_t *y_true = (int64_t *)malloc((size_t)nn_dataset_len(test_set) * sizeof(int64_t));
+        int64_t *y_pred = (int64_t *)malloc((size_t)nn_dataset_len(test_set) * sizeof(int64_t)), n = 0;
         double loss_sum = 0;
-        nn_cross_entropy_opts sum = { 0 };
+        nn_cross_entropy_opts sum = nn_cross_entropy_opts_default();
         nn_tensor *X, *y;
-        sum.reduction = NN_SUM;
-        while (nn_dataloader_next(test_loader, &X, &y)) {
-            nn_tensor *logits = nn_forward(model, X), *preds = nn_argmax(logits, 1, 0);
-            loss_sum += nn_item(nn_cross_entropy(logits, y, sum));
-            for (i = 0; i < y->numel; i++, n++) { y_true[n] = (int64_t)nn_f32(y)[i]; y_pred[n] = (int64_t)nn_f32(preds)[i]; }
-            nn_arena_reset(ctx);
+        if (!y_true || !y_pred) { fprintf(stderr, "out of memory\n"); return 1; }
+        sum.reduction = NN_SUM;                                     /* CrossEntropyLoss(reduction='sum') */
+        NN_NO_GRAD(ctx) {                                           /* with torch.no_grad(): */
+            while (nn_dataloader_next(test_loader, &X, &y)) {
+                nn_tensor *logits = nn_forward(model, X), *preds = nn_argmax(logits, 1, 0);
+                loss_sum += nn_item(nn_cross_entropy(logits, y, sum));
+                for (i = 0; i < y->numel; i++, n++) { y_true[n] = nn_i64(y)[i]; y_pred[n] = nn_i64(preds)[i]; }
+                nn_arena_reset(ctx);
+            }
         }
-        nn_set_grad_enabled(ctx, old);
+        err = nn_error(ctx);
+        if (err || n == 0) { fprintf(stderr, "evaluation failed: %s\n", err ? err : "no test images"); return 1; }
         nn_confusion_matrix(y_true, y_pred, n, 10, cm);
         printf("Test loss: %.4f\n", loss_sum / (double)n);
         printf("Test accuracy: %.2f%%\n\n", 100.0 * nn_accuracy(cm, 10));
@@ -214,13 +299,14 @@ int main(int argc, char **argv) {
     }
     if (epoch > start_epoch) {
         const float *curves[2]; const char *labels[2] = { "train loss", "train accuracy / 100" };
-        int n = epoch - start_epoch;
+        int n = (int)(epoch - start_epoch);
         for (k = 0; k < n; k++) acc_curve[k] /= 100.0f;
         curves[0] = loss_curve; curves[1] = acc_curve;
         nn_plot_terminal("\nTraining curves", curves, labels, 2, n, 8);
         if (nn_plot_png(ctx, "mnist_cnn_curve.png", curves, labels, 2, n)) printf("Curves written to mnist_cnn_curve.png\n");
         else { const char *why = nn_error(ctx); printf("(no PNG: %s)\n", why ? why : "?"); nn_clear_error(ctx); }
     }
+    free(loss_curve); free(acc_curve);
     nn_dataloader_free(train_loader); nn_dataloader_free(test_loader);
     if (train_set != train_full) nn_dataset_free(train_set);
     if (test_set != test_full) nn_dataset_free(test_set);

@@ -1,20 +1,66 @@
 /* A small MLP on Fashion-MNIST (or MNIST): Flatten -> Linear(784, 256) -> ReLU
    -> Dropout(0.2) -> Linear(256, 10), Adam(lr 1e-3), batch 64, as an
    nn.Sequential. Prints per-epoch loss/accuracy, test accuracy and the report.
-   ./mnist_mlp [--data DIR] [--epochs N] [--limit N] [--seed N] */
+   ./mnist_mlp [--data DIR] [--epochs N] [--limit N] [--seed N] [--help] */
 #ifdef NN_HAVE_STB
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 #endif
 #define NN_IMPLEMENTATION
 #include "../nn.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *arg(int argc, char **argv, const char *name, const char *dflt) {
-    int i;
-    for (i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], name)) return argv[i + 1];
-    return dflt;
+#define PROG "mnist_mlp"
+#define SYNOPSIS "Trains a 784-256-10 MLP on Fashion-MNIST (or MNIST) and prints the test accuracy and report.\n"
+/* ---- the command line: each flag known, each number checked; --help prints the usage ---- */
+enum { ARG_STR, ARG_INT, ARG_REAL, ARG_SWITCH };
+typedef struct { const char *name; int kind; void *value; double min, max; const char *meta, *help; } arg_spec;
+
+static void usage(FILE *out, const arg_spec *a, int n) {
+    int i, w;
+    fprintf(out, "usage: %s [options]\n%s\noptions:\n", PROG, SYNOPSIS);
+    fprintf(out, "  %-26s print this help and exit\n", "--help");
+    for (i = 0; i < n; i++) {
+        w = fprintf(out, "  %s%s%s", a[i].name, a[i].meta ? " " : "", a[i].meta ? a[i].meta : "");
+        fprintf(out, "%*s%s\n", w < 29 ? 29 - w : 1, "", a[i].help);
+    }
+}
+/* 0: go on; 1: --help was printed (exit 0); 2: what was wrong and the usage went to stderr (exit 2) */
+static int parse_args(int argc, char **argv, const arg_spec *a, int n) {
+    int i, k;
+    for (i = 1; i < argc; i++) {
+        const char *v;
+        char *end;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout, a, n); return 1; }
+        for (k = 0; k < n && strcmp(argv[i], a[k].name); k++) {}
+        if (k == n) { fprintf(stderr, "%s: unknown argument '%s'\n", PROG, argv[i]); break; }
+        if (a[k].kind == ARG_SWITCH) { *(int *)a[k].value = 1; continue; }
+        if (i + 1 >= argc) { fprintf(stderr, "%s: %s needs a value (%s)\n", PROG, argv[i], a[k].meta); break; }
+        v = argv[++i];
+        if (a[k].kind == ARG_STR) { *(const char **)a[k].value = v; continue; }
+        errno = 0;
+        if (a[k].kind == ARG_INT) {
+            long long x = strtoll(v, &end, 10);
+            if (!errno && end != v && !*end && (double)x >= a[k].min && (double)x <= a[k].max) {
+                *(int64_t *)a[k].value = (int64_t)x;
+                continue;
+            }
+            fprintf(stderr, "%s: %s needs a whole number from %.15g to %.15g, not '%s'\n", PROG, a[k].name, a[k].min, a[k].max, v);
+        } else {
+            double x = strtod(v, &end);
+            if (!errno && end != v && !*end && x >= a[k].min && x <= a[k].max) {   /* NaN fails both */
+                *(double *)a[k].value = x;
+                continue;
+            }
+            fprintf(stderr, "%s: %s needs a number from %g to %g, not '%s'\n", PROG, a[k].name, a[k].min, a[k].max, v);
+        }
+        break;
+    }
+    if (i >= argc) return 0;
+    usage(stderr, a, n);
+    return 2;
 }
 
 static nn_dataset *load(nn_ctx *ctx, const char *dir, const char *split) {
@@ -30,79 +76,100 @@ static nn_dataset *load(nn_ctx *ctx, const char *dir, const char *split) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = arg(argc, argv, "--data", "/usr/share/datasets/fashion-mnist");
-    int epochs = atoi(arg(argc, argv, "--epochs", "5")), epoch;
-    int64_t limit = atoll(arg(argc, argv, "--limit", "0")), cm[100], i;
-    uint64_t seed = (uint64_t)atoll(arg(argc, argv, "--seed", "0"));
-    nn_ctx *ctx = nn_ctx_new();
-    nn_dataset *train = load(ctx, dir, "train"), *test = load(ctx, dir, "t10k"), *train_set;
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    int64_t epochs = 5, limit = 0, seed = 0, cm[100], i;
+    const arg_spec args[] = {
+        { "--data", ARG_STR, &dir, 0, 0, "DIR", "Fashion-MNIST or MNIST IDX files, plain or .gz" },
+        { "--epochs", ARG_INT, &epochs, 0, 1e6, "N", "epochs to train (default 5)" },
+        { "--limit", ARG_INT, &limit, 0, 1e12, "N", "train on the first N images (default 0: all)" },
+        { "--seed", ARG_INT, &seed, 0, 9e18, "N", "seed of the weights, dropout and shuffling (default 0)" },
+    };
+    int parsed = parse_args(argc, argv, args, (int)(sizeof args / sizeof args[0]));
+    nn_ctx *ctx;
+    nn_dataset *train, *test, *train_set;
     const float mean[1] = { 0.2860f }, std[1] = { 0.3530f };
     nn_transform tf[1];
     nn_dataloader *train_loader, *test_loader;
-    nn_dataloader_opts o = { 0 };
+    nn_dataloader_opts o = nn_dataloader_opts_default();
     nn_module *layers[5], *model;
     nn_tensor *params[8];
     nn_optim *opt;
-    nn_adam_opts adam = { 0 };
-    nn_cross_entropy_opts ce = { 0 };
+    nn_adam_opts adam = nn_adam_opts_default();          /* Adam(lr=1e-3): PyTorch's defaults */
+    nn_cross_entropy_opts ce = nn_cross_entropy_opts_default();
     static char report[4096];
+    const char *err;
+    int epoch;
 
+    if (parsed) return parsed == 1 ? 0 : 2;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines in order with the progress bar on stderr */
-    if (!train || !test) { fprintf(stderr, "cannot load the data: %s\n", nn_error(ctx)); return 1; }
-    train_set = limit > 0 && limit < train->len ? nn_subset(train, 0, limit) : train;
+    ctx = nn_ctx_new();
+    train = load(ctx, dir, "train");
+    test = load(ctx, dir, "t10k");
+    if (!train || !test) { err = nn_error(ctx); fprintf(stderr, "cannot load the data: %s\n", err ? err : "?"); return 1; }
+    train_set = limit > 0 && limit < nn_dataset_len(train) ? nn_subset(train, 0, limit) : train;
     tf[0] = nn_normalize(1, mean, std);
-    o.batch_size = 64; o.shuffle = 1; o.seed = seed; o.transforms = tf; o.ntransforms = 1;
+    o.batch_size = 64; o.shuffle = 1; o.seed = (uint64_t)seed; o.transforms = tf; o.ntransforms = 1;
     train_loader = nn_dataloader_new(train_set, o);
     o.batch_size = 256; o.shuffle = 0;
     test_loader = nn_dataloader_new(test, o);
-    nn_manual_seed(ctx, seed);
+    nn_manual_seed(ctx, (uint64_t)seed);
     layers[0] = nn_flatten_new(ctx, 1, -1);
     layers[1] = nn_linear_new(ctx, 784, 256, 1);
     layers[2] = nn_relu_new(ctx);
     layers[3] = nn_dropout_new(ctx, 0.2f);
     layers[4] = nn_linear_new(ctx, 256, 10, 1);
     model = nn_sequential_new(ctx, layers, 5);
-    adam.lr = 1e-3f;
     opt = nn_adam(params, nn_module_parameters(model, params, 8), adam);
-    if (!model || !opt || !train_loader || !test_loader) { fprintf(stderr, "setup failed: %s\n", nn_error(ctx)); return 1; }
-    printf("MLP: %lld parameters, %lld training samples\n", (long long)nn_module_num_parameters(model), (long long)train_set->len);
+    if (!model || !opt || !train_loader || !test_loader) {
+        err = nn_error(ctx);
+        fprintf(stderr, "setup failed: %s\n", err ? err : "?");
+        return 1;
+    }
+    printf("MLP: %lld parameters, %lld training samples\n", (long long)nn_module_num_parameters(model),
+           (long long)nn_dataset_len(train_set));
     for (epoch = 1; epoch <= epochs; epoch++) {
         nn_tensor *x, *y; double total_loss = 0; int64_t correct = 0, n = 0;
         nn_progress bar; char desc[32];
         snprintf(desc, sizeof desc, "Epoch %d", epoch);
         nn_progress_begin(&bar, desc, nn_dataloader_len(train_loader));
         nn_module_train(model, 1);
-        while (nn_dataloader_next(train_loader, &x, &y)) {
+        while (nn_dataloader_next(train_loader, &x, &y)) {        /* y: int64 class labels (B) */
             nn_tensor *logits = nn_forward(model, x), *loss = nn_cross_entropy(logits, y, ce), *pred;
             nn_optim_zero_grad(opt);
             nn_backward(loss, NULL, 0);
             nn_optim_step(opt);
             total_loss += nn_item(loss) * (double)y->numel;
-            pred = nn_argmax(logits, 1, 0);
-            for (i = 0; i < y->numel; i++) correct += nn_f32(pred)[i] == nn_f32(y)[i];
+            pred = nn_argmax(logits, 1, 0);                         /* int64 (B) */
+            for (i = 0; i < y->numel; i++) correct += nn_i64(pred)[i] == nn_i64(y)[i];
             n += y->numel;
             nn_progress_update(&bar, 1, nn_item(loss));
             nn_arena_reset(ctx);
         }
         nn_progress_end(&bar);
-        printf("[Epoch %d] loss = %.4f | accuracy = %.2f%%\n", epoch, total_loss / (double)n, 100.0 * (double)correct / (double)n);
+        if (n == 0) break;                                          /* an error stopped the epoch */
+        printf("[Epoch %d] loss = %.4f | accuracy = %.2f%%\n", epoch, total_loss / (double)n,
+               100.0 * (double)correct / (double)n);
     }
     nn_module_eval(model);
     {
-        nn_tensor *x, *y; int64_t *t = (int64_t *)malloc((size_t)test->len * sizeof(int64_t)), *p = (int64_t *)malloc((size_t)test->len * sizeof(int64_t)), n = 0;
-        int old = nn_set_grad_enabled(ctx, 0);
-        while (nn_dataloader_next(test_loader, &x, &y)) {
-            nn_tensor *pred = nn_argmax(nn_forward(model, x), 1, 0);
-            for (i = 0; i < y->numel; i++, n++) { t[n] = (int64_t)nn_f32(y)[i]; p[n] = (int64_t)nn_f32(pred)[i]; }
-            nn_arena_reset(ctx);
+        nn_tensor *x, *y;
+        int64_t *t = (int64_t *)malloc((size_t)nn_dataset_len(test) * sizeof(int64_t));
+        int64_t *p = (int64_t *)malloc((size_t)nn_dataset_len(test) * sizeof(int64_t)), n = 0;
+        if (!t || !p) { fprintf(stderr, "out of memory\n"); return 1; }
+        NN_NO_GRAD(ctx) {                                           /* with torch.no_grad(): */
+            while (nn_dataloader_next(test_loader, &x, &y)) {
+                nn_tensor *pred = nn_argmax(nn_forward(model, x), 1, 0);
+                for (i = 0; i < y->numel; i++, n++) { t[n] = nn_i64(y)[i]; p[n] = nn_i64(pred)[i]; }
+                nn_arena_reset(ctx);
+            }
         }
-        nn_set_grad_enabled(ctx, old);
         nn_confusion_matrix(t, p, n, 10, cm);
         printf("Test accuracy: %.2f%%\n\n", 100.0 * nn_accuracy(cm, 10));
         if (nn_classification_report(cm, 10, NULL, 2, report, sizeof report) > 0) printf("%s", report);
         free(t); free(p);
     }
-    if (nn_error(ctx)) { fprintf(stderr, "error: %s\n", nn_error(ctx)); return 1; }
+    err = nn_error(ctx);
+    if (err) { fprintf(stderr, "error: %s\n", err); return 1; }
     nn_dataloader_free(train_loader); nn_dataloader_free(test_loader);
     if (train_set != train) nn_dataset_free(train_set);
     nn_dataset_free(train); nn_dataset_free(test);
