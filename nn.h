@@ -330,15 +330,15 @@ NN_API nn_tensor *nn_sum(nn_tensor *x, int dim, int keepdim);
 NN_API nn_tensor *nn_mean(nn_tensor *x, int dim, int keepdim);
 NN_API nn_tensor *nn_var(nn_tensor *x, int dim, int correction, int keepdim); /* correction 1 = unbiased (PyTorch default) */
 NN_API nn_tensor *nn_std(nn_tensor *x, int dim, int correction, int keepdim);
-NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices); /* values; indices (float, optional) */
+NN_API nn_tensor *nn_max(nn_tensor *x, int dim, int keepdim, nn_tensor **indices); /* values; indices (int64, optional; full reductions share ties in backward) */
 NN_API nn_tensor *nn_min(nn_tensor *x, int dim, int keepdim, nn_tensor **indices);
-NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim);      /* float indices, no gradient */
+NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim);      /* int64 indices, no gradient; NN_ALL: into the flattened x */
 NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim);
 
 /* ---- matmul and indexing (indices are int64) ---- */
 
 NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b);  /* torch.matmul: 1-D, 2-D, batched, broadcast batch dims */
-NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* torch.gather; index holds whole numbers */
+NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* torch.gather; index int64, x's ndim */
 NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index); /* index is 1-D */
 NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes);      /* index.shape + (num_classes,); -1 = max+1 */
 NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index);       /* F.embedding: index.shape + (D,) */
@@ -2397,7 +2397,7 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
 static int nn__index_select_forward(nn_tensor *y) {
     const int64_t *ix = NN__I64(y->src[1]);
     const float *x = NN__F32(y->src[0]);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, row;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, row = 0;
     for (r = 0; r < n; r++) if (!nn__index_ok(y, ix[r], D, &row)) return 0;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
         nn__index_ok(y, ix[r], D, &row);
@@ -2409,7 +2409,7 @@ static int nn__index_select_backward(nn_tensor *y) {
     const int64_t *ix = NN__I64(y->src[1]);
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i, row;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], n = y->ip[3], o, r, i, row = 0;
     if (!dx) return 1;
     for (o = 0; o < O; o++) for (r = 0; r < n; r++) {
         float *dp; const float *gp = g + (o * n + r) * I;
