@@ -34,13 +34,16 @@ test: compile-check $(BUILD)/test_nn
 	./$(BUILD)/test_nn
 
 compile-check: | $(BUILD)
+	@awk '/^## Quick start/{f=1} f&&/^```c/{p=1;next} p&&/^```/{exit} p' README.md > $(BUILD)/quickstart.c
+	@test -s $(BUILD)/quickstart.c || { echo "compile-check: no C block under README's Quick start"; exit 1; }
 	@for c in "gcc -std=c99" "clang -std=c99" "g++ -std=c++11 -x c++" "clang++ -std=c++11 -x c++"; do \
 	  bin=$${c%% *}; command -v $$bin >/dev/null 2>&1 || { echo "compile-check: $$bin not installed, skipped"; continue; }; \
 	  for f in impl options $(if $(STB),stb_impl stb_decl); do \
 	    $$c -O2 -I. -Wall -Wextra -Werror -c tests/compile/$$f.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed on tests/compile/$$f.c"; exit 1; }; \
 	  done; \
+	  $$c -O2 -I. -Wall -Wextra -Werror -c $(BUILD)/quickstart.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed on README's quick start"; exit 1; }; \
 	  $$c -I. -Wall -Wextra -Werror -DNN_NO_STDIO -DNN_NO_SIMD -DNN_STATIC -c tests/compile/impl.c -o $(BUILD)/cc.o || exit 1; \
-	  echo "compile-check: $$c -Wall -Wextra -Werror ok (options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_STATIC$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
+	  echo "compile-check: $$c -Wall -Wextra -Werror ok (README quick start; options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_STATIC$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
 
 # Every example, run from build/ so the files they write land there.
 examples: $(addprefix $(BUILD)/,$(EXAMPLES))
