@@ -53,7 +53,7 @@ static int parse_args(int argc, char **argv, const arg_spec *a, int n) {
     for (i = 1; i < argc; i++) {
         const char *v;
         char *end;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout, a, n); return 1; }
+        if (!strcmp(argv[i], "--help")) { usage(stdout, a, n); return 1; }
         for (k = 0; k < n && strcmp(argv[i], a[k].name); k++) {}
         if (k == n) { fprintf(stderr, "%s: unknown argument '%s'\n", PROG, argv[i]); break; }
         if (a[k].kind == ARG_SWITCH) { *(int *)a[k].value = 1; continue; }
