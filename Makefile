@@ -46,7 +46,12 @@ compile-check: | $(BUILD)
 	  echo "compile-check: $$c -Wall -Wextra -Werror ok (README quick start; options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_STATIC$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
 
 # Every example, run from build/ so the files they write land there.
-examples: $(addprefix $(BUILD)/,$(EXAMPLES))
+# Each also answers --help with its usage (exit 0) and refuses an unknown flag (exit 2).
+examples: $(addprefix $(BUILD)/,$(EXAMPLES)) $(BUILD)/mnist_cnn
+	@for e in $(EXAMPLES) mnist_cnn; do \
+	  (cd $(BUILD) && ./$$e --help >/dev/null) || { echo "$$e --help did not exit 0"; exit 1; }; \
+	  (cd $(BUILD) && ./$$e --no-such-flag >/dev/null 2>&1); rc=$$?; \
+	  [ $$rc = 2 ] || { echo "$$e --no-such-flag exited $$rc, expected 2"; exit 1; }; done
 	@for e in $(EXAMPLES); do echo "== $$e"; (cd $(BUILD) && ./$$e) || exit 1; done
 
 # The main job: seed 002's training script (examples/mnist_cnn.c), MY_NET on
