@@ -16,13 +16,13 @@ $(BUILD):
 $(BUILD)/test_nn: tests/*.c tests/harness.h nn.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) $(STB) -o $@ tests/test_nn.c $(LDLIBS)
 
-$(BUILD)/%: examples/%.c nn.h | $(BUILD)
+$(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 # The MNIST programs read gzip'd data and write PNGs through stb (Debian's libstb-dev)
 # when it is installed; they are built optimised for this machine.
 FAST := -O3 -march=native
-$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo: $(BUILD)/%: examples/%.c nn.h | $(BUILD)
+$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo: $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 	$(CC) $(WARN) $(FAST) $(STB) -o $@ $< $(LDLIBS)
 	@echo "$(STB)" > $(BUILD)/.stb
 
