@@ -1156,15 +1156,31 @@ static nn__mark nn__arena_mark(nn_ctx *ctx) {
     return m;
 }
 
+/* Is p in memory that rewinding to m gives back (m's block past the mark, or a later block)? */
+static int nn__past_mark(const nn__mark *m, const void *p) {
+    const nn__block *b;
+    const char *c = NN__CAST(const char *, p);
+    if (c >= m->block->mem && c < m->block->mem + m->block->cap) return c >= m->block->mem + m->used;
+    for (b = m->block->next; b; b = b->next) if (c >= b->mem && c < b->mem + b->cap) return 1;
+    return 0;
+}
+
 static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
     nn__block *b;
+    nn__free_grad **pp;
     if (!m.block) { nn_arena_reset(ctx); return; }
+    for (pp = &ctx->free_grads; *pp; ) {   /* free gradient buffers in the memory given back go too */
+        nn__free_grad *f = *pp;
+        char *c = NN__CAST(char *, (void *)f), *mark_at = m.block->mem + m.used;
+        if (nn__past_mark(&m, f)) { *pp = f->next; continue; }
+        if (c < mark_at && c + f->bytes > mark_at) f->bytes = (size_t)(mark_at - c);   /* merged across the mark */
+        pp = &f->next;
+    }
     for (b = m.block->next; b; b = b->next) b->used = 0;
     m.block->used = m.used;
     ctx->cur = m.block;
     ctx->n_nodes = m.n_nodes;
     ctx->in_use = m.in_use;
-    ctx->free_grads = NULL;   /* buffers given back after the mark may lie in the memory rewound */
 }
 
 NN_API const char *nn_error(const nn_ctx *ctx) { return ctx && ctx->has_error ? ctx->error : NULL; }
