@@ -56,7 +56,9 @@
        goes to the context's logger (stderr by default, replace it with
        nn_set_logger), and the first error sticks in the context until
        nn_clear_error. Ops given a NULL input return NULL, so a step can be
-       checked once.
+       checked once: the NULL is reported unless an error is already recorded
+       (the earlier failure that made it), and only when some other argument
+       gives the context to report to (nn_relu(NULL) cannot).
 
    OPTIONS
        Every options struct comes pre-filled with PyTorch's defaults by its
@@ -91,7 +93,7 @@
 /* ==== config ==== */
 #ifndef NN_H
 #define NN_H
-#define NN_VERSION "0.1.0"
+#define NN_VERSION "0.2.0"
 #define NN_H_INCLUDED 1 /* a companion header checks this to know nn.h came first */
 
 #include <stddef.h>
@@ -220,7 +222,7 @@ typedef void (*nn_log_fn)(void *user, const char *message);
 NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL when out of memory */
 NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
 NN_API void nn_arena_reset(nn_ctx *ctx);             /* once per step: frees every op result and graph */
-NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds (for stats) */
+NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds; it never shrinks (nn_ctx_free gives them back) */
 NN_API size_t nn_arena_peak(const nn_ctx *ctx);      /* the most arena bytes in use at once since nn_ctx_new */
 NN_API const char *nn_error(const nn_ctx *ctx);      /* first error since the last clear, or NULL */
 NN_API void nn_clear_error(nn_ctx *ctx);             /* forget the sticky error */
@@ -519,6 +521,8 @@ NN_API int nn_module_num_children(const nn_module *m);                 /* len(li
 NN_API nn_module *nn_module_child_at(nn_module *m, int k, const char **name);
 #ifndef NN_NO_STDIO
 /* prints each layer's output shape and parameter count for one forward of example_input (no grad) */
+/* Runs m's forward once on example_input with grad off (its side effects happen) and prints
+   one line per leaf layer (output shape, parameter count), then the total of parameters(). */
 NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input);
 #endif
 
@@ -860,7 +864,8 @@ typedef struct nn_dataloader_opts {
 } nn_dataloader_opts;
 NN_API nn_dataloader_opts nn_dataloader_opts_default(void);
 /* DataLoader(d, ...). It reads d and does not own it: free the loader before (or without
-   using it after) the dataset. NULL with an error naming a bad option or dataset. */
+   using it after) the dataset. NULL with an error naming a bad option or dataset; d NULL
+   gives NULL quietly (the call that returned NULL has reported why). */
 NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o);
 /* The next batch: *x (B, ...) float32 and *y: int64 (B) class labels when the dataset's ydim
    is 0, else float32 (B, ydim); both owned by the loader and reused (no allocation per batch).
@@ -4870,6 +4875,7 @@ static nn_tensor *nn__nll(const char *fn, nn_tensor *logp, nn_tensor *target, nn
 static nn_tensor *nn__class_loss(const char *fn, nn_tensor *x, nn_tensor *target, nn_cross_entropy_opts o, int from_logits) {
     static const char *names[] = { "input" };
     nn_tensor *logp, *flat_t, *in = x, *tg = target; int d, perm[NN_MAX_DIMS]; int64_t C, rows, sh[2]; char s1[128], s2[128];
+    if (!x && target && !target->ctx->has_error) { nn__err(target->ctx, "%s: input is NULL", fn); return NULL; }
     if (!nn__check_inputs(fn, &x, names, 1) || !nn__check_index(fn, x, target, "target")) return NULL;
     if (!nn__check_reduction(x->ctx, fn, o.reduction)) return NULL;
     if (x->ndim < 1 || target->ndim != (x->ndim >= 2 ? x->ndim - 1 : 0)) goto bad;
