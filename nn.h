@@ -520,7 +520,6 @@ NN_API int nn_module_num_children(const nn_module *m);                 /* len(li
 /* the k-th direct child (registration order) and its name (may be NULL), or NULL */
 NN_API nn_module *nn_module_child_at(nn_module *m, int k, const char **name);
 #ifndef NN_NO_STDIO
-/* prints each layer's output shape and parameter count for one forward of example_input (no grad) */
 /* Runs m's forward once on example_input with grad off (its side effects happen) and prints
    one line per leaf layer (output shape, parameter count), then the total of parameters(). */
 NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input);
