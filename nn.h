@@ -253,7 +253,9 @@ NN_API nn_tensor *nn_rand(nn_ctx *ctx, int ndim, const int64_t *shape);   /* uni
 NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape);  /* standard normal */
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t);
 NN_API nn_tensor *nn_keep(const nn_tensor *t);       /* persistent, detached copy of any tensor */
-NN_API void nn_free(nn_tensor *t);                   /* frees a tensor you created; no-op on op results and NULL */
+/* frees a tensor you created (no-op on op results and NULL); while this step's graph reads it
+   (an op or view made from it), the memory waits for nn_arena_reset */
+NN_API void nn_free(nn_tensor *t);
 
 /* ---- queries and in-place helpers (no graph) ---- */
 
@@ -975,9 +977,22 @@ typedef struct nn__rng { uint64_t state, inc; int has_spare; float spare; } nn__
 /* a gradient buffer given back during backward, reused by the next one of a fitting size */
 typedef struct nn__free_grad { struct nn__free_grad *next; size_t bytes; } nn__free_grad;
 
+/* Headers of step tensors live apart from their data, in a ring of chunks that only ever
+   holds headers: a header is reused only NN__HEADER_KEEP resets after it was made, so a
+   tensor kept past nn_arena_reset still has a readable header whose generation tells. */
+#define NN__HEADER_CHUNK 256
+#define NN__HEADER_KEEP 3
+typedef struct nn__hchunk { struct nn__hchunk *next; uint64_t last_gen; nn_tensor slot[NN__HEADER_CHUNK]; } nn__hchunk;
+
+/* a persistent tensor a graph node reads, held (one reference) until the reset */
+typedef struct nn__held { struct nn__held *next; nn_tensor *t; } nn__held;
+
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
-    nn__block *retired;          /* blocks merged away at the last reset, freed at the next one */
+    nn__hchunk *hcur;            /* header ring: the chunk in use and the next free slot in it */
+    int hnext;
+    int64_t headers;             /* headers made since the last reset */
+    nn__held *held;              /* persistent inputs of this step's graph */
     size_t min_block;
     size_t in_use, peak;         /* arena bytes held now and at most since nn_ctx_new */
     size_t warn_at;              /* the next arena size that logs a "forgot nn_arena_reset?" warning */
@@ -993,7 +1008,10 @@ struct nn_ctx {
     void *log_user;
 };
 
-typedef struct nn__mark { nn__block *block; size_t used, in_use; int64_t n_nodes; } nn__mark;
+typedef struct nn__mark {
+    nn__block *block; size_t used, in_use; int64_t n_nodes, headers;
+    nn__hchunk *hcur; int hnext; nn__held *held;
+} nn__mark;
 
 #ifndef NN_NO_STDIO
 static void nn__stderr_logger(void *user, const char *msg) { (void)user; fprintf(stderr, "nn: %s\n", msg); }
@@ -1038,13 +1056,45 @@ NN_API nn_ctx *nn_ctx_new(void) {
     return ctx;
 }
 
+static void nn__release_held(nn_ctx *ctx, nn__held *until) {
+    while (ctx->held != until) { nn__held *h = ctx->held; ctx->held = h->next; nn_free(h->t); }
+}
+
 NN_API void nn_ctx_free(nn_ctx *ctx) {
     nn__block *b, *next;
+    nn__hchunk *c, *cn;
     if (!ctx) return;
-    (void)nn__retain;
+    nn__release_held(ctx, NULL);
     for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
-    for (b = ctx->retired; b; b = next) { next = b->next; NN_FREE(b); }
+    if (ctx->hcur) {
+        for (c = ctx->hcur->next; c != ctx->hcur; c = cn) { cn = c->next; NN_FREE(c); }
+        NN_FREE(ctx->hcur);
+    }
     NN_FREE(ctx);
+}
+
+/* A ring chunk inserted after the current one. */
+static nn__hchunk *nn__hchunk_insert(nn_ctx *ctx) {
+    nn__hchunk *c = NN__CAST(nn__hchunk *, NN_MALLOC(sizeof(nn__hchunk)));
+    if (!c) return NULL;
+    c->last_gen = 0;
+    if (ctx->hcur) { c->next = ctx->hcur->next; ctx->hcur->next = c; }
+    else { c->next = c; ctx->hcur = c; ctx->hnext = NN__HEADER_CHUNK; }
+    return c;
+}
+/* The next header slot: the ring moves on to a chunk only when that chunk's headers are
+   NN__HEADER_KEEP resets old; otherwise a new chunk goes in. */
+static nn_tensor *nn__header_alloc(nn_ctx *ctx) {
+    if (!ctx->hcur || ctx->hnext == NN__HEADER_CHUNK) {
+        nn__hchunk *n = ctx->hcur ? ctx->hcur->next : NULL;
+        if (!n || n == ctx->hcur || n->last_gen + NN__HEADER_KEEP > ctx->gen) n = nn__hchunk_insert(ctx);
+        if (!n) return NULL;
+        ctx->hcur = n;
+        ctx->hnext = 0;
+    }
+    ctx->hcur->last_gen = ctx->gen;
+    ctx->headers++;
+    return &ctx->hcur->slot[ctx->hnext++];
 }
 
 static void nn__arena_note(nn_ctx *ctx, size_t need) {
@@ -1090,30 +1140,47 @@ static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
     return b->mem;
 }
 
-/* Every reset starts a new generation: tensors of the last one are refused by the ops
-   (nn__stale). Even generations start 64 bytes in, so a stale header never lines up with
-   a new one; merged blocks are freed one reset late, so a stale header is still readable. */
+/* Every reset starts a new generation: tensors of earlier ones are refused (nn__stale reads
+   their header, which the header ring keeps readable), and the persistent tensors the graph
+   held are let go. */
 NN_API void nn_arena_reset(nn_ctx *ctx) {
     nn__block *b, *next;
     size_t total = 0;
     if (!ctx) return;
+    nn__release_held(ctx, NULL);
+    {   /* room for NN__HEADER_KEEP + 1 steps like this one, so later steps allocate nothing */
+        int64_t need = (NN__HEADER_KEEP + 1) * ctx->headers, have = 0;
+        nn__hchunk *c = ctx->hcur;
+        if (c) do { have += NN__HEADER_CHUNK; c = c->next; } while (c != ctx->hcur);
+        for (; have < need; have += NN__HEADER_CHUNK) if (!nn__hchunk_insert(ctx)) break;
+        ctx->headers = 0;
+    }
     ctx->n_nodes = 0;
     ctx->gen++;
     ctx->in_use = 0;
     ctx->free_grads = NULL;
     if (ctx->warn_at > ((size_t)1 << 30)) ctx->warn_at = (size_t)1 << 30;
-    for (b = ctx->retired; b; b = next) { next = b->next; NN_FREE(b); }
-    ctx->retired = NULL;
     if (ctx->head && ctx->head->next) {       /* merge the chain into one block */
-        for (b = ctx->head; b; b = b->next) total += b->cap;
-        ctx->retired = ctx->head;
+        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; NN_FREE(b); }
         ctx->head = ctx->cur = NULL;
-        ctx->min_block = total + 64;
+        ctx->min_block = total;
         if (nn__arena_alloc(ctx, 1)) ctx->head->used = 0;
     }
-    if (ctx->head) ctx->head->used = (ctx->gen & 1) ? 0 : 64;
-    ctx->in_use = ctx->head ? ctx->head->used : 0;
+    if (ctx->head) ctx->head->used = 0;
+    ctx->in_use = 0;
     ctx->cur = ctx->head;
+}
+
+/* Holds a persistent tensor a graph node reads until the reset (nn_free of it waits). */
+static int nn__hold(nn_ctx *ctx, nn_tensor *t) {
+    nn__held *h;
+    if (!t || !(t->flags & NN__PERSISTENT)) return 1;
+    h = NN__CAST(nn__held *, nn__arena_alloc(ctx, sizeof(nn__held)));
+    if (!h) return 0;
+    h->t = nn__retain(t);
+    h->next = ctx->held;
+    ctx->held = h;
+    return 1;
 }
 
 NN_API size_t nn_arena_peak(const nn_ctx *ctx) { return ctx ? ctx->peak : 0; }
@@ -1157,6 +1224,7 @@ NN_API size_t nn_arena_capacity(const nn_ctx *ctx) {
 static nn__mark nn__arena_mark(nn_ctx *ctx) {
     nn__mark m;
     m.block = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.n_nodes = ctx->n_nodes; m.in_use = ctx->in_use;
+    m.headers = ctx->headers; m.hcur = ctx->hcur; m.hnext = ctx->hnext; m.held = ctx->held;
     return m;
 }
 
@@ -1172,6 +1240,8 @@ static int nn__past_mark(const nn__mark *m, const void *p) {
 static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
     nn__block *b;
     nn__free_grad **pp;
+    nn__release_held(ctx, m.held);
+    ctx->headers = m.headers; ctx->hcur = m.hcur; ctx->hnext = m.hnext;   /* headers made since are dead */
     if (!m.block) { nn_arena_reset(ctx); return; }
     for (pp = &ctx->free_grads; *pp; ) {   /* free gradient buffers in the memory given back go too */
         nn__free_grad *f = *pp;
@@ -1290,7 +1360,7 @@ static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, con
     int64_t n; nn_tensor *t; size_t es = nn_dtype_size(dtype);
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
-    t = NN__CAST(nn_tensor *, nn__arena_alloc(ctx, sizeof(nn_tensor)));
+    t = nn__header_alloc(ctx);
     if (!t) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     nn__init_header(t, ctx, ndim, shape, n);
     t->dtype = dtype;
@@ -1369,7 +1439,7 @@ NN_API nn_tensor *nn_ones(nn_ctx *ctx, int ndim, const int64_t *shape) {
 NN_API nn_tensor *nn_arange(nn_ctx *ctx, float start, float end, float step) {
     int64_t n, i; nn_tensor *t;
     if (!ctx) return NULL;
-    if (step == 0.0f || !(step == step) || !(start == start) || !(end == end)) {
+    if (step == 0.0f || !nn__finite(step) || !nn__finite(start) || !nn__finite(end)) {
         nn__err(ctx, "nn_arange: step %g with start %g and end %g; step must be non-zero and all finite", step, start, end);
         return NULL;
     }
@@ -1478,7 +1548,7 @@ NN_API float nn_item(const nn_tensor *t) {
     return t->dtype == NN_INT64 ? (float)NN__I64(t)[0] : NN__F32(t)[0];
 }
 NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag) {
-    if (!t) return NULL;
+    if (!t || !nn__check_live(t, "nn_set_requires_grad")) return NULL;
     if (flag && t->op != NN_OP_LEAF) {
         nn__err(t->ctx, "nn_set_requires_grad: only leaf tensors (made by you or by nn_detach) can change requires_grad; this one comes from %s", nn_op_name(t->op));
         return t;
@@ -1496,7 +1566,7 @@ NN_API nn_tensor *nn_set_name(nn_tensor *t, const char *name) {
 }
 NN_API void nn_fill_(nn_tensor *t, float value) {
     nn__walk w; int64_t i;
-    if (!t) return;
+    if (!t || !nn__check_live(t, "nn_fill_")) return;
     if (t->dtype == NN_INT64) {
         nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
         for (i = 0; i < t->numel; i++, nn__walk_next(&w)) NN__I64(t)[w.off[0]] = (int64_t)value;
@@ -1513,6 +1583,7 @@ static int nn__same_shape(const nn_tensor *a, const nn_tensor *b) {
 NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
     char s1[128], s2[128]; nn__walk w; int64_t i;
     if (!dst || !src) { if (dst) nn__err(dst->ctx, "nn_copy_: src is NULL"); return 0; }
+    if (!nn__check_live(dst, "nn_copy_") || !nn__check_live(src, "nn_copy_")) return 0;
     if (!nn__same_shape(dst, src) && dst->numel != src->numel) {
         nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; the shapes must match", NN__SHAPE(dst, s1), NN__SHAPE(src, s2));
         return 0;
@@ -1529,7 +1600,7 @@ NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
     return 1;
 }
 NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
-    if (!t) return NULL;
+    if (!t || !nn__check_live(t, "nn_to")) return NULL;
     if (device == t->device) return t;
     nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only", (int)device);
     return NULL;
@@ -1609,6 +1680,7 @@ static nn_tensor *nn__node_dtype(int op, const char *fn, int ndim, const int64_t
     for (i = 0; i < nsrc; i++) {
         t->src[i] = srcs[i];
         if (srcs[i] && srcs[i]->requires_grad && ctx->grad_enabled) t->requires_grad = 1;
+        if (!nn__hold(ctx, srcs[i])) { nn__err(ctx, "%s: out of memory", fn); return NULL; }   /* read until the reset */
     }
     if (dtype != NN_FLOAT32) t->requires_grad = 0;    /* only floating-point results have gradients */
     ctx->n_nodes += 1 + nsrc;    /* bounds the tensors a graph walk can meet */
@@ -2344,14 +2416,14 @@ NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
 }
 
 /* ---- indexing: gather, index_select (embedding), one_hot ---- */
-/* Indices are int64, negative ones count from the end; the kernels check the range. */
+/* Indices are int64 in [0, size); the kernels check the range. */
 
 static int nn__index_ok(nn_tensor *y, int64_t k, int64_t size, int64_t *out) {
-    if (k < -size || k >= size) {
+    if (k < 0 || k >= size) {   /* negative indices are errors, as in PyTorch's gather, index_select, embedding */
         nn__err(y->ctx, "nn_%s: index %lld is out of range for a dim of size %lld", nn_op_name(y->op), (long long)k, (long long)size);
         return 0;
     }
-    *out = k < 0 ? k + size : k;
+    *out = k;
     return 1;
 }
 
@@ -2566,6 +2638,7 @@ NN_API nn_tensor *nn_reshape(nn_tensor *x, int ndim, const int64_t *shape) {
             if (infer >= 0) { nn__err(x->ctx, "nn_reshape: more than one -1 in the new shape"); return NULL; }
             infer = i;
         } else if (shape[i] < 0) { nn__err(x->ctx, "nn_reshape: size %lld at dim %d is invalid", (long long)shape[i], i); return NULL; }
+        else if (shape[i] > 0 && known > INT64_MAX / shape[i]) { nn__err(x->ctx, "nn_reshape: the new shape overflows 64-bit sizes at dim %d", i); return NULL; }
         else known *= shape[i];
         args[i + 1] = shape[i];
     }
@@ -2722,7 +2795,10 @@ static nn_tensor *nn__copy(const char *fn, nn_tensor *x) {
     y = nn__node_dtype(NN_OP_COPY, fn, x->ndim, x->shape, &x, 1, 1, x->dtype);
     return y && nn__forward(y) ? y : NULL;
 }
-NN_API nn_tensor *nn_contiguous(nn_tensor *x) { return x && nn_is_contiguous(x) ? x : nn__copy("nn_contiguous", x); }
+NN_API nn_tensor *nn_contiguous(nn_tensor *x) {
+    if (x && !nn__check_live(x, "nn_contiguous")) return NULL;
+    return x && nn_is_contiguous(x) ? x : nn__copy("nn_contiguous", x);
+}
 NN_API nn_tensor *nn_clone(nn_tensor *x) { return nn__copy("nn_clone", x); }
 
 /* y (x's shape, contiguous) = x converted: float32 -> int64 truncates toward zero, as PyTorch */
@@ -2761,8 +2837,9 @@ NN_API nn_tensor *nn_to_dtype(nn_tensor *x, nn_dtype dtype) {
 NN_API nn_tensor *nn_detach(nn_tensor *x) {
     nn_tensor *y;
     if (!x) return NULL;
+    if (!nn__check_live(x, "nn_detach")) return NULL;
     y = nn__new_arena(x->ctx, "nn_detach", x->ndim, x->shape, 0);
-    if (!y) return NULL;
+    if (!y || !nn__hold(x->ctx, x)) return NULL;
     y->data = x->data;
     y->dtype = x->dtype;
     y->storage = x->storage;
@@ -3156,6 +3233,10 @@ NN_API nn_pool_opts nn_pool_opts_default(int64_t kernel_size) {
 static int nn__pool_args(nn_tensor *x, const char *fn, nn_pool_opts o, int64_t *ip) {
     ip[0] = o.kernel_size; ip[1] = o.stride; ip[2] = o.padding;
     ip[3] = o.dilation; ip[4] = o.count_include_pad != 0;
+    if ((o.ceil_mode != 0 && o.ceil_mode != 1) || (o.count_include_pad != 0 && o.count_include_pad != 1)) {
+        if (x) nn__err(x->ctx, "%s: ceil_mode %d and count_include_pad %d; each must be 0 or 1", fn, o.ceil_mode, o.count_include_pad);
+        return 0;
+    }
     if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || 2 * ip[2] > ip[0]) {
         if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, padding %lld, dilation %lld; kernel, stride, dilation must be >= 1 and padding at most half the kernel",
                        fn, (long long)ip[0], (long long)ip[1], (long long)ip[2], (long long)ip[3]);
@@ -3651,7 +3732,7 @@ static int nn__backward_check(nn_tensor *t, nn_tensor *grad) {
         nn__err(t->ctx, "nn_backward: the tensor is %s; a gradient can be implied only for one-element outputs, so pass grad", NN__SHAPE(t, s1));
         return 0;
     }
-    if (grad && (grad->numel != t->numel || grad->dtype != NN_FLOAT32 || nn__stale(grad))) {
+    if (grad && (!nn__same_shape(grad, t) || grad->dtype != NN_FLOAT32 || nn__stale(grad))) {
         nn__err(t->ctx, "nn_backward: grad is %s (%s) and the tensor is %s; grad must be float32 of the same shape",
                 NN__SHAPE(grad, s2), nn_dtype_name(grad->dtype), NN__SHAPE(t, s1));
         return 0;
@@ -3692,10 +3773,13 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
 }
 
 NN_API nn_tensor *nn_retain_grad(nn_tensor *t) {
+    if (t && !nn__check_live(t, "nn_retain_grad")) return NULL;
     if (t && t->op != NN_OP_LEAF) t->flags |= NN__RETAIN_GRAD;
     return t;
 }
-NN_API void nn_zero_grad(nn_tensor *t) { if (t && t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float)); }
+NN_API void nn_zero_grad(nn_tensor *t) {
+    if (t && t->grad && nn__check_live(t, "nn_zero_grad")) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
+}
 
 /* Sum of y * v in double, v a fixed pattern. */
 static double nn__probe(const nn_tensor *y, const float *v) {
@@ -3767,7 +3851,7 @@ static void nn__dot_values(FILE *f, const char *what, const nn_tensor *t) {
 
 NN_API int nn_graph_dot(nn_tensor *t, const char *path) {
     nn_tensor **stack, **seen; int64_t sp = 0, ns = 0, cap; int k; FILE *f; unsigned epoch; char s[128];
-    if (!t) return 0;
+    if (!t || !nn__check_live(t, "nn_graph_dot")) return 0;
     if (!path) { nn__err(t->ctx, "nn_graph_dot: path is NULL"); return 0; }
     f = fopen(path, "w");
     if (!f) { nn__err(t->ctx, "nn_graph_dot: cannot open %s for writing", path); return 0; }
@@ -3817,6 +3901,7 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
 
 NN_API void nn_print(const nn_tensor *t) {
     if (!t) { printf("NULL\n"); return; }
+    if (!nn__check_live(t, "nn_print")) return;
     printf("tensor(");
     if (t->ndim == 0 && t->dtype == NN_INT64) printf("%lld", (long long)NN__I64(t)[0]);
     else if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
@@ -5014,6 +5099,12 @@ static int nn__opt_finite(nn_ctx *ctx, const char *fn, const char *name, double 
     nn__err(ctx, "%s: %s is %g; it must be finite", fn, name, v);
     return 0;
 }
+/* a flag is 0 or 1 (PyTorch's bool) */
+static int nn__opt_flag(nn_ctx *ctx, const char *fn, const char *name, int v) {
+    if (v == 0 || v == 1) return 1;
+    nn__err(ctx, "%s: %s is %d; it must be 0 or 1", fn, name, v);
+    return 0;
+}
 /* name must be in [0, 1) */
 static int nn__opt_unit(nn_ctx *ctx, const char *fn, const char *name, double v) {
     if (v >= 0.0 && v < 1.0) return 1;
@@ -5145,6 +5236,7 @@ NN_API nn_optim *nn_sgd(nn_tensor **params, int n, nn_sgd_opts s) {
     if (!ctx || !nn__check_lr_wd(ctx, fn, s.lr, s.weight_decay)) return NULL;
     if (!nn__opt_nonneg(ctx, fn, "momentum", s.momentum)) return NULL;
     if (!nn__opt_finite(ctx, fn, "dampening", s.dampening)) return NULL;
+    if (!nn__opt_flag(ctx, fn, "nesterov", s.nesterov) || !nn__opt_flag(ctx, fn, "maximize", s.maximize)) return NULL;
     if (s.nesterov && (s.momentum <= 0.0 || s.dampening != 0.0)) {
         nn__err(ctx, "%s: nesterov with momentum %g and dampening %g; "
                 "Nesterov momentum requires a momentum and zero dampening", fn, s.momentum, s.dampening);
@@ -5163,6 +5255,7 @@ static nn_optim *nn__adam_new(const char *fn, int kind, nn_tensor **params, int 
     nn_optim *o;
     if (!ctx || !nn__check_lr_wd(ctx, fn, a.lr, a.weight_decay) || !nn__opt_nonneg(ctx, fn, "eps", a.eps)) return NULL;
     if (!nn__opt_unit(ctx, fn, "betas[0]", a.betas[0]) || !nn__opt_unit(ctx, fn, "betas[1]", a.betas[1])) return NULL;
+    if (!nn__opt_flag(ctx, fn, "amsgrad", a.amsgrad) || !nn__opt_flag(ctx, fn, "maximize", a.maximize)) return NULL;
     o = nn__optim_new(fn, kind, params, n, a.lr, a.weight_decay, a.betas[0]);
     if (!o) return NULL;
     o->beta2 = a.betas[1];
@@ -5184,6 +5277,7 @@ NN_API nn_optim *nn_rmsprop(nn_tensor **params, int n, nn_rmsprop_opts r) {
     nn_optim *o;
     if (!ctx || !nn__check_lr_wd(ctx, fn, r.lr, r.weight_decay) || !nn__opt_nonneg(ctx, fn, "eps", r.eps)) return NULL;
     if (!nn__opt_nonneg(ctx, fn, "momentum", r.momentum) || !nn__opt_nonneg(ctx, fn, "alpha", r.alpha)) return NULL;
+    if (!nn__opt_flag(ctx, fn, "centered", r.centered) || !nn__opt_flag(ctx, fn, "maximize", r.maximize)) return NULL;
     o = nn__optim_new(fn, NN__RMSPROP, params, n, r.lr, r.weight_decay, r.momentum);
     if (!o) return NULL;
     o->alpha = r.alpha;
@@ -5200,6 +5294,7 @@ NN_API nn_optim *nn_adagrad(nn_tensor **params, int n, nn_adagrad_opts a) {
     if (!ctx || !nn__check_lr_wd(ctx, fn, a.lr, a.weight_decay) || !nn__opt_nonneg(ctx, fn, "eps", a.eps)) return NULL;
     if (!nn__opt_nonneg(ctx, fn, "lr_decay", a.lr_decay)) return NULL;
     if (!nn__opt_nonneg(ctx, fn, "initial_accumulator_value", a.initial_accumulator_value)) return NULL;
+    if (!nn__opt_flag(ctx, fn, "maximize", a.maximize)) return NULL;
     o = nn__optim_new(fn, NN__ADAGRAD, params, n, a.lr, a.weight_decay, 0);
     if (!o) return NULL;
     o->lr_decay = a.lr_decay;
@@ -5369,7 +5464,12 @@ NN_API void nn_optim_step(nn_optim *o) {
 
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type) {
     double total = 0; int k; int64_t i; float coef;
-    if (!params) return 0.0f;
+    if (!params || n <= 0 || !params[0]) return 0.0f;   /* nothing to clip (no context to report to) */
+    if (!(max_norm >= 0.0f) || !(norm_type > 0.0f)) {
+        nn__err(params[0]->ctx, "nn_clip_grad_norm: max_norm %g and norm_type %g; max_norm must be >= 0 and norm_type > 0 (or INFINITY)",
+                max_norm, norm_type);
+        return NAN;
+    }
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
         double v = fabs((double)NN__F32(params[k]->grad)[i]);
         if (norm_type == INFINITY) { if (v > total) total = v; }
@@ -5612,6 +5712,7 @@ static int nn__check_one_cycle(nn_optim *o, double max_lr, int64_t total_steps, 
         return 0;
     }
     if (!nn__opt_nonneg(ctx, fn, "max_lr", max_lr)) return 0;
+    if (!nn__opt_flag(ctx, fn, "cycle_momentum", oc->cycle_momentum) || !nn__opt_flag(ctx, fn, "three_phase", oc->three_phase)) return 0;
     if (!(oc->pct_start >= 0.0 && oc->pct_start <= 1.0)) {
         nn__err(ctx, "%s: pct_start is %g; it must be in [0, 1]", fn, oc->pct_start);
         return 0;
@@ -5675,8 +5776,8 @@ static int nn__check_plateau(nn_ctx *ctx, const nn_plateau_opts *p) {
                 (long long)(p->patience < 0 ? p->patience : p->cooldown));
         return 0;
     }
-    return nn__opt_finite(ctx, fn, "threshold", p->threshold) && nn__opt_finite(ctx, fn, "min_lr", p->min_lr) &&
-           nn__opt_finite(ctx, fn, "eps", p->eps);
+    return nn__opt_finite(ctx, fn, "threshold", p->threshold) && nn__opt_nonneg(ctx, fn, "min_lr", p->min_lr) &&
+           nn__opt_nonneg(ctx, fn, "eps", p->eps);
 }
 NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts p) {
     nn_scheduler *s;

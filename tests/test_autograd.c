@@ -477,3 +477,69 @@ static void test_backward_semantics(nn_ctx *ctx) {
     nn_arena_reset(ctx);
     nn_set_logger(ctx, NULL, NULL);
 }
+
+/* ---- review findings: stale tensors across several resets, views of freed tensors, bad arguments ---- */
+static void test_review_regressions(nn_ctx *ctx) {
+    int64_t s[2] = { 4, 3 }, k;
+    nn_tensor *x = nn_randn(ctx, 2, s), *old, *v, *y;
+    float first;
+    nn_set_logger(ctx, capture_log, NULL);
+
+    begin("stale: a tensor kept across 1, 2 and 5 resets is refused, whatever reused its memory");
+    for (k = 1; k <= 5; k++) {
+        int r;
+        old = nn_mul_scalar(x, 2.0f);
+        for (r = 0; r < k; r++) {
+            int j;
+            nn_arena_reset(ctx);
+            for (j = 0; j < 40; j++) nn_add_scalar(nn_mul_scalar(x, 3.0f), 1.0f);   /* the same layout again */
+        }
+        if (k == 1 || k == 2 || k == 5) expect_error(ctx, nn_add(old, x), "was made before the last nn_arena_reset");
+        nn_arena_reset(ctx);
+    }
+    end();
+
+    begin("views and graph nodes keep a freed persistent tensor's memory until the reset");
+    {
+        nn_tensor *p = nn_randn(ctx, 2, s);
+        first = nn_f32(p)[0];
+        v = nn_transpose(p, 0, 1);
+        nn_free(p);                                   /* the view still reads it */
+        y = nn_add_scalar(v, 0.0f);
+        CHECK(y && nn_f32(nn_contiguous(y))[0] == first, "the view read freed memory");
+        nn_arena_reset(ctx);                          /* now p's memory goes (the suite counts every free) */
+    }
+    end();
+
+    begin("bad arguments: backward grad shape, negative index, clip norm, flags, plateau eps, arange");
+    {
+        int64_t t23[2] = { 2, 3 }, t32[2] = { 3, 2 }, neg[1] = { -1 }, one[1] = { 1 };
+        nn_tensor *w = nn_set_requires_grad(nn_randn(ctx, 2, t23), 1), *g = nn_ones(ctx, 2, t32), *ix = nn_from_i64(ctx, 1, one, neg);
+        nn_tensor *params[1];
+        nn_adam_opts ao = nn_adam_opts_default();
+        nn_pool_opts po = nn_pool_opts_default(2);
+        nn_plateau_opts pl = nn_plateau_opts_default();
+        nn_optim *o;
+        params[0] = w;
+        expect_error(ctx, nn_backward(nn_mul_scalar(w, 2.0f), g, 0) ? w : NULL, "nn_backward: grad is (3, 2)");
+        expect_error(ctx, nn_index_select(w, 0, ix), "nn_index_select: index -1 is out of range for a dim of size 2");
+        expect_error(ctx, nn_embedding(w, ix), "index -1 is out of range");
+        CHECK(isnan(nn_clip_grad_norm(params, 1, 1.0f, 0.0f)) && nn_error(ctx) && strstr(nn_error(ctx), "norm_type"), "clip norm_type 0: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        ao.amsgrad = 2;
+        expect_error(ctx, nn_adam(params, 1, ao), "nn_adam: amsgrad is 2; it must be 0 or 1");
+        po.ceil_mode = 3;
+        expect_error(ctx, nn_max_pool2d(w, po), "ceil_mode 3");
+        ao.amsgrad = 0;
+        o = nn_adam(params, 1, ao);
+        pl.eps = -1.0;
+        expect_error(ctx, nn_reduce_lr_on_plateau(o, pl), "eps is -1");
+        expect_error(ctx, nn_arange(ctx, 0.0f, INFINITY, 1.0f), "nn_arange: step 1 with start 0 and end inf");
+        nn_optim_free(o);
+        nn_free(w); nn_free(g); nn_free(ix);
+    }
+    end();
+    nn_free(x);
+    nn_arena_reset(ctx);
+    nn_set_logger(ctx, NULL, NULL);
+}

@@ -24,6 +24,7 @@ static const test_entry g_tests[] = {
     { "autograd/zero_alloc_step", test_zero_alloc_step },
     { "autograd/graph_dot", test_graph_dot },
     { "autograd/backward_semantics", test_backward_semantics },
+    { "autograd/review_regressions", test_review_regressions },
     { "optim/trajectories", test_optimizers },
     { "optim/step_lr_table", test_step_lr_table },
     { "modules/models", test_models },
