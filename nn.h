@@ -6233,7 +6233,13 @@ static int nn__st_check_args(nn_ctx *ctx, const char *path, const char *const *n
         return 0;
     }
     for (k = 0; k < n; k++) {
-        if (!tensors[k] || !names[k]) { nn__err(ctx, "nn_safetensors_save: tensor %d (%s) is NULL", k, names[k] ? names[k] : "no name"); return 0; }
+        int j;
+        if (!names[k]) { nn__err(ctx, "nn_safetensors_save: name %d is NULL", k); return 0; }
+        if (!tensors[k]) { nn__err(ctx, "nn_safetensors_save: tensor %d (\"%s\") is NULL", k, names[k]); return 0; }
+        for (j = 0; j < k; j++) if (!strcmp(names[j], names[k])) {
+            nn__err(ctx, "nn_safetensors_save: the name \"%s\" appears twice (tensors %d and %d); names must be unique", names[k], j, k);
+            return 0;
+        }
         if (!nn__st_dtype_of(tensors[k]->dtype)) { nn__err(ctx, "nn_safetensors_save: tensor \"%s\" has dtype %d, which safetensors cannot name", names[k], (int)tensors[k]->dtype); return 0; }
     }
     for (k = 0; k < nmeta; k++) if (!meta_keys[k] || !meta_values[k]) { nn__err(ctx, "nn_safetensors_save: metadata entry %d is NULL", k); return 0; }

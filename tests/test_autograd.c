@@ -535,6 +535,13 @@ static void test_review_regressions(nn_ctx *ctx) {
         pl.eps = -1.0;
         expect_error(ctx, nn_reduce_lr_on_plateau(o, pl), "eps is -1");
         expect_error(ctx, nn_arange(ctx, 0.0f, INFINITY, 1.0f), "nn_arange: step 1 with start 0 and end inf");
+        {
+            const char *names[2] = { "a", "a" };
+            nn_tensor *ts[2]; ts[0] = w; ts[1] = g;
+            CHECK(!nn_safetensors_save(ctx, "never_written.safetensors", names, ts, 2, NULL, NULL, 0)
+                  && nn_error(ctx) && strstr(nn_error(ctx), "the name \"a\" appears twice"), "duplicate names: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+        }
         nn_optim_free(o);
         nn_free(w); nn_free(g); nn_free(ix);
     }
