@@ -7477,6 +7477,7 @@ static void nn__fmt_time(char *b, size_t n, double s) {
 }
 
 NN_API void nn_progress_begin(nn_progress *p, const char *desc, int64_t total) {
+    if (!p) return;
     memset(p, 0, sizeof *p);
     snprintf(p->desc, sizeof p->desc, "%s", desc ? desc : "");
     p->total = total; p->start = nn__now(); p->tty = NN__ISATTY(2); p->postfix = NAN; p->last_decile = -1;
@@ -7514,16 +7515,20 @@ NN_API void nn_progress_end(nn_progress *p) { if (p) nn__progress_draw(p, 1); }
 
 NN_API void nn_confusion_matrix(const int64_t *y_true, const int64_t *y_pred, int64_t n, int k, int64_t *cm) {
     int64_t i;
+    if (!cm || k <= 0) return;                  /* no context to report to: NULLs are no-ops */
     memset(cm, 0, (size_t)k * (size_t)k * sizeof(int64_t));
+    if (!y_true || !y_pred) return;
     for (i = 0; i < n; i++) if (y_true[i] >= 0 && y_true[i] < k && y_pred[i] >= 0 && y_pred[i] < k) cm[y_true[i] * k + y_pred[i]]++;
 }
 NN_API double nn_accuracy(const int64_t *cm, int k) {
     int64_t t = 0, c = 0; int i, j;
+    if (!cm) return 0.0;
     for (i = 0; i < k; i++) for (j = 0; j < k; j++) { t += cm[i * k + j]; if (i == j) c += cm[i * k + j]; }
     return t ? (double)c / (double)t : 0.0;
 }
 NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double *recall, double *f1, int64_t *support) {
     int i, j;
+    if (!cm) return;
     for (i = 0; i < k; i++) {
         int64_t tp = cm[i * k + i], pred = 0, sup = 0; double p, r;
         for (j = 0; j < k; j++) { pred += cm[j * k + i]; sup += cm[i * k + j]; }
@@ -7536,7 +7541,6 @@ NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double 
     }
 }
 
-/* sklearn rounds with Python's format, which rounds half to even on the binary value: printf does the same */
 /* sklearn rounds with Python's format, which rounds half to even on the binary value: printf does the same */
 #define NN__OUT(...) do { \
         int w_ = snprintf(buf + len, size > (size_t)len ? size - (size_t)len : 0, __VA_ARGS__); \
@@ -7584,6 +7588,7 @@ NN_API int nn_classification_report(const int64_t *cm, int k, const char *const 
 NN_API void nn_print_confusion_matrix(const int64_t *cm, int k) {
     int i, j; int64_t mx = 0; int w;
     char num[32];
+    if (!cm || k <= 0) return;
     for (i = 0; i < k * k; i++) if (cm[i] > mx) mx = cm[i];
     w = snprintf(num, sizeof num, "%lld", (long long)mx) + 1;
     for (i = 0; i < k; i++) {
