@@ -546,6 +546,18 @@ static void test_review_regressions(nn_ctx *ctx) {
         nn_free(w); nn_free(g); nn_free(ix);
     }
     end();
+    begin("training utilities: NULL progress bars and metric arrays are no-ops");
+    {
+        int64_t yt[2] = { 0, 1 };
+        nn_progress_begin(NULL, "x", 10);
+        nn_progress_update(NULL, 1, 0.5f);
+        nn_progress_end(NULL);
+        nn_confusion_matrix(yt, NULL, 2, 2, NULL);
+        nn_print_confusion_matrix(NULL, 2);
+        nn_class_scores(NULL, 2, NULL, NULL, NULL, NULL);
+        CHECK(nn_accuracy(NULL, 3) == 0.0, "accuracy of NULL");
+    }
+    end();
     nn_free(x);
     nn_arena_reset(ctx);
     nn_set_logger(ctx, NULL, NULL);
