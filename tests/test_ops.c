@@ -634,6 +634,18 @@ static void test_gemm_paths(nn_ctx *ctx) {
     end();
 }
 
+/* nn.h's text (read from the repository root), or NULL after a failed check; free it */
+static char *read_nn_h(void) {
+    FILE *f = fopen("nn.h", "rb");
+    char *src = NULL; long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) src = (char *)malloc((size_t)n + 1);
+    if (src && fread(src, 1, (size_t)n, f) != (size_t)n) { free(src); src = NULL; }
+    if (f) fclose(f);
+    CHECK(src != NULL, "cannot read nn.h from the repository root");
+    if (src) src[n] = 0;
+    return src;
+}
+
 /* ---- the registry's rule: front ends never read or write tensor data ---- */
 /* Reads nn.h's ops and losses sections and checks every function that is not a kernel
    (nn__<family>_forward/_backward or a helper only kernels call) for data access. */
@@ -643,15 +655,10 @@ static void test_frontends_touch_no_data(nn_ctx *ctx) {
                                             "nn__binary_dval", "nn__pool_window", "nn__sigmoidf", "nn__gbuf" };
     static const char *sections[2][2] = { { "/* ==== ops ==== */", "/* ==== autograd ==== */" },
                                           { "/* ==== losses ==== */", "/* ==== optimizers ==== */" } };
-    FILE *f = fopen("nn.h", "rb");
-    char *src = NULL; long n = 0; int sct, fronts = 0, bad = 0;
+    char *src; int sct, fronts = 0, bad = 0;
     (void)ctx;
     begin("registry: no op front end reads or writes tensor data (kernels only)");
-    if (f) { fseek(f, 0, SEEK_END); n = ftell(f); fseek(f, 0, SEEK_SET); src = (char *)malloc((size_t)n + 1); }
-    CHECK(src && fread(src, 1, (size_t)n, f) == (size_t)n, "cannot read nn.h from the repository root");
-    if (f) fclose(f);
-    if (!src) { end(); return; }
-    src[n] = 0;
+    if (!(src = read_nn_h())) { end(); return; }
     CHECK(NN_OP_COUNT >= 60, "the registry lists %d ops", NN_OP_COUNT);
     for (sct = 0; sct < 2; sct++) {
         char *impl = strstr(src, "#ifdef NN_IMPLEMENTATION");
@@ -697,15 +704,10 @@ static void test_frontends_touch_no_data(nn_ctx *ctx) {
 /* ---- the doc block's section list names the real banners ---- */
 static void test_doc_sections(nn_ctx *ctx) {
     static const char *decl_only[] = { "config", "public types", "context", "tensors" };
-    FILE *f = fopen("nn.h", "rb");
-    char *src = NULL, *list, *stop, *impl; long n = 0; int found = 0;
+    char *src, *list, *stop, *impl; int found = 0;
     (void)ctx;
     begin("docs: the doc block's SECTIONS list matches the banners, declarations and implementation");
-    if (f) { fseek(f, 0, SEEK_END); n = ftell(f); fseek(f, 0, SEEK_SET); src = (char *)malloc((size_t)n + 1); }
-    CHECK(src && fread(src, 1, (size_t)n, f) == (size_t)n, "cannot read nn.h");
-    if (f) fclose(f);
-    if (!src) { end(); return; }
-    src[n] = 0;
+    if (!(src = read_nn_h())) { end(); return; }
     list = strstr(src, "the implementation in the same order:");
     stop = list ? strstr(list, "(the implementation adds") : NULL;
     impl = strstr(src, "#ifdef NN_IMPLEMENTATION");
