@@ -236,6 +236,15 @@ NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the gra
     for (int nn__no_grad_ = nn_set_grad_enabled((ctx), 0) + 2; nn__no_grad_ >= 2; \
          nn__no_grad_ = (nn_set_grad_enabled((ctx), nn__no_grad_ - 2), 0))
 NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
+/* Threads: torch.set_num_threads for this context. The default is 1: nn.h starts no thread
+   unless asked. Returns the count in effect (1 with NN_NO_THREADS or without pthreads). */
+NN_API int nn_set_num_threads(nn_ctx *ctx, int n);
+NN_API int nn_get_num_threads(const nn_ctx *ctx);
+/* The CPU kernels: "avx512", "avx2" (with FMA), "neon" or "default" (plain C), chosen at run
+   time; what this CPU and build run, like torch.backends.cpu.get_cpu_capability(). */
+NN_API const char *nn_get_cpu_capability(void);
+/* Runs ctx on a lower path (for tests and comparisons); 0 and an error if not available. */
+NN_API int nn_set_cpu_capability(nn_ctx *ctx, const char *name);
 
 /* ==== tensors ==== */
 /* ---- creation (persistent: free with nn_free) ---- */
@@ -987,6 +996,10 @@ typedef struct nn__hchunk { struct nn__hchunk *next; uint64_t last_gen; nn_tenso
 /* a persistent tensor a graph node reads, held (one reference) until the reset */
 typedef struct nn__held { struct nn__held *next; nn_tensor *t; } nn__held;
 
+typedef struct nn__workers nn__workers;     /* the worker threads: section cpu */
+static void nn__workers_free(nn__workers *p);
+static int nn__cap_best(void);
+
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
     nn__hchunk *hcur;            /* header ring: the chunk in use and the next free slot in it */
@@ -1006,6 +1019,8 @@ struct nn_ctx {
     char error[512];
     nn_log_fn log;
     void *log_user;
+    nn__workers *pool;              /* worker threads (nn_set_num_threads); NULL: one thread */
+    int cap;                     /* the kernels this context runs (nn_set_cpu_capability) */
 };
 
 typedef struct nn__mark {
@@ -1049,6 +1064,7 @@ NN_API nn_ctx *nn_ctx_new(void) {
     ctx->warn_at = (size_t)1 << 30;
     ctx->gen = 1;
     ctx->grad_enabled = 1;
+    ctx->cap = nn__cap_best();
 #ifndef NN_NO_STDIO
     ctx->log = nn__stderr_logger;
 #endif
@@ -1064,6 +1080,7 @@ NN_API void nn_ctx_free(nn_ctx *ctx) {
     nn__block *b, *next;
     nn__hchunk *c, *cn;
     if (!ctx) return;
+    nn__workers_free(ctx->pool);
     nn__release_held(ctx, NULL);
     for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
     if (ctx->hcur) {
@@ -1604,6 +1621,622 @@ NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
     if (device == t->device) return t;
     nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only", (int)device);
     return NULL;
+}
+
+/* ==== cpu ==== */
+/* The CPU's fast paths: which kernels run (chosen at run time from what the CPU has), the
+   context's worker pool, and the GEMM that matmul, linear and convolution run on. Every
+   fast path here is checked by the tests against a plain reference (nn__gemm_ref). */
+
+/* ---- capability: AVX-512, AVX2+FMA, NEON or plain C, chosen at run time ---- */
+/* x86-64 kernels are compiled with function target attributes, so a build without -march
+   still has them; nn_ctx_new picks the best one the CPU (and the OS) supports. */
+enum { NN__CAP_DEFAULT = 0, NN__CAP_NEON, NN__CAP_AVX2, NN__CAP_AVX512, NN__CAP_COUNT };
+static const char *const nn__cap_names[NN__CAP_COUNT] = { "default", "neon", "avx2", "avx512" };
+
+#if !defined(NN_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define NN__X86 1
+#include <immintrin.h>
+#define NN__AVX2_FN __attribute__((target("avx2,fma")))
+#define NN__AVX512_FN __attribute__((target("avx512f,avx2,fma")))
+#elif !defined(NN_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#define NN__ARM64 1
+#include <arm_neon.h>
+#endif
+
+static int nn__cap_supported(int cap) {
+    if (cap == NN__CAP_DEFAULT) return 1;
+#if defined(NN__X86)
+    __builtin_cpu_init();
+    if (cap == NN__CAP_AVX512) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    if (cap == NN__CAP_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#elif defined(NN__ARM64)
+    if (cap == NN__CAP_NEON) return 1;     /* every AArch64 CPU has it */
+#endif
+    return 0;
+}
+static int nn__cap_best(void) {
+    int c;
+    for (c = NN__CAP_COUNT - 1; c > 0; c--) if (nn__cap_supported(c)) return c;
+    return NN__CAP_DEFAULT;
+}
+
+NN_API const char *nn_get_cpu_capability(void) { return nn__cap_names[nn__cap_best()]; }
+
+NN_API int nn_set_cpu_capability(nn_ctx *ctx, const char *name) {
+    int c;
+    if (!ctx) return 0;
+    if (!name) { nn__err(ctx, "nn_set_cpu_capability: name is NULL"); return 0; }
+    for (c = 0; c < NN__CAP_COUNT; c++) if (strcmp(name, nn__cap_names[c]) == 0) break;
+    if (c == NN__CAP_COUNT) {
+        nn__err(ctx, "nn_set_cpu_capability: unknown capability \"%s\" (expected default, neon, avx2 or avx512)", name);
+        return 0;
+    }
+    if (!nn__cap_supported(c)) {
+        nn__err(ctx, "nn_set_cpu_capability: \"%s\" is not available on this CPU or in this build (best: %s)", name,
+                nn__cap_names[nn__cap_best()]);
+        return 0;
+    }
+    ctx->cap = c;
+    return 1;
+}
+
+/* ---- the worker pool: nn_set_num_threads ---- */
+/* A context owns its pool (no global one). nn__parallel(ctx, n, fn, arg) runs fn(arg, task,
+   tid) for task = 0..n-1 on the caller (tid 0) and the workers (tid 1..). Tasks are claimed
+   one by one, so a worker the OS has not scheduled holds nothing up: the others take its
+   share, and the caller waits only for tasks that were started. Idle workers spin briefly,
+   then sleep on a condition variable. Each task writes its own part of the output, so the
+   results do not depend on the thread count. A task that calls nn__parallel runs serially. */
+typedef void (*nn__task_fn)(void *arg, int64_t task, int tid);
+#define NN__MAX_THREADS 256
+
+#if !defined(NN_NO_THREADS) && (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
+#define NN__THREADS 1
+#include <pthread.h>
+
+typedef struct nn__worker { nn__workers *pool; int tid; pthread_t th; } nn__worker;
+struct nn__workers {
+    int nworkers, started;
+    nn__worker w[NN__MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    uint32_t job;                 /* the current job's number; a change wakes the workers */
+    uint64_t ticket;              /* (job << 32) | the next unclaimed task */
+    int64_t ntasks, finished;     /* of the current job */
+    nn__task_fn fn;
+    void *arg;
+    int stop, in_job;
+};
+
+static void nn__spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* claims and runs tasks of job `job` until none is left */
+static void nn__workers_work(nn__workers *p, uint32_t job, int tid) {
+    for (;;) {
+        uint64_t t = __atomic_load_n(&p->ticket, __ATOMIC_ACQUIRE);
+        int64_t n = __atomic_load_n(&p->ntasks, __ATOMIC_RELAXED);
+        nn__task_fn fn = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);
+        void *arg = __atomic_load_n(&p->arg, __ATOMIC_RELAXED);
+        if ((uint32_t)(t >> 32) != job || (int64_t)(t & 0xffffffffu) >= n) return;
+        /* the claim succeeds only while the job is current, so n, fn and arg were its own */
+        if (!__atomic_compare_exchange_n(&p->ticket, &t, t + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+        fn(arg, (int64_t)(t & 0xffffffffu), tid);
+        if (__atomic_add_fetch(&p->finished, 1, __ATOMIC_ACQ_REL) == n) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+static void *nn__worker_main(void *wp) {
+    nn__worker *w = NN__CAST(nn__worker *, wp);
+    nn__workers *p = w->pool;
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t job; int spins = 0;
+        while ((job = __atomic_load_n(&p->job, __ATOMIC_ACQUIRE)) == seen && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+            if (++spins < 4000) { nn__spin_pause(); continue; }     /* about 0.1 ms, then sleep */
+            pthread_mutex_lock(&p->mu);
+            while (__atomic_load_n(&p->job, __ATOMIC_ACQUIRE) == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return NULL;
+        seen = job;
+        nn__workers_work(p, job, w->tid);
+    }
+}
+
+static void nn__workers_free(nn__workers *p) {
+    int i;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->started; i++) pthread_join(p->w[i].th, NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    NN_FREE(p);
+}
+
+/* a pool of n - 1 workers; fewer when the OS gives fewer threads */
+static nn__workers *nn__workers_new(int n) {
+    nn__workers *p = NN__CAST(nn__workers *, NN_MALLOC(sizeof(nn__workers)));
+    int i;
+    if (!p) return NULL;
+    memset(p, 0, sizeof *p);
+    if (pthread_mutex_init(&p->mu, NULL) != 0) { NN_FREE(p); return NULL; }
+    if (pthread_cond_init(&p->wake, NULL) != 0) { pthread_mutex_destroy(&p->mu); NN_FREE(p); return NULL; }
+    if (pthread_cond_init(&p->done, NULL) != 0) {
+        pthread_cond_destroy(&p->wake); pthread_mutex_destroy(&p->mu); NN_FREE(p); return NULL;
+    }
+    for (i = 0; i < n - 1; i++) {
+        p->w[i].pool = p; p->w[i].tid = i + 1;
+        if (pthread_create(&p->w[i].th, NULL, nn__worker_main, &p->w[i]) != 0) break;
+        p->started++;
+    }
+    p->nworkers = p->started;
+    return p;
+}
+
+static int nn__threads(const nn_ctx *ctx) { return ctx && ctx->pool ? ctx->pool->nworkers + 1 : 1; }
+
+static void nn__parallel(nn_ctx *ctx, int64_t ntasks, nn__task_fn fn, void *arg) {
+    nn__workers *p = ctx ? ctx->pool : NULL;
+    int64_t i; uint32_t job; int spins = 0;
+    if (!p || ntasks <= 1 || p->nworkers == 0 || __atomic_load_n(&p->in_job, __ATOMIC_ACQUIRE) || ntasks > 0x7fffffff) {
+        for (i = 0; i < ntasks; i++) fn(arg, i, 0);
+        return;
+    }
+    __atomic_store_n(&p->in_job, 1, __ATOMIC_RELEASE);
+    job = p->job + 1;
+    __atomic_store_n(&p->ntasks, ntasks, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->fn, fn, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->arg, arg, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->finished, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->ticket, (uint64_t)job << 32, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&p->mu);
+    __atomic_store_n(&p->job, job, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    nn__workers_work(p, job, 0);
+    while (__atomic_load_n(&p->finished, __ATOMIC_ACQUIRE) < ntasks) {    /* tasks other threads started */
+        if (++spins < 4000) { nn__spin_pause(); continue; }
+        pthread_mutex_lock(&p->mu);
+        while (__atomic_load_n(&p->finished, __ATOMIC_ACQUIRE) < ntasks) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+    __atomic_store_n(&p->in_job, 0, __ATOMIC_RELEASE);
+}
+#else
+struct nn__workers { int nworkers; };
+static void nn__workers_free(nn__workers *p) { (void)p; }
+static int nn__threads(const nn_ctx *ctx) { (void)ctx; return 1; }
+static void nn__parallel(nn_ctx *ctx, int64_t ntasks, nn__task_fn fn, void *arg) {
+    int64_t i;
+    (void)ctx;
+    for (i = 0; i < ntasks; i++) fn(arg, i, 0);
+}
+#endif
+
+NN_API int nn_set_num_threads(nn_ctx *ctx, int n) {
+    if (!ctx) return 0;
+    if (n < 1 || n > NN__MAX_THREADS) {
+        nn__err(ctx, "nn_set_num_threads: n is %d; expected 1 to %d", n, NN__MAX_THREADS);
+        return nn__threads(ctx);
+    }
+    if (n == nn__threads(ctx)) return n;
+    nn__workers_free(ctx->pool);
+    ctx->pool = NULL;
+#if defined(NN__THREADS)
+    if (n > 1) {
+        ctx->pool = nn__workers_new(n);
+        if (!ctx->pool || ctx->pool->nworkers + 1 < n)
+            nn__err(ctx, "nn_set_num_threads: could start only %d of %d threads", nn__threads(ctx), n);
+    }
+#else
+    if (n > 1) nn__err(ctx, "nn_set_num_threads: this build has no threads (NN_NO_THREADS, or no pthreads); using 1");
+#endif
+    return nn__threads(ctx);
+}
+NN_API int nn_get_num_threads(const nn_ctx *ctx) { return nn__threads(ctx); }
+
+/* ---- GEMM ---- */
+
+/* The plain reference kernel: C (M, N) = A (M, K) @ B (K, N), any row/col strides
+   for A and B, C rows contiguous with row stride ldc. accumulate: C += instead of
+   C =. Transposed operands are read in place through their strides; sums in double.
+   The tests check every fast path against it. */
+static void nn__gemm_ref(int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t ars, int64_t acs,
+                     const float *B, int64_t brs, int64_t bcs,
+                     float *C, int64_t ldc, int accumulate) {
+    int64_t i, j, k;
+    for (i = 0; i < M; i++) for (j = 0; j < N; j++) {   /* each dot product in double */
+        const float *a = A + i * ars, *b = B + j * bcs;
+        double s = accumulate ? (double)C[i * ldc + j] : 0.0;
+        for (k = 0; k < K; k++) s += (double)a[k * acs] * b[k * brs];
+        C[i * ldc + j] = (float)s;
+    }
+}
+
+/* The fast GEMM, as in BLIS: C is cut into macro tiles (MC rows, NC columns), each one task.
+   A task walks K in KC steps; for each it packs its rows of A into MR-row panels and its
+   columns of B into NR-column panels (so every stride and transpose becomes one contiguous
+   stream), then a micro-kernel keeps an MR x NR tile of C in registers. Every element of C is
+   summed by one task in the same order (float, k ascending, one partial sum per KC block),
+   whatever the thread count. One micro-kernel per capability: */
+typedef void (*nn__tile_fn)(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int add);
+typedef struct nn__gemm_isa { int mr, nr, mc, kc, nc; nn__tile_fn tile; } nn__gemm_isa;
+
+/* plain C: a 4 x 8 tile in a local array the compiler keeps in registers */
+static void nn__tile_default(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int add) {
+    float acc[4][8];
+    int64_t k; int r, c;
+    for (r = 0; r < 4; r++) for (c = 0; c < 8; c++) acc[r][c] = 0.0f;
+    for (k = 0; k < kc; k++, Ap += 4, Bp += 8)
+        for (r = 0; r < 4; r++) for (c = 0; c < 8; c++) acc[r][c] += Ap[r] * Bp[c];
+    for (r = 0; r < 4; r++) for (c = 0; c < 8; c++) C[r * ldc + c] = add ? C[r * ldc + c] + acc[r][c] : acc[r][c];
+}
+
+#if defined(NN__X86)
+/* AVX2 + FMA: 6 x 16, twelve ymm accumulators */
+NN__AVX2_FN static void nn__tile_avx2(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int add) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    int64_t k;
+    for (k = 0; k < kc; k++, Ap += 6, Bp += 16) {
+        __m256 b0 = _mm256_loadu_ps(Bp), b1 = _mm256_loadu_ps(Bp + 8), a;
+        a = _mm256_broadcast_ss(Ap + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(Ap + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(Ap + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(Ap + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(Ap + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(Ap + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    }
+#define NN__ST8(row, v0, v1) do { float *cr = C + (row) * ldc; \
+        if (add) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(cr)); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cr + 8)); } \
+        _mm256_storeu_ps(cr, v0); _mm256_storeu_ps(cr + 8, v1); } while (0)
+    NN__ST8(0, c00, c01); NN__ST8(1, c10, c11); NN__ST8(2, c20, c21);
+    NN__ST8(3, c30, c31); NN__ST8(4, c40, c41); NN__ST8(5, c50, c51);
+#undef NN__ST8
+}
+
+/* AVX-512: 8 x 32, sixteen zmm accumulators; the broadcasts fold into the FMAs */
+NN__AVX512_FN static void nn__tile_avx512(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int add) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    int64_t k;
+    for (k = 0; k < kc; k++, Ap += 8, Bp += 32) {
+        __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16), a;
+        a = _mm512_set1_ps(Ap[0]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
+        a = _mm512_set1_ps(Ap[1]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
+        a = _mm512_set1_ps(Ap[2]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
+        a = _mm512_set1_ps(Ap[3]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
+        a = _mm512_set1_ps(Ap[4]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41);
+        a = _mm512_set1_ps(Ap[5]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51);
+        a = _mm512_set1_ps(Ap[6]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61);
+        a = _mm512_set1_ps(Ap[7]); c70 = _mm512_fmadd_ps(a, b0, c70); c71 = _mm512_fmadd_ps(a, b1, c71);
+    }
+#define NN__ST16(row, v0, v1) do { float *cr = C + (row) * ldc; \
+        if (add) { v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr)); v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr + 16)); } \
+        _mm512_storeu_ps(cr, v0); _mm512_storeu_ps(cr + 16, v1); } while (0)
+    NN__ST16(0, c00, c01); NN__ST16(1, c10, c11); NN__ST16(2, c20, c21); NN__ST16(3, c30, c31);
+    NN__ST16(4, c40, c41); NN__ST16(5, c50, c51); NN__ST16(6, c60, c61); NN__ST16(7, c70, c71);
+#undef NN__ST16
+}
+#endif
+
+#if defined(NN__ARM64)
+/* NEON: 8 x 8, sixteen q accumulators; A's 8 values come in two loads, used by lane */
+static void nn__tile_neon(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int add) {
+    float32x4_t c[8][2];
+    int64_t k; int r;
+    for (r = 0; r < 8; r++) { c[r][0] = vdupq_n_f32(0.0f); c[r][1] = vdupq_n_f32(0.0f); }
+    for (k = 0; k < kc; k++, Ap += 8, Bp += 8) {
+        float32x4_t b0 = vld1q_f32(Bp), b1 = vld1q_f32(Bp + 4), a0 = vld1q_f32(Ap), a1 = vld1q_f32(Ap + 4);
+        c[0][0] = vfmaq_laneq_f32(c[0][0], b0, a0, 0); c[0][1] = vfmaq_laneq_f32(c[0][1], b1, a0, 0);
+        c[1][0] = vfmaq_laneq_f32(c[1][0], b0, a0, 1); c[1][1] = vfmaq_laneq_f32(c[1][1], b1, a0, 1);
+        c[2][0] = vfmaq_laneq_f32(c[2][0], b0, a0, 2); c[2][1] = vfmaq_laneq_f32(c[2][1], b1, a0, 2);
+        c[3][0] = vfmaq_laneq_f32(c[3][0], b0, a0, 3); c[3][1] = vfmaq_laneq_f32(c[3][1], b1, a0, 3);
+        c[4][0] = vfmaq_laneq_f32(c[4][0], b0, a1, 0); c[4][1] = vfmaq_laneq_f32(c[4][1], b1, a1, 0);
+        c[5][0] = vfmaq_laneq_f32(c[5][0], b0, a1, 1); c[5][1] = vfmaq_laneq_f32(c[5][1], b1, a1, 1);
+        c[6][0] = vfmaq_laneq_f32(c[6][0], b0, a1, 2); c[6][1] = vfmaq_laneq_f32(c[6][1], b1, a1, 2);
+        c[7][0] = vfmaq_laneq_f32(c[7][0], b0, a1, 3); c[7][1] = vfmaq_laneq_f32(c[7][1], b1, a1, 3);
+    }
+    for (r = 0; r < 8; r++) {
+        float *cr = C + r * ldc;
+        if (add) { c[r][0] = vaddq_f32(c[r][0], vld1q_f32(cr)); c[r][1] = vaddq_f32(c[r][1], vld1q_f32(cr + 4)); }
+        vst1q_f32(cr, c[r][0]); vst1q_f32(cr + 4, c[r][1]);
+    }
+}
+#endif
+
+static const nn__gemm_isa *nn__isa(int cap) {
+    static const nn__gemm_isa def = { 4, 8, 128, 256, 512, nn__tile_default };
+#if defined(NN__X86)
+    static const nn__gemm_isa avx2 = { 6, 16, 144, 256, 1024, nn__tile_avx2 };
+    static const nn__gemm_isa avx512 = { 8, 32, 256, 256, 1024, nn__tile_avx512 };
+    if (cap == NN__CAP_AVX512) return &avx512;
+    if (cap == NN__CAP_AVX2) return &avx2;
+#elif defined(NN__ARM64)
+    static const nn__gemm_isa neon = { 8, 8, 128, 256, 1024, nn__tile_neon };
+    if (cap == NN__CAP_NEON) return &neon;
+#endif
+    (void)cap;
+    return &def;
+}
+
+/* A's rows i0.. (mc of them, columns k0..k0+kc) as MR-row panels (kc, MR), zero-padded */
+static void nn__pack_a(float *dst, const float *A, int64_t ars, int64_t acs, int64_t mc, int64_t kc, int mr) {
+    int64_t i, k; int r;
+    for (i = 0; i < mc; i += mr, dst += kc * mr) {
+        int rows = mc - i < mr ? (int)(mc - i) : mr;
+        for (r = 0; r < rows; r++) {
+            const float *src = A + (i + r) * ars;
+            if (acs == 1) for (k = 0; k < kc; k++) dst[k * mr + r] = src[k];
+            else for (k = 0; k < kc; k++) dst[k * mr + r] = src[k * acs];
+        }
+        for (; r < mr; r++) for (k = 0; k < kc; k++) dst[k * mr + r] = 0.0f;
+    }
+}
+/* B's columns (nc of them, rows k0..k0+kc) as NR-column panels (kc, NR), zero-padded */
+static void nn__pack_b(float *dst, const float *B, int64_t brs, int64_t bcs, int64_t kc, int64_t nc, int nr) {
+    int64_t j, k; int c;
+    for (j = 0; j < nc; j += nr, dst += kc * nr) {
+        int cols = nc - j < nr ? (int)(nc - j) : nr;
+        if (bcs == 1) {
+            for (k = 0; k < kc; k++) {
+                memcpy(dst + k * nr, B + k * brs + j, (size_t)cols * sizeof(float));
+                for (c = cols; c < nr; c++) dst[k * nr + c] = 0.0f;
+            }
+        } else {
+            for (c = 0; c < cols; c++) {
+                const float *src = B + (j + c) * bcs;
+                if (brs == 1) for (k = 0; k < kc; k++) dst[k * nr + c] = src[k];
+                else for (k = 0; k < kc; k++) dst[k * nr + c] = src[k * brs];
+            }
+            for (; c < nr; c++) for (k = 0; k < kc; k++) dst[k * nr + c] = 0.0f;
+        }
+    }
+}
+
+typedef struct nn__gemm_job {
+    const nn__gemm_isa *isa;
+    int64_t M, N, K, ars, acs, brs, bcs, ldc, mc, nc, tiles_n;
+    const float *A, *B;
+    float *C, *ws;
+    size_t ws_floats;              /* per thread */
+    int accumulate;
+} nn__gemm_job;
+
+/* floats of packing space one thread needs */
+static size_t nn__gemm_ws_floats(const nn__gemm_isa *isa) {
+    return (size_t)(isa->mc + isa->mr) * isa->kc + (size_t)isa->kc * (isa->nc + isa->nr);
+}
+
+/* one macro tile: rows i0..i0+mc, columns j0..j0+nc of C */
+static void nn__gemm_macro(const nn__gemm_job *g, int64_t i0, int64_t mc, int64_t j0, int64_t nc, float *ws) {
+    const nn__gemm_isa *isa = g->isa;
+    int mr = isa->mr, nr = isa->nr;
+    float *Ap = ws, *Bp = ws + (size_t)(isa->mc + mr) * isa->kc, tmp[8 * 32];
+    int64_t p0, ir, jr;
+    for (p0 = 0; p0 < g->K; p0 += isa->kc) {
+        int64_t kc = g->K - p0 < isa->kc ? g->K - p0 : isa->kc;
+        int add = g->accumulate || p0 > 0;
+        nn__pack_a(Ap, g->A + i0 * g->ars + p0 * g->acs, g->ars, g->acs, mc, kc, mr);
+        nn__pack_b(Bp, g->B + p0 * g->brs + j0 * g->bcs, g->brs, g->bcs, kc, nc, nr);
+        for (jr = 0; jr < nc; jr += nr) for (ir = 0; ir < mc; ir += mr) {
+            const float *a = Ap + ir * kc, *b = Bp + jr * kc;
+            float *c = g->C + (i0 + ir) * g->ldc + j0 + jr;
+            int64_t rows = mc - ir < mr ? mc - ir : mr, cols = nc - jr < nr ? nc - jr : nr, r, q;
+            if (rows == mr && cols == nr) { isa->tile(kc, a, b, c, g->ldc, add); continue; }
+            isa->tile(kc, a, b, tmp, nr, 0);          /* an edge tile: through a full-size buffer */
+            for (r = 0; r < rows; r++) for (q = 0; q < cols; q++)
+                c[r * g->ldc + q] = add ? c[r * g->ldc + q] + tmp[r * nr + q] : tmp[r * nr + q];
+        }
+    }
+}
+
+static void nn__gemm_task(void *arg, int64_t t, int tid) {
+    const nn__gemm_job *g = NN__CAST(const nn__gemm_job *, arg);
+    int64_t i0 = (t / g->tiles_n) * g->mc, j0 = (t % g->tiles_n) * g->nc;
+    nn__gemm_macro(g, i0, g->M - i0 < g->mc ? g->M - i0 : g->mc, j0, g->N - j0 < g->nc ? g->N - j0 : g->nc,
+                   g->ws + (size_t)tid * g->ws_floats);
+}
+
+/* ---- GEMV: one row of A (single-sample inference), vectorised ---- */
+/* Each output sums K products in blocks of NN__GEMV_KB: a block in float vector lanes, the
+   blocks in double, so a long dot product (K = 10^6) stays accurate to about 1e-7. Two block
+   kernels per capability: out (n <= 64) = a (kc) @ B (kc, n) with B's rows contiguous, and
+   a (kc) . b (kc), both contiguous. */
+#define NN__GEMV_KB 256
+typedef void (*nn__blk_rows_fn)(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out);
+typedef float (*nn__blk_dot_fn)(int64_t kc, const float *a, const float *b);
+
+static void nn__blk_rows_c(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out) {
+    int64_t j, p;
+    for (j = 0; j < n; j++) out[j] = 0.0f;
+    for (p = 0; p < kc; p++) { const float *b = B + p * brs; float av = a[p]; for (j = 0; j < n; j++) out[j] += av * b[j]; }
+}
+static float nn__blk_dot_c(int64_t kc, const float *a, const float *b) {
+    float s[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    int64_t p; int q;
+    for (p = 0; p + 8 <= kc; p += 8) for (q = 0; q < 8; q++) s[q] += a[p + q] * b[p + q];
+    for (; p < kc; p++) s[0] += a[p] * b[p];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+#if defined(NN__X86)
+NN__AVX512_FN static void nn__blk_rows_avx512(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out) {
+    __m512 s[4];
+    __mmask16 m[4];
+    int64_t p; int q, nv = (int)((n + 15) / 16);
+    for (q = 0; q < 4; q++) {
+        int64_t left = n - 16 * q;
+        m[q] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : (__mmask16)0;
+        s[q] = _mm512_setzero_ps();
+    }
+    if (nv == 4 && m[3] == 0xffff) {
+        for (p = 0; p < kc; p++) {
+            const float *b = B + p * brs; __m512 av = _mm512_set1_ps(a[p]);
+            s[0] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b), s[0]); s[1] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16), s[1]);
+            s[2] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 32), s[2]); s[3] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 48), s[3]);
+        }
+    } else {
+        for (p = 0; p < kc; p++) {
+            const float *b = B + p * brs; __m512 av = _mm512_set1_ps(a[p]);
+            for (q = 0; q < nv; q++) s[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[q], b + 16 * q), s[q]);
+        }
+    }
+    for (q = 0; q < nv; q++) _mm512_mask_storeu_ps(out + 16 * q, m[q], s[q]);
+}
+NN__AVX512_FN static float nn__blk_dot_avx512(int64_t kc, const float *a, const float *b) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    float lane[16], s = 0.0f;
+    int64_t p; int q;
+    for (p = 0; p + 32 <= kc; p += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + p), _mm512_loadu_ps(b + p), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + p + 16), _mm512_loadu_ps(b + p + 16), s1);
+    }
+    for (; p < kc; p += 16) {
+        __mmask16 m = kc - p >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (kc - p)) - 1);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + p), _mm512_maskz_loadu_ps(m, b + p), s0);
+    }
+    _mm512_storeu_ps(lane, _mm512_add_ps(s0, s1));
+    for (q = 0; q < 16; q++) s += lane[q];
+    return s;
+}
+NN__AVX2_FN static void nn__blk_rows_avx2(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out) {
+    int64_t p;
+    if (n < 32) { nn__blk_rows_c(n, kc, a, B, brs, out); return; }
+    {
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (p = 0; p < kc; p++) {
+            const float *b = B + p * brs; __m256 av = _mm256_set1_ps(a[p]);
+            s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b), s0); s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + 8), s1);
+            s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + 16), s2); s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + 24), s3);
+        }
+        _mm256_storeu_ps(out, s0); _mm256_storeu_ps(out + 8, s1); _mm256_storeu_ps(out + 16, s2); _mm256_storeu_ps(out + 24, s3);
+    }
+    if (n > 32) nn__blk_rows_avx2(n - 32, kc, a, B + 32, brs, out + 32);
+}
+NN__AVX2_FN static float nn__blk_dot_avx2(int64_t kc, const float *a, const float *b) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    float lane[8], s = 0.0f;
+    int64_t p; int q;
+    for (p = 0; p + 16 <= kc; p += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + p + 8), _mm256_loadu_ps(b + p + 8), s1);
+    }
+    _mm256_storeu_ps(lane, _mm256_add_ps(s0, s1));
+    for (q = 0; q < 8; q++) s += lane[q];
+    for (; p < kc; p++) s += a[p] * b[p];
+    return s;
+}
+#endif
+
+/* c (n) = or += a (k) @ B (k, n); B's rows contiguous (bcs 1) or its columns (brs 1) */
+static void nn__gemv(int cap, int64_t n, int64_t k, const float *a, const float *B, int64_t brs, int64_t bcs, float *c, int add) {
+    nn__blk_rows_fn rows = nn__blk_rows_c;
+    nn__blk_dot_fn dot = nn__blk_dot_c;
+    int64_t j0, p0; int q;
+#if defined(NN__X86)
+    if (cap == NN__CAP_AVX512) { rows = nn__blk_rows_avx512; dot = nn__blk_dot_avx512; }
+    if (cap == NN__CAP_AVX2) { rows = nn__blk_rows_avx2; dot = nn__blk_dot_avx2; }
+#endif
+    (void)cap;
+    if (bcs == 1 && !(brs == 1 && n == 1)) {     /* one column: a dot product */
+        for (j0 = 0; j0 < n; j0 += 64) {
+            int nj = n - j0 < 64 ? (int)(n - j0) : 64;
+            double tot[64]; float part[64];
+            for (q = 0; q < nj; q++) tot[q] = add ? (double)c[j0 + q] : 0.0;
+            for (p0 = 0; p0 < k; p0 += NN__GEMV_KB) {
+                rows(nj, k - p0 < NN__GEMV_KB ? k - p0 : NN__GEMV_KB, a + p0, B + p0 * brs + j0, brs, part);
+                for (q = 0; q < nj; q++) tot[q] += part[q];
+            }
+            for (q = 0; q < nj; q++) c[j0 + q] = (float)tot[q];
+        }
+    } else {
+        for (j0 = 0; j0 < n; j0++) {
+            double tot = add ? (double)c[j0] : 0.0;
+            for (p0 = 0; p0 < k; p0 += NN__GEMV_KB) tot += dot(k - p0 < NN__GEMV_KB ? k - p0 : NN__GEMV_KB, a + p0, B + j0 * bcs + p0);
+            c[j0] = (float)tot;
+        }
+    }
+}
+
+#ifdef NN_USE_CBLAS
+/* Large products go to the CBLAS you link (-lopenblas, -lblis, -lmkl_rt, ...); its threads
+   are its own (OPENBLAS_NUM_THREADS and the like). */
+#include <cblas.h>
+static int nn__gemm_cblas(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t acs,
+                          const float *B, int64_t brs, int64_t bcs, float *C, int64_t ldc, int accumulate) {
+    enum CBLAS_TRANSPOSE ta, tb; int64_t lda, ldb;
+    if (M * N * K < ((int64_t)1 << 18) || M > INT_MAX || N > INT_MAX || K > INT_MAX) return 0;
+    if (acs == 1 && ars >= K) { ta = CblasNoTrans; lda = ars; } else if (ars == 1 && acs >= M) { ta = CblasTrans; lda = acs; } else return 0;
+    if (bcs == 1 && brs >= N) { tb = CblasNoTrans; ldb = brs; } else if (brs == 1 && bcs >= K) { tb = CblasTrans; ldb = bcs; } else return 0;
+    if (lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX) return 0;
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb,
+                accumulate ? 1.0f : 0.0f, C, (int)ldc);
+    return 1;
+}
+#endif
+
+/* C (M, N) = or += A (M, K) @ B (K, N), strides as nn__gemm_ref. ws: packing space of
+   nn__gemm_ws_floats(isa) floats for each of `threads` threads (threads 1: run here, no
+   pool: what a task of another parallel loop uses). */
+static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M, int64_t N, int64_t K,
+                         const float *A, int64_t ars, int64_t acs, const float *B, int64_t brs, int64_t bcs,
+                         float *C, int64_t ldc, int accumulate) {
+    const nn__gemm_isa *isa = nn__isa(cap);
+    nn__gemm_job g;
+    int64_t i, tiles_m, target = threads > 1 && M * N * K >= ((int64_t)1 << 19) ? 4 * (int64_t)threads : 1;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float)); return; }
+    if (M < isa->mr && (acs == 1 || K == 1) && (bcs == 1 || brs == 1)) {       /* a few rows: GEMV each */
+        for (i = 0; i < M; i++) nn__gemv(cap, N, K, A + i * ars, B, brs, bcs, C + i * ldc, accumulate);
+        return;
+    }
+    memset(&g, 0, sizeof g);
+    g.isa = isa; g.M = M; g.N = N; g.K = K; g.A = A; g.ars = ars; g.acs = acs; g.B = B; g.brs = brs; g.bcs = bcs;
+    g.C = C; g.ldc = ldc; g.accumulate = accumulate; g.ws = ws; g.ws_floats = nn__gemm_ws_floats(isa);
+    g.mc = isa->mc; g.nc = isa->nc;
+    /* with threads, smaller tiles until there are a few tasks per thread */
+    while ((tiles_m = (M + g.mc - 1) / g.mc) * ((N + g.nc - 1) / g.nc) < target) {
+        if (g.nc > 4 * isa->nr && g.nc >= N / 2) g.nc = (g.nc / 2 + isa->nr - 1) / isa->nr * isa->nr;
+        else if (g.mc > 2 * isa->mr) g.mc = (g.mc / 2 + isa->mr - 1) / isa->mr * isa->mr;
+        else if (g.nc > isa->nr) g.nc = (g.nc / 2 + isa->nr - 1) / isa->nr * isa->nr;
+        else break;
+    }
+    g.tiles_n = (N + g.nc - 1) / g.nc;
+    if (threads > 1) nn__parallel(ctx, tiles_m * g.tiles_n, nn__gemm_task, &g);
+    else for (i = 0; i < tiles_m * g.tiles_n; i++) nn__gemm_task(&g, i, 0);
+}
+
+/* The GEMM every op calls: the fast path for the context's capability on its threads, the
+   packing space from the step arena for the call. */
+static void nn__gemm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t ars, int64_t acs,
+                     const float *B, int64_t brs, int64_t bcs,
+                     float *C, int64_t ldc, int accumulate) {
+    nn__mark mark; float *ws; int threads = nn__threads(ctx), cap = ctx ? ctx->cap : NN__CAP_DEFAULT;
+    const nn__gemm_isa *isa = nn__isa(cap);
+#ifdef NN_USE_CBLAS
+    if (nn__gemm_cblas(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate)) return;
+#endif
+    if (!ctx) { nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
+    mark = nn__arena_mark(ctx);
+    ws = NN__CAST(float *, nn__arena_alloc(ctx, nn__gemm_ws_floats(isa) * (size_t)threads * sizeof(float)));
+    if (!ws) { nn__arena_rewind(ctx, mark); nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
+    nn__gemm_run(ctx, cap, threads, ws, M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
+    nn__arena_rewind(ctx, mark);
 }
 
 /* ==== ops ==== */
@@ -2218,110 +2851,6 @@ NN_API nn_tensor *nn_argmax(nn_tensor *x, int dim, int keepdim) {
 }
 
 /* ---- matmul ---- */
-
-/* The plain reference kernel: C (M, N) = A (M, K) @ B (K, N), any row/col strides
-   for A and B, C rows contiguous with row stride ldc. accumulate: C += instead of
-   C =. Transposed operands are read in place through their strides; sums in double. */
-static void nn__gemm_ref(int64_t M, int64_t N, int64_t K,
-                     const float *A, int64_t ars, int64_t acs,
-                     const float *B, int64_t brs, int64_t bcs,
-                     float *C, int64_t ldc, int accumulate) {
-    int64_t i, j, k;
-    for (i = 0; i < M; i++) for (j = 0; j < N; j++) {   /* each dot product in double */
-        const float *a = A + i * ars, *b = B + j * bcs;
-        double s = accumulate ? (double)C[i * ldc + j] : 0.0;
-        for (k = 0; k < K; k++) s += (double)a[k * acs] * b[k * brs];
-        C[i * ldc + j] = (float)s;
-    }
-}
-
-/* The fast kernel (checked against nn__gemm_ref by the tests): B is packed
-   block by block into NR-wide column panels, so every stride case becomes a
-   contiguous stream, and a MR x NR tile of C is accumulated in registers.
-   Row blocks run in parallel when compiled with OpenMP (-fopenmp). The panel
-   lives in the step arena only for the call. */
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(NN_NO_SIMD)
-#define NN__VEC 1
-typedef float nn__v8 __attribute__((vector_size(32)));   /* 8 floats: one AVX register, two SSE */
-#endif
-#define NN__NR 16
-#define NN__MR 4
-#define NN__KC 256
-#define NN__NC 512
-#if defined(_OPENMP)
-#define NN__OMP_FOR _Pragma("omp parallel for schedule(static)")
-#else
-#define NN__OMP_FOR
-#endif
-
-/* C (mr x nr of a MR x NR tile, row stride ldc) += Ap (kc, MR) . Bp (kc, NR) */
-static void nn__gemm_tile(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int64_t mr, int64_t nr) {
-    float acc[NN__MR][NN__NR];
-    int64_t k; int r, c;
-#ifdef NN__VEC
-    nn__v8 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 }, c30 = { 0 }, c31 = { 0 };
-    for (k = 0; k < kc; k++) {
-        const float *a = Ap + k * NN__MR;
-        nn__v8 b0, b1;
-        memcpy(&b0, Bp + k * NN__NR, sizeof b0);
-        memcpy(&b1, Bp + k * NN__NR + 8, sizeof b1);
-        c00 += a[0] * b0; c01 += a[0] * b1;
-        c10 += a[1] * b0; c11 += a[1] * b1;
-        c20 += a[2] * b0; c21 += a[2] * b1;
-        c30 += a[3] * b0; c31 += a[3] * b1;
-    }
-    memcpy(acc[0], &c00, 32); memcpy(acc[0] + 8, &c01, 32);
-    memcpy(acc[1], &c10, 32); memcpy(acc[1] + 8, &c11, 32);
-    memcpy(acc[2], &c20, 32); memcpy(acc[2] + 8, &c21, 32);
-    memcpy(acc[3], &c30, 32); memcpy(acc[3] + 8, &c31, 32);
-#else
-    for (r = 0; r < NN__MR; r++) for (c = 0; c < NN__NR; c++) acc[r][c] = 0.0f;
-    for (k = 0; k < kc; k++) {
-        const float *a = Ap + k * NN__MR, *b = Bp + k * NN__NR;
-        for (r = 0; r < NN__MR; r++) for (c = 0; c < NN__NR; c++) acc[r][c] += a[r] * b[c];
-    }
-#endif
-    for (r = 0; r < mr; r++) for (c = 0; c < nr; c++) C[r * ldc + c] += acc[r][c];
-}
-
-static void nn__gemm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K,
-                     const float *A, int64_t ars, int64_t acs,
-                     const float *B, int64_t brs, int64_t bcs,
-                     float *C, int64_t ldc, int accumulate) {
-    nn__mark mark; float *Bp; int64_t i, j0, k0;
-    if (M * N * K < 32768 || M < NN__MR || !ctx) { nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
-    mark = nn__arena_mark(ctx);
-    Bp = NN__CAST(float *, nn__arena_alloc(ctx, (size_t)NN__KC * (NN__NC + NN__NR) * sizeof(float)));
-    if (!Bp) { nn__arena_rewind(ctx, mark); nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
-    if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
-    for (j0 = 0; j0 < N; j0 += NN__NC) {
-        int64_t nc = N - j0 < NN__NC ? N - j0 : NN__NC, nb = (nc + NN__NR - 1) / NN__NR;
-        for (k0 = 0; k0 < K; k0 += NN__KC) {
-            int64_t kc = K - k0 < NN__KC ? K - k0 : NN__KC, jb, k, ib, mb = (M + NN__MR - 1) / NN__MR;
-            for (jb = 0; jb < nb; jb++) {          /* pack B (kc, nc) into panels (nb, kc, NR) */
-                float *dst = Bp + jb * kc * NN__NR;
-                int64_t c, jn = nc - jb * NN__NR < NN__NR ? nc - jb * NN__NR : NN__NR;
-                for (k = 0; k < kc; k++) {
-                    const float *src = B + (k0 + k) * brs + (j0 + jb * NN__NR) * bcs;
-                    for (c = 0; c < jn; c++) dst[k * NN__NR + c] = src[c * bcs];
-                    for (; c < NN__NR; c++) dst[k * NN__NR + c] = 0.0f;
-                }
-            }
-            NN__OMP_FOR
-            for (ib = 0; ib < mb; ib++) {
-                float Ap[NN__KC * NN__MR];             /* rows i..i+MR of A (kc, MR) */
-                int64_t r, kk, jj, i0 = ib * NN__MR, mr = M - i0 < NN__MR ? M - i0 : NN__MR;
-                for (kk = 0; kk < kc; kk++) for (r = 0; r < NN__MR; r++)
-                    Ap[kk * NN__MR + r] = r < mr ? A[(i0 + r) * ars + (k0 + kk) * acs] : 0.0f;
-                for (jj = 0; jj < nb; jj++) {
-                    int64_t nr = nc - jj * NN__NR < NN__NR ? nc - jj * NN__NR : NN__NR;
-                    nn__gemm_tile(kc, Ap, Bp + jj * kc * NN__NR, C + i0 * ldc + j0 + jj * NN__NR, ldc, mr, nr);
-                }
-            }
-        }
-    }
-    nn__arena_rewind(ctx, mark);
-}
 
 /* Shapes of a matmul: matrices (M, K) @ (K, N) over broadcast batch dims. */
 typedef struct nn__mm {
