@@ -1848,6 +1848,76 @@ NN_API int nn_set_num_threads(nn_ctx *ctx, int n) {
 }
 NN_API int nn_get_num_threads(const nn_ctx *ctx) { return nn__threads(ctx); }
 
+/* ---- elementwise kernels with vector paths (ReLU) ---- */
+/* Runs fn over [0, n) in chunks of `grain` elements, in parallel when the work is large. */
+typedef void (*nn__range_fn)(void *arg, int64_t i0, int64_t i1);
+typedef struct nn__range_job { nn__range_fn fn; void *arg; int64_t n, grain; } nn__range_job;
+static void nn__range_task(void *arg, int64_t t, int tid) {
+    const nn__range_job *r = NN__CAST(const nn__range_job *, arg);
+    int64_t i0 = t * r->grain, i1 = i0 + r->grain < r->n ? i0 + r->grain : r->n;
+    (void)tid;
+    r->fn(r->arg, i0, i1);
+}
+static void nn__parallel_range(nn_ctx *ctx, int64_t n, int64_t grain, nn__range_fn fn, void *arg) {
+    nn__range_job r;
+    if (nn__threads(ctx) == 1 || n <= grain) { if (n > 0) fn(arg, 0, n); return; }
+    r.fn = fn; r.arg = arg; r.n = n; r.grain = grain;
+    nn__parallel(ctx, (n + grain - 1) / grain, nn__range_task, &r);
+}
+
+/* o = relu(x) (NaN stays NaN, as x <= 0 ? 0 : x); d += x > 0 ? g : 0 */
+static void nn__relu_c(float *o, const float *x, int64_t n) { int64_t i; for (i = 0; i < n; i++) o[i] = x[i] <= 0.0f ? 0.0f : x[i]; }
+static void nn__relu_bwd_c(float *d, const float *x, const float *g, int64_t n) { int64_t i; for (i = 0; i < n; i++) if (x[i] > 0.0f) d[i] += g[i]; }
+#if defined(NN__X86)
+NN__AVX512_FN static void nn__relu_avx512(float *o, const float *x, int64_t n) {
+    int64_t i; __m512 z = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        _mm512_storeu_ps(o + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, z, _CMP_LE_OQ), v, z));
+    }
+    nn__relu_c(o + i, x + i, n - i);
+}
+NN__AVX512_FN static void nn__relu_bwd_avx512(float *d, const float *x, const float *g, int64_t n) {
+    int64_t i; __m512 z = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), z, _CMP_GT_OQ);
+        _mm512_storeu_ps(d + i, _mm512_mask_add_ps(_mm512_loadu_ps(d + i), m, _mm512_loadu_ps(d + i), _mm512_loadu_ps(g + i)));
+    }
+    nn__relu_bwd_c(d + i, x + i, g + i, n - i);
+}
+NN__AVX2_FN static void nn__relu_avx2(float *o, const float *x, int64_t n) {
+    int64_t i; __m256 z = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(o + i, _mm256_blendv_ps(v, z, _mm256_cmp_ps(v, z, _CMP_LE_OQ)));
+    }
+    nn__relu_c(o + i, x + i, n - i);
+}
+NN__AVX2_FN static void nn__relu_bwd_avx2(float *d, const float *x, const float *g, int64_t n) {
+    int64_t i; __m256 z = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 m = _mm256_cmp_ps(_mm256_loadu_ps(x + i), z, _CMP_GT_OQ);
+        _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(d + i), _mm256_and_ps(m, _mm256_loadu_ps(g + i))));
+    }
+    nn__relu_bwd_c(d + i, x + i, g + i, n - i);
+}
+#endif
+typedef struct nn__relu_job { int cap; float *o; const float *x, *g; } nn__relu_job;
+static void nn__relu_range(void *arg, int64_t i0, int64_t i1) {
+    const nn__relu_job *r = NN__CAST(const nn__relu_job *, arg);
+#if defined(NN__X86)
+    if (r->cap == NN__CAP_AVX512) { if (r->g) nn__relu_bwd_avx512(r->o + i0, r->x + i0, r->g + i0, i1 - i0); else nn__relu_avx512(r->o + i0, r->x + i0, i1 - i0); return; }
+    if (r->cap == NN__CAP_AVX2) { if (r->g) nn__relu_bwd_avx2(r->o + i0, r->x + i0, r->g + i0, i1 - i0); else nn__relu_avx2(r->o + i0, r->x + i0, i1 - i0); return; }
+#endif
+    if (r->g) nn__relu_bwd_c(r->o + i0, r->x + i0, r->g + i0, i1 - i0); else nn__relu_c(r->o + i0, r->x + i0, i1 - i0);
+}
+/* g NULL: o = relu(x); else o += x > 0 ? g : 0 (the backward, o the input's gradient) */
+static void nn__relu_run(nn_ctx *ctx, float *o, const float *x, const float *g, int64_t n) {
+    nn__relu_job r;
+    r.cap = ctx->cap; r.o = o; r.x = x; r.g = g;
+    nn__parallel_range(ctx, n, (int64_t)1 << 16, nn__relu_range, &r);
+}
+
 /* ---- GEMM ---- */
 
 /* The plain reference kernel: C (M, N) = A (M, K) @ B (K, N), any row/col strides
@@ -1974,37 +2044,77 @@ static const nn__gemm_isa *nn__isa(int cap) {
     return &def;
 }
 
-/* A's rows i0.. (mc of them, columns k0..k0+kc) as MR-row panels (kc, MR), zero-padded */
-static void nn__pack_a(float *dst, const float *A, int64_t ars, int64_t acs, int64_t mc, int64_t kc, int mr) {
+/* Packing transposes an operand when its rows run the other way; an 8 x 8 block at a time
+   in AVX registers: d row r = s column r (s rows ss apart, d rows ds apart). */
+#if defined(NN__X86)
+NN__AVX2_FN static void nn__transpose8(const float *s, int64_t ss, float *d, int64_t ds) {
+    __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ss), r2 = _mm256_loadu_ps(s + 2 * ss), r3 = _mm256_loadu_ps(s + 3 * ss);
+    __m256 r4 = _mm256_loadu_ps(s + 4 * ss), r5 = _mm256_loadu_ps(s + 5 * ss), r6 = _mm256_loadu_ps(s + 6 * ss), r7 = _mm256_loadu_ps(s + 7 * ss);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20)); _mm256_storeu_ps(d + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20)); _mm256_storeu_ps(d + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31)); _mm256_storeu_ps(d + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31)); _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#define NN__HAS_TRANSPOSE8(cap) ((cap) == NN__CAP_AVX2 || (cap) == NN__CAP_AVX512)
+#else
+static void nn__transpose8(const float *s, int64_t ss, float *d, int64_t ds) {
+    int r, c;
+    for (r = 0; r < 8; r++) for (c = 0; c < 8; c++) d[r * ds + c] = s[c * ss + r];
+}
+#define NN__HAS_TRANSPOSE8(cap) 0
+#endif
+
+/* A's rows (mc of them, kc columns) as MR-row panels (kc, MR), zero-padded */
+static void nn__pack_a(float *dst, const float *A, int64_t ars, int64_t acs, int64_t mc, int64_t kc, int mr, int cap) {
     int64_t i, k; int r;
     for (i = 0; i < mc; i += mr, dst += kc * mr) {
         int rows = mc - i < mr ? (int)(mc - i) : mr;
+        k = 0;
+        if (rows == mr && ars == 1) {                /* each k: MR contiguous values */
+            for (; k < kc; k++) memcpy(dst + k * mr, A + i + k * acs, (size_t)mr * sizeof(float));
+            continue;
+        }
+        if (rows == 8 && mr == 8 && acs == 1 && NN__HAS_TRANSPOSE8(cap))
+            for (; k + 8 <= kc; k += 8) nn__transpose8(A + i * ars + k, ars, dst + k * 8, 8);
         for (r = 0; r < rows; r++) {
             const float *src = A + (i + r) * ars;
-            if (acs == 1) for (k = 0; k < kc; k++) dst[k * mr + r] = src[k];
-            else for (k = 0; k < kc; k++) dst[k * mr + r] = src[k * acs];
+            int64_t kk;
+            for (kk = k; kk < kc; kk++) dst[kk * mr + r] = src[kk * acs];
         }
-        for (; r < mr; r++) for (k = 0; k < kc; k++) dst[k * mr + r] = 0.0f;
+        for (r = rows; r < mr; r++) { int64_t kk; for (kk = 0; kk < kc; kk++) dst[kk * mr + r] = 0.0f; }
     }
 }
-/* B's columns (nc of them, rows k0..k0+kc) as NR-column panels (kc, NR), zero-padded */
-static void nn__pack_b(float *dst, const float *B, int64_t brs, int64_t bcs, int64_t kc, int64_t nc, int nr) {
+/* B's columns (nc of them, kc rows) as NR-column panels (kc, NR), zero-padded */
+static void nn__pack_b(float *dst, const float *B, int64_t brs, int64_t bcs, int64_t kc, int64_t nc, int nr, int cap) {
     int64_t j, k; int c;
     for (j = 0; j < nc; j += nr, dst += kc * nr) {
         int cols = nc - j < nr ? (int)(nc - j) : nr;
         if (bcs == 1) {
             for (k = 0; k < kc; k++) {
-                memcpy(dst + k * nr, B + k * brs + j, (size_t)cols * sizeof(float));
-                for (c = cols; c < nr; c++) dst[k * nr + c] = 0.0f;
+                const float *s = B + k * brs + j; float *d = dst + k * nr;
+                if (cols == nr) { memcpy(d, s, (size_t)nr * sizeof(float)); continue; }
+                for (c = 0; c < cols; c++) d[c] = s[c];
+                for (; c < nr; c++) d[c] = 0.0f;
             }
-        } else {
-            for (c = 0; c < cols; c++) {
-                const float *src = B + (j + c) * bcs;
-                if (brs == 1) for (k = 0; k < kc; k++) dst[k * nr + c] = src[k];
-                else for (k = 0; k < kc; k++) dst[k * nr + c] = src[k * brs];
-            }
-            for (; c < nr; c++) for (k = 0; k < kc; k++) dst[k * nr + c] = 0.0f;
+            continue;
         }
+        c = 0;
+        if (brs == 1 && NN__HAS_TRANSPOSE8(cap)) {   /* columns contiguous: 8 x 8 blocks */
+            for (; c + 8 <= cols; c += 8) {
+                const float *s = B + (j + c) * bcs;
+                for (k = 0; k + 8 <= kc; k += 8) nn__transpose8(s + k, bcs, dst + k * nr + c, nr);
+                for (; k < kc; k++) { int q; for (q = 0; q < 8; q++) dst[k * nr + c + q] = s[q * bcs + k]; }
+            }
+        }
+        for (; c < cols; c++) {
+            const float *src = B + (j + c) * bcs;
+            for (k = 0; k < kc; k++) dst[k * nr + c] = src[k * brs];
+        }
+        for (; c < nr; c++) for (k = 0; k < kc; k++) dst[k * nr + c] = 0.0f;
     }
 }
 
@@ -2014,7 +2124,7 @@ typedef struct nn__gemm_job {
     const float *A, *B;
     float *C, *ws;
     size_t ws_floats;              /* per thread */
-    int accumulate;
+    int accumulate, cap;
 } nn__gemm_job;
 
 /* floats of packing space one thread needs */
@@ -2031,8 +2141,8 @@ static void nn__gemm_macro(const nn__gemm_job *g, int64_t i0, int64_t mc, int64_
     for (p0 = 0; p0 < g->K; p0 += isa->kc) {
         int64_t kc = g->K - p0 < isa->kc ? g->K - p0 : isa->kc;
         int add = g->accumulate || p0 > 0;
-        nn__pack_a(Ap, g->A + i0 * g->ars + p0 * g->acs, g->ars, g->acs, mc, kc, mr);
-        nn__pack_b(Bp, g->B + p0 * g->brs + j0 * g->bcs, g->brs, g->bcs, kc, nc, nr);
+        nn__pack_a(Ap, g->A + i0 * g->ars + p0 * g->acs, g->ars, g->acs, mc, kc, mr, g->cap);
+        nn__pack_b(Bp, g->B + p0 * g->brs + j0 * g->bcs, g->brs, g->bcs, kc, nc, nr, g->cap);
         for (jr = 0; jr < nc; jr += nr) for (ir = 0; ir < mc; ir += mr) {
             const float *a = Ap + ir * kc, *b = Bp + jr * kc;
             float *c = g->C + (i0 + ir) * g->ldc + j0 + jr;
@@ -2206,7 +2316,7 @@ static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M
     }
     memset(&g, 0, sizeof g);
     g.isa = isa; g.M = M; g.N = N; g.K = K; g.A = A; g.ars = ars; g.acs = acs; g.B = B; g.brs = brs; g.bcs = bcs;
-    g.C = C; g.ldc = ldc; g.accumulate = accumulate; g.ws = ws; g.ws_floats = nn__gemm_ws_floats(isa);
+    g.C = C; g.ldc = ldc; g.accumulate = accumulate; g.cap = cap; g.ws = ws; g.ws_floats = nn__gemm_ws_floats(isa);
     g.mc = isa->mc; g.nc = isa->nc;
     /* with threads, smaller tiles until there are a few tasks per thread */
     while ((tiles_m = (M + g.mc - 1) / g.mc) * ((N + g.nc - 1) / g.nc) < target) {
@@ -2544,7 +2654,7 @@ static int nn__unary_forward(nn_tensor *y) {
     case NN_OP_SQRT: for (i = 0; i < n; i++) o[i] = sqrtf(x[i]); break;
     case NN_OP_ABS: for (i = 0; i < n; i++) o[i] = fabsf(x[i]); break;
     case NN_OP_CLAMP: for (i = 0; i < n; i++) { float v = x[i]; o[i] = v != v ? v : (v < s ? s : (v > t ? t : v)); } break;
-    case NN_OP_RELU: for (i = 0; i < n; i++) o[i] = x[i] <= 0.0f ? 0.0f : x[i]; break;   /* NaN stays NaN */
+    case NN_OP_RELU: nn__relu_run(y->ctx, o, x, NULL, n); break;   /* NaN stays NaN */
     case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : x[i] * s; break;
     case NN_OP_SIGMOID: for (i = 0; i < n; i++) o[i] = nn__sigmoidf(x[i]); break;
     case NN_OP_TANH: for (i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
@@ -2576,7 +2686,7 @@ static int nn__unary_backward(nn_tensor *y) {
     case NN_OP_SQRT: for (i = 0; i < n; i++) d[i] += g[i] / (2.0f * o[i]); break;
     case NN_OP_ABS: for (i = 0; i < n; i++) d[i] += x[i] > 0.0f ? g[i] : (x[i] < 0.0f ? -g[i] : 0.0f); break;
     case NN_OP_CLAMP: for (i = 0; i < n; i++) if (x[i] >= s && x[i] <= t) d[i] += g[i]; break;
-    case NN_OP_RELU: for (i = 0; i < n; i++) if (x[i] > 0.0f) d[i] += g[i]; break;
+    case NN_OP_RELU: nn__relu_run(y->ctx, d, x, g, n); break;
     case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) d[i] += x[i] > 0.0f ? g[i] : g[i] * s; break;
     case NN_OP_SIGMOID: for (i = 0; i < n; i++) d[i] += g[i] * o[i] * (1.0f - o[i]); break;
     case NN_OP_TANH: for (i = 0; i < n; i++) d[i] += g[i] * (1.0f - o[i] * o[i]); break;
@@ -3462,10 +3572,19 @@ static void nn__im2col(float *col, const float *img, int64_t C, int64_t H, int64
     int64_t c, i, j, oh, ow, P = OH * OW;
     for (c = 0; c < C; c++) for (i = 0; i < kh; i++) for (j = 0; j < kw; j++) {
         float *dst = col + ((c * kh + i) * kw + j) * P;
+        /* stride 1 and dilation 1 along W: the valid run of a row is one copy */
+        int64_t off = j * ip[5] - ip[3], lo = off < 0 ? -off : 0, hi = W - off < OW ? W - off : OW;
         for (oh = 0; oh < OH; oh++) {
             int64_t ih = oh * ip[0] - ip[2] + i * ip[4];
             const float *src = img + (c * H + ih) * W;
             if (ih < 0 || ih >= H) { memset(dst + oh * OW, 0, (size_t)OW * sizeof(float)); continue; }
+            if (ip[1] == 1 && lo <= hi) {
+                float *d = dst + oh * OW;
+                for (ow = 0; ow < lo; ow++) d[ow] = 0.0f;
+                memcpy(d + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
+                for (ow = hi; ow < OW; ow++) d[ow] = 0.0f;
+                continue;
+            }
             for (ow = 0; ow < OW; ow++) {
                 int64_t iw = ow * ip[1] - ip[3] + j * ip[5];
                 dst[oh * OW + ow] = (iw >= 0 && iw < W) ? src[iw] : 0.0f;
@@ -3479,10 +3598,16 @@ static void nn__col2im(float *img, const float *col, int64_t C, int64_t H, int64
     int64_t c, i, j, oh, ow, P = OH * OW;
     for (c = 0; c < C; c++) for (i = 0; i < kh; i++) for (j = 0; j < kw; j++) {
         const float *src = col + ((c * kh + i) * kw + j) * P;
+        int64_t off = j * ip[5] - ip[3], lo = off < 0 ? -off : 0, hi = W - off < OW ? W - off : OW;
         for (oh = 0; oh < OH; oh++) {
             int64_t ih = oh * ip[0] - ip[2] + i * ip[4];
             float *dst = img + (c * H + ih) * W;
             if (ih < 0 || ih >= H) continue;
+            if (ip[1] == 1) {      /* stride 1: the valid run of a row, added in one loop */
+                float *d = dst + off; const float *s = src + oh * OW;
+                for (ow = lo; ow < hi; ow++) d[ow] += s[ow];
+                continue;
+            }
             for (ow = 0; ow < OW; ow++) {
                 int64_t iw = ow * ip[1] - ip[3] + j * ip[5];
                 if (iw >= 0 && iw < W) dst[iw] += src[oh * OW + ow];
@@ -3499,42 +3624,104 @@ static double *nn__dscratch(nn_ctx *ctx, int64_t n) {
     return d;
 }
 
+/* conv2d runs one sample per task: im2col into the thread's own (K, P) buffer, then a GEMM
+   on that thread. The weight and bias gradients sum over the batch in a fixed number of
+   chunks (at most NN__CONV_CHUNKS, set by the batch size alone), each into its own partial
+   buffer, added up in order at the end: the result does not depend on the thread count. */
+#define NN__CONV_CHUNKS 8
+typedef struct nn__conv_job {
+    nn_ctx *ctx;
+    const nn_tensor *y;
+    const float *x, *w, *b, *gy;
+    float *out, *dx, *dwp, *ws;     /* dwp: (chunks, O, K) partial weight gradients */
+    double *dbp;                    /* (chunks, O) partial bias gradients */
+    int64_t N, C, H, W, O, kh, kw, OH, OW, G, Cg, Og, K, P, per_chunk;
+    size_t ws_floats;               /* per thread: col (K, P), dcol (K, P), GEMM packing */
+    int cap, gemm_threads;
+} nn__conv_job;
+
+static void nn__conv_job_init(nn__conv_job *j, const nn_tensor *y, const nn_tensor *x, const nn_tensor *w) {
+    memset(j, 0, sizeof *j);
+    j->ctx = y->ctx; j->y = y; j->cap = y->ctx->cap;
+    j->N = x->shape[0]; j->C = x->shape[1]; j->H = x->shape[2]; j->W = x->shape[3];
+    j->O = w->shape[0]; j->kh = w->shape[2]; j->kw = w->shape[3]; j->OH = y->shape[2]; j->OW = y->shape[3];
+    j->G = y->ip[6]; j->Cg = j->C / j->G; j->Og = j->O / j->G; j->K = j->Cg * j->kh * j->kw; j->P = j->OH * j->OW;
+    j->gemm_threads = 1;
+}
+/* per-thread space for `bufs` (K, P) buffers and the GEMM; 0 when out of memory */
+static int nn__conv_ws(nn__conv_job *j, int bufs, int threads) {
+    j->ws_floats = (size_t)bufs * (size_t)(j->K * j->P) + nn__gemm_ws_floats(nn__isa(j->cap)) * (size_t)j->gemm_threads;
+    j->ws_floats = (j->ws_floats + 15) & ~(size_t)15;
+    j->ws = nn__scratch(j->ctx, (int64_t)(j->ws_floats * (size_t)threads));
+    return j->ws != NULL;
+}
+
+static void nn__conv2d_fwd_task(void *arg, int64_t n, int tid) {
+    const nn__conv_job *j = NN__CAST(const nn__conv_job *, arg);
+    float *col = j->ws + (size_t)tid * j->ws_floats, *gws = col + j->K * j->P;     /* col (K, P) */
+    int64_t g, o, q;
+    for (g = 0; g < j->G; g++) {
+        float *yo = j->out + (n * j->O + g * j->Og) * j->P;                          /* (Og, P) */
+        nn__im2col(col, j->x + (n * j->C + g * j->Cg) * j->H * j->W, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
+        if (j->b) for (o = 0; o < j->Og; o++) { float bv = j->b[g * j->Og + o]; for (q = 0; q < j->P; q++) yo[o * j->P + q] = bv; }
+        nn__gemm_run(j->ctx, j->cap, j->gemm_threads, gws, j->Og, j->P, j->K, j->w + g * j->Og * j->K, j->K, 1,
+                     col, j->P, 1, yo, j->P, j->b != NULL);                      /* yo (+)= w_g (Og, K) @ col */
+    }
+}
 static int nn__conv2d_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
-    int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
-    float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
-    for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        float *yo = NN__F32(y) + (n * O + g * Og) * P;                /* (Og, P) */
-        nn__im2col(col, NN__F32(x) + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
-        nn__gemm(y->ctx, Og, P, K, NN__F32(w) + g * Og * K, K, 1, col, P, 1, yo, P, 0);
-        if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < P; q++) yo[o * P + q] += bv; }
-    }
+    nn__conv_job j; nn__mark mark = nn__arena_mark(y->ctx);
+    int64_t n; int threads = nn__threads(y->ctx), by_sample;
+    nn__conv_job_init(&j, y, x, w);
+    j.x = NN__F32(x); j.w = NN__F32(w); j.b = b ? NN__F32(b) : NULL; j.out = NN__F32(y);
+    by_sample = threads > 1 && j.N > 1;          /* else one sample at a time, the GEMM on every thread */
+    if (!by_sample) j.gemm_threads = threads;
+    if (!nn__conv_ws(&j, 1, by_sample ? threads : 1)) { nn__err(y->ctx, "nn_conv2d: out of memory"); return 0; }
+    if (by_sample) nn__parallel(y->ctx, j.N, nn__conv2d_fwd_task, &j);
+    else for (n = 0; n < j.N; n++) nn__conv2d_fwd_task(&j, n, 0);
+    nn__arena_rewind(y->ctx, mark);
     return 1;
+}
+
+static void nn__conv2d_bwd_task(void *arg, int64_t c, int tid) {
+    const nn__conv_job *j = NN__CAST(const nn__conv_job *, arg);
+    float *col = j->ws + (size_t)tid * j->ws_floats, *dcol = col + j->K * j->P, *gws = dcol + j->K * j->P;
+    float *dwp = j->dwp ? j->dwp + c * j->O * j->K : NULL;                           /* (O, K) */
+    double *dbp = j->dbp ? j->dbp + c * j->O : NULL;                                 /* (O) */
+    int64_t n, n0 = c * j->per_chunk, n1 = n0 + j->per_chunk < j->N ? n0 + j->per_chunk : j->N, g, o, q;
+    for (n = n0; n < n1; n++) for (g = 0; g < j->G; g++) {
+        const float *gy = j->gy + (n * j->O + g * j->Og) * j->P;                     /* (Og, P) */
+        if (dwp) {   /* dw_c (Og, K) (+)= gy (Og, P) @ col^T */
+            nn__im2col(col, j->x + (n * j->C + g * j->Cg) * j->H * j->W, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
+            nn__gemm_run(j->ctx, j->cap, 1, gws, j->Og, j->K, j->P, gy, j->P, 1, col, 1, j->P, dwp + g * j->Og * j->K, j->K, n > n0);
+        }
+        if (j->dx) { /* dcol (K, P) = w^T (K, Og) @ gy; dx += col2im(dcol) */
+            nn__gemm_run(j->ctx, j->cap, 1, gws, j->K, j->P, j->Og, j->w + g * j->Og * j->K, 1, j->K, gy, j->P, 1, dcol, j->P, 0);
+            nn__col2im(j->dx + (n * j->C + g * j->Cg) * j->H * j->W, dcol, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
+        }
+        if (dbp) for (o = 0; o < j->Og; o++) { double s = 0; for (q = 0; q < j->P; q++) s += gy[o * j->P + q]; dbp[g * j->Og + o] += s; }
+    }
 }
 static int nn__conv2d_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
-    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3], OH = y->shape[2], OW = y->shape[3];
-    int64_t G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, n, g, o, q;
-    float *col = NN__CAST(float *, y->saved), *dcol = dx ? nn__scratch(y->ctx, K * P) : NULL;   /* (K, P) */
-    double *dbsum = db ? nn__dscratch(y->ctx, O) : NULL;                                           /* (O) */
-    if ((dx && !dcol) || (db && !dbsum)) { nn__err(y->ctx, "nn_backward: out of memory in conv2d"); return 0; }
-    for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
-        const float *gy = NN__F32(y->grad) + (n * O + g * Og) * P;    /* (Og, P) */
-        if (dw) {   /* dw (Og, K) += gy (Og, P) @ col^T */
-            nn__im2col(col, NN__F32(x) + (n * C + g * Cg) * H * W, Cg, H, W, kh, kw, y->ip, OH, OW);
-            nn__gemm(y->ctx, Og, K, P, gy, P, 1, col, 1, P, dw + g * Og * K, K, 1);
-        }
-        if (dx) {   /* dcol (K, P) = w^T (K, Og) @ gy; dx += col2im(dcol) */
-            nn__gemm(y->ctx, K, P, Og, NN__F32(w) + g * Og * K, 1, K, gy, P, 1, dcol, P, 0);
-            nn__col2im(dx + (n * C + g * Cg) * H * W, dcol, Cg, H, W, kh, kw, y->ip, OH, OW);
-        }
-        if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < P; q++) s += gy[o * P + q]; dbsum[g * Og + o] += s; }
+    float *dw = nn__gbuf(w), *db = nn__gbuf(b);
+    nn__conv_job j; nn__mark mark = nn__arena_mark(y->ctx);
+    int64_t chunks, c, i; int threads = nn__threads(y->ctx);
+    nn__conv_job_init(&j, y, x, w);
+    j.x = NN__F32(x); j.w = NN__F32(w); j.gy = NN__F32(y->grad); j.dx = nn__gbuf(x);
+    j.per_chunk = (j.N + NN__CONV_CHUNKS - 1) / NN__CONV_CHUNKS;
+    chunks = (j.N + j.per_chunk - 1) / j.per_chunk;
+    if (threads > chunks) threads = (int)chunks;
+    if (!nn__conv_ws(&j, 2, threads) || (dw && !(j.dwp = nn__scratch(y->ctx, chunks * j.O * j.K)))
+        || (db && !(j.dbp = nn__dscratch(y->ctx, chunks * j.O)))) {
+        nn__arena_rewind(y->ctx, mark);
+        nn__err(y->ctx, "nn_backward: out of memory in conv2d");
+        return 0;
     }
-    if (db) for (o = 0; o < O; o++) db[o] += (float)dbsum[o];
+    nn__parallel(y->ctx, chunks, nn__conv2d_bwd_task, &j);
+    if (dw) for (i = 0; i < j.O * j.K; i++) { float s = dw[i]; for (c = 0; c < chunks; c++) s += j.dwp[c * j.O * j.K + i]; dw[i] = s; }
+    if (db) for (i = 0; i < j.O; i++) { double s = 0; for (c = 0; c < chunks; c++) s += j.dbp[c * j.O + i]; db[i] += (float)s; }
+    nn__arena_rewind(y->ctx, mark);
     return 1;
 }
 
@@ -3543,7 +3730,9 @@ static int nn__conv_transpose2d_forward(nn_tensor *y) {
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
-    float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
+    nn__mark mark = nn__arena_mark(y->ctx);
+    float *col = nn__scratch(y->ctx, K * P);                       /* (K, P) */
+    if (!col) { nn__err(y->ctx, "nn_conv_transpose2d: out of memory"); return 0; }
     memset(NN__F32(y), 0, (size_t)y->numel * sizeof(float));
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         float *yo = NN__F32(y) + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
@@ -3552,6 +3741,7 @@ static int nn__conv_transpose2d_forward(nn_tensor *y) {
         nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
         if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
+    nn__arena_rewind(y->ctx, mark);
     return 1;
 }
 static int nn__conv_transpose2d_backward(nn_tensor *y) {
@@ -3560,9 +3750,10 @@ static int nn__conv_transpose2d_backward(nn_tensor *y) {
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
     int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, n, g, o, q;
-    float *col = NN__CAST(float *, y->saved);                     /* (K, P) */
+    nn__mark mark = nn__arena_mark(y->ctx);
+    float *col = nn__scratch(y->ctx, K * P);                       /* (K, P) */
     double *dbsum = db ? nn__dscratch(y->ctx, O) : NULL;          /* (O) */
-    if (db && !dbsum) { nn__err(y->ctx, "nn_backward: out of memory in conv_transpose2d"); return 0; }
+    if (!col || (db && !dbsum)) { nn__arena_rewind(y->ctx, mark); nn__err(y->ctx, "nn_backward: out of memory in conv_transpose2d"); return 0; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = NN__F32(y->grad) + (n * O + g * Og) * OH * OW;
         nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
@@ -3571,12 +3762,13 @@ static int nn__conv_transpose2d_backward(nn_tensor *y) {
         if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; dbsum[g * Og + o] += s; }
     }
     if (db) for (o = 0; o < O; o++) db[o] += (float)dbsum[o];
+    nn__arena_rewind(y->ctx, mark);
     return 1;
 }
 
 static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, nn_tensor *b, const int64_t *ip) {
     static const char *names[] = { "input", "weight" };
-    nn_tensor *xs[3], *y; int64_t shape[4], C, G = ip[6], kh, kw, outc, OH, OW, K, P;
+    nn_tensor *xs[3], *y; int64_t shape[4], C, G = ip[6], kh, kw, outc, OH, OW, K;
     char s1[128], s2[128], s3[128];
     int transposed = op == NN_OP_CONV_TRANSPOSE2D;
     xs[0] = x; xs[1] = w; xs[2] = b;
@@ -3621,10 +3813,6 @@ static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, n
     y = nn__node(op, fn, 4, shape, xs, 3, 1);
     if (!y) return NULL;
     memcpy(y->ip, ip, 9 * sizeof(int64_t));
-    K = transposed ? w->shape[1] * kh * kw : (C / G) * kh * kw;
-    P = transposed ? x->shape[2] * x->shape[3] : OH * OW;
-    y->saved = nn__scratch(x->ctx, K * P);
-    if (!y->saved) { nn__err(x->ctx, "%s: out of memory", fn); return NULL; }
     return nn__forward(y) ? y : NULL;
 }
 
@@ -3682,14 +3870,29 @@ static int64_t nn__pool_window(const nn_tensor *y, int64_t H, int64_t W, int64_t
     return div > 0 ? div : 1;
 }
 
-static int nn__pool_forward(nn_tensor *y) {
+/* planes c0..c1 of the pooling; every plane is its own, so they run in parallel */
+static void nn__pool_planes(void *arg, int64_t c0, int64_t c1) {
+    nn_tensor *y = NN__CAST(nn_tensor *, arg);
     const nn_tensor *x = y->src[0];
-    int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
+    int64_t H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
     int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow, i, j;
-    int64_t *arg = NN__CAST(int64_t *, y->saved);
-    for (c = 0; c < NC; c++) {
+    int64_t *arg_ = NN__CAST(int64_t *, y->saved);
+    int fast2 = y->op == NN_OP_MAX_POOL2D && k == 2 && s == 2 && p == 0 && d == 1 && 2 * OH <= H && 2 * OW <= W;
+    for (c = c0; c < c1; c++) {
         const float *xp = NN__F32(x) + c * H * W;                        /* (H, W) */
         float *yp = NN__F32(y) + c * OH * OW;                            /* (OH, OW) */
+        int64_t *ap = arg_ ? arg_ + c * OH * OW : NULL;
+        if (fast2) {       /* MaxPool2d(2): the same rule, unrolled (first max wins, NaN wins) */
+            for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
+                int64_t base = 2 * oh * W + 2 * ow, at = base; float best = xp[base];
+#define NN__MAX_STEP(off) do { float v_ = xp[base + (off)]; int take_ = (v_ > best || v_ != v_) && best == best; \
+                               best = take_ ? v_ : best; at = take_ ? base + (off) : at; } while (0)
+                NN__MAX_STEP(1); NN__MAX_STEP(W); NN__MAX_STEP(W + 1);
+#undef NN__MAX_STEP
+                yp[oh * OW + ow] = best; ap[oh * OW + ow] = at;
+            }
+            continue;
+        }
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
             if (y->op == NN_OP_MAX_POOL2D) {
@@ -3700,7 +3903,7 @@ static int nn__pool_forward(nn_tensor *y) {
                     if (at < 0 || xp[ih * W + iw] > best || xp[ih * W + iw] != xp[ih * W + iw]) { best = xp[ih * W + iw]; at = ih * W + iw; }
                     if (best != best) break;
                 }
-                yp[o] = best; arg[c * OH * OW + o] = at;
+                yp[o] = best; ap[o] = at;
             } else {   /* average and adaptive average */
                 int64_t h0, h1, w0, w1, div = nn__pool_window(y, H, W, oh, ow, &h0, &h1, &w0, &w1); double sum = 0;
                 for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) sum += xp[i * W + j];
@@ -3708,6 +3911,11 @@ static int nn__pool_forward(nn_tensor *y) {
             }
         }
     }
+}
+static int nn__pool_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    int64_t NC = x->shape[0] * x->shape[1], plane = x->shape[2] * x->shape[3];
+    nn__parallel_range(y->ctx, NC, plane >= 4096 ? 1 : 4096 / (plane ? plane : 1), nn__pool_planes, y);
     return 1;
 }
 static int nn__pool_backward(nn_tensor *y) {
