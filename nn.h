@@ -148,7 +148,7 @@ typedef struct nn_tensor nn_tensor;
     X(SOFTMAX, "softmax", softmax) X(LOG_SOFTMAX, "log_softmax", softmax) \
     X(SUM, "sum", reduce) X(MEAN, "mean", reduce) X(VAR, "var", reduce) X(STD, "std", reduce) \
     X(MAX, "max", reduce) X(MIN, "min", reduce) X(LOGSUMEXP, "logsumexp", reduce) \
-    X(MATMUL, "matmul", matmul) X(GATHER, "gather", gather) X(INDEX_SELECT, "index_select", index_select) \
+    X(MATMUL, "matmul", matmul) X(LINEAR, "linear", linear) X(GATHER, "gather", gather) X(INDEX_SELECT, "index_select", index_select) \
     X(ONE_HOT, "one_hot", one_hot) \
     X(RESHAPE, "reshape", view) X(TRANSPOSE, "transpose", view) X(PERMUTE, "permute", view) \
     X(SLICE, "slice", view) X(SELECT, "select", view) X(SQUEEZE, "squeeze", view) X(UNSQUEEZE, "unsqueeze", view) \
@@ -351,6 +351,8 @@ NN_API nn_tensor *nn_logsumexp(nn_tensor *x, int dim, int keepdim);
 /* ---- matmul and indexing (indices are int64) ---- */
 
 NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b);  /* torch.matmul: 1-D, 2-D, batched, broadcast batch dims */
+/* F.linear: x (*, in) @ weight (out, in)^T + bias (out) or NULL -> (*, out), one op (no transposed view) */
+NN_API nn_tensor *nn_linear(nn_tensor *x, nn_tensor *weight, nn_tensor *bias);
 NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index);      /* torch.gather; index int64, x's ndim */
 NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index); /* index is 1-D */
 NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes);      /* index.shape + (num_classes,); -1 = max+1 */
@@ -1623,6 +1625,15 @@ NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
     return NULL;
 }
 
+/* scratch floats (uninitialised) and zeroed doubles for long sums, in the step arena */
+static float *nn__scratch(nn_ctx *ctx, int64_t n) { return NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float))); }
+/* zeroed doubles for long sums (bias gradients) */
+static double *nn__dscratch(nn_ctx *ctx, int64_t n) {
+    double *d = NN__CAST(double *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(double)));
+    if (d) memset(d, 0, (size_t)n * sizeof(double));
+    return d;
+}
+
 /* ==== cpu ==== */
 /* The CPU's fast paths: which kernels run (chosen at run time from what the CPU has), the
    context's worker pool, and the GEMM that matmul, linear and convolution run on. Every
@@ -2167,7 +2178,7 @@ static void nn__gemm_task(void *arg, int64_t t, int tid) {
    blocks in double, so a long dot product (K = 10^6) stays accurate to about 1e-7. Two block
    kernels per capability: out (n <= 64) = a (kc) @ B (kc, n) with B's rows contiguous, and
    a (kc) . b (kc), both contiguous. */
-#define NN__GEMV_KB 256
+#define NN__GEMV_KB 1024
 typedef void (*nn__blk_rows_fn)(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out);
 typedef float (*nn__blk_dot_fn)(int64_t kc, const float *a, const float *b);
 
@@ -2223,6 +2234,31 @@ NN__AVX512_FN static float nn__blk_dot_avx512(int64_t kc, const float *a, const 
     for (q = 0; q < 16; q++) s += lane[q];
     return s;
 }
+/* four dot products at once (a . b0, b1, b2, b3; the b's bcs apart): eight FMA chains */
+NN__AVX512_FN static void nn__blk_dot4_avx512(int64_t kc, const float *a, const float *b, int64_t bcs, float *out) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+    const float *b1 = b + bcs, *b2 = b + 2 * bcs, *b3 = b + 3 * bcs;
+    float lane[16];
+    int64_t p; int q, c;
+    for (p = 0; p + 32 <= kc; p += 32) {
+        __m512 av = _mm512_loadu_ps(a + p), aw = _mm512_loadu_ps(a + p + 16);
+        s0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + p), s0); t0 = _mm512_fmadd_ps(aw, _mm512_loadu_ps(b + p + 16), t0);
+        s1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b1 + p), s1); t1 = _mm512_fmadd_ps(aw, _mm512_loadu_ps(b1 + p + 16), t1);
+        s2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b2 + p), s2); t2 = _mm512_fmadd_ps(aw, _mm512_loadu_ps(b2 + p + 16), t2);
+        s3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b3 + p), s3); t3 = _mm512_fmadd_ps(aw, _mm512_loadu_ps(b3 + p + 16), t3);
+    }
+    for (; p < kc; p += 16) {
+        __mmask16 m = kc - p >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (kc - p)) - 1);
+        __m512 av = _mm512_maskz_loadu_ps(m, a + p);
+        s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b + p), s0); s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b1 + p), s1);
+        s2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b2 + p), s2); s3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b3 + p), s3);
+    }
+    s0 = _mm512_add_ps(s0, t0); s1 = _mm512_add_ps(s1, t1); s2 = _mm512_add_ps(s2, t2); s3 = _mm512_add_ps(s3, t3);
+    for (c = 0; c < 4; c++) {
+        _mm512_storeu_ps(lane, c == 0 ? s0 : c == 1 ? s1 : c == 2 ? s2 : s3);
+        for (out[c] = 0.0f, q = 0; q < 16; q++) out[c] += lane[q];
+    }
+}
 NN__AVX2_FN static void nn__blk_rows_avx2(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out) {
     int64_t p;
     if (n < 32) { nn__blk_rows_c(n, kc, a, B, brs, out); return; }
@@ -2274,7 +2310,21 @@ static void nn__gemv(int cap, int64_t n, int64_t k, const float *a, const float 
             for (q = 0; q < nj; q++) c[j0 + q] = (float)tot[q];
         }
     } else {
-        for (j0 = 0; j0 < n; j0++) {
+#if defined(NN__X86)
+        if (cap == NN__CAP_AVX512) for (j0 = 0; j0 + 4 <= n; j0 += 4) {     /* four columns at a time */
+            double tot[4]; float part[4];
+            for (q = 0; q < 4; q++) tot[q] = add ? (double)c[j0 + q] : 0.0;
+            for (p0 = 0; p0 < k; p0 += NN__GEMV_KB) {
+                nn__blk_dot4_avx512(k - p0 < NN__GEMV_KB ? k - p0 : NN__GEMV_KB, a + p0, B + j0 * bcs + p0, bcs, part);
+                for (q = 0; q < 4; q++) tot[q] += part[q];
+            }
+            for (q = 0; q < 4; q++) c[j0 + q] = (float)tot[q];
+        }
+        if (cap != NN__CAP_AVX512) j0 = 0;
+#else
+        j0 = 0;
+#endif
+        for (; j0 < n; j0++) {
             double tot = add ? (double)c[j0] : 0.0;
             for (p0 = 0; p0 < k; p0 += NN__GEMV_KB) tot += dot(k - p0 < NN__GEMV_KB ? k - p0 : NN__GEMV_KB, a + p0, B + j0 * bcs + p0);
             c[j0] = (float)tot;
@@ -3054,6 +3104,58 @@ NN_API nn_tensor *nn_matmul(nn_tensor *a, nn_tensor *b) {
     return nn__forward(y) ? y : NULL;
 }
 
+/* ---- linear: F.linear, y = x @ w^T + b in one op ---- */
+/* x is (M, in) as rows, w (out, in) is read transposed through its strides by the GEMM's
+   packing, the bias is written first and the product added to it. */
+static int nn__linear_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    int64_t out = w->shape[0], in = w->shape[1], M = x->numel / (in ? in : 1), i;
+    float *o = NN__F32(y);                                                  /* (M, out) */
+    if (b) for (i = 0; i < M; i++) memcpy(o + i * out, NN__F32(b), (size_t)out * sizeof(float));
+    nn__gemm(y->ctx, M, out, in, NN__F32(x), in, 1, NN__F32(w), 1, in, o, out, b != NULL);
+    return 1;
+}
+static int nn__linear_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
+    const float *g = NN__F32(y->grad);                                      /* (M, out) */
+    int64_t out = w->shape[0], in = w->shape[1], M = x->numel / (in ? in : 1), i, j;
+    if (dx) nn__gemm(y->ctx, M, in, out, g, out, 1, NN__F32(w), in, 1, dx, in, 1);      /* dx (M, in) += g @ w */
+    if (dw) nn__gemm(y->ctx, out, in, M, g, 1, out, NN__F32(x), in, 1, dw, in, 1);      /* dw (out, in) += g^T @ x */
+    if (db) {                                                               /* db (out) += sum over rows of g */
+        nn__mark mark = nn__arena_mark(y->ctx);
+        double *s = nn__dscratch(y->ctx, out);
+        if (!s) { nn__err(y->ctx, "nn_backward: out of memory in linear"); return 0; }
+        for (i = 0; i < M; i++) for (j = 0; j < out; j++) s[j] += g[i * out + j];
+        for (j = 0; j < out; j++) db[j] += (float)s[j];
+        nn__arena_rewind(y->ctx, mark);
+    }
+    return 1;
+}
+
+NN_API nn_tensor *nn_linear(nn_tensor *x, nn_tensor *w, nn_tensor *b) {
+    static const char *names[] = { "input", "weight", "bias" };
+    nn_tensor *xs[3], *y; int64_t shape[NN_MAX_DIMS];
+    char s1[128], s2[128];
+    xs[0] = x; xs[1] = w; xs[2] = b;
+    if (!nn__check_inputs("nn_linear", xs, names, b ? 3 : 2)) return NULL;
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
+        nn__err(x->ctx, "nn_linear: input is %s and weight is %s; expected weight (out, in) with in = input's last dim",
+                NN__SHAPE(x, s1), NN__SHAPE(w, s2));
+        return NULL;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
+        nn__err(x->ctx, "nn_linear: bias is %s; expected (%lld,)", NN__SHAPE(b, s1), (long long)w->shape[0]);
+        return NULL;
+    }
+    if (!(xs[0] = nn__contig_input(x)) || !(xs[1] = nn__contig_input(w)) || (b && !(xs[2] = nn__contig_input(b)))) return NULL;
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof(int64_t));
+    shape[x->ndim - 1] = w->shape[0];
+    y = nn__node(NN_OP_LINEAR, "nn_linear", x->ndim, shape, xs, 3, 1);
+    if (!y) return NULL;
+    return nn__forward(y) ? y : NULL;
+}
+
 /* ---- indexing: gather, index_select (embedding), one_hot ---- */
 /* Indices are int64 in [0, size); the kernels check the range. */
 
@@ -3616,13 +3718,6 @@ static void nn__col2im(float *img, const float *col, int64_t C, int64_t H, int64
     }
 }
 
-static float *nn__scratch(nn_ctx *ctx, int64_t n) { return NN__CAST(float *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(float))); }
-/* zeroed doubles for long sums (bias gradients) */
-static double *nn__dscratch(nn_ctx *ctx, int64_t n) {
-    double *d = NN__CAST(double *, nn__arena_alloc(ctx, (size_t)(n ? n : 1) * sizeof(double)));
-    if (d) memset(d, 0, (size_t)n * sizeof(double));
-    return d;
-}
 
 /* conv2d runs one sample per task: im2col into the thread's own (K, P) buffer, then a GEMM
    on that thread. The weight and bias gradients sum over the batch in a fixed number of
@@ -5345,8 +5440,7 @@ static nn_module *nn__mod_weighted(nn_module *m, int ndim, const int64_t *ws, in
 
 /* y = x @ W^T + b; W^T is read in place through its strides */
 static nn_tensor *nn__mod_linear_forward(nn_module *m, nn_tensor *x) {
-    nn_tensor *b = nn__mod_own(m, "bias"), *y = nn_matmul(x, nn_transpose(nn__mod_own(m, "weight"), 0, 1));
-    return b ? nn_add(y, b) : y;
+    return nn_linear(x, nn__mod_own(m, "weight"), nn__mod_own(m, "bias"));
 }
 
 NN_API nn_module *nn_linear_new(nn_ctx *ctx, int64_t in_f, int64_t out_f, int bias) {
