@@ -15,6 +15,10 @@ typedef struct { const char *name; void (*run)(nn_ctx *ctx); } test_entry;
 static const test_entry g_tests[] = {
     { "ops/fixtures", test_fixtures },            /* filters its cases by name and op */
     { "ops/gemm", test_gemm_paths },
+    { "ops/fixtures_fast_paths", test_fixtures_fast_paths },
+    { "ops/threads_api", test_threads_api },
+    { "ops/thread_determinism", test_thread_determinism },
+    { "ops/linear", test_linear_op },
     { "ops/frontends_touch_no_data", test_frontends_touch_no_data },
     { "ops/doc_sections", test_doc_sections },
     { "autograd/chain_rule", test_chain_rule },

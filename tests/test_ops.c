@@ -334,6 +334,7 @@ static nn_tensor *tensor_of(nn_ctx *ctx, const fx_arr *a) {
 
 /* ---- comparing with PyTorch ---- */
 static int g_fx_numerics;            /* the current case is numerics/...: its errors are reported on its own line */
+static const char *g_fx_tag;         /* the kernels and threads a rerun of the fixtures uses, for its labels */
 static double g_fx_case_abs;         /* worst absolute error of the current case (finite expected values) */
 
 /* float32 against PyTorch: |got - want| <= 1e-5 |want| + 1e-6 (harness.h's close_to); an expected NaN
@@ -476,7 +477,8 @@ static void run_fixtures(nn_ctx *ctx, nn_device device) {
         const fx_case *c = &cs[i];
         if (!selected("ops/fixtures") && !selected(c->name) && !selected(c->op)) continue;
         g_fixture_cases++;
-        if (device == NN_CPU) snprintf(label, sizeof label, "%s", c->name);
+        if (g_fx_tag) snprintf(label, sizeof label, "%s [%s]", c->name, g_fx_tag);
+        else if (device == NN_CPU) snprintf(label, sizeof label, "%s", c->name);
         else snprintf(label, sizeof label, "%s [device %d]", c->name, (int)device);
         begin(label);
         g_case_worst_rel = 0;
@@ -601,24 +603,98 @@ static void test_fixtures(nn_ctx *ctx) {
 }
 
 
+/* The capabilities this CPU and build run: "default" always, then avx2 / avx512 / neon. */
+static const char *const g_caps[] = { "default", "neon", "avx2", "avx512" };
+static int cap_available(const char *name) {
+    nn_ctx *c = nn_ctx_new(); int ok;
+    nn_set_logger(c, NULL, NULL);
+    ok = nn_set_cpu_capability(c, name);
+    nn_ctx_free(c);
+    return ok;
+}
+
+/* Every PyTorch fixture again with each available kernel set, on 1 and 2 threads: the fast
+   paths give PyTorch's numbers, and the plain C kernels stay tested on their own. */
+static void test_fixtures_fast_paths(nn_ctx *unused) {
+    int c, th;
+    char tag[64];
+    (void)unused;
+    for (c = 0; c < 4; c++) for (th = 1; th <= 2; th++) {
+        nn_ctx *ctx;
+        if (!cap_available(g_caps[c])) continue;
+        ctx = nn_ctx_new();
+        begin("fast paths: set kernels and threads");
+        CHECK(nn_set_cpu_capability(ctx, g_caps[c]) == 1, "nn_set_cpu_capability(%s) failed: %s", g_caps[c], ERRS(ctx));
+        CHECK(nn_set_num_threads(ctx, th) == th, "nn_set_num_threads(%d) gave %d", th, nn_get_num_threads(ctx));
+        end();
+        snprintf(tag, sizeof tag, "%s, %d thread%s", g_caps[c], th, th > 1 ? "s" : "");
+        g_fx_tag = tag;
+        run_fixtures(ctx, NN_CPU);
+        g_fx_tag = NULL;
+        nn_ctx_free(ctx);
+    }
+}
+
+/* nn_set_num_threads, nn_set_cpu_capability: answers and errors */
+static void test_threads_api(nn_ctx *unused) {
+    nn_ctx *ctx = nn_ctx_new();
+    const char *best = nn_get_cpu_capability();
+    (void)unused;
+    begin("threads and capability: defaults, errors, bounds");
+    nn_set_logger(ctx, NULL, NULL);
+    CHECK(nn_get_num_threads(ctx) == 1, "a new context runs %d threads; the default is 1", nn_get_num_threads(ctx));
+    CHECK(cap_available(best), "nn_get_cpu_capability() says %s, which nn_set_cpu_capability refuses", best);
+    CHECK(nn_set_num_threads(ctx, 0) == 1 && nn_error(ctx) && strstr(nn_error(ctx), "nn_set_num_threads"),
+          "n = 0 must be an error that keeps 1 thread: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(nn_set_num_threads(ctx, 100000) == 1 && nn_error(ctx), "n = 100000 must be an error: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(nn_set_num_threads(ctx, 3) == 3 && nn_get_num_threads(ctx) == 3 && !nn_error(ctx), "3 threads: %s", ERRS(ctx));
+    CHECK(nn_set_num_threads(ctx, 1) == 1 && nn_get_num_threads(ctx) == 1, "back to 1 thread");
+    CHECK(nn_set_cpu_capability(ctx, "sse9") == 0 && nn_error(ctx) && strstr(nn_error(ctx), "sse9"),
+          "an unknown capability must be an error naming it: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(nn_set_cpu_capability(ctx, NULL) == 0 && nn_error(ctx), "a NULL capability must be an error");
+    nn_clear_error(ctx);
+    CHECK(nn_set_cpu_capability(NULL, "default") == 0 && nn_set_num_threads(NULL, 2) == 0 && nn_get_num_threads(NULL) == 1,
+          "a NULL context is refused quietly");
+    nn_ctx_free(ctx);
+    end();
+}
+
 /* ---- the fast GEMM against the plain reference kernel ---- */
-static void test_gemm_paths(nn_ctx *ctx) {
-    static const int64_t dims[6][3] = { { 64, 784, 288 }, { 37, 130, 300 }, { 288, 784, 64 }, { 5, 17, 2000 }, { 130, 9, 513 }, { 4, 1000, 70 } };
-    int t, tr; int64_t i;
-    begin("GEMM: the packed vector kernel equals the reference kernel for every transpose and odd sizes");
-    for (t = 0; t < 6; t++) for (tr = 0; tr < 4; tr++) {
+/* For every available kernel set and 1 and 2 threads: every transpose, odd sizes, single
+   rows (the GEMV path), a single column, K = 0, and C = as well as C +=. */
+static void test_gemm_paths(nn_ctx *unused) {
+    static const int64_t dims[12][3] = { { 64, 784, 288 }, { 37, 130, 300 }, { 288, 784, 64 }, { 5, 17, 2000 }, { 130, 9, 513 },
+                                         { 4, 1000, 70 }, { 1, 128, 784 }, { 3, 70, 33 }, { 1, 1, 3000 }, { 50, 1, 40 },
+                                         { 7, 5, 0 }, { 9, 33, 1 } };
+    int t, tr, c, th; int64_t i;
+    char what[96];
+    (void)unused;
+    for (c = 0; c < 4; c++) for (th = 1; th <= 2; th++) {
+    nn_ctx *ctx;
+    if (!cap_available(g_caps[c])) continue;
+    ctx = nn_ctx_new();
+    nn_set_cpu_capability(ctx, g_caps[c]);
+    nn_set_num_threads(ctx, th);
+    snprintf(what, sizeof what, "GEMM [%s, %d thread%s]: equals the reference kernel for every transpose and odd sizes",
+             g_caps[c], th, th > 1 ? "s" : "");
+    begin(what);
+    for (t = 0; t < 12; t++) for (tr = 0; tr < 8; tr++) {
         int64_t M = dims[t][0], N = dims[t][1], K = dims[t][2];
         float *A = (float *)malloc((size_t)(M * K) * sizeof(float)), *B = (float *)malloc((size_t)(K * N) * sizeof(float));
         float *C1 = (float *)malloc((size_t)(M * N) * sizeof(float)), *C2 = (float *)malloc((size_t)(M * N) * sizeof(float));
         float *Aa = (float *)malloc((size_t)(M * K) * sizeof(float)), *Ba = (float *)malloc((size_t)(K * N) * sizeof(float));
         float *Cb = (float *)calloc((size_t)(M * N), sizeof(float));
         int64_t ars = tr & 1 ? 1 : K, acs = tr & 1 ? M : 1, brs = tr & 2 ? 1 : N, bcs = tr & 2 ? K : 1;
+        if (M * K == 0 || K * N == 0) { A = (float *)realloc(A, sizeof(float)); B = (float *)realloc(B, sizeof(float)); Aa = (float *)realloc(Aa, sizeof(float)); Ba = (float *)realloc(Ba, sizeof(float)); }
         double worst = 0;
         for (i = 0; i < M * K; i++) A[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
         for (i = 0; i < K * N; i++) B[i] = (float)((i * 104729) % 199 - 99) / 99.0f;
         for (i = 0; i < M * N; i++) C1[i] = C2[i] = (float)(i % 5);
-        nn__gemm(ctx, M, N, K, A, ars, acs, B, brs, bcs, C1, N, 1);
-        nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C2, N, 1);
+        nn__gemm(ctx, M, N, K, A, ars, acs, B, brs, bcs, C1, N, tr < 4);
+        nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C2, N, tr < 4);
         /* both orders of summation are within float's error bound K * eps * sum |a||b| (+ the start value) */
         for (i = 0; i < M * K; i++) Aa[i] = fabsf(A[i]);
         for (i = 0; i < K * N; i++) Ba[i] = fabsf(B[i]);
@@ -630,7 +706,116 @@ static void test_gemm_paths(nn_ctx *ctx) {
         CHECK(worst <= 1.0, "%lldx%lldx%lld transposes %d: a difference %.3g times the float error bound", (long long)M, (long long)N, (long long)K, tr, worst);
         free(A); free(B); free(C1); free(C2); free(Aa); free(Ba); free(Cb);
     }
-    nn_arena_reset(ctx);
+    CHECK(nn_error(ctx) == NULL, "unexpected error: %s", ERRS(ctx));
+    nn_ctx_free(ctx);
+    end();
+    }
+}
+
+/* A conv net's training steps give the same bits on 1, 2 and 3 threads: every output
+   element is summed by one thread in one order, and the weight gradients of a convolution
+   are summed over a fixed number of batch chunks. */
+static void train_steps(int threads, float *out, int64_t nout) {
+    nn_ctx *ctx = nn_ctx_new();
+    nn_conv_opts pad1 = nn_conv_opts_default();
+    nn_module *m, *mods[6];
+    nn_optim *opt;
+    nn_tensor *ps[16];
+    int np, p;
+    int64_t xs[4] = { 10, 3, 12, 12 }, i, k = 0;
+    int step;
+    nn_manual_seed(ctx, 7);
+    nn_set_num_threads(ctx, threads);
+    pad1.padding = 1;
+    mods[0] = nn_conv2d_new(ctx, 3, 16, 3, pad1, 1);
+    mods[1] = nn_relu_new(ctx);
+    mods[2] = nn_max_pool2d_new(ctx, nn_pool_opts_default(2));
+    mods[3] = nn_flatten_new(ctx, 1, -1);
+    mods[4] = nn_linear_new(ctx, 16 * 6 * 6, 40, 1);
+    mods[5] = nn_linear_new(ctx, 40, 5, 1);
+    m = nn_sequential_new(ctx, mods, 6);
+    np = nn_module_parameters(m, ps, 16);
+    opt = nn_adam(ps, np, nn_adam_opts_default());
+    for (step = 0; step < 3; step++) {
+        nn_tensor *x = nn_randn(ctx, 4, xs), *y;
+        int64_t lab[10]; int64_t ls[1] = { 10 };
+        nn_tensor *t;
+        for (i = 0; i < 10; i++) lab[i] = (i * 3 + step) % 5;
+        t = nn_from_i64(ctx, 1, ls, lab);
+        nn_optim_zero_grad(opt);
+        y = nn_cross_entropy(nn_forward(m, x), t, nn_cross_entropy_opts_default());
+        nn_backward(y, NULL, 0);
+        nn_optim_step(opt);
+        nn_arena_reset(ctx);
+        nn_free(x); nn_free(t);
+    }
+    for (p = 0; p < np; p++) for (i = 0; i < ps[p]->numel && k < nout; i++) out[k++] = nn_f32(ps[p])[i];
+    while (k < nout) out[k++] = -1.0f;
+    if (nn_error(ctx)) printf("  train_steps: %s\n", nn_error(ctx));
+    nn_optim_free(opt);
+    nn_module_free(m);
+    nn_ctx_free(ctx);
+}
+static void test_thread_determinism(nn_ctx *unused) {
+    enum { NOUT = 30000 };
+    float *a = (float *)malloc(NOUT * sizeof(float)), *b = (float *)malloc(NOUT * sizeof(float));
+    int th;
+    (void)unused;
+    begin("threads: three training steps of a conv net give the same bits on 1, 2 and 3 threads");
+    train_steps(1, a, NOUT);
+    for (th = 2; th <= 3; th++) {
+        int64_t i, diff = 0;
+        train_steps(th, b, NOUT);
+        for (i = 0; i < NOUT; i++) if (memcmp(&a[i], &b[i], sizeof(float)) != 0) diff++;
+        CHECK(diff == 0, "%lld of %d parameter values differ between 1 and %d threads", (long long)diff, NOUT, th);
+    }
+    CHECK(a[0] != -1.0f, "no parameters were read");
+    free(a); free(b);
+    end();
+}
+
+/* nn_linear (F.linear) against matmul with the transposed weight plus the bias: values and
+   every gradient, 2-D and 3-D inputs, with and without bias; and its shape errors */
+static void test_linear_op(nn_ctx *ctx) {
+    int64_t xs3[3] = { 2, 5, 7 }, ws[2] = { 6, 7 }, bs[1] = { 6 }, bad[2] = { 6, 8 };
+    int withb, nd;
+    begin("nn_linear: equals x @ w^T + b, values and gradients; shape errors");
+    for (nd = 2; nd <= 3; nd++) for (withb = 0; withb <= 1; withb++) {
+        nn_tensor *x = nn_set_requires_grad(nn_randn(ctx, nd, nd == 3 ? xs3 : xs3 + 1), 1);
+        nn_tensor *w = nn_set_requires_grad(nn_randn(ctx, 2, ws), 1), *b = nn_set_requires_grad(nn_randn(ctx, 1, bs), 1);
+        nn_tensor *y1 = nn_linear(x, w, withb ? b : NULL), *y2, *g1[3], *g2[3];
+        int64_t i; int k; double worst = 0;
+        nn_backward(nn_sum(nn_mul(y1, y1), NN_ALL, 0), NULL, 0);
+        for (k = 0; k < 3; k++) { nn_tensor *t = k == 0 ? x : k == 1 ? w : b; g1[k] = t->grad ? nn_keep(t->grad) : NULL; nn_zero_grad(t); }
+        y2 = nn_matmul(x, nn_transpose(w, 0, 1));
+        if (withb) y2 = nn_add(y2, b);
+        nn_backward(nn_sum(nn_mul(y2, y2), NN_ALL, 0), NULL, 0);
+        for (k = 0; k < 3; k++) { nn_tensor *t = k == 0 ? x : k == 1 ? w : b; g2[k] = t->grad ? nn_keep(t->grad) : NULL; }
+        CHECK(y1 && y2 && y1->ndim == nd && y1->shape[nd - 1] == 6 && y1->numel == y2->numel, "shapes differ");
+        for (i = 0; y1 && y2 && i < y1->numel; i++) worst = fmax(worst, fabs(nn_f32(y1)[i] - nn_f32(y2)[i]));
+        for (k = 0; k < 3; k++) {
+            if (k == 2 && !withb) { CHECK(g1[2] == NULL || nn_f32(g1[2])[0] == 0.0f, "bias got a gradient without being used"); continue; }
+            CHECK(g1[k] && g2[k], "gradient %d missing", k);
+            for (i = 0; g1[k] && g2[k] && i < g1[k]->numel; i++) worst = fmax(worst, fabs(nn_f32(g1[k])[i] - nn_f32(g2[k])[i]));
+        }
+        CHECK(worst < 1e-4, "nn_linear differs from matmul + add by %.3g (%d-D, bias %d)", worst, nd, withb);
+        for (k = 0; k < 3; k++) nn_free(g1[k]), nn_free(g2[k]);
+        nn_arena_reset(ctx);
+        nn_free(x); nn_free(w); nn_free(b);
+    }
+    {
+        nn_tensor *x = nn_randn(ctx, 2, xs3 + 1), *w = nn_randn(ctx, 2, bad), *b = nn_randn(ctx, 1, bs + 0);
+        nn_log_fn old_log = NULL;
+        (void)old_log;
+        nn_set_logger(ctx, NULL, NULL);
+        CHECK(nn_linear(x, w, NULL) == NULL && nn_error(ctx) && strstr(nn_error(ctx), "nn_linear"), "in 8 vs 7 must be an error: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        CHECK(nn_linear(x, b, NULL) == NULL && nn_error(ctx), "a 1-D weight must be an error");
+        nn_clear_error(ctx);
+        CHECK(nn_linear(NULL, w, NULL) == NULL, "a NULL input gives NULL");
+        nn_clear_error(ctx);
+        nn_free(x); nn_free(w); nn_free(b);
+    }
     end();
 }
 
