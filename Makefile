@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory clean
+.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory bench clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -100,6 +100,11 @@ fixtures:
 bench-memory: | $(BUILD)
 	$(CC) $(WARN) -O2 -o $(BUILD)/arena_peak bench/arena_peak.c $(LDLIBS)
 	./$(BUILD)/arena_peak
+
+# nn.h next to OpenBLAS (GEMM) and PyTorch (training, latency, peak RSS) at the same thread
+# count; prints a markdown table, also written to build/bench.md (see bench/bench.sh)
+bench:
+	CC="$(CC)" bash bench/bench.sh
 
 # nn.h's safetensors output loaded by PyTorch (needs Debian's python3-torch)
 interop: $(BUILD)/mynet
