@@ -2076,7 +2076,7 @@ static void nn__transpose8(const float *s, int64_t ss, float *d, int64_t ds) {
     int r, c;
     for (r = 0; r < 8; r++) for (c = 0; c < 8; c++) d[r * ds + c] = s[c * ss + r];
 }
-#define NN__HAS_TRANSPOSE8(cap) 0
+#define NN__HAS_TRANSPOSE8(cap) ((void)(cap), 0)
 #endif
 
 /* A's rows (mc of them, kc columns) as MR-row panels (kc, MR), zero-padded */
@@ -2178,7 +2178,7 @@ static void nn__gemm_task(void *arg, int64_t t, int tid) {
    blocks in double, so a long dot product (K = 10^6) stays accurate to about 1e-7. Two block
    kernels per capability: out (n <= 64) = a (kc) @ B (kc, n) with B's rows contiguous, and
    a (kc) . b (kc), both contiguous. */
-#define NN__GEMV_KB 1024
+#define NN__GEMV_KB 512
 typedef void (*nn__blk_rows_fn)(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out);
 typedef float (*nn__blk_dot_fn)(int64_t kc, const float *a, const float *b);
 
@@ -2188,11 +2188,13 @@ static void nn__blk_rows_c(int64_t n, int64_t kc, const float *a, const float *B
     for (p = 0; p < kc; p++) { const float *b = B + p * brs; float av = a[p]; for (j = 0; j < n; j++) out[j] += av * b[j]; }
 }
 static float nn__blk_dot_c(int64_t kc, const float *a, const float *b) {
-    float s[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    float s[16], t = 0.0f;
     int64_t p; int q;
-    for (p = 0; p + 8 <= kc; p += 8) for (q = 0; q < 8; q++) s[q] += a[p + q] * b[p + q];
+    for (q = 0; q < 16; q++) s[q] = 0.0f;
+    for (p = 0; p + 16 <= kc; p += 16) for (q = 0; q < 16; q++) s[q] += a[p + q] * b[p + q];
     for (; p < kc; p++) s[0] += a[p] * b[p];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (q = 0; q < 16; q++) t += s[q];
+    return t;
 }
 #if defined(NN__X86)
 NN__AVX512_FN static void nn__blk_rows_avx512(int64_t n, int64_t kc, const float *a, const float *B, int64_t brs, float *out) {
