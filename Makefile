@@ -42,8 +42,10 @@ compile-check: | $(BUILD)
 	    $$c -O2 -I. -Wall -Wextra -Werror -c tests/compile/$$f.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed on tests/compile/$$f.c"; exit 1; }; \
 	  done; \
 	  $$c -O2 -I. -Wall -Wextra -Werror -c $(BUILD)/quickstart.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed on README's quick start"; exit 1; }; \
-	  $$c -I. -Wall -Wextra -Werror -DNN_NO_STDIO -DNN_NO_SIMD -DNN_STATIC -c tests/compile/impl.c -o $(BUILD)/cc.o || exit 1; \
-	  echo "compile-check: $$c -Wall -Wextra -Werror ok (README quick start; options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_STATIC$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
+	  $$c -I. -Wall -Wextra -Werror -DNN_NO_STDIO -DNN_NO_SIMD -DNN_NO_THREADS -DNN_STATIC -c tests/compile/impl.c -o $(BUILD)/cc.o || exit 1; \
+	  if echo '#include <cblas.h>' | $$c -E - >/dev/null 2>&1; then \
+	    $$c -O2 -I. -Wall -Wextra -Werror -DNN_USE_CBLAS -c tests/compile/impl.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed with NN_USE_CBLAS"; exit 1; }; fi; \
+	  echo "compile-check: $$c -Wall -Wextra -Werror ok (README quick start; options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_NO_THREADS/NN_STATIC; NN_USE_CBLAS when cblas.h is installed$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
 
 # Every example, run from build/ so the files they write land there.
 # Each also answers --help with its usage (exit 0) and refuses an unknown flag (exit 2).
@@ -76,6 +78,20 @@ demo:
 sanitize: | $(BUILD)
 	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/test_nn_asan tests/test_nn.c $(LDLIBS)
 	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_nn_asan
+
+# The worker pool under ThreadSanitizer: the op tests, which run every kernel set on 1 and 2
+# threads and train on 1, 2 and 3 threads.
+tsan: | $(BUILD)
+	clang $(WARN) -O1 -g $(STB) -fsanitize=thread -o $(BUILD)/test_nn_tsan tests/test_nn.c $(LDLIBS)
+	TSAN_OPTIONS=halt_on_error=1 ./$(BUILD)/test_nn_tsan ops/
+
+# The NEON kernels: the suite cross-compiled for AArch64 with clang, the op tests run under
+# qemu-aarch64 (Debian: libc6-dev-arm64-cross libgcc-12-dev-arm64-cross binutils-aarch64-linux-gnu qemu-user).
+test-arm64: | $(BUILD)
+	clang --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -static $(WARN) -O2 -o $(BUILD)/test_nn_arm64 tests/test_nn.c $(LDLIBS)
+	@qemu-aarch64 $(BUILD)/test_nn_arm64 ops/ > $(BUILD)/test_arm64.log 2>&1; rc=$$?; \
+	  grep -E '^FAIL' $(BUILD)/test_arm64.log; tail -1 $(BUILD)/test_arm64.log; \
+	  grep -q '"neon"\|neon' $(BUILD)/test_arm64.log || { echo "test-arm64: the NEON path did not run"; exit 1; }; exit $$rc
 
 check-leaks: $(BUILD)/test_nn
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=9 -q ./$(BUILD)/test_nn

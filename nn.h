@@ -72,18 +72,21 @@
        NN_MALLOC/NN_REALLOC/NN_FREE  your allocator: define all three or none
        NN_ASSERT(x)              check of the library's own invariants
        NN_NO_STDIO               no printing or files (logger, print, dot, loaders)
-       NN_NO_SIMD                plain C GEMM kernel instead of vector extensions
+       NN_NO_SIMD                plain C kernels only (no AVX-512/AVX2/NEON paths)
+       NN_NO_THREADS             no worker pool (nn_set_num_threads keeps 1)
+       NN_USE_CBLAS              large products to cblas_sgemm (link your CBLAS)
        NN_MAX_DIMS               most dims a tensor can have (default 8)
      Switched on by what you include before nn.h (Debian's libstb-dev):
        stb_image.h               image folders and gzip'd IDX files
        stb_image_write.h         PNG plots (stb_easy_font.h adds their text)
-     Compile with -fopenmp to split the GEMM's row blocks across threads.
+     The AVX-512/AVX2 kernels are chosen at run time (no -march needed):
+     nn_get_cpu_capability(); threads: nn_set_num_threads(ctx, n), default 1.
 
    SECTIONS: each opens with a banner "==== name ====" (grep for it), first
    the declarations, then the implementation in the same order:
        config, public types, context, tensors, ops, autograd, modules,
        losses, optimizers, schedulers, serialisation, data, training utilities
-   (the implementation adds "memory" before ops). Ops are listed once, in
+   (the implementation adds "memory" and "cpu" before ops). Ops are listed once, in
    NN__OP_LIST: each op's enum, name and forward/backward kernels.
 
    LICENSE: MIT or public domain (Unlicense), your choice; see the end of
@@ -2337,7 +2340,13 @@ static void nn__gemv(int cap, int64_t n, int64_t k, const float *a, const float 
 #ifdef NN_USE_CBLAS
 /* Large products go to the CBLAS you link (-lopenblas, -lblis, -lmkl_rt, ...); its threads
    are its own (OPENBLAS_NUM_THREADS and the like). */
+#ifndef I
+#define NN__NO_I_BEFORE_CBLAS
+#endif
 #include <cblas.h>
+#if defined(NN__NO_I_BEFORE_CBLAS) && defined(I)
+#undef I                      /* OpenBLAS's cblas.h brings complex.h's I */
+#endif
 static int nn__gemm_cblas(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t acs,
                           const float *B, int64_t brs, int64_t bcs, float *C, int64_t ldc, int accumulate) {
     enum CBLAS_TRANSPOSE ta, tb; int64_t lda, ldb;

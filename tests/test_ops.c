@@ -641,6 +641,7 @@ static void test_threads_api(nn_ctx *unused) {
     const char *best = nn_get_cpu_capability();
     (void)unused;
     begin("threads and capability: defaults, errors, bounds");
+    printf("  cpu capability: %s\n", best);
     nn_set_logger(ctx, NULL, NULL);
     CHECK(nn_get_num_threads(ctx) == 1, "a new context runs %d threads; the default is 1", nn_get_num_threads(ctx));
     CHECK(cap_available(best), "nn_get_cpu_capability() says %s, which nn_set_cpu_capability refuses", best);
