@@ -1932,6 +1932,158 @@ static void nn__relu_run(nn_ctx *ctx, float *o, const float *x, const float *g, 
     nn__parallel_range(ctx, n, (int64_t)1 << 16, nn__relu_range, &r);
 }
 
+/* ---- rows for im2col and col2im, 2x2 max pooling, the Adam update ---- */
+/* d (n) = s[ow] where lo <= ow < hi, else 0 (s may point before its row: only [lo, hi) is read) */
+static void nn__row_shift_c(float *d, const float *s, int64_t n, int64_t lo, int64_t hi) {
+    int64_t ow;
+    for (ow = 0; ow < n; ow++) d[ow] = ow >= lo && ow < hi ? s[ow] : 0.0f;
+}
+/* d[ow] += s[ow] for lo <= ow < hi */
+static void nn__row_add_c(float *d, const float *s, int64_t lo, int64_t hi) { int64_t ow; for (ow = lo; ow < hi; ow++) d[ow] += s[ow]; }
+#if defined(NN__X86)
+static __mmask16 nn__mask16(int64_t from, int64_t lo, int64_t hi) {   /* lanes from+q inside [lo, hi) */
+    int64_t a = lo - from, b = hi - from;
+    uint32_t m;
+    if (a < 0) a = 0;
+    if (b > 16) b = 16;
+    if (b <= a) return 0;
+    m = (uint32_t)(((1u << (b - a)) - 1u) << a);
+    return (__mmask16)m;
+}
+NN__AVX512_FN static void nn__row_shift_avx512(float *d, const float *s, int64_t n, int64_t lo, int64_t hi) {
+    int64_t ow;
+    for (ow = 0; ow < n; ow += 16) {      /* masked-off lanes are not read */
+        __m512 v = _mm512_maskz_loadu_ps(nn__mask16(ow, lo, hi), s + ow);
+        _mm512_mask_storeu_ps(d + ow, nn__mask16(ow, 0, n), v);
+    }
+}
+NN__AVX512_FN static void nn__row_add_avx512(float *d, const float *s, int64_t lo, int64_t hi) {
+    int64_t ow;
+    for (ow = lo; ow < hi; ow += 16) {
+        __mmask16 m = nn__mask16(ow, ow, hi);
+        _mm512_mask_storeu_ps(d + ow, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + ow), _mm512_maskz_loadu_ps(m, s + ow)));
+    }
+}
+#endif
+static void nn__row_shift(int cap, float *d, const float *s, int64_t n, int64_t lo, int64_t hi) {
+#if defined(NN__X86)
+    if (cap == NN__CAP_AVX512) { nn__row_shift_avx512(d, s, n, lo, hi); return; }
+#endif
+    (void)cap;
+    nn__row_shift_c(d, s, n, lo, hi);
+}
+static void nn__row_add(int cap, float *d, const float *s, int64_t lo, int64_t hi) {
+#if defined(NN__X86)
+    if (cap == NN__CAP_AVX512) { nn__row_add_avx512(d, s, lo, hi); return; }
+#endif
+    (void)cap;
+    nn__row_add_c(d, s, lo, hi);
+}
+
+/* MaxPool2d(2) over one (H, W) plane with 2*OH <= H, 2*OW <= W: the first maximum of each
+   window in reading order wins and a NaN wins (PyTorch's rule); arg gets its flat index. */
+static void nn__maxpool2_c(const float *xp, int64_t W, int64_t OH, int64_t OW, float *yp, int64_t *ap) {
+    int64_t oh, ow;
+    for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
+        int64_t base = 2 * oh * W + 2 * ow, at = base; float best = xp[base];
+#define NN__MAX_STEP(off) do { float v_ = xp[base + (off)]; int take_ = (v_ > best || v_ != v_) && best == best; \
+                               best = take_ ? v_ : best; at = take_ ? base + (off) : at; } while (0)
+        NN__MAX_STEP(1); NN__MAX_STEP(W); NN__MAX_STEP(W + 1);
+#undef NN__MAX_STEP
+        yp[oh * OW + ow] = best; ap[oh * OW + ow] = at;
+    }
+}
+#if defined(NN__X86)
+NN__AVX512_FN static void nn__maxpool2_avx512(const float *xp, int64_t W, int64_t OH, int64_t OW, float *yp, int64_t *ap) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    int64_t oh, ow;
+    for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow += 16) {
+        int64_t n = OW - ow < 16 ? OW - ow : 16, base = 2 * oh * W + 2 * ow;
+        __mmask16 lo = nn__mask16(0, 0, 2 * n), hi = nn__mask16(16, 0, 2 * n), out = nn__mask16(0, 0, n), take;
+        const float *r0 = xp + base, *r1 = r0 + W;
+        __m512 a0 = _mm512_maskz_loadu_ps(lo, r0), a1 = _mm512_maskz_loadu_ps(hi, r0 + 16);
+        __m512 b0 = _mm512_maskz_loadu_ps(lo, r1), b1 = _mm512_maskz_loadu_ps(hi, r1 + 16);
+        __m512 best = _mm512_permutex2var_ps(a0, even, a1), v;
+        __m512i start = _mm512_add_epi32(_mm512_set1_epi32((int)base), even), idx = start;
+        /* the window's other three in reading order: right, below, below right */
+#define NN__MAX_STEP(vec, off) do { v = (vec); \
+            take = (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) \
+                   & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q); \
+            best = _mm512_mask_mov_ps(best, take, v); \
+            idx = _mm512_mask_mov_epi32(idx, take, _mm512_add_epi32(start, _mm512_set1_epi32((int)(off)))); } while (0)
+        NN__MAX_STEP(_mm512_permutex2var_ps(a0, odd, a1), 1);
+        NN__MAX_STEP(_mm512_permutex2var_ps(b0, even, b1), W);
+        NN__MAX_STEP(_mm512_permutex2var_ps(b0, odd, b1), W + 1);
+#undef NN__MAX_STEP
+        _mm512_mask_storeu_ps(yp + oh * OW + ow, out, best);
+        _mm512_mask_storeu_epi64(ap + oh * OW + ow, (__mmask8)(out & 0xff), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(idx)));
+        _mm512_mask_storeu_epi64(ap + oh * OW + ow + 8, (__mmask8)(out >> 8), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(idx, 1)));
+    }
+}
+#endif
+static void nn__maxpool2(int cap, const float *xp, int64_t H, int64_t W, int64_t OH, int64_t OW, float *yp, int64_t *ap) {
+#if defined(NN__X86)
+    if (cap == NN__CAP_AVX512 && H * W < INT_MAX / 2) { nn__maxpool2_avx512(xp, W, OH, OW, yp, ap); return; }
+#endif
+    (void)cap; (void)H;
+    nn__maxpool2_c(xp, W, OH, OW, yp, ap);
+}
+
+/* Adam and AdamW over p[i0..i1): PyTorch's formula in float, the same operations in the same
+   order on every path (no FMA contraction), so the vector path gives the scalar path's bits */
+typedef struct nn__adam_args {
+    float *p, *m, *v, *vmax;
+    const float *g;
+    float sign, wd, decay, fb1, ob1, fb2, ob2, bc2s, eps, step_size;
+    int decoupled, cap;
+} nn__adam_args;
+static void nn__adam_c(const nn__adam_args *a, int64_t i0, int64_t i1) {
+    int64_t i;
+    for (i = i0; i < i1; i++) {
+        float d = a->sign * a->g[i], den;
+        if (a->decoupled) a->p[i] *= a->decay;
+        else if (a->wd != 0.0f) d += a->wd * a->p[i];
+        a->m[i] = a->m[i] * a->fb1 + d * a->ob1;
+        a->v[i] = a->v[i] * a->fb2 + a->ob2 * d * d;
+        if (a->vmax && a->v[i] > a->vmax[i]) a->vmax[i] = a->v[i];
+        den = sqrtf(a->vmax ? a->vmax[i] : a->v[i]) / a->bc2s + a->eps;
+        a->p[i] -= a->step_size * (a->m[i] / den);
+    }
+}
+#if defined(NN__X86)
+NN__AVX512_FN static void nn__adam_avx512(const nn__adam_args *a, int64_t i0, int64_t i1) {
+    __m512 sign = _mm512_set1_ps(a->sign), wd = _mm512_set1_ps(a->wd), decay = _mm512_set1_ps(a->decay);
+    __m512 fb1 = _mm512_set1_ps(a->fb1), ob1 = _mm512_set1_ps(a->ob1), fb2 = _mm512_set1_ps(a->fb2), ob2 = _mm512_set1_ps(a->ob2);
+    __m512 bc2s = _mm512_set1_ps(a->bc2s), eps = _mm512_set1_ps(a->eps), ss = _mm512_set1_ps(a->step_size);
+    int64_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+        __m512 p = _mm512_loadu_ps(a->p + i), d = _mm512_mul_ps(sign, _mm512_loadu_ps(a->g + i)), m, v, den;
+        if (a->decoupled) p = _mm512_mul_ps(p, decay);
+        else if (a->wd != 0.0f) d = _mm512_add_ps(d, _mm512_mul_ps(wd, p));
+        m = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(a->m + i), fb1), _mm512_mul_ps(d, ob1));
+        v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(a->v + i), fb2), _mm512_mul_ps(_mm512_mul_ps(ob2, d), d));
+        _mm512_storeu_ps(a->m + i, m);
+        _mm512_storeu_ps(a->v + i, v);
+        if (a->vmax) {         /* vmax = v where v > vmax (a NaN v leaves vmax, as the scalar rule) */
+            __m512 vm = _mm512_loadu_ps(a->vmax + i);
+            v = _mm512_mask_mov_ps(vm, _mm512_cmp_ps_mask(v, vm, _CMP_GT_OQ), v);
+            _mm512_storeu_ps(a->vmax + i, v);
+        }
+        den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(v), bc2s), eps);
+        _mm512_storeu_ps(a->p + i, _mm512_sub_ps(p, _mm512_mul_ps(ss, _mm512_div_ps(m, den))));
+    }
+    nn__adam_c(a, i, i1);
+}
+#endif
+static void nn__adam_range(void *arg, int64_t i0, int64_t i1) {
+    const nn__adam_args *a = NN__CAST(const nn__adam_args *, arg);
+#if defined(NN__X86)
+    if (a->cap == NN__CAP_AVX512) { nn__adam_avx512(a, i0, i1); return; }
+#endif
+    nn__adam_c(a, i0, i1);
+}
+
 /* ---- GEMM ---- */
 
 /* The plain reference kernel: C (M, N) = A (M, K) @ B (K, N), any row/col strides
@@ -2082,6 +2234,18 @@ static void nn__transpose8(const float *s, int64_t ss, float *d, int64_t ds) {
 #define NN__HAS_TRANSPOSE8(cap) ((void)(cap), 0)
 #endif
 
+#if defined(NN__X86)
+/* kc rows of `cols` (<= 32) contiguous floats, brs apart, into a (kc, 32) panel, zero-padded */
+NN__AVX512_FN static void nn__panel32_avx512(float *dst, const float *B, int64_t brs, int64_t kc, int cols) {
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1), m1 = (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    int64_t k;
+    for (k = 0; k < kc; k++, dst += 32) {
+        _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, B + k * brs));
+        _mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, B + k * brs + 16));
+    }
+}
+#endif
+
 /* A's rows (mc of them, kc columns) as MR-row panels (kc, MR), zero-padded */
 static void nn__pack_a(float *dst, const float *A, int64_t ars, int64_t acs, int64_t mc, int64_t kc, int mr, int cap) {
     int64_t i, k; int r;
@@ -2107,6 +2271,9 @@ static void nn__pack_b(float *dst, const float *B, int64_t brs, int64_t bcs, int
     int64_t j, k; int c;
     for (j = 0; j < nc; j += nr, dst += kc * nr) {
         int cols = nc - j < nr ? (int)(nc - j) : nr;
+#if defined(NN__X86)
+        if (bcs == 1 && nr == 32 && cap == NN__CAP_AVX512) { nn__panel32_avx512(dst, B + j, brs, kc, cols); continue; }
+#endif
         if (bcs == 1) {
             for (k = 0; k < kc; k++) {
                 const float *s = B + k * brs + j; float *d = dst + k * nr;
@@ -3680,24 +3847,18 @@ NN_API nn_tensor *nn_stack(nn_tensor **xs, int n, int dim) {
 /* ip: 0 sh, 1 sw, 2 ph, 3 pw, 4 dh, 5 dw, 6 groups, 7 oph, 8 opw */
 
 /* img (C, H, W) -> col (C*kh*kw, OH*OW): the patch under each output position */
-static void nn__im2col(float *col, const float *img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+static void nn__im2col(int cap, float *col, const float *img, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
                        const int64_t *ip, int64_t OH, int64_t OW) {
     int64_t c, i, j, oh, ow, P = OH * OW;
     for (c = 0; c < C; c++) for (i = 0; i < kh; i++) for (j = 0; j < kw; j++) {
         float *dst = col + ((c * kh + i) * kw + j) * P;
-        /* stride 1 and dilation 1 along W: the valid run of a row is one copy */
+        /* stride 1 along W: output column ow reads input column ow + off, valid in [lo, hi) */
         int64_t off = j * ip[5] - ip[3], lo = off < 0 ? -off : 0, hi = W - off < OW ? W - off : OW;
         for (oh = 0; oh < OH; oh++) {
             int64_t ih = oh * ip[0] - ip[2] + i * ip[4];
             const float *src = img + (c * H + ih) * W;
             if (ih < 0 || ih >= H) { memset(dst + oh * OW, 0, (size_t)OW * sizeof(float)); continue; }
-            if (ip[1] == 1 && lo <= hi) {
-                float *d = dst + oh * OW;
-                for (ow = 0; ow < lo; ow++) d[ow] = 0.0f;
-                memcpy(d + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
-                for (ow = hi; ow < OW; ow++) d[ow] = 0.0f;
-                continue;
-            }
+            if (ip[1] == 1) { nn__row_shift(cap, dst + oh * OW, src + off, OW, lo, hi); continue; }
             for (ow = 0; ow < OW; ow++) {
                 int64_t iw = ow * ip[1] - ip[3] + j * ip[5];
                 dst[oh * OW + ow] = (iw >= 0 && iw < W) ? src[iw] : 0.0f;
@@ -3706,7 +3867,7 @@ static void nn__im2col(float *col, const float *img, int64_t C, int64_t H, int64
     }
 }
 /* the adjoint: img (C, H, W) += col (C*kh*kw, OH*OW) scattered back */
-static void nn__col2im(float *img, const float *col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+static void nn__col2im(int cap, float *img, const float *col, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
                        const int64_t *ip, int64_t OH, int64_t OW) {
     int64_t c, i, j, oh, ow, P = OH * OW;
     for (c = 0; c < C; c++) for (i = 0; i < kh; i++) for (j = 0; j < kw; j++) {
@@ -3716,11 +3877,7 @@ static void nn__col2im(float *img, const float *col, int64_t C, int64_t H, int64
             int64_t ih = oh * ip[0] - ip[2] + i * ip[4];
             float *dst = img + (c * H + ih) * W;
             if (ih < 0 || ih >= H) continue;
-            if (ip[1] == 1) {      /* stride 1: the valid run of a row, added in one loop */
-                float *d = dst + off; const float *s = src + oh * OW;
-                for (ow = lo; ow < hi; ow++) d[ow] += s[ow];
-                continue;
-            }
+            if (ip[1] == 1) { nn__row_add(cap, dst + off, src + oh * OW, lo, hi); continue; }   /* stride 1: one run */
             for (ow = 0; ow < OW; ow++) {
                 int64_t iw = ow * ip[1] - ip[3] + j * ip[5];
                 if (iw >= 0 && iw < W) dst[iw] += src[oh * OW + ow];
@@ -3768,7 +3925,7 @@ static void nn__conv2d_fwd_task(void *arg, int64_t n, int tid) {
     int64_t g, o, q;
     for (g = 0; g < j->G; g++) {
         float *yo = j->out + (n * j->O + g * j->Og) * j->P;                          /* (Og, P) */
-        nn__im2col(col, j->x + (n * j->C + g * j->Cg) * j->H * j->W, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
+        nn__im2col(j->cap, col, j->x + (n * j->C + g * j->Cg) * j->H * j->W, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
         if (j->b) for (o = 0; o < j->Og; o++) { float bv = j->b[g * j->Og + o]; for (q = 0; q < j->P; q++) yo[o * j->P + q] = bv; }
         nn__gemm_run(j->ctx, j->cap, j->gemm_threads, gws, j->Og, j->P, j->K, j->w + g * j->Og * j->K, j->K, 1,
                      col, j->P, 1, yo, j->P, j->b != NULL);                      /* yo (+)= w_g (Og, K) @ col */
@@ -3798,12 +3955,12 @@ static void nn__conv2d_bwd_task(void *arg, int64_t c, int tid) {
     for (n = n0; n < n1; n++) for (g = 0; g < j->G; g++) {
         const float *gy = j->gy + (n * j->O + g * j->Og) * j->P;                     /* (Og, P) */
         if (dwp) {   /* dw_c (Og, K) (+)= gy (Og, P) @ col^T */
-            nn__im2col(col, j->x + (n * j->C + g * j->Cg) * j->H * j->W, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
+            nn__im2col(j->cap, col, j->x + (n * j->C + g * j->Cg) * j->H * j->W, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
             nn__gemm_run(j->ctx, j->cap, 1, gws, j->Og, j->K, j->P, gy, j->P, 1, col, 1, j->P, dwp + g * j->Og * j->K, j->K, n > n0);
         }
         if (j->dx) { /* dcol (K, P) = w^T (K, Og) @ gy; dx += col2im(dcol) */
             nn__gemm_run(j->ctx, j->cap, 1, gws, j->K, j->P, j->Og, j->w + g * j->Og * j->K, 1, j->K, gy, j->P, 1, dcol, j->P, 0);
-            nn__col2im(j->dx + (n * j->C + g * j->Cg) * j->H * j->W, dcol, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
+            nn__col2im(j->cap, j->dx + (n * j->C + g * j->Cg) * j->H * j->W, dcol, j->Cg, j->H, j->W, j->kh, j->kw, j->y->ip, j->OH, j->OW);
         }
         if (dbp) for (o = 0; o < j->Og; o++) { double s = 0; for (q = 0; q < j->P; q++) s += gy[o * j->P + q]; dbp[g * j->Og + o] += s; }
     }
@@ -3844,7 +4001,7 @@ static int nn__conv_transpose2d_forward(nn_tensor *y) {
         float *yo = NN__F32(y) + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
         /* col (K, P) = w_g^T (K, Cg) @ x_g (Cg, P), then scattered into the output */
         nn__gemm(y->ctx, K, P, Cg, NN__F32(w) + g * Cg * K, 1, K, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, P, 0);
-        nn__col2im(yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
+        nn__col2im(y->ctx->cap, yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
         if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
     nn__arena_rewind(y->ctx, mark);
@@ -3862,7 +4019,7 @@ static int nn__conv_transpose2d_backward(nn_tensor *y) {
     if (!col || (db && !dbsum)) { nn__arena_rewind(y->ctx, mark); nn__err(y->ctx, "nn_backward: out of memory in conv_transpose2d"); return 0; }
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = NN__F32(y->grad) + (n * O + g * Og) * OH * OW;
-        nn__im2col(col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
+        nn__im2col(y->ctx->cap, col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
         if (dx) nn__gemm(y->ctx, Cg, P, K, NN__F32(w) + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
         if (dw) nn__gemm(y->ctx, Cg, K, P, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
         if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; dbsum[g * Og + o] += s; }
@@ -3988,17 +4145,7 @@ static void nn__pool_planes(void *arg, int64_t c0, int64_t c1) {
         const float *xp = NN__F32(x) + c * H * W;                        /* (H, W) */
         float *yp = NN__F32(y) + c * OH * OW;                            /* (OH, OW) */
         int64_t *ap = arg_ ? arg_ + c * OH * OW : NULL;
-        if (fast2) {       /* MaxPool2d(2): the same rule, unrolled (first max wins, NaN wins) */
-            for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
-                int64_t base = 2 * oh * W + 2 * ow, at = base; float best = xp[base];
-#define NN__MAX_STEP(off) do { float v_ = xp[base + (off)]; int take_ = (v_ > best || v_ != v_) && best == best; \
-                               best = take_ ? v_ : best; at = take_ ? base + (off) : at; } while (0)
-                NN__MAX_STEP(1); NN__MAX_STEP(W); NN__MAX_STEP(W + 1);
-#undef NN__MAX_STEP
-                yp[oh * OW + ow] = best; ap[oh * OW + ow] = at;
-            }
-            continue;
-        }
+        if (fast2) { nn__maxpool2(y->ctx->cap, xp, H, W, OH, OW, yp, ap); continue; }   /* MaxPool2d(2), same rule */
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
             if (y->op == NN_OP_MAX_POOL2D) {
@@ -6223,19 +6370,13 @@ static int nn__adam_update(nn_optim *o, nn__group *g, int k) {
     float wd = (float)g->weight_decay, decay = (float)(1.0 - g->lr * g->weight_decay);
     float sign = o->maximize ? -1.0f : 1.0f;
     int decoupled = o->kind == NN__ADAMW;
-    int64_t i;
+    nn__adam_args a;
     if (!(m = nn__ostate(o, g, k, 0, 0.0f)) || !(v = nn__ostate(o, g, k, 1, 0.0f))) return 0;
     if (o->amsgrad && !(vmax = nn__ostate(o, g, k, 2, 0.0f))) return 0;
-    for (i = 0; i < pt->numel; i++) {
-        float d = sign * gr[i], den;
-        if (decoupled) p[i] *= decay;
-        else if (wd != 0.0f) d += wd * p[i];
-        m[i] = m[i] * fb1 + d * ob1;
-        v[i] = v[i] * fb2 + ob2 * d * d;
-        if (vmax && v[i] > vmax[i]) vmax[i] = v[i];
-        den = sqrtf(vmax ? vmax[i] : v[i]) / bc2s + eps;
-        p[i] -= step_size * (m[i] / den);
-    }
+    a.p = p; a.m = m; a.v = v; a.vmax = vmax; a.g = gr; a.sign = sign; a.wd = wd; a.decay = decay;
+    a.fb1 = fb1; a.ob1 = ob1; a.fb2 = fb2; a.ob2 = ob2; a.bc2s = bc2s; a.eps = eps; a.step_size = step_size;
+    a.decoupled = decoupled; a.cap = pt->ctx->cap;
+    nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__adam_range, &a);   /* the kernel: section cpu */
     return 1;
 }
 
