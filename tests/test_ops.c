@@ -775,6 +775,63 @@ static void test_thread_determinism(nn_ctx *unused) {
     end();
 }
 
+/* The vector kernels against their plain C twins, bit for bit: MaxPool2d(2) with ties and
+   NaNs (values and indices), im2col/col2im rows, the Adam and AMSGrad update. */
+static void test_vector_kernels(nn_ctx *unused) {
+    int c;
+    (void)unused;
+    begin("vector kernels: MaxPool2d(2), im2col rows, Adam give the plain C kernels' bits");
+    for (c = 0; c < 4; c++) {
+        int cap = c == 0 ? NN__CAP_DEFAULT : c == 1 ? NN__CAP_NEON : c == 2 ? NN__CAP_AVX2 : NN__CAP_AVX512;
+        int64_t H = 9, W = 37, OH = 4, OW = 18, i, n = 1000, lo, hi;
+        float x[9 * 37], y1[4 * 18], y2[4 * 18], r1[40], r2[40];
+        int64_t a1[4 * 18], a2[4 * 18];
+        if (!nn__cap_supported(cap)) continue;
+        for (i = 0; i < H * W; i++) x[i] = (float)((i * 37) % 7);          /* many ties */
+        x[5] = NAN; x[W + 8] = NAN; x[2 * W + 2] = NAN; x[2 * W + 3] = NAN;   /* NaNs at several window places */
+        nn__maxpool2_c(x, W, OH, OW, y1, a1);
+        nn__maxpool2(cap, x, H, W, OH, OW, y2, a2);
+        CHECK(memcmp(a1, a2, sizeof a1) == 0, "[%s] MaxPool2d(2) indices differ", nn__cap_names[cap]);
+        for (i = 0; i < OH * OW; i++)
+            if (!((y1[i] != y1[i] && y2[i] != y2[i]) || memcmp(&y1[i], &y2[i], sizeof(float)) == 0)) {
+                CHECK(0, "[%s] MaxPool2d(2) value %lld: %g vs %g", nn__cap_names[cap], (long long)i, y1[i], y2[i]);
+                break;
+            }
+        for (lo = -3; lo <= 40; lo += 7) for (hi = lo; hi <= 44; hi += 9) {
+            int64_t a = lo < 0 ? 0 : lo, b = hi > 37 ? 37 : hi;
+            for (i = 0; i < 40; i++) r1[i] = r2[i] = (float)i;
+            nn__row_shift_c(r1, x + 0, 37, a, b);
+            nn__row_shift(cap, r2, x + 0, 37, a, b);
+            CHECK(memcmp(r1, r2, sizeof r1) == 0, "[%s] row shift [%lld, %lld)", nn__cap_names[cap], (long long)a, (long long)b);
+            nn__row_add_c(r1, x + 40, a, b);
+            nn__row_add(cap, r2, x + 40, a, b);
+            CHECK(memcmp(r1, r2, sizeof r1) == 0, "[%s] row add [%lld, %lld)", nn__cap_names[cap], (long long)a, (long long)b);
+        }
+        {
+            float *buf = (float *)malloc(10 * (size_t)n * sizeof(float));
+            nn__adam_args A1, A2;
+            int ams;
+            for (ams = 0; ams <= 1; ams++) {
+                for (i = 0; i < 10 * n; i++) buf[i] = (float)((i * 7919) % 1000) / 250.0f - 2.0f;
+                for (i = 0; i < 2 * n; i++) { buf[2 * n + i] = fabsf(buf[2 * n + i]); buf[7 * n + i] = fabsf(buf[7 * n + i]); }
+                memset(&A1, 0, sizeof A1);
+                A1.p = buf; A1.m = buf + n; A1.v = buf + 2 * n; A1.vmax = ams ? buf + 3 * n : NULL; A1.g = buf + 4 * n;
+                A1.sign = 1.0f; A1.wd = ams ? 0.01f : 0.0f; A1.decay = 1.0f; A1.fb1 = 0.9f; A1.ob1 = 0.1f; A1.fb2 = 0.999f;
+                A1.ob2 = 0.001f; A1.bc2s = 0.3f; A1.eps = 1e-8f; A1.step_size = 0.01f; A1.decoupled = 0; A1.cap = cap;
+                A2 = A1; A2.p = buf + 5 * n; A2.m = buf + 6 * n; A2.v = buf + 7 * n; A2.vmax = ams ? buf + 8 * n : NULL; A2.g = buf + 9 * n;
+                memcpy(buf + 5 * n, buf, 5 * (size_t)n * sizeof(float));
+                buf[4 * n + 3] = NAN; buf[9 * n + 3] = NAN;
+                nn__adam_c(&A1, 0, n - 3);
+                nn__adam_range(&A2, 0, n - 3);
+                CHECK(memcmp(buf, buf + 5 * n, 4 * (size_t)n * sizeof(float)) == 0,
+                      "[%s] Adam%s state differs from the scalar rule", nn__cap_names[cap], ams ? " (amsgrad)" : "");
+            }
+            free(buf);
+        }
+    }
+    end();
+}
+
 /* nn_linear (F.linear) against matmul with the transposed weight plus the bias: values and
    every gradient, 2-D and 3-D inputs, with and without bias; and its shape errors */
 static void test_linear_op(nn_ctx *ctx) {
