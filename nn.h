@@ -1733,11 +1733,12 @@ static void nn__spin_pause(void) {
 static void nn__workers_work(nn__workers *p, uint32_t job, int tid) {
     for (;;) {
         uint64_t t = __atomic_load_n(&p->ticket, __ATOMIC_ACQUIRE);
-        int64_t n = __atomic_load_n(&p->ntasks, __ATOMIC_RELAXED);
-        nn__task_fn fn = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);
-        void *arg = __atomic_load_n(&p->arg, __ATOMIC_RELAXED);
+        int64_t n = __atomic_load_n(&p->ntasks, __ATOMIC_ACQUIRE);
+        nn__task_fn fn = __atomic_load_n(&p->fn, __ATOMIC_ACQUIRE);
+        void *arg = __atomic_load_n(&p->arg, __ATOMIC_ACQUIRE);
         if ((uint32_t)(t >> 32) != job || (int64_t)(t & 0xffffffffu) >= n) return;
-        /* the claim succeeds only while the job is current, so n, fn and arg were its own */
+        /* the claim succeeds only while the ticket is unchanged; the next job closes the ticket
+           before it changes n, fn and arg, so values read here from a later job fail the claim */
         if (!__atomic_compare_exchange_n(&p->ticket, &t, t + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
         fn(arg, (int64_t)(t & 0xffffffffu), tid);
         if (__atomic_add_fetch(&p->finished, 1, __ATOMIC_ACQ_REL) == n) {
@@ -1811,11 +1812,12 @@ static void nn__parallel(nn_ctx *ctx, int64_t ntasks, nn__task_fn fn, void *arg)
     }
     __atomic_store_n(&p->in_job, 1, __ATOMIC_RELEASE);
     job = p->job + 1;
-    __atomic_store_n(&p->ntasks, ntasks, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->fn, fn, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->arg, arg, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->finished, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->ticket, (uint64_t)job << 32, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->ticket, ((uint64_t)job << 32) | 0xffffffffu, __ATOMIC_SEQ_CST);   /* closed: no claim */
+    __atomic_store_n(&p->ntasks, ntasks, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->fn, fn, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->arg, arg, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->finished, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->ticket, (uint64_t)job << 32, __ATOMIC_RELEASE);                  /* open */
     pthread_mutex_lock(&p->mu);
     __atomic_store_n(&p->job, job, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&p->wake);
@@ -2127,7 +2129,8 @@ static void nn__tile_default(int64_t kc, const float *Ap, const float *Bp, float
 NN__AVX2_FN static void nn__tile_avx2(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int add) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    int64_t k;
+    int64_t k; int r;
+    for (r = 0; r < 6; r++) _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);   /* C's tile, read at the end */
     for (k = 0; k < kc; k++, Ap += 6, Bp += 16) {
         __m256 b0 = _mm256_loadu_ps(Bp), b1 = _mm256_loadu_ps(Bp + 8), a;
         a = _mm256_broadcast_ss(Ap + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
@@ -2149,7 +2152,11 @@ NN__AVX2_FN static void nn__tile_avx2(int64_t kc, const float *Ap, const float *
 NN__AVX512_FN static void nn__tile_avx512(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int add) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    int64_t k;
+    int64_t k; int r;
+    for (r = 0; r < 8; r++) {     /* C's tile is read at the end: fetch it while the k loop runs */
+        _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(C + r * ldc + 16), _MM_HINT_T0);
+    }
     for (k = 0; k < kc; k++, Ap += 8, Bp += 32) {
         __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16), a;
         a = _mm512_set1_ps(Ap[0]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
@@ -2235,13 +2242,21 @@ static void nn__transpose8(const float *s, int64_t ss, float *d, int64_t ds) {
 #endif
 
 #if defined(NN__X86)
-/* kc rows of `cols` (<= 32) contiguous floats, brs apart, into a (kc, 32) panel, zero-padded */
-NN__AVX512_FN static void nn__panel32_avx512(float *dst, const float *B, int64_t brs, int64_t kc, int cols) {
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1), m1 = (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
-    int64_t k;
-    for (k = 0; k < kc; k++, dst += 32) {
-        _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, B + k * brs));
-        _mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, B + k * brs + 16));
+/* B (kc, nc) with contiguous rows, brs apart, into (kc, 32) panels, zero-padded; row by row, so
+   B is read in order (one stream, not one per row) */
+NN__AVX512_FN static void nn__panels32_avx512(float *dst, const float *B, int64_t brs, int64_t kc, int64_t nc) {
+    int64_t k, j, last = (nc - 1) / 32 * 32;
+    int rem = (int)(nc - last);
+    __mmask16 m0 = (__mmask16)(rem >= 16 ? 0xffff : (1u << rem) - 1), m1 = (__mmask16)(rem >= 32 ? 0xffff : rem > 16 ? (1u << (rem - 16)) - 1 : 0);
+    for (k = 0; k < kc; k++) {
+        const float *s = B + k * brs;
+        float *d = dst + k * 32;
+        for (j = 0; j < last; j += 32, d += kc * 32) {
+            _mm512_storeu_ps(d, _mm512_loadu_ps(s + j));
+            _mm512_storeu_ps(d + 16, _mm512_loadu_ps(s + j + 16));
+        }
+        _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, s + last));
+        _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, s + last + 16));
     }
 }
 #endif
@@ -2269,11 +2284,11 @@ static void nn__pack_a(float *dst, const float *A, int64_t ars, int64_t acs, int
 /* B's columns (nc of them, kc rows) as NR-column panels (kc, NR), zero-padded */
 static void nn__pack_b(float *dst, const float *B, int64_t brs, int64_t bcs, int64_t kc, int64_t nc, int nr, int cap) {
     int64_t j, k; int c;
+#if defined(NN__X86)
+    if (bcs == 1 && nr == 32 && cap == NN__CAP_AVX512 && nc > 0) { nn__panels32_avx512(dst, B, brs, kc, nc); return; }
+#endif
     for (j = 0; j < nc; j += nr, dst += kc * nr) {
         int cols = nc - j < nr ? (int)(nc - j) : nr;
-#if defined(NN__X86)
-        if (bcs == 1 && nr == 32 && cap == NN__CAP_AVX512) { nn__panel32_avx512(dst, B + j, brs, kc, cols); continue; }
-#endif
         if (bcs == 1) {
             for (k = 0; k < kc; k++) {
                 const float *s = B + k * brs + j; float *d = dst + k * nr;
@@ -2301,46 +2316,47 @@ static void nn__pack_b(float *dst, const float *B, int64_t brs, int64_t bcs, int
 
 typedef struct nn__gemm_job {
     const nn__gemm_isa *isa;
-    int64_t M, N, K, ars, acs, brs, bcs, ldc, mc, nc, tiles_n;
+    int64_t M, N, K, ars, acs, brs, bcs, ldc;
+    int64_t mc, jchunk;            /* rows per task, NR panels per task */
+    int64_t j0, nc, p0, kc, tiles_j, panels;   /* the current block of B: columns j0.., rows p0.. */
     const float *A, *B;
-    float *C, *ws;
+    float *C, *Bp, *ws;            /* Bp: the packed block of B, shared by every task */
     size_t ws_floats;              /* per thread */
-    int accumulate, cap;
+    int add, cap;
 } nn__gemm_job;
 
-/* floats of packing space one thread needs */
+/* floats of packing space per thread (thread 0's also holds the shared block of B) */
 static size_t nn__gemm_ws_floats(const nn__gemm_isa *isa) {
     return (size_t)(isa->mc + isa->mr) * isa->kc + (size_t)isa->kc * (isa->nc + isa->nr);
 }
 
-/* one macro tile: rows i0..i0+mc, columns j0..j0+nc of C */
-static void nn__gemm_macro(const nn__gemm_job *g, int64_t i0, int64_t mc, int64_t j0, int64_t nc, float *ws) {
-    const nn__gemm_isa *isa = g->isa;
-    int mr = isa->mr, nr = isa->nr;
-    float *Ap = ws, *Bp = ws + (size_t)(isa->mc + mr) * isa->kc, tmp[8 * 32];
-    int64_t p0, ir, jr;
-    for (p0 = 0; p0 < g->K; p0 += isa->kc) {
-        int64_t kc = g->K - p0 < isa->kc ? g->K - p0 : isa->kc;
-        int add = g->accumulate || p0 > 0;
-        nn__pack_a(Ap, g->A + i0 * g->ars + p0 * g->acs, g->ars, g->acs, mc, kc, mr, g->cap);
-        nn__pack_b(Bp, g->B + p0 * g->brs + j0 * g->bcs, g->brs, g->bcs, kc, nc, nr, g->cap);
-        for (jr = 0; jr < nc; jr += nr) for (ir = 0; ir < mc; ir += mr) {
-            const float *a = Ap + ir * kc, *b = Bp + jr * kc;
-            float *c = g->C + (i0 + ir) * g->ldc + j0 + jr;
-            int64_t rows = mc - ir < mr ? mc - ir : mr, cols = nc - jr < nr ? nc - jr : nr, r, q;
-            if (rows == mr && cols == nr) { isa->tile(kc, a, b, c, g->ldc, add); continue; }
-            isa->tile(kc, a, b, tmp, nr, 0);          /* an edge tile: through a full-size buffer */
-            for (r = 0; r < rows; r++) for (q = 0; q < cols; q++)
-                c[r * g->ldc + q] = add ? c[r * g->ldc + q] + tmp[r * nr + q] : tmp[r * nr + q];
-        }
-    }
+/* task t packs NR panels t*jchunk.. of the current block of B */
+static void nn__gemm_pack_task(void *arg, int64_t t, int tid) {
+    const nn__gemm_job *g = NN__CAST(const nn__gemm_job *, arg);
+    int64_t jr = t * g->jchunk * g->isa->nr, n = g->nc - jr < g->jchunk * g->isa->nr ? g->nc - jr : g->jchunk * g->isa->nr;
+    (void)tid;
+    nn__pack_b(g->Bp + jr * g->kc, g->B + g->p0 * g->brs + (g->j0 + jr) * g->bcs, g->brs, g->bcs, g->kc, n, g->isa->nr, g->cap);
 }
 
+/* task t: rows (t / tiles_j) * mc.. of C against panels (t % tiles_j) * jchunk.. of the block */
 static void nn__gemm_task(void *arg, int64_t t, int tid) {
     const nn__gemm_job *g = NN__CAST(const nn__gemm_job *, arg);
-    int64_t i0 = (t / g->tiles_n) * g->mc, j0 = (t % g->tiles_n) * g->nc;
-    nn__gemm_macro(g, i0, g->M - i0 < g->mc ? g->M - i0 : g->mc, j0, g->N - j0 < g->nc ? g->N - j0 : g->nc,
-                   g->ws + (size_t)tid * g->ws_floats);
+    const nn__gemm_isa *isa = g->isa;
+    int mr = isa->mr, nr = isa->nr;
+    int64_t i0 = (t / g->tiles_j) * g->mc, mc = g->M - i0 < g->mc ? g->M - i0 : g->mc;
+    int64_t jlo = (t % g->tiles_j) * g->jchunk * nr, jhi = jlo + g->jchunk * nr < g->nc ? jlo + g->jchunk * nr : g->nc;
+    int64_t kc = g->kc, ir, jr;
+    float *Ap = g->ws + (size_t)tid * g->ws_floats + (size_t)isa->kc * (isa->nc + isa->nr), tmp[8 * 32];
+    nn__pack_a(Ap, g->A + i0 * g->ars + g->p0 * g->acs, g->ars, g->acs, mc, kc, mr, g->cap);
+    for (jr = jlo; jr < jhi; jr += nr) for (ir = 0; ir < mc; ir += mr) {
+        const float *a = Ap + ir * kc, *b = g->Bp + jr * kc;
+        float *c = g->C + (i0 + ir) * g->ldc + g->j0 + jr;
+        int64_t rows = mc - ir < mr ? mc - ir : mr, cols = g->nc - jr < nr ? g->nc - jr : nr, r, q;
+        if (rows == mr && cols == nr) { isa->tile(kc, a, b, c, g->ldc, g->add); continue; }
+        isa->tile(kc, a, b, tmp, nr, 0);          /* an edge tile: through a full-size buffer */
+        for (r = 0; r < rows; r++) for (q = 0; q < cols; q++)
+            c[r * g->ldc + q] = g->add ? c[r * g->ldc + q] + tmp[r * nr + q] : tmp[r * nr + q];
+    }
 }
 
 /* ---- GEMV: one row of A (single-sample inference), vectorised ---- */
@@ -2544,18 +2560,38 @@ static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M
     }
     memset(&g, 0, sizeof g);
     g.isa = isa; g.M = M; g.N = N; g.K = K; g.A = A; g.ars = ars; g.acs = acs; g.B = B; g.brs = brs; g.bcs = bcs;
-    g.C = C; g.ldc = ldc; g.accumulate = accumulate; g.cap = cap; g.ws = ws; g.ws_floats = nn__gemm_ws_floats(isa);
-    g.mc = isa->mc; g.nc = isa->nc;
-    /* with threads, smaller tiles until there are a few tasks per thread */
-    while ((tiles_m = (M + g.mc - 1) / g.mc) * ((N + g.nc - 1) / g.nc) < target) {
-        if (g.nc > 4 * isa->nr && g.nc >= N / 2) g.nc = (g.nc / 2 + isa->nr - 1) / isa->nr * isa->nr;
-        else if (g.mc > 2 * isa->mr) g.mc = (g.mc / 2 + isa->mr - 1) / isa->mr * isa->mr;
-        else if (g.nc > isa->nr) g.nc = (g.nc / 2 + isa->nr - 1) / isa->nr * isa->nr;
-        else break;
+    g.C = C; g.ldc = ldc; g.cap = cap; g.ws = ws; g.ws_floats = nn__gemm_ws_floats(isa);
+    g.Bp = ws;                                       /* thread 0's B area */
+    g.mc = isa->mc;
+    tiles_m = (M + g.mc - 1) / g.mc;
+    /* BLIS's loops: a block of B (KC x NC) is packed once, then every task packs its rows of
+       A and runs its micro-kernels against it. With threads, rows and panels are split until
+       there are a few tasks per thread. */
+    for (g.j0 = 0; g.j0 < N; g.j0 += isa->nc) {
+        g.nc = N - g.j0 < isa->nc ? N - g.j0 : isa->nc;
+        g.panels = (g.nc + isa->nr - 1) / isa->nr;
+        g.mc = isa->mc; g.jchunk = g.panels;
+        while ((tiles_m = (M + g.mc - 1) / g.mc) * ((g.panels + g.jchunk - 1) / g.jchunk) < target) {
+            if (g.jchunk > 1) g.jchunk = (g.jchunk + 1) / 2;
+            else if (g.mc > isa->mr) g.mc = ((g.mc + 1) / 2 + isa->mr - 1) / isa->mr * isa->mr;
+            else break;
+        }
+        g.tiles_j = (g.panels + g.jchunk - 1) / g.jchunk;
+        for (g.p0 = 0; g.p0 < K; g.p0 += isa->kc) {
+            g.kc = K - g.p0 < isa->kc ? K - g.p0 : isa->kc;
+            g.add = accumulate || g.p0 > 0;
+            if (threads > 1 && target > 1) {
+                nn__parallel(ctx, g.tiles_j, nn__gemm_pack_task, &g);
+                nn__parallel(ctx, tiles_m * g.tiles_j, nn__gemm_task, &g);
+            } else {
+                int64_t jchunk = g.jchunk, tj = g.tiles_j;
+                g.jchunk = g.panels; g.tiles_j = 1;
+                nn__gemm_pack_task(&g, 0, 0);
+                g.jchunk = jchunk; g.tiles_j = tj;
+                for (i = 0; i < tiles_m * g.tiles_j; i++) nn__gemm_task(&g, i, 0);
+            }
+        }
     }
-    g.tiles_n = (N + g.nc - 1) / g.nc;
-    if (threads > 1) nn__parallel(ctx, tiles_m * g.tiles_n, nn__gemm_task, &g);
-    else for (i = 0; i < tiles_m * g.tiles_n; i++) nn__gemm_task(&g, i, 0);
 }
 
 /* The GEMM every op calls: the fast path for the context's capability on its threads, the
