@@ -775,6 +775,38 @@ static void test_thread_determinism(nn_ctx *unused) {
     end();
 }
 
+/* The worker pool under a storm of small jobs with different task counts and functions:
+   every task of every job runs once, with its own job's function and argument, and nothing
+   past a job's task count is touched (a late worker must never claim a task of the wrong job). */
+typedef struct { int64_t job; int64_t slot[16]; } pool_probe;
+static void pool_mark_a(void *arg, int64_t t, int tid) { pool_probe *p = (pool_probe *)arg; (void)tid; p->slot[t] = p->job; }
+static void pool_mark_b(void *arg, int64_t t, int tid) { pool_probe *p = (pool_probe *)arg; (void)tid; p->slot[t] = -p->job; }
+static void test_pool_storm(nn_ctx *unused) {
+    int th;
+    (void)unused;
+    begin("threads: 20,000 small jobs in a row each run every task once, with their own function");
+    for (th = 2; th <= 3; th++) {
+        nn_ctx *ctx = nn_ctx_new();
+        pool_probe a, b;
+        int64_t j, i, bad = 0;
+        nn_set_num_threads(ctx, th);
+        for (j = 1; j <= 10000 && !bad; j++) {
+            int64_t na = 2 + j % 7, nb = 2 + (j * 5) % 13;
+            for (i = 0; i < 16; i++) a.slot[i] = b.slot[i] = 0;
+            a.job = j; b.job = j;
+            nn__parallel(ctx, na, pool_mark_a, &a);
+            nn__parallel(ctx, nb, pool_mark_b, &b);
+            for (i = 0; i < 16; i++) {
+                if (a.slot[i] != (i < na ? j : 0)) bad++;
+                if (b.slot[i] != (i < nb ? -j : 0)) bad++;
+            }
+        }
+        CHECK(bad == 0, "%d threads: job %lld ran a task wrongly", th, (long long)(j - 1));
+        nn_ctx_free(ctx);
+    }
+    end();
+}
+
 /* The vector kernels against their plain C twins, bit for bit: MaxPool2d(2) with ties and
    NaNs (values and indices), im2col/col2im rows, the Adam and AMSGrad update. */
 static void test_vector_kernels(nn_ctx *unused) {
