@@ -2338,24 +2338,51 @@ static void nn__gemm_pack_task(void *arg, int64_t t, int tid) {
     nn__pack_b(g->Bp + jr * g->kc, g->B + g->p0 * g->brs + (g->j0 + jr) * g->bcs, g->brs, g->bcs, g->kc, n, g->isa->nr, g->cap);
 }
 
-/* task t: rows (t / tiles_j) * mc.. of C against panels (t % tiles_j) * jchunk.. of the block */
+/* the micro-kernels over packed rows i0..i0+mc of A (Ap) and packed columns c0..c0+n of B
+   (Bp, its first panel at column c0): C's tiles = or += their products */
+static void nn__gemm_micro(const nn__gemm_job *g, const float *Ap, const float *Bp, int64_t kc, int add,
+                           int64_t i0, int64_t mc, int64_t c0, int64_t n) {
+    const nn__gemm_isa *isa = g->isa;
+    int mr = isa->mr, nr = isa->nr;
+    int64_t ir, jr;
+    float tmp[8 * 32];
+    for (jr = 0; jr < n; jr += nr) for (ir = 0; ir < mc; ir += mr) {
+        const float *a = Ap + ir * kc, *b = Bp + jr * kc;
+        float *c = g->C + (i0 + ir) * g->ldc + c0 + jr;
+        int64_t rows = mc - ir < mr ? mc - ir : mr, cols = n - jr < nr ? n - jr : nr, r, q;
+        if (rows == mr && cols == nr) { isa->tile(kc, a, b, c, g->ldc, add); continue; }
+        isa->tile(kc, a, b, tmp, nr, 0);          /* an edge tile: through a full-size buffer */
+        for (r = 0; r < rows; r++) for (q = 0; q < cols; q++)
+            c[r * g->ldc + q] = add ? c[r * g->ldc + q] + tmp[r * nr + q] : tmp[r * nr + q];
+    }
+}
+
+/* BLIS order, task t: rows (t / tiles_j) * mc.. of C against panels (t % tiles_j) * jchunk..
+   of the shared block of B */
 static void nn__gemm_task(void *arg, int64_t t, int tid) {
     const nn__gemm_job *g = NN__CAST(const nn__gemm_job *, arg);
     const nn__gemm_isa *isa = g->isa;
-    int mr = isa->mr, nr = isa->nr;
     int64_t i0 = (t / g->tiles_j) * g->mc, mc = g->M - i0 < g->mc ? g->M - i0 : g->mc;
-    int64_t jlo = (t % g->tiles_j) * g->jchunk * nr, jhi = jlo + g->jchunk * nr < g->nc ? jlo + g->jchunk * nr : g->nc;
-    int64_t kc = g->kc, ir, jr;
-    float *Ap = g->ws + (size_t)tid * g->ws_floats + (size_t)isa->kc * (isa->nc + isa->nr), tmp[8 * 32];
-    nn__pack_a(Ap, g->A + i0 * g->ars + g->p0 * g->acs, g->ars, g->acs, mc, kc, mr, g->cap);
-    for (jr = jlo; jr < jhi; jr += nr) for (ir = 0; ir < mc; ir += mr) {
-        const float *a = Ap + ir * kc, *b = g->Bp + jr * kc;
-        float *c = g->C + (i0 + ir) * g->ldc + g->j0 + jr;
-        int64_t rows = mc - ir < mr ? mc - ir : mr, cols = g->nc - jr < nr ? g->nc - jr : nr, r, q;
-        if (rows == mr && cols == nr) { isa->tile(kc, a, b, c, g->ldc, g->add); continue; }
-        isa->tile(kc, a, b, tmp, nr, 0);          /* an edge tile: through a full-size buffer */
-        for (r = 0; r < rows; r++) for (q = 0; q < cols; q++)
-            c[r * g->ldc + q] = g->add ? c[r * g->ldc + q] + tmp[r * nr + q] : tmp[r * nr + q];
+    int64_t jlo = (t % g->tiles_j) * g->jchunk * isa->nr, jhi = jlo + g->jchunk * isa->nr < g->nc ? jlo + g->jchunk * isa->nr : g->nc;
+    float *Ap = g->ws + (size_t)tid * g->ws_floats + (size_t)isa->kc * (isa->nc + isa->nr);
+    nn__pack_a(Ap, g->A + i0 * g->ars + g->p0 * g->acs, g->ars, g->acs, mc, g->kc, isa->mr, g->cap);
+    nn__gemm_micro(g, Ap, g->Bp + jlo * g->kc, g->kc, g->add, i0, mc, g->j0 + jlo, jhi - jlo);
+}
+
+/* Few rows of A (one or two row tiles): task t owns rows (t / tiles_j) * mc.. and columns
+   (t % tiles_j) * jchunk * NR.. of C and walks all of K itself, packing its own A and B, so
+   one parallel call covers the whole product (small products, where a call costs most). */
+static void nn__gemm_task_own(void *arg, int64_t t, int tid) {
+    const nn__gemm_job *g = NN__CAST(const nn__gemm_job *, arg);
+    const nn__gemm_isa *isa = g->isa;
+    int64_t i0 = (t / g->tiles_j) * g->mc, mc = g->M - i0 < g->mc ? g->M - i0 : g->mc, p0, kc;
+    int64_t jlo = (t % g->tiles_j) * g->jchunk * isa->nr, jhi = jlo + g->jchunk * isa->nr < g->N ? jlo + g->jchunk * isa->nr : g->N;
+    float *Bp = g->ws + (size_t)tid * g->ws_floats, *Ap = Bp + (size_t)isa->kc * (isa->nc + isa->nr);
+    for (p0 = 0; p0 < g->K; p0 += isa->kc) {
+        kc = g->K - p0 < isa->kc ? g->K - p0 : isa->kc;
+        nn__pack_b(Bp, g->B + p0 * g->brs + jlo * g->bcs, g->brs, g->bcs, kc, jhi - jlo, isa->nr, g->cap);
+        nn__pack_a(Ap, g->A + i0 * g->ars + p0 * g->acs, g->ars, g->acs, mc, kc, isa->mr, g->cap);
+        nn__gemm_micro(g, Ap, Bp, kc, g->add || p0 > 0, i0, mc, jlo, jhi - jlo);
     }
 }
 
@@ -2564,6 +2591,20 @@ static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M
     g.Bp = ws;                                       /* thread 0's B area */
     g.mc = isa->mc;
     tiles_m = (M + g.mc - 1) / g.mc;
+    if (tiles_m <= 2) {                              /* few rows: each task its own columns, all of K */
+        int64_t panels = (N + isa->nr - 1) / isa->nr, cap_chunk = isa->nc / isa->nr;
+        g.add = accumulate;
+        g.jchunk = panels < cap_chunk ? panels : cap_chunk;
+        while ((tiles_m = (M + g.mc - 1) / g.mc) * ((panels + g.jchunk - 1) / g.jchunk) < target) {
+            if (g.jchunk > 1) g.jchunk = (g.jchunk + 1) / 2;
+            else if (g.mc > isa->mr) g.mc = ((g.mc + 1) / 2 + isa->mr - 1) / isa->mr * isa->mr;
+            else break;
+        }
+        g.tiles_j = (panels + g.jchunk - 1) / g.jchunk;
+        if (threads > 1 && target > 1) nn__parallel(ctx, tiles_m * g.tiles_j, nn__gemm_task_own, &g);
+        else for (i = 0; i < tiles_m * g.tiles_j; i++) nn__gemm_task_own(&g, i, 0);
+        return;
+    }
     /* BLIS's loops: a block of B (KC x NC) is packed once, then every task packs its rows of
        A and runs its micro-kernels against it. With threads, rows and panels are split until
        there are a few tasks per thread. */
