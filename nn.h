@@ -2547,6 +2547,20 @@ static void nn__gemv(int cap, int64_t n, int64_t k, const float *a, const float 
     }
 }
 
+/* rows of A times columns t*cols.. of B: each output by one task, so any split gives the same bits */
+typedef struct nn__gemv_job {
+    int cap, add;
+    int64_t M, N, K, ars, brs, bcs, ldc, cols;
+    const float *A, *B;
+    float *C;
+} nn__gemv_job;
+static void nn__gemv_task(void *arg, int64_t t, int tid) {
+    const nn__gemv_job *v = NN__CAST(const nn__gemv_job *, arg);
+    int64_t j0 = t * v->cols, n = v->N - j0 < v->cols ? v->N - j0 : v->cols, i;
+    (void)tid;
+    for (i = 0; i < v->M; i++) nn__gemv(v->cap, n, v->K, v->A + i * v->ars, v->B + j0 * v->bcs, v->brs, v->bcs, v->C + i * v->ldc + j0, v->add);
+}
+
 #ifdef NN_USE_CBLAS
 /* Large products go to the CBLAS you link (-lopenblas, -lblis, -lmkl_rt, ...); its threads
    are its own (OPENBLAS_NUM_THREADS and the like). */
@@ -2582,7 +2596,12 @@ static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float)); return; }
     if (M < isa->mr && (acs == 1 || K == 1) && (bcs == 1 || brs == 1)) {       /* a few rows: GEMV each */
-        for (i = 0; i < M; i++) nn__gemv(cap, N, K, A + i * ars, B, brs, bcs, C + i * ldc, accumulate);
+        nn__gemv_job v;
+        v.cap = cap; v.M = M; v.N = N; v.K = K; v.A = A; v.ars = ars; v.B = B; v.brs = brs; v.bcs = bcs;
+        v.C = C; v.ldc = ldc; v.add = accumulate;
+        v.cols = threads > 1 && N * K >= ((int64_t)1 << 18) ? ((N + 2 * threads - 1) / (2 * threads) + 63) / 64 * 64 : N;
+        if (v.cols < N) nn__parallel(ctx, (N + v.cols - 1) / v.cols, nn__gemv_task, &v);   /* columns split: weights stream on every core */
+        else nn__gemv_task(&v, 0, 0);
         return;
     }
     memset(&g, 0, sizeof g);

@@ -667,9 +667,9 @@ static void test_threads_api(nn_ctx *unused) {
 /* For every available kernel set and 1 and 2 threads: every transpose, odd sizes, single
    rows (the GEMV path), a single column, K = 0, and C = as well as C +=. */
 static void test_gemm_paths(nn_ctx *unused) {
-    static const int64_t dims[12][3] = { { 64, 784, 288 }, { 37, 130, 300 }, { 288, 784, 64 }, { 5, 17, 2000 }, { 130, 9, 513 },
+    static const int64_t dims[14][3] = { { 64, 784, 288 }, { 37, 130, 300 }, { 288, 784, 64 }, { 5, 17, 2000 }, { 130, 9, 513 },
                                          { 4, 1000, 70 }, { 1, 128, 784 }, { 3, 70, 33 }, { 1, 1, 3000 }, { 50, 1, 40 },
-                                         { 7, 5, 0 }, { 9, 33, 1 } };
+                                         { 7, 5, 0 }, { 9, 33, 1 }, { 2, 301, 1000 }, { 600, 70, 300 } };
     int t, tr, c, th; int64_t i;
     char what[96];
     (void)unused;
@@ -682,7 +682,7 @@ static void test_gemm_paths(nn_ctx *unused) {
     snprintf(what, sizeof what, "GEMM [%s, %d thread%s]: equals the reference kernel for every transpose and odd sizes",
              g_caps[c], th, th > 1 ? "s" : "");
     begin(what);
-    for (t = 0; t < 12; t++) for (tr = 0; tr < 8; tr++) {
+    for (t = 0; t < 14; t++) for (tr = 0; tr < 8; tr++) {
         int64_t M = dims[t][0], N = dims[t][1], K = dims[t][2];
         float *A = (float *)malloc((size_t)(M * K) * sizeof(float)), *B = (float *)malloc((size_t)(K * N) * sizeof(float));
         float *C1 = (float *)malloc((size_t)(M * N) * sizeof(float)), *C2 = (float *)malloc((size_t)(M * N) * sizeof(float));
