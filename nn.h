@@ -1661,7 +1661,8 @@ static const char *const nn__cap_names[NN__CAP_COUNT] = { "default", "neon", "av
 static int nn__cap_supported(int cap) {
     if (cap == NN__CAP_DEFAULT) return 1;
 #if defined(NN__X86)
-    __builtin_cpu_init();
+    /* libgcc/compiler-rt fill the CPU model in a constructor; no __builtin_cpu_init (a
+       second write of that global from two threads would be a race) */
     if (cap == NN__CAP_AVX512) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
     if (cap == NN__CAP_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #elif defined(NN__ARM64)
@@ -2030,6 +2031,51 @@ static void nn__maxpool2(int cap, const float *xp, int64_t H, int64_t W, int64_t
 #endif
     (void)cap; (void)H;
     nn__maxpool2_c(xp, W, OH, OW, yp, ap);
+}
+
+/* SGD over p[i0..i1): d = sign g + wd p; buf = d (first step) or mom buf + (1 - dampening) d;
+   d = d + mom buf (nesterov) or buf; p -= lr d. The same float operations on every path. */
+typedef struct nn__sgd_args {
+    float *p, *buf;
+    const float *g;
+    float sign, wd, mom, odamp, lr;
+    int first, nesterov, cap;
+} nn__sgd_args;
+static void nn__sgd_c(const nn__sgd_args *a, int64_t i0, int64_t i1) {
+    int64_t i;
+    for (i = i0; i < i1; i++) {
+        float d = a->sign * a->g[i] + a->wd * a->p[i];
+        if (a->buf) {
+            a->buf[i] = a->first ? d : a->mom * a->buf[i] + a->odamp * d;
+            d = a->nesterov ? d + a->mom * a->buf[i] : a->buf[i];
+        }
+        a->p[i] -= a->lr * d;
+    }
+}
+#if defined(NN__X86)
+NN__AVX512_FN static void nn__sgd_avx512(const nn__sgd_args *a, int64_t i0, int64_t i1) {
+    __m512 sign = _mm512_set1_ps(a->sign), wd = _mm512_set1_ps(a->wd), mom = _mm512_set1_ps(a->mom);
+    __m512 odamp = _mm512_set1_ps(a->odamp), lr = _mm512_set1_ps(a->lr);
+    int64_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+        __m512 p = _mm512_loadu_ps(a->p + i);
+        __m512 d = _mm512_add_ps(_mm512_mul_ps(sign, _mm512_loadu_ps(a->g + i)), _mm512_mul_ps(wd, p));
+        if (a->buf) {
+            __m512 b = a->first ? d : _mm512_add_ps(_mm512_mul_ps(mom, _mm512_loadu_ps(a->buf + i)), _mm512_mul_ps(odamp, d));
+            _mm512_storeu_ps(a->buf + i, b);
+            d = a->nesterov ? _mm512_add_ps(d, _mm512_mul_ps(mom, b)) : b;
+        }
+        _mm512_storeu_ps(a->p + i, _mm512_sub_ps(p, _mm512_mul_ps(lr, d)));
+    }
+    nn__sgd_c(a, i, i1);
+}
+#endif
+static void nn__sgd_range(void *arg, int64_t i0, int64_t i1) {
+    const nn__sgd_args *a = NN__CAST(const nn__sgd_args *, arg);
+#if defined(NN__X86)
+    if (a->cap == NN__CAP_AVX512) { nn__sgd_avx512(a, i0, i1); return; }
+#endif
+    nn__sgd_c(a, i0, i1);
 }
 
 /* Adam and AdamW over p[i0..i1): PyTorch's formula in float, the same operations in the same
@@ -6440,16 +6486,11 @@ static int nn__sgd_update(nn_optim *o, nn__group *g, int k) {
     float lr = (float)g->lr, wd = (float)g->weight_decay, mom = (float)g->momentum, odamp = (float)(1.0 - o->dampening);
     float sign = o->maximize ? -1.0f : 1.0f;
     int first = g->state[3 * k] == NULL;
-    int64_t i;
+    nn__sgd_args a;
     if (mom != 0.0f && !(buf = nn__ostate(o, g, k, 0, 0.0f))) return 0;
-    for (i = 0; i < pt->numel; i++) {
-        float d = sign * gr[i] + wd * p[i];
-        if (buf) {
-            buf[i] = first ? d : mom * buf[i] + odamp * d;
-            d = o->nesterov ? d + mom * buf[i] : buf[i];
-        }
-        p[i] -= lr * d;
-    }
+    a.p = p; a.buf = buf; a.g = gr; a.sign = sign; a.wd = wd; a.mom = mom; a.odamp = odamp; a.lr = lr;
+    a.first = first; a.nesterov = o->nesterov; a.cap = pt->ctx->cap;
+    nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__sgd_range, &a);   /* the kernel: section cpu */
     return 1;
 }
 

@@ -812,7 +812,7 @@ static void test_pool_storm(nn_ctx *unused) {
 static void test_vector_kernels(nn_ctx *unused) {
     int c;
     (void)unused;
-    begin("vector kernels: MaxPool2d(2), im2col rows, Adam give the plain C kernels' bits");
+    begin("vector kernels: MaxPool2d(2), im2col rows, Adam, SGD give the plain C kernels' bits");
     for (c = 0; c < 4; c++) {
         int cap = c == 0 ? NN__CAP_DEFAULT : c == 1 ? NN__CAP_NEON : c == 2 ? NN__CAP_AVX2 : NN__CAP_AVX512;
         int64_t H = 9, W = 37, OH = 4, OW = 18, i, n = 1000, lo, hi;
@@ -857,6 +857,19 @@ static void test_vector_kernels(nn_ctx *unused) {
                 nn__adam_range(&A2, 0, n - 3);
                 CHECK(memcmp(buf, buf + 5 * n, 4 * (size_t)n * sizeof(float)) == 0,
                       "[%s] Adam%s state differs from the scalar rule", nn__cap_names[cap], ams ? " (amsgrad)" : "");
+            }
+            for (ams = 0; ams < 4; ams++) {          /* SGD: plain, momentum (first step and later), nesterov */
+                nn__sgd_args S1, S2;
+                for (i = 0; i < 10 * n; i++) buf[i] = (float)((i * 104729) % 1000) / 250.0f - 2.0f;
+                memset(&S1, 0, sizeof S1);
+                S1.p = buf; S1.buf = ams ? buf + n : NULL; S1.g = buf + 2 * n; S1.sign = -1.0f; S1.wd = 0.001f;
+                S1.mom = 0.9f; S1.odamp = 0.8f; S1.lr = 0.05f; S1.first = ams == 1; S1.nesterov = ams == 3; S1.cap = cap;
+                S2 = S1; S2.p = buf + 5 * n; S2.buf = ams ? buf + 6 * n : NULL; S2.g = buf + 7 * n;
+                memcpy(buf + 5 * n, buf, 5 * (size_t)n * sizeof(float));
+                nn__sgd_c(&S1, 1, n);
+                nn__sgd_range(&S2, 1, n);
+                CHECK(memcmp(buf, buf + 5 * n, 2 * (size_t)n * sizeof(float)) == 0, "[%s] SGD case %d differs from the scalar rule",
+                      nn__cap_names[cap], ams);
             }
             free(buf);
         }
