@@ -670,46 +670,57 @@ static void test_gemm_paths(nn_ctx *unused) {
     static const int64_t dims[14][3] = { { 64, 784, 288 }, { 37, 130, 300 }, { 288, 784, 64 }, { 5, 17, 2000 }, { 130, 9, 513 },
                                          { 4, 1000, 70 }, { 1, 128, 784 }, { 3, 70, 33 }, { 1, 1, 3000 }, { 50, 1, 40 },
                                          { 7, 5, 0 }, { 9, 33, 1 }, { 2, 301, 1000 }, { 600, 70, 300 } };
+    nn_ctx *ctxs[8]; const char *cname[8]; int cth[8], nc = 0, k;
+    double worst[8];
     int t, tr, c, th; int64_t i;
-    char what[96];
+    char what[128];
     (void)unused;
-    for (c = 0; c < 4; c++) for (th = 1; th <= 2; th++) {
-    nn_ctx *ctx;
-    if (!cap_available(g_caps[c])) continue;
-    ctx = nn_ctx_new();
-    nn_set_cpu_capability(ctx, g_caps[c]);
-    nn_set_num_threads(ctx, th);
-    snprintf(what, sizeof what, "GEMM [%s, %d thread%s]: equals the reference kernel for every transpose and odd sizes",
-             g_caps[c], th, th > 1 ? "s" : "");
-    begin(what);
-    for (t = 0; t < 14; t++) for (tr = 0; tr < 8; tr++) {
+    for (c = 0; c < 4; c++) for (th = 1; th <= 2; th++) {    /* every kernel set the machine has, 1 and 2 threads */
+        if (!cap_available(g_caps[c])) continue;
+        ctxs[nc] = nn_ctx_new();
+        nn_set_cpu_capability(ctxs[nc], g_caps[c]);
+        nn_set_num_threads(ctxs[nc], th);
+        cname[nc] = g_caps[c]; cth[nc] = th; worst[nc] = 0; nc++;
+    }
+    for (t = 0; t < 14; t++) for (tr = 0; tr < 8; tr++) {    /* the references once, every path against them */
         int64_t M = dims[t][0], N = dims[t][1], K = dims[t][2];
-        float *A = (float *)malloc((size_t)(M * K) * sizeof(float)), *B = (float *)malloc((size_t)(K * N) * sizeof(float));
+        size_t na = (size_t)(M * K > 0 ? M * K : 1), nb = (size_t)(K * N > 0 ? K * N : 1);
+        float *A = (float *)malloc(na * sizeof(float)), *B = (float *)malloc(nb * sizeof(float));
         float *C1 = (float *)malloc((size_t)(M * N) * sizeof(float)), *C2 = (float *)malloc((size_t)(M * N) * sizeof(float));
-        float *Aa = (float *)malloc((size_t)(M * K) * sizeof(float)), *Ba = (float *)malloc((size_t)(K * N) * sizeof(float));
+        float *Aa = (float *)malloc(na * sizeof(float)), *Ba = (float *)malloc(nb * sizeof(float));
         float *Cb = (float *)calloc((size_t)(M * N), sizeof(float));
         int64_t ars = tr & 1 ? 1 : K, acs = tr & 1 ? M : 1, brs = tr & 2 ? 1 : N, bcs = tr & 2 ? K : 1;
-        if (M * K == 0 || K * N == 0) { A = (float *)realloc(A, sizeof(float)); B = (float *)realloc(B, sizeof(float)); Aa = (float *)realloc(Aa, sizeof(float)); Ba = (float *)realloc(Ba, sizeof(float)); }
-        double worst = 0;
         for (i = 0; i < M * K; i++) A[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
         for (i = 0; i < K * N; i++) B[i] = (float)((i * 104729) % 199 - 99) / 99.0f;
-        for (i = 0; i < M * N; i++) C1[i] = C2[i] = (float)(i % 5);
-        nn__gemm(ctx, M, N, K, A, ars, acs, B, brs, bcs, C1, N, tr < 4);
+        for (i = 0; i < M * N; i++) C2[i] = (float)(i % 5);
         nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C2, N, tr < 4);
         /* both orders of summation are within float's error bound K * eps * sum |a||b| (+ the start value) */
         for (i = 0; i < M * K; i++) Aa[i] = fabsf(A[i]);
         for (i = 0; i < K * N; i++) Ba[i] = fabsf(B[i]);
         nn__gemm_ref(M, N, K, Aa, ars, acs, Ba, brs, bcs, Cb, N, 1);
-        for (i = 0; i < M * N; i++) {
-            double bound = 2.0 * (double)K * 5.96e-8 * ((double)Cb[i] + 4.0), e = fabs((double)C1[i] - C2[i]) / bound;
-            if (e > worst) worst = e;
+        for (k = 0; k < nc; k++) {
+            double w = 0;
+            for (i = 0; i < M * N; i++) C1[i] = (float)(i % 5);
+            nn__gemm(ctxs[k], M, N, K, A, ars, acs, B, brs, bcs, C1, N, tr < 4);
+            for (i = 0; i < M * N; i++) {
+                double bound = 2.0 * (double)K * 5.96e-8 * ((double)Cb[i] + 4.0), e = fabs((double)C1[i] - C2[i]) / bound;
+                if (e > w) w = e;
+            }
+            if (w > 1.0 && worst[k] <= 1.0)
+                printf("  GEMM [%s, %d threads] %lldx%lldx%lld transposes %d: %.3g times the float error bound\n", cname[k], cth[k],
+                       (long long)M, (long long)N, (long long)K, tr, w);
+            if (w > worst[k]) worst[k] = w;
         }
-        CHECK(worst <= 1.0, "%lldx%lldx%lld transposes %d: a difference %.3g times the float error bound", (long long)M, (long long)N, (long long)K, tr, worst);
         free(A); free(B); free(C1); free(C2); free(Aa); free(Ba); free(Cb);
     }
-    CHECK(nn_error(ctx) == NULL, "unexpected error: %s", ERRS(ctx));
-    nn_ctx_free(ctx);
-    end();
+    for (k = 0; k < nc; k++) {
+        snprintf(what, sizeof what, "GEMM [%s, %d thread%s]: equals the reference kernel for every transpose and odd sizes",
+                 cname[k], cth[k], cth[k] > 1 ? "s" : "");
+        begin(what);
+        CHECK(worst[k] <= 1.0, "a difference %.3g times the float error bound (the first shape is printed above)", worst[k]);
+        CHECK(nn_error(ctxs[k]) == NULL, "unexpected error: %s", ERRS(ctxs[k]));
+        nn_ctx_free(ctxs[k]);
+        end();
     }
 }
 
