@@ -2069,11 +2069,28 @@ NN__AVX512_FN static void nn__sgd_avx512(const nn__sgd_args *a, int64_t i0, int6
     }
     nn__sgd_c(a, i, i1);
 }
+NN__AVX2_FN static void nn__sgd_avx2(const nn__sgd_args *a, int64_t i0, int64_t i1) {
+    __m256 sign = _mm256_set1_ps(a->sign), wd = _mm256_set1_ps(a->wd), mom = _mm256_set1_ps(a->mom);
+    __m256 odamp = _mm256_set1_ps(a->odamp), lr = _mm256_set1_ps(a->lr);
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        __m256 p = _mm256_loadu_ps(a->p + i);
+        __m256 d = _mm256_add_ps(_mm256_mul_ps(sign, _mm256_loadu_ps(a->g + i)), _mm256_mul_ps(wd, p));
+        if (a->buf) {
+            __m256 b = a->first ? d : _mm256_add_ps(_mm256_mul_ps(mom, _mm256_loadu_ps(a->buf + i)), _mm256_mul_ps(odamp, d));
+            _mm256_storeu_ps(a->buf + i, b);
+            d = a->nesterov ? _mm256_add_ps(d, _mm256_mul_ps(mom, b)) : b;
+        }
+        _mm256_storeu_ps(a->p + i, _mm256_sub_ps(p, _mm256_mul_ps(lr, d)));
+    }
+    nn__sgd_c(a, i, i1);
+}
 #endif
 static void nn__sgd_range(void *arg, int64_t i0, int64_t i1) {
     const nn__sgd_args *a = NN__CAST(const nn__sgd_args *, arg);
 #if defined(NN__X86)
     if (a->cap == NN__CAP_AVX512) { nn__sgd_avx512(a, i0, i1); return; }
+    if (a->cap == NN__CAP_AVX2) { nn__sgd_avx2(a, i0, i1); return; }
 #endif
     nn__sgd_c(a, i0, i1);
 }
@@ -2123,11 +2140,35 @@ NN__AVX512_FN static void nn__adam_avx512(const nn__adam_args *a, int64_t i0, in
     }
     nn__adam_c(a, i, i1);
 }
+NN__AVX2_FN static void nn__adam_avx2(const nn__adam_args *a, int64_t i0, int64_t i1) {
+    __m256 sign = _mm256_set1_ps(a->sign), wd = _mm256_set1_ps(a->wd), decay = _mm256_set1_ps(a->decay);
+    __m256 fb1 = _mm256_set1_ps(a->fb1), ob1 = _mm256_set1_ps(a->ob1), fb2 = _mm256_set1_ps(a->fb2), ob2 = _mm256_set1_ps(a->ob2);
+    __m256 bc2s = _mm256_set1_ps(a->bc2s), eps = _mm256_set1_ps(a->eps), ss = _mm256_set1_ps(a->step_size);
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        __m256 p = _mm256_loadu_ps(a->p + i), d = _mm256_mul_ps(sign, _mm256_loadu_ps(a->g + i)), m, v, den;
+        if (a->decoupled) p = _mm256_mul_ps(p, decay);
+        else if (a->wd != 0.0f) d = _mm256_add_ps(d, _mm256_mul_ps(wd, p));
+        m = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(a->m + i), fb1), _mm256_mul_ps(d, ob1));
+        v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(a->v + i), fb2), _mm256_mul_ps(_mm256_mul_ps(ob2, d), d));
+        _mm256_storeu_ps(a->m + i, m);
+        _mm256_storeu_ps(a->v + i, v);
+        if (a->vmax) {         /* vmax = v where v > vmax (a NaN v leaves vmax) */
+            __m256 vm = _mm256_loadu_ps(a->vmax + i);
+            v = _mm256_blendv_ps(vm, v, _mm256_cmp_ps(v, vm, _CMP_GT_OQ));
+            _mm256_storeu_ps(a->vmax + i, v);
+        }
+        den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), bc2s), eps);
+        _mm256_storeu_ps(a->p + i, _mm256_sub_ps(p, _mm256_mul_ps(ss, _mm256_div_ps(m, den))));
+    }
+    nn__adam_c(a, i, i1);
+}
 #endif
 static void nn__adam_range(void *arg, int64_t i0, int64_t i1) {
     const nn__adam_args *a = NN__CAST(const nn__adam_args *, arg);
 #if defined(NN__X86)
     if (a->cap == NN__CAP_AVX512) { nn__adam_avx512(a, i0, i1); return; }
+    if (a->cap == NN__CAP_AVX2) { nn__adam_avx2(a, i0, i1); return; }
 #endif
     nn__adam_c(a, i0, i1);
 }
