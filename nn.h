@@ -2020,8 +2020,8 @@ NN__AVX512_FN static void nn__maxpool2_avx512(const float *xp, int64_t W, int64_
         NN__MAX_STEP(_mm512_permutex2var_ps(b0, odd, b1), W + 1);
 #undef NN__MAX_STEP
         _mm512_mask_storeu_ps(yp + oh * OW + ow, out, best);
-        _mm512_mask_storeu_epi64(ap + oh * OW + ow, (__mmask8)(out & 0xff), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(idx)));
-        _mm512_mask_storeu_epi64(ap + oh * OW + ow + 8, (__mmask8)(out >> 8), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(idx, 1)));
+        _mm512_mask_storeu_epi64(ap + oh * OW + ow, (__mmask8)(out & 0xff), _mm512_maskz_cvtepi32_epi64((__mmask8)0xff, _mm512_maskz_extracti64x4_epi64((__mmask8)0xff, idx, 0)));
+        _mm512_mask_storeu_epi64(ap + oh * OW + ow + 8, (__mmask8)(out >> 8), _mm512_maskz_cvtepi32_epi64((__mmask8)0xff, _mm512_maskz_extracti64x4_epi64((__mmask8)0xff, idx, 1)));
     }
 }
 #endif
@@ -2135,7 +2135,7 @@ NN__AVX512_FN static void nn__adam_avx512(const nn__adam_args *a, int64_t i0, in
             v = _mm512_mask_mov_ps(vm, _mm512_cmp_ps_mask(v, vm, _CMP_GT_OQ), v);
             _mm512_storeu_ps(a->vmax + i, v);
         }
-        den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(v), bc2s), eps);
+        den = _mm512_add_ps(_mm512_div_ps(_mm512_maskz_sqrt_ps((__mmask16)0xffff, v), bc2s), eps);   /* maskz: g++ 12 warns on the plain one */
         _mm512_storeu_ps(a->p + i, _mm512_sub_ps(p, _mm512_mul_ps(ss, _mm512_div_ps(m, den))));
     }
     nn__adam_c(a, i, i1);
