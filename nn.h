@@ -1658,6 +1658,15 @@ static const char *const nn__cap_names[NN__CAP_COUNT] = { "default", "neon", "av
 #include <arm_neon.h>
 #endif
 
+/* The scalar twins of the vector updates (Adam, SGD) stay out of line: inlined into a
+   function with an FMA target (their tails), a compiler may fuse a*b + c there and the tail
+   would round differently from the same function called alone. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NN__NOINLINE __attribute__((noinline))
+#else
+#define NN__NOINLINE
+#endif
+
 static int nn__cap_supported(int cap) {
     if (cap == NN__CAP_DEFAULT) return 1;
 #if defined(NN__X86)
@@ -2041,7 +2050,7 @@ typedef struct nn__sgd_args {
     float sign, wd, mom, odamp, lr;
     int first, nesterov, cap;
 } nn__sgd_args;
-static void nn__sgd_c(const nn__sgd_args *a, int64_t i0, int64_t i1) {
+NN__NOINLINE static void nn__sgd_c(const nn__sgd_args *a, int64_t i0, int64_t i1) {
     int64_t i;
     for (i = i0; i < i1; i++) {
         float d = a->sign * a->g[i] + a->wd * a->p[i];
@@ -2096,14 +2105,15 @@ static void nn__sgd_range(void *arg, int64_t i0, int64_t i1) {
 }
 
 /* Adam and AdamW over p[i0..i1): PyTorch's formula in float, the same operations in the same
-   order on every path (no FMA contraction), so the vector path gives the scalar path's bits */
+   order on every path (no FMA), so the vector path gives the scalar path's bits when the
+   compiler does not fuse the scalar a*b + c itself (it does not without -march/-mfma) */
 typedef struct nn__adam_args {
     float *p, *m, *v, *vmax;
     const float *g;
     float sign, wd, decay, fb1, ob1, fb2, ob2, bc2s, eps, step_size;
     int decoupled, cap;
 } nn__adam_args;
-static void nn__adam_c(const nn__adam_args *a, int64_t i0, int64_t i1) {
+NN__NOINLINE static void nn__adam_c(const nn__adam_args *a, int64_t i0, int64_t i1) {
     int64_t i;
     for (i = i0; i < i1; i++) {
         float d = a->sign * a->g[i], den;
