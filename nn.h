@@ -4167,7 +4167,7 @@ static int nn__conv2d_backward(nn_tensor *y) {
     j.x = NN__F32(x); j.w = NN__F32(w); j.gy = NN__F32(y->grad); j.dx = nn__gbuf(x);
     j.per_chunk = (j.N + NN__CONV_CHUNKS - 1) / NN__CONV_CHUNKS;
     chunks = (j.N + j.per_chunk - 1) / j.per_chunk;
-    if (threads > chunks) threads = (int)chunks;
+    /* one space per thread of the pool, even with fewer chunks: any worker may take a task */
     if (!nn__conv_ws(&j, 2, threads) || (dw && !(j.dwp = nn__scratch(y->ctx, chunks * j.O * j.K)))
         || (db && !(j.dbp = nn__dscratch(y->ctx, chunks * j.O)))) {
         nn__arena_rewind(y->ctx, mark);

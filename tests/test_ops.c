@@ -782,6 +782,26 @@ static void test_thread_determinism(nn_ctx *unused) {
         CHECK(diff == 0, "%lld of %d parameter values differ between 1 and %d threads", (long long)diff, NOUT, th);
     }
     CHECK(a[0] != -1.0f, "no parameters were read");
+    {   /* a batch of 2 on 3 threads: fewer conv chunks than threads */
+        nn_ctx *c1 = nn_ctx_new(), *c3 = nn_ctx_new();
+        int64_t xs[4] = { 2, 3, 9, 9 }, ws[4] = { 5, 3, 3, 3 };
+        nn_tensor *x1, *w1, *x3, *w3, *y1, *y3;
+        nn_conv_opts o = nn_conv_opts_default();
+        int64_t i, diff = 0;
+        nn_set_num_threads(c3, 3);
+        nn_manual_seed(c1, 3); nn_manual_seed(c3, 3);
+        x1 = nn_set_requires_grad(nn_randn(c1, 4, xs), 1); w1 = nn_set_requires_grad(nn_randn(c1, 4, ws), 1);
+        x3 = nn_set_requires_grad(nn_randn(c3, 4, xs), 1); w3 = nn_set_requires_grad(nn_randn(c3, 4, ws), 1);
+        y1 = nn_conv2d(x1, w1, NULL, o); y3 = nn_conv2d(x3, w3, NULL, o);
+        nn_backward(nn_sum(nn_mul(y1, y1), NN_ALL, 0), NULL, 0);
+        nn_backward(nn_sum(nn_mul(y3, y3), NN_ALL, 0), NULL, 0);
+        for (i = 0; i < w1->numel; i++) diff += memcmp(&nn_f32(w1->grad)[i], &nn_f32(w3->grad)[i], sizeof(float)) != 0;
+        for (i = 0; i < x1->numel; i++) diff += memcmp(&nn_f32(x1->grad)[i], &nn_f32(x3->grad)[i], sizeof(float)) != 0;
+        CHECK(diff == 0 && !nn_error(c1) && !nn_error(c3), "conv2d gradients of a batch of 2: %lld values differ between 1 and 3 threads", (long long)diff);
+        nn_arena_reset(c1); nn_arena_reset(c3);
+        nn_free(x1); nn_free(w1); nn_free(x3); nn_free(w3);
+        nn_ctx_free(c1); nn_ctx_free(c3);
+    }
     free(a); free(b);
     end();
 }
