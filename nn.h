@@ -75,6 +75,7 @@
        NN_NO_SIMD                plain C kernels only (no AVX-512/AVX2/NEON paths)
        NN_NO_THREADS             no worker pool (nn_set_num_threads keeps 1)
        NN_USE_CBLAS              large products to cblas_sgemm (link your CBLAS)
+       NN_MPI                    data parallel over MPI (mpicc; see "distributed")
        NN_MAX_DIMS               most dims a tensor can have (default 8)
      Switched on by what you include before nn.h (Debian's libstb-dev):
        stb_image.h               image folders and gzip'd IDX files
@@ -85,7 +86,8 @@
    SECTIONS: each opens with a banner "==== name ====" (grep for it), first
    the declarations, then the implementation in the same order:
        config, public types, context, tensors, ops, autograd, modules,
-       losses, optimizers, schedulers, serialisation, data, training utilities
+       losses, optimizers, schedulers, serialisation, data, training utilities,
+       distributed
    (the implementation adds "memory" and "cpu" before ops). Ops are listed once, in
    NN__OP_LIST: each op's enum, name and forward/backward kernels.
 
@@ -103,6 +105,9 @@
 #include <stdint.h>
 #ifndef NN_NO_STDIO
 #include <stdio.h>
+#endif
+#ifdef NN_MPI
+#include <mpi.h>    /* the distributed section's communicators: build with mpicc */
 #endif
 
 #ifndef NN_API
@@ -876,18 +881,26 @@ typedef struct nn_dataloader_opts {
     uint64_t seed;                       /* 0: seeds the loader's own RNG (shuffling, random transforms) */
     const nn_transform *transforms;      /* NULL: Compose(transforms) per sample, copied by the loader */
     int ntransforms;                     /* 0 */
+    /* DistributedSampler(dataset, num_replicas, rank, drop_last): sample k of this rank's shard is
+       sample rank + k * num_replicas of the epoch's order, which every rank draws alike from the
+       same seed (nn.h's permutation, not torch.randperm's). Random transforms then draw from a
+       per-rank stream. */
+    int num_replicas;                    /* 1: the whole dataset (the world size for data parallel) */
+    int rank;                            /* 0: this process's shard, 0 .. num_replicas - 1 */
+    int sampler_drop_last;               /* 0: shards of ceil(len / num_replicas), the order's first samples
+                                            repeated to fill them; 1: floor, the tail dropped (PyTorch's) */
 } nn_dataloader_opts;
 NN_API nn_dataloader_opts nn_dataloader_opts_default(void);
 /* DataLoader(d, ...). It reads d and does not own it: free the loader before (or without
    using it after) the dataset. NULL with an error naming a bad option or dataset; d NULL
    gives NULL quietly (the call that returned NULL has reported why). */
 NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o);
-/* The next batch: *x (B, ...) float32 and *y: int64 (B) class labels when the dataset's ydim
+/* The next batch (of this rank's shard when num_replicas > 1): *x (B, ...) float32 and *y: int64 (B) class labels when the dataset's ydim
    is 0, else float32 (B, ydim); both owned by the loader and reused (no allocation per batch).
    Returns 0 at the end of an epoch; the next call starts the next epoch (reshuffled).
    Its state (epoch, position, order, RNG) goes into checkpoints (nn_checkpoint.loader). */
 NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y);
-NN_API int64_t nn_dataloader_len(const nn_dataloader *dl);         /* batches per epoch */
+NN_API int64_t nn_dataloader_len(const nn_dataloader *dl);         /* batches per epoch (of this rank's shard) */
 NN_API int64_t nn_dataloader_epoch(const nn_dataloader *dl);       /* epochs begun (1 during the first) */
 NN_API void nn_dataloader_free(nn_dataloader *dl);                 /* frees x, y and the loader; NULL is a no-op */
 
@@ -928,6 +941,73 @@ NN_API void nn_plot_terminal(const char *title, const float *const *ys, const ch
 NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, const char *const *labels, int ncurves, int n);
 #endif
 
+/* ==== distributed ==== */
+/* torch.distributed and DistributedDataParallel, over MPI */
+
+/* Data parallel training: every rank (a process) holds the whole model, trains on its own shard
+   of the data (nn_dataloader_opts.num_replicas and .rank), and after backward averages its
+   gradients with the other ranks, so N ranks with batch B train as one process with batch N*B.
+   Build with -DNN_MPI and an MPI (Open MPI: mpicc; run with mpirun -np N). Without NN_MPI the
+   same calls give a world of one process (rank 0 of 1) whose collectives leave the data as it
+   is; started by mpirun as one of several processes, nn_dist_init then refuses.
+   Errors of MPI calls go to the context as any other error (MPI_ERRORS_RETURN on nn.h's own
+   communicator). A rank that fails alone would leave the others waiting in the next collective:
+   nn_dist_check and nn_ddp_sync_grads tell every rank, so all stop with the first rank's message. */
+typedef struct nn_dist nn_dist;    /* a process group: its ranks and communicator */
+/* dist.ReduceOp */
+typedef enum nn_reduce_op { NN_REDUCE_SUM = 0, NN_REDUCE_AVG = 1, NN_REDUCE_MAX = 2, NN_REDUCE_MIN = 3 } nn_reduce_op;
+
+/* dist.init_process_group("mpi") over MPI_COMM_WORLD. Calls MPI_Init unless the program already
+   has (then nn_dist_free leaves MPI to it); argc and argv may be NULL. NULL with an error. */
+NN_API nn_dist *nn_dist_init(nn_ctx *ctx, int *argc, char ***argv);
+#ifdef NN_MPI
+/* A group over your communicator, duplicated so nn.h's messages never meet yours. */
+NN_API nn_dist *nn_dist_new_comm(nn_ctx *ctx, MPI_Comm comm);
+#endif
+NN_API void nn_dist_free(nn_dist *d);             /* destroy_process_group(); MPI_Finalize if nn_dist_init began MPI */
+NN_API int nn_dist_rank(const nn_dist *d);        /* dist.get_rank(): 0 .. world_size - 1 */
+NN_API int nn_dist_world_size(const nn_dist *d);  /* dist.get_world_size() */
+NN_API int nn_dist_barrier(nn_dist *d);           /* dist.barrier(); 1 on success */
+/* Every rank passes whether its own part went well (ok: 0 or 1). Returns 1 when every rank's
+   did; otherwise 0 on every rank, with an error naming the first rank that failed and its
+   message. Call it after whatever can fail on one rank only (its files, its memory). */
+NN_API int nn_dist_check(nn_dist *d, int ok);
+/* dist.broadcast(t, src): t (contiguous float32 or int64, the same size on every rank) from rank src */
+NN_API int nn_dist_broadcast(nn_dist *d, nn_tensor *t, int src);
+/* dist.all_reduce(t, op), in place: t contiguous float32, or int64 (not AVG) */
+NN_API int nn_dist_all_reduce(nn_dist *d, nn_tensor *t, nn_reduce_op op);
+/* the same over n doubles of yours: a loss, counts of right answers */
+NN_API int nn_dist_all_reduce_scalars(nn_dist *d, double *values, int n, nn_reduce_op op);
+/* every parameter and buffer of m from rank src; first checks that every rank has the same shapes */
+NN_API int nn_dist_broadcast_module(nn_dist *d, nn_module *m, int src);
+
+/* DistributedDataParallel(module, bucket_cap_mb=25, broadcast_buffers=True) */
+typedef struct nn_ddp nn_ddp;
+typedef struct nn_ddp_opts {
+    double bucket_cap_mb;      /* 25: gradients travel in messages of up to this many MiB */
+    int broadcast_buffers;     /* 1: a training forward first takes rank 0's buffers (BatchNorm's stats) */
+} nn_ddp_opts;
+NN_API nn_ddp_opts nn_ddp_opts_default(void);
+/* Wraps m, which stays yours (free the nn_ddp first, then m). Checks that every rank has the same
+   parameters and buffers and gives every rank rank 0's values. NULL with an error on every rank. */
+NN_API nn_ddp *nn_ddp_new(nn_dist *d, nn_module *m, nn_ddp_opts o);
+/* ddp(x): rank 0's buffers (in training mode, with broadcast_buffers), then m(x) */
+NN_API nn_tensor *nn_ddp_forward(nn_ddp *ddp, nn_tensor *x);
+/* After nn_backward, what DDP does inside backward: each parameter's grad becomes its mean over
+   the ranks (summed in buckets of parameters, last registered first, all in flight at once; a
+   parameter with no grad on any rank keeps none). Returns 1. When a rank's context holds an
+   error (its step failed), every rank returns 0 with that rank's message and no grad changes. */
+NN_API int nn_ddp_sync_grads(nn_ddp *ddp);
+NN_API int nn_ddp_num_buckets(const nn_ddp *ddp); /* how many messages nn_ddp_sync_grads sends */
+NN_API void nn_ddp_free(nn_ddp *ddp);             /* the wrapper only, not the module; NULL is a no-op */
+#ifndef NN_NO_STDIO
+/* Checkpoints in data parallel: rank 0 saves and every rank learns whether it did (1 on every rank,
+   or 0 with rank 0's message); every rank loads (0 on every rank if any failed; a rank that
+   succeeded has then loaded). The loader's position carries over to another number of ranks. */
+NN_API int nn_dist_save_checkpoint(nn_dist *d, const nn_checkpoint *ck, const char *path);
+NN_API int nn_dist_load_checkpoint(nn_dist *d, nn_checkpoint *ck, const char *path);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
@@ -945,10 +1025,10 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
 #include <string.h>
 #include <limits.h>
 #include <stdio.h>      /* snprintf for messages; with NN_NO_STDIO nothing is printed or opened */
+#include <stdlib.h>     /* strtod, getenv */
 
 #if defined(NN_MALLOC) && defined(NN_REALLOC) && defined(NN_FREE)
 #elif !defined(NN_MALLOC) && !defined(NN_REALLOC) && !defined(NN_FREE)
-#include <stdlib.h>
 #define NN_MALLOC(sz) malloc(sz)
 #define NN_REALLOC(p, sz) realloc(p, sz)
 #define NN_FREE(p) free(p)
@@ -7503,7 +7583,7 @@ static const char *nn__optim_state_names[NN__OPTIM_KINDS][3] = {
     { "square_avg", "momentum_buffer", "grad_avg" }, { "sum", NULL, NULL } };
 
 /* The DataLoader's state, read and set by the data section (defined there). */
-typedef struct nn__loader_state { int64_t len, pos, epoch; uint64_t rng; int64_t *order; } nn__loader_state;
+typedef struct nn__loader_state { int64_t len, pos, epoch, num_replicas; uint64_t rng; int64_t *order; } nn__loader_state;
 static nn__loader_state nn__dataloader_state(nn_dataloader *dl);   /* order points into the loader */
 static void nn__dataloader_set_state(nn_dataloader *dl, const nn__loader_state *s);
 
@@ -7616,6 +7696,7 @@ static int nn__ck_save_loader(nn__ck *c, nn_ctx *ctx, nn_dataloader *dl) {
     nn__ck_num(c, "loader.len", (double)ls.len);
     nn__ck_num(c, "loader.pos", (double)ls.pos);
     nn__ck_num(c, "loader.epoch", (double)ls.epoch);
+    nn__ck_num(c, "loader.num_replicas", (double)ls.num_replicas);
     nn__ck_u64(c, "loader.rng", ls.rng);
     nn__ck_tensor(c, "", "loader.order", c->order);
     return 1;
@@ -7784,6 +7865,7 @@ static int nn__ld_check_loader(nn_safetensors *st, nn_dataloader *dl) {
     if (!nn__meta_int(st, "loader.len", 0, INT64_MAX / 2, &len)) return 0;
     if (len != ls.len) { nn__err(st->ctx, "nn_load_checkpoint: the loader in %s had %lld samples; this one has %lld", st->path, (long long)len, (long long)ls.len); return 0; }
     if (!nn__meta_int(st, "loader.pos", -1, len, &v) || !nn__meta_int(st, "loader.epoch", 0, INT64_MAX / 2, &v) || !nn__meta_u64(st, "loader.rng", &u)) return 0;
+    if (nn_safetensors_meta(st, "loader.num_replicas") && !nn__meta_int(st, "loader.num_replicas", 1, INT_MAX, &v)) return 0;
     e = nn__st_find(st, "loader.order");
     if (!e) { nn__err(st->ctx, "nn_load_checkpoint: %s has no tensor \"loader.order\"", st->path); return 0; }
     if (!nn__st_fits(st, e, 1, &len, NN_INT64, "nn_load_checkpoint", "", "loader.order")) return 0;
@@ -7807,6 +7889,8 @@ static void nn__ld_loader(nn_safetensors *st, nn_dataloader *dl) {
     nn__meta_u64(st, "loader.rng", &u);
     nn__meta_int(st, "loader.pos", -1, ls.len, &v); ls.pos = v;
     nn__meta_int(st, "loader.epoch", 0, INT64_MAX / 2, &v); ls.epoch = v;
+    ls.num_replicas = 1;   /* files from before data parallel */
+    if (nn_safetensors_meta(st, "loader.num_replicas")) { nn__meta_int(st, "loader.num_replicas", 1, INT_MAX, &v); ls.num_replicas = v; }
     ls.rng = u;
     for (i = 0; i < ls.len; i++) { nn__st_elem(st, e, i, &iv, &fv); ls.order[i] = nn__st_is_int(e->dtype) ? iv : (int64_t)fv; }
     nn__dataloader_set_state(dl, &ls);
@@ -8499,11 +8583,13 @@ struct nn_dataloader {
     nn_dataset *d;
     nn_dataloader_opts o;
     nn_transform *transforms;            /* the loader's copy of o.transforms */
-    int64_t *order;                      /* (len) sample order of the current epoch */
-    int64_t pos;                         /* next position in order; -1: the next call starts an epoch */
+    int64_t *order;                      /* (len) sample order of the current epoch, the same on every rank */
+    int64_t nsamples;                    /* this rank's samples per epoch (len when num_replicas is 1) */
+    int64_t pos;                         /* next sample of this rank's shard; -1: the next call starts an epoch */
     int64_t epoch;                       /* epochs begun */
     int64_t sample, out_shape[3];
-    uint64_t rng;                        /* shuffling and random transforms */
+    uint64_t rng;                        /* shuffling, and random transforms when num_replicas is 1 */
+    uint64_t trng;                       /* random transforms of this rank when num_replicas > 1 */
     nn_tensor *x, *y;
     float *raw;
 };
@@ -8512,6 +8598,7 @@ NN_API nn_dataloader_opts nn_dataloader_opts_default(void) {
     nn_dataloader_opts o;
     memset(&o, 0, sizeof o);
     o.batch_size = 1; o.shuffle = 0; o.drop_last = 0; o.seed = 0; o.transforms = NULL; o.ntransforms = 0;
+    o.num_replicas = 1; o.rank = 0; o.sampler_drop_last = 0;
     return o;
 }
 
@@ -8526,7 +8613,21 @@ static int nn__dataloader_check(nn_dataset *d, const nn_dataloader_opts *o) {
     }
     if (o->ntransforms && d->xdim != 3) { nn__err(d->ctx, "%s: transforms need image samples (C, H, W); the dataset's have %d dims", fn, d->xdim); return 0; }
     if (d->len <= 0) { nn__err(d->ctx, "%s: the dataset has %lld samples; it needs at least one", fn, (long long)d->len); return 0; }
+    if (o->num_replicas < 1) { nn__err(d->ctx, "%s: num_replicas is %d; it must be >= 1", fn, o->num_replicas); return 0; }
+    if (o->rank < 0 || o->rank >= o->num_replicas) {
+        nn__err(d->ctx, "%s: rank is %d; it must be in [0, %d] for num_replicas %d", fn, o->rank, o->num_replicas - 1, o->num_replicas); return 0;
+    }
+    if (o->sampler_drop_last != 0 && o->sampler_drop_last != 1) { nn__err(d->ctx, "%s: sampler_drop_last is %d; it must be 0 or 1", fn, o->sampler_drop_last); return 0; }
+    if (o->sampler_drop_last && d->len < o->num_replicas) {
+        nn__err(d->ctx, "%s: %lld samples over %d replicas with sampler_drop_last leave each rank none", fn, (long long)d->len, o->num_replicas); return 0;
+    }
     return 1;
+}
+
+/* DistributedSampler's num_samples: this rank's share of an epoch */
+static int64_t nn__shard_len(int64_t len, int64_t replicas, int drop_last) {
+    if (drop_last && len % replicas) return (len - replicas + replicas - 1) / replicas;
+    return len / replicas + (len % replicas != 0);
 }
 
 NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o) {
@@ -8539,6 +8640,7 @@ NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o) {
     if (!dl) { nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
     memset(dl, 0, sizeof *dl);
     dl->d = d; dl->o = o; dl->rng = o.seed ^ 0x5eedULL;
+    dl->nsamples = nn__shard_len(d->len, o.num_replicas, o.sampler_drop_last);
     memcpy(dl->out_shape, s, sizeof s);
     dl->sample = nn__prod(s, d->xdim);
     dl->order = NN__CAST(int64_t *, NN_MALLOC((size_t)d->len * sizeof(int64_t)));
@@ -8558,11 +8660,12 @@ NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o) {
 
 NN_API int64_t nn_dataloader_len(const nn_dataloader *dl) {
     if (!dl) return 0;
-    return dl->o.drop_last ? dl->d->len / dl->o.batch_size : (dl->d->len + dl->o.batch_size - 1) / dl->o.batch_size;
+    return dl->o.drop_last ? dl->nsamples / dl->o.batch_size : (dl->nsamples + dl->o.batch_size - 1) / dl->o.batch_size;
 }
 NN_API int64_t nn_dataloader_epoch(const nn_dataloader *dl) { return dl ? dl->epoch : 0; }
 
-/* a new epoch: shuffle as torch.randperm would */
+/* a new epoch: shuffle as torch.randperm would; with several ranks, each rank's transforms
+   get a stream of their own, drawn from the shared state */
 static void nn__dataloader_epoch(nn_dataloader *dl) {
     int64_t k;
     dl->pos = 0; dl->epoch++;
@@ -8570,17 +8673,28 @@ static void nn__dataloader_epoch(nn_dataloader *dl) {
         int64_t j = (int64_t)(nn__splitmix(&dl->rng) % (uint64_t)(k + 1)), t = dl->order[k];
         dl->order[k] = dl->order[j]; dl->order[j] = t;
     }
+    if (dl->o.num_replicas > 1) {
+        dl->trng = dl->rng ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(dl->o.rank + 1)) ^ (uint64_t)dl->epoch;
+        nn__splitmix(&dl->trng);
+    }
+}
+
+/* the dataset index of this rank's sample k: DistributedSampler's indices[rank::num_replicas]
+   of the order, padded by wrapping around */
+static int64_t nn__dataloader_index(const nn_dataloader *dl, int64_t k) {
+    return dl->order[(dl->o.rank + k * dl->o.num_replicas) % dl->d->len];
 }
 
 /* sample k of the batch into x (B, ...) and y, through the transforms */
 static int nn__dataloader_sample(nn_dataloader *dl, int64_t k) {
     nn_dataset *d = dl->d; int64_t Y = d->ydim;
     float *xo = NN__F32(dl->x) + k * dl->sample;
-    if (!nn_dataset_get(d, dl->order[dl->pos + k], dl->o.ntransforms ? dl->raw : xo, Y ? NN__F32(dl->y) + k * Y : NULL,
+    if (!nn_dataset_get(d, nn__dataloader_index(dl, dl->pos + k), dl->o.ntransforms ? dl->raw : xo, Y ? NN__F32(dl->y) + k * Y : NULL,
                         Y ? NULL : NN__I64(dl->y) + k)) return 0;
     if (dl->o.ntransforms) {
         int64_t os[3]; nn__mark m = nn__arena_mark(d->ctx);
-        int ok = nn_apply_transforms(d->ctx, dl->transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os, &dl->rng);
+        int ok = nn_apply_transforms(d->ctx, dl->transforms, dl->o.ntransforms, dl->raw, d->xshape, xo, os,
+                                     dl->o.num_replicas > 1 ? &dl->trng : &dl->rng);
         nn__arena_rewind(d->ctx, m);
         if (!ok) return 0;
     }
@@ -8593,7 +8707,7 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
     if (!x || !y) { nn__err(dl->d->ctx, "nn_dataloader_next: x or y is NULL; pass where the batch goes"); return 0; }
     d = dl->d; B = dl->o.batch_size; Y = d->ydim ? d->ydim : 1;
     if (dl->pos < 0) nn__dataloader_epoch(dl);
-    b = d->len - dl->pos < B ? d->len - dl->pos : B;
+    b = dl->nsamples - dl->pos < B ? dl->nsamples - dl->pos : B;
     if (b <= 0 || (dl->o.drop_last && b < B)) { dl->pos = -1; return 0; }
     for (k = 0; k < b; k++) if (!nn__dataloader_sample(dl, k)) { dl->pos = -1; return 0; }
     dl->pos += b;
@@ -8615,10 +8729,23 @@ NN_API void nn_dataloader_free(nn_dataloader *dl) {
 static nn__loader_state nn__dataloader_state(nn_dataloader *dl) {
     nn__loader_state s;
     s.len = dl->d->len; s.pos = dl->pos; s.epoch = dl->epoch; s.rng = dl->rng; s.order = dl->order;
+    s.num_replicas = dl->o.num_replicas;
     return s;
 }
+/* A state saved on another number of ranks resumes where the ranks together stopped: pos
+   samples on each of s->num_replicas ranks are pos * s->num_replicas samples of the order
+   (rounded down: a few samples may be seen twice, none is skipped). */
 static void nn__dataloader_set_state(nn_dataloader *dl, const nn__loader_state *s) {
-    dl->pos = s->pos; dl->epoch = s->epoch; dl->rng = s->rng;
+    int64_t pos = s->pos;
+    if (pos > 0 && s->num_replicas != dl->o.num_replicas) {
+        pos = pos <= INT64_MAX / s->num_replicas ? pos * s->num_replicas / dl->o.num_replicas : dl->nsamples;
+        if (pos > dl->nsamples) pos = dl->nsamples;
+    }
+    if (dl->o.num_replicas > 1) {   /* the transforms' stream of this epoch, as nn__dataloader_epoch draws it */
+        dl->trng = s->rng ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(dl->o.rank + 1)) ^ (uint64_t)s->epoch;
+        nn__splitmix(&dl->trng);
+    }
+    dl->pos = pos; dl->epoch = s->epoch; dl->rng = s->rng;
     if (s->order != dl->order) memcpy(dl->order, s->order, (size_t)s->len * sizeof(int64_t));
 }
 #endif
@@ -8871,6 +8998,519 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
 #endif
 }
 #endif /* NN_NO_STDIO */
+
+/* ==== distributed ==== */
+/* the process group (MPI, or a world of one without NN_MPI), collectives, DDP */
+
+struct nn_dist {
+    nn_ctx *ctx;
+    int rank, size;
+    int finalize;              /* nn_dist_init began MPI: nn_dist_free ends it */
+#ifdef NN_MPI
+    MPI_Comm comm;             /* nn.h's duplicate, errors returned */
+#endif
+};
+
+typedef struct nn__bucket {
+    int first, count;          /* ddp->params[first .. first + count) */
+    int64_t numel;             /* their elements; buf holds these, then count presence flags, then a fail flag */
+    float *buf;
+} nn__bucket;
+
+struct nn_ddp {
+    nn_dist *d;
+    nn_module *m;
+    nn_ddp_opts o;
+    nn_tensor **params;        /* parameters(), last registered first (the order grads become ready) */
+    int nparams;
+    nn_tensor **buffers;
+    int nbuffers;
+    float *fbuf;               /* float32 buffers, packed for one broadcast */
+    int64_t nf;
+    int64_t *ibuf;             /* int64 buffers (num_batches_tracked), packed */
+    int64_t ni;
+    nn__bucket *b;
+    int nb;
+    void *req;                 /* MPI_Request per bucket */
+};
+
+#ifdef NN_MPI
+#define NN__MPI_CHUNK ((int64_t)1 << 30)    /* MPI counts are int: longer messages go in pieces */
+
+/* 1, or 0 with the MPI error text */
+static int nn__mpi_ok(nn_dist *d, int rc, const char *fn, const char *call) {
+    char s[MPI_MAX_ERROR_STRING];
+    int n = 0;
+    if (rc == MPI_SUCCESS) return 1;
+    if (MPI_Error_string(rc, s, &n) != MPI_SUCCESS) snprintf(s, sizeof s, "MPI error %d", rc);
+    nn__err(d->ctx, "%s: %s failed on rank %d: %s", fn, call, d->rank, s);
+    return 0;
+}
+
+static int nn__dist_attach(nn_dist *d, MPI_Comm comm, const char *fn) {
+    if (!nn__mpi_ok(d, MPI_Comm_dup(comm, &d->comm), fn, "MPI_Comm_dup")) return 0;
+    if (!nn__mpi_ok(d, MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN), fn, "MPI_Comm_set_errhandler")
+        || !nn__mpi_ok(d, MPI_Comm_rank(d->comm, &d->rank), fn, "MPI_Comm_rank")
+        || !nn__mpi_ok(d, MPI_Comm_size(d->comm, &d->size), fn, "MPI_Comm_size")) {
+        MPI_Comm_free(&d->comm);
+        return 0;
+    }
+    return 1;
+}
+
+static MPI_Datatype nn__mpi_type(nn_dtype t) { return t == NN_INT64 ? MPI_INT64_T : MPI_FLOAT; }
+static MPI_Op nn__mpi_op(nn_reduce_op op) { return op == NN_REDUCE_MAX ? MPI_MAX : op == NN_REDUCE_MIN ? MPI_MIN : MPI_SUM; }
+static size_t nn__mpi_size(MPI_Datatype t) { return t == MPI_DOUBLE || t == MPI_INT64_T ? 8 : 4; }
+
+static int nn__mpi_bcast(nn_dist *d, void *p, int64_t n, MPI_Datatype t, int src, const char *fn) {
+    int64_t i;
+    for (i = 0; i < n; i += NN__MPI_CHUNK) {
+        int c = (int)(n - i < NN__MPI_CHUNK ? n - i : NN__MPI_CHUNK);
+        if (!nn__mpi_ok(d, MPI_Bcast((char *)p + (size_t)i * nn__mpi_size(t), c, t, src, d->comm), fn, "MPI_Bcast")) return 0;
+    }
+    return 1;
+}
+static int nn__mpi_allreduce(nn_dist *d, void *p, int64_t n, MPI_Datatype t, MPI_Op op, const char *fn) {
+    int64_t i;
+    for (i = 0; i < n; i += NN__MPI_CHUNK) {
+        int c = (int)(n - i < NN__MPI_CHUNK ? n - i : NN__MPI_CHUNK);
+        if (!nn__mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, (char *)p + (size_t)i * nn__mpi_size(t), c, t, op, d->comm), fn, "MPI_Allreduce"))
+            return 0;
+    }
+    return 1;
+}
+#else
+/* Without NN_MPI, a program that mpirun (or another launcher) started as one of several
+   processes would train alone on every rank: refuse it. */
+static int nn__launched_size(void) {
+    const char *vars[3] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE" };
+    int k;
+    for (k = 0; k < 3; k++) {
+        const char *s = getenv(vars[k]);
+        if (s && atoi(s) > 1) return atoi(s);
+    }
+    return 1;
+}
+#endif
+
+static nn_dist *nn__dist_alloc(nn_ctx *ctx, const char *fn) {
+    nn_dist *d;
+    if (!ctx) { nn__err_noctx(fn, "ctx is NULL"); return NULL; }
+    d = NN__CAST(nn_dist *, NN_MALLOC(sizeof(nn_dist)));
+    if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    memset(d, 0, sizeof *d);
+    d->ctx = ctx; d->rank = 0; d->size = 1;
+    return d;
+}
+
+NN_API nn_dist *nn_dist_init(nn_ctx *ctx, int *argc, char ***argv) {
+    const char *fn = "nn_dist_init";
+    nn_dist *d = nn__dist_alloc(ctx, fn);
+    if (!d) return NULL;
+#ifdef NN_MPI
+    {
+        int inited = 0, finalized = 0;
+        MPI_Finalized(&finalized);
+        if (finalized) { nn__err(ctx, "%s: MPI was already finalized; MPI cannot start twice", fn); NN_FREE(d); return NULL; }
+        MPI_Initialized(&inited);
+        if (!inited) {
+            if (MPI_Init(argc, argv) != MPI_SUCCESS) { nn__err(ctx, "%s: MPI_Init failed", fn); NN_FREE(d); return NULL; }
+            d->finalize = 1;
+        }
+        if (!nn__dist_attach(d, MPI_COMM_WORLD, fn)) {
+            if (d->finalize) MPI_Finalize();
+            NN_FREE(d);
+            return NULL;
+        }
+    }
+#else
+    (void)argc; (void)argv;
+    if (nn__launched_size() > 1) {
+        nn__err(ctx, "%s: started as one of %d processes (mpirun), but nn.h was built without NN_MPI: every process "
+                "would train alone; build with mpicc -DNN_MPI", fn, nn__launched_size());
+        NN_FREE(d);
+        return NULL;
+    }
+#endif
+    return d;
+}
+
+#ifdef NN_MPI
+NN_API nn_dist *nn_dist_new_comm(nn_ctx *ctx, MPI_Comm comm) {
+    nn_dist *d = nn__dist_alloc(ctx, "nn_dist_new_comm");
+    if (!d) return NULL;
+    if (comm == MPI_COMM_NULL) { nn__err(ctx, "nn_dist_new_comm: comm is MPI_COMM_NULL"); NN_FREE(d); return NULL; }
+    if (!nn__dist_attach(d, comm, "nn_dist_new_comm")) { NN_FREE(d); return NULL; }
+    return d;
+}
+#endif
+
+NN_API void nn_dist_free(nn_dist *d) {
+    if (!d) return;
+#ifdef NN_MPI
+    {
+        int finalized = 0;
+        MPI_Finalized(&finalized);
+        if (!finalized) {
+            MPI_Comm_free(&d->comm);
+            if (d->finalize) MPI_Finalize();
+        }
+    }
+#endif
+    NN_FREE(d);
+}
+
+NN_API int nn_dist_rank(const nn_dist *d) { return d ? d->rank : 0; }
+NN_API int nn_dist_world_size(const nn_dist *d) { return d ? d->size : 0; }
+
+NN_API int nn_dist_barrier(nn_dist *d) {
+    if (!d) return 0;
+#ifdef NN_MPI
+    return nn__mpi_ok(d, MPI_Barrier(d->comm), "nn_dist_barrier", "MPI_Barrier");
+#else
+    return 1;
+#endif
+}
+
+NN_API int nn_dist_check(nn_dist *d, int ok) {
+    if (!d) return 0;
+    if (ok != 0 && ok != 1) { nn__err(d->ctx, "nn_dist_check: ok is %d; it must be 0 or 1", ok); ok = 0; }
+#ifdef NN_MPI
+    {
+        int first = ok ? INT_MAX : d->rank;
+        char msg[512];
+        if (!nn__mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, d->comm), "nn_dist_check", "MPI_Allreduce")) return 0;
+        if (first == INT_MAX) return 1;
+        memset(msg, 0, sizeof msg);
+        if (d->rank == first) snprintf(msg, sizeof msg, "%s", nn_error(d->ctx) ? nn_error(d->ctx) : "(it recorded no error)");
+        if (!nn__mpi_ok(d, MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, d->comm), "nn_dist_check", "MPI_Bcast")) return 0;
+        msg[sizeof msg - 1] = 0;
+        nn__err(d->ctx, "nn_dist_check: rank %d of %d failed: %s", first, d->size, msg);
+        return 0;
+    }
+#else
+    return ok;
+#endif
+}
+
+/* t can travel: contiguous, float32 or int64 */
+static int nn__dist_tensor_ok(nn_dist *d, nn_tensor *t, const char *fn) {
+    if (!d) return 0;
+    if (!t) { nn__err(d->ctx, "%s: t is NULL", fn); return 0; }
+    if (!nn_is_contiguous(t)) { nn__err(d->ctx, "%s: t is strided; pass a contiguous tensor (nn_contiguous)", fn); return 0; }
+    return 1;
+}
+
+/* Every rank holds the same sig (sizes of what is about to travel): 1, else 0 and an error on every rank */
+static int nn__dist_same(nn_dist *d, uint64_t sig, const char *fn, const char *what) {
+#ifdef NN_MPI
+    uint64_t v[2];
+    v[0] = sig; v[1] = ~sig;
+    if (!nn__mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_BAND, d->comm), fn, "MPI_Allreduce")) return 0;
+    if (v[0] != ~v[1]) { nn__err(d->ctx, "%s: the ranks disagree on %s (rank %d of %d)", fn, what, d->rank, d->size); return 0; }
+#else
+    (void)d; (void)sig; (void)fn; (void)what;
+#endif
+    return 1;
+}
+
+static uint64_t nn__fnv(uint64_t h, int64_t v) {
+    int k;
+    for (k = 0; k < 8; k++) { h ^= (uint64_t)(v >> (8 * k)) & 0xff; h *= 0x100000001b3ULL; }
+    return h;
+}
+static uint64_t nn__dist_sig(nn_tensor *const *ts, int n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    int k, j;
+    h = nn__fnv(h, n);
+    for (k = 0; k < n; k++) {
+        h = nn__fnv(nn__fnv(h, ts[k]->dtype), ts[k]->ndim);
+        for (j = 0; j < ts[k]->ndim; j++) h = nn__fnv(h, ts[k]->shape[j]);
+    }
+    return h;
+}
+
+NN_API int nn_dist_broadcast(nn_dist *d, nn_tensor *t, int src) {
+    const char *fn = "nn_dist_broadcast";
+    if (!nn__dist_tensor_ok(d, t, fn)) return 0;
+    if (src < 0 || src >= d->size) { nn__err(d->ctx, "%s: src is %d; the ranks are 0 .. %d", fn, src, d->size - 1); return 0; }
+    if (!nn__dist_same(d, nn__dist_sig(&t, 1), fn, "t's shape or dtype")) return 0;
+#ifdef NN_MPI
+    return nn__mpi_bcast(d, t->data, t->numel, nn__mpi_type(t->dtype), src, fn);
+#else
+    return 1;
+#endif
+}
+
+static int nn__dist_op_ok(nn_dist *d, nn_reduce_op op, const char *fn) {
+    if (op == NN_REDUCE_SUM || op == NN_REDUCE_AVG || op == NN_REDUCE_MAX || op == NN_REDUCE_MIN) return 1;
+    nn__err(d->ctx, "%s: op is %d; it must be NN_REDUCE_SUM, NN_REDUCE_AVG, NN_REDUCE_MAX or NN_REDUCE_MIN", fn, (int)op);
+    return 0;
+}
+
+NN_API int nn_dist_all_reduce(nn_dist *d, nn_tensor *t, nn_reduce_op op) {
+    const char *fn = "nn_dist_all_reduce";
+    if (!nn__dist_tensor_ok(d, t, fn) || !nn__dist_op_ok(d, op, fn)) return 0;
+    if (op == NN_REDUCE_AVG && t->dtype == NN_INT64) { nn__err(d->ctx, "%s: AVG of an int64 tensor; use SUM and divide", fn); return 0; }
+    if (!nn__dist_same(d, nn__dist_sig(&t, 1), fn, "t's shape or dtype")) return 0;
+#ifdef NN_MPI
+    if (!nn__mpi_allreduce(d, t->data, t->numel, nn__mpi_type(t->dtype), nn__mpi_op(op), fn)) return 0;
+    if (op == NN_REDUCE_AVG) {
+        int64_t i;
+        for (i = 0; i < t->numel; i++) NN__F32(t)[i] /= (float)d->size;
+    }
+#endif
+    return 1;
+}
+
+NN_API int nn_dist_all_reduce_scalars(nn_dist *d, double *values, int n, nn_reduce_op op) {
+    const char *fn = "nn_dist_all_reduce_scalars";
+    if (!d) return 0;
+    if (n < 0 || (n > 0 && !values)) { nn__err(d->ctx, "%s: n is %d with values %s", fn, n, values ? "given" : "NULL"); return 0; }
+    if (!nn__dist_op_ok(d, op, fn) || !nn__dist_same(d, (uint64_t)n, fn, "n")) return 0;
+#ifdef NN_MPI
+    if (!nn__mpi_allreduce(d, values, n, MPI_DOUBLE, nn__mpi_op(op), fn)) return 0;
+    if (op == NN_REDUCE_AVG) {
+        int k;
+        for (k = 0; k < n; k++) values[k] /= (double)d->size;
+    }
+#endif
+    return 1;
+}
+
+/* m's parameters and buffers (each once), in a new array: 1, or 0 with an error */
+static int nn__dist_state(nn_dist *d, nn_module *m, const char *fn, nn_tensor ***ts, int *np, int *nb) {
+    int k;
+    *np = nn_module_parameters(m, NULL, 0);
+    *nb = nn_module_buffers(m, NULL, 0);
+    *ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(*np + *nb + 1) * sizeof(nn_tensor *)));
+    if (!*ts) { nn__err(d->ctx, "%s: out of memory", fn); return 0; }
+    nn_module_parameters(m, *ts, *np);
+    nn_module_buffers(m, *ts + *np, *nb);
+    for (k = 0; k < *np + *nb; k++) {
+        if (!nn_is_contiguous((*ts)[k])) { nn__err(d->ctx, "%s: %s %d of the model is strided", fn, k < *np ? "parameter" : "buffer", k); NN_FREE(*ts); return 0; }
+    }
+    return 1;
+}
+
+NN_API int nn_dist_broadcast_module(nn_dist *d, nn_module *m, int src) {
+    const char *fn = "nn_dist_broadcast_module";
+    nn_tensor **ts;
+    int np, nb, ok = 1;
+    if (!d) return 0;
+    if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); return 0; }
+    if (src < 0 || src >= d->size) { nn__err(d->ctx, "%s: src is %d; the ranks are 0 .. %d", fn, src, d->size - 1); return 0; }
+    if (!nn_dist_check(d, nn__dist_state(d, m, fn, &ts, &np, &nb))) return 0;
+    ok = nn__dist_same(d, nn__dist_sig(ts, np + nb), fn, "the model (its parameters' and buffers' shapes)");
+#ifdef NN_MPI
+    {
+        int k;
+        for (k = 0; ok && k < np + nb; k++) ok = nn__mpi_bcast(d, ts[k]->data, ts[k]->numel, nn__mpi_type(ts[k]->dtype), src, fn);
+    }
+#endif
+    NN_FREE(ts);
+    return ok;
+}
+
+/* ---- DistributedDataParallel ---- */
+
+NN_API nn_ddp_opts nn_ddp_opts_default(void) {
+    nn_ddp_opts o;
+    memset(&o, 0, sizeof o);
+    o.bucket_cap_mb = 25.0;
+    o.broadcast_buffers = 1;
+    return o;
+}
+
+NN_API void nn_ddp_free(nn_ddp *ddp) {
+    int k;
+    if (!ddp) return;
+    for (k = 0; k < ddp->nb; k++) NN_FREE(ddp->b[k].buf);
+    NN_FREE(ddp->b); NN_FREE(ddp->params); NN_FREE(ddp->buffers); NN_FREE(ddp->fbuf); NN_FREE(ddp->ibuf); NN_FREE(ddp->req);
+    NN_FREE(ddp);
+}
+
+/* buckets of at most cap bytes of gradient (a larger parameter alone), parameters in reverse order */
+static int nn__ddp_buckets(nn_ddp *p, nn_tensor **ts) {
+    double cap = p->o.bucket_cap_mb * 1048576.0;
+    int k, start = 0;
+    int64_t bytes = 0;
+    p->params = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(p->nparams + 1) * sizeof(nn_tensor *)));
+    p->b = NN__CAST(nn__bucket *, NN_MALLOC((size_t)(p->nparams + 1) * sizeof(nn__bucket)));
+    if (!p->params || !p->b) return 0;
+    for (k = 0; k < p->nparams; k++) p->params[k] = ts[p->nparams - 1 - k];
+    for (k = 0; k <= p->nparams; k++) {
+        int64_t add = k < p->nparams ? p->params[k]->numel * 4 : 0;
+        if (k > start && (k == p->nparams || (double)(bytes + add) > cap)) {
+            nn__bucket *b = &p->b[p->nb];
+            b->first = start; b->count = k - start; b->numel = bytes / 4;
+            b->buf = NN__CAST(float *, NN_MALLOC((size_t)(b->numel + b->count + 1) * sizeof(float)));
+            p->nb++;
+            if (!b->buf) return 0;
+            start = k; bytes = 0;
+        }
+        bytes += add;
+    }
+    return 1;
+}
+
+static int nn__ddp_buffers(nn_ddp *p, nn_tensor *const *bufs) {
+    int k;
+    p->buffers = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(p->nbuffers + 1) * sizeof(nn_tensor *)));
+    if (!p->buffers) return 0;
+    for (k = 0; k < p->nbuffers; k++) {
+        p->buffers[k] = bufs[k];
+        if (bufs[k]->dtype == NN_INT64) p->ni += bufs[k]->numel;
+        else p->nf += bufs[k]->numel;
+    }
+    p->fbuf = NN__CAST(float *, NN_MALLOC((size_t)(p->nf + 1) * sizeof(float)));
+    p->ibuf = NN__CAST(int64_t *, NN_MALLOC((size_t)(p->ni + 1) * sizeof(int64_t)));
+    return p->fbuf && p->ibuf;
+}
+
+NN_API nn_ddp *nn_ddp_new(nn_dist *d, nn_module *m, nn_ddp_opts o) {
+    const char *fn = "nn_ddp_new";
+    nn_ddp *p;
+    nn_tensor **ts = NULL;
+    int ok = 1, np = 0, nb = 0, k;
+    if (!d) return NULL;
+    if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); ok = 0; }
+    else if (!(o.bucket_cap_mb > 0.0 && o.bucket_cap_mb <= 1048576.0)) {
+        nn__err(d->ctx, "%s: bucket_cap_mb is %g; it must be in (0, 1048576]", fn, o.bucket_cap_mb); ok = 0;
+    }
+    else if (!nn__opt_flag(d->ctx, fn, "broadcast_buffers", o.broadcast_buffers)) ok = 0;
+    else if (!nn__dist_state(d, m, fn, &ts, &np, &nb)) ok = 0;
+    for (k = 0; ok && k < np; k++) {
+        if (ts[k]->numel > INT_MAX / 2) {
+            nn__err(d->ctx, "%s: parameter %d has %lld elements; DDP takes up to %d", fn, k, (long long)ts[k]->numel, INT_MAX / 2); ok = 0;
+        }
+    }
+    if (!nn_dist_check(d, ok)) { NN_FREE(ts); return NULL; }
+    p = NN__CAST(nn_ddp *, NN_MALLOC(sizeof(nn_ddp)));
+    ok = p != NULL;
+    if (p) {
+        memset(p, 0, sizeof *p);
+        p->d = d; p->m = m; p->o = o; p->nparams = np; p->nbuffers = nb;
+        ok = nn__ddp_buckets(p, ts) && nn__ddp_buffers(p, ts + np);
+#ifdef NN_MPI
+        p->req = NN_MALLOC((size_t)(p->nb + 1) * sizeof(MPI_Request));
+        ok = ok && p->req;
+#endif
+    }
+    NN_FREE(ts);
+    if (!ok) nn__err(d->ctx, "%s: out of memory", fn);
+    if (!nn_dist_check(d, ok) || !nn_dist_broadcast_module(d, m, 0)) { nn_ddp_free(p); return NULL; }
+    return p;
+}
+
+NN_API int nn_ddp_num_buckets(const nn_ddp *ddp) { return ddp ? ddp->nb : 0; }
+
+/* rank 0's buffers, packed into one message per dtype */
+static int nn__ddp_sync_buffers(nn_ddp *p) {
+#ifdef NN_MPI
+    const char *fn = "nn_ddp_forward";
+    int64_t f = 0, i = 0;
+    int k;
+    for (k = 0; k < p->nbuffers; k++) {
+        nn_tensor *t = p->buffers[k];
+        if (t->dtype == NN_INT64) { memcpy(p->ibuf + i, t->data, (size_t)t->numel * 8); i += t->numel; }
+        else { memcpy(p->fbuf + f, t->data, (size_t)t->numel * 4); f += t->numel; }
+    }
+    if (!nn__mpi_bcast(p->d, p->fbuf, p->nf, MPI_FLOAT, 0, fn) || !nn__mpi_bcast(p->d, p->ibuf, p->ni, MPI_INT64_T, 0, fn)) return 0;
+    for (k = 0, f = 0, i = 0; k < p->nbuffers; k++) {
+        nn_tensor *t = p->buffers[k];
+        if (t->dtype == NN_INT64) { memcpy(t->data, p->ibuf + i, (size_t)t->numel * 8); i += t->numel; }
+        else { memcpy(t->data, p->fbuf + f, (size_t)t->numel * 4); f += t->numel; }
+    }
+#else
+    (void)p;
+#endif
+    return 1;
+}
+
+NN_API nn_tensor *nn_ddp_forward(nn_ddp *ddp, nn_tensor *x) {
+    if (!ddp) return NULL;
+    if (ddp->o.broadcast_buffers && ddp->m->training && ddp->nbuffers && ddp->d->size > 1 && !nn__ddp_sync_buffers(ddp)) return NULL;
+    return nn_forward(ddp->m, x);
+}
+
+#ifdef NN_MPI
+/* bucket b's gradients (zeros where a parameter has none), presence flags and the fail flag */
+static void nn__ddp_pack(nn_ddp *p, nn__bucket *b, int failed) {
+    float *dst = b->buf, *flags = b->buf + b->numel;
+    int k;
+    for (k = 0; k < b->count; k++) {
+        nn_tensor *t = p->params[b->first + k];
+        if (t->grad) memcpy(dst, t->grad->data, (size_t)t->numel * sizeof(float));
+        else memset(dst, 0, (size_t)t->numel * sizeof(float));
+        flags[k] = t->grad ? 1.0f : 0.0f;
+        dst += t->numel;
+    }
+    flags[b->count] = failed ? 1.0f : 0.0f;
+}
+
+/* the sums back into the gradients as means; 0 when the allocation of a gradient failed */
+static int nn__ddp_unpack(nn_ddp *p, nn__bucket *b) {
+    const float *src = b->buf, *flags = b->buf + b->numel;
+    float n = (float)p->d->size;
+    int k, ok = 1;
+    int64_t i;
+    for (k = 0; k < b->count; k++) {
+        nn_tensor *t = p->params[b->first + k];
+        if (flags[k] > 0.0f && nn__ensure_grad(t)) {
+            float *g = NN__F32(t->grad);
+            for (i = 0; i < t->numel; i++) g[i] = src[i] / n;
+        } else if (flags[k] > 0.0f) ok = 0;
+        src += t->numel;
+    }
+    return ok;
+}
+#endif
+
+NN_API int nn_ddp_sync_grads(nn_ddp *ddp) {
+    int failed;
+    if (!ddp) return 0;
+    failed = nn_error(ddp->d->ctx) != NULL;
+    if (ddp->d->size == 1) return !failed;
+#ifdef NN_MPI
+    {
+        const char *fn = "nn_ddp_sync_grads";
+        int k, any_failed = 0, ok = 1;
+        MPI_Request *req = NN__CAST(MPI_Request *, ddp->req);
+        for (k = 0; k < ddp->nb; k++) {
+            nn__bucket *b = &ddp->b[k];
+            nn__ddp_pack(ddp, b, failed);
+            if (!nn__mpi_ok(ddp->d, MPI_Iallreduce(MPI_IN_PLACE, b->buf, (int)(b->numel + b->count + 1), MPI_FLOAT, MPI_SUM,
+                                                   ddp->d->comm, &req[k]), fn, "MPI_Iallreduce")) {
+                req[k] = MPI_REQUEST_NULL; ok = 0;
+            }
+        }
+        if (!nn__mpi_ok(ddp->d, MPI_Waitall(ddp->nb, req, MPI_STATUSES_IGNORE), fn, "MPI_Waitall")) ok = 0;
+        for (k = 0; k < ddp->nb; k++) any_failed |= ddp->b[k].buf[ddp->b[k].numel + ddp->b[k].count] > 0.0f;
+        if (!ok) return 0;
+        if (any_failed) return nn_dist_check(ddp->d, !failed);
+        for (k = 0; k < ddp->nb; k++) ok &= nn__ddp_unpack(ddp, &ddp->b[k]);
+        if (!ok) nn__err(ddp->d->ctx, "%s: out of memory for a gradient", fn);
+        return ok;
+    }
+#else
+    return !failed;
+#endif
+}
+
+#ifndef NN_NO_STDIO
+NN_API int nn_dist_save_checkpoint(nn_dist *d, const nn_checkpoint *ck, const char *path) {
+    int ok = 1;
+    if (!d) return 0;
+    if (d->rank == 0) ok = nn_save_checkpoint(ck, path);
+    return nn_dist_check(d, ok);
+}
+
+NN_API int nn_dist_load_checkpoint(nn_dist *d, nn_checkpoint *ck, const char *path) {
+    if (!d) return 0;
+    return nn_dist_check(d, nn_load_checkpoint(ck, path));
+}
+#endif
 
 #endif /* NN_IMPLEMENTATION_DONE */
 #endif /* NN_IMPLEMENTATION */

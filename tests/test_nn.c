@@ -10,6 +10,7 @@
 #include "test_optim.c"
 #include "test_modules.c"
 #include "test_data.c"
+#include "test_dist.c"
 
 typedef struct { const char *name; void (*run)(nn_ctx *ctx); } test_entry;
 static const test_entry g_tests[] = {
@@ -40,6 +41,8 @@ static const test_entry g_tests[] = {
     { "data/transforms_and_metrics", test_transforms_and_metrics },
     { "data/dataloader", test_dataloader },
     { "data/random_transforms", test_random_transforms },
+    { "data/distributed_sampler", test_distributed_sampler },
+    { "dist/world_of_one", test_dist_world_of_one },
 };
 
 int main(int argc, char **argv) {
