@@ -1049,7 +1049,7 @@ static void test_doc_sections(nn_ctx *ctx) {
         }
         CHECK(strstr(impl, "/* ==== memory ==== */") != NULL, "no memory banner in the implementation");
     }
-    CHECK(found == 13, "%d sections listed, expected 13", found);
+    CHECK(found == 14, "%d sections listed, expected 14", found);
     free(src);
     end();
 }
