@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory bench clean
+.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory bench bench-ddp test-mpi clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -45,7 +45,35 @@ compile-check: | $(BUILD)
 	  $$c -I. -Wall -Wextra -Werror -DNN_NO_STDIO -DNN_NO_SIMD -DNN_NO_THREADS -DNN_STATIC -c tests/compile/impl.c -o $(BUILD)/cc.o || exit 1; \
 	  if echo '#include <cblas.h>' | $$c -E - >/dev/null 2>&1; then \
 	    $$c -O2 -I. -Wall -Wextra -Werror -DNN_USE_CBLAS -c tests/compile/impl.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed with NN_USE_CBLAS"; exit 1; }; fi; \
-	  echo "compile-check: $$c -Wall -Wextra -Werror ok (README quick start; options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_NO_THREADS/NN_STATIC; NN_USE_CBLAS when cblas.h is installed$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
+	  if [ -n "$(MPI_INC)" ]; then \
+	    $$c -O2 -I. $(MPI_INC) -DOMPI_SKIP_MPICXX -Wall -Wextra -Werror -DNN_MPI -c tests/compile/impl.c -o $(BUILD)/cc.o || { echo "compile-check: $$c failed with NN_MPI"; exit 1; }; fi; \
+	  echo "compile-check: $$c -Wall -Wextra -Werror ok (README quick start; options idiom; NN_NO_STDIO/NN_NO_SIMD/NN_NO_THREADS/NN_STATIC; NN_USE_CBLAS when cblas.h is installed; NN_MPI when mpicc is$(if $(STB),; stb headers with and without NN_IMPLEMENTATION))"; done
+
+# MPI's include flags, when Open MPI (or another MPI with mpicc) is installed
+MPI_INC := $(shell mpicc -showme:compile 2>/dev/null || mpicc -compile_info 2>/dev/null | sed 's/^[^ ]* //; s/ -c$$//')
+
+# Data parallel over MPI (Debian: libopenmpi-dev openmpi-bin), on this machine with 2 ranks:
+# tests/test_mpi.c; a rank that exits makes mpirun end the others (no hang); the example
+# trained on 2 ranks with a checkpoint, then resumed in one plain process.
+MPIRUN := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 600 mpirun --oversubscribe
+test-mpi: $(BUILD)/mnist_cnn | $(BUILD)
+	mpicc $(WARN) -O2 -g -DNN_MPI -o $(BUILD)/test_mpi tests/test_mpi.c $(LDLIBS)
+	$(MPIRUN) -np 2 ./$(BUILD)/test_mpi
+	@$(MPIRUN) -np 2 ./$(BUILD)/test_mpi --die 1 > $(BUILD)/test_mpi_die.log 2>&1; rc=$$?; \
+	  if [ $$rc = 0 ] || [ $$rc = 124 ]; then cat $(BUILD)/test_mpi_die.log; echo "test-mpi: a dead rank left the job running (exit $$rc)"; exit 1; fi; \
+	  echo "ok   a rank that exits (status 3) ends the job: mpirun exited $$rc, no hang"
+	@$(MAKE) --no-print-directory $(BUILD)/mnist_cnn_mpi
+	@cd $(BUILD) && $(MPIRUN) -np 2 ./mnist_cnn_mpi --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --batch-size 32 \
+	  --test-limit 500 --save-checkpoint ddp_ck.safetensors > mnist_cnn_mpi.log 2>&1 || { cat mnist_cnn_mpi.log; exit 1; }
+	@cd $(BUILD) && ./mnist_cnn --data $(CURDIR)/data/fashion-mnist-sample --epochs 2 --test-limit 500 --resume ddp_ck.safetensors \
+	  > mnist_cnn_resume.log 2>&1 || { cat mnist_cnn_resume.log; exit 1; }
+	@grep -E '^(2 processes|\[Epoch|Test accuracy)' $(BUILD)/mnist_cnn_mpi.log; grep -E '^(Resumed|\[Epoch|Test accuracy)' $(BUILD)/mnist_cnn_resume.log
+	@grep -q '^2 processes, batch 32 each (64 in all)' $(BUILD)/mnist_cnn_mpi.log && grep -q '^Resumed from ddp_ck.safetensors after epoch 1' $(BUILD)/mnist_cnn_resume.log \
+	  && grep -q '^\[Epoch 2\]' $(BUILD)/mnist_cnn_resume.log || { echo "test-mpi: the example did not train on 2 ranks and resume on 1"; exit 1; }
+	@echo "ok   mnist_cnn trained on 2 ranks (mpirun -np 2 build/mnist_cnn_mpi), resumed in one plain process"
+
+$(BUILD)/mnist_cnn_mpi: examples/mnist_cnn.c examples/args.h nn.h | $(BUILD)
+	mpicc $(WARN) $(FAST) $(STB) -DNN_MPI -o $@ $< $(LDLIBS)
 
 # Every example, run from build/ so the files they write land there.
 # Each also answers --help with its usage (exit 0) and refuses an unknown flag (exit 2).
@@ -121,6 +149,11 @@ bench-memory: | $(BUILD)
 # count; prints a markdown table, also written to build/bench.md (see bench/bench.sh)
 bench:
 	CC="$(CC)" bash bench/bench.sh
+	bash bench/ddp.sh
+
+# data parallel only: nn.h's DDP over MPI next to PyTorch's over gloo, 1 and 2 ranks
+bench-ddp:
+	bash bench/ddp.sh
 
 # nn.h's safetensors output loaded by PyTorch (needs Debian's python3-torch)
 interop: $(BUILD)/mynet

@@ -15,6 +15,10 @@
      cnn28  MY_NET of examples/mnist_cnn.c at 28x28x1 (conv 1->32->64, pool, conv 64->128,
             pool, dropout, fc1 6272->512, ReLU, dropout, fc2 512->10)
      cnn48  the seed's exact MY_NET at 48x48x3 (conv1 3->32, fc1 18432->512)
+   Data parallel: built with mpicc -DNN_MPI and run as mpirun -np N, train mode runs
+   DistributedDataParallel, batch 64 on each rank (64 N in all), and also prints
+       ddp nn <model> <ranks> <img/s, all ranks> <ms per step in nn_ddp_sync_grads>
+   The step count is fixed by rank 0 from its warm-up, so every rank runs the same.
    Timings are for comparison on one machine, never assertions. */
 #define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c99 */
 #define NN_IMPLEMENTATION
@@ -100,6 +104,7 @@ int main(int argc, char **argv) {
     int64_t xshape[4], yshape[1], k;
     int xdim;
     nn_tensor *x, *y;
+    nn_dist *dist;
 
     if (argc != 5) {
         fprintf(stderr, "usage: %s {train|infer} {mlp|cnn28|cnn48} THREADS SECONDS\n", argv[0]);
@@ -117,6 +122,8 @@ int main(int argc, char **argv) {
     if (!ctx) { fprintf(stderr, "train: no context\n"); return 1; }
     used = nn_set_num_threads(ctx, threads);   /* torch.set_num_threads; returns the count in effect */
     nn_manual_seed(ctx, 0);
+    dist = nn_dist_init(ctx, &argc, &argv);     /* rank 0 of 1 unless built with NN_MPI and run by mpirun */
+    if (!dist) return fail(ctx, "nn_dist_init");
 
     /* the model and one batch of random data: B = 64 to train, 1 to infer */
     xshape[0] = infer ? 1 : 64;
@@ -142,33 +149,53 @@ int main(int argc, char **argv) {
         nn_adam_opts ao = nn_adam_opts_default();          /* Adam(lr=1e-3) */
         nn_cross_entropy_opts ce = nn_cross_entropy_opts_default();
         nn_optim *opt = nn_adam(params, nn_module_parameters(model, params, 16), ao);
-        double t0, elapsed = 0, loss_sum = 0;
+        nn_ddp *ddp = nn_ddp_new(dist, model, nn_ddp_opts_default());
+        double t0, elapsed = 0, loss_sum = 0, sync = 0, plan, world = nn_dist_world_size(dist);
         int step, steps = 0;
-        if (!opt) return fail(ctx, "optimizer");
+        if (!opt || !ddp) return fail(ctx, "optimizer");
         nn_module_train(model, 1);
         /* one training step, as in README: zero_grad, forward, loss, backward, step, reset */
 #define STEP() do { \
             nn_tensor *loss; \
+            double s0; \
             nn_optim_zero_grad(opt); \
-            loss = nn_cross_entropy(nn_forward(model, x), y, ce); \
+            loss = nn_cross_entropy(nn_ddp_forward(ddp, x), y, ce); \
             nn_backward(loss, NULL, 0); \
+            s0 = now(); \
+            nn_ddp_sync_grads(ddp); \
+            sync += now() - s0; \
             nn_optim_step(opt); \
             loss_sum += nn_item(loss); \
             nn_arena_reset(ctx); \
         } while (0)
         t0 = now();
-        for (step = 0; step < 1 || now() - t0 < 0.1 * seconds; step++) STEP();   /* warm-up */
+        /* warm-up: one step, then as many as fill a tenth of SECONDS; each rank runs rank 0's
+           counts (a step holds a collective: every rank must run the same number) */
+        STEP();
+        plan = nn_dist_rank(dist) == 0 ? 0.1 * seconds / (now() - t0) : 0.0;
+        nn_dist_all_reduce_scalars(dist, &plan, 1, NN_REDUCE_MAX);
         t0 = now();
-        while (steps < 1 || elapsed < seconds) {
+        for (step = 0; step < (int)plan + 1; step++) STEP();
+        plan = nn_dist_rank(dist) == 0 ? 1.0 + seconds / ((now() - t0) / step) : 0.0;
+        nn_dist_all_reduce_scalars(dist, &plan, 1, NN_REDUCE_MAX);   /* rank 0's count, on every rank */
+        nn_dist_barrier(dist);
+        sync = 0;
+        t0 = now();
+        while (steps < (int)plan) {
             STEP();
             steps++;
-            elapsed = now() - t0;
         }
+        nn_dist_barrier(dist);
+        elapsed = now() - t0;
 #undef STEP
         if (nn_error(ctx)) return fail(ctx, "training step");
-        printf("train nn %s %d %d %.1f\n", model_name, threads, used, (double)steps * (double)xshape[0] / elapsed);
-        fprintf(stderr, "train nn %-6s threads %d: %d steps in %.2f s, %.1f img/s (mean loss %.3f)\n", model_name, threads,
+        if (nn_dist_rank(dist) == 0) {
+            if (world > 1) printf("ddp nn %s %d %.1f %.3f\n", model_name, (int)world, world * steps * (double)xshape[0] / elapsed, 1e3 * sync / steps);
+            else printf("train nn %s %d %d %.1f\n", model_name, threads, used, (double)steps * (double)xshape[0] / elapsed);
+        }
+        if (nn_dist_rank(dist) == 0) fprintf(stderr, "train nn %-6s threads %d: %d steps in %.2f s, %.1f img/s (mean loss %.3f)\n", model_name, threads,
                 steps, elapsed, (double)steps * (double)xshape[0] / elapsed, loss_sum / (steps + step));
+        nn_ddp_free(ddp);
         nn_optim_free(opt);
     } else {
         static double t[200000];
@@ -193,6 +220,7 @@ int main(int argc, char **argv) {
     }
     nn_module_free(model);
     nn_free(x); nn_free(y);
+    nn_dist_free(dist);
     nn_ctx_free(ctx);
     return 0;
 }

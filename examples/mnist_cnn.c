@@ -14,6 +14,12 @@
    epoch; --resume continues from such a file up to --epochs, ending bit-identical
    to a run that never stopped.
 
+   Data parallel, as PyTorch's DistributedDataParallel: built with mpicc -DNN_MPI
+   (make build/mnist_cnn_mpi) and started as mpirun -np N, every process trains on its
+   shard of each epoch with batch --batch-size (N times that in all) and the gradients
+   are averaged after backward. Rank 0 prints, saves checkpoints and evaluates; a
+   checkpoint resumes on any number of processes. Built plainly, it is one process.
+
    ./mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--limit N]
                [--test-limit N] [--lr X] [--seed N] [--seed-exact]
                [--save-checkpoint PATH] [--resume PATH] [--help] */
@@ -108,11 +114,18 @@ int main(int argc, char **argv) {
     float *loss_curve, *acc_curve;
     static char report[8192];
     const char *gz = ".gz", *err;
+    nn_dist *dist;                                           /* the processes training together */
+    nn_ddp *ddp;                                             /* DistributedDataParallel(model) */
+    int rank, world;
+    double sums[3];
 
     if (parsed) return parsed == 1 ? 0 : 2;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines in order with the progress bar on stderr */
     is_fashion = strstr(dir, "fashion") != NULL;
     ctx = nn_ctx_new();
+    dist = nn_dist_init(ctx, &argc, &argv);                 /* dist.init_process_group("mpi"): rank 0 of 1 unless mpirun */
+    if (!dist) { err = nn_error(ctx); fprintf(stderr, "%s\n", err ? err : "out of memory"); return 1; }
+    rank = nn_dist_rank(dist); world = nn_dist_world_size(dist);
 
     /* 1-3. data, transforms, loaders */
     snprintf(p1, sizeof p1, "%s/train-images-idx3-ubyte%s", dir, gz);
@@ -127,7 +140,9 @@ int main(int argc, char **argv) {
     snprintf(p1, sizeof p1, "%s/t10k-images-idx3-ubyte%s", dir, gz);
     snprintf(p2, sizeof p2, "%s/t10k-labels-idx1-ubyte%s", dir, gz);
     test_full = nn_mnist(ctx, p1, p2);
-    if (!train_full || !test_full) { err = nn_error(ctx); fprintf(stderr, "cannot load the data: %s\n", err ? err : "?"); return 1; }
+    if (!nn_dist_check(dist, train_full && test_full)) {    /* every rank stops if one could not read */
+        err = nn_error(ctx); fprintf(stderr, "cannot load the data: %s\n", err ? err : "?"); nn_dist_free(dist); return 1;
+    }
     train_set = limit > 0 && limit < nn_dataset_len(train_full) ? nn_subset(train_full, 0, limit) : train_full;
     test_set = test_limit > 0 && test_limit < nn_dataset_len(test_full) ? nn_subset(test_full, 0, test_limit) : test_full;
     if (seed_exact) {
@@ -145,13 +160,16 @@ int main(int argc, char **argv) {
     {
         nn_dataloader_opts o = nn_dataloader_opts_default();
         o.batch_size = batch; o.shuffle = 1; o.seed = (uint64_t)seed; o.transforms = train_tf; o.ntransforms = ntrain_tf;
+        o.num_replicas = world; o.rank = rank;             /* DistributedSampler: this rank's shard */
         train_loader = nn_dataloader_new(train_set, o);   /* y: int64 class labels (B) */
         o.batch_size = 256; o.shuffle = 0; o.transforms = test_tf; o.ntransforms = ntest_tf;
+        o.num_replicas = 1; o.rank = 0;                    /* rank 0 evaluates the whole test set */
         test_loader = nn_dataloader_new(test_set, o);
     }
-    printf("Training on %lld samples, validating on %lld samples (%s, %lldx%lldx%lld).\n", (long long)nn_dataset_len(train_set),
+    if (rank == 0) printf("Training on %lld samples, validating on %lld samples (%s, %lldx%lldx%lld).\n", (long long)nn_dataset_len(train_set),
            (long long)nn_dataset_len(test_set), is_fashion ? "Fashion-MNIST" : "MNIST", (long long)channels, (long long)size,
            (long long)size);
+    if (world > 1 && rank == 0) printf("%d processes, batch %lld each (%lld in all).\n", world, (long long)batch, (long long)batch * world);
 
     /* 4. model, loss, optimiser */
     nn_manual_seed(ctx, (uint64_t)seed);
@@ -160,20 +178,24 @@ int main(int argc, char **argv) {
     optimizer = model ? nn_adam(params, nn_module_parameters(model, params, 16), adam) : NULL;
     loss_curve = (float *)malloc((size_t)(epochs + 1) * sizeof(float));
     acc_curve = (float *)malloc((size_t)(epochs + 1) * sizeof(float));
-    if (!model || !optimizer || !train_loader || !test_loader || !loss_curve || !acc_curve) {
+    if (!nn_dist_check(dist, model && optimizer && train_loader && test_loader && loss_curve && acc_curve)
+        || !(ddp = nn_ddp_new(dist, model, nn_ddp_opts_default()))) {   /* every rank starts from rank 0's weights */
         err = nn_error(ctx);
         fprintf(stderr, "setup failed: %s\n", err ? err : "out of memory");
+        nn_dist_free(dist);
         return 1;
     }
-    printf("MY_NET: %lld parameters\n", (long long)nn_module_num_parameters(model));
+    if (rank == 0) printf("MY_NET: %lld parameters\n", (long long)nn_module_num_parameters(model));
     if (resume) {
         /* the model, the optimizer, the RNG (dropout) and the loader's epoch, order and RNG: the
            epochs after this run exactly as they would have without the stop */
         nn_checkpoint ck = nn_checkpoint_default();
         ck.model = model; ck.optim = optimizer; ck.loader = train_loader;
-        if (!nn_load_checkpoint(&ck, resume)) { err = nn_error(ctx); fprintf(stderr, "cannot resume: %s\n", err ? err : "?"); return 1; }
+        if (!nn_dist_load_checkpoint(dist, &ck, resume)) {
+            err = nn_error(ctx); fprintf(stderr, "cannot resume: %s\n", err ? err : "?"); nn_dist_free(dist); return 1;
+        }
         start_epoch = ck.epoch + 1;
-        printf("Resumed from %s after epoch %lld (loss %.4f).\n", resume, (long long)ck.epoch, ck.loss);
+        if (rank == 0) printf("Resumed from %s after epoch %lld (loss %.4f).\n", resume, (long long)ck.epoch, ck.loss);
     }
 
     /* 5. training loop */
@@ -184,40 +206,54 @@ int main(int argc, char **argv) {
         char desc[32];
         nn_module_train(model, 1);
         snprintf(desc, sizeof desc, "Epoch %lld", (long long)epoch);
-        nn_progress_begin(&bar, desc, nn_dataloader_len(train_loader));
+        if (rank == 0) nn_progress_begin(&bar, desc, nn_dataloader_len(train_loader));
         while (nn_dataloader_next(train_loader, &X, &y)) {
-            nn_tensor *logits = nn_forward(model, X);               /* logits = model(X_batch) */
+            nn_tensor *logits = nn_ddp_forward(ddp, X);             /* logits = model(X_batch) */
             nn_tensor *loss = nn_cross_entropy(logits, y, criterion);
             nn_tensor *preds;
             nn_optim_zero_grad(optimizer);                           /* optimizer.zero_grad() */
             nn_backward(loss, NULL, 0);                              /* loss.backward() */
+            nn_ddp_sync_grads(ddp);                                  /* DDP: gradients averaged over the ranks */
             nn_optim_step(optimizer);                                /* optimizer.step() */
             running_loss += nn_item(loss) * (double)X->shape[0];
             preds = nn_argmax(logits, 1, 0);                         /* int64, as y */
             for (i = 0; i < y->numel; i++) correct += nn_i64(preds)[i] == nn_i64(y)[i];
             total += y->numel;
-            nn_progress_update(&bar, 1, nn_item(loss));
+            if (rank == 0) nn_progress_update(&bar, 1, nn_item(loss));
             err = nn_error(ctx);
-            if (err) { fprintf(stderr, "training failed: %s\n", err); return 1; }
+            if (err) { fprintf(stderr, "training failed: %s\n", err); nn_dist_free(dist); return 1; }
             nn_arena_reset(ctx);
         }
-        nn_progress_end(&bar);
+        if (rank == 0) nn_progress_end(&bar);
+        sums[0] = running_loss; sums[1] = (double)correct; sums[2] = (double)total;
+        nn_dist_all_reduce_scalars(dist, sums, 3, NN_REDUCE_SUM);       /* the epoch's figures over every rank */
+        running_loss = sums[0]; correct = (int64_t)sums[1]; total = (int64_t)sums[2];
         err = nn_error(ctx);
-        if (err || total == 0) { fprintf(stderr, "training failed: %s\n", err ? err : "no batches"); return 1; }
+        if (err || total == 0) { fprintf(stderr, "training failed: %s\n", err ? err : "no batches"); nn_dist_free(dist); return 1; }
         loss_curve[epoch - start_epoch] = (float)(running_loss / (double)total);
         acc_curve[epoch - start_epoch] = (float)(100.0 * (double)correct / (double)total);
-        printf("[Epoch %lld] loss = %.4f | accuracy = %.2f%%\n", (long long)epoch, running_loss / (double)total,
-               100.0 * (double)correct / (double)total);
+        if (rank == 0) printf("[Epoch %lld] loss = %.4f | accuracy = %.2f%%\n", (long long)epoch, running_loss / (double)total,
+                              100.0 * (double)correct / (double)total);
         if (save) {
             nn_checkpoint ck = nn_checkpoint_default();
             ck.model = model; ck.optim = optimizer; ck.loader = train_loader;
             ck.epoch = epoch; ck.loss = running_loss / (double)total;
-            if (!nn_save_checkpoint(&ck, save)) {
+            if (!nn_dist_save_checkpoint(dist, &ck, save)) {   /* rank 0 writes it */
                 err = nn_error(ctx);
                 fprintf(stderr, "checkpoint not saved: %s\n", err ? err : "?");
                 nn_clear_error(ctx);
             }
         }
+    }
+    nn_ddp_free(ddp);
+    if (rank != 0) {                                             /* rank 0 evaluates and draws */
+        nn_dataloader_free(train_loader); nn_dataloader_free(test_loader);
+        if (train_set != train_full) nn_dataset_free(train_set);
+        if (test_set != test_full) nn_dataset_free(test_set);
+        nn_dataset_free(train_full); nn_dataset_free(test_full);
+        nn_optim_free(optimizer); nn_module_free(model); free(loss_curve); free(acc_curve);
+        nn_dist_free(dist); nn_ctx_free(ctx);
+        return 0;
     }
     printf("\nTraining finished.\n\n");
 
@@ -265,6 +301,7 @@ int main(int argc, char **argv) {
     if (test_set != test_full) nn_dataset_free(test_set);
     nn_dataset_free(train_full); nn_dataset_free(test_full);
     nn_optim_free(optimizer); nn_module_free(model);
+    nn_dist_free(dist);
     nn_ctx_free(ctx);
     return 0;
 }
