@@ -53,12 +53,16 @@ compile-check: | $(BUILD)
 MPI_INC := $(shell mpicc -showme:compile 2>/dev/null || mpicc -compile_info 2>/dev/null | sed 's/^[^ ]* //; s/ -c$$//')
 
 # Data parallel over MPI (Debian: libopenmpi-dev openmpi-bin), on this machine with 2 ranks:
-# tests/test_mpi.c; a rank that exits makes mpirun end the others (no hang); the example
+# tests/test_mpi.c, again under ASan + UBSan (Open MPI's own allocations are not leak-checked:
+# the harness counts nn.h's); a rank that exits makes mpirun end the others (no hang); the example
 # trained on 2 ranks with a checkpoint, then resumed in one plain process.
 MPIRUN := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 600 mpirun --oversubscribe
 test-mpi: $(BUILD)/mnist_cnn | $(BUILD)
 	mpicc $(WARN) -O2 -g -DNN_MPI -o $(BUILD)/test_mpi tests/test_mpi.c $(LDLIBS)
 	$(MPIRUN) -np 2 ./$(BUILD)/test_mpi
+	OMPI_CC=clang mpicc $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -DNN_MPI -o $(BUILD)/test_mpi_asan tests/test_mpi.c $(LDLIBS)
+	@ASAN_OPTIONS=detect_leaks=0 $(MPIRUN) -np 2 -x ASAN_OPTIONS ./$(BUILD)/test_mpi_asan > $(BUILD)/test_mpi_asan.log 2>&1 \
+	  || { cat $(BUILD)/test_mpi_asan.log; echo "test-mpi: failed under ASan + UBSan"; exit 1; }; echo "under ASan + UBSan: $$(tail -1 $(BUILD)/test_mpi_asan.log)"
 	@$(MPIRUN) -np 2 ./$(BUILD)/test_mpi --die 1 > $(BUILD)/test_mpi_die.log 2>&1; rc=$$?; \
 	  if [ $$rc = 0 ] || [ $$rc = 124 ]; then cat $(BUILD)/test_mpi_die.log; echo "test-mpi: a dead rank left the job running (exit $$rc)"; exit 1; fi; \
 	  echo "ok   a rank that exits (status 3) ends the job: mpirun exited $$rc, no hang"
