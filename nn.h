@@ -9195,7 +9195,6 @@ NN_API int nn_dist_check(nn_dist *d, int ok) {
 
 /* t can travel: contiguous, float32 or int64 */
 static int nn__dist_tensor_ok(nn_dist *d, nn_tensor *t, const char *fn) {
-    if (!d) return 0;
     if (!t) { nn__err(d->ctx, "%s: t is NULL", fn); return 0; }
     if (!nn_is_contiguous(t)) { nn__err(d->ctx, "%s: t is strided; pass a contiguous tensor (nn_contiguous)", fn); return 0; }
     return 1;
@@ -9230,10 +9229,19 @@ static uint64_t nn__dist_sig(nn_tensor *const *ts, int n) {
     return h;
 }
 
+/* src names a rank */
+static int nn__dist_src_ok(nn_dist *d, int src, const char *fn) {
+    if (src >= 0 && src < d->size) return 1;
+    nn__err(d->ctx, "%s: src is %d; the ranks are 0 .. %d", fn, src, d->size - 1);
+    return 0;
+}
+
+/* Each collective first agrees that every rank's arguments were good (nn_dist_check), so a
+   rank that refuses its own never leaves the others waiting, then that the sizes match. */
 NN_API int nn_dist_broadcast(nn_dist *d, nn_tensor *t, int src) {
     const char *fn = "nn_dist_broadcast";
-    if (!nn__dist_tensor_ok(d, t, fn)) return 0;
-    if (src < 0 || src >= d->size) { nn__err(d->ctx, "%s: src is %d; the ranks are 0 .. %d", fn, src, d->size - 1); return 0; }
+    if (!d) return 0;
+    if (!nn_dist_check(d, nn__dist_tensor_ok(d, t, fn) && nn__dist_src_ok(d, src, fn))) return 0;
     if (!nn__dist_same(d, nn__dist_sig(&t, 1), fn, "t's shape or dtype")) return 0;
 #ifdef NN_MPI
     return nn__mpi_bcast(d, t->data, t->numel, nn__mpi_type(t->dtype), src, fn);
@@ -9250,9 +9258,11 @@ static int nn__dist_op_ok(nn_dist *d, nn_reduce_op op, const char *fn) {
 
 NN_API int nn_dist_all_reduce(nn_dist *d, nn_tensor *t, nn_reduce_op op) {
     const char *fn = "nn_dist_all_reduce";
-    if (!nn__dist_tensor_ok(d, t, fn) || !nn__dist_op_ok(d, op, fn)) return 0;
-    if (op == NN_REDUCE_AVG && t->dtype == NN_INT64) { nn__err(d->ctx, "%s: AVG of an int64 tensor; use SUM and divide", fn); return 0; }
-    if (!nn__dist_same(d, nn__dist_sig(&t, 1), fn, "t's shape or dtype")) return 0;
+    int ok;
+    if (!d) return 0;
+    ok = nn__dist_tensor_ok(d, t, fn) && nn__dist_op_ok(d, op, fn);
+    if (ok && op == NN_REDUCE_AVG && t->dtype == NN_INT64) { nn__err(d->ctx, "%s: AVG of an int64 tensor; use SUM and divide", fn); ok = 0; }
+    if (!nn_dist_check(d, ok) || !nn__dist_same(d, nn__dist_sig(&t, 1), fn, "t's shape or dtype")) return 0;
 #ifdef NN_MPI
     if (!nn__mpi_allreduce(d, t->data, t->numel, nn__mpi_type(t->dtype), nn__mpi_op(op), fn)) return 0;
     if (op == NN_REDUCE_AVG) {
@@ -9265,9 +9275,11 @@ NN_API int nn_dist_all_reduce(nn_dist *d, nn_tensor *t, nn_reduce_op op) {
 
 NN_API int nn_dist_all_reduce_scalars(nn_dist *d, double *values, int n, nn_reduce_op op) {
     const char *fn = "nn_dist_all_reduce_scalars";
+    int ok = 1;
     if (!d) return 0;
-    if (n < 0 || (n > 0 && !values)) { nn__err(d->ctx, "%s: n is %d with values %s", fn, n, values ? "given" : "NULL"); return 0; }
-    if (!nn__dist_op_ok(d, op, fn) || !nn__dist_same(d, (uint64_t)n, fn, "n")) return 0;
+    if (n < 0 || (n > 0 && !values)) { nn__err(d->ctx, "%s: n is %d with values %s", fn, n, values ? "given" : "NULL"); ok = 0; }
+    ok = ok && nn__dist_op_ok(d, op, fn);
+    if (!nn_dist_check(d, ok) || !nn__dist_same(d, (uint64_t)n, fn, "n")) return 0;
 #ifdef NN_MPI
     if (!nn__mpi_allreduce(d, values, n, MPI_DOUBLE, nn__mpi_op(op), fn)) return 0;
     if (op == NN_REDUCE_AVG) {
@@ -9288,19 +9300,24 @@ static int nn__dist_state(nn_dist *d, nn_module *m, const char *fn, nn_tensor **
     nn_module_parameters(m, *ts, *np);
     nn_module_buffers(m, *ts + *np, *nb);
     for (k = 0; k < *np + *nb; k++) {
-        if (!nn_is_contiguous((*ts)[k])) { nn__err(d->ctx, "%s: %s %d of the model is strided", fn, k < *np ? "parameter" : "buffer", k); NN_FREE(*ts); return 0; }
+        if (!nn_is_contiguous((*ts)[k])) {
+            nn__err(d->ctx, "%s: %s %d of the model is strided", fn, k < *np ? "parameter" : "buffer", k);
+            NN_FREE(*ts);
+            *ts = NULL;
+            return 0;
+        }
     }
     return 1;
 }
 
 NN_API int nn_dist_broadcast_module(nn_dist *d, nn_module *m, int src) {
     const char *fn = "nn_dist_broadcast_module";
-    nn_tensor **ts;
-    int np, nb, ok = 1;
+    nn_tensor **ts = NULL;
+    int np = 0, nb = 0, ok = 1;
     if (!d) return 0;
-    if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); return 0; }
-    if (src < 0 || src >= d->size) { nn__err(d->ctx, "%s: src is %d; the ranks are 0 .. %d", fn, src, d->size - 1); return 0; }
-    if (!nn_dist_check(d, nn__dist_state(d, m, fn, &ts, &np, &nb))) return 0;
+    if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); ok = 0; }
+    ok = ok && nn__dist_src_ok(d, src, fn) && nn__dist_state(d, m, fn, &ts, &np, &nb);
+    if (!nn_dist_check(d, ok)) { NN_FREE(ts); return 0; }
     ok = nn__dist_same(d, nn__dist_sig(ts, np + nb), fn, "the model (its parameters' and buffers' shapes)");
 #ifdef NN_MPI
     {
@@ -9375,8 +9392,8 @@ NN_API nn_ddp *nn_ddp_new(nn_dist *d, nn_module *m, nn_ddp_opts o) {
     int ok = 1, np = 0, nb = 0, k;
     if (!d) return NULL;
     if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); ok = 0; }
-    else if (!(o.bucket_cap_mb > 0.0 && o.bucket_cap_mb <= 1048576.0)) {
-        nn__err(d->ctx, "%s: bucket_cap_mb is %g; it must be in (0, 1048576]", fn, o.bucket_cap_mb); ok = 0;
+    else if (!(o.bucket_cap_mb > 0.0 && o.bucket_cap_mb <= 4096.0)) {   /* a bucket's count fits MPI's int */
+        nn__err(d->ctx, "%s: bucket_cap_mb is %g; it must be in (0, 4096]", fn, o.bucket_cap_mb); ok = 0;
     }
     else if (!nn__opt_flag(d->ctx, fn, "broadcast_buffers", o.broadcast_buffers)) ok = 0;
     else if (!nn__dist_state(d, m, fn, &ts, &np, &nb)) ok = 0;

@@ -74,12 +74,16 @@ static void test_collectives(nn_ctx *ctx) {
     CHECK(nn_dist_barrier(g_d), "barrier: %s", ERRS(ctx));
     end_all();
 
-    begin("collectives: ranks that disagree on a tensor's size get an error on every rank, not a hang");
+    begin("collectives: ranks that disagree on a tensor's size, or one rank's bad argument, give an error on every rank, not a hang");
     {
         int64_t s2[1] = { 4 + g_rank % 2 };
         nn_tensor *t = nn_zeros(ctx, 1, s2);
         int ok = nn_dist_all_reduce(g_d, t, NN_REDUCE_SUM);
         if (g_size > 1) CHECK(!ok && strstr(ERRS(ctx), "the ranks disagree on t's shape or dtype"), "sizes 4 and 5: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        ok = nn_dist_broadcast(g_d, g_rank == g_size - 1 ? NULL : f, 0);   /* the last rank's argument is bad */
+        CHECK(!ok, "a broadcast with a NULL on rank %d passed", g_size - 1);
+        if (g_rank != g_size - 1) CHECK(strstr(ERRS(ctx), "failed: nn_dist_broadcast: t is NULL"), "rank %d: %s", g_rank, ERRS(ctx));
         nn_clear_error(ctx);
         nn_free(t);
     }
