@@ -985,13 +985,14 @@ NN_API int nn_dist_broadcast_module(nn_dist *d, nn_module *m, int src);
 typedef struct nn_ddp nn_ddp;
 typedef struct nn_ddp_opts {
     double bucket_cap_mb;      /* 25: gradients travel in messages of up to this many MiB */
-    int broadcast_buffers;     /* 1: a training forward first takes rank 0's buffers (BatchNorm's stats) */
+    int broadcast_buffers;     /* 1: each nn_ddp_forward first takes rank 0's buffers (BatchNorm's stats) */
 } nn_ddp_opts;
 NN_API nn_ddp_opts nn_ddp_opts_default(void);
-/* Wraps m, which stays yours (free the nn_ddp first, then m). Checks that every rank has the same
-   parameters and buffers and gives every rank rank 0's values. NULL with an error on every rank. */
+/* Wraps m, which stays yours (free the nn_ddp first, then m); build it when m is complete (ties
+   included). Checks that every rank has the same parameters, buffers (float32 or int64) and
+   options, and gives every rank rank 0's values. NULL with an error on every rank. */
 NN_API nn_ddp *nn_ddp_new(nn_dist *d, nn_module *m, nn_ddp_opts o);
-/* ddp(x): rank 0's buffers (in training mode, with broadcast_buffers), then m(x) */
+/* ddp(x): rank 0's buffers first (with broadcast_buffers; in eval mode too), then m(x) */
 NN_API nn_tensor *nn_ddp_forward(nn_ddp *ddp, nn_tensor *x);
 /* After nn_backward, what DDP does inside backward: each parameter's grad becomes its mean over
    the ranks (summed in buckets of parameters, last registered first, all in flight at once; a
@@ -8589,7 +8590,8 @@ struct nn_dataloader {
     int64_t epoch;                       /* epochs begun */
     int64_t sample, out_shape[3];
     uint64_t rng;                        /* shuffling, and random transforms when num_replicas is 1 */
-    uint64_t trng;                       /* random transforms of this rank when num_replicas > 1 */
+    uint64_t trng;                       /* random transforms of this rank when num_replicas > 1: drawn
+                                            for each batch from (rng, rank, epoch, pos), so a resume repeats it */
     nn_tensor *x, *y;
     float *raw;
 };
@@ -8664,18 +8666,13 @@ NN_API int64_t nn_dataloader_len(const nn_dataloader *dl) {
 }
 NN_API int64_t nn_dataloader_epoch(const nn_dataloader *dl) { return dl ? dl->epoch : 0; }
 
-/* a new epoch: shuffle as torch.randperm would; with several ranks, each rank's transforms
-   get a stream of their own, drawn from the shared state */
+/* a new epoch: shuffle as torch.randperm would */
 static void nn__dataloader_epoch(nn_dataloader *dl) {
     int64_t k;
     dl->pos = 0; dl->epoch++;
     if (dl->o.shuffle) for (k = dl->d->len - 1; k > 0; k--) {
         int64_t j = (int64_t)(nn__splitmix(&dl->rng) % (uint64_t)(k + 1)), t = dl->order[k];
         dl->order[k] = dl->order[j]; dl->order[j] = t;
-    }
-    if (dl->o.num_replicas > 1) {
-        dl->trng = dl->rng ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(dl->o.rank + 1)) ^ (uint64_t)dl->epoch;
-        nn__splitmix(&dl->trng);
     }
 }
 
@@ -8709,6 +8706,10 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
     if (dl->pos < 0) nn__dataloader_epoch(dl);
     b = dl->nsamples - dl->pos < B ? dl->nsamples - dl->pos : B;
     if (b <= 0 || (dl->o.drop_last && b < B)) { dl->pos = -1; return 0; }
+    if (dl->o.num_replicas > 1) {
+        dl->trng = dl->rng ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(dl->o.rank + 1)) ^ ((uint64_t)dl->epoch << 40) ^ (uint64_t)dl->pos;
+        nn__splitmix(&dl->trng);
+    }
     for (k = 0; k < b; k++) if (!nn__dataloader_sample(dl, k)) { dl->pos = -1; return 0; }
     dl->pos += b;
     dl->x->shape[0] = b; dl->x->numel = b * dl->sample;
@@ -8740,10 +8741,6 @@ static void nn__dataloader_set_state(nn_dataloader *dl, const nn__loader_state *
     if (pos > 0 && s->num_replicas != dl->o.num_replicas) {
         pos = pos <= INT64_MAX / s->num_replicas ? pos * s->num_replicas / dl->o.num_replicas : dl->nsamples;
         if (pos > dl->nsamples) pos = dl->nsamples;
-    }
-    if (dl->o.num_replicas > 1) {   /* the transforms' stream of this epoch, as nn__dataloader_epoch draws it */
-        dl->trng = s->rng ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(dl->o.rank + 1)) ^ (uint64_t)s->epoch;
-        nn__splitmix(&dl->trng);
     }
     dl->pos = pos; dl->epoch = s->epoch; dl->rng = s->rng;
     if (s->order != dl->order) memcpy(dl->order, s->order, (size_t)s->len * sizeof(int64_t));
@@ -9114,7 +9111,10 @@ NN_API nn_dist *nn_dist_init(nn_ctx *ctx, int *argc, char ***argv) {
         if (finalized) { nn__err(ctx, "%s: MPI was already finalized; MPI cannot start twice", fn); NN_FREE(d); return NULL; }
         MPI_Initialized(&inited);
         if (!inited) {
-            if (MPI_Init(argc, argv) != MPI_SUCCESS) { nn__err(ctx, "%s: MPI_Init failed", fn); NN_FREE(d); return NULL; }
+            int provided = 0;   /* MPI calls come from the caller's thread only (the pool never calls MPI) */
+            if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+                nn__err(ctx, "%s: MPI_Init_thread failed", fn); NN_FREE(d); return NULL;
+            }
             d->finalize = 1;
         }
         if (!nn__dist_attach(d, MPI_COMM_WORLD, fn)) {
@@ -9196,6 +9196,7 @@ NN_API int nn_dist_check(nn_dist *d, int ok) {
 /* t can travel: contiguous, float32 or int64 */
 static int nn__dist_tensor_ok(nn_dist *d, nn_tensor *t, const char *fn) {
     if (!t) { nn__err(d->ctx, "%s: t is NULL", fn); return 0; }
+    if (t->dtype != NN_FLOAT32 && t->dtype != NN_INT64) { nn__err(d->ctx, "%s: t is %s; float32 and int64 travel", fn, nn_dtype_name(t->dtype)); return 0; }
     if (!nn_is_contiguous(t)) { nn__err(d->ctx, "%s: t is strided; pass a contiguous tensor (nn_contiguous)", fn); return 0; }
     return 1;
 }
@@ -9300,8 +9301,10 @@ static int nn__dist_state(nn_dist *d, nn_module *m, const char *fn, nn_tensor **
     nn_module_parameters(m, *ts, *np);
     nn_module_buffers(m, *ts + *np, *nb);
     for (k = 0; k < *np + *nb; k++) {
-        if (!nn_is_contiguous((*ts)[k])) {
-            nn__err(d->ctx, "%s: %s %d of the model is strided", fn, k < *np ? "parameter" : "buffer", k);
+        nn_tensor *t = (*ts)[k];
+        if (!nn_is_contiguous(t) || (t->dtype != NN_FLOAT32 && t->dtype != NN_INT64)) {
+            nn__err(d->ctx, "%s: %s %d of the model is %s; it must be contiguous float32 or int64", fn,
+                    k < *np ? "parameter" : "buffer", k, nn_is_contiguous(t) ? nn_dtype_name(t->dtype) : "strided");
             NN_FREE(*ts);
             *ts = NULL;
             return 0;
@@ -9416,7 +9419,16 @@ NN_API nn_ddp *nn_ddp_new(nn_dist *d, nn_module *m, nn_ddp_opts o) {
     }
     NN_FREE(ts);
     if (!ok) nn__err(d->ctx, "%s: out of memory", fn);
-    if (!nn_dist_check(d, ok) || !nn_dist_broadcast_module(d, m, 0)) { nn_ddp_free(p); return NULL; }
+    if (!nn_dist_check(d, ok)) { nn_ddp_free(p); return NULL; }
+    {   /* the same options on every rank, or the buckets and messages would not pair up */
+        uint64_t sig = 0;
+        memcpy(&sig, &o.bucket_cap_mb, sizeof sig);
+        sig ^= (uint64_t)o.broadcast_buffers * 0x9E3779B97F4A7C15ULL;
+        if (!nn__dist_same(d, sig, fn, "bucket_cap_mb or broadcast_buffers") || !nn_dist_broadcast_module(d, m, 0)) {
+            nn_ddp_free(p);
+            return NULL;
+        }
+    }
     return p;
 }
 
@@ -9445,9 +9457,11 @@ static int nn__ddp_sync_buffers(nn_ddp *p) {
     return 1;
 }
 
+/* Every call broadcasts (training or eval): whether a rank takes part never depends on its own
+   state, so a rank in another mode cannot leave the others waiting. */
 NN_API nn_tensor *nn_ddp_forward(nn_ddp *ddp, nn_tensor *x) {
     if (!ddp) return NULL;
-    if (ddp->o.broadcast_buffers && ddp->m->training && ddp->nbuffers && ddp->d->size > 1 && !nn__ddp_sync_buffers(ddp)) return NULL;
+    if (ddp->o.broadcast_buffers && ddp->nbuffers && ddp->d->size > 1 && !nn__ddp_sync_buffers(ddp)) return NULL;
     return nn_forward(ddp->m, x);
 }
 
@@ -9489,6 +9503,7 @@ NN_API int nn_ddp_sync_grads(nn_ddp *ddp) {
     if (!ddp) return 0;
     failed = nn_error(ddp->d->ctx) != NULL;
     if (ddp->d->size == 1) return !failed;
+    if (ddp->nb == 0) return nn_dist_check(ddp->d, !failed);     /* no parameters: no bucket to carry the flag */
 #ifdef NN_MPI
     {
         const char *fn = "nn_ddp_sync_grads";

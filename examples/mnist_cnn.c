@@ -220,8 +220,9 @@ int main(int argc, char **argv) {
             for (i = 0; i < y->numel; i++) correct += nn_i64(preds)[i] == nn_i64(y)[i];
             total += y->numel;
             if (rank == 0) nn_progress_update(&bar, 1, nn_item(loss));
-            err = nn_error(ctx);
-            if (err) { fprintf(stderr, "training failed: %s\n", err); nn_dist_free(dist); return 1; }
+            if (!nn_dist_check(dist, nn_error(ctx) == NULL)) {      /* a step that failed on any rank stops them all */
+                err = nn_error(ctx); fprintf(stderr, "training failed: %s\n", err ? err : "?"); nn_dist_free(dist); return 1;
+            }
             nn_arena_reset(ctx);
         }
         if (rank == 0) nn_progress_end(&bar);

@@ -138,6 +138,67 @@ static void test_distributed_sampler(nn_ctx *ctx) {
     end();
 }
 
+/* a 1 x 1 x 4 image per sample: 10 i + k */
+static int dist_img_get(void *user, int64_t i, float *x, float *y, int64_t *label) {
+    int k;
+    (void)user; (void)y;
+    for (k = 0; k < 4; k++) x[k] = (float)(10 * i + k);
+    *label = i;
+    return 1;
+}
+
+/* rank r of 2 with a random flip: nb batches of 4 into out (4 floats a sample) */
+static void dist_flip_batches(nn_dataloader *dl, int nb, float *out) {
+    nn_tensor *x, *y;
+    int b;
+    for (b = 0; b < nb; b++) {
+        if (!nn_dataloader_next(dl, &x, &y) && !nn_dataloader_next(dl, &x, &y)) return;
+        memcpy(out + 16 * b, nn_f32(x), (size_t)x->numel * sizeof(float));
+    }
+}
+
+static void test_distributed_transforms(nn_ctx *ctx) {
+    int64_t shape[3] = { 1, 1, 4 };
+    nn_dataset *d = nn_dataset_new(ctx, 40, 3, shape, 0, dist_img_get, NULL, NULL);
+    nn_transform flip[1];
+    nn_dataloader_opts o = nn_dataloader_opts_default();
+    nn_dataloader *r0, *r1, *a, *b;
+    nn_checkpoint ck = nn_checkpoint_default();
+    nn_module *lin = nn_linear_new(ctx, 1, 1, 1);
+    float f0[16 * 8], f1[16 * 8], g[16 * 8];
+    int flipped = 0, k;
+    begin("DistributedSampler with random transforms: each rank draws its own; resumed mid-epoch, the same draws");
+    flip[0] = nn_random_horizontal_flip(0.5f);
+    o.batch_size = 4; o.shuffle = 1; o.seed = 5; o.transforms = flip; o.ntransforms = 1; o.num_replicas = 2;
+    o.rank = 0; r0 = nn_dataloader_new(d, o);
+    o.rank = 1; r1 = nn_dataloader_new(d, o); a = nn_dataloader_new(d, o); b = nn_dataloader_new(d, o);
+    memset(f0, 0, sizeof f0); memset(f1, 0, sizeof f1); memset(g, 0, sizeof g);
+    dist_flip_batches(r0, 8, f0);
+    dist_flip_batches(r1, 8, f1);          /* 8 batches: epoch 1 (5 batches) and 3 of epoch 2 */
+    for (k = 0; k < 32 * 4; k += 4) {
+        CHECK(fabsf(f1[k] - f1[k + 3]) == 3.0f, "sample %d is not an image of the dataset", k / 4);
+        flipped += f1[k] > f1[k + 3];
+    }
+    CHECK(flipped > 4 && flipped < 28, "rank 1 flipped %d of 32 images", flipped);
+    {   /* the ranks' samples differ, so compare the flip decisions of rank 0 and rank 1 */
+        int same = 0;
+        for (k = 0; k < 32 * 4; k += 4) same += (f0[k] > f0[k + 3]) == (f1[k] > f1[k + 3]);
+        CHECK(same < 32, "rank 0 and rank 1 flipped alike, sample by sample");
+    }
+    dist_flip_batches(a, 6, g);            /* stop after 6 batches (epoch 2, batch 1), save, resume in b */
+    ck.model = lin; ck.loader = a;
+    CHECK(nn_save_checkpoint(&ck, "test_dist_flip.safetensors"), "save: %s", ERRS(ctx));
+    ck.loader = b;
+    CHECK(nn_load_checkpoint(&ck, "test_dist_flip.safetensors"), "load: %s", ERRS(ctx));
+    dist_flip_batches(b, 2, g + 16 * 6);
+    CHECK(memcmp(g, f1, sizeof(float) * 16 * 8) == 0, "the resumed batches differ from the uninterrupted ones");
+    remove("test_dist_flip.safetensors");
+    nn_dataloader_free(r0); nn_dataloader_free(r1); nn_dataloader_free(a); nn_dataloader_free(b);
+    nn_module_free(lin);
+    nn_dataset_free(d);
+    end();
+}
+
 /* nn.h without NN_MPI: the distributed calls give a world of one process */
 static void test_dist_world_of_one(nn_ctx *ctx) {
 #ifndef NN_MPI

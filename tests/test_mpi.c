@@ -110,7 +110,7 @@ static void test_broadcast_and_buffers(nn_ctx *ctx) {
     CHECK(memcmp(w0, nn_f32(w), sizeof w0) == 0, "the weights are not rank 0's");
     end_all();
 
-    begin("nn_ddp_forward: in training, the buffers (BatchNorm's running stats) are rank 0's before each forward");
+    begin("nn_ddp_forward: the buffers (BatchNorm's running stats) are rank 0's before each forward, in training and in eval");
     rm = nn_module_buffer(m, "1.running_mean");
     nn_f32(rm)[0] = (float)g_rank;                               /* the ranks' stats drift apart */
     nn_manual_seed(ctx, 7 + (uint64_t)g_rank);
@@ -127,13 +127,33 @@ static void test_broadcast_and_buffers(nn_ctx *ctx) {
         old = ((double)nn_f32(rm)[0] - 0.1 * mean) / 0.9;
         CHECK(fabs(old) < 1e-5, "rank %d: running_mean[0] before the forward was %g, not rank 0's 0", g_rank, old);
     }
-    nn_module_eval(m);
-    nn_f32(rm)[0] = (float)g_rank;
+    nn_module_eval(m);                                           /* eval: the stats stay as the broadcast left them */
+    nn_f32(rm)[0] = (float)g_rank + 0.5f;
     NN_NO_GRAD(ctx) { CHECK(nn_ddp_forward(ddp, x), "eval forward"); }
-    CHECK(nn_f32(rm)[0] == (float)g_rank, "an eval forward broadcast the buffers");
+    CHECK(nn_f32(rm)[0] == 0.5f, "rank %d: after an eval forward running_mean[0] is %g, not rank 0's 0.5", g_rank, nn_f32(rm)[0]);
     nn_arena_reset(ctx);
     nn_free(x);
     nn_ddp_free(ddp);
+    end_all();
+
+    begin("nn_ddp_new: ranks with different options, or a float16 buffer, get an error on every rank");
+    {
+        nn_ddp_opts o = nn_ddp_opts_default();
+        int64_t two = 2;
+        nn_tensor *h = nn_empty_dtype(ctx, 1, &two, NN_FLOAT16);   /* a tensor of yours */
+        o.bucket_cap_mb = g_rank == 0 ? 25.0 : 1.0;
+        ddp = nn_ddp_new(g_d, m, o);
+        if (g_size > 1) CHECK(!ddp && strstr(ERRS(ctx), "the ranks disagree on bucket_cap_mb or broadcast_buffers"), "options: %s", ERRS(ctx));
+        nn_ddp_free(ddp);
+        nn_clear_error(ctx);
+        CHECK(h && nn_module_register_buffer(nn_module_child(m, "1"), "half", h), "a float16 buffer: %s", ERRS(ctx));
+        ddp = nn_ddp_new(g_d, m, nn_ddp_opts_default());
+        CHECK(!ddp && strstr(ERRS(ctx), "it must be contiguous float32 or int64"), "float16 buffer: %s", ERRS(ctx));
+        nn_ddp_free(ddp);
+        nn_free(h);
+        nn_clear_error(ctx);
+        nn_arena_reset(ctx);
+    }
     nn_module_free(m);
     end_all();
 }

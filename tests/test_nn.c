@@ -42,6 +42,7 @@ static const test_entry g_tests[] = {
     { "data/dataloader", test_dataloader },
     { "data/random_transforms", test_random_transforms },
     { "data/distributed_sampler", test_distributed_sampler },
+    { "data/distributed_transforms", test_distributed_transforms },
     { "dist/world_of_one", test_dist_world_of_one },
 };
 
