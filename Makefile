@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory bench bench-ddp test-mpi clean
+.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory bench bench-ddp test-mpi test-kill clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -124,6 +124,13 @@ test-arm64: | $(BUILD)
 	@qemu-aarch64 $(BUILD)/test_nn_arm64 ops/ > $(BUILD)/test_arm64.log 2>&1; rc=$$?; \
 	  grep -E '^FAIL' $(BUILD)/test_arm64.log; tail -1 $(BUILD)/test_arm64.log; \
 	  grep -q '"neon"\|neon' $(BUILD)/test_arm64.log || { echo "test-arm64: the NEON path did not run"; exit 1; }; exit $$rc
+
+# Checkpoints that cannot be lost: KILLS SIGKILLs at random moments of saving; every time, the
+# file on disk must load and be one whole saved version (tests/kill_save.c).
+KILLS ?= 250
+test-kill: | $(BUILD)
+	$(CC) $(WARN) -O2 -o $(BUILD)/kill_save tests/kill_save.c $(LDLIBS)
+	./$(BUILD)/kill_save $(KILLS) $(BUILD)
 
 check-leaks: $(BUILD)/test_nn
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=9 -q ./$(BUILD)/test_nn

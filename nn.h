@@ -1027,6 +1027,18 @@ NN_API int nn_dist_load_checkpoint(nn_dist *d, nn_checkpoint *ck, const char *pa
 #include <limits.h>
 #include <stdio.h>      /* snprintf for messages; with NN_NO_STDIO nothing is printed or opened */
 #include <stdlib.h>     /* strtod, getenv */
+#include <errno.h>      /* why a file could not be written */
+#if !defined(NN_NO_STDIO) && (defined(__unix__) || defined(__APPLE__))
+#include <unistd.h>     /* fsync: a saved checkpoint is on the disk before it replaces the old one */
+#include <fcntl.h>
+#ifndef __cplusplus
+extern int (fsync)(int fd);         /* POSIX, hidden by glibc under -std=c99; compatible redeclarations */
+extern int (fileno)(FILE *stream);
+#endif
+#define NN__POSIX_FILES 1
+#elif !defined(NN_NO_STDIO) && defined(_WIN32)
+#include <io.h>         /* _commit */
+#endif
 
 #if defined(NN_MALLOC) && defined(NN_REALLOC) && defined(NN_FREE)
 #elif !defined(NN_MALLOC) && !defined(NN_REALLOC) && !defined(NN_FREE)
@@ -7266,12 +7278,29 @@ NN_API void nn_safetensors_close(nn_safetensors *st) {
     NN_FREE(st);
 }
 
+/* path.bak, left by a save that moved the old file aside and was interrupted before the new one
+   was in place (systems whose rename cannot replace a file); NULL and errno ENOENT if absent. */
+static FILE *nn__open_bak(nn_ctx *ctx, const char *path) {
+    char bak[4096]; FILE *f;
+    if (strlen(path) + 5 > sizeof bak) { errno = ENOENT; return NULL; }
+    sprintf(bak, "%s.bak", path);
+    f = fopen(bak, "rb");
+    if (f) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "warning: %.200s is missing; reading its .bak, the copy an interrupted save left", path);
+        if (ctx->log) ctx->log(ctx->log_user, msg);
+    } else errno = ENOENT;
+    return f;
+}
+
 NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path) {
     nn_safetensors *st; FILE *f; long size; uint64_t hlen = 0; int k;
     if (!ctx) return NULL;
     if (!path) { nn__err(ctx, "nn_safetensors_open: path is NULL"); return NULL; }
+    errno = 0;
     f = fopen(path, "rb");
-    if (!f) { nn__err(ctx, "nn_safetensors_open: cannot open %s", path); return NULL; }
+    if (!f && errno == ENOENT) f = nn__open_bak(ctx, path);    /* a save interrupted where rename cannot replace */
+    if (!f) { int e = errno; nn__err(ctx, "nn_safetensors_open: cannot open %s: %s", path, e ? strerror(e) : "unknown error"); return NULL; }
     st = NN__CAST(nn_safetensors *, NN_MALLOC(sizeof(nn_safetensors)));
     if (!st) { fclose(f); nn__err(ctx, "nn_safetensors_open: out of memory"); return NULL; }
     memset(st, 0, sizeof *st);
@@ -7498,31 +7527,84 @@ static int nn__st_check_args(nn_ctx *ctx, const char *path, const char *const *n
     return 1;
 }
 
+/* Flushes f's bytes to the disk (not only to the OS); 0 and errno set on failure. */
+static int nn__sync_file(FILE *f) {
+    if (fflush(f) != 0) return 0;
+#if defined(NN__POSIX_FILES)
+    if (fsync(fileno(f)) != 0) return 0;
+#elif defined(_WIN32)
+    if (_commit(_fileno(f)) != 0) return 0;
+#endif
+    return 1;
+}
+
+/* After a rename, the directory entry itself is made durable (POSIX; elsewhere a no-op). */
+static void nn__sync_dir(const char *path) {
+#if defined(NN__POSIX_FILES)
+    char dir[4096]; const char *slash = strrchr(path, '/'); size_t n; int fd;
+    if (!slash) { dir[0] = '.'; dir[1] = 0; }
+    else { n = slash == path ? 1 : (size_t)(slash - path); if (n >= sizeof dir) return; memcpy(dir, path, n); dir[n] = 0; }
+    fd = open(dir, O_RDONLY);
+    if (fd >= 0) { (void)fsync(fd); close(fd); }
+#else
+    (void)path;
+#endif
+}
+
+/* Puts the finished file tmp at path so that at every moment one complete file is there: POSIX
+   rename replaces atomically. Where rename cannot replace a file (Windows), the old file moves
+   to path.bak first, and nn_safetensors_open reads path.bak when path is missing; the .bak
+   is removed once the new file is in place. 0 and errno set on failure; the old file stays. */
+static int nn__replace_file(const char *tmp, const char *path, char *bak) {
+    int e;
+    if (rename(tmp, path) == 0) { nn__sync_dir(path); return 1; }
+    e = errno;
+    sprintf(bak, "%s.bak", path);
+    remove(bak);
+    if (rename(path, bak) != 0) { errno = e; return 0; }
+    if (rename(tmp, path) != 0) { e = errno; (void)rename(bak, path); errno = e; return 0; }
+    nn__sync_dir(path);
+    remove(bak);
+    return 1;
+}
+
+/* Writes path.tmp, syncs it to the disk, then renames it over path (see nn__replace_file): a
+   crash at any moment leaves the old file or the new one, never neither and never a torn one. */
 NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const *names, nn_tensor *const *tensors, int n,
                                const char *const *meta_keys, const char *const *meta_values, int nmeta) {
-    nn__buf b; int k, ok = 1; char *tmp; FILE *f; unsigned char len8[8]; uint64_t hl;
+    nn__buf b; int k, ok = 1, e = 0; char *tmp, *bak; FILE *f; unsigned char len8[8]; uint64_t hl;
+    const char *stage = "writing";
     if (!ctx) return 0;
     if (!nn__st_check_args(ctx, path, names, tensors, n, meta_keys, meta_values, nmeta)) return 0;
     memset(&b, 0, sizeof b); b.ok = 1;
     nn__st_header(&b, names, tensors, n, meta_keys, meta_values, nmeta);
     if (!b.ok) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
-    tmp = NN__CAST(char *, NN_MALLOC(strlen(path) + 8));
+    tmp = NN__CAST(char *, NN_MALLOC(2 * (strlen(path) + 8)));
     if (!tmp) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
+    bak = tmp + strlen(path) + 8;
     sprintf(tmp, "%s.tmp", path);
+    errno = 0;
     f = fopen(tmp, "wb");
-    if (!f) { nn__err(ctx, "nn_safetensors_save: cannot create %s", tmp); NN_FREE(b.p); NN_FREE(tmp); return 0; }
+    if (!f) { e = errno; nn__err(ctx, "nn_safetensors_save: cannot create %s: %s", tmp, e ? strerror(e) : "unknown error"); NN_FREE(b.p); NN_FREE(tmp); return 0; }
     hl = b.n;
     for (k = 0; k < 8; k++) len8[k] = (unsigned char)(hl >> (8 * k));
+    errno = 0;
     ok = fwrite(len8, 1, 8, f) == 8 && fwrite(b.p, 1, b.n, f) == b.n;
     for (k = 0; k < n && ok; k++) ok = nn__st_write_data(f, tensors[k]);
-    if (fflush(f) != 0) ok = 0;
-    if (fclose(f) != 0) ok = 0;
+    if (ok && !nn__sync_file(f)) { ok = 0; stage = "flushing to disk"; }
+    if (!ok) e = errno;
+    if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
     NN_FREE(b.p);
     if (ok) {
-        remove(path);               /* rename onto an existing file fails on some systems */
-        ok = rename(tmp, path) == 0;
+        errno = 0;
+        ok = nn__replace_file(tmp, path, bak);
+        if (!ok) { e = errno; stage = "renaming the new file over"; }
     }
-    if (!ok) { remove(tmp); nn__err(ctx, "nn_safetensors_save: writing %s failed; the previous file (if any) is unchanged", path); }
+    if (!ok) {
+        remove(tmp);
+        nn__err(ctx, "nn_safetensors_save: %s %s failed: %s; the previous file (if any) is unchanged", stage, path,
+                e ? strerror(e) : "short write");
+    }
     NN_FREE(tmp);
     return ok;
 }

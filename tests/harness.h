@@ -8,6 +8,9 @@
 #include <string.h>
 #include <math.h>
 #include <ctype.h>
+#include <errno.h>
+#include <signal.h>          /* SIGXFSZ: a full disk, simulated by a file-size limit */
+#include <sys/resource.h>
 
 /* count every heap allocation the library makes */
 static long g_mallocs, g_frees;

@@ -84,6 +84,55 @@ static void test_checkpoint_extras(nn_ctx *ctx) {
     nn_free(t); nn_free(it); nn_free(t2); nn_free(it2); nn_module_free(m);
 }
 
+/* Saving never removes the old file first: path.tmp is synced, then renamed over it. A full disk
+   (here: a file-size limit, EFBIG) fails with the system's reason and leaves the old file; a
+   path.bak left by a save interrupted where rename cannot replace a file is read back. */
+static float first_weight(nn_module *m) { nn_tensor *p[2]; nn_module_parameters(m, p, 2); return nn_f32(p[0])[0]; }
+static void test_checkpoint_durability(nn_ctx *ctx) {
+    const char *path = "test_durable.safetensors"; nn_module *m = nn_linear_new(ctx, 64, 64, 1);
+    nn_checkpoint ck = nn_checkpoint_default(); nn_tensor *p[2]; FILE *f; struct rlimit old, lim; int ok;
+    char want[128];
+    nn_module_parameters(m, p, 2);
+    ck.model = m;
+    begin("checkpoint: a save replaces the old file and leaves no .tmp or .bak behind");
+    nn_f32(p[0])[0] = 1.0f; ck.epoch = 1;
+    CHECK(nn_save_checkpoint(&ck, path), "save 1: %s", ERRS(ctx));
+    nn_f32(p[0])[0] = 2.0f; ck.epoch = 2;
+    CHECK(nn_save_checkpoint(&ck, path), "save 2: %s", ERRS(ctx));
+    nn_f32(p[0])[0] = 0.0f; ck.epoch = 0;
+    CHECK(nn_load_checkpoint(&ck, path) && ck.epoch == 2 && first_weight(m) == 2.0f, "load: %s", ERRS(ctx));
+    f = fopen("test_durable.safetensors.tmp", "rb"); CHECK(!f, ".tmp left behind"); if (f) fclose(f);
+    f = fopen("test_durable.safetensors.bak", "rb"); CHECK(!f, ".bak left behind"); if (f) fclose(f);
+    end();
+
+    begin("checkpoint: a full disk fails with the system's reason and the old file stays");
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old; lim.rlim_cur = 4096;                     /* the checkpoint is ~17 KB */
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    nn_f32(p[0])[0] = 3.0f; ck.epoch = 3;
+    ok = nn_save_checkpoint(&ck, path);
+    setrlimit(RLIMIT_FSIZE, &old);
+    snprintf(want, sizeof want, "%s", strerror(EFBIG));
+    CHECK(!ok && strstr(ERRS(ctx), want) && strstr(ERRS(ctx), "previous file"), "save past the limit: ok %d, %s", ok, ERRS(ctx));
+    nn_clear_error(ctx);
+    f = fopen("test_durable.safetensors.tmp", "rb"); CHECK(!f, ".tmp left behind"); if (f) fclose(f);
+    CHECK(nn_load_checkpoint(&ck, path) && ck.epoch == 2 && first_weight(m) == 2.0f, "old file: epoch %lld, %s", (long long)ck.epoch, ERRS(ctx));
+    end();
+
+    begin("checkpoint: a missing file with a .bak (an interrupted non-replacing rename) loads the .bak with a warning");
+    CHECK(rename(path, "test_durable.safetensors.bak") == 0, "rename");
+    g_log[0] = 0; ck.epoch = 0;
+    CHECK(nn_load_checkpoint(&ck, path) && ck.epoch == 2 && strstr(g_log, "warning") && strstr(g_log, ".bak"), "load: %s; log %s", ERRS(ctx), g_log);
+    remove("test_durable.safetensors.bak");
+    ok = nn_load_checkpoint(&ck, path);
+    CHECK(!ok && strstr(ERRS(ctx), strerror(ENOENT)), "no file: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+    remove(path);
+    nn_module_free(m);
+}
+
 /* 300 Linear(2, 2) layers: 600 parameter tensors, 1800 tensors with Adam's state (the old cap was 512 entries) */
 static void test_checkpoint_many_tensors(nn_ctx *ctx) {
     enum { L = 300 };
@@ -347,6 +396,7 @@ static void test_checkpoints(nn_ctx *ctx) {
     nn_arena_reset(ctx);
     test_checkpoint_extras(ctx);
     test_checkpoint_many_tensors(ctx);
+    test_checkpoint_durability(ctx);
     test_safetensors_int64(ctx);
 }
 
