@@ -37,8 +37,8 @@ const char *__ubsan_default_options(void) { return "print_stacktrace=1:halt_on_e
 typedef struct fx {
     nn_ctx *ctx;
     nn_tensor *t, *t2, *t32, *w43, *v3, *v4, *rm, *rv, *x4, *cw, *ctw, *scalar, *idx, *idx23;
-    nn_tensor *xs[4], *params[8], *touts[8], *tout, *tout2;
-    nn_module *mod, *mod2, *mod3, *mods[4];
+    nn_tensor *xs[4], *xs_null[4], *params[8], *touts[8], *tout, *tout2;
+    nn_module *mod, *mod2, *mod3, *mods[4], *mods_null[4];
     nn_optim *opt;
     nn_scheduler *sched;
     nn_dataset *ds;
@@ -51,8 +51,8 @@ typedef struct fx {
     nn_transform tf[2];
     const nn_state_entry *entries;
     const char *cstr;
-    const char *names[4];
-    const float *ys[2];
+    const char *names[4], *names_null[4];
+    const float *ys[2], *ys_null[2];
     float ya[8], yb[8], fin[64], img[3 * 8 * 8];
     float fout[65536];
     int dims[4];
@@ -111,11 +111,13 @@ static void fx_new(fx *f) {
     f->idx23 = nn_from_i64(f->ctx, 2, f->t->shape, zeros6);
     f->xs[0] = f->t;
     f->xs[1] = f->t2;
+    f->xs_null[0] = f->t;
     f->mod = nn_linear_new(f->ctx, 3, 4, 1);
     f->mod2 = nn_relu_new(f->ctx);
     f->mod3 = nn_relu_new(f->ctx);
     f->mods[0] = f->mod2;
     f->mods[1] = f->mod3;
+    f->mods_null[0] = f->mod2;
     nn_module_parameters(f->mod, f->params, 8);
     f->opt = nn_sgd(f->params, 2, nn_sgd_opts_default(0.1));
     f->sched = nn_step_lr(f->opt, 2, 0.5);
@@ -162,6 +164,8 @@ static void fx_new(fx *f) {
     for (k = 0; k < 8; k++) { f->ya[k] = (float)k; f->yb[k] = (float)(8 - k); }
     f->ys[0] = f->ya;
     f->ys[1] = f->yb;
+    f->ys_null[0] = f->ya;
+    f->names_null[0] = "a";
     for (k = 0; k < 64; k++) f->fin[k] = 1.0f;
     for (k = 0; k < 3 * 8 * 8; k++) f->img[k] = (float)(k % 7) / 7.0f;
     f->dims[0] = 1; f->dims[1] = 0; f->dims[2] = 2; f->dims[3] = 3;

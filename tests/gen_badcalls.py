@@ -267,6 +267,27 @@ RET_FREE = {
 }
 # Functions that free or reset their argument: run on objects of their own (fx_own_*), so the
 # fixture does not free them twice; each has one parameter, so the only call is the NULL one.
+# Values past a documented limit, or sizes whose products overflow, for some parameters.
+EXTRA_BAD = {
+    ("nn_normalize", "channels"): ["NN_NORMALIZE_MAX_CHANNELS + 1"],
+    ("nn_grayscale", "num_output_channels"): ["2"],
+    ("nn_image_folder", "channels"): ["2"],
+    ("nn_image_folder", "h"): ["(int64_t)1 << 32"], ("nn_image_folder", "w"): ["(int64_t)1 << 32"],
+    ("nn_resize", "h"): ["(int64_t)1 << 32"], ("nn_resize", "w"): ["(int64_t)1 << 32"],
+    ("nn_random_crop", "size"): ["(int64_t)1 << 32"], ("nn_random_crop", "padding"): ["(int64_t)1 << 32"],
+}
+for _fn, _p in (("nn_empty", "ndim"), ("nn_zeros", "ndim"), ("nn_reshape", "ndim"), ("nn_view", "ndim"),
+                ("nn_layer_norm_new", "normalized_ndim"), ("nn_layer_norm", "normalized_ndim")):
+    EXTRA_BAD[(_fn, _p)] = ["NN_MAX_DIMS + 1"]
+# Pointer arrays also get one with a NULL entry (f->xs_null: { t, NULL }, ...).
+NULL_ENTRY = {"nn_tensor **": "f->xs_null", "nn_tensor *const *": "f->xs_null", "nn_module **": "f->mods_null",
+              "const char *const *": "f->names_null", "const float *const *": "f->ys_null"}
+# A NULL explicit context (the one a function reports to) has nowhere to report but stderr.
+# +infinity is documented where it means "no limit".
+INF_OK = {
+    ("nn_clip_grad_norm", "max_norm"): "clip_grad_norm_(params, inf) only measures the norm, as PyTorch",
+    ("nn_clip_grad_value", "clip_value"): "clamping at +-inf changes nothing, as PyTorch",
+}
 INT_BAD = ["-1", "0", "INT_MAX", "INT_MIN"]
 INT64_BAD = ["-1", "0", "INT64_MAX", "INT64_MIN"]
 FLOAT_BAD = ["NAN", "INFINITY", "-INFINITY", "-1"]
@@ -349,18 +370,21 @@ def bad_values(fn, typ, name, structs):
     """[(C expression or None, label, kind)], kind: 'null', 'nonfinite', 'other';
     for options structs the expression is a field assignment."""
     out = []
+    extra = [(v, v, "other") for v in EXTRA_BAD.get((fn, name), [])]
     if "*" in typ or typ.endswith("_fn"):
         out.append(("NULL", "NULL", "null"))
+        if typ in NULL_ENTRY and not (fn, name) in NULL_OK and not (typ == "nn_tensor **" and name not in ("params", "xs", "inputs")):
+            out.append((NULL_ENTRY[typ], "{ ..., NULL }", "nullentry"))
         if typ == "const int64_t *" and name == "shape":
             out.append(("f->shape_neg", "{-1, 3}", "other"))
             out.append(("f->shape_big", "{2^62, 4}", "other"))
         return out
     if typ in ("int",):
         vals = ["-1", "0", "INT_MIN"] if (fn, name) in ARRAY_COUNTS else INT_BAD
-        return [(v, v, "other") for v in vals]
+        return [(v, v, "other") for v in vals] + extra
     if typ == "int64_t":
         vals = ["-1", "0", "INT64_MIN"] if (fn, name) in ARRAY_COUNTS else INT64_BAD
-        return [(v, v, "other") for v in vals]
+        return [(v, v, "other") for v in vals] + extra
     if typ == "uint64_t":
         return [("UINT64_MAX", "UINT64_MAX", "other"), ("0", "0", "other")]
     if typ == "size_t":
@@ -409,7 +433,7 @@ def main():
     unexpected = mpi - MPI_ONLY
     if unexpected:
         die("%s: declared under #ifdef NN_MPI but not in MPI_ONLY (add it, or handle it)" % ", ".join(sorted(unexpected)))
-    for key in list(NULL_OK) + list(NONFINITE_OK):
+    for key in list(NULL_OK) + list(NONFINITE_OK) + list(INF_OK) + list(EXTRA_BAD) + list(BY_FN) + list(ARRAY_COUNTS):
         if key[0] not in names:
             die("allowlist names %s, which nn.h does not declare" % key[0])
     cases = []      # (fn, label, C body)
@@ -439,7 +463,7 @@ def main():
                     args[i] = "o_"
                 else:
                     args[i] = expr
-                ctx_other = any(carries_ctx(t, n) for j, (t, n) in enumerate(params) if j != i)
+                ctx_other = any(carries_ctx(t, n) and vals[j] != "NULL" for j, (t, n) in enumerate(params) if j != i)
                 expect = False
                 why = ""
                 if kind == "null":
@@ -447,11 +471,17 @@ def main():
                         why = "documented no-op"
                     elif (fn, name) in NULL_OK:
                         why = "NULL allowed"
+                    elif typ == "nn_ctx *" and name == "ctx":
+                        why = "the context to report to is NULL: the message goes to stderr"
                     else:
                         expect = ctx_other
+                elif kind == "nullentry":
+                    expect = ctx_other or carries_ctx(typ, name)
                 elif kind == "nonfinite":
                     if (fn, name) in NONFINITE_OK:
                         why = "non-finite allowed"
+                    elif (fn, name) in INF_OK and label == "INFINITY":
+                        why = "+infinity allowed"
                     else:
                         expect = ctx_other
                 call = "%s(%s)" % (fn, ", ".join(args))
