@@ -934,7 +934,7 @@ NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double 
 #ifndef NN_NO_STDIO
 NN_API void nn_print_confusion_matrix(const int64_t *cm, int k);
 /* Curves (e.g. loss and accuracy per epoch) drawn in the terminal, n points each, height rows
-   (at least 2; fewer are drawn as 2). */
+   (at least 2, fewer are drawn as 2; at most 1000, more is an error on stderr). */
 NN_API void nn_plot_terminal(const char *title, const float *const *ys, const char *const *labels, int ncurves, int n, int height);
 /* The same as a PNG (needs stb_image_write.h included before nn.h; with stb_easy_font.h
    too, the legend and axis ranges are written as text); 1 on success. */
@@ -1344,7 +1344,8 @@ static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
     nn__block *b;
     nn__free_grad **pp;
     nn__release_held(ctx, m.held);
-    ctx->headers = m.headers; ctx->hcur = m.hcur; ctx->hnext = m.hnext;   /* headers made since are dead */
+    ctx->headers = m.headers;   /* headers made since are dead */
+    if (m.hcur) { ctx->hcur = m.hcur; ctx->hnext = m.hnext; }   /* (a ring begun since the mark stays, for nn_ctx_free) */
     if (!m.block) { nn_arena_reset(ctx); return; }
     for (pp = &ctx->free_grads; *pp; ) {   /* free gradient buffers in the memory given back go too */
         nn__free_grad *f = *pp;
@@ -3920,7 +3921,8 @@ NN_API nn_tensor *nn_slice(nn_tensor *x, int dim, int64_t start, int64_t end, in
     if (start > size) start = size;
     if (end > size) end = size;
     if (end < start) end = start;
-    args[0] = d; args[1] = start; args[2] = (end - start + step - 1) / step; args[3] = step;
+    args[0] = d; args[1] = start; args[2] = end > start ? (end - start - 1) / step + 1 : 0;
+    args[3] = args[2] > 1 ? step : 1;   /* one element or none: the step never scales a stride (no overflow) */
     return nn__view(NN_OP_SLICE, "nn_slice", x, nn__geom_slice, args);
 }
 
@@ -4321,6 +4323,14 @@ static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, n
         return NULL;
     }
     C = x->shape[1]; kh = w->shape[2]; kw = w->shape[3];
+    /* the output sizes in double first: arguments whose int64 arithmetic would overflow are refused */
+    if ((double)G * (double)w->shape[1] > 4e18 || (double)(x->shape[2] > x->shape[3] ? x->shape[2] : x->shape[3]) *
+            (double)(ip[0] > ip[1] ? ip[0] : ip[1]) + 2.0 * (double)(ip[2] > ip[3] ? ip[2] : ip[3]) +
+            (double)(ip[4] > ip[5] ? ip[4] : ip[5]) * (double)(kh > kw ? kh : kw) + (double)ip[7] + (double)ip[8] > 4e18) {
+        nn__err(x->ctx, "%s: stride %lld, padding %lld, dilation %lld, groups %lld with input %s and weight %s; the output size overflows int64",
+                fn, (long long)ip[0], (long long)ip[2], (long long)ip[4], (long long)G, NN__SHAPE(x, s1), NN__SHAPE(w, s2));
+        return NULL;
+    }
     if (transposed ? (w->shape[0] != C || C % G) : (w->shape[1] * G != C || w->shape[0] % G)) {
         nn__err(x->ctx, "%s: input is %s and weight is %s with groups %lld; the input's channels do not match the weight", fn,
                 NN__SHAPE(x, s1), NN__SHAPE(w, s2), (long long)G);
@@ -4501,9 +4511,14 @@ static int nn__pool_args(nn_tensor *x, const char *fn, nn_pool_opts o, int64_t *
         if (x) nn__err(x->ctx, "%s: ceil_mode %d and count_include_pad %d; each must be 0 or 1", fn, o.ceil_mode, o.count_include_pad);
         return 0;
     }
-    if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || 2 * ip[2] > ip[0]) {
+    if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || ip[2] > ip[0] / 2) {
         if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, padding %lld, dilation %lld; kernel, stride, dilation must be >= 1 and padding at most half the kernel",
                        fn, (long long)ip[0], (long long)ip[1], (long long)ip[2], (long long)ip[3]);
+        return 0;
+    }
+    if ((double)ip[3] * (double)ip[0] + (double)ip[1] + 2.0 * (double)ip[2] > 4e18) {   /* int64 window arithmetic */
+        if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, dilation %lld; the window arithmetic overflows int64",
+                       fn, (long long)ip[0], (long long)ip[1], (long long)ip[3]);
         return 0;
     }
     return 1;
@@ -8090,7 +8105,7 @@ NN_API nn_dataset *nn_subset(nn_dataset *base, int64_t start, int64_t len) {
     nn_dataset *d;
     if (!base) return NULL;
     if (start < 0 || len < 0 || start > base->len || len > base->len - start) {
-        nn__err(base->ctx, "nn_subset: [%lld, %lld) is outside the dataset's %lld samples", (long long)start, (long long)(start + len), (long long)base->len);
+        nn__err(base->ctx, "nn_subset: start %lld, len %lld is outside the dataset's %lld samples", (long long)start, (long long)len, (long long)base->len);
         return NULL;
     }
     d = nn__dataset_builtin(base->ctx, "nn_subset");
@@ -8359,6 +8374,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
     char **classes; int nc, c, k, ok = 1; int64_t total = 0, at = 0, P; nn_dataset *d; float *tmp = NULL, *rs = NULL;
     if (!ctx) return NULL;
     if (!root || (channels != 1 && channels != 3) || h <= 0 || w <= 0) { nn__err(ctx, "nn_image_folder: needs a root, channels 1 or 3 and a positive size"); return NULL; }
+    if ((double)h * (double)w > 1e15) { nn__err(ctx, "nn_image_folder: size %lld x %lld is too large (h * w at most 1e15)", (long long)h, (long long)w); return NULL; }
     classes = nn__list_dir(root, &nc, 1);
     if (!classes || nc == 0) { nn__err(ctx, "nn_image_folder: %s is not a folder with one sub-folder per class", root); nn__free_list(classes, nc); return NULL; }
     for (c = 0; c < nc; c++) {
@@ -8371,6 +8387,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
     d = nn__dataset_builtin(ctx, "nn_image_folder");
     if (!d) { nn__free_list(classes, nc); return NULL; }
     P = channels * h * w;
+    if ((double)total * (double)P > 4e18) { nn__err(ctx, "nn_image_folder: %lld images of %lld values overflow int64", (long long)total, (long long)P); nn__free_list(classes, nc); nn_dataset_free(d); return NULL; }
     d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
     d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
     d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
@@ -8436,8 +8453,8 @@ static int nn__transform_check(nn_ctx *ctx, const nn_transform *t) {
         nn__err(ctx, "nn_color_jitter: brightness %g and contrast %g must be finite and >= 0", (double)t->f[0], (double)t->f[1]); return 0;
     case NN_RANDOM_HORIZONTAL_FLIP: if (t->f[0] >= 0 && t->f[0] <= 1) return 1;
         nn__err(ctx, "nn_random_horizontal_flip: p is %g; it must be in [0, 1]", (double)t->f[0]); return 0;
-    case NN_RANDOM_CROP: if (t->size[1] >= 0) return 1;
-        nn__err(ctx, "nn_random_crop: padding is %lld; it must be >= 0", (long long)t->size[1]); return 0;
+    case NN_RANDOM_CROP: if (t->size[1] >= 0 && t->size[1] <= ((int64_t)1 << 40)) return 1;
+        nn__err(ctx, "nn_random_crop: padding is %lld; it must be >= 0 and at most 2^40", (long long)t->size[1]); return 0;
     case NN_NORMALIZE:
         if (t->size[0] < 1 || t->size[0] > NN_NORMALIZE_MAX_CHANNELS) {
             nn__err(ctx, "nn_normalize: %lld channels; 1 to %d (NN_NORMALIZE_MAX_CHANNELS)", (long long)t->size[0], NN_NORMALIZE_MAX_CHANNELS); return 0;
@@ -8453,7 +8470,8 @@ static int nn__transform_check(nn_ctx *ctx, const nn_transform *t) {
 static int nn__transform_shape(nn_ctx *ctx, const nn_transform *t, int64_t *s) {
     if (!nn__transform_check(ctx, t)) return 0;
     switch (t->kind) {
-    case NN_RESIZE: if (t->size[0] <= 0 || t->size[1] <= 0) { nn__err(ctx, "nn_resize: size %lldx%lld must be positive", (long long)t->size[0], (long long)t->size[1]); return 0; }
+    case NN_RESIZE: if (t->size[0] <= 0 || t->size[1] <= 0 || (double)t->size[0] * (double)t->size[1] > 1e15) {
+            nn__err(ctx, "nn_resize: size %lldx%lld must be positive, h * w at most 1e15", (long long)t->size[0], (long long)t->size[1]); return 0; }
         s[1] = t->size[0]; s[2] = t->size[1]; return 1;
     case NN_GRAYSCALE: if (s[0] != 1 && s[0] != 3) { nn__err(ctx, "nn_grayscale: the image has %lld channels; expected 1 or 3", (long long)s[0]); return 0; }
         s[0] = t->size[0]; return 1;
@@ -8560,9 +8578,22 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
     }
     if (!rng) rng = &local;
     memcpy(s, shape, sizeof s);
+    if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * (double)s[1] * (double)s[2] > 1e15) {
+        nn__err(ctx, "nn_apply_transforms: shape is (%lld, %lld, %lld); each size must be >= 1 and their product at most 1e15",
+                (long long)s[0], (long long)s[1], (long long)s[2]);
+        return 0;
+    }
     maxn = s[0] * s[1] * s[2];
     memcpy(ns, s, sizeof ns);
-    for (k = 0; k < n; k++) { if (!nn__transform_shape(ctx, &ts[k], ns)) return 0; if (ns[0] * ns[1] * ns[2] > maxn) maxn = ns[0] * ns[1] * ns[2]; }
+    for (k = 0; k < n; k++) {
+        if (!nn__transform_shape(ctx, &ts[k], ns)) return 0;
+        if ((double)ns[0] * (double)ns[1] * (double)ns[2] > 1e15) {
+            nn__err(ctx, "nn_apply_transforms: transform %d makes (%lld, %lld, %lld), more than 1e15 values", k,
+                    (long long)ns[0], (long long)ns[1], (long long)ns[2]);
+            return 0;
+        }
+        if (ns[0] * ns[1] * ns[2] > maxn) maxn = ns[0] * ns[1] * ns[2];
+    }
     /* two scratch images in the arena: transforms ping-pong between them */
     buf[0] = nn__scratch(ctx, maxn); buf[1] = nn__scratch(ctx, maxn);
     if (!buf[0] || !buf[1]) { nn__err(ctx, "nn_apply_transforms: out of memory"); return 0; }
@@ -8796,12 +8827,14 @@ static void nn__progress_draw(nn_progress *p, int final) {
 NN_API void nn_progress_update(nn_progress *p, int64_t n, float loss) {
     double now;
     if (!p) return;
+    if (n > 0 ? p->n > INT64_MAX - n : p->n < INT64_MIN - n) { nn__err_noctx("nn_progress_update", "n overflows the count"); return; }
     p->n += n;
     if (loss == loss) p->postfix = loss;
     now = nn__now();
     if (p->tty) { if (now - p->last_print >= 0.1 || p->n >= p->total) { p->last_print = now; nn__progress_draw(p, 0); } }
     else {
-        int dec = p->total > 0 ? (int)(10 * p->n / p->total) : 0;
+        double q = p->total > 0 ? 10.0 * (double)p->n / (double)p->total : 0;
+        int dec = q > 10 ? 10 : q < -10 ? -10 : (int)q;
         if (dec != p->last_decile && dec < 10) { p->last_decile = dec; nn__progress_draw(p, 0); }
     }
 }
@@ -8905,6 +8938,8 @@ NN_API void nn_plot_terminal(const char *title, const float *const *ys, const ch
     static const char marks[] = "*o+x#@";
     int W = n < 60 ? (n > 1 ? n : 2) : 60, r, col, c, digits; float lo, hi; char line[64], num[16];
     if (n <= 0 || nc <= 0 || !ys) return;
+    for (c = 0; c < nc; c++) if (!ys[c]) { nn__err_noctx("nn_plot_terminal", "a curve in ys is NULL"); return; }
+    if (height > 1000) { nn__err_noctx("nn_plot_terminal", "height is more than 1000 rows"); return; }
     if (height < 2) height = 2;
     nn__range(ys, nc, n, &lo, &hi);
     printf("%s\n", title ? title : "");
@@ -8948,7 +8983,9 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
     int W = 640, H = 400, L = 50, T = 20, PW = W - L - 20, PH = H - T - 40, c, i, x, y, ok; float lo, hi;
     unsigned char *img;
     (void)labels;   /* drawn only with stb_easy_font */
-    if (!ctx || !path || n <= 0 || nc <= 0) return 0;
+    if (!ctx) return 0;
+    if (!path || !ys || n <= 0 || nc <= 0) { nn__err(ctx, "nn_plot_png: path or ys is NULL, or ncurves %d or n %d is < 1", nc, n); return 0; }
+    for (c = 0; c < nc; c++) if (!ys[c]) { nn__err(ctx, "nn_plot_png: ys[%d] is NULL", c); return 0; }
     img = NN__CAST(unsigned char *, NN_MALLOC((size_t)W * H * 3));
     if (!img) { nn__err(ctx, "nn_plot_png: out of memory"); return 0; }
     memset(img, 255, (size_t)W * H * 3);
