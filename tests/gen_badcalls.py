@@ -81,6 +81,11 @@ NULL_OK = {
     ("nn_safetensors_save", "meta_values"): "as meta_keys",
     ("nn_set_name", "name"): "clears the label",
     ("nn_set_cpu_capability", "name"): "NULL: the best this CPU runs (an error is fine too)",
+    ("nn_module_state", "entries"): "NULL: the count only, as nn_module_parameters' out",
+}
+# Arrays whose entries may be NULL (a NULL entry is still tried, but no error is expected).
+NULLENTRY_OK = {
+    ("nn_forward_n", "in"): "in[k] may be NULL for an optional input (PyTorch's None)",
 }
 # Functions whose NULL argument is a documented no-op (free functions, queries that give 0 for
 # NULL): no error is expected, only no crash.
@@ -222,8 +227,8 @@ BY_FN = {
     ("nn_safetensors_get", "name"): '"weight"', ("nn_safetensors_name", "i"): "0",
     ("nn_set_cpu_capability", "name"): '"default"', ("nn_optim_add_param_group", "params"): "f->xs",
     ("nn_optim_add_param_group", "lr"): "0.1", ("nn_optim_add_param_group", "weight_decay"): "0.0",
-    ("nn_optim_set_lr", "lr"): "0.1", ("nn_gradcheck", "inputs"): "f->xs", ("nn_gradcheck", "n"): "1",
-    ("nn_gradcheck", "eps"): "1e-3f", ("nn_dist_broadcast", "t"): "f->t", ("nn_dist_all_reduce_scalars", "values"): "f->dout",
+    ("nn_optim_set_lr", "lr"): "0.1", ("nn_gradcheck", "inputs"): "f->xs",
+    ("nn_gradcheck", "eps"): "1e-3f", ("nn_gradcheck", "n"): "2", ("nn_dist_broadcast", "t"): "f->t", ("nn_dist_all_reduce_scalars", "values"): "f->dout",
     ("nn_classification_report", "names"): "f->names", ("nn_confusion_matrix", "n"): "4",
     ("nn_apply_transforms", "n"): "1", ("nn_apply_transforms", "shape"): "f->ishape",
     ("nn_apply_transforms", "out_shape"): "f->iout", ("nn_apply_transforms", "out"): "f->fout",
@@ -433,7 +438,7 @@ def main():
     unexpected = mpi - MPI_ONLY
     if unexpected:
         die("%s: declared under #ifdef NN_MPI but not in MPI_ONLY (add it, or handle it)" % ", ".join(sorted(unexpected)))
-    for key in list(NULL_OK) + list(NONFINITE_OK) + list(INF_OK) + list(EXTRA_BAD) + list(BY_FN) + list(ARRAY_COUNTS):
+    for key in list(NULL_OK) + list(NONFINITE_OK) + list(INF_OK) + list(NULLENTRY_OK) + list(EXTRA_BAD) + list(BY_FN) + list(ARRAY_COUNTS):
         if key[0] not in names:
             die("allowlist names %s, which nn.h does not declare" % key[0])
     cases = []      # (fn, label, C body)
@@ -476,7 +481,10 @@ def main():
                     else:
                         expect = ctx_other
                 elif kind == "nullentry":
-                    expect = ctx_other or carries_ctx(typ, name)
+                    if (fn, name) in NULLENTRY_OK:
+                        why = NULLENTRY_OK[(fn, name)]
+                    else:
+                        expect = ctx_other or carries_ctx(typ, name)
                 elif kind == "nonfinite":
                     if (fn, name) in NONFINITE_OK:
                         why = "non-finite allowed"
