@@ -8916,7 +8916,7 @@ static int nn__report_text(const int64_t *cm, int k, const char *const *names, i
                            const double *P, const double *R, const double *F, const int64_t *S) {
     double mp = 0, mr = 0, mf = 0, wp = 0, wr = 0, wf = 0; int64_t total = 0; int i, width = 12, len = 0; char nm[32];
     for (i = 0; i < k; i++) {
-        int l = names ? (int)strlen(names[i]) : snprintf(nm, sizeof nm, "%d", i);
+        int l = names && names[i] ? (int)strlen(names[i]) : snprintf(nm, sizeof nm, "%d", i);   /* a NULL name: numbered */
         if (l > width) width = l;
         total += S[i];
         mp += P[i]; mr += R[i]; mf += F[i];
@@ -8925,8 +8925,8 @@ static int nn__report_text(const int64_t *cm, int k, const char *const *names, i
     if (width < digits) width = digits;
     NN__OUT("%*s  %9s %9s %9s %9s\n\n", width, "", "precision", "recall", "f1-score", "support");
     for (i = 0; i < k; i++) {
-        if (!names) snprintf(nm, sizeof nm, "%d", i);
-        NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, names ? names[i] : nm, digits, P[i], digits, R[i], digits, F[i], (long long)S[i]);
+        if (!names || !names[i]) snprintf(nm, sizeof nm, "%d", i);
+        NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, names && names[i] ? names[i] : nm, digits, P[i], digits, R[i], digits, F[i], (long long)S[i]);
     }
     NN__OUT("\n%*s  %9s %9s %9.*f %9lld\n", width, "accuracy", "", "", digits, nn_accuracy(cm, k), (long long)total);
     NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, "macro avg", digits, mp / k, digits, mr / k, digits, mf / k, (long long)total);

@@ -214,13 +214,6 @@ static int fx_own_tensor(const fx *f, const nn_tensor *r) {
 static void fx_drop_tensor(fx *f, nn_tensor *r) { if (r && !fx_own_tensor(f, r)) nn_free(r); }
 static void fx_drop_module(fx *f, nn_module *r) { if (r && r != f->mod && r != f->mod2 && r != f->mod3) nn_module_free(r); }
 static void fx_drop_dataset(fx *f, nn_dataset *r) { if (r && r != f->ds) nn_dataset_free(r); }
-/* a transform made with a bad value is applied to a (3, 8, 8) image: no crash, an error is fine */
-static void fx_apply(fx *f, nn_transform tr) {
-    int64_t out_shape[3];
-    nn_apply_transforms(f->ctx, &tr, 1, f->img, f->ishape, f->fout, out_shape, &f->rng);
-    nn_clear_error(f->ctx);
-}
-
 /* (c): an error in the context whose text starts with the function's name */
 static int fx_check(fx *f, const char *fn, int expect) {
     const char *e = nn_error(f->ctx);
@@ -235,6 +228,13 @@ static int fx_check(fx *f, const char *fn, int expect) {
     }
     nn_clear_error(f->ctx);
     return 0;
+}
+
+/* a transform made with a bad value, applied: with expect, the error must name its constructor */
+static int fx_apply_check(fx *f, nn_transform tr, const char *fn, int expect) {
+    int64_t out_shape[3];
+    nn_apply_transforms(f->ctx, &tr, 1, f->img, f->ishape, f->fout, out_shape, &f->rng);
+    return fx_check(f, fn, expect);
 }
 
 /* ---- the runner ---- */

@@ -118,6 +118,25 @@ NONFINITE_OK[("nn_leaky_relu_new", "negative_slope")] = "any slope, as PyTorch"
 # Constructors of transforms take no context: their values are checked when applied (the
 # generated test applies every transform it builds and checks for no crash).
 
+# Options fields whose huge values must be refused (their int64 size arithmetic would overflow), not
+# only survived: (fn, "field = value").
+MUST_REFUSE = {
+    ("nn_conv2d", "padding = INT64_MAX"), ("nn_conv2d", "dilation = INT64_MAX"), ("nn_conv2d", "groups = INT64_MAX"),
+    ("nn_conv_transpose2d", "stride = INT64_MAX"), ("nn_conv_transpose2d", "padding = INT64_MAX"),
+    ("nn_conv_transpose2d", "dilation = INT64_MAX"),
+    ("nn_max_pool2d", "padding = INT64_MAX"), ("nn_avg_pool2d", "padding = INT64_MAX"),
+    ("nn_max_pool2d", "dilation = INT64_MAX"), ("nn_max_pool2d", "kernel_size = INT64_MAX"),
+}
+# Transforms take no context: the test applies each one (nn_apply_transforms) and, for these bad values and
+# for NaN/inf, expects the error to name the constructor.
+TRANSFORM_REFUSE = {("nn_normalize", "NN_NORMALIZE_MAX_CHANNELS + 1"), ("nn_grayscale", "2"), ("nn_grayscale", "-1"),
+                    ("nn_grayscale", "0"), ("nn_resize", "-1"), ("nn_resize", "0"), ("nn_resize", "INT64_MAX"),
+                    ("nn_random_crop", "INT64_MAX"), ("nn_random_horizontal_flip", "-1"), ("nn_random_rotation", "-1"),
+                    ("nn_color_jitter", "-1")}
+
+# (fn, param): an out-of-range enum value that is documented as harmless (no error expected).
+ENUM_OK = {}
+
 # Counts of caller arrays with no documented limit: INT_MAX would read past the caller's own
 # array, which no library can detect, so only -1, 0 and INT_MIN are tried.
 ARRAY_COUNTS = {
@@ -268,7 +287,6 @@ RET_FREE = {
     "nn_scheduler *": "nn_scheduler_free(r)", "nn_dataset *": "fx_drop_dataset(f, r)",
     "nn_dataloader *": "nn_dataloader_free(r)", "nn_safetensors *": "nn_safetensors_close(r)",
     "nn_dist *": "nn_dist_free(r)", "nn_ddp *": "nn_ddp_free(r)", "nn_ctx *": "nn_ctx_free(r)",
-    "nn_transform": "fx_apply(f, r)",
 }
 # Functions that free or reset their argument: run on objects of their own (fx_own_*), so the
 # fixture does not free them twice; each has one parameter, so the only call is the NULL one.
@@ -375,10 +393,10 @@ def bad_values(fn, typ, name, structs):
     """[(C expression or None, label, kind)], kind: 'null', 'nonfinite', 'other';
     for options structs the expression is a field assignment."""
     out = []
-    extra = [(v, v, "other") for v in EXTRA_BAD.get((fn, name), [])]
+    extra = [(v, v, "limit") for v in EXTRA_BAD.get((fn, name), [])]
     if "*" in typ or typ.endswith("_fn"):
         out.append(("NULL", "NULL", "null"))
-        if typ in NULL_ENTRY and not (fn, name) in NULL_OK and not (typ == "nn_tensor **" and name not in ("params", "xs", "inputs")):
+        if typ in NULL_ENTRY and not (typ == "nn_tensor **" and name not in ("params", "xs", "inputs")):
             out.append((NULL_ENTRY[typ], "{ ..., NULL }", "nullentry"))
         if typ == "const int64_t *" and name == "shape":
             out.append(("f->shape_neg", "{-1, 3}", "other"))
@@ -397,7 +415,7 @@ def bad_values(fn, typ, name, structs):
     if typ in ("float", "double"):
         return [(v, v, "nonfinite" if v in NONFINITE else "other") for v in FLOAT_BAD]
     if typ in ENUMS:
-        return [("(%s)%s" % (typ, v), v, "other") for v in ENUM_BAD]
+        return [("(%s)%s" % (typ, v), v, "enum") for v in ENUM_BAD]
     if typ in OPTS:
         for ftyp, field in structs[typ]:
             if ftyp == "int64_t":
@@ -464,6 +482,8 @@ def main():
                 args = list(vals)
                 pre = ""
                 if typ in OPTS:
+                    if (fn, expr[1:]) in MUST_REFUSE:
+                        kind = "limit"
                     pre = "    %s o_ = %s;\n    o_%s;\n" % (typ, vals[i], expr)
                     args[i] = "o_"
                 else:
@@ -481,10 +501,12 @@ def main():
                     else:
                         expect = ctx_other
                 elif kind == "nullentry":
-                    if (fn, name) in NULLENTRY_OK:
-                        why = NULLENTRY_OK[(fn, name)]
+                    if (fn, name) in NULLENTRY_OK or (fn, name) in NULL_OK:
+                        why = NULLENTRY_OK.get((fn, name), "NULL allowed")
                     else:
                         expect = ctx_other or carries_ctx(typ, name)
+                elif kind in ("enum", "limit"):
+                    expect = ctx_other and (fn, name) not in ENUM_OK
                 elif kind == "nonfinite":
                     if (fn, name) in NONFINITE_OK:
                         why = "non-finite allowed"
@@ -492,10 +514,14 @@ def main():
                         why = "+infinity allowed"
                     else:
                         expect = ctx_other
+                if ret == "nn_transform":
+                    expect = ((kind == "nonfinite" and (fn, name) not in NONFINITE_OK) or (fn, expr) in TRANSFORM_REFUSE)
                 call = "%s(%s)" % (fn, ", ".join(args))
                 body = pre
                 check = "fx_check(f, %s, %d)" % (c_str(fn), 1 if expect else 0)
-                if ret == "void":
+                if ret == "nn_transform":
+                    body += "    return fx_apply_check(f, %s, %s, %d);\n" % (call, c_str(fn), 1 if expect else 0)
+                elif ret == "void":
                     body += "    %s;\n    return %s;\n" % (call, check)
                 else:
                     body += "    %s r = %s;\n    int rc = %s;\n" % (ret, call, check)
