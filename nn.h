@@ -8139,7 +8139,9 @@ NN_API nn_dataset *nn_subset(nn_dataset *base, int64_t start, int64_t len) {
     nn_dataset *d;
     if (!base) return NULL;
     if (start < 0 || len < 0 || start > base->len || len > base->len - start) {
-        nn__err(base->ctx, "nn_subset: start %lld, len %lld is outside the dataset's %lld samples", (long long)start, (long long)len, (long long)base->len);
+        nn__err(base->ctx, "nn_subset: [%lld, %lld) is outside the dataset's %lld samples", (long long)start,
+                (long long)(start > 0 && len > INT64_MAX - start ? INT64_MAX : start < 0 && len < INT64_MIN - start ? INT64_MIN : start + len),
+                (long long)base->len);
         return NULL;
     }
     d = nn__dataset_builtin(base->ctx, "nn_subset");
