@@ -15,10 +15,15 @@ a new function cannot be forgotten.
 What the generated test asserts, per call (each batch of calls runs in a forked child under
 ASan + UBSan, a batch that fails is re-run one call per child to name the call):
   (a) no crash, no sanitizer report, no leak (LSan at the child's exit);
-  (b) no hang (alarm per child);
-  (c) a NULL for a required pointer, or a NaN/infinity for a number, with a context reachable
-      from another argument: the context holds an error starting with the function's name.
+  (b) no hang (an alarm per call; runaway output is cut at 64 MiB and counts as a hang);
+  (c) a NULL for a required pointer (or a NULL entry in a pointer array), a NaN/infinity for a
+      number, an out-of-range enum, a value past a documented limit (EXTRA_BAD) or an options
+      field in MUST_REFUSE, with a context reachable from another argument: the context holds an
+      error whose text starts with the function's name. Transforms take no context: each one
+      made with a bad value is applied, and for NaN/inf and TRANSFORM_REFUSE the error of
+      nn_apply_transforms must name the constructor.
       The allowlists below say where NULL or a non-finite number is a documented value.
+Functions taking no argument are called once. Free functions get only NULL (their one argument).
 Standard library only.
 """
 import re
@@ -76,9 +81,6 @@ NULL_OK = {
     ("nn_progress_begin", "desc"): "no description",
     ("nn_dist_init", "argc"): "argc and argv may be NULL",
     ("nn_dist_init", "argv"): "argc and argv may be NULL",
-    ("nn_safetensors_save", "meta_keys"): "nmeta is 2 here, so NULL is an error, but reported (checked) only "
-                                          "when nmeta > 0; kept in the allowlist as the valid nmeta=0 form",
-    ("nn_safetensors_save", "meta_values"): "as meta_keys",
     ("nn_set_name", "name"): "clears the label",
     ("nn_set_cpu_capability", "name"): "NULL: the best this CPU runs (an error is fine too)",
     ("nn_module_state", "entries"): "NULL: the count only, as nn_module_parameters' out",
@@ -288,8 +290,6 @@ RET_FREE = {
     "nn_dataloader *": "nn_dataloader_free(r)", "nn_safetensors *": "nn_safetensors_close(r)",
     "nn_dist *": "nn_dist_free(r)", "nn_ddp *": "nn_ddp_free(r)", "nn_ctx *": "nn_ctx_free(r)",
 }
-# Functions that free or reset their argument: run on objects of their own (fx_own_*), so the
-# fixture does not free them twice; each has one parameter, so the only call is the NULL one.
 # Values past a documented limit, or sizes whose products overflow, for some parameters.
 EXTRA_BAD = {
     ("nn_normalize", "channels"): ["NN_NORMALIZE_MAX_CHANNELS + 1"],
