@@ -8093,8 +8093,7 @@ NN_API int64_t nn_dataset_num_classes(const nn_dataset *d) { return d ? d->num_c
 NN_API int nn_dataset_xshape(const nn_dataset *d, int64_t *shape) {
     int k;
     if (!d) return 0;
-    if (!shape) { nn__err(d->ctx, "nn_dataset_xshape: shape is NULL"); return 0; }
-    for (k = 0; k < d->xdim; k++) shape[k] = d->xshape[k];
+    if (shape) for (k = 0; k < d->xdim; k++) shape[k] = d->xshape[k];
     return d->xdim;
 }
 

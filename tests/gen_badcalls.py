@@ -84,6 +84,7 @@ NULL_OK = {
     ("nn_set_name", "name"): "clears the label",
     ("nn_set_cpu_capability", "name"): "NULL: the best this CPU runs (an error is fine too)",
     ("nn_module_state", "entries"): "NULL: the count only, as nn_module_parameters' out",
+    ("nn_dataset_xshape", "shape"): "NULL: xdim only (as it always has been; kept so no caller changes)",
 }
 # Arrays whose entries may be NULL (a NULL entry is still tried, but no error is expected).
 NULLENTRY_OK = {
