@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize check-leaks fuzz fixtures interop bench-memory bench bench-ddp test-mpi test-kill clean
+.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fixtures interop bench-memory bench bench-ddp test-mpi test-kill clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -110,6 +110,14 @@ demo:
 sanitize: | $(BUILD)
 	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/test_nn_asan tests/test_nn.c $(LDLIBS)
 	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_nn_asan
+
+# Every public function called with one bad argument at a time (NULL, -1, 0, INT_MAX, NaN, inf, bad enums, each
+# options field, overflowing shapes), the calls generated from nn.h's declarations by tests/gen_badcalls.py, run
+# under ASan + UBSan with leak checks, an alarm per call and a check that the error names the function.
+test-badcalls: | $(BUILD)
+	python3 tests/gen_badcalls.py nn.h $(BUILD)/test_badcalls.c
+	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -Itests -o $(BUILD)/test_badcalls $(BUILD)/test_badcalls.c $(LDLIBS)
+	./$(BUILD)/test_badcalls
 
 # The worker pool under ThreadSanitizer: the op tests, which run every kernel set on 1 and 2
 # threads and train on 1, 2 and 3 threads.

@@ -934,7 +934,7 @@ NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double 
 #ifndef NN_NO_STDIO
 NN_API void nn_print_confusion_matrix(const int64_t *cm, int k);
 /* Curves (e.g. loss and accuracy per epoch) drawn in the terminal, n points each, height rows
-   (at least 2; fewer are drawn as 2). */
+   (at least 2, fewer are drawn as 2; at most 1000, more is an error on stderr). */
 NN_API void nn_plot_terminal(const char *title, const float *const *ys, const char *const *labels, int ncurves, int n, int height);
 /* The same as a PNG (needs stb_image_write.h included before nn.h; with stb_easy_font.h
    too, the legend and axis ranges are written as text); 1 on success. */
@@ -1140,6 +1140,11 @@ static void nn__err(nn_ctx *ctx, const char *fmt, ...) {
     va_end(ap);
     if (!ctx->has_error) { memcpy(ctx->error, buf, sizeof buf); ctx->has_error = 1; }
     if (ctx->log) ctx->log(ctx->log_user, buf);
+}
+
+/* A NULL argument reported to the context of another (unless an error is already recorded). */
+static void nn__null_arg(const nn_tensor *other, const char *fn, const char *name) {
+    if (other && other->ctx && !other->ctx->has_error) nn__err(other->ctx, "%s: %s is NULL", fn, name);
 }
 
 /* "(64, 784)" */
@@ -1356,7 +1361,8 @@ static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
     nn__block *b;
     nn__free_grad **pp;
     nn__release_held(ctx, m.held);
-    ctx->headers = m.headers; ctx->hcur = m.hcur; ctx->hnext = m.hnext;   /* headers made since are dead */
+    ctx->headers = m.headers;   /* headers made since are dead */
+    if (m.hcur) { ctx->hcur = m.hcur; ctx->hnext = m.hnext; }   /* (a ring begun since the mark stays, for nn_ctx_free) */
     if (!m.block) { nn_arena_reset(ctx); return; }
     for (pp = &ctx->free_grads; *pp; ) {   /* free gradient buffers in the memory given back go too */
         nn__free_grad *f = *pp;
@@ -1697,7 +1703,7 @@ static int nn__same_shape(const nn_tensor *a, const nn_tensor *b) {
 }
 NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
     char s1[128], s2[128]; nn__walk w; int64_t i;
-    if (!dst || !src) { if (dst) nn__err(dst->ctx, "nn_copy_: src is NULL"); return 0; }
+    if (!dst || !src) { if (dst) nn__err(dst->ctx, "nn_copy_: src is NULL"); else nn__null_arg(src, "nn_copy_", "dst"); return 0; }
     if (!nn__check_live(dst, "nn_copy_") || !nn__check_live(src, "nn_copy_")) return 0;
     if (!nn__same_shape(dst, src) && dst->numel != src->numel) {
         nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; the shapes must match", NN__SHAPE(dst, s1), NN__SHAPE(src, s2));
@@ -3254,7 +3260,7 @@ NN_API nn_tensor *nn_tanh(nn_tensor *x) { return nn__unary(NN_OP_TANH, "nn_tanh"
 NN_API nn_tensor *nn_gelu(nn_tensor *x) { return nn__unary(NN_OP_GELU, "nn_gelu", x, 0, 0); }
 NN_API nn_tensor *nn_silu(nn_tensor *x) { return nn__unary(NN_OP_SILU, "nn_silu", x, 0, 0); }
 NN_API nn_tensor *nn_softplus(nn_tensor *x, float beta, float threshold) {
-    if (x && beta == 0.0f) { nn__err(x->ctx, "nn_softplus: beta is 0; it must be non-zero"); return NULL; }
+    if (x && (beta == 0.0f || !(beta >= -3.4e38f && beta <= 3.4e38f))) { nn__err(x->ctx, "nn_softplus: beta is %g; it must be finite and non-zero", (double)beta); return NULL; }
     return nn__unary(NN_OP_SOFTPLUS, "nn_softplus", x, beta, threshold);
 }
 
@@ -3671,6 +3677,7 @@ NN_API nn_tensor *nn_gather(nn_tensor *x, int dim, nn_tensor *index) {
     static const char *names[] = { "x" };
     nn_tensor *xs[2], *y; int d, k;
     char s1[128], s2[128];
+    if (!x) { nn__null_arg(index, "nn_gather", "x"); return NULL; }
     if (!nn__check_inputs("nn_gather", &x, names, 1) || !nn__check_index("nn_gather", x, index, "index")) return NULL;
     if (!nn__norm_dim(x->ctx, "nn_gather", x, dim, 0, &d)) return NULL;
     if (index->ndim != x->ndim) {
@@ -3721,6 +3728,7 @@ NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index) {
     static const char *names[] = { "x" };
     nn_tensor *xs[2], *y; int d, nd; int64_t oi[3], shape[NN_MAX_DIMS];
     char s[128];
+    if (!x) { nn__null_arg(index, "nn_index_select", "x"); return NULL; }
     if (!nn__check_inputs("nn_index_select", &x, names, 1) || !nn__check_index("nn_index_select", x, index, "index")) return NULL;
     if (!nn__norm_dim(x->ctx, "nn_index_select", x, dim, 0, &d)) return NULL;
     if (index->ndim > 1) { nn__err(x->ctx, "nn_index_select: index is %s; it must be 1-D", NN__SHAPE(index, s)); return NULL; }
@@ -3737,6 +3745,7 @@ NN_API nn_tensor *nn_index_select(nn_tensor *x, int dim, nn_tensor *index) {
 NN_API nn_tensor *nn_embedding(nn_tensor *weight, nn_tensor *index) {
     static const char *names[] = { "weight" };
     nn_tensor *flat, *rows; int64_t shape[NN_MAX_DIMS], n; char s[128];
+    if (!weight) { nn__null_arg(index, "nn_embedding", "weight"); return NULL; }
     if (!nn__check_inputs("nn_embedding", &weight, names, 1) || !nn__check_index("nn_embedding", weight, index, "index")) return NULL;
     if (weight->ndim != 2) { nn__err(weight->ctx, "nn_embedding: weight is %s; it must be (num_embeddings, embedding_dim)", NN__SHAPE(weight, s)); return NULL; }
     if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(weight->ctx, "nn_embedding: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
@@ -3866,6 +3875,7 @@ NN_API nn_tensor *nn_view(nn_tensor *x, int ndim, const int64_t *shape) {
         nn__err(x->ctx, "nn_view: x %s is not contiguous; use nn_reshape or nn_contiguous first", NN__SHAPE(x, s));
         return NULL;
     }
+    if (x && (!shape || ndim < 0 || ndim > NN_MAX_DIMS)) { nn__err(x->ctx, "nn_view: ndim is %d (0 to %d) and shape %s", ndim, NN_MAX_DIMS, shape ? "given" : "NULL"); return NULL; }
     return nn_reshape(x, ndim, shape);
 }
 NN_API nn_tensor *nn_flatten(nn_tensor *x, int start_dim, int end_dim) {
@@ -3932,7 +3942,8 @@ NN_API nn_tensor *nn_slice(nn_tensor *x, int dim, int64_t start, int64_t end, in
     if (start > size) start = size;
     if (end > size) end = size;
     if (end < start) end = start;
-    args[0] = d; args[1] = start; args[2] = (end - start + step - 1) / step; args[3] = step;
+    args[0] = d; args[1] = start; args[2] = end > start ? (end - start - 1) / step + 1 : 0;
+    args[3] = args[2] > 1 ? step : 1;   /* one element or none: the step never scales a stride (no overflow) */
     return nn__view(NN_OP_SLICE, "nn_slice", x, nn__geom_slice, args);
 }
 
@@ -4333,6 +4344,14 @@ static nn_tensor *nn__conv(int op, const char *fn, nn_tensor *x, nn_tensor *w, n
         return NULL;
     }
     C = x->shape[1]; kh = w->shape[2]; kw = w->shape[3];
+    /* the output sizes in double first: arguments whose int64 arithmetic would overflow are refused */
+    if ((double)G * (double)w->shape[1] > 4e18 || (double)(x->shape[2] > x->shape[3] ? x->shape[2] : x->shape[3]) *
+            (double)(ip[0] > ip[1] ? ip[0] : ip[1]) + 2.0 * (double)(ip[2] > ip[3] ? ip[2] : ip[3]) +
+            (double)(ip[4] > ip[5] ? ip[4] : ip[5]) * (double)(kh > kw ? kh : kw) + (double)ip[7] + (double)ip[8] > 4e18) {
+        nn__err(x->ctx, "%s: stride %lld, padding %lld, dilation %lld, groups %lld with input %s and weight %s; the output size overflows int64",
+                fn, (long long)ip[0], (long long)ip[2], (long long)ip[4], (long long)G, NN__SHAPE(x, s1), NN__SHAPE(w, s2));
+        return NULL;
+    }
     if (transposed ? (w->shape[0] != C || C % G) : (w->shape[1] * G != C || w->shape[0] % G)) {
         nn__err(x->ctx, "%s: input is %s and weight is %s with groups %lld; the input's channels do not match the weight", fn,
                 NN__SHAPE(x, s1), NN__SHAPE(w, s2), (long long)G);
@@ -4513,9 +4532,14 @@ static int nn__pool_args(nn_tensor *x, const char *fn, nn_pool_opts o, int64_t *
         if (x) nn__err(x->ctx, "%s: ceil_mode %d and count_include_pad %d; each must be 0 or 1", fn, o.ceil_mode, o.count_include_pad);
         return 0;
     }
-    if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || 2 * ip[2] > ip[0]) {
+    if (ip[0] < 1 || ip[1] < 1 || ip[2] < 0 || ip[3] < 1 || ip[2] > ip[0] / 2) {
         if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, padding %lld, dilation %lld; kernel, stride, dilation must be >= 1 and padding at most half the kernel",
                        fn, (long long)ip[0], (long long)ip[1], (long long)ip[2], (long long)ip[3]);
+        return 0;
+    }
+    if ((double)ip[3] * (double)ip[0] + (double)ip[1] + 2.0 * (double)ip[2] > 4e18) {   /* int64 window arithmetic */
+        if (x) nn__err(x->ctx, "%s: kernel_size %lld, stride %lld, dilation %lld; the window arithmetic overflows int64",
+                       fn, (long long)ip[0], (long long)ip[1], (long long)ip[3]);
         return 0;
     }
     return 1;
@@ -4690,6 +4714,7 @@ NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor
     static const char *names[] = { "input" };
     static const char *pnames[4] = { "running_mean", "running_var", "weight", "bias" };
     nn_tensor *xs[5], *y, *ps[4]; int64_t N, C, S, k; char s1[128], s2[128];
+    if (!x) { nn__null_arg(running_mean ? running_mean : running_var ? running_var : weight ? weight : bias, "nn_batch_norm", "input"); return NULL; }
     if (!nn__check_inputs("nn_batch_norm", &x, names, 1)) return NULL;
     if (x->ndim < 2) { nn__err(x->ctx, "nn_batch_norm: input is %s; expected (N, C) or (N, C, ...)", NN__SHAPE(x, s1)); return NULL; }
     N = x->shape[0]; C = x->shape[1]; S = x->numel / (N * C > 0 ? N * C : 1);
@@ -4705,7 +4730,7 @@ NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor
     if (!training && (!running_mean || !running_var)) { nn__err(x->ctx, "nn_batch_norm: eval mode needs running_mean and running_var"); return NULL; }
     if (training && N * S <= 1) { nn__err(x->ctx, "nn_batch_norm: input %s has one value per channel; training needs more than one", NN__SHAPE(x, s1)); return NULL; }
     if (!(momentum >= 0.0f && momentum <= 1.0f)) { nn__err(x->ctx, "nn_batch_norm: momentum is %g; it must be in [0, 1]", momentum); return NULL; }
-    if (!(eps >= 0.0f)) { nn__err(x->ctx, "nn_batch_norm: eps is %g; it must be >= 0", eps); return NULL; }
+    if (!(eps >= 0.0f && eps <= 3.4e38f)) { nn__err(x->ctx, "nn_batch_norm: eps is %g; it must be finite and >= 0", eps); return NULL; }
     if (!(xs[0] = nn__contig_input(x))) return NULL;
     xs[1] = weight ? nn__contig_input(weight) : NULL; xs[2] = bias ? nn__contig_input(bias) : NULL;
     xs[3] = running_mean; xs[4] = running_var;
@@ -4721,12 +4746,13 @@ NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor
 NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *weight, nn_tensor *bias, float eps) {
     static const char *names[] = { "input" };
     nn_tensor *xs[3], *y; int64_t M = 1, R; int k; char s1[128], s2[128];
+    if (!x) { nn__null_arg(weight ? weight : bias, "nn_layer_norm", "input"); return NULL; }
     if (!nn__check_inputs("nn_layer_norm", &x, names, 1)) return NULL;
     if (normalized_ndim < 1 || normalized_ndim > x->ndim) {
         nn__err(x->ctx, "nn_layer_norm: input is %s; normalized_ndim %d must be between 1 and %d", NN__SHAPE(x, s1), normalized_ndim, x->ndim);
         return NULL;
     }
-    if (!(eps >= 0.0f)) { nn__err(x->ctx, "nn_layer_norm: eps is %g; it must be >= 0", eps); return NULL; }
+    if (!(eps >= 0.0f && eps <= 3.4e38f)) { nn__err(x->ctx, "nn_layer_norm: eps is %g; it must be finite and >= 0", eps); return NULL; }
     for (k = x->ndim - normalized_ndim; k < x->ndim; k++) M *= x->shape[k];
     xs[0] = weight; xs[1] = bias;
     for (k = 0; k < 2; k++) if (xs[k] && xs[k]->numel != M) {
@@ -5069,8 +5095,13 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
                         float eps, float atol, float rtol, double *max_err) {
     nn_ctx *ctx; nn__mark mark; nn_tensor *y, *vt; float *v; int k, ok = 1; int64_t i; double worst = 0;
     if (max_err) *max_err = 0;
-    if (!fn || !inputs || n <= 0 || !inputs[0]) return 0;
+    if (!fn || !inputs || n <= 0 || !inputs[0]) { if (inputs && n > 0) nn__null_arg(inputs[0], "nn_gradcheck", "fn"); return 0; }
     ctx = inputs[0]->ctx;
+    if (!(eps > 0 && eps <= 3.4e38f) || !(atol >= 0 && atol <= 3.4e38f) || !(rtol >= 0 && rtol <= 3.4e38f)) {
+        nn__err(ctx, "nn_gradcheck: eps %g, atol %g, rtol %g; eps must be finite and > 0, atol and rtol finite and >= 0",
+                (double)eps, (double)atol, (double)rtol);
+        return 0;
+    }
     for (k = 0; k < n; k++) {
         if (!inputs[k] || !(inputs[k]->flags & NN__PERSISTENT)) { nn__err(ctx, "nn_gradcheck: input %d must be a tensor you created", k); return 0; }
         nn_zero_grad(inputs[k]);
@@ -5383,7 +5414,7 @@ static int nn__mod_check_tensor(nn_module *m, const char *fn, const char *name, 
 
 static nn_tensor *nn__mod_register(nn_module *m, const char *fn, const char *name, nn_tensor *t, int is_buffer) {
     void *p; char *copy;
-    if (!m) return NULL;
+    if (!m) { nn__null_arg(t, fn, "m"); return NULL; }
     if (!nn__mod_check_tensor(m, fn, name, t, is_buffer) || !nn__mod_check_name(m, fn, name)) return NULL;
     p = nn__mod_grow(m->ctx, fn, m->slot, &m->slot_cap, m->nslot + 1, sizeof(nn__mod_slot));
     if (!p) return NULL;
@@ -5417,7 +5448,7 @@ static int nn__mod_adopt(nn_module *m, const char *name, nn_tensor *t, int is_bu
 NN_API nn_tensor *nn_module_set_parameter(nn_module *m, const char *name, nn_tensor *t) {
     static const char *fn = "nn_module_set_parameter";
     const char *last; nn_module *owner; nn__mod_slot *s = NULL;
-    if (!m) return NULL;
+    if (!m) { nn__null_arg(t, fn, "m"); return NULL; }
     if (!name) { nn__err(m->ctx, "%s: name is NULL", fn); return NULL; }
     owner = nn__mod_resolve(m, name, &last);
     if (owner) s = nn__mod_find_slot(owner, last, strlen(last));
@@ -5541,7 +5572,7 @@ static int nn__mod_summary_forward(nn_module *m, nn_tensor *const *in, int nin, 
 
 NN_API int nn_forward_n(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
     int k;
-    if (!m) return -1;
+    if (!m) { if (in && nin > 0) nn__null_arg(in[0], "nn_forward_n", "m"); return -1; }
     if (nin < 0 || (nin > 0 && !in) || nout < 0 || (nout > 0 && !out)) {
         nn__err(m->ctx, "nn_forward_n: %s got nin %d (in %s) and nout %d (out %s); counts must be 0 or more, "
                 "with an array when more than 0", m->type, nin, in ? "set" : "NULL", nout, out ? "set" : "NULL");
@@ -5557,6 +5588,7 @@ NN_API int nn_forward_n(nn_module *m, nn_tensor *const *in, int nin, nn_tensor *
 
 NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x) {
     nn_tensor *y = NULL;
+    if (!m) { nn__null_arg(x, "nn_forward", "m"); return NULL; }
     return nn_forward_n(m, &x, 1, &y, 1) >= 1 ? y : NULL;
 }
 
@@ -5683,7 +5715,8 @@ NN_API int64_t nn_module_num_parameters(nn_module *m) {
 
 static nn_tensor *nn__mod_lookup_tensor(nn_module *m, const char *name, int is_buffer) {
     const char *last; nn__mod_slot *s;
-    if (!m || !name) return NULL;
+    if (!m) return NULL;
+    if (!name) { nn__err(m->ctx, "%s: name is NULL", is_buffer ? "nn_module_buffer" : "nn_module_parameter"); return NULL; }
     m = nn__mod_resolve(m, name, &last);
     s = m ? nn__mod_find_slot(m, last, strlen(last)) : NULL;
     return s && s->is_buffer == is_buffer ? s->t : NULL;
@@ -5694,7 +5727,8 @@ NN_API nn_tensor *nn_module_buffer(nn_module *m, const char *name) { return nn__
 
 NN_API nn_module *nn_module_child(nn_module *m, const char *name) {
     const char *last; nn__mod_child *c;
-    if (!m || !name) return NULL;
+    if (!m) return NULL;
+    if (!name) { nn__err(m->ctx, "nn_module_child: name is NULL"); return NULL; }
     m = nn__mod_resolve(m, name, &last);
     if (!m || !last[0]) return m;
     c = nn__mod_find_kid(m, last, strlen(last));
@@ -5764,7 +5798,8 @@ static int nn__mod_summary_forward(nn_module *m, nn_tensor *const *in, int nin, 
 
 NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input) {
     nn__mod_summary s; int old; nn_tensor *y = NULL; char sh[128]; int64_t total;
-    if (!m) return;
+    if (!m) { nn__null_arg(example_input, "nn_module_summary", "m"); return; }
+    if (!example_input) { if (!m->ctx->has_error) nn__err(m->ctx, "nn_module_summary: example_input is NULL"); return; }
     total = nn_module_num_parameters(m);
     printf("%-32s %-24s %12s\n", "Layer (type)", "Output Shape", "Param #");
     memset(&s, 0, sizeof s);
@@ -5816,9 +5851,11 @@ static void nn__mod_fill_normal(nn_tensor *t, float mean, float std) {
 }
 
 NN_API void nn_init_uniform_(nn_tensor *t, float a, float b) {
+    if (t && !(a >= -3.4e38f && a <= 3.4e38f && b >= -3.4e38f && b <= 3.4e38f)) { nn__err(t->ctx, "nn_init_uniform_: a %g and b %g must be finite", (double)a, (double)b); return; }
     if (nn__mod_init_check(t, "nn_init_uniform_", 0)) nn__mod_fill_uniform(t, a, b);
 }
 NN_API void nn_init_normal_(nn_tensor *t, float mean, float std) {
+    if (t && !(mean >= -3.4e38f && mean <= 3.4e38f && std >= 0 && std <= 3.4e38f)) { nn__err(t->ctx, "nn_init_normal_: mean %g must be finite and std %g finite and >= 0", (double)mean, (double)std); return; }
     if (nn__mod_init_check(t, "nn_init_normal_", 0)) nn__mod_fill_normal(t, mean, std);
 }
 NN_API void nn_init_constant_(nn_tensor *t, float value) { nn_fill_(t, value); }
@@ -5826,6 +5863,7 @@ NN_API void nn_init_zeros_(nn_tensor *t) { nn_fill_(t, 0.0f); }
 
 NN_API void nn_init_xavier_uniform_(nn_tensor *t, float gain) {
     double fi, fo, a;
+    if (t && !(gain >= -3.4e38f && gain <= 3.4e38f)) { nn__err(t->ctx, "nn_init_xavier_uniform_: gain %g must be finite", (double)gain); return; }
     if (!nn__mod_init_check(t, "nn_init_xavier_uniform_", 1)) return;
     nn__mod_fans(t, &fi, &fo);
     a = (double)gain * sqrt(6.0 / (fi + fo));
@@ -5833,6 +5871,7 @@ NN_API void nn_init_xavier_uniform_(nn_tensor *t, float gain) {
 }
 NN_API void nn_init_xavier_normal_(nn_tensor *t, float gain) {
     double fi, fo;
+    if (t && !(gain >= -3.4e38f && gain <= 3.4e38f)) { nn__err(t->ctx, "nn_init_xavier_normal_: gain %g must be finite", (double)gain); return; }
     if (!nn__mod_init_check(t, "nn_init_xavier_normal_", 1)) return;
     nn__mod_fans(t, &fi, &fo);
     nn__mod_fill_normal(t, 0.0f, (float)((double)gain * sqrt(2.0 / (fi + fo))));
@@ -5842,6 +5881,7 @@ NN_API void nn_init_xavier_normal_(nn_tensor *t, float gain) {
 static double nn__mod_kaiming_std(nn_tensor *t, const char *fn, float a, nn_fan_mode mode) {
     double fi, fo;
     if (!nn__mod_init_check(t, fn, 1)) return 0;
+    if (!(a >= -3.4e38f && a <= 3.4e38f)) { nn__err(t->ctx, "%s: a is %g; it must be finite", fn, (double)a); return 0; }
     if (mode != NN_FAN_IN && mode != NN_FAN_OUT) {
         nn__err(t->ctx, "%s: mode is %d; it must be NN_FAN_IN or NN_FAN_OUT", fn, (int)mode);
         return 0;
@@ -6478,7 +6518,7 @@ static int nn__add_group(nn_optim *o, const char *fn, nn_tensor **params, int n,
 }
 
 NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, double lr, double weight_decay) {
-    if (!o) return -1;
+    if (!o) { if (params && n > 0) nn__null_arg(params[0], "nn_optim_add_param_group", "o"); return -1; }
     if (lr != lr) lr = o->lr;                                 /* NAN: the constructor's value */
     if (weight_decay != weight_decay) weight_decay = o->weight_decay;
     return nn__add_group(o, "nn_optim_add_param_group", params, n, lr, weight_decay);
@@ -6729,6 +6769,7 @@ NN_API void nn_optim_step(nn_optim *o) {
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type) {
     double total = 0; int k; int64_t i; float coef;
     if (!params || n <= 0 || !params[0]) return 0.0f;   /* nothing to clip (no context to report to) */
+    for (k = 1; k < n; k++) if (!params[k]) { nn__err(params[0]->ctx, "nn_clip_grad_norm: params[%d] is NULL", k); return NAN; }
     if (!(max_norm >= 0.0f) || !(norm_type > 0.0f)) {
         nn__err(params[0]->ctx, "nn_clip_grad_norm: max_norm %g and norm_type %g; max_norm must be >= 0 and norm_type > 0 (or INFINITY)",
                 max_norm, norm_type);
@@ -6748,7 +6789,9 @@ NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float 
 }
 NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
     int k; int64_t i;
-    if (!params) return;
+    if (!params || n <= 0 || !params[0]) return;   /* nothing to clip (no context to report to) */
+    for (k = 1; k < n; k++) if (!params[k]) { nn__err(params[0]->ctx, "nn_clip_grad_value: params[%d] is NULL", k); return; }
+    if (clip != clip || clip == -INFINITY) { nn__err(params[0]->ctx, "nn_clip_grad_value: clip_value is %g; it must be a number (INFINITY: no clipping)", (double)clip); return; }
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
         float *v = &NN__F32(params[k]->grad)[i];
         if (*v > clip) *v = clip;
@@ -7325,7 +7368,8 @@ NN_API int nn_safetensors_count(const nn_safetensors *st) { return st ? st->n : 
 NN_API const char *nn_safetensors_name(const nn_safetensors *st, int i) { return st && i >= 0 && i < st->n ? st->e[i].name : NULL; }
 NN_API const char *nn_safetensors_meta(const nn_safetensors *st, const char *key) {
     int k;
-    if (!st || !key) return NULL;
+    if (!st) return NULL;
+    if (!key) { nn__err(st->ctx, "nn_safetensors_meta: key is NULL"); return NULL; }
     for (k = 0; k + 1 < st->nmeta; k += 2) if (!strcmp(st->meta[k], key)) return st->meta[k + 1];
     return NULL;
 }
@@ -7636,6 +7680,7 @@ static void nn__apply_model(nn_module *m, const nn_safetensors *st, const char *
 NN_API int nn_save_model(nn_module *m, const char *path) {
     const nn_state_entry *es; int n, k, ok; const char **names; nn_tensor **ts;
     if (!m) return 0;
+    if (!path) { nn__err(m->ctx, "nn_save_model: path is NULL"); return 0; }
     n = nn_module_state(m, &es);
     names = NN__CAST(const char **, NN_MALLOC((size_t)(n + 1) * sizeof(char *)));
     ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(n + 1) * sizeof(nn_tensor *)));
@@ -7649,6 +7694,7 @@ NN_API int nn_save_model(nn_module *m, const char *path) {
 NN_API int nn_load_model(nn_module *m, const char *path) {
     nn_safetensors *st; int ok;
     if (!m) return 0;
+    if (!path) { nn__err(m->ctx, "nn_load_model: path is NULL"); return 0; }
     st = nn_safetensors_open(m->ctx, path);
     if (!st) return 0;
     ok = nn__check_model(m, st, "", "nn_load_model");
@@ -7808,6 +7854,7 @@ NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path) {
     nn_ctx *ctx; const nn_state_entry *es; int n, k, ok = 1; nn__ck c;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
+    if (!path) { nn__err(ctx, "nn_save_checkpoint: path is NULL"); return 0; }
     memset(&c, 0, sizeof c); c.ok = 1;
     n = nn_module_state(ck->model, &es);
     for (k = 0; k < n; k++) nn__ck_tensor(&c, "model.", es[k].name, es[k].tensor);
@@ -8032,6 +8079,7 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
     nn_safetensors *st; nn_ctx *ctx; int64_t v; const char *fmt; int ok;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
+    if (!path) { nn__err(ctx, "nn_load_checkpoint: path is NULL"); return 0; }
     st = nn_safetensors_open(ctx, path);
     if (!st) return 0;
     fmt = nn_safetensors_meta(st, "format");
@@ -8172,7 +8220,9 @@ NN_API nn_dataset *nn_subset(nn_dataset *base, int64_t start, int64_t len) {
     nn_dataset *d;
     if (!base) return NULL;
     if (start < 0 || len < 0 || start > base->len || len > base->len - start) {
-        nn__err(base->ctx, "nn_subset: [%lld, %lld) is outside the dataset's %lld samples", (long long)start, (long long)(start + len), (long long)base->len);
+        nn__err(base->ctx, "nn_subset: [%lld, %lld) is outside the dataset's %lld samples", (long long)start,
+                (long long)(start > 0 && len > INT64_MAX - start ? INT64_MAX : start < 0 && len < INT64_MIN - start ? INT64_MIN : start + len),
+                (long long)base->len);
         return NULL;
     }
     d = nn__dataset_builtin(base->ctx, "nn_subset");
@@ -8441,6 +8491,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
     char **classes; int nc, c, k, ok = 1; int64_t total = 0, at = 0, P; nn_dataset *d; float *tmp = NULL, *rs = NULL;
     if (!ctx) return NULL;
     if (!root || (channels != 1 && channels != 3) || h <= 0 || w <= 0) { nn__err(ctx, "nn_image_folder: needs a root, channels 1 or 3 and a positive size"); return NULL; }
+    if ((double)h * (double)w > 1e15) { nn__err(ctx, "nn_image_folder: size %lld x %lld is too large (h * w at most 1e15)", (long long)h, (long long)w); return NULL; }
     classes = nn__list_dir(root, &nc, 1);
     if (!classes || nc == 0) { nn__err(ctx, "nn_image_folder: %s is not a folder with one sub-folder per class", root); nn__free_list(classes, nc); return NULL; }
     for (c = 0; c < nc; c++) {
@@ -8453,6 +8504,7 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
     d = nn__dataset_builtin(ctx, "nn_image_folder");
     if (!d) { nn__free_list(classes, nc); return NULL; }
     P = channels * h * w;
+    if ((double)total * (double)P > 4e18) { nn__err(ctx, "nn_image_folder: %lld images of %lld values overflow int64", (long long)total, (long long)P); nn__free_list(classes, nc); nn_dataset_free(d); return NULL; }
     d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
     d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
     d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
@@ -8518,8 +8570,8 @@ static int nn__transform_check(nn_ctx *ctx, const nn_transform *t) {
         nn__err(ctx, "nn_color_jitter: brightness %g and contrast %g must be finite and >= 0", (double)t->f[0], (double)t->f[1]); return 0;
     case NN_RANDOM_HORIZONTAL_FLIP: if (t->f[0] >= 0 && t->f[0] <= 1) return 1;
         nn__err(ctx, "nn_random_horizontal_flip: p is %g; it must be in [0, 1]", (double)t->f[0]); return 0;
-    case NN_RANDOM_CROP: if (t->size[1] >= 0) return 1;
-        nn__err(ctx, "nn_random_crop: padding is %lld; it must be >= 0", (long long)t->size[1]); return 0;
+    case NN_RANDOM_CROP: if (t->size[1] >= 0 && t->size[1] <= ((int64_t)1 << 40)) return 1;
+        nn__err(ctx, "nn_random_crop: padding is %lld; it must be >= 0 and at most 2^40", (long long)t->size[1]); return 0;
     case NN_NORMALIZE:
         if (t->size[0] < 1 || t->size[0] > NN_NORMALIZE_MAX_CHANNELS) {
             nn__err(ctx, "nn_normalize: %lld channels; 1 to %d (NN_NORMALIZE_MAX_CHANNELS)", (long long)t->size[0], NN_NORMALIZE_MAX_CHANNELS); return 0;
@@ -8535,7 +8587,8 @@ static int nn__transform_check(nn_ctx *ctx, const nn_transform *t) {
 static int nn__transform_shape(nn_ctx *ctx, const nn_transform *t, int64_t *s) {
     if (!nn__transform_check(ctx, t)) return 0;
     switch (t->kind) {
-    case NN_RESIZE: if (t->size[0] <= 0 || t->size[1] <= 0) { nn__err(ctx, "nn_resize: size %lldx%lld must be positive", (long long)t->size[0], (long long)t->size[1]); return 0; }
+    case NN_RESIZE: if (t->size[0] <= 0 || t->size[1] <= 0 || (double)t->size[0] * (double)t->size[1] > 1e15) {
+            nn__err(ctx, "nn_resize: size %lldx%lld must be positive, h * w at most 1e15", (long long)t->size[0], (long long)t->size[1]); return 0; }
         s[1] = t->size[0]; s[2] = t->size[1]; return 1;
     case NN_GRAYSCALE: if (s[0] != 1 && s[0] != 3) { nn__err(ctx, "nn_grayscale: the image has %lld channels; expected 1 or 3", (long long)s[0]); return 0; }
         s[0] = t->size[0]; return 1;
@@ -8642,9 +8695,22 @@ NN_API int nn_apply_transforms(nn_ctx *ctx, const nn_transform *ts, int n, const
     }
     if (!rng) rng = &local;
     memcpy(s, shape, sizeof s);
+    if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * (double)s[1] * (double)s[2] > 1e15) {
+        nn__err(ctx, "nn_apply_transforms: shape is (%lld, %lld, %lld); each size must be >= 1 and their product at most 1e15",
+                (long long)s[0], (long long)s[1], (long long)s[2]);
+        return 0;
+    }
     maxn = s[0] * s[1] * s[2];
     memcpy(ns, s, sizeof ns);
-    for (k = 0; k < n; k++) { if (!nn__transform_shape(ctx, &ts[k], ns)) return 0; if (ns[0] * ns[1] * ns[2] > maxn) maxn = ns[0] * ns[1] * ns[2]; }
+    for (k = 0; k < n; k++) {
+        if (!nn__transform_shape(ctx, &ts[k], ns)) return 0;
+        if ((double)ns[0] * (double)ns[1] * (double)ns[2] > 1e15) {
+            nn__err(ctx, "nn_apply_transforms: transform %d makes (%lld, %lld, %lld), more than 1e15 values", k,
+                    (long long)ns[0], (long long)ns[1], (long long)ns[2]);
+            return 0;
+        }
+        if (ns[0] * ns[1] * ns[2] > maxn) maxn = ns[0] * ns[1] * ns[2];
+    }
     /* two scratch images in the arena: transforms ping-pong between them */
     buf[0] = nn__scratch(ctx, maxn); buf[1] = nn__scratch(ctx, maxn);
     if (!buf[0] || !buf[1]) { nn__err(ctx, "nn_apply_transforms: out of memory"); return 0; }
@@ -8863,7 +8929,9 @@ NN_API void nn_progress_begin(nn_progress *p, const char *desc, int64_t total) {
 static void nn__progress_draw(nn_progress *p, int final) {
     double el = nn__now() - p->start, rate = el > 0 ? (double)p->n / el : 0, frac = p->total > 0 ? (double)p->n / (double)p->total : 0;
     char e[40], r[40], bar[64], post[40];
-    int w = 10, full = (int)(frac * w * 8), i;
+    int w = 10, full, i;
+    if (frac > 10 || frac < -10) frac = frac > 10 ? 10 : -10;   /* far past the total: no int overflow below */
+    full = (int)(frac * w * 8);
     nn__fmt_time(e, sizeof e, el);
     nn__fmt_time(r, sizeof r, rate > 0 ? (double)(p->total - p->n) / rate : 0);
     for (i = 0; i < w; i++) { int cell = full - 8 * i; bar[i] = cell >= 8 ? '#' : cell > 0 ? (char)('0' + cell) : ' '; }
@@ -8878,12 +8946,14 @@ static void nn__progress_draw(nn_progress *p, int final) {
 NN_API void nn_progress_update(nn_progress *p, int64_t n, float loss) {
     double now;
     if (!p) return;
+    if (n > 0 ? p->n > INT64_MAX - n : p->n < INT64_MIN - n) { nn__err_noctx("nn_progress_update", "n overflows the count"); return; }
     p->n += n;
     if (loss == loss) p->postfix = loss;
     now = nn__now();
     if (p->tty) { if (now - p->last_print >= 0.1 || p->n >= p->total) { p->last_print = now; nn__progress_draw(p, 0); } }
     else {
-        int dec = p->total > 0 ? (int)(10 * p->n / p->total) : 0;
+        double q = p->total > 0 ? 10.0 * (double)p->n / (double)p->total : 0;
+        int dec = q > 10 ? 10 : q < -10 ? -10 : (int)q;
         if (dec != p->last_decile && dec < 10) { p->last_decile = dec; nn__progress_draw(p, 0); }
     }
 }
@@ -8929,7 +8999,7 @@ static int nn__report_text(const int64_t *cm, int k, const char *const *names, i
                            const double *P, const double *R, const double *F, const int64_t *S) {
     double mp = 0, mr = 0, mf = 0, wp = 0, wr = 0, wf = 0; int64_t total = 0; int i, width = 12, len = 0; char nm[32];
     for (i = 0; i < k; i++) {
-        int l = names ? (int)strlen(names[i]) : snprintf(nm, sizeof nm, "%d", i);
+        int l = names && names[i] ? (int)strlen(names[i]) : snprintf(nm, sizeof nm, "%d", i);   /* a NULL name: numbered */
         if (l > width) width = l;
         total += S[i];
         mp += P[i]; mr += R[i]; mf += F[i];
@@ -8938,8 +9008,8 @@ static int nn__report_text(const int64_t *cm, int k, const char *const *names, i
     if (width < digits) width = digits;
     NN__OUT("%*s  %9s %9s %9s %9s\n\n", width, "", "precision", "recall", "f1-score", "support");
     for (i = 0; i < k; i++) {
-        if (!names) snprintf(nm, sizeof nm, "%d", i);
-        NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, names ? names[i] : nm, digits, P[i], digits, R[i], digits, F[i], (long long)S[i]);
+        if (!names || !names[i]) snprintf(nm, sizeof nm, "%d", i);
+        NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, names && names[i] ? names[i] : nm, digits, P[i], digits, R[i], digits, F[i], (long long)S[i]);
     }
     NN__OUT("\n%*s  %9s %9s %9.*f %9lld\n", width, "accuracy", "", "", digits, nn_accuracy(cm, k), (long long)total);
     NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, "macro avg", digits, mp / k, digits, mr / k, digits, mf / k, (long long)total);
@@ -8987,6 +9057,8 @@ NN_API void nn_plot_terminal(const char *title, const float *const *ys, const ch
     static const char marks[] = "*o+x#@";
     int W = n < 60 ? (n > 1 ? n : 2) : 60, r, col, c, digits; float lo, hi; char line[64], num[16];
     if (n <= 0 || nc <= 0 || !ys) return;
+    for (c = 0; c < nc; c++) if (!ys[c]) { nn__err_noctx("nn_plot_terminal", "a curve in ys is NULL"); return; }
+    if (height > 1000) { nn__err_noctx("nn_plot_terminal", "height is more than 1000 rows"); return; }
     if (height < 2) height = 2;
     nn__range(ys, nc, n, &lo, &hi);
     printf("%s\n", title ? title : "");
@@ -9030,7 +9102,9 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
     int W = 640, H = 400, L = 50, T = 20, PW = W - L - 20, PH = H - T - 40, c, i, x, y, ok; float lo, hi;
     unsigned char *img;
     (void)labels;   /* drawn only with stb_easy_font */
-    if (!ctx || !path || n <= 0 || nc <= 0) return 0;
+    if (!ctx) return 0;
+    if (!path || !ys || n <= 0 || nc <= 0) { nn__err(ctx, "nn_plot_png: path or ys is NULL, or ncurves %d or n %d is < 1", nc, n); return 0; }
+    for (c = 0; c < nc; c++) if (!ys[c]) { nn__err(ctx, "nn_plot_png: ys[%d] is NULL", c); return 0; }
     img = NN__CAST(unsigned char *, NN_MALLOC((size_t)W * H * 3));
     if (!img) { nn__err(ctx, "nn_plot_png: out of memory"); return 0; }
     memset(img, 255, (size_t)W * H * 3);
@@ -9323,7 +9397,7 @@ static int nn__dist_src_ok(nn_dist *d, int src, const char *fn) {
    rank that refuses its own never leaves the others waiting, then that the sizes match. */
 NN_API int nn_dist_broadcast(nn_dist *d, nn_tensor *t, int src) {
     const char *fn = "nn_dist_broadcast";
-    if (!d) return 0;
+    if (!d) { nn__null_arg(t, fn, "d"); return 0; }
     if (!nn_dist_check(d, nn__dist_tensor_ok(d, t, fn) && nn__dist_src_ok(d, src, fn))) return 0;
     if (!nn__dist_same(d, nn__dist_sig(&t, 1), fn, "t's shape or dtype")) return 0;
 #ifdef NN_MPI
@@ -9342,7 +9416,7 @@ static int nn__dist_op_ok(nn_dist *d, nn_reduce_op op, const char *fn) {
 NN_API int nn_dist_all_reduce(nn_dist *d, nn_tensor *t, nn_reduce_op op) {
     const char *fn = "nn_dist_all_reduce";
     int ok;
-    if (!d) return 0;
+    if (!d) { nn__null_arg(t, fn, "d"); return 0; }
     ok = nn__dist_tensor_ok(d, t, fn) && nn__dist_op_ok(d, op, fn);
     if (ok && op == NN_REDUCE_AVG && t->dtype == NN_INT64) { nn__err(d->ctx, "%s: AVG of an int64 tensor; use SUM and divide", fn); ok = 0; }
     if (!nn_dist_check(d, ok) || !nn__dist_same(d, nn__dist_sig(&t, 1), fn, "t's shape or dtype")) return 0;
@@ -9399,7 +9473,7 @@ NN_API int nn_dist_broadcast_module(nn_dist *d, nn_module *m, int src) {
     const char *fn = "nn_dist_broadcast_module";
     nn_tensor **ts = NULL;
     int np = 0, nb = 0, ok = 1;
-    if (!d) return 0;
+    if (!d) { if (m && !m->ctx->has_error) nn__err(m->ctx, "%s: d is NULL", fn); return 0; }
     if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); ok = 0; }
     ok = ok && nn__dist_src_ok(d, src, fn) && nn__dist_state(d, m, fn, &ts, &np, &nb);
     if (!nn_dist_check(d, ok)) { NN_FREE(ts); return 0; }
@@ -9475,7 +9549,7 @@ NN_API nn_ddp *nn_ddp_new(nn_dist *d, nn_module *m, nn_ddp_opts o) {
     nn_ddp *p;
     nn_tensor **ts = NULL;
     int ok = 1, np = 0, nb = 0, k;
-    if (!d) return NULL;
+    if (!d) { if (m && !m->ctx->has_error) nn__err(m->ctx, "%s: d is NULL", fn); return NULL; }
     if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); ok = 0; }
     else if (!(o.bucket_cap_mb > 0.0 && o.bucket_cap_mb <= 4096.0)) {   /* a bucket's count fits MPI's int */
         nn__err(d->ctx, "%s: bucket_cap_mb is %g; it must be in (0, 4096]", fn, o.bucket_cap_mb); ok = 0;
@@ -9542,7 +9616,8 @@ static int nn__ddp_sync_buffers(nn_ddp *p) {
 /* Every call broadcasts (training or eval): whether a rank takes part never depends on its own
    state, so a rank in another mode cannot leave the others waiting. */
 NN_API nn_tensor *nn_ddp_forward(nn_ddp *ddp, nn_tensor *x) {
-    if (!ddp) return NULL;
+    if (!ddp) { nn__null_arg(x, "nn_ddp_forward", "ddp"); return NULL; }
+    if (!x) { if (!ddp->m->ctx->has_error) nn__err(ddp->m->ctx, "nn_ddp_forward: x is NULL"); return NULL; }
     if (ddp->o.broadcast_buffers && ddp->nbuffers && ddp->d->size > 1 && !nn__ddp_sync_buffers(ddp)) return NULL;
     return nn_forward(ddp->m, x);
 }
@@ -9615,13 +9690,15 @@ NN_API int nn_ddp_sync_grads(nn_ddp *ddp) {
 #ifndef NN_NO_STDIO
 NN_API int nn_dist_save_checkpoint(nn_dist *d, const nn_checkpoint *ck, const char *path) {
     int ok = 1;
-    if (!d) return 0;
+    if (!d) { if (ck && ck->model && !ck->model->ctx->has_error) nn__err(ck->model->ctx, "nn_dist_save_checkpoint: d is NULL"); return 0; }
+    if (!ck || !ck->model || !path) { nn__err(d->ctx, "nn_dist_save_checkpoint: ck, its model or path is NULL"); return nn_dist_check(d, 0); }
     if (d->rank == 0) ok = nn_save_checkpoint(ck, path);
     return nn_dist_check(d, ok);
 }
 
 NN_API int nn_dist_load_checkpoint(nn_dist *d, nn_checkpoint *ck, const char *path) {
-    if (!d) return 0;
+    if (!d) { if (ck && ck->model && !ck->model->ctx->has_error) nn__err(ck->model->ctx, "nn_dist_load_checkpoint: d is NULL"); return 0; }
+    if (!ck || !ck->model || !path) { nn__err(d->ctx, "nn_dist_load_checkpoint: ck, its model or path is NULL"); return nn_dist_check(d, 0); }
     return nn_dist_check(d, nn_load_checkpoint(ck, path));
 }
 #endif
