@@ -77,6 +77,8 @@
        NN_USE_CBLAS              large products to cblas_sgemm (link your CBLAS)
        NN_MPI                    data parallel over MPI (mpicc; see "distributed")
        NN_MAX_DIMS               most dims a tensor can have (default 8)
+       NN_MAX_IMAGE_PIXELS       most pixels an image file may claim (default 2^25,
+                                 e.g. 8192 x 4096); larger ones are refused before decoding
      Switched on by what you include before nn.h (Debian's libstb-dev):
        stb_image.h               image folders and gzip'd IDX files
        stb_image_write.h         PNG plots (stb_easy_font.h adds their text)
@@ -124,6 +126,11 @@
 
 #ifndef NN_MAX_DIMS
 #define NN_MAX_DIMS 8
+#endif
+
+/* the most pixels (width x height) an image file may claim before nn_image_folder decodes it */
+#ifndef NN_MAX_IMAGE_PIXELS
+#define NN_MAX_IMAGE_PIXELS ((int64_t)1 << 25)
 #endif
 
 /* reduce over every dim: nn_sum(x, NN_ALL, 0) is PyTorch's x.sum() */
@@ -840,8 +847,11 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
 /* A CSV of numbers; label_column is the class column (whole numbers, read as int64 labels;
    -1: none, every label 0); header 1 skips the first line */
 NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header);
-/* root/<class>/<image>: PNG/JPEG/BMP, classes in sorted order, every image converted to
-   `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image. */
+/* root/<class>/<image>: PNG/JPEG/BMP/PPM/PGM (what stb_image reads), classes in sorted order, every
+   image converted to `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image.
+   Each file's size is read from its header first: 0 wide or high, or more than NN_MAX_IMAGE_PIXELS,
+   is an error naming the file, as is a JPEG whose Huffman tables stb_image 2.27 would overflow
+   (nothings/stb#1291); h x w is capped the same way. */
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w);
 #endif
 /* Samples [start, start + len) of base (Subset(base, range(start, start + len))). It reads
@@ -1025,6 +1035,7 @@ NN_API int nn_dist_load_checkpoint(nn_dist *d, nn_checkpoint *ck, const char *pa
 #include <stdarg.h>
 #include <string.h>
 #include <limits.h>
+#include <float.h>
 #include <stdio.h>      /* snprintf for messages; with NN_NO_STDIO nothing is printed or opened */
 #include <stdlib.h>     /* strtod, getenv */
 
@@ -7771,12 +7782,28 @@ static int nn__meta_int(nn_safetensors *st, const char *key, int64_t lo, int64_t
     *v = (int64_t)d;
     return 1;
 }
+/* a finite number in [lo, hi] (learning rates, momenta, the RNG's float) */
+static int nn__meta_real(nn_safetensors *st, const char *key, double lo, double hi, double *v) {
+    double d;
+    if (!nn__meta_num(st, key, &d)) return 0;
+    if (!(d >= lo && d <= hi)) {
+        nn__err(st->ctx, "nn_load_checkpoint: \"%s\" in %s is %g; expected a finite number in [%g, %g]", key, st->path, d, lo, hi);
+        return 0;
+    }
+    *v = d;
+    return 1;
+}
+/* decimal digits only, at most 2^64 - 1 */
 static int nn__meta_u64(nn_safetensors *st, const char *key, uint64_t *v) {
-    const char *s = nn_safetensors_meta(st, key);
-    char *end;
+    const char *s = nn_safetensors_meta(st, key), *p;
+    uint64_t x = 0;
     if (!s) { nn__err(st->ctx, "nn_load_checkpoint: %s lacks \"%s\"", st->path, key); return 0; }
-    *v = (uint64_t)strtoull(s, &end, 10);
-    if (end == s || *end || *s == '-') { nn__err(st->ctx, "nn_load_checkpoint: %s has a bad value for \"%s\"", st->path, key); return 0; }
+    for (p = s; *p >= '0' && *p <= '9'; p++) {
+        if (x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) break;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s || *p) { nn__err(st->ctx, "nn_load_checkpoint: \"%s\" in %s is \"%.40s\"; expected a whole number in [0, 2^64 - 1]", key, st->path, s); return 0; }
+    *v = x;
     return 1;
 }
 /* the u64 split in two doubles (hi, lo) as version 1 wrote it */
@@ -7800,9 +7827,11 @@ static int nn__ld_check_optim(nn_safetensors *st, nn_optim *o) {
         snprintf(key, sizeof key, "optim.%d.params", g);
         if (!nn__meta_int(st, key, 0, INT_MAX, &v)) return 0;
         if (v != o->groups[g].n) { nn__err(o->ctx, "%s: group %d has %lld parameters in %s and %d in the optimizer", fn, g, (long long)v, st->path, o->groups[g].n); return 0; }
-        snprintf(key, sizeof key, "optim.%d.lr", g); if (!nn__meta_num(st, key, &d)) return 0;
-        snprintf(key, sizeof key, "optim.%d.momentum", g); if (!nn__meta_num(st, key, &d)) return 0;
-        snprintf(key, sizeof key, "optim.%d.initial_lr", g); if (!nn__meta_num(st, key, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.momentum", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.initial_lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.has_initial_lr", g);
+        if (nn_safetensors_meta(st, key) && !nn__meta_int(st, key, 0, 1, &v)) return 0;
         for (k = 0; k < o->groups[g].n; k++, pi++) {
             nn_tensor *p = o->groups[g].params[k];
             snprintf(key, sizeof key, "optim.state.%d.step", pi);
@@ -7848,7 +7877,7 @@ static int nn__ld_check_sched(nn_safetensors *st, nn_scheduler *sc) {
     if (!nn_safetensors_meta(st, "sched.kind")) { nn__err(st->ctx, "nn_load_checkpoint: %s has no scheduler state", st->path); return 0; }
     if (!nn__meta_int(st, "sched.kind", 0, INT_MAX, &v)) return 0;
     if (v != sc->kind) { nn__err(st->ctx, "nn_load_checkpoint: %s holds another kind of scheduler state", st->path); return 0; }
-    return nn__meta_int(st, "sched.last_epoch", -1, INT64_MAX / 2, &v) && nn__meta_num(st, "sched.best", &d)
+    return nn__meta_int(st, "sched.last_epoch", -1, INT64_MAX / 2, &v) && nn__meta_real(st, "sched.best", -INFINITY, INFINITY, &d)
         && nn__meta_int(st, "sched.num_bad", 0, INT64_MAX / 2, &v) && nn__meta_int(st, "sched.cooldown_counter", 0, INT64_MAX / 2, &v);
 }
 static void nn__ld_sched(nn_safetensors *st, nn_scheduler *sc) {
@@ -7934,9 +7963,11 @@ static void nn__ld_extras(nn_safetensors *st, nn_checkpoint *ck) {
 
 static int nn__ld_check_rng(nn_safetensors *st) {
     uint64_t u; int64_t v; double d;
-    return nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v) && nn__meta_num(st, "loss", &d)
-        && nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &u) && nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &u)
-        && nn__meta_int(st, "rng.has_spare", 0, 1, &v) && nn__meta_num(st, "rng.spare", &d);
+    if (!(nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v) && nn__meta_num(st, "loss", &d)
+          && nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &u) && nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &u)
+          && nn__meta_int(st, "rng.has_spare", 0, 1, &v) && nn__meta_real(st, "rng.spare", -FLT_MAX, FLT_MAX, &d))) return 0;
+    if (!(u & 1)) { nn__err(st->ctx, "nn_load_checkpoint: \"rng.inc_lo\" in %s is even; the RNG's increment is always odd", st->path); return 0; }
+    return 1;
 }
 static void nn__ld_rng(nn_safetensors *st, nn_ctx *ctx) {
     int64_t v; double d;
@@ -8325,7 +8356,8 @@ static void nn__resize_bilinear(float *out, const float *x, int64_t C, int64_t H
 
 #if defined(NN__HAVE_DIRENT)
 static int nn__cmpstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-/* sorted names in a directory (no dot files); caller frees each and the array */
+/* sorted names in a directory (no dot files); caller frees each and the array.
+   Out of memory: NULL and *n = -1 (nothing to free). */
 static char **nn__list_dir(const char *path, int *n, int dirs_only) {
     DIR *dir = opendir(path); struct dirent *e; char **names = NULL; int cap = 0;
     *n = 0;
@@ -8338,7 +8370,7 @@ static char **nn__list_dir(const char *path, int *n, int dirs_only) {
         if (sub) closedir(sub);
         if ((sub != NULL) != dirs_only) continue;
         if (*n == cap) {
-            char **nn = NN__CAST(char **, NN_REALLOC(names, (size_t)(cap ? 2 * cap : 64) * sizeof(char *)));
+            char **nn = cap < INT_MAX / 2 ? NN__CAST(char **, NN_REALLOC(names, (size_t)(cap ? 2 * cap : 64) * sizeof(char *))) : NULL;
             if (!nn) break;
             names = nn; cap = cap ? 2 * cap : 64;
         }
@@ -8347,44 +8379,134 @@ static char **nn__list_dir(const char *path, int *n, int dirs_only) {
         strcpy(names[(*n)++], e->d_name);
     }
     closedir(dir);
+    if (e) {                                 /* stopped early: out of memory */
+        int i;
+        for (i = 0; i < *n; i++) NN_FREE(names[i]);
+        NN_FREE(names);
+        *n = -1;
+        return NULL;
+    }
     if (*n) qsort(names, (size_t)*n, sizeof(char *), nn__cmpstr);
     return names;
 }
 static void nn__free_list(char **l, int n) { int i; for (i = 0; i < n; i++) NN_FREE(l[i]); NN_FREE(l); }
 #endif
 
+#if defined(NN__HAVE_DIRENT)
+/* stb_image 2.27 (Debian's libstb-dev) builds a JPEG Huffman table without checking that its 16 code
+   counts add up to at most 256, and writes past the table (nothings/stb#1291, #1289; fixed in 2.28).
+   For a file stb would read as JPEG, every place a DHT segment could start (the bytes 0xFF 0xC4,
+   wherever stb's marker reader may find them) is parsed as stb would: 1 if every table is in range. */
+static int nn__jpeg_tables_ok(const unsigned char *b, int64_t n) {
+    int64_t i = 0, at, len, sum; int k;
+    while (i < n && b[i] == 0xFF) i++;
+    if (i == 0 || i >= n || b[i] != 0xD8) return 1;          /* not a JPEG to stb */
+    for (i = 0; i + 1 < n; i++) {
+        if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+        at = i + 2;
+        len = (at < n ? (int64_t)b[at] << 8 : 0) | (at + 1 < n ? b[at + 1] : 0);
+        at += 2;
+        for (len -= 2; len > 0; len -= 17 + sum) {            /* stb reads bytes past the end as 0 */
+            at++;                                             /* table class and number */
+            for (sum = 0, k = 0; k < 16; k++, at++) sum += at < n ? b[at] : 0;
+            if (sum > 256) return 0;
+            at += sum;
+        }
+    }
+    return 1;
+}
+
+/* One image file decoded to `channels` per pixel (stb's layout) after its header is checked:
+   sizes 1 to NN_MAX_IMAGE_PIXELS pixels, JPEG tables stb_image reads safely, and the decoded
+   size equal to the claimed one. NULL with an error naming the file. Free with stbi_image_free. */
+static unsigned char *nn__load_image(nn_ctx *ctx, const char *path, int channels, int *iw, int *ih) {
+    int64_t n; int ic, w2 = 0, h2 = 0; unsigned char *px = NULL;
+    unsigned char *b = nn__read_file(ctx, "nn_image_folder", path, &n);
+    if (!b) return NULL;
+    if (n > INT_MAX) nn__err(ctx, "nn_image_folder: %s is over 2 GiB", path);
+    else if (!stbi_info_from_memory(b, (int)n, iw, ih, &ic))
+        nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason());
+    else if (*iw <= 0 || *ih == 0) nn__err(ctx, "nn_image_folder: %s is %d x %d pixels; an image needs at least one", path, *iw, *ih);
+    else if ((int64_t)*iw * (*ih < 0 ? -(int64_t)*ih : *ih) > NN_MAX_IMAGE_PIXELS)   /* a BMP stored top-down has a negative height */
+        nn__err(ctx, "nn_image_folder: %s claims %d x %lld pixels, more than NN_MAX_IMAGE_PIXELS (%lld); refused before decoding",
+                path, *iw, *ih < 0 ? -(long long)*ih : (long long)*ih, (long long)NN_MAX_IMAGE_PIXELS);
+    else if (!nn__jpeg_tables_ok(b, n))
+        nn__err(ctx, "nn_image_folder: %s is a JPEG with a Huffman table of more than 256 codes (corrupt; stb_image 2.27 "
+                "would write past its tables, nothings/stb#1291)", path);
+    else {
+        if (*ih < 0) *ih = -*ih;
+        px = stbi_load_from_memory(b, (int)n, &w2, &h2, &ic, channels);
+        if (!px) nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason());
+        else if (w2 != *iw || h2 != *ih) {
+            nn__err(ctx, "nn_image_folder: %s decodes to %d x %d pixels but its header says %d x %d", path, w2, h2, *iw, *ih);
+            stbi_image_free(px); px = NULL;
+        }
+    }
+    NN_FREE(b);
+    return px;
+}
+
+/* "dir/name" into out (n bytes); 0 with an error when it does not fit */
+static int nn__join_path(nn_ctx *ctx, char *out, size_t n, const char *dir, const char *name) {
+    int k = snprintf(out, n, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= n) { nn__err(ctx, "nn_image_folder: the path %s/%s is over %d bytes", dir, name, (int)n - 1); return 0; }
+    return 1;
+}
+
+/* the image files of each class folder, listed once (the files counted are the files loaded) */
+static int nn__list_classes(nn_ctx *ctx, const char *root, char **classes, int nc, char ***files, int *nf, int64_t *total) {
+    int c; char dir[4096];
+    for (c = 0; c < nc; c++) {
+        if (!nn__join_path(ctx, dir, sizeof dir, root, classes[c])) return 0;
+        files[c] = nn__list_dir(dir, &nf[c], 0);
+        if (nf[c] < 0) { nf[c] = 0; nn__err(ctx, "nn_image_folder: out of memory listing %s", dir); return 0; }
+        *total += nf[c];
+    }
+    return 1;
+}
+#endif
+
 #ifndef NN_NO_STDIO
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w) {
 #if defined(NN__HAVE_DIRENT)
-    char **classes; int nc, c, k, ok = 1; int64_t total = 0, at = 0, P; nn_dataset *d; float *tmp = NULL, *rs = NULL;
+    char **classes, ***files = NULL; int nc, c, k, ok = 1, *nf = NULL; int64_t total = 0, at = 0, P = 0;
+    nn_dataset *d = NULL; float *tmp = NULL, *rs = NULL;
     if (!ctx) return NULL;
-    if (!root || (channels != 1 && channels != 3) || h <= 0 || w <= 0) { nn__err(ctx, "nn_image_folder: needs a root, channels 1 or 3 and a positive size"); return NULL; }
-    classes = nn__list_dir(root, &nc, 1);
-    if (!classes || nc == 0) { nn__err(ctx, "nn_image_folder: %s is not a folder with one sub-folder per class", root); nn__free_list(classes, nc); return NULL; }
-    for (c = 0; c < nc; c++) {
-        char dir[4096]; int nf; char **files;
-        snprintf(dir, sizeof dir, "%s/%s", root, classes[c]);
-        files = nn__list_dir(dir, &nf, 0);
-        total += nf;
-        nn__free_list(files, nf);
+    if (!root || (channels != 1 && channels != 3) || h <= 0 || w <= 0 || h > NN_MAX_IMAGE_PIXELS / w) {
+        nn__err(ctx, "nn_image_folder: needs a root, channels 1 or 3 and a size h x w of 1 to NN_MAX_IMAGE_PIXELS (%lld) pixels; "
+                "got channels %d, %lld x %lld", (long long)NN_MAX_IMAGE_PIXELS, channels, (long long)h, (long long)w);
+        return NULL;
     }
-    d = nn__dataset_builtin(ctx, "nn_image_folder");
-    if (!d) { nn__free_list(classes, nc); return NULL; }
+    classes = nn__list_dir(root, &nc, 1);
+    if (nc < 0) { nn__err(ctx, "nn_image_folder: out of memory listing %s", root); return NULL; }
+    if (!classes || nc == 0) { nn__err(ctx, "nn_image_folder: %s is not a folder with one sub-folder per class", root); nn__free_list(classes, nc); return NULL; }
+    files = NN__CAST(char ***, NN_MALLOC((size_t)nc * sizeof(char **)));
+    nf = NN__CAST(int *, NN_MALLOC((size_t)nc * sizeof(int)));
+    if (!files || !nf) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
+    else { memset(files, 0, (size_t)nc * sizeof(char **)); memset(nf, 0, (size_t)nc * sizeof(int)); }
+    ok = ok && nn__list_classes(ctx, root, classes, nc, files, nf, &total);
     P = channels * h * w;
-    d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
-    d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
-    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
-    rs = NN__CAST(float *, NN_MALLOC((size_t)P * sizeof(float)));
-    if (!d->u8 || !d->labels || !rs) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
+    if (ok && total > ((int64_t)1 << 40) / P) {
+        nn__err(ctx, "nn_image_folder: %lld images of %lld values each is over 2^40 bytes", (long long)total, (long long)P);
+        ok = 0;
+    }
+    if (ok) d = nn__dataset_builtin(ctx, "nn_image_folder");
+    if (ok && d) {
+        d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
+        d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
+        d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
+        rs = NN__CAST(float *, NN_MALLOC((size_t)P * sizeof(float)));
+        if (!d->u8 || !d->labels || !rs) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
+    }
+    if (!d) ok = 0;
     for (c = 0; c < nc && ok; c++) {
-        char dir[4096]; int nf; char **files;
-        snprintf(dir, sizeof dir, "%s/%s", root, classes[c]);
-        files = nn__list_dir(dir, &nf, 0);
-        for (k = 0; k < nf && ok; k++) {
-            char path[8192]; int iw, ih, ic; int64_t i, q; unsigned char *px;
-            snprintf(path, sizeof path, "%s/%s", dir, files[k]);
-            px = stbi_load(path, &iw, &ih, &ic, channels);
-            if (!px) { nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason()); ok = 0; break; }
+        char dir[4096];
+        if (!nn__join_path(ctx, dir, sizeof dir, root, classes[c])) { ok = 0; break; }
+        for (k = 0; k < nf[c] && ok; k++) {
+            char path[8192]; int iw, ih; int64_t i, q; unsigned char *px;
+            if (!nn__join_path(ctx, path, sizeof path, dir, files[c][k])) { ok = 0; break; }
+            px = nn__load_image(ctx, path, channels, &iw, &ih);
+            if (!px) { ok = 0; break; }
             NN_FREE(tmp);
             tmp = NN__CAST(float *, NN_MALLOC((size_t)iw * (size_t)ih * (size_t)channels * sizeof(float)));
             if (!tmp) { stbi_image_free(px); nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; break; }
@@ -8394,8 +8516,9 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
             for (i = 0; i < P; i++) { float v = rs[i] * 255.0f + 0.5f; d->u8[at * P + i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
             d->labels[at++] = c;
         }
-        nn__free_list(files, nf);
     }
+    for (c = 0; files && nf && c < nc; c++) nn__free_list(files[c], nf[c]);
+    NN_FREE(files); NN_FREE(nf);
     NN_FREE(tmp); NN_FREE(rs);
     nn__free_list(classes, nc);
     if (!ok) { nn_dataset_free(d); return NULL; }
