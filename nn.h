@@ -849,9 +849,10 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
 NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header);
 /* root/<class>/<image>: PNG/JPEG/BMP/PPM/PGM (what stb_image reads), classes in sorted order, every
    image converted to `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image.
-   Each file's size is read from its header first: 0 wide or high, or more than NN_MAX_IMAGE_PIXELS,
-   is an error naming the file, as is a JPEG whose Huffman tables stb_image 2.27 would overflow
-   (nothings/stb#1291); h x w is capped the same way. */
+   Each file's header is checked before stb_image decodes it: a format other than these, 0 wide or
+   high, more than NN_MAX_IMAGE_PIXELS, or a header stb_image 2.27 (Debian's) would misuse (JPEG Huffman
+   tables over 256 codes, nothings/stb#1291; PNG chunks longer than the file; PPM numbers that overflow
+   or pixels missing) is an error naming the file. h x w is capped the same way. */
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w);
 #endif
 /* Samples [start, start + len) of base (Subset(base, range(start, start + len))). It reads
@@ -8416,34 +8417,99 @@ static int nn__jpeg_tables_ok(const unsigned char *b, int64_t n) {
     return 1;
 }
 
-/* One image file decoded to `channels` per pixel (stb's layout) after its header is checked:
-   sizes 1 to NN_MAX_IMAGE_PIXELS pixels, JPEG tables stb_image reads safely, and the decoded
-   size equal to the claimed one. NULL with an error naming the file. Free with stbi_image_free. */
-static unsigned char *nn__load_image(nn_ctx *ctx, const char *path, int channels, int *iw, int *ih) {
-    int64_t n; int ic, w2 = 0, h2 = 0; unsigned char *px = NULL;
+/* stb_image 2.27 parses a PPM/PGM header's numbers with int overflow and leaves the pixels
+   of a truncated file uninitialised (both fixed in 2.28): the header is read here as stb reads
+   it; 1 if its numbers fit an int and the file holds all the pixels they claim. */
+static int nn__pnm_ok(const unsigned char *b, int64_t n) {
+    int64_t i = 2, v[3]; int k, c;
+    c = i < n ? b[i++] : 0;
+    for (k = 0; k < 3; k++) {
+        for (;;) {                                            /* whitespace and # comments */
+            while (i < n && (c == ' ' || (c >= '\t' && c <= '\r'))) c = i < n ? b[i++] : 0;
+            if (i >= n || c != '#') break;
+            while (i < n && c != '\n' && c != '\r') c = i < n ? b[i++] : 0;
+        }
+        for (v[k] = 0; c >= '0' && c <= '9'; c = i < n ? b[i++] : 0)
+            if ((v[k] = v[k] * 10 + (c - '0')) > INT_MAX) return 0;
+    }
+    if (v[0] * v[1] > NN_MAX_IMAGE_PIXELS) return 1;           /* refused by size next */
+    return v[0] * v[1] * (b[1] == '5' ? 1 : 3) * (v[2] > 255 ? 2 : 1) <= n - i;
+}
+/* stb_image 2.27 grows its buffer to whatever length a PNG chunk claims: 1 if every chunk fits the file */
+static int nn__png_ok(const unsigned char *b, int64_t n) {
+    int64_t at = 8, len;
+    while (at + 8 <= n) {
+        len = ((int64_t)b[at] << 24) | ((int64_t)b[at + 1] << 16) | ((int64_t)b[at + 2] << 8) | b[at + 3];
+        if (len > n - at - 12) return 0;                      /* length, type, data, CRC */
+        if (!memcmp(b + at + 4, "IEND", 4)) break;
+        at += 12 + len;
+    }
+    return 1;
+}
+/* The formats read, by their first bytes as stb_image tells them apart; NULL for the rest (TGA,
+   PSD, PIC, HDR: stb 2.27's HDR reader loops forever on a zero run length). */
+static const char *nn__image_kind(const unsigned char *b, int64_t n) {
+    int64_t i = 0;
+    while (i < n && b[i] == 0xFF) i++;
+    if (i > 0 && i < n && b[i] == 0xD8) return "JPEG";
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
+    if (n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) return "GIF";
+    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "PNM";
+    return NULL;
+}
+/* 1 if the header checks of b's format pass; else 0 with an error naming path */
+static int nn__image_header_ok(nn_ctx *ctx, const char *path, const unsigned char *b, int64_t n) {
+    const char *kind = nn__image_kind(b, n);
+    if (!kind) { nn__err(ctx, "nn_image_folder: %s is not a PNG, JPEG, BMP, GIF or PPM/PGM file", path); return 0; }
+    if (!strcmp(kind, "JPEG") && !nn__jpeg_tables_ok(b, n)) {
+        nn__err(ctx, "nn_image_folder: %s is a JPEG with a Huffman table of more than 256 codes (corrupt; stb_image 2.27 "
+                "would write past its tables, nothings/stb#1291)", path);
+        return 0;
+    }
+    if (!strcmp(kind, "PNM") && !nn__pnm_ok(b, n)) { nn__err(ctx, "nn_image_folder: %s is a truncated PPM/PGM or its header's numbers overflow", path); return 0; }
+    if (!strcmp(kind, "PNG") && !nn__png_ok(b, n)) { nn__err(ctx, "nn_image_folder: %s is a PNG with a chunk longer than the file (truncated?)", path); return 0; }
+    return 1;
+}
+
+/* One image file decoded after its header is checked: a known format whose header passes the
+   checks above, sizes 1 to NN_MAX_IMAGE_PIXELS pixels, and the decoded size equal to the claimed one.
+   Pixels as stb gives them, *ic channels each (stb's own channel conversion is not used: 2.27 gets
+   it wrong for 16-bit PPMs). NULL with an error naming the file. Free with stbi_image_free. */
+static unsigned char *nn__load_image(nn_ctx *ctx, const char *path, int *iw, int *ih, int *ic) {
+    int64_t n; int w2 = 0, h2 = 0; unsigned char *px = NULL;
     unsigned char *b = nn__read_file(ctx, "nn_image_folder", path, &n);
     if (!b) return NULL;
     if (n > INT_MAX) nn__err(ctx, "nn_image_folder: %s is over 2 GiB", path);
-    else if (!stbi_info_from_memory(b, (int)n, iw, ih, &ic))
+    else if (!nn__image_header_ok(ctx, path, b, n)) { /* named */ }
+    else if (!stbi_info_from_memory(b, (int)n, iw, ih, ic))
         nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason());
     else if (*iw <= 0 || *ih == 0) nn__err(ctx, "nn_image_folder: %s is %d x %d pixels; an image needs at least one", path, *iw, *ih);
     else if ((int64_t)*iw * (*ih < 0 ? -(int64_t)*ih : *ih) > NN_MAX_IMAGE_PIXELS)   /* a BMP stored top-down has a negative height */
         nn__err(ctx, "nn_image_folder: %s claims %d x %lld pixels, more than NN_MAX_IMAGE_PIXELS (%lld); refused before decoding",
                 path, *iw, *ih < 0 ? -(long long)*ih : (long long)*ih, (long long)NN_MAX_IMAGE_PIXELS);
-    else if (!nn__jpeg_tables_ok(b, n))
-        nn__err(ctx, "nn_image_folder: %s is a JPEG with a Huffman table of more than 256 codes (corrupt; stb_image 2.27 "
-                "would write past its tables, nothings/stb#1291)", path);
     else {
         if (*ih < 0) *ih = -*ih;
-        px = stbi_load_from_memory(b, (int)n, &w2, &h2, &ic, channels);
+        px = stbi_load_from_memory(b, (int)n, &w2, &h2, ic, 0);
         if (!px) nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason());
-        else if (w2 != *iw || h2 != *ih) {
+        else if (*ic < 1 || *ic > 4) {
+            nn__err(ctx, "nn_image_folder: %s has %d channels per pixel; expected 1 to 4", path, *ic);
+            stbi_image_free(px); px = NULL;
+        } else if (w2 != *iw || h2 != *ih) {
             nn__err(ctx, "nn_image_folder: %s decodes to %d x %d pixels but its header says %d x %d", path, w2, h2, *iw, *ih);
             stbi_image_free(px); px = NULL;
         }
     }
     NN_FREE(b);
     return px;
+}
+
+/* channel q of a pixel p of ic channels (gray, gray+alpha, RGB, RGBA) as `channels` (1 or 3),
+   the way stb_image converts: alpha dropped, gray = (77 R + 150 G + 29 B) >> 8 */
+static int nn__pixel(const unsigned char *p, int ic, int channels, int q) {
+    if (ic < 3) return p[0];
+    if (channels == 3) return p[q];
+    return (p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8;
 }
 
 /* "dir/name" into out (n bytes); 0 with an error when it does not fit */
@@ -8503,14 +8569,14 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
         char dir[4096];
         if (!nn__join_path(ctx, dir, sizeof dir, root, classes[c])) { ok = 0; break; }
         for (k = 0; k < nf[c] && ok; k++) {
-            char path[8192]; int iw, ih; int64_t i, q; unsigned char *px;
+            char path[8192]; int iw, ih, ic; int64_t i, q; unsigned char *px;
             if (!nn__join_path(ctx, path, sizeof path, dir, files[c][k])) { ok = 0; break; }
-            px = nn__load_image(ctx, path, channels, &iw, &ih);
+            px = nn__load_image(ctx, path, &iw, &ih, &ic);
             if (!px) { ok = 0; break; }
             NN_FREE(tmp);
             tmp = NN__CAST(float *, NN_MALLOC((size_t)iw * (size_t)ih * (size_t)channels * sizeof(float)));
             if (!tmp) { stbi_image_free(px); nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; break; }
-            for (q = 0; q < channels; q++) for (i = 0; i < (int64_t)iw * ih; i++) tmp[q * iw * ih + i] = px[i * channels + q] * (1.0f / 255.0f);
+            for (q = 0; q < channels; q++) for (i = 0; i < (int64_t)iw * ih; i++) tmp[q * iw * ih + i] = nn__pixel(px + i * ic, ic, channels, (int)q) * (1.0f / 255.0f);
             stbi_image_free(px);
             nn__resize_bilinear(rs, tmp, channels, ih, iw, h, w);
             for (i = 0; i < P; i++) { float v = rs[i] * 255.0f + 0.5f; d->u8[at * P + i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
