@@ -8461,7 +8461,7 @@ static const char *nn__image_kind(const unsigned char *b, int64_t n) {
 /* 1 if the header checks of b's format pass; else 0 with an error naming path */
 static int nn__image_header_ok(nn_ctx *ctx, const char *path, const unsigned char *b, int64_t n) {
     const char *kind = nn__image_kind(b, n);
-    if (!kind) { nn__err(ctx, "nn_image_folder: %s is not a PNG, JPEG, BMP, GIF or PPM/PGM file", path); return 0; }
+    if (!kind) { nn__err(ctx, "nn_image_folder: %s is not an image nn.h reads (PNG, JPEG, BMP, GIF, PPM/PGM)", path); return 0; }
     if (!strcmp(kind, "JPEG") && !nn__jpeg_tables_ok(b, n)) {
         nn__err(ctx, "nn_image_folder: %s is a JPEG with a Huffman table of more than 256 codes (corrupt; stb_image 2.27 "
                 "would write past its tables, nothings/stb#1291)", path);
