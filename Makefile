@@ -138,7 +138,7 @@ check-leaks: $(BUILD)/test_nn
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := idx idx_gz csv image_folder safetensors checkpoint
 fuzz: | $(BUILD)
-	@for t in $(FUZZ_TARGETS); do \
+	@failed=""; for t in $(FUZZ_TARGETS); do \
 	  clang -g -O1 $(STB) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DFUZZ_TARGET=fuzz_$$t \
 	    -o $(BUILD)/fuzz_$$t tests/fuzz_loaders.c -lm || exit 1; \
 	  rm -rf $(BUILD)/fuzz/$$t && mkdir -p $(BUILD)/fuzz/$$t/corpus $(BUILD)/fuzz/$$t/crash; \
@@ -148,9 +148,10 @@ fuzz: | $(BUILD)
 	  runs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' $(BUILD)/fuzz/$$t/log | grep -o '[0-9]*$$'); \
 	  if [ $$rc != 0 ]; then tail -30 $(BUILD)/fuzz/$$t/log; \
 	    echo "fuzz: $$t crashed (exit $$rc) after $${runs:-?} executions; the input: $$(ls $(BUILD)/fuzz/$$t/crash/* 2>/dev/null)"; \
-	    echo "fuzz: fix it, then copy the input into tests/regress/$$t/ so that make test replays it"; exit 1; fi; \
+	    echo "fuzz: fix it, then copy the input into tests/regress/$$t/ so that make test replays it"; failed="$$failed $$t"; continue; fi; \
 	  echo "fuzz: $$t: $$runs executions in $(FUZZ_SECONDS) s, no crash ($$(ls $(BUILD)/fuzz/$$t/corpus | wc -l) new inputs in $(BUILD)/fuzz/$$t/corpus)"; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed"; exit 1; fi
 
 # The seed corpora (tests/corpus/<target>/), written by nn.h and stb_image_write themselves
 fuzz-seeds: | $(BUILD)

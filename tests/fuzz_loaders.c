@@ -250,9 +250,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { (void)g_targets; 
 #include <dirent.h>
 /* fuzz_replay DIR...: every file in DIR/<target>/ through that target; prints a count per target
    (FUZZ_VERBOSE=1: each file and what its target returned: the number of reads that accepted it;
-   checkpoint: 2 loaded whole and trained a step, 1 loaded as a model only and trained, 0 refused) */
+   checkpoint: 2 loaded whole and trained a step, 1 loaded as a model only and trained, 0 refused).
+   What each file must do: under tests/corpus (seeds) and files named ok_*, be accepted; every other
+   file under a directory named regress, be refused (checkpoint: the whole-trainer load refused). */
 int main(int argc, char **argv) {
-    int a, k, files = 0;
+    int a, k, files = 0, wrong = 0;
     for (a = 1; a < argc; a++) for (k = 0; k < NTARGETS; k++) {
         char dir[512]; DIR *dp; struct dirent *e; int n = 0, accepted = 0;
         snprintf(dir, sizeof dir, "%s/%s", argv[a], g_targets[k].name);
@@ -269,6 +271,10 @@ int main(int argc, char **argv) {
             r = g_targets[k].run(buf, (size_t)len);
             accepted += r > 0;
             if (getenv("FUZZ_VERBOSE")) printf("fuzz_replay: %s: %d\n", path, r);
+            if (strstr(argv[a], "regress") && strncmp(e->d_name, "ok_", 3) ? r >= (strcmp(g_targets[k].name, "checkpoint") ? 1 : 2) : r == 0) {
+                printf("fuzz_replay: %s was %s; expected the opposite\n", path, r ? "accepted" : "refused");
+                wrong++;
+            }
             free(buf);
             n++;
         }
@@ -277,8 +283,8 @@ int main(int argc, char **argv) {
         files += n;
     }
     if (g_dir[0]) { char cmd[128]; snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir); if (system(cmd) != 0) return 1; }
-    printf("fuzz_replay: %d files, no crash\n", files);
-    return 0;
+    printf("fuzz_replay: %d files, no crash, %d accepted or refused wrongly\n", files, wrong);
+    return wrong != 0;
 }
 
 #elif defined(FUZZ_MAKE_SEEDS)
