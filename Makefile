@@ -138,16 +138,16 @@ check-leaks: $(BUILD)/test_nn
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := idx idx_gz csv image_folder safetensors checkpoint
 fuzz: | $(BUILD)
+	clang -g -O1 $(STB) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DFUZZ_LIBFUZZER -o $(BUILD)/fuzz_loaders tests/fuzz_loaders.c -lm
 	@failed=""; for t in $(FUZZ_TARGETS); do \
-	  clang -g -O1 $(STB) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DFUZZ_TARGET=fuzz_$$t \
-	    -o $(BUILD)/fuzz_$$t tests/fuzz_loaders.c -lm || exit 1; \
 	  rm -rf $(BUILD)/fuzz/$$t && mkdir -p $(BUILD)/fuzz/$$t/corpus $(BUILD)/fuzz/$$t/crash; \
-	  ./$(BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
+	  NN_FUZZ_TARGET=$$t ./$(BUILD)/fuzz_loaders -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
 	    -artifact_prefix=$(BUILD)/fuzz/$$t/crash/ $(BUILD)/fuzz/$$t/corpus tests/corpus/$$t $(wildcard tests/regress/$$t) \
 	    > $(BUILD)/fuzz/$$t/log 2>&1; rc=$$?; \
 	  runs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' $(BUILD)/fuzz/$$t/log | grep -o '[0-9]*$$'); \
 	  if [ $$rc != 0 ]; then tail -30 $(BUILD)/fuzz/$$t/log; \
 	    echo "fuzz: $$t crashed (exit $$rc) after $${runs:-?} executions; the input: $$(ls $(BUILD)/fuzz/$$t/crash/* 2>/dev/null)"; \
+	    echo "fuzz: replay it with NN_FUZZ_TARGET=$$t ./$(BUILD)/fuzz_loaders <file>"; \
 	    echo "fuzz: fix it, then copy the input into tests/regress/$$t/ so that make test replays it"; failed="$$failed $$t"; continue; fi; \
 	  echo "fuzz: $$t: $$runs executions in $(FUZZ_SECONDS) s, no crash ($$(ls $(BUILD)/fuzz/$$t/corpus | wc -l) new inputs in $(BUILD)/fuzz/$$t/corpus)"; \
 	done; \

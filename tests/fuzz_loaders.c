@@ -10,7 +10,8 @@
    A reader may refuse the input (with a message), never crash, leak or read out of bounds.
 
    Three builds of this one file:
-     clang -fsanitize=fuzzer,address,undefined -DFUZZ_TARGET=<name>   libFuzzer on one target (make fuzz)
+     clang -fsanitize=fuzzer,address,undefined -DFUZZ_LIBFUZZER     libFuzzer; NN_FUZZ_TARGET=<name> picks
+                                      the target at run time, so one build serves all (make fuzz)
      cc -DFUZZ_REPLAY                 replays the corpora: fuzz_replay DIR... runs every file in
                                       DIR/<target>/ through that target (make test, make sanitize)
      cc -DFUZZ_MAKE_SEEDS             writes the seed corpora (make fuzz-seeds; tests/corpus/) */
@@ -242,9 +243,19 @@ static const fuzz_target g_targets[] = {
 };
 #define NTARGETS ((int)(sizeof g_targets / sizeof g_targets[0]))
 
-#if defined(FUZZ_TARGET)
+#if defined(FUZZ_LIBFUZZER)
+/* the target named by NN_FUZZ_TARGET (one binary for all: one build in CI) */
+static int (*g_run)(const uint8_t *, size_t);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    const char *name = getenv("NN_FUZZ_TARGET"); int k;
+    (void)argc; (void)argv;
+    for (k = 0; name && k < NTARGETS; k++) if (!strcmp(name, g_targets[k].name)) g_run = g_targets[k].run;
+    if (!g_run) { fprintf(stderr, "NN_FUZZ_TARGET must name a target: idx idx_gz csv image_folder safetensors checkpoint\n"); exit(2); }
+    return 0;
+}
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { (void)g_targets; FUZZ_TARGET(data, size); return 0; }
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { g_run(data, size); return 0; }
 
 #elif defined(FUZZ_REPLAY)
 #include <dirent.h>
