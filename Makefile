@@ -113,6 +113,7 @@ sanitize: | $(BUILD)
 	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_nn_asan
 	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -DFUZZ_REPLAY -o $(BUILD)/fuzz_replay_asan tests/fuzz_loaders.c $(LDLIBS)
 	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/fuzz_replay_asan tests/corpus tests/regress
+	@$(MAKE) --no-print-directory probe
 
 # The worker pool under ThreadSanitizer: the op tests, which run every kernel set on 1 and 2
 # threads and train on 1, 2 and 3 threads.
@@ -165,7 +166,7 @@ $(BUILD)/fuzz_replay: tests/fuzz_loaders.c nn.h | $(BUILD)
 # The outside probe of issue 10 (zero-sized and huge images, allocation failure, crafted checkpoints)
 probe: | $(BUILD)
 	clang $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/probe tests/probe_loaders.c $(LDLIBS)
-	cd $(BUILD) && ./probe 2>probe.log
+	@cd $(BUILD) && ./probe 2>probe.log > probe.txt; rc=$$?; grep -E '^ +(zero|huge|[0-9]+ (allocations|crafted))|^probe' probe.txt; exit $$rc
 
 fixtures:
 	/usr/bin/python3 tests/gen_fixtures.py

@@ -2,7 +2,8 @@
    claim huge sizes, allocation failure injected into nn_image_folder, and crafted checkpoint
    metadata. Each case runs in a child process (ASan/UBSan end a child, not the probe) and is
    counted as crash, wrong (loaded but garbage, or NULL with no message) or refused.
-   Build and run: make probe  (clang, ASan, UBSan). Prints one line per case and a summary. */
+   Build and run: make probe  (clang, ASan, UBSan; make sanitize runs it). Prints one line per case and a
+   summary, and exits 1 if any case crashed, loaded garbage or failed without a message. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ static int run_child(probe_fn fn, void *arg) {
     return 3;                          /* crash: ASan/UBSan report, signal */
 }
 static const char *verdict[] = { "refused", "LOADED", "NULL-no-message", "CRASH" };
+static int g_bad;                      /* cases that crashed, loaded garbage or gave no message */
 
 /* ---- images ---- */
 static const char *g_root = "/tmp/nn_probe/folder";
@@ -145,6 +147,7 @@ int main(void) {
         n = bmp(b, 327680, 1792, 76); one_image("h.bmp", b, n); r = run_child(load_folder, NULL); counts[1][r]++; printf("  %-40s %s\n", "BMP 327680 x 1792 in 130 bytes", verdict[r]);
         n = bmp(b, 16000, -16000, 76); one_image("h.bmp", b, n); r = run_child(load_folder, NULL); counts[1][r]++; printf("  %-40s %s\n", "BMP 16000 x 16000 (top-down) in 130 bytes", verdict[r]);
     }
+    g_bad += counts[0][1] + counts[0][2] + counts[0][3] + counts[1][1] + counts[1][2] + counts[1][3];
     printf("  zero-sized: %d refused, %d loaded, %d NULL without message, %d crashed\n", counts[0][0], counts[0][1], counts[0][2], counts[0][3]);
     printf("  huge:       %d refused, %d loaded, %d NULL without message, %d crashed\n", counts[1][0], counts[1][1], counts[1][2], counts[1][3]);
 
@@ -166,6 +169,7 @@ int main(void) {
             if (r == 3) crash++; else if (r == 1) wrong++; else if (r == 2) nomsg++; else fine++;
             if (r) printf("  allocation %ld of %ld fails: %s\n", k, total, r == 1 ? "loaded, wrong contents" : verdict[r]);
         }
+        g_bad += crash + wrong + nomsg;
         printf("  %ld allocations: %d crashes, %d silently wrong, %d NULL without message, %d refused or correct\n", total, crash, wrong, nomsg, fine);
     }
 
@@ -196,6 +200,8 @@ int main(void) {
             printf("  %-40s %s\n", what, verdict[r]);
         }
         printf("  %d crafted files: %d loaded garbage, %d crashed, %d refused\n", (int)(sizeof edits / sizeof edits[0]), loaded, crashed, refused);
+        g_bad += loaded + crashed;
     }
-    return 0;
+    printf("%s\n", g_bad ? "probe: FAILED (a crash, a garbage load or a wrong result above)" : "probe: every case refused with a message or loaded correctly");
+    return g_bad != 0;
 }
