@@ -847,12 +847,15 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
 /* A CSV of numbers; label_column is the class column (whole numbers, read as int64 labels;
    -1: none, every label 0); header 1 skips the first line */
 NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header);
-/* root/<class>/<image>: PNG/JPEG/BMP/PPM/PGM (what stb_image reads), classes in sorted order, every
+/* root/<class>/<image>: PNG, JPEG, BMP, GIF, PPM/PGM (decoded by stb_image), classes in sorted order, every
    image converted to `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image.
    Each file's header is checked before stb_image decodes it: a format other than these, 0 wide or
    high, more than NN_MAX_IMAGE_PIXELS, or a header stb_image 2.27 (Debian's) would misuse (JPEG Huffman
    tables over 256 codes, nothings/stb#1291; PNG chunks longer than the file; PPM numbers that overflow
-   or pixels missing) is an error naming the file. h x w is capped the same way. */
+   or pixels missing) is an error naming the file. h x w is capped the same way. Not checkable from a
+   header: 2.27's JPEG entropy decoder can overflow a signed int on crafted data (DC prediction and
+   dequantisation; undefined behaviour, checked from 2.28 on): use stb_image 2.28 or later for JPEGs
+   you do not trust. */
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w);
 #endif
 /* Samples [start, start + len) of base (Subset(base, range(start, start + len))). It reads
@@ -7803,7 +7806,10 @@ static int nn__meta_u64(nn_safetensors *st, const char *key, uint64_t *v) {
         if (x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) break;
         x = x * 10 + (uint64_t)(*p - '0');
     }
-    if (p == s || *p) { nn__err(st->ctx, "nn_load_checkpoint: \"%s\" in %s is \"%.40s\"; expected a whole number in [0, 2^64 - 1]", key, st->path, s); return 0; }
+    if (p == s || *p) {
+        nn__err(st->ctx, "nn_load_checkpoint: \"%s\" in %s is \"%.40s\"; expected a whole number in [0, 2^64 - 1]", key, st->path, s);
+        return 0;
+    }
     *v = x;
     return 1;
 }
@@ -7967,7 +7973,10 @@ static int nn__ld_check_rng(nn_safetensors *st) {
     if (!(nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v) && nn__meta_num(st, "loss", &d)
           && nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &u) && nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &u)
           && nn__meta_int(st, "rng.has_spare", 0, 1, &v) && nn__meta_real(st, "rng.spare", -FLT_MAX, FLT_MAX, &d))) return 0;
-    if (!(u & 1)) { nn__err(st->ctx, "nn_load_checkpoint: \"rng.inc_lo\" in %s is even; the RNG's increment is always odd", st->path); return 0; }
+    if (!(u & 1)) {
+        nn__err(st->ctx, "nn_load_checkpoint: \"rng.inc_lo\" in %s is even; the RNG's increment is always odd", st->path);
+        return 0;
+    }
     return 1;
 }
 static void nn__ld_rng(nn_safetensors *st, nn_ctx *ctx) {
@@ -8467,8 +8476,14 @@ static int nn__image_header_ok(nn_ctx *ctx, const char *path, const unsigned cha
                 "would write past its tables, nothings/stb#1291)", path);
         return 0;
     }
-    if (!strcmp(kind, "PNM") && !nn__pnm_ok(b, n)) { nn__err(ctx, "nn_image_folder: %s is a truncated PPM/PGM or its header's numbers overflow", path); return 0; }
-    if (!strcmp(kind, "PNG") && !nn__png_ok(b, n)) { nn__err(ctx, "nn_image_folder: %s is a PNG with a chunk longer than the file (truncated?)", path); return 0; }
+    if (!strcmp(kind, "PNM") && !nn__pnm_ok(b, n)) {
+        nn__err(ctx, "nn_image_folder: %s is a truncated PPM/PGM or its header's numbers overflow", path);
+        return 0;
+    }
+    if (!strcmp(kind, "PNG") && !nn__png_ok(b, n)) {
+        nn__err(ctx, "nn_image_folder: %s is a PNG with a chunk longer than the file (truncated?)", path);
+        return 0;
+    }
     return 1;
 }
 
@@ -8576,7 +8591,8 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
             NN_FREE(tmp);
             tmp = NN__CAST(float *, NN_MALLOC((size_t)iw * (size_t)ih * (size_t)channels * sizeof(float)));
             if (!tmp) { stbi_image_free(px); nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; break; }
-            for (q = 0; q < channels; q++) for (i = 0; i < (int64_t)iw * ih; i++) tmp[q * iw * ih + i] = nn__pixel(px + i * ic, ic, channels, (int)q) * (1.0f / 255.0f);
+            for (q = 0; q < channels; q++)
+                for (i = 0; i < (int64_t)iw * ih; i++) tmp[q * iw * ih + i] = nn__pixel(px + i * ic, ic, channels, (int)q) * (1.0f / 255.0f);
             stbi_image_free(px);
             nn__resize_bilinear(rs, tmp, channels, ih, iw, h, w);
             for (i = 0; i < P; i++) { float v = rs[i] * 255.0f + 0.5f; d->u8[at * P + i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
