@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fixtures interop bench-memory bench bench-ddp test-mpi test-kill clean
+.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -30,7 +30,8 @@ STB := $(shell test -f /usr/include/stb/stb_image.h && echo -DNN_HAVE_STB)
 
 # The test command: the header compiles as C99 and C++ with every compiler
 # present, then the suite runs (ends with "N passed, N failed").
-test: compile-check $(BUILD)/test_nn
+test: compile-check $(BUILD)/test_nn $(BUILD)/fuzz_replay
+	./$(BUILD)/fuzz_replay tests/corpus tests/regress
 	./$(BUILD)/test_nn
 
 compile-check: | $(BUILD)
@@ -110,6 +111,9 @@ demo:
 sanitize: | $(BUILD)
 	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/test_nn_asan tests/test_nn.c $(LDLIBS)
 	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_nn_asan
+	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -DFUZZ_REPLAY -o $(BUILD)/fuzz_replay_asan tests/fuzz_loaders.c $(LDLIBS)
+	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/fuzz_replay_asan tests/corpus tests/regress
+	@$(MAKE) --no-print-directory probe
 
 # Every public function called with one bad argument at a time (NULL, -1, 0, INT_MAX, NaN, inf, bad enums, each
 # options field, overflowing shapes), the calls generated from nn.h's declarations by tests/gen_badcalls.py, run
@@ -143,18 +147,41 @@ test-kill: | $(BUILD)
 check-leaks: $(BUILD)/test_nn
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=9 -q ./$(BUILD)/test_nn
 
-# libFuzzer over every loader (safetensors, checkpoints, IDX plain and gzip'd, CSV),
-# seeded with the repository's own files; FUZZ_SECONDS of fuzzing.
-FUZZ_SECONDS ?= 60
+# libFuzzer, one target per reader (tests/fuzz_loaders.c: idx, idx_gz, csv, image_folder, safetensors,
+# checkpoint), each seeded with tests/corpus/<target>/ and the crashes kept in tests/regress/<target>/,
+# FUZZ_SECONDS of fuzzing each (CI runs 15). Prints each target's executions; a crash fails the target
+# and names the file that holds the input (add it to tests/regress/<target>/; make test replays it).
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := idx idx_gz csv image_folder safetensors checkpoint
 fuzz: | $(BUILD)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $(BUILD)/fuzz_loaders tests/fuzz_loaders.c -lm
-	rm -rf $(BUILD)/fuzz_corpus && mkdir -p $(BUILD)/fuzz_corpus
-	cp tests/fixtures/mynet.safetensors data/fashion-mnist-sample/t10k-labels-idx1-ubyte $(BUILD)/fuzz_corpus/
-	head -c 2000 tests/fixtures/ops.txt > $(BUILD)/fuzz_corpus/text
-	printf '1,2,3\n4,5,6\n' > $(BUILD)/fuzz_corpus/csv
-	./$(BUILD)/fuzz_loaders -max_total_time=$(FUZZ_SECONDS) -max_len=200000 -rss_limit_mb=4096 $(BUILD)/fuzz_corpus > $(BUILD)/fuzz.log 2>&1 \
-	  || { tail -20 $(BUILD)/fuzz.log; echo "fuzz: a loader crashed; the input is in the crash-* file"; exit 1; }
-	tail -1 $(BUILD)/fuzz.log
+	clang -g -O1 $(STB) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DFUZZ_LIBFUZZER -o $(BUILD)/fuzz_loaders tests/fuzz_loaders.c -lm
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(BUILD)/fuzz/$$t && mkdir -p $(BUILD)/fuzz/$$t/corpus $(BUILD)/fuzz/$$t/crash; \
+	  NN_FUZZ_TARGET=$$t ./$(BUILD)/fuzz_loaders -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/$$t/crash/ $(BUILD)/fuzz/$$t/corpus tests/corpus/$$t $(wildcard tests/regress/$$t) \
+	    > $(BUILD)/fuzz/$$t/log 2>&1; rc=$$?; \
+	  runs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' $(BUILD)/fuzz/$$t/log | grep -o '[0-9]*$$'); \
+	  if [ $$rc != 0 ]; then tail -30 $(BUILD)/fuzz/$$t/log; \
+	    echo "fuzz: $$t crashed (exit $$rc) after $${runs:-?} executions; the input: $$(ls $(BUILD)/fuzz/$$t/crash/* 2>/dev/null)"; \
+	    echo "fuzz: replay it with NN_FUZZ_TARGET=$$t ./$(BUILD)/fuzz_loaders <file>"; \
+	    echo "fuzz: fix it, then copy the input into tests/regress/$$t/ so that make test replays it"; failed="$$failed $$t"; continue; fi; \
+	  echo "fuzz: $$t: $$runs executions in $(FUZZ_SECONDS) s, no crash ($$(ls $(BUILD)/fuzz/$$t/corpus | wc -l) new inputs in $(BUILD)/fuzz/$$t/corpus)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed"; exit 1; fi
+
+# The seed corpora (tests/corpus/<target>/), written by nn.h and stb_image_write themselves
+fuzz-seeds: | $(BUILD)
+	$(CC) $(WARN) -O1 -g -DNN_HAVE_STB -DFUZZ_MAKE_SEEDS -o $(BUILD)/fuzz_seeds tests/fuzz_loaders.c $(LDLIBS)
+	rm -rf tests/corpus && ./$(BUILD)/fuzz_seeds tests/corpus
+
+# Every fuzz target over the seed and regression corpora, without libFuzzer (make test runs it)
+$(BUILD)/fuzz_replay: tests/fuzz_loaders.c nn.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) $(STB) -DFUZZ_REPLAY -o $@ tests/fuzz_loaders.c $(LDLIBS)
+
+# The outside probe of issue 10 (zero-sized and huge images, allocation failure, crafted checkpoints)
+probe: | $(BUILD)
+	clang $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/probe tests/probe_loaders.c $(LDLIBS)
+	@cd $(BUILD) && ./probe 2>probe.log > probe.txt; rc=$$?; grep -E '^ +(zero|huge|[0-9]+ (allocations|crafted))|^probe' probe.txt; exit $$rc
 
 fixtures:
 	/usr/bin/python3 tests/gen_fixtures.py

@@ -77,6 +77,8 @@
        NN_USE_CBLAS              large products to cblas_sgemm (link your CBLAS)
        NN_MPI                    data parallel over MPI (mpicc; see "distributed")
        NN_MAX_DIMS               most dims a tensor can have (default 8)
+       NN_MAX_IMAGE_PIXELS       most pixels an image file may claim (default 2^25,
+                                 e.g. 8192 x 4096); larger ones are refused before decoding
      Switched on by what you include before nn.h (Debian's libstb-dev):
        stb_image.h               image folders and gzip'd IDX files
        stb_image_write.h         PNG plots (stb_easy_font.h adds their text)
@@ -124,6 +126,11 @@
 
 #ifndef NN_MAX_DIMS
 #define NN_MAX_DIMS 8
+#endif
+
+/* the most pixels (width x height) an image file may claim before nn_image_folder decodes it */
+#ifndef NN_MAX_IMAGE_PIXELS
+#define NN_MAX_IMAGE_PIXELS ((int64_t)1 << 25)
 #endif
 
 /* reduce over every dim: nn_sum(x, NN_ALL, 0) is PyTorch's x.sum() */
@@ -840,8 +847,15 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
 /* A CSV of numbers; label_column is the class column (whole numbers, read as int64 labels;
    -1: none, every label 0); header 1 skips the first line */
 NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int header);
-/* root/<class>/<image>: PNG/JPEG/BMP, classes in sorted order, every image converted to
-   `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image. */
+/* root/<class>/<image>: PNG, JPEG, BMP, GIF, PPM/PGM (decoded by stb_image), classes in sorted order, every
+   image converted to `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image.
+   Each file's header is checked before stb_image decodes it: a format other than these, 0 wide or
+   high, more than NN_MAX_IMAGE_PIXELS, or a header stb_image 2.27 (Debian's) would misuse (JPEG Huffman
+   tables over 256 codes, nothings/stb#1291; PNG chunks longer than the file; PPM numbers that overflow
+   or pixels missing) is an error naming the file. h x w is capped the same way. Not checkable from a
+   header: 2.27's JPEG entropy decoder can overflow a signed int on crafted data (DC prediction and
+   dequantisation; undefined behaviour, checked from 2.28 on): use stb_image 2.28 or later for JPEGs
+   you do not trust. */
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w);
 #endif
 /* Samples [start, start + len) of base (Subset(base, range(start, start + len))). It reads
@@ -1025,6 +1039,7 @@ NN_API int nn_dist_load_checkpoint(nn_dist *d, nn_checkpoint *ck, const char *pa
 #include <stdarg.h>
 #include <string.h>
 #include <limits.h>
+#include <float.h>
 #include <stdio.h>      /* snprintf for messages; with NN_NO_STDIO nothing is printed or opened */
 #include <stdlib.h>     /* strtod, getenv */
 #include <errno.h>      /* why a file could not be written */
@@ -7900,12 +7915,31 @@ static int nn__meta_int(nn_safetensors *st, const char *key, int64_t lo, int64_t
     *v = (int64_t)d;
     return 1;
 }
+/* a finite number in [lo, hi] (learning rates, momenta, the RNG's float) */
+static int nn__meta_real(nn_safetensors *st, const char *key, double lo, double hi, double *v) {
+    double d;
+    if (!nn__meta_num(st, key, &d)) return 0;
+    if (!(d >= lo && d <= hi)) {
+        nn__err(st->ctx, "nn_load_checkpoint: \"%s\" in %s is %g; expected a finite number in [%g, %g]", key, st->path, d, lo, hi);
+        return 0;
+    }
+    *v = d;
+    return 1;
+}
+/* decimal digits only, at most 2^64 - 1 */
 static int nn__meta_u64(nn_safetensors *st, const char *key, uint64_t *v) {
-    const char *s = nn_safetensors_meta(st, key);
-    char *end;
+    const char *s = nn_safetensors_meta(st, key), *p;
+    uint64_t x = 0;
     if (!s) { nn__err(st->ctx, "nn_load_checkpoint: %s lacks \"%s\"", st->path, key); return 0; }
-    *v = (uint64_t)strtoull(s, &end, 10);
-    if (end == s || *end || *s == '-') { nn__err(st->ctx, "nn_load_checkpoint: %s has a bad value for \"%s\"", st->path, key); return 0; }
+    for (p = s; *p >= '0' && *p <= '9'; p++) {
+        if (x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) break;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s || *p) {
+        nn__err(st->ctx, "nn_load_checkpoint: \"%s\" in %s is \"%.40s\"; expected a whole number in [0, 2^64 - 1]", key, st->path, s);
+        return 0;
+    }
+    *v = x;
     return 1;
 }
 /* the u64 split in two doubles (hi, lo) as version 1 wrote it */
@@ -7929,9 +7963,11 @@ static int nn__ld_check_optim(nn_safetensors *st, nn_optim *o) {
         snprintf(key, sizeof key, "optim.%d.params", g);
         if (!nn__meta_int(st, key, 0, INT_MAX, &v)) return 0;
         if (v != o->groups[g].n) { nn__err(o->ctx, "%s: group %d has %lld parameters in %s and %d in the optimizer", fn, g, (long long)v, st->path, o->groups[g].n); return 0; }
-        snprintf(key, sizeof key, "optim.%d.lr", g); if (!nn__meta_num(st, key, &d)) return 0;
-        snprintf(key, sizeof key, "optim.%d.momentum", g); if (!nn__meta_num(st, key, &d)) return 0;
-        snprintf(key, sizeof key, "optim.%d.initial_lr", g); if (!nn__meta_num(st, key, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.momentum", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.initial_lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        snprintf(key, sizeof key, "optim.%d.has_initial_lr", g);
+        if (nn_safetensors_meta(st, key) && !nn__meta_int(st, key, 0, 1, &v)) return 0;
         for (k = 0; k < o->groups[g].n; k++, pi++) {
             nn_tensor *p = o->groups[g].params[k];
             snprintf(key, sizeof key, "optim.state.%d.step", pi);
@@ -7977,7 +8013,7 @@ static int nn__ld_check_sched(nn_safetensors *st, nn_scheduler *sc) {
     if (!nn_safetensors_meta(st, "sched.kind")) { nn__err(st->ctx, "nn_load_checkpoint: %s has no scheduler state", st->path); return 0; }
     if (!nn__meta_int(st, "sched.kind", 0, INT_MAX, &v)) return 0;
     if (v != sc->kind) { nn__err(st->ctx, "nn_load_checkpoint: %s holds another kind of scheduler state", st->path); return 0; }
-    return nn__meta_int(st, "sched.last_epoch", -1, INT64_MAX / 2, &v) && nn__meta_num(st, "sched.best", &d)
+    return nn__meta_int(st, "sched.last_epoch", -1, INT64_MAX / 2, &v) && nn__meta_real(st, "sched.best", -INFINITY, INFINITY, &d)
         && nn__meta_int(st, "sched.num_bad", 0, INT64_MAX / 2, &v) && nn__meta_int(st, "sched.cooldown_counter", 0, INT64_MAX / 2, &v);
 }
 static void nn__ld_sched(nn_safetensors *st, nn_scheduler *sc) {
@@ -8063,9 +8099,14 @@ static void nn__ld_extras(nn_safetensors *st, nn_checkpoint *ck) {
 
 static int nn__ld_check_rng(nn_safetensors *st) {
     uint64_t u; int64_t v; double d;
-    return nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v) && nn__meta_num(st, "loss", &d)
-        && nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &u) && nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &u)
-        && nn__meta_int(st, "rng.has_spare", 0, 1, &v) && nn__meta_num(st, "rng.spare", &d);
+    if (!(nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v) && nn__meta_num(st, "loss", &d)
+          && nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &u) && nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &u)
+          && nn__meta_int(st, "rng.has_spare", 0, 1, &v) && nn__meta_real(st, "rng.spare", -FLT_MAX, FLT_MAX, &d))) return 0;
+    if (!(u & 1)) {
+        nn__err(st->ctx, "nn_load_checkpoint: \"rng.inc_lo\" in %s is even; the RNG's increment is always odd", st->path);
+        return 0;
+    }
+    return 1;
 }
 static void nn__ld_rng(nn_safetensors *st, nn_ctx *ctx) {
     int64_t v; double d;
@@ -8457,7 +8498,8 @@ static void nn__resize_bilinear(float *out, const float *x, int64_t C, int64_t H
 
 #if defined(NN__HAVE_DIRENT)
 static int nn__cmpstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-/* sorted names in a directory (no dot files); caller frees each and the array */
+/* sorted names in a directory (no dot files); caller frees each and the array.
+   Out of memory: NULL and *n = -1 (nothing to free). */
 static char **nn__list_dir(const char *path, int *n, int dirs_only) {
     DIR *dir = opendir(path); struct dirent *e; char **names = NULL; int cap = 0;
     *n = 0;
@@ -8470,7 +8512,7 @@ static char **nn__list_dir(const char *path, int *n, int dirs_only) {
         if (sub) closedir(sub);
         if ((sub != NULL) != dirs_only) continue;
         if (*n == cap) {
-            char **nn = NN__CAST(char **, NN_REALLOC(names, (size_t)(cap ? 2 * cap : 64) * sizeof(char *)));
+            char **nn = cap < INT_MAX / 2 ? NN__CAST(char **, NN_REALLOC(names, (size_t)(cap ? 2 * cap : 64) * sizeof(char *))) : NULL;
             if (!nn) break;
             names = nn; cap = cap ? 2 * cap : 64;
         }
@@ -8479,57 +8521,218 @@ static char **nn__list_dir(const char *path, int *n, int dirs_only) {
         strcpy(names[(*n)++], e->d_name);
     }
     closedir(dir);
+    if (e) {                                 /* stopped early: out of memory */
+        int i;
+        for (i = 0; i < *n; i++) NN_FREE(names[i]);
+        NN_FREE(names);
+        *n = -1;
+        return NULL;
+    }
     if (*n) qsort(names, (size_t)*n, sizeof(char *), nn__cmpstr);
     return names;
 }
 static void nn__free_list(char **l, int n) { int i; for (i = 0; i < n; i++) NN_FREE(l[i]); NN_FREE(l); }
 #endif
 
+#if defined(NN__HAVE_DIRENT)
+/* stb_image 2.27 (Debian's libstb-dev) builds a JPEG Huffman table without checking that its 16 code
+   counts add up to at most 256, and writes past the table (nothings/stb#1291, #1289; fixed in 2.28).
+   For a file stb would read as JPEG, every place a DHT segment could start (the bytes 0xFF 0xC4,
+   wherever stb's marker reader may find them) is parsed as stb would: 1 if every table is in range. */
+static int nn__jpeg_tables_ok(const unsigned char *b, int64_t n) {
+    int64_t i = 0, at, len, sum; int k;
+    while (i < n && b[i] == 0xFF) i++;
+    if (i == 0 || i >= n || b[i] != 0xD8) return 1;          /* not a JPEG to stb */
+    for (i = 0; i + 1 < n; i++) {
+        if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+        at = i + 2;
+        len = (at < n ? (int64_t)b[at] << 8 : 0) | (at + 1 < n ? b[at + 1] : 0);
+        at += 2;
+        for (len -= 2; len > 0; len -= 17 + sum) {            /* stb reads bytes past the end as 0 */
+            at++;                                             /* table class and number */
+            for (sum = 0, k = 0; k < 16; k++, at++) sum += at < n ? b[at] : 0;
+            if (sum > 256) return 0;
+            at += sum;
+        }
+    }
+    return 1;
+}
+
+/* stb_image 2.27 parses a PPM/PGM header's numbers with int overflow and leaves the pixels
+   of a truncated file uninitialised (both fixed in 2.28): the header is read here as stb reads
+   it; 1 if its numbers fit an int and the file holds all the pixels they claim. */
+static int nn__pnm_ok(const unsigned char *b, int64_t n) {
+    int64_t i = 2, v[3]; int k, c;
+    c = i < n ? b[i++] : 0;
+    for (k = 0; k < 3; k++) {
+        for (;;) {                                            /* whitespace and # comments */
+            while (i < n && (c == ' ' || (c >= '\t' && c <= '\r'))) c = i < n ? b[i++] : 0;
+            if (i >= n || c != '#') break;
+            while (i < n && c != '\n' && c != '\r') c = i < n ? b[i++] : 0;
+        }
+        for (v[k] = 0; c >= '0' && c <= '9'; c = i < n ? b[i++] : 0)
+            if ((v[k] = v[k] * 10 + (c - '0')) > INT_MAX) return 0;
+    }
+    if (v[0] * v[1] > NN_MAX_IMAGE_PIXELS) return 1;           /* refused by size next */
+    return v[0] * v[1] * (b[1] == '5' ? 1 : 3) * (v[2] > 255 ? 2 : 1) <= n - i;
+}
+/* stb_image 2.27 grows its buffer to whatever length a PNG chunk claims: 1 if every chunk fits the file */
+static int nn__png_ok(const unsigned char *b, int64_t n) {
+    int64_t at = 8, len;
+    while (at + 8 <= n) {
+        len = ((int64_t)b[at] << 24) | ((int64_t)b[at + 1] << 16) | ((int64_t)b[at + 2] << 8) | b[at + 3];
+        if (len > n - at - 12) return 0;                      /* length, type, data, CRC */
+        if (!memcmp(b + at + 4, "IEND", 4)) break;
+        at += 12 + len;
+    }
+    return 1;
+}
+/* The formats read, by their first bytes as stb_image tells them apart; NULL for the rest (TGA,
+   PSD, PIC, HDR: stb 2.27's HDR reader loops forever on a zero run length). */
+static const char *nn__image_kind(const unsigned char *b, int64_t n) {
+    int64_t i = 0;
+    while (i < n && b[i] == 0xFF) i++;
+    if (i > 0 && i < n && b[i] == 0xD8) return "JPEG";
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
+    if (n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) return "GIF";
+    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "PNM";
+    return NULL;
+}
+/* 1 if the header checks of b's format pass; else 0 with an error naming path */
+static int nn__image_header_ok(nn_ctx *ctx, const char *path, const unsigned char *b, int64_t n) {
+    const char *kind = nn__image_kind(b, n);
+    if (!kind) { nn__err(ctx, "nn_image_folder: %s is not an image nn.h reads (PNG, JPEG, BMP, GIF, PPM/PGM)", path); return 0; }
+    if (!strcmp(kind, "JPEG") && !nn__jpeg_tables_ok(b, n)) {
+        nn__err(ctx, "nn_image_folder: %s is a JPEG with a Huffman table of more than 256 codes (corrupt; stb_image 2.27 "
+                "would write past its tables, nothings/stb#1291)", path);
+        return 0;
+    }
+    if (!strcmp(kind, "PNM") && !nn__pnm_ok(b, n)) {
+        nn__err(ctx, "nn_image_folder: %s is a truncated PPM/PGM or its header's numbers overflow", path);
+        return 0;
+    }
+    if (!strcmp(kind, "PNG") && !nn__png_ok(b, n)) {
+        nn__err(ctx, "nn_image_folder: %s is a PNG with a chunk longer than the file (truncated?)", path);
+        return 0;
+    }
+    return 1;
+}
+
+/* One image file decoded after its header is checked: a known format whose header passes the
+   checks above, sizes 1 to NN_MAX_IMAGE_PIXELS pixels, and the decoded size equal to the claimed one.
+   Pixels as stb gives them, *ic channels each (stb's own channel conversion is not used: 2.27 gets
+   it wrong for 16-bit PPMs). NULL with an error naming the file. Free with stbi_image_free. */
+static unsigned char *nn__load_image(nn_ctx *ctx, const char *path, int *iw, int *ih, int *ic) {
+    int64_t n; int w2 = 0, h2 = 0; unsigned char *px = NULL;
+    unsigned char *b = nn__read_file(ctx, "nn_image_folder", path, &n);
+    if (!b) return NULL;
+    if (n > INT_MAX) nn__err(ctx, "nn_image_folder: %s is over 2 GiB", path);
+    else if (!nn__image_header_ok(ctx, path, b, n)) { /* named */ }
+    else if (!stbi_info_from_memory(b, (int)n, iw, ih, ic))
+        nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason());
+    else if (*iw <= 0 || *ih == 0) nn__err(ctx, "nn_image_folder: %s is %d x %d pixels; an image needs at least one", path, *iw, *ih);
+    else if ((int64_t)*iw * (*ih < 0 ? -(int64_t)*ih : *ih) > NN_MAX_IMAGE_PIXELS)   /* a BMP stored top-down has a negative height */
+        nn__err(ctx, "nn_image_folder: %s claims %d x %lld pixels, more than NN_MAX_IMAGE_PIXELS (%lld); refused before decoding",
+                path, *iw, *ih < 0 ? -(long long)*ih : (long long)*ih, (long long)NN_MAX_IMAGE_PIXELS);
+    else {
+        if (*ih < 0) *ih = -*ih;
+        px = stbi_load_from_memory(b, (int)n, &w2, &h2, ic, 0);
+        if (!px) nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason());
+        else if (*ic < 1 || *ic > 4) {
+            nn__err(ctx, "nn_image_folder: %s has %d channels per pixel; expected 1 to 4", path, *ic);
+            stbi_image_free(px); px = NULL;
+        } else if (w2 != *iw || h2 != *ih) {
+            nn__err(ctx, "nn_image_folder: %s decodes to %d x %d pixels but its header says %d x %d", path, w2, h2, *iw, *ih);
+            stbi_image_free(px); px = NULL;
+        }
+    }
+    NN_FREE(b);
+    return px;
+}
+
+/* channel q of a pixel p of ic channels (gray, gray+alpha, RGB, RGBA) as `channels` (1 or 3),
+   the way stb_image converts: alpha dropped, gray = (77 R + 150 G + 29 B) >> 8 */
+static int nn__pixel(const unsigned char *p, int ic, int channels, int q) {
+    if (ic < 3) return p[0];
+    if (channels == 3) return p[q];
+    return (p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8;
+}
+
+/* "dir/name" into out (n bytes); 0 with an error when it does not fit */
+static int nn__join_path(nn_ctx *ctx, char *out, size_t n, const char *dir, const char *name) {
+    int k = snprintf(out, n, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= n) { nn__err(ctx, "nn_image_folder: the path %s/%s is over %d bytes", dir, name, (int)n - 1); return 0; }
+    return 1;
+}
+
+/* the image files of each class folder, listed once (the files counted are the files loaded) */
+static int nn__list_classes(nn_ctx *ctx, const char *root, char **classes, int nc, char ***files, int *nf, int64_t *total) {
+    int c; char dir[4096];
+    for (c = 0; c < nc; c++) {
+        if (!nn__join_path(ctx, dir, sizeof dir, root, classes[c])) return 0;
+        files[c] = nn__list_dir(dir, &nf[c], 0);
+        if (nf[c] < 0) { nf[c] = 0; nn__err(ctx, "nn_image_folder: out of memory listing %s", dir); return 0; }
+        *total += nf[c];
+    }
+    return 1;
+}
+#endif
+
 #ifndef NN_NO_STDIO
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w) {
 #if defined(NN__HAVE_DIRENT)
-    char **classes; int nc, c, k, ok = 1; int64_t total = 0, at = 0, P; nn_dataset *d; float *tmp = NULL, *rs = NULL;
+    char **classes, ***files = NULL; int nc, c, k, ok = 1, *nf = NULL; int64_t total = 0, at = 0, P = 0;
+    nn_dataset *d = NULL; float *tmp = NULL, *rs = NULL;
     if (!ctx) return NULL;
-    if (!root || (channels != 1 && channels != 3) || h <= 0 || w <= 0) { nn__err(ctx, "nn_image_folder: needs a root, channels 1 or 3 and a positive size"); return NULL; }
-    if ((double)h * (double)w > 1e15) { nn__err(ctx, "nn_image_folder: size %lld x %lld is too large (h * w at most 1e15)", (long long)h, (long long)w); return NULL; }
-    classes = nn__list_dir(root, &nc, 1);
-    if (!classes || nc == 0) { nn__err(ctx, "nn_image_folder: %s is not a folder with one sub-folder per class", root); nn__free_list(classes, nc); return NULL; }
-    for (c = 0; c < nc; c++) {
-        char dir[4096]; int nf; char **files;
-        snprintf(dir, sizeof dir, "%s/%s", root, classes[c]);
-        files = nn__list_dir(dir, &nf, 0);
-        total += nf;
-        nn__free_list(files, nf);
+    if (!root || (channels != 1 && channels != 3) || h <= 0 || w <= 0 || h > NN_MAX_IMAGE_PIXELS / w) {
+        nn__err(ctx, "nn_image_folder: needs a root, channels 1 or 3 and a size h x w of 1 to NN_MAX_IMAGE_PIXELS (%lld) pixels; "
+                "got channels %d, %lld x %lld", (long long)NN_MAX_IMAGE_PIXELS, channels, (long long)h, (long long)w);
+        return NULL;
     }
-    d = nn__dataset_builtin(ctx, "nn_image_folder");
-    if (!d) { nn__free_list(classes, nc); return NULL; }
+    classes = nn__list_dir(root, &nc, 1);
+    if (nc < 0) { nn__err(ctx, "nn_image_folder: out of memory listing %s", root); return NULL; }
+    if (!classes || nc == 0) { nn__err(ctx, "nn_image_folder: %s is not a folder with one sub-folder per class", root); nn__free_list(classes, nc); return NULL; }
+    files = NN__CAST(char ***, NN_MALLOC((size_t)nc * sizeof(char **)));
+    nf = NN__CAST(int *, NN_MALLOC((size_t)nc * sizeof(int)));
+    if (!files || !nf) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
+    else { memset(files, 0, (size_t)nc * sizeof(char **)); memset(nf, 0, (size_t)nc * sizeof(int)); }
+    ok = ok && nn__list_classes(ctx, root, classes, nc, files, nf, &total);
     P = channels * h * w;
-    if ((double)total * (double)P > 4e18) { nn__err(ctx, "nn_image_folder: %lld images of %lld values overflow int64", (long long)total, (long long)P); nn__free_list(classes, nc); nn_dataset_free(d); return NULL; }
-    d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
-    d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
-    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
-    rs = NN__CAST(float *, NN_MALLOC((size_t)P * sizeof(float)));
-    if (!d->u8 || !d->labels || !rs) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
+    if (ok && total > ((int64_t)1 << 40) / P) {
+        nn__err(ctx, "nn_image_folder: %lld images of %lld values each is over 2^40 bytes", (long long)total, (long long)P);
+        ok = 0;
+    }
+    if (ok) d = nn__dataset_builtin(ctx, "nn_image_folder");
+    if (ok && d) {
+        d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
+        d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
+        d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
+        rs = NN__CAST(float *, NN_MALLOC((size_t)P * sizeof(float)));
+        if (!d->u8 || !d->labels || !rs) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
+    }
+    if (!d) ok = 0;
     for (c = 0; c < nc && ok; c++) {
-        char dir[4096]; int nf; char **files;
-        snprintf(dir, sizeof dir, "%s/%s", root, classes[c]);
-        files = nn__list_dir(dir, &nf, 0);
-        for (k = 0; k < nf && ok; k++) {
+        char dir[4096];
+        if (!nn__join_path(ctx, dir, sizeof dir, root, classes[c])) { ok = 0; break; }
+        for (k = 0; k < nf[c] && ok; k++) {
             char path[8192]; int iw, ih, ic; int64_t i, q; unsigned char *px;
-            snprintf(path, sizeof path, "%s/%s", dir, files[k]);
-            px = stbi_load(path, &iw, &ih, &ic, channels);
-            if (!px) { nn__err(ctx, "nn_image_folder: %s is not an image stb_image can read (%s)", path, stbi_failure_reason()); ok = 0; break; }
+            if (!nn__join_path(ctx, path, sizeof path, dir, files[c][k])) { ok = 0; break; }
+            px = nn__load_image(ctx, path, &iw, &ih, &ic);
+            if (!px) { ok = 0; break; }
             NN_FREE(tmp);
             tmp = NN__CAST(float *, NN_MALLOC((size_t)iw * (size_t)ih * (size_t)channels * sizeof(float)));
             if (!tmp) { stbi_image_free(px); nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; break; }
-            for (q = 0; q < channels; q++) for (i = 0; i < (int64_t)iw * ih; i++) tmp[q * iw * ih + i] = px[i * channels + q] * (1.0f / 255.0f);
+            for (q = 0; q < channels; q++)
+                for (i = 0; i < (int64_t)iw * ih; i++) tmp[q * iw * ih + i] = nn__pixel(px + i * ic, ic, channels, (int)q) * (1.0f / 255.0f);
             stbi_image_free(px);
             nn__resize_bilinear(rs, tmp, channels, ih, iw, h, w);
             for (i = 0; i < P; i++) { float v = rs[i] * 255.0f + 0.5f; d->u8[at * P + i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
             d->labels[at++] = c;
         }
-        nn__free_list(files, nf);
     }
+    for (c = 0; files && nf && c < nc; c++) nn__free_list(files[c], nf[c]);
+    NN_FREE(files); NN_FREE(nf);
     NN_FREE(tmp); NN_FREE(rs);
     nn__free_list(classes, nc);
     if (!ok) { nn_dataset_free(d); return NULL; }
