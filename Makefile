@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill clean
+.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -143,6 +143,14 @@ KILLS ?= 250
 test-kill: | $(BUILD)
 	$(CC) $(WARN) -O2 -o $(BUILD)/kill_save tests/kill_save.c $(LDLIBS)
 	./$(BUILD)/kill_save $(KILLS) $(BUILD)
+
+# Allocation failure anywhere is survived: the k-th allocation of a training step (MLP, CNN),
+# checkpoint save and load, and every loader fails, for every k (tests/alloc_fail.c, ASan + UBSan).
+test-alloc: | $(BUILD)
+	$(CC) $(WARN) -O1 $(STB) -o $(BUILD)/alloc_fail_files tests/alloc_fail.c $(LDLIBS)
+	./$(BUILD)/alloc_fail_files --files
+	clang $(WARN) -O1 -g $(STB) -fsanitize=address,undefined -fno-sanitize-recover=all -o $(BUILD)/alloc_fail tests/alloc_fail.c $(LDLIBS)
+	ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/alloc_fail
 
 check-leaks: $(BUILD)/test_nn
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=9 -q ./$(BUILD)/test_nn

@@ -689,7 +689,17 @@ NN_API nn_optim *nn_adagrad(nn_tensor **params, int n, nn_adagrad_opts o);
    (momentum, betas, eps, ...) is the constructor's. A parameter already in a group, or listed twice, is
    refused. No limit on the number of groups. */
 NN_API int nn_optim_add_param_group(nn_optim *o, nn_tensor **params, int n, double lr, double weight_decay);
-NN_API void nn_optim_step(nn_optim *o);                 /* optimizer.step(); parameters with no grad are skipped */
+/* optimizer.step(); parameters with no grad are skipped. Returns 1 when the step was taken. It is
+   refused (0, nothing changed: no parameter, state or step counter) while the context holds an
+   error (gradients made after an error may be partial), when memory for the state runs out, and
+   when any new parameter or state value would be NaN or infinite (a NaN or infinite gradient, or
+   an overflow): the error names the parameter, its group and the element. Every update is first
+   computed without writing, so a step costs about one more pass over the parameters. */
+NN_API int nn_optim_step(nn_optim *o);
+/* GradScaler's policy: with skip 1, a step that would write NaN or infinity is skipped with a
+   warning to the logger instead of an error (training goes on); nn_optim_skipped_steps counts them */
+NN_API void nn_optim_set_skip_nonfinite(nn_optim *o, int skip);
+NN_API int64_t nn_optim_skipped_steps(const nn_optim *o);   /* steps skipped under that policy */
 NN_API void nn_optim_zero_grad(nn_optim *o);            /* optimizer.zero_grad() (zeros, not None) */
 NN_API double nn_optim_lr(const nn_optim *o, int group); /* param_groups[group]['lr']; NAN and an error if none */
 NN_API void nn_optim_set_lr(nn_optim *o, int group, double lr); /* param_groups[group]['lr'] = lr (lr finite, >= 0) */
@@ -750,7 +760,8 @@ NN_API nn_scheduler *nn_linear_lr(nn_optim *o, double start_factor, double end_f
 /* OneCycleLR(max_lr, total_steps, ...): total_steps > 0; cycle_momentum needs SGD, Adam(W) or RMSprop */
 NN_API nn_scheduler *nn_one_cycle_lr(nn_optim *o, double max_lr, int64_t total_steps, nn_one_cycle_opts opts);
 NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts opts); /* factor in [0, 1) */
-NN_API void nn_scheduler_step(nn_scheduler *s);                    /* scheduler.step() */
+/* scheduler.step(); refused (nothing changes) while the context holds an error, like nn_optim_step */
+NN_API void nn_scheduler_step(nn_scheduler *s);
 NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric); /* ReduceLROnPlateau.step(metric) */
 NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group); /* get_last_lr()[group] */
 NN_API void nn_scheduler_free(nn_scheduler *s);
@@ -2156,23 +2167,39 @@ static void nn__maxpool2(int cap, const float *xp, int64_t H, int64_t W, int64_t
     nn__maxpool2_c(xp, W, OH, OW, yp, ap);
 }
 
+/* 1 when the float is neither NaN nor infinite (a bit test: no -ffast-math can fold it away) */
+static int nn__finitef(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u & 0x7f800000u) != 0x7f800000u;
+}
+
 /* SGD over p[i0..i1): d = sign g + wd p; buf = d (first step) or mom buf + (1 - dampening) d;
-   d = d + mom buf (nesterov) or buf; p -= lr d. The same float operations on every path. */
+   d = d + mom buf (nesterov) or buf; p -= lr d. The same float operations on every path.
+   With dry set, the scalar kernel writes nothing: it stores in *dry the first i whose new value
+   (parameter or state) would be NaN or infinite, and stops (the optimizer's check before a step). */
 typedef struct nn__sgd_args {
     float *p, *buf;
     const float *g;
     float sign, wd, mom, odamp, lr;
     int first, nesterov, cap;
+    int64_t *dry;
 } nn__sgd_args;
 NN__NOINLINE static void nn__sgd_c(const nn__sgd_args *a, int64_t i0, int64_t i1) {
     int64_t i;
     for (i = i0; i < i1; i++) {
-        float d = a->sign * a->g[i] + a->wd * a->p[i];
+        float d = a->sign * a->g[i] + a->wd * a->p[i], b = 0.0f, p;
         if (a->buf) {
-            a->buf[i] = a->first ? d : a->mom * a->buf[i] + a->odamp * d;
-            d = a->nesterov ? d + a->mom * a->buf[i] : a->buf[i];
+            b = a->first ? d : a->mom * a->buf[i] + a->odamp * d;
+            d = a->nesterov ? d + a->mom * b : b;
         }
-        a->p[i] -= a->lr * d;
+        p = a->p[i] - a->lr * d;
+        if (a->dry) {
+            if (!nn__finitef(p) || !nn__finitef(b)) { *a->dry = i; return; }
+            continue;
+        }
+        if (a->buf) a->buf[i] = b;
+        a->p[i] = p;
     }
 }
 #if defined(NN__X86)
@@ -2226,18 +2253,27 @@ typedef struct nn__adam_args {
     const float *g;
     float sign, wd, decay, fb1, ob1, fb2, ob2, bc2s, eps, step_size;
     int decoupled, cap;
+    int64_t *dry;                   /* as SGD's: check only, the first bad index into *dry */
 } nn__adam_args;
 NN__NOINLINE static void nn__adam_c(const nn__adam_args *a, int64_t i0, int64_t i1) {
     int64_t i;
     for (i = i0; i < i1; i++) {
-        float d = a->sign * a->g[i], den;
-        if (a->decoupled) a->p[i] *= a->decay;
-        else if (a->wd != 0.0f) d += a->wd * a->p[i];
-        a->m[i] = a->m[i] * a->fb1 + d * a->ob1;
-        a->v[i] = a->v[i] * a->fb2 + a->ob2 * d * d;
-        if (a->vmax && a->v[i] > a->vmax[i]) a->vmax[i] = a->v[i];
-        den = sqrtf(a->vmax ? a->vmax[i] : a->v[i]) / a->bc2s + a->eps;
-        a->p[i] -= a->step_size * (a->m[i] / den);
+        float p = a->p[i], d = a->sign * a->g[i], m, v, vm = 0.0f, den;
+        if (a->decoupled) p *= a->decay;
+        else if (a->wd != 0.0f) d += a->wd * p;
+        m = a->m[i] * a->fb1 + d * a->ob1;
+        v = a->v[i] * a->fb2 + a->ob2 * d * d;
+        if (a->vmax) vm = v > a->vmax[i] ? v : a->vmax[i];
+        den = sqrtf(a->vmax ? vm : v) / a->bc2s + a->eps;
+        p -= a->step_size * (m / den);
+        if (a->dry) {
+            if (!nn__finitef(p) || !nn__finitef(m) || !nn__finitef(v) || !nn__finitef(vm)) { *a->dry = i; return; }
+            continue;
+        }
+        a->m[i] = m;
+        a->v[i] = v;
+        if (a->vmax) a->vmax[i] = vm;
+        a->p[i] = p;
     }
 }
 #if defined(NN__X86)
@@ -2866,22 +2902,29 @@ static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M
 }
 
 /* The GEMM every op calls: the fast path for the context's capability on its threads, the
-   packing space from the step arena for the call. */
-static void nn__gemm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K,
+   packing space from the step arena for the call. 1, or 0 with an error when that space cannot
+   be had (a slower path would give other bits, so there is none). */
+static int nn__gemm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K,
                      const float *A, int64_t ars, int64_t acs,
                      const float *B, int64_t brs, int64_t bcs,
                      float *C, int64_t ldc, int accumulate) {
     nn__mark mark; float *ws; int threads = nn__threads(ctx), cap = ctx ? ctx->cap : NN__CAP_DEFAULT;
     const nn__gemm_isa *isa = nn__isa(cap);
 #ifdef NN_USE_CBLAS
-    if (nn__gemm_cblas(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate)) return;
+    if (nn__gemm_cblas(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate)) return 1;
 #endif
-    if (!ctx) { nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
+    if (!ctx) { nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return 1; }
     mark = nn__arena_mark(ctx);
     ws = NN__CAST(float *, nn__arena_alloc(ctx, nn__gemm_ws_floats(isa) * (size_t)threads * sizeof(float)));
-    if (!ws) { nn__arena_rewind(ctx, mark); nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return; }
+    if (!ws) {
+        nn__arena_rewind(ctx, mark);
+        nn__err(ctx, "out of memory for a matrix product's packing space (%zu bytes)",
+                nn__gemm_ws_floats(isa) * (size_t)threads * sizeof(float));
+        return 0;
+    }
     nn__gemm_run(ctx, cap, threads, ws, M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
     nn__arena_rewind(ctx, mark);
+    return 1;
 }
 
 /* ==== ops ==== */
@@ -3557,8 +3600,8 @@ static int nn__matmul_forward(nn_tensor *y) {
     nn__mm_plan(&p, a, b, &ynd, ysh);
     nn__walk_init(&w, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))   /* y (batch, M, N) = a (batch, M, K) @ b (batch, K, N) */
-        nn__gemm(y->ctx, p.M, p.N, p.K, NN__F32(a) + w.off[0], p.ars, p.acs, NN__F32(b) + w.off[1], p.brs, p.bcs,
-                 NN__F32(y) + t * p.M * p.N, p.N, 0);
+        if (!nn__gemm(y->ctx, p.M, p.N, p.K, NN__F32(a) + w.off[0], p.ars, p.acs, NN__F32(b) + w.off[1], p.brs, p.bcs,
+                      NN__F32(y) + t * p.M * p.N, p.N, 0)) return 0;
     return 1;
 }
 
@@ -3572,8 +3615,8 @@ static int nn__matmul_backward(nn_tensor *y) {
     nn__walk_init(&wg, p.bnd, p.bshape, p.ag_st, p.bg_st, NULL);
     for (t = 0; t < p.nbatch; t++, nn__walk_next(&wd), nn__walk_next(&wg)) {
         const float *g = NN__F32(y->grad) + t * p.M * p.N;
-        if (da) nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, NN__F32(b) + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1);
-        if (db) nn__gemm(y->ctx, p.K, p.N, p.M, NN__F32(a) + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1);
+        if (da && !nn__gemm(y->ctx, p.M, p.K, p.N, g, p.N, 1, NN__F32(b) + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1)) return 0;
+        if (db && !nn__gemm(y->ctx, p.K, p.N, p.M, NN__F32(a) + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1)) return 0;
     }
     return 1;
 }
@@ -3597,16 +3640,15 @@ static int nn__linear_forward(nn_tensor *y) {
     int64_t out = w->shape[0], in = w->shape[1], M = x->numel / (in ? in : 1), i;
     float *o = NN__F32(y);                                                  /* (M, out) */
     if (b) for (i = 0; i < M; i++) memcpy(o + i * out, NN__F32(b), (size_t)out * sizeof(float));
-    nn__gemm(y->ctx, M, out, in, NN__F32(x), in, 1, NN__F32(w), 1, in, o, out, b != NULL);
-    return 1;
+    return nn__gemm(y->ctx, M, out, in, NN__F32(x), in, 1, NN__F32(w), 1, in, o, out, b != NULL);
 }
 static int nn__linear_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
     const float *g = NN__F32(y->grad);                                      /* (M, out) */
     int64_t out = w->shape[0], in = w->shape[1], M = x->numel / (in ? in : 1), i, j;
-    if (dx) nn__gemm(y->ctx, M, in, out, g, out, 1, NN__F32(w), in, 1, dx, in, 1);      /* dx (M, in) += g @ w */
-    if (dw) nn__gemm(y->ctx, out, in, M, g, 1, out, NN__F32(x), in, 1, dw, in, 1);      /* dw (out, in) += g^T @ x */
+    if (dx && !nn__gemm(y->ctx, M, in, out, g, out, 1, NN__F32(w), in, 1, dx, in, 1)) return 0;   /* dx (M, in) += g @ w */
+    if (dw && !nn__gemm(y->ctx, out, in, M, g, 1, out, NN__F32(x), in, 1, dw, in, 1)) return 0;   /* dw (out, in) += g^T @ x */
     if (db) {                                                               /* db (out) += sum over rows of g */
         nn__mark mark = nn__arena_mark(y->ctx);
         double *s = nn__dscratch(y->ctx, out);
@@ -4312,7 +4354,10 @@ static int nn__conv_transpose2d_forward(nn_tensor *y) {
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         float *yo = NN__F32(y) + (n * O + g * Og) * OH * OW;          /* (Og, OH, OW) */
         /* col (K, P) = w_g^T (K, Cg) @ x_g (Cg, P), then scattered into the output */
-        nn__gemm(y->ctx, K, P, Cg, NN__F32(w) + g * Cg * K, 1, K, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, P, 0);
+        if (!nn__gemm(y->ctx, K, P, Cg, NN__F32(w) + g * Cg * K, 1, K, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, P, 0)) {
+            nn__arena_rewind(y->ctx, mark);
+            return 0;
+        }
         nn__col2im(y->ctx->cap, yo, col, Og, OH, OW, kh, kw, y->ip, H, W);
         if (b) for (o = 0; o < Og; o++) { float bv = NN__F32(b)[g * Og + o]; for (q = 0; q < OH * OW; q++) yo[o * OH * OW + q] += bv; }
     }
@@ -4332,8 +4377,11 @@ static int nn__conv_transpose2d_backward(nn_tensor *y) {
     for (n = 0; n < N; n++) for (g = 0; g < G; g++) {
         const float *gy = NN__F32(y->grad) + (n * O + g * Og) * OH * OW;
         nn__im2col(y->ctx->cap, col, gy, Og, OH, OW, kh, kw, y->ip, H, W);      /* dcol (K, P) */
-        if (dx) nn__gemm(y->ctx, Cg, P, K, NN__F32(w) + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1);
-        if (dw) nn__gemm(y->ctx, Cg, K, P, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1);
+        if ((dx && !nn__gemm(y->ctx, Cg, P, K, NN__F32(w) + g * Cg * K, K, 1, col, P, 1, dx + (n * C + g * Cg) * P, P, 1))
+            || (dw && !nn__gemm(y->ctx, Cg, K, P, NN__F32(x) + (n * C + g * Cg) * P, P, 1, col, 1, P, dw + g * Cg * K, K, 1))) {
+            nn__arena_rewind(y->ctx, mark);
+            return 0;
+        }
         if (db) for (o = 0; o < Og; o++) { double s = 0; for (q = 0; q < OH * OW; q++) s += gy[o * OH * OW + q]; dbsum[g * Og + o] += s; }
     }
     if (db) for (o = 0; o < O; o++) db[o] += (float)dbsum[o];
@@ -6366,6 +6414,7 @@ typedef struct nn__group {
     int has_initial_lr;                     /* a scheduler set initial_lr (PyTorch's setdefault) */
     nn_tensor **state;                      /* 3 per parameter, created at the first step */
     int64_t *step;
+    unsigned char *fresh;                   /* 1: the parameter's state was created by the step under way */
 } nn__group;
 
 struct nn_optim {
@@ -6374,6 +6423,8 @@ struct nn_optim {
     double lr, weight_decay, momentum;      /* the constructor's values, which a new group inherits */
     double dampening, beta2, eps, alpha, lr_decay, initial_acc;
     int nesterov, amsgrad, centered, maximize;
+    int skip_nonfinite;                     /* nn_optim_set_skip_nonfinite */
+    int64_t skipped;                        /* steps skipped under that policy */
     int ngroups, cap_groups;
     nn__group *groups;                      /* ngroups of them */
 };
@@ -6517,14 +6568,16 @@ static int nn__add_group(nn_optim *o, const char *fn, nn_tensor **params, int n,
     g->params = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * sizeof(nn_tensor *)));
     g->state = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * 3 * sizeof(nn_tensor *)));
     g->step = NN__CAST(int64_t *, NN_MALLOC((size_t)n * sizeof(int64_t)));
-    if (!g->params || !g->state || !g->step) {
-        NN_FREE(g->params); NN_FREE(g->state); NN_FREE(g->step);
+    g->fresh = NN__CAST(unsigned char *, NN_MALLOC((size_t)n));
+    if (!g->params || !g->state || !g->step || !g->fresh) {
+        NN_FREE(g->params); NN_FREE(g->state); NN_FREE(g->step); NN_FREE(g->fresh);
         nn__err(o->ctx, "%s: out of memory", fn);
         return -1;
     }
     memcpy(g->params, params, (size_t)n * sizeof(nn_tensor *));
     memset(g->state, 0, (size_t)n * 3 * sizeof(nn_tensor *));
     memset(g->step, 0, (size_t)n * sizeof(int64_t));
+    memset(g->fresh, 0, (size_t)n);
     g->n = n;
     g->lr = g->initial_lr = glr;
     g->weight_decay = gwd;
@@ -6642,6 +6695,7 @@ NN_API void nn_optim_free(nn_optim *o) {
         NN_FREE(o->groups[g].params);
         NN_FREE(o->groups[g].state);
         NN_FREE(o->groups[g].step);
+        NN_FREE(o->groups[g].fresh);
     }
     NN_FREE(o->groups);
     NN_FREE(o);
@@ -6669,117 +6723,207 @@ NN_API void nn_optim_zero_grad(nn_optim *o) {
 
 /* ---- update rules: PyTorch 1.13's single-tensor loops; scalars in double, tensors in float ---- */
 
-/* The state tensor s of parameter k, created (filled with v) on first use; NULL with an error when out of memory. */
-static float *nn__ostate(nn_optim *o, nn__group *g, int k, int s, float v) {
-    nn_tensor **t = &g->state[3 * k + s];
-    if (!*t) *t = nn_full(o->ctx, g->params[k]->ndim, g->params[k]->shape, v);
-    if (!*t) { nn__err(o->ctx, "nn_optim_step: out of memory for the optimizer's state"); return NULL; }
-    return NN__F32(*t);
+/* Each rule updates parameter k from its gradient and its state (g->state[3k..3k+2], made by
+   nn__prepare_state), or with dry set, changes nothing and stores in *dry the first element whose
+   new value would be NaN or infinite. Neither can fail. */
+
+/* the state slots a rule reads (3 per parameter), and the value a new one starts at */
+static int nn__state_needed(const nn_optim *o, const nn__group *g, int s, float *init) {
+    *init = 0.0f;
+    switch (o->kind) {
+    case NN__SGD: return s == 0 && (float)g->momentum != 0.0f;                 /* momentum_buffer */
+    case NN__ADAM: case NN__ADAMW: return s < 2 || o->amsgrad;                /* exp_avg, exp_avg_sq, max_exp_avg_sq */
+    case NN__RMSPROP: return s == 0 || (s == 1 && (float)g->momentum > 0.0f) || (s == 2 && o->centered);
+    default: *init = (float)o->initial_acc; return s == 0;                    /* Adagrad's sum */
+    }
 }
+static float *nn__st(nn__group *g, int k, int s) { return g->state[3 * k + s] ? NN__F32(g->state[3 * k + s]) : NULL; }
 
 /* SGD: d = g + wd p; buf = first ? d : mom buf + (1 - dampening) d; d = nesterov ? d + mom buf : buf; p -= lr d */
-static int nn__sgd_update(nn_optim *o, nn__group *g, int k) {
+static void nn__sgd_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *buf = NULL;
-    const float *gr = NN__F32(pt->grad);
-    float lr = (float)g->lr, wd = (float)g->weight_decay, mom = (float)g->momentum, odamp = (float)(1.0 - o->dampening);
-    float sign = o->maximize ? -1.0f : 1.0f;
-    int first = g->state[3 * k] == NULL;
     nn__sgd_args a;
-    if (mom != 0.0f && !(buf = nn__ostate(o, g, k, 0, 0.0f))) return 0;
-    a.p = p; a.buf = buf; a.g = gr; a.sign = sign; a.wd = wd; a.mom = mom; a.odamp = odamp; a.lr = lr;
-    a.first = first; a.nesterov = o->nesterov; a.cap = pt->ctx->cap;
-    nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__sgd_range, &a);   /* the kernel: section cpu */
-    return 1;
+    a.p = NN__F32(pt); a.buf = nn__st(g, k, 0); a.g = NN__F32(pt->grad);
+    a.sign = o->maximize ? -1.0f : 1.0f; a.wd = (float)g->weight_decay; a.mom = (float)g->momentum;
+    a.odamp = (float)(1.0 - o->dampening); a.lr = (float)g->lr;
+    a.first = g->fresh[k]; a.nesterov = o->nesterov; a.cap = pt->ctx->cap; a.dry = dry;
+    if (dry) nn__sgd_c(&a, 0, pt->numel);
+    else nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__sgd_range, &a);   /* the kernel: section cpu */
 }
 
 /* Adam/AdamW: m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2; vmax = max(vmax, v) with amsgrad;
    p -= lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps). Adam adds wd p to d; AdamW scales p by 1 - lr wd. */
-static int nn__adam_update(nn_optim *o, nn__group *g, int k) {
+static void nn__adam_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *m, *v, *vmax = NULL;
-    const float *gr = NN__F32(pt->grad);
     double b1 = g->momentum, b2 = o->beta2, t = (double)g->step[k];
-    double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
-    float step_size = (float)(g->lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
-    float fb1 = (float)b1, fb2 = (float)b2, ob1 = (float)(1.0 - b1), ob2 = (float)(1.0 - b2);
-    float wd = (float)g->weight_decay, decay = (float)(1.0 - g->lr * g->weight_decay);
-    float sign = o->maximize ? -1.0f : 1.0f;
-    int decoupled = o->kind == NN__ADAMW;
     nn__adam_args a;
-    if (!(m = nn__ostate(o, g, k, 0, 0.0f)) || !(v = nn__ostate(o, g, k, 1, 0.0f))) return 0;
-    if (o->amsgrad && !(vmax = nn__ostate(o, g, k, 2, 0.0f))) return 0;
-    a.p = p; a.m = m; a.v = v; a.vmax = vmax; a.g = gr; a.sign = sign; a.wd = wd; a.decay = decay;
-    a.fb1 = fb1; a.ob1 = ob1; a.fb2 = fb2; a.ob2 = ob2; a.bc2s = bc2s; a.eps = eps; a.step_size = step_size;
-    a.decoupled = decoupled; a.cap = pt->ctx->cap;
-    nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__adam_range, &a);   /* the kernel: section cpu */
-    return 1;
+    a.p = NN__F32(pt); a.m = nn__st(g, k, 0); a.v = nn__st(g, k, 1); a.vmax = nn__st(g, k, 2); a.g = NN__F32(pt->grad);
+    a.sign = o->maximize ? -1.0f : 1.0f; a.wd = (float)g->weight_decay; a.decay = (float)(1.0 - g->lr * g->weight_decay);
+    a.fb1 = (float)b1; a.ob1 = (float)(1.0 - b1); a.fb2 = (float)b2; a.ob2 = (float)(1.0 - b2);
+    a.bc2s = (float)sqrt(1.0 - pow(b2, t)); a.eps = (float)o->eps; a.step_size = (float)(g->lr / (1.0 - pow(b1, t)));
+    a.decoupled = o->kind == NN__ADAMW; a.cap = pt->ctx->cap; a.dry = dry;
+    if (dry) nn__adam_c(&a, 0, pt->numel);
+    else nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__adam_range, &a);   /* the kernel: section cpu */
 }
 
 /* RMSprop: sq = a sq + (1-a) d^2; avg = sqrt(sq - ga^2) + eps (centered: ga = a ga + (1-a) d) or sqrt(sq) + eps;
    buf = mom buf + d / avg, p -= lr buf (momentum > 0), else p -= lr d / avg */
-static int nn__rmsprop_update(nn_optim *o, nn__group *g, int k) {
+static void nn__rmsprop_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *sq, *buf = NULL, *ga = NULL;
+    float *p = NN__F32(pt), *sq = nn__st(g, k, 0), *buf = nn__st(g, k, 1), *ga = nn__st(g, k, 2);
     const float *gr = NN__F32(pt->grad);
     float a = (float)o->alpha, oa = (float)(1.0 - o->alpha), eps = (float)o->eps, mom = (float)g->momentum;
     float lr = (float)g->lr, wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;
     int64_t i;
-    if (!(sq = nn__ostate(o, g, k, 0, 0.0f))) return 0;
-    if (mom > 0.0f && !(buf = nn__ostate(o, g, k, 1, 0.0f))) return 0;
-    if (o->centered && !(ga = nn__ostate(o, g, k, 2, 0.0f))) return 0;
     for (i = 0; i < pt->numel; i++) {
-        float d = sign * gr[i] + wd * p[i], avg;
-        sq[i] = sq[i] * a + oa * d * d;
+        float d = sign * gr[i] + wd * p[i], s = sq[i] * a + oa * d * d, gai = 0.0f, b = 0.0f, avg, np;
         if (ga) {
-            ga[i] = ga[i] * a + oa * d;
-            avg = sqrtf(sq[i] - ga[i] * ga[i]) + eps;
+            gai = ga[i] * a + oa * d;
+            avg = sqrtf(s - gai * gai) + eps;
         } else {
-            avg = sqrtf(sq[i]) + eps;
+            avg = sqrtf(s) + eps;
         }
         if (buf) {
-            buf[i] = buf[i] * mom + d / avg;
-            p[i] -= lr * buf[i];
+            b = buf[i] * mom + d / avg;
+            np = p[i] - lr * b;
         } else {
-            p[i] -= lr * (d / avg);
+            np = p[i] - lr * (d / avg);
         }
+        if (dry) {
+            if (!nn__finitef(np) || !nn__finitef(s) || !nn__finitef(gai) || !nn__finitef(b)) { *dry = i; return; }
+            continue;
+        }
+        sq[i] = s;
+        if (ga) ga[i] = gai;
+        if (buf) buf[i] = b;
+        p[i] = np;
     }
-    return 1;
 }
 
 /* Adagrad: clr = lr / (1 + (t-1) lr_decay); sum += d^2; p -= clr d / (sqrt(sum) + eps) */
-static int nn__adagrad_update(nn_optim *o, nn__group *g, int k) {
+static void nn__adagrad_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *sum;
+    float *p = NN__F32(pt), *sum = nn__st(g, k, 0);
     const float *gr = NN__F32(pt->grad);
     float clr = (float)(g->lr / (1.0 + (double)(g->step[k] - 1) * o->lr_decay)), eps = (float)o->eps;
     float wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;
     int64_t i;
-    if (!(sum = nn__ostate(o, g, k, 0, (float)o->initial_acc))) return 0;
     for (i = 0; i < pt->numel; i++) {
-        float d = sign * gr[i] + wd * p[i];
-        sum[i] += d * d;
-        p[i] -= clr * (d / (sqrtf(sum[i]) + eps));
+        float d = sign * gr[i] + wd * p[i], s = sum[i] + d * d, np = p[i] - clr * (d / (sqrtf(s) + eps));
+        if (dry) {
+            if (!nn__finitef(np) || !nn__finitef(s)) { *dry = i; return; }
+            continue;
+        }
+        sum[i] = s;
+        p[i] = np;
+    }
+}
+
+typedef void (*nn__update_fn)(nn_optim *o, nn__group *g, int k, int64_t *dry);
+static const nn__update_fn nn__updates[] = { nn__sgd_update, nn__adam_update, nn__adam_update, nn__rmsprop_update,
+                                             nn__adagrad_update };
+
+/* undoes what a step did before it was refused: the state it created and (counters) the counters it advanced */
+static void nn__step_undo(nn_optim *o, int counters) {
+    int gi, k, s;
+    for (gi = 0; gi < o->ngroups; gi++) {
+        nn__group *g = &o->groups[gi];
+        for (k = 0; k < g->n; k++) {
+            if (g->fresh[k]) for (s = 0; s < 3; s++) { nn_free(g->state[3 * k + s]); g->state[3 * k + s] = NULL; }
+            if (counters && g->params[k]->grad) g->step[k]--;
+            g->fresh[k] = 0;
+        }
+    }
+}
+
+/* Creates every state tensor the step will read (the only allocations of a step): 1, or 0 with an
+   error and nothing created. */
+static int nn__prepare_state(nn_optim *o) {
+    int gi, k, s;
+    float init;
+    for (gi = 0; gi < o->ngroups; gi++) {
+        nn__group *g = &o->groups[gi];
+        for (k = 0; k < g->n; k++) {
+            nn_tensor *p = g->params[k];
+            if (!p->grad) continue;
+            for (s = 0; s < 3; s++) {
+                if (g->state[3 * k + s] || !nn__state_needed(o, g, s, &init)) continue;
+                g->fresh[k] = 1;
+                g->state[3 * k + s] = nn_full(o->ctx, p->ndim, p->shape, init);
+                if (!g->state[3 * k + s]) {
+                    nn__err(o->ctx, "nn_optim_step: out of memory for the optimizer's state; the step was not taken");
+                    nn__step_undo(o, 0);
+                    return 0;
+                }
+            }
+        }
     }
     return 1;
 }
 
-typedef int (*nn__update_fn)(nn_optim *o, nn__group *g, int k);
-static const nn__update_fn nn__updates[] = { nn__sgd_update, nn__adam_update, nn__adam_update, nn__rmsprop_update,
-                                             nn__adagrad_update };
-
-NN_API void nn_optim_step(nn_optim *o) {
-    int gi, k;
-    if (!o) return;
+NN_API int nn_optim_step(nn_optim *o) {
+    int gi, k, bg = 0, bk = 0;
+    int64_t bad = -1;
+    char sh[64], name[40];
+    if (!o) return 0;
+    if (o->ctx->has_error) {        /* gradients made after an error may be partial: never apply them */
+        if (o->ctx->log) o->ctx->log(o->ctx->log_user, "nn_optim_step: refused: the context holds an error "
+                                     "(nn_error); the parameters were not changed");
+        return 0;
+    }
+    for (gi = 0; gi < o->ngroups; gi++)       /* a gradient that does not match its parameter: refused */
+        for (k = 0; k < o->groups[gi].n; k++) {
+            nn_tensor *p = o->groups[gi].params[k];
+            if (p->grad && (p->grad->numel != p->numel || p->grad->dtype != NN_FLOAT32)) {
+                nn__err(o->ctx, "nn_optim_step: parameter %d of group %d has a gradient of %lld elements for its %lld; "
+                        "the step was not taken", k, gi, (long long)p->grad->numel, (long long)p->numel);
+                return 0;
+            }
+        }
+    if (!nn__prepare_state(o)) return 0;
+    for (gi = 0; gi < o->ngroups; gi++) for (k = 0; k < o->groups[gi].n; k++) o->groups[gi].step[k] += o->groups[gi].params[k]->grad != NULL;
+    for (gi = 0; gi < o->ngroups && bad < 0; gi++) {      /* the check: would any new value be NaN or inf? */
+        nn__group *g = &o->groups[gi];
+        for (k = 0; k < g->n && bad < 0; k++) if (g->params[k]->grad) {
+            nn__updates[o->kind](o, g, k, &bad);
+            bg = gi; bk = k;
+        }
+    }
+    if (bad >= 0) {
+        nn_tensor *p = o->groups[bg].params[bk];
+        double gv = NN__F32(p->grad)[bad];
+        nn__step_undo(o, 1);
+        if (p->name[0]) snprintf(name, sizeof name, " '%.24s'", p->name);
+        else name[0] = 0;
+        if (o->skip_nonfinite) {
+            char msg[256];
+            o->skipped++;
+            snprintf(msg, sizeof msg, "warning: nn_optim_step: skipped: parameter %d%s of group %d would become NaN or infinite "
+                     "(element %lld, gradient %g); nothing was changed", bk, name, bg, (long long)bad, gv);
+            if (o->ctx->log) o->ctx->log(o->ctx->log_user, msg);
+            return 0;
+        }
+        nn__err(o->ctx, "nn_optim_step: refused: parameter %d%s %s of group %d would become NaN or infinite at element %lld "
+                "(its gradient there is %g); parameters and optimizer state are unchanged", bk, name,
+                NN__SHAPE(p, sh), bg, (long long)bad, gv);
+        return 0;
+    }
     for (gi = 0; gi < o->ngroups; gi++) {
         nn__group *g = &o->groups[gi];
         for (k = 0; k < g->n; k++) {
-            if (!g->params[k]->grad) continue;          /* no gradient: PyTorch skips it too */
-            g->step[k]++;
-            if (!nn__updates[o->kind](o, g, k)) return;
+            if (g->params[k]->grad) nn__updates[o->kind](o, g, k, NULL);
+            g->fresh[k] = 0;
         }
     }
+    return 1;
 }
+
+NN_API void nn_optim_set_skip_nonfinite(nn_optim *o, int skip) {
+    if (!o) return;
+    if (skip != 0 && skip != 1) { nn__err(o->ctx, "nn_optim_set_skip_nonfinite: skip is %d; it must be 0 or 1", skip); return; }
+    o->skip_nonfinite = skip;
+}
+NN_API int64_t nn_optim_skipped_steps(const nn_optim *o) { return o ? o->skipped : 0; }
 
 NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float norm_type) {
     double total = 0; int k; int64_t i; float coef;
@@ -6941,7 +7085,8 @@ static nn_scheduler *nn__sched_new(const char *fn, int kind, nn_optim *o) {
     return s;
 }
 /* the constructor's first step (last_epoch -1 -> 0), as PyTorch */
-static nn_scheduler *nn__sched_start(nn_scheduler *s) { if (s) nn_scheduler_step(s); return s; }
+static void nn__sched_step(nn_scheduler *s);
+static nn_scheduler *nn__sched_start(nn_scheduler *s) { if (s) nn__sched_step(s); return s; }
 
 NN_API nn_scheduler *nn_step_lr(nn_optim *o, int64_t step_size, double gamma) {
     const char *fn = "nn_step_lr";
@@ -7113,9 +7258,17 @@ NN_API nn_scheduler *nn_reduce_lr_on_plateau(nn_optim *o, nn_plateau_opts p) {
 
 /* ---- stepping ---- */
 
-NN_API void nn_scheduler_step(nn_scheduler *s) {
+/* a scheduler does not step while the context holds an error: the step it schedules was refused */
+static int nn__sched_refused(const nn_scheduler *s, const char *fn) {
+    nn_ctx *ctx = s->o->ctx;
+    char msg[160];
+    if (!ctx->has_error) return 0;
+    snprintf(msg, sizeof msg, "%s: refused: the context holds an error (nn_error); the learning rate was not changed", fn);
+    if (ctx->log) ctx->log(ctx->log_user, msg);
+    return 1;
+}
+static void nn__sched_step(nn_scheduler *s) {
     int g;
-    if (!s) return;
     if (s->kind == NN__PLATEAU) {
         nn__err(s->o->ctx, "nn_scheduler_step: ReduceLROnPlateau needs a metric; use nn_scheduler_step_metric");
         return;
@@ -7134,6 +7287,9 @@ NN_API void nn_scheduler_step(nn_scheduler *s) {
     s->last_epoch++;
     for (g = 0; g < s->o->ngroups; g++) s->o->groups[g].lr = nn__sched_lr_at[s->kind](s, &s->o->groups[g]);
 }
+NN_API void nn_scheduler_step(nn_scheduler *s) {
+    if (s && !nn__sched_refused(s, "nn_scheduler_step")) nn__sched_step(s);
+}
 
 static int nn__plateau_better(const nn_scheduler *s, double a) {
     double b = s->best, th = s->pl.threshold;
@@ -7149,8 +7305,8 @@ static void nn__plateau_reduce(nn_scheduler *s) {
     }
 }
 NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric) {
-    if (!s) return;
-    if (s->kind != NN__PLATEAU) { nn_scheduler_step(s); return; }
+    if (!s || nn__sched_refused(s, "nn_scheduler_step_metric")) return;
+    if (s->kind != NN__PLATEAU) { nn__sched_step(s); return; }
     s->last_epoch++;
     if (nn__plateau_better(s, metric)) {
         s->best = metric;
@@ -7983,8 +8139,39 @@ static int nn__ld_check_optim(nn_safetensors *st, nn_optim *o) {
     }
     return 1;
 }
-static void nn__ld_optim(nn_safetensors *st, nn_optim *o) {
-    int g, k, s, pi; int64_t v; char key[96];
+/* The state tensors the file has and the optimizer lacks, made before anything is applied (so a
+   load that runs out of memory changes nothing): an array of them in the order nn__ld_optim
+   takes them, NULL with *ok 1 when none is needed, NULL with *ok 0 and an error when out of memory. */
+static nn_tensor **nn__ld_optim_alloc(nn_safetensors *st, nn_optim *o, int *ok) {
+    int g, k, s, pi, n = 0, j = 0, pass; char key[96]; nn_tensor **ts = NULL;
+    *ok = 1;
+    for (pass = 0; pass < 2; pass++) {          /* count, then make */
+        for (pi = 0, g = 0; g < o->ngroups; g++) for (k = 0; k < o->groups[g].n; k++, pi++) for (s = 0; s < 3; s++) {
+            nn__group *gr = &o->groups[g];
+            if (!nn__optim_state_names[o->kind][s] || gr->state[3 * k + s]) continue;
+            snprintf(key, sizeof key, "optim.state.%d.", pi);
+            if (!nn__st_find2(st, key, nn__optim_state_names[o->kind][s])) continue;
+            if (!pass) { n++; continue; }
+            ts[j] = nn_zeros(o->ctx, gr->params[k]->ndim, gr->params[k]->shape);
+            if (!ts[j]) {
+                while (j > 0) nn_free(ts[--j]);
+                NN_FREE(ts);
+                nn__err(o->ctx, "nn_load_checkpoint: out of memory for the optimizer's state; nothing was loaded");
+                *ok = 0;
+                return NULL;
+            }
+            j++;
+        }
+        if (!pass) {
+            if (!n) return NULL;
+            ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * sizeof(nn_tensor *)));
+            if (!ts) { nn__err(o->ctx, "nn_load_checkpoint: out of memory; nothing was loaded"); *ok = 0; return NULL; }
+        }
+    }
+    return ts;
+}
+static void nn__ld_optim(nn_safetensors *st, nn_optim *o, nn_tensor **made) {
+    int g, k, s, pi, j = 0; int64_t v; char key[96];
     for (pi = 0, g = 0; g < o->ngroups; g++) {
         nn__group *gr = &o->groups[g];
         snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
@@ -8001,8 +8188,8 @@ static void nn__ld_optim(nn_safetensors *st, nn_optim *o) {
                 snprintf(key, sizeof key, "optim.state.%d.", pi);
                 e = nn__st_find2(st, key, nn__optim_state_names[o->kind][s]);
                 if (!e) { nn_free(*t); *t = NULL; continue; }
-                if (!*t) *t = nn_zeros(o->ctx, gr->params[k]->ndim, gr->params[k]->shape);
-                if (*t) nn__st_read(st, e, *t);
+                if (!*t) *t = made[j++];            /* made by nn__ld_optim_alloc, in this order */
+                nn__st_read(st, e, *t);
             }
         }
     }
@@ -8062,8 +8249,9 @@ static void nn__ld_loader(nn_safetensors *st, nn_dataloader *dl) {
     nn__dataloader_set_state(dl, &ls);
 }
 
-static int nn__ld_check_extras(nn_safetensors *st, const nn_checkpoint *ck) {
-    int k; double d;
+/* vals: room for ck->nextra numbers, read here so that applying them allocates nothing */
+static int nn__ld_check_extras(nn_safetensors *st, const nn_checkpoint *ck, double *vals) {
+    int k;
     if (ck->nextra < 0 || ck->nextra_tensors < 0 || (ck->nextra > 0 && (!ck->extra_names || !ck->extra_values))
         || (ck->nextra_tensors > 0 && (!ck->extra_tensor_names || !ck->extra_tensors))) {
         nn__err(st->ctx, "nn_load_checkpoint: nextra is %d and nextra_tensors %d; their names and values must not be NULL", ck->nextra, ck->nextra_tensors);
@@ -8072,7 +8260,7 @@ static int nn__ld_check_extras(nn_safetensors *st, const nn_checkpoint *ck) {
     for (k = 0; k < ck->nextra; k++) {
         char *key = ck->extra_names[k] ? nn__strcat2("extra.", ck->extra_names[k]) : NULL; int ok;
         if (!key) { nn__err(st->ctx, "nn_load_checkpoint: extra_names[%d] is NULL (or out of memory)", k); return 0; }
-        ok = nn__meta_num(st, key, &d);
+        ok = nn__meta_num(st, key, &vals[k]);
         NN_FREE(key);
         if (!ok) return 0;
     }
@@ -8086,13 +8274,9 @@ static int nn__ld_check_extras(nn_safetensors *st, const nn_checkpoint *ck) {
     }
     return 1;
 }
-static void nn__ld_extras(nn_safetensors *st, nn_checkpoint *ck) {
+static void nn__ld_extras(nn_safetensors *st, nn_checkpoint *ck, const double *vals) {
     int k;
-    for (k = 0; k < ck->nextra; k++) {
-        char *key = nn__strcat2("extra.", ck->extra_names[k]);
-        if (key) nn__meta_num(st, key, &ck->extra_values[k]);
-        NN_FREE(key);
-    }
+    for (k = 0; k < ck->nextra; k++) ck->extra_values[k] = vals[k];
     for (k = 0; k < ck->nextra_tensors; k++)
         nn__st_read(st, nn__st_find2(st, "extra.", ck->extra_tensor_names[k]), ck->extra_tensors[k]);
 }
@@ -8116,13 +8300,18 @@ static void nn__ld_rng(nn_safetensors *st, nn_ctx *ctx) {
     nn__meta_num(st, "rng.spare", &d); ctx->rng.spare = nn__to_f32(d);
 }
 
+/* Everything is read and checked, and every allocation made, before anything is applied: a load
+   that fails for any reason (a bad file, out of memory) changes nothing. */
 NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
-    nn_safetensors *st; nn_ctx *ctx; int64_t v; const char *fmt; int ok;
+    nn_safetensors *st; nn_ctx *ctx; int64_t v; const char *fmt; int ok; double *vals; nn_tensor **made = NULL;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
     if (!path) { nn__err(ctx, "nn_load_checkpoint: path is NULL"); return 0; }
+    if (ck->nextra > (1 << 20)) { nn__err(ctx, "nn_load_checkpoint: nextra is %d; at most 2^20 extra numbers", ck->nextra); return 0; }
+    vals = NN__CAST(double *, NN_MALLOC((size_t)(ck->nextra > 0 ? ck->nextra : 0) * sizeof(double) + 1));
+    if (!vals) { nn__err(ctx, "nn_load_checkpoint: out of memory"); return 0; }
     st = nn_safetensors_open(ctx, path);
-    if (!st) return 0;
+    if (!st) { NN_FREE(vals); return 0; }
     fmt = nn_safetensors_meta(st, "format");
     ok = fmt && !strncmp(fmt, "nn.h checkpoint", 15);
     if (!ok) nn__err(ctx, "nn_load_checkpoint: %s is not an nn.h checkpoint (no format entry)", path);
@@ -8130,17 +8319,20 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
     ok = ok && (!ck->optim || nn__ld_check_optim(st, ck->optim));
     ok = ok && (!ck->scheduler || nn__ld_check_sched(st, ck->scheduler));
     ok = ok && (!ck->loader || nn__ld_check_loader(st, ck->loader));
-    ok = ok && nn__ld_check_extras(st, ck) && nn__ld_check_rng(st);
-    if (ok) {
+    ok = ok && nn__ld_check_extras(st, ck, vals) && nn__ld_check_rng(st);
+    if (ok && ck->optim) made = nn__ld_optim_alloc(st, ck->optim, &ok);
+    if (ok) {                                   /* nothing below allocates or fails */
         nn__apply_model(ck->model, st, "model.");
-        if (ck->optim) nn__ld_optim(st, ck->optim);
+        if (ck->optim) nn__ld_optim(st, ck->optim, made);
         if (ck->scheduler) nn__ld_sched(st, ck->scheduler);
         if (ck->loader) nn__ld_loader(st, ck->loader);
-        nn__ld_extras(st, ck);
+        nn__ld_extras(st, ck, vals);
         nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v); ck->epoch = v;
         nn__meta_num(st, "loss", &ck->loss);
         nn__ld_rng(st, ctx);
     }
+    NN_FREE(made);
+    NN_FREE(vals);
     nn_safetensors_close(st);
     return ok;
 }
