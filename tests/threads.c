@@ -59,6 +59,7 @@ typedef struct run {
     int model;            /* MLP or CNN */
     int threads;          /* 1..3; 0: changes every step */
     int scenario, role;   /* role 0: thread A (the MLP), 1: thread B (the CNN) */
+    const char *cap;      /* nn_set_cpu_capability, or NULL: the context's default (the best) */
     float *params; int64_t nparams;
     float losses[STEPS];
     char log[1024];       /* what this context's logger got */
@@ -147,6 +148,7 @@ static void train(run *r) {
     int np, p, step, n = r->model == MLP ? MLP_B : CNN_B;
     if (!ctx) { check(0, "%s: nn_ctx_new failed", g_model[r->model]); return; }
     nn_set_logger(ctx, capture, r);
+    if (r->cap && !nn_set_cpu_capability(ctx, r->cap)) r->bad_threads++;
     nn_manual_seed(ctx, r->model == MLP ? 11 : 22);
     m = make_model(ctx, r->model);
     np = nn_module_parameters(m, ps, 16);
@@ -203,7 +205,7 @@ static void compare(const char *what, const run *r, const run *ref) {
     int64_t i, diff = 0, first = -1;
     int s, ldiff = 0;
     check(r->err[0] == 0, "%s, %s: error: %s", what, g_model[r->model], r->err);
-    check(r->bad_threads == 0, "%s, %s: nn_set_num_threads gave another count %d times", what, g_model[r->model], r->bad_threads);
+    check(r->bad_threads == 0, "%s, %s: nn_set_num_threads (or nn_set_cpu_capability) failed %d times", what, g_model[r->model], r->bad_threads);
     check(r->params && ref->params && r->nparams == ref->nparams, "%s, %s: %lld parameters, the reference has %lld", what,
           g_model[r->model], (long long)r->nparams, (long long)ref->nparams);
     if (r->params && ref->params && r->nparams == ref->nparams)
@@ -217,60 +219,95 @@ static void compare(const char *what, const run *r, const run *ref) {
 
 static void *thread_main(void *arg) { train((run *)arg); return NULL; }
 
-/* both models at once, one pthread each; threads: each context's count (0: changing) */
-static void concurrent(const char *what, int threads, int scenario, const run ref[2]) {
+/* both models at once, one pthread each; threads: each context's count (0: changing);
+   caps: each context's kernels (NULL: the default) */
+static void concurrent(const char *what, int threads, int scenario, const char *const caps[2], const run *const ref[2]) {
     run r[2];
     pthread_t th[2];
     int k, started[2], failed0 = failed_now();
     memset(r, 0, sizeof r);
     ev_reset();
-    for (k = 0; k < 2; k++) { r[k].model = k; r[k].threads = threads; r[k].scenario = scenario; r[k].role = k; }
+    for (k = 0; k < 2; k++) { r[k].model = k; r[k].threads = threads; r[k].scenario = scenario; r[k].role = k; r[k].cap = caps ? caps[k] : NULL; }
     for (k = 0; k < 2; k++) started[k] = pthread_create(&th[k], NULL, thread_main, &r[k]) == 0;
     check(started[0] && started[1], "%s: pthread_create failed", what);
     for (k = 0; k < 2; k++) if (started[k]) pthread_join(th[k], NULL);
     if (!started[0] || !started[1]) { free_run(&r[0]); free_run(&r[1]); return; }
-    for (k = 0; k < 2; k++) compare(what, &r[k], &ref[k]);
+    for (k = 0; k < 2; k++) compare(what, &r[k], ref[k]);
     printf("%s %s\n", failed_now() == failed0 ? "ok  " : "FAIL", what);
     free_run(&r[0]); free_run(&r[1]);
 }
 
+static const char *const g_caps[4] = { "default", "neon", "avx2", "avx512" };
+static int cap_available(const char *name) {
+    nn_ctx *c = nn_ctx_new(); int ok;
+    nn_set_logger(c, NULL, NULL);
+    ok = nn_set_cpu_capability(c, name);
+    nn_ctx_free(c);
+    return ok;
+}
+
 int main(void) {
-    run ref[2], seq;
-    int k, th, s, failed0;
-    memset(ref, 0, sizeof ref);
-    /* 1. the references: each model alone on the main thread, 1 thread */
-    for (k = 0; k < 2; k++) {
-        ref[k].model = k; ref[k].threads = 1;
-        train(&ref[k]);
-        check(ref[k].err[0] == 0 && ref[k].params != NULL, "reference %s: %s", g_model[k], ref[k].err[0] ? ref[k].err : "out of memory");
-        for (s = 0; s < STEPS; s++) if (!isfinite(ref[k].losses[s])) break;
-        check(s == STEPS && ref[k].losses[STEPS - 1] < 0.9f * ref[k].losses[0], "reference %s: loss %g -> %g over %d steps: not training",
-              g_model[k], ref[k].losses[0], ref[k].losses[STEPS - 1], STEPS);
-        printf("     reference %s (%lld parameters): loss %.4f -> %.4f in %d steps\n", g_model[k], (long long)ref[k].nparams,
-               ref[k].losses[0], ref[k].losses[STEPS - 1], STEPS);
-        if (!ref[k].params) return 1;
+    static run refc[4][2];       /* the references: each kernel set, each model, 1 thread */
+    const run *ref[2], *mixed_ref[2];
+    const char *best = nn_get_cpu_capability(), *mixed[2] = { "default", NULL };
+    run seq;
+    int c, k, th, s, failed0, nbest = -1;
+    char what[160];
+    /* 1. the references: each model alone on the main thread on 1 thread, with every kernel
+       set this CPU runs; then again on 1 (it repeats), 2 and 3 threads, one after the other */
+    for (c = 0; c < 4; c++) {
+        if (!cap_available(g_caps[c])) continue;
+        if (strcmp(g_caps[c], best) == 0) nbest = c;
+        failed0 = failed_now();
+        for (k = 0; k < 2; k++) {
+            run *r = &refc[c][k];
+            r->model = k; r->threads = 1; r->cap = g_caps[c];
+            train(r);
+            check(r->err[0] == 0 && r->bad_threads == 0 && r->params != NULL, "reference %s [%s]: %s", g_model[k], g_caps[c],
+                  r->err[0] ? r->err : r->params ? "nn_set_cpu_capability failed" : "out of memory");
+            for (s = 0; s < STEPS; s++) if (!isfinite(r->losses[s])) break;
+            check(s == STEPS && r->losses[STEPS - 1] < 0.9f * r->losses[0], "reference %s [%s]: loss %g -> %g over %d steps: not training",
+                  g_model[k], g_caps[c], r->losses[0], r->losses[STEPS - 1], STEPS);
+            printf("     reference %s [%s] (%lld parameters): loss %.4f -> %.4f in %d steps\n", g_model[k], g_caps[c],
+                   (long long)r->nparams, r->losses[0], r->losses[STEPS - 1], STEPS);
+            if (!r->params) return 1;
+            for (th = 1; th <= 3; th++) {
+                memset(&seq, 0, sizeof seq);
+                seq.model = k; seq.threads = th; seq.cap = g_caps[c];
+                train(&seq);
+                snprintf(what, sizeof what, "sequential [%s], %d thread%s", g_caps[c], th, th > 1 ? "s" : "");
+                compare(what, &seq, r);
+                free_run(&seq);
+            }
+        }
+        printf("%s sequential runs [%s] on the main thread on 1, 2 and 3 threads\n", failed_now() == failed0 ? "ok  " : "FAIL", g_caps[c]);
+        if (c > 0 && refc[0][0].params)   /* information: whether the kernel sets differ (the mixed run below tells them apart only if they do) */
+            for (k = 0; k < 2; k++) {
+                int64_t i, d = 0;
+                for (i = 0; i < refc[c][k].nparams && i < refc[0][k].nparams; i++) d += memcmp(&refc[c][k].params[i], &refc[0][k].params[i], sizeof(float)) != 0;
+                printf("     %s [%s] vs [default]: %lld of %lld parameters differ\n", g_model[k], g_caps[c], (long long)d, (long long)refc[c][k].nparams);
+            }
+        if (c > 0 && !mixed[1]) mixed[1] = g_caps[c];
     }
-    /* the same runs again, one after the other: the run repeats; 2 and 3 threads give its bits */
-    failed0 = failed_now();
-    for (th = 1; th <= 3; th++) for (k = 0; k < 2; k++) {
-        char what[64];
-        memset(&seq, 0, sizeof seq);
-        seq.model = k; seq.threads = th;
-        train(&seq);
-        snprintf(what, sizeof what, "sequential, %d thread%s", th, th > 1 ? "s" : "");
-        compare(what, &seq, &ref[k]);
-        free_run(&seq);
-    }
-    printf("%s sequential runs on the main thread on 1, 2 and 3 threads\n", failed_now() == failed0 ? "ok  " : "FAIL");
+    check(nbest >= 0, "nn_get_cpu_capability() says %s, which nn_set_cpu_capability refuses", best);
+    if (nbest < 0) return 1;
+    ref[0] = &refc[nbest][0]; ref[1] = &refc[nbest][1];
     /* 2. and 3. both at once: one context per pthread, each on 1, 2 and 3 threads */
-    concurrent("two pthreads, 1 thread each", 1, SC_NONE, ref);
-    concurrent("two pthreads, a pool of 2 each (4 threads)", 2, SC_NONE, ref);
-    concurrent("two pthreads, a pool of 3 each (6 threads)", 3, SC_NONE, ref);
+    concurrent("two pthreads, 1 thread each", 1, SC_NONE, NULL, ref);
+    concurrent("two pthreads, a pool of 2 each (4 threads)", 2, SC_NONE, NULL, ref);
+    concurrent("two pthreads, a pool of 3 each (6 threads)", 3, SC_NONE, NULL, ref);
     /* 4. the thread count changed between steps; an error in each; a context freed */
-    concurrent("two pthreads, thread counts changed every step", 0, SC_NONE, ref);
-    concurrent("two pthreads, an error in each context mid-training (pools of 2)", 2, SC_ERRORS, ref);
-    concurrent("two pthreads, one context freed and new pooled ones made while the other trains (pools of 3)", 3, SC_FREE, ref);
-    free_run(&ref[0]); free_run(&ref[1]);
+    concurrent("two pthreads, thread counts changed every step", 0, SC_NONE, NULL, ref);
+    concurrent("two pthreads, an error in each context mid-training (pools of 2)", 2, SC_ERRORS, NULL, ref);
+    concurrent("two pthreads, one context freed and new pooled ones made while the other trains (pools of 3)", 3, SC_FREE, NULL, ref);
+    /* each context its own kernels: the MLP on plain C, the CNN on a vector set (when the CPU has one) */
+    if (mixed[1]) {
+        for (c = 0; c < 4; c++) if (strcmp(g_caps[c], mixed[1]) == 0) break;
+        mixed_ref[0] = &refc[0][0]; mixed_ref[1] = &refc[c][1];
+        snprintf(what, sizeof what, "two pthreads, the MLP on [default] kernels and the CNN on [%s], pools of 2", mixed[1]);
+        concurrent(what, 2, SC_NONE, mixed, mixed_ref);
+    }
+    for (c = 0; c < 4; c++) { free_run(&refc[c][0]); free_run(&refc[c][1]); }
     printf("threads: %d checks, %d failed\n", g_checks, g_failed);
     return g_failed ? 1 : 0;
 }
