@@ -146,7 +146,11 @@ static void train(run *r) {
     nn_tensor *ps[16], *x, *t;
     int64_t xs4[4] = { CNN_B, 3, CNN_HW, CNN_HW }, xs2[2] = { MLP_B, MLP_IN }, ls[1], lab[MLP_B], i, k;
     int np, p, step, n = r->model == MLP ? MLP_B : CNN_B;
-    if (!ctx) { check(0, "%s: nn_ctx_new failed", g_model[r->model]); return; }
+    if (!ctx) {   /* fail, and release the other thread from any wait on this one */
+        check(0, "%s: nn_ctx_new failed", g_model[r->model]);
+        for (i = 0; i < EV_COUNT; i++) ev_set((int)i);
+        return;
+    }
     nn_set_logger(ctx, capture, r);
     if (r->cap && !nn_set_cpu_capability(ctx, r->cap)) r->bad_threads++;
     nn_manual_seed(ctx, r->model == MLP ? 11 : 22);
