@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc clean
+.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -128,6 +128,15 @@ test-badcalls: | $(BUILD)
 tsan: | $(BUILD)
 	clang $(WARN) -O1 -g $(STB) -fsanitize=thread -o $(BUILD)/test_nn_tsan tests/test_nn.c $(LDLIBS)
 	TSAN_OPTIONS=halt_on_error=1 ./$(BUILD)/test_nn_tsan ops/
+
+# Two models trained at once in two pthreads, one context each, on 1, 2, 3 and changing thread
+# counts, with an error in each and a context freed mid-run: every result bit-identical to the
+# sequential 1-thread run (tests/threads.c); built with gcc, then with clang under ThreadSanitizer.
+test-threads: | $(BUILD)
+	gcc $(WARN) -O2 -g -pthread -o $(BUILD)/threads tests/threads.c $(LDLIBS)
+	./$(BUILD)/threads
+	clang $(WARN) -O1 -g -pthread -fsanitize=thread -o $(BUILD)/threads_tsan tests/threads.c $(LDLIBS)
+	TSAN_OPTIONS=halt_on_error=1 ./$(BUILD)/threads_tsan
 
 # The NEON kernels: the suite cross-compiled for AArch64 with clang, the op tests run under
 # qemu-aarch64 (Debian: libc6-dev-arm64-cross libgcc-12-dev-arm64-cross binutils-aarch64-linux-gnu qemu-user).
