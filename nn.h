@@ -2176,8 +2176,10 @@ static int nn__finitef(float x) {
 
 /* SGD over p[i0..i1): d = sign g + wd p; buf = d (first step) or mom buf + (1 - dampening) d;
    d = d + mom buf (nesterov) or buf; p -= lr d. The same float operations on every path.
-   With dry set, the scalar kernel writes nothing: it stores in *dry the first i whose new value
-   (parameter or state) would be NaN or infinite, and stops (the optimizer's check before a step). */
+   With dry set, nothing is written: the kernel stores in *dry the first i whose new value
+   (parameter or state) would be NaN or infinite (the optimizer's check before a step). The
+   vector paths add x - x of every new value into an accumulator (0 while all are finite, NaN
+   after), and on a NaN the scalar loop finds the element. */
 typedef struct nn__sgd_args {
     float *p, *buf;
     const float *g;
@@ -2186,53 +2188,83 @@ typedef struct nn__sgd_args {
     int64_t *dry;
 } nn__sgd_args;
 NN__NOINLINE static void nn__sgd_c(const nn__sgd_args *a, int64_t i0, int64_t i1) {
+    float *P = a->p, *buf = a->buf;
+    const float *G = a->g, sign = a->sign, wd = a->wd, mom = a->mom, odamp = a->odamp, lr = a->lr;
+    int first = a->first, nesterov = a->nesterov;
     int64_t i;
     for (i = i0; i < i1; i++) {
-        float d = a->sign * a->g[i] + a->wd * a->p[i], b = 0.0f, p;
-        if (a->buf) {
-            b = a->first ? d : a->mom * a->buf[i] + a->odamp * d;
-            d = a->nesterov ? d + a->mom * b : b;
+        float d = sign * G[i] + wd * P[i], b = 0.0f, p;
+        if (buf) {
+            b = first ? d : mom * buf[i] + odamp * d;
+            d = nesterov ? d + mom * b : b;
         }
-        p = a->p[i] - a->lr * d;
+        p = P[i] - lr * d;
         if (a->dry) {
             if (!nn__finitef(p) || !nn__finitef(b)) { *a->dry = i; return; }
             continue;
         }
-        if (a->buf) a->buf[i] = b;
-        a->p[i] = p;
+        if (buf) buf[i] = b;
+        P[i] = p;
     }
 }
+/* the end of a dry vector pass: chk holds lanes' sums of x - x; a lane that is not 0 sends the
+   scalar loop over the whole range to find the element (and marks i0 should it find none) */
+#define NN__DRY_END(a, chk, n, cfn, i0, i1, i)                                          \
+    do {                                                                                \
+        int l_;                                                                         \
+        for (l_ = 0; l_ < (n); l_++) if ((chk)[l_] != 0.0f) {                           \
+            cfn((a), (i0), (i1));                                                       \
+            if (*(a)->dry < 0) *(a)->dry = (i0);                                        \
+            return;                                                                     \
+        }                                                                               \
+        cfn((a), (i), (i1));                                                            \
+        return;                                                                         \
+    } while (0)
 #if defined(NN__X86)
 NN__AVX512_FN static void nn__sgd_avx512(const nn__sgd_args *a, int64_t i0, int64_t i1) {
     __m512 sign = _mm512_set1_ps(a->sign), wd = _mm512_set1_ps(a->wd), mom = _mm512_set1_ps(a->mom);
-    __m512 odamp = _mm512_set1_ps(a->odamp), lr = _mm512_set1_ps(a->lr);
+    __m512 odamp = _mm512_set1_ps(a->odamp), lr = _mm512_set1_ps(a->lr), chk = _mm512_setzero_ps();
+    float lanes[16];
     int64_t i = i0;
     for (; i + 16 <= i1; i += 16) {
-        __m512 p = _mm512_loadu_ps(a->p + i);
+        __m512 p = _mm512_loadu_ps(a->p + i), b = _mm512_setzero_ps();
         __m512 d = _mm512_add_ps(_mm512_mul_ps(sign, _mm512_loadu_ps(a->g + i)), _mm512_mul_ps(wd, p));
         if (a->buf) {
-            __m512 b = a->first ? d : _mm512_add_ps(_mm512_mul_ps(mom, _mm512_loadu_ps(a->buf + i)), _mm512_mul_ps(odamp, d));
-            _mm512_storeu_ps(a->buf + i, b);
+            b = a->first ? d : _mm512_add_ps(_mm512_mul_ps(mom, _mm512_loadu_ps(a->buf + i)), _mm512_mul_ps(odamp, d));
             d = a->nesterov ? _mm512_add_ps(d, _mm512_mul_ps(mom, b)) : b;
         }
-        _mm512_storeu_ps(a->p + i, _mm512_sub_ps(p, _mm512_mul_ps(lr, d)));
+        p = _mm512_sub_ps(p, _mm512_mul_ps(lr, d));
+        if (a->dry) {
+            chk = _mm512_add_ps(chk, _mm512_add_ps(_mm512_sub_ps(p, p), _mm512_sub_ps(b, b)));
+            continue;
+        }
+        if (a->buf) _mm512_storeu_ps(a->buf + i, b);
+        _mm512_storeu_ps(a->p + i, p);
     }
+    if (a->dry) { _mm512_storeu_ps(lanes, chk); NN__DRY_END(a, lanes, 16, nn__sgd_c, i0, i1, i); }
     nn__sgd_c(a, i, i1);
 }
 NN__AVX2_FN static void nn__sgd_avx2(const nn__sgd_args *a, int64_t i0, int64_t i1) {
     __m256 sign = _mm256_set1_ps(a->sign), wd = _mm256_set1_ps(a->wd), mom = _mm256_set1_ps(a->mom);
-    __m256 odamp = _mm256_set1_ps(a->odamp), lr = _mm256_set1_ps(a->lr);
+    __m256 odamp = _mm256_set1_ps(a->odamp), lr = _mm256_set1_ps(a->lr), chk = _mm256_setzero_ps();
+    float lanes[8];
     int64_t i = i0;
     for (; i + 8 <= i1; i += 8) {
-        __m256 p = _mm256_loadu_ps(a->p + i);
+        __m256 p = _mm256_loadu_ps(a->p + i), b = _mm256_setzero_ps();
         __m256 d = _mm256_add_ps(_mm256_mul_ps(sign, _mm256_loadu_ps(a->g + i)), _mm256_mul_ps(wd, p));
         if (a->buf) {
-            __m256 b = a->first ? d : _mm256_add_ps(_mm256_mul_ps(mom, _mm256_loadu_ps(a->buf + i)), _mm256_mul_ps(odamp, d));
-            _mm256_storeu_ps(a->buf + i, b);
+            b = a->first ? d : _mm256_add_ps(_mm256_mul_ps(mom, _mm256_loadu_ps(a->buf + i)), _mm256_mul_ps(odamp, d));
             d = a->nesterov ? _mm256_add_ps(d, _mm256_mul_ps(mom, b)) : b;
         }
-        _mm256_storeu_ps(a->p + i, _mm256_sub_ps(p, _mm256_mul_ps(lr, d)));
+        p = _mm256_sub_ps(p, _mm256_mul_ps(lr, d));
+        if (a->dry) {
+            chk = _mm256_add_ps(chk, _mm256_add_ps(_mm256_sub_ps(p, p), _mm256_sub_ps(b, b)));
+            continue;
+        }
+        if (a->buf) _mm256_storeu_ps(a->buf + i, b);
+        _mm256_storeu_ps(a->p + i, p);
     }
+    if (a->dry) { _mm256_storeu_ps(lanes, chk); NN__DRY_END(a, lanes, 8, nn__sgd_c, i0, i1, i); }
     nn__sgd_c(a, i, i1);
 }
 #endif
@@ -2247,33 +2279,38 @@ static void nn__sgd_range(void *arg, int64_t i0, int64_t i1) {
 
 /* Adam and AdamW over p[i0..i1): PyTorch's formula in float, the same operations in the same
    order on every path (no FMA), so the vector path gives the scalar path's bits when the
-   compiler does not fuse the scalar a*b + c itself (it does not without -march/-mfma) */
+   compiler does not fuse the scalar a*b + c itself (it does not without -march/-mfma).
+   dry as SGD's. */
 typedef struct nn__adam_args {
     float *p, *m, *v, *vmax;
     const float *g;
     float sign, wd, decay, fb1, ob1, fb2, ob2, bc2s, eps, step_size;
     int decoupled, cap;
-    int64_t *dry;                   /* as SGD's: check only, the first bad index into *dry */
+    int64_t *dry;
 } nn__adam_args;
 NN__NOINLINE static void nn__adam_c(const nn__adam_args *a, int64_t i0, int64_t i1) {
+    float *P = a->p, *M = a->m, *V = a->v, *VM = a->vmax;
+    const float *G = a->g, sign = a->sign, wd = a->wd, decay = a->decay, fb1 = a->fb1, ob1 = a->ob1;
+    const float fb2 = a->fb2, ob2 = a->ob2, bc2s = a->bc2s, eps = a->eps, step_size = a->step_size;
+    int decoupled = a->decoupled;
     int64_t i;
     for (i = i0; i < i1; i++) {
-        float p = a->p[i], d = a->sign * a->g[i], m, v, vm = 0.0f, den;
-        if (a->decoupled) p *= a->decay;
-        else if (a->wd != 0.0f) d += a->wd * p;
-        m = a->m[i] * a->fb1 + d * a->ob1;
-        v = a->v[i] * a->fb2 + a->ob2 * d * d;
-        if (a->vmax) vm = v > a->vmax[i] ? v : a->vmax[i];
-        den = sqrtf(a->vmax ? vm : v) / a->bc2s + a->eps;
-        p -= a->step_size * (m / den);
+        float p = P[i], d = sign * G[i], m, v, vm = 0.0f, den;
+        if (decoupled) p *= decay;
+        else if (wd != 0.0f) d += wd * p;
+        m = M[i] * fb1 + d * ob1;
+        v = V[i] * fb2 + ob2 * d * d;
+        if (VM) vm = v > VM[i] ? v : VM[i];
+        den = sqrtf(VM ? vm : v) / bc2s + eps;
+        p -= step_size * (m / den);
         if (a->dry) {
             if (!nn__finitef(p) || !nn__finitef(m) || !nn__finitef(v) || !nn__finitef(vm)) { *a->dry = i; return; }
             continue;
         }
-        a->m[i] = m;
-        a->v[i] = v;
-        if (a->vmax) a->vmax[i] = vm;
-        a->p[i] = p;
+        M[i] = m;
+        V[i] = v;
+        if (VM) VM[i] = vm;
+        P[i] = p;
     }
 }
 #if defined(NN__X86)
@@ -2281,6 +2318,8 @@ NN__AVX512_FN static void nn__adam_avx512(const nn__adam_args *a, int64_t i0, in
     __m512 sign = _mm512_set1_ps(a->sign), wd = _mm512_set1_ps(a->wd), decay = _mm512_set1_ps(a->decay);
     __m512 fb1 = _mm512_set1_ps(a->fb1), ob1 = _mm512_set1_ps(a->ob1), fb2 = _mm512_set1_ps(a->fb2), ob2 = _mm512_set1_ps(a->ob2);
     __m512 bc2s = _mm512_set1_ps(a->bc2s), eps = _mm512_set1_ps(a->eps), ss = _mm512_set1_ps(a->step_size);
+    __m512 chk = _mm512_setzero_ps();
+    float lanes[16];
     int64_t i = i0;
     for (; i + 16 <= i1; i += 16) {
         __m512 p = _mm512_loadu_ps(a->p + i), d = _mm512_mul_ps(sign, _mm512_loadu_ps(a->g + i)), m, v, den;
@@ -2288,22 +2327,33 @@ NN__AVX512_FN static void nn__adam_avx512(const nn__adam_args *a, int64_t i0, in
         else if (a->wd != 0.0f) d = _mm512_add_ps(d, _mm512_mul_ps(wd, p));
         m = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(a->m + i), fb1), _mm512_mul_ps(d, ob1));
         v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(a->v + i), fb2), _mm512_mul_ps(_mm512_mul_ps(ob2, d), d));
-        _mm512_storeu_ps(a->m + i, m);
-        _mm512_storeu_ps(a->v + i, v);
+        if (!a->dry) {
+            _mm512_storeu_ps(a->m + i, m);
+            _mm512_storeu_ps(a->v + i, v);
+        }
         if (a->vmax) {         /* vmax = v where v > vmax (a NaN v leaves vmax, as the scalar rule) */
-            __m512 vm = _mm512_loadu_ps(a->vmax + i);
+            __m512 vm = _mm512_loadu_ps(a->vmax + i), nv = v;
             v = _mm512_mask_mov_ps(vm, _mm512_cmp_ps_mask(v, vm, _CMP_GT_OQ), v);
-            _mm512_storeu_ps(a->vmax + i, v);
+            if (!a->dry) _mm512_storeu_ps(a->vmax + i, v);
+            else chk = _mm512_add_ps(chk, _mm512_sub_ps(nv, nv));
         }
         den = _mm512_add_ps(_mm512_div_ps(_mm512_maskz_sqrt_ps((__mmask16)0xffff, v), bc2s), eps);   /* maskz: g++ 12 warns on the plain one */
-        _mm512_storeu_ps(a->p + i, _mm512_sub_ps(p, _mm512_mul_ps(ss, _mm512_div_ps(m, den))));
+        p = _mm512_sub_ps(p, _mm512_mul_ps(ss, _mm512_div_ps(m, den)));
+        if (a->dry) {
+            chk = _mm512_add_ps(chk, _mm512_add_ps(_mm512_sub_ps(p, p), _mm512_add_ps(_mm512_sub_ps(m, m), _mm512_sub_ps(v, v))));
+            continue;
+        }
+        _mm512_storeu_ps(a->p + i, p);
     }
+    if (a->dry) { _mm512_storeu_ps(lanes, chk); NN__DRY_END(a, lanes, 16, nn__adam_c, i0, i1, i); }
     nn__adam_c(a, i, i1);
 }
 NN__AVX2_FN static void nn__adam_avx2(const nn__adam_args *a, int64_t i0, int64_t i1) {
     __m256 sign = _mm256_set1_ps(a->sign), wd = _mm256_set1_ps(a->wd), decay = _mm256_set1_ps(a->decay);
     __m256 fb1 = _mm256_set1_ps(a->fb1), ob1 = _mm256_set1_ps(a->ob1), fb2 = _mm256_set1_ps(a->fb2), ob2 = _mm256_set1_ps(a->ob2);
     __m256 bc2s = _mm256_set1_ps(a->bc2s), eps = _mm256_set1_ps(a->eps), ss = _mm256_set1_ps(a->step_size);
+    __m256 chk = _mm256_setzero_ps();
+    float lanes[8];
     int64_t i = i0;
     for (; i + 8 <= i1; i += 8) {
         __m256 p = _mm256_loadu_ps(a->p + i), d = _mm256_mul_ps(sign, _mm256_loadu_ps(a->g + i)), m, v, den;
@@ -2311,16 +2361,25 @@ NN__AVX2_FN static void nn__adam_avx2(const nn__adam_args *a, int64_t i0, int64_
         else if (a->wd != 0.0f) d = _mm256_add_ps(d, _mm256_mul_ps(wd, p));
         m = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(a->m + i), fb1), _mm256_mul_ps(d, ob1));
         v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(a->v + i), fb2), _mm256_mul_ps(_mm256_mul_ps(ob2, d), d));
-        _mm256_storeu_ps(a->m + i, m);
-        _mm256_storeu_ps(a->v + i, v);
+        if (!a->dry) {
+            _mm256_storeu_ps(a->m + i, m);
+            _mm256_storeu_ps(a->v + i, v);
+        }
         if (a->vmax) {         /* vmax = v where v > vmax (a NaN v leaves vmax) */
-            __m256 vm = _mm256_loadu_ps(a->vmax + i);
+            __m256 vm = _mm256_loadu_ps(a->vmax + i), nv = v;
             v = _mm256_blendv_ps(vm, v, _mm256_cmp_ps(v, vm, _CMP_GT_OQ));
-            _mm256_storeu_ps(a->vmax + i, v);
+            if (!a->dry) _mm256_storeu_ps(a->vmax + i, v);
+            else chk = _mm256_add_ps(chk, _mm256_sub_ps(nv, nv));
         }
         den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), bc2s), eps);
-        _mm256_storeu_ps(a->p + i, _mm256_sub_ps(p, _mm256_mul_ps(ss, _mm256_div_ps(m, den))));
+        p = _mm256_sub_ps(p, _mm256_mul_ps(ss, _mm256_div_ps(m, den)));
+        if (a->dry) {
+            chk = _mm256_add_ps(chk, _mm256_add_ps(_mm256_sub_ps(p, p), _mm256_add_ps(_mm256_sub_ps(m, m), _mm256_sub_ps(v, v))));
+            continue;
+        }
+        _mm256_storeu_ps(a->p + i, p);
     }
+    if (a->dry) { _mm256_storeu_ps(lanes, chk); NN__DRY_END(a, lanes, 8, nn__adam_c, i0, i1, i); }
     nn__adam_c(a, i, i1);
 }
 #endif
@@ -6747,7 +6806,7 @@ static void nn__sgd_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     a.sign = o->maximize ? -1.0f : 1.0f; a.wd = (float)g->weight_decay; a.mom = (float)g->momentum;
     a.odamp = (float)(1.0 - o->dampening); a.lr = (float)g->lr;
     a.first = g->fresh[k]; a.nesterov = o->nesterov; a.cap = pt->ctx->cap; a.dry = dry;
-    if (dry) nn__sgd_c(&a, 0, pt->numel);
+    if (dry) nn__sgd_range(&a, 0, pt->numel);                /* the check: one thread, *dry is one variable */
     else nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__sgd_range, &a);   /* the kernel: section cpu */
 }
 
@@ -6762,7 +6821,7 @@ static void nn__adam_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     a.fb1 = (float)b1; a.ob1 = (float)(1.0 - b1); a.fb2 = (float)b2; a.ob2 = (float)(1.0 - b2);
     a.bc2s = (float)sqrt(1.0 - pow(b2, t)); a.eps = (float)o->eps; a.step_size = (float)(g->lr / (1.0 - pow(b1, t)));
     a.decoupled = o->kind == NN__ADAMW; a.cap = pt->ctx->cap; a.dry = dry;
-    if (dry) nn__adam_c(&a, 0, pt->numel);
+    if (dry) nn__adam_range(&a, 0, pt->numel);
     else nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__adam_range, &a);   /* the kernel: section cpu */
 }
 
