@@ -58,7 +58,12 @@
        nn_clear_error. Ops given a NULL input return NULL, so a step can be
        checked once: the NULL is reported unless an error is already recorded
        (the earlier failure that made it), and only when some other argument
-       gives the context to report to (nn_relu(NULL) cannot).
+       gives the context to report to (nn_relu(NULL) cannot). What changes
+       state is all or nothing: nn_optim_step and nn_scheduler_step do nothing
+       while the context holds an error (so a step checked once at its end
+       never applies partial gradients), a step that would write NaN or
+       infinity is refused, and a load or step that runs out of memory leaves
+       everything as it was.
 
    OPTIONS
        Every options struct comes pre-filled with PyTorch's defaults by its
