@@ -48,6 +48,8 @@
        allocation; a loop that never resets gets a warning in the log. To keep
        a value past the reset, copy it out: nn_item() or nn_keep().
        Modules own their parameters, buffers and children (see nn_module_free).
+       nn_memory_in_use(ctx) counts the bytes; nn_set_memory_limit(ctx, n)
+       caps them (an allocation past the cap fails with an error, not a crash).
 
    ERROR MODEL
        Nothing aborts your program because of what you passed. A bad shape,
@@ -59,6 +61,8 @@
        checked once: the NULL is reported unless an error is already recorded
        (the earlier failure that made it), and only when some other argument
        gives the context to report to (nn_relu(NULL) cannot).
+       nn_set_detect_anomaly(ctx, 1) makes the first op whose output (or
+       whose backward's gradient) holds NaN or inf such an error.
 
    OPTIONS
        Every options struct comes pre-filled with PyTorch's defaults by its
@@ -238,7 +242,7 @@ typedef void (*nn_log_fn)(void *user, const char *message);
 /* the step arena, the RNG, errors and grad mode */
 
 NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL when out of memory */
-NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
+NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours (nn_free them before or after) */
 NN_API void nn_arena_reset(nn_ctx *ctx);             /* once per step: frees every op result and graph */
 NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds; it never shrinks (nn_ctx_free gives them back) */
 NN_API size_t nn_arena_peak(const nn_ctx *ctx);      /* the most arena bytes in use at once since nn_ctx_new */
@@ -260,19 +264,19 @@ NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the gra
    nn_arena_reset"); in backward, nn_backward stops and returns 0 naming the op whose backward
    made it and which input's gradient. Overflow counts (exp(100) is inf). Off by default: then
    each op pays one branch. Returns the old mode. */
-NN_API int nn_set_detect_anomaly(nn_ctx *ctx, int enabled);
+NN_API int nn_set_detect_anomaly(nn_ctx *ctx, int enabled); /* returns the old mode (0 for a NULL ctx) */
 NN_API int nn_is_anomaly_enabled(const nn_ctx *ctx); /* 1 while anomaly detection is on */
 /* A cap on the tensor memory of this context (0, the default: none); 1 on success. What counts
    is what nn_memory_in_use reports. An allocation that would pass the cap fails before anything
    is allocated: the function returns NULL (or 0) with an error naming the limit. A cap below
    what is in use is allowed: what is held stays, and allocations fail until use drops. */
-NN_API int nn_set_memory_limit(nn_ctx *ctx, size_t bytes);
+NN_API int nn_set_memory_limit(nn_ctx *ctx, size_t bytes); /* 1, or 0 for a NULL ctx */
 /* Bytes of tensor memory the context holds now, as allocated: the step arena's blocks (its
    capacity, not only the part in use), the arena's tensor headers, and every tensor you
    created (nn_zeros, ..., gradients of your tensors, optimizer state, module parameters) that
    is not yet freed, header and data. Not counted: modules', optimizers' and datasets' own
    bookkeeping and the context itself. */
-NN_API size_t nn_memory_in_use(const nn_ctx *ctx);
+NN_API size_t nn_memory_in_use(const nn_ctx *ctx);   /* bytes held now (0 for a NULL ctx) */
 NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
 /* Threads: torch.set_num_threads for this context. The default is 1: nn.h starts no thread
    unless asked. Returns the count in effect (1 with NN_NO_THREADS or without pthreads). */
