@@ -1768,6 +1768,27 @@ static void nn__gather_strided(void *dst, const nn_tensor *t) {
     for (i = 0; i < t->numel; i++, nn__walk_next(&w)) memcpy(NN__CAST(char *, dst) + (size_t)i * es, src + (size_t)w.off[0] * es, es);
 }
 
+/* The first NaN or inf of a float32 tensor (any strides), in row-major order; -1 when none
+   (anomaly mode, nn_set_detect_anomaly). */
+static int64_t nn__first_nonfinite(const nn_tensor *t) {
+    nn__walk w; int64_t i; const float *p;
+    if (!t || t->dtype != NN_FLOAT32 || !t->data) return -1;
+    p = NN__F32(t);
+    if (nn_is_contiguous(t)) {
+        for (i = 0; i < t->numel; i++) if (!(p[i] - p[i] == 0.0f)) return i;
+        return -1;
+    }
+    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) if (!(p[w.off[0]] - p[w.off[0]] == 0.0f)) return i;
+    return -1;
+}
+static const char *nn__nonfinite_kind(float v) { return v != v ? "nan" : "inf"; }
+static float nn__elem(const nn_tensor *t, int64_t i) {   /* element i in row-major order */
+    int64_t off = 0, r = i; int d;
+    for (d = t->ndim - 1; d >= 0; d--) { off += (r % t->shape[d]) * t->stride[d]; r /= t->shape[d]; }
+    return NN__F32(t)[off];
+}
+
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t) { return t ? nn_zeros(t->ctx, t->ndim, t->shape) : NULL; }
 NN_API nn_tensor *nn_keep(const nn_tensor *t) {
     nn_tensor *k;
@@ -5090,26 +5111,6 @@ static const nn__kernels *nn__kernels_for(nn_tensor *y) {
     return &table[y->op];
 }
 /* ---- anomaly mode (nn_set_detect_anomaly) ---- */
-
-/* The first NaN or inf of a float32 tensor (any strides), in row-major order; -1 when none. */
-static int64_t nn__first_nonfinite(const nn_tensor *t) {
-    nn__walk w; int64_t i; const float *p;
-    if (!t || t->dtype != NN_FLOAT32 || !t->data) return -1;
-    p = NN__F32(t);
-    if (nn_is_contiguous(t)) {
-        for (i = 0; i < t->numel; i++) if (!(p[i] - p[i] == 0.0f)) return i;
-        return -1;
-    }
-    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) if (!(p[w.off[0]] - p[w.off[0]] == 0.0f)) return i;
-    return -1;
-}
-static const char *nn__nonfinite_kind(float v) { return v != v ? "nan" : "inf"; }
-static float nn__elem(const nn_tensor *t, int64_t i) {   /* element i in row-major order */
-    int64_t off = 0, r = i; int d;
-    for (d = t->ndim - 1; d >= 0; d--) { off += (r % t->shape[d]) * t->stride[d]; r /= t->shape[d]; }
-    return NN__F32(t)[off];
-}
 
 /* One input for a message: `(2, 3) "x", a leaf` or `(2, 3), made by sub (op #2)`. */
 static void nn__describe(const nn_tensor *x, char *buf, size_t n) {
