@@ -1617,6 +1617,7 @@ static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, con
     t->gen = ctx->gen;
     if (with_data) {
         t->data = nn__arena_alloc(ctx, (size_t)(n ? n : 1) * es);
+        if (!t->data && ctx->refused) { nn__err(ctx, "%s: cannot allocate %lld elements of %s", fn, (long long)n, nn_dtype_name(dtype)); return NULL; }
         if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
         t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_ARENA;
     }

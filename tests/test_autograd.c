@@ -742,7 +742,7 @@ static void test_memory_limit(nn_ctx *unused) {
         nn_set_memory_limit(ctx, 0);
         u = nn_zeros(ctx, 1, s2m);
         nn_set_memory_limit(ctx, 1);
-        CHECK(u && nn_relu(u) == NULL && has(nn_error(ctx), "nn_relu: out of memory allocating 500000 elements: memory limit: "),
+        CHECK(u && nn_relu(u) == NULL && has(nn_error(ctx), "nn_relu: cannot allocate 500000 elements of float32: memory limit: "),
               "an op past the cap: %s", ERRS(ctx));
         nn_clear_error(ctx);
         nn_free(u);
@@ -762,6 +762,14 @@ static void test_memory_limit(nn_ctx *unused) {
     CHECK(has(nn_error(ctx), "more than this machine's memory"), "message: %s", ERRS(ctx));
 #endif
     nn_clear_error(ctx);
+    {   /* an op's result, as large by broadcasting: refused the same way */
+        int64_t col[2] = { 1000000, 1 }, row[2] = { 1, 1000000 };
+        u = nn_zeros(ctx, 2, col); v = nn_zeros(ctx, 2, row);
+        CHECK(u && v && nn_add(u, v) == NULL && has(nn_error(ctx), "nn_add: cannot allocate 1000000000000 elements of float32: "),
+              "message: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        nn_free(u); nn_free(v);
+    }
     nn_set_memory_limit(ctx, (size_t)1 << 30);
     t = nn_zeros(ctx, 2, huge);
     CHECK(t == NULL && has(nn_error(ctx), "nn_zeros: cannot allocate 1000000000000 elements of float32: "), "message: %s", ERRS(ctx));
