@@ -765,8 +765,10 @@ static void test_memory_limit(nn_ctx *unused) {
     {   /* an op's result, as large by broadcasting: refused the same way */
         int64_t col[2] = { 1000000, 1 }, row[2] = { 1, 1000000 };
         u = nn_zeros(ctx, 2, col); v = nn_zeros(ctx, 2, row);
-        CHECK(u && v && nn_add(u, v) == NULL && has(nn_error(ctx), "nn_add: cannot allocate 1000000000000 elements of float32: "),
-              "message: %s", ERRS(ctx));
+        CHECK(u && v && nn_add(u, v) == NULL && has(nn_error(ctx), "nn_add: "), "message: %s", ERRS(ctx));
+#if defined(__linux__)
+        CHECK(has(nn_error(ctx), "nn_add: cannot allocate 1000000000000 elements of float32: "), "message: %s", ERRS(ctx));
+#endif
         nn_clear_error(ctx);
         nn_free(u); nn_free(v);
     }
