@@ -48,6 +48,8 @@
        allocation; a loop that never resets gets a warning in the log. To keep
        a value past the reset, copy it out: nn_item() or nn_keep().
        Modules own their parameters, buffers and children (see nn_module_free).
+       nn_memory_in_use(ctx) counts the bytes; nn_set_memory_limit(ctx, n)
+       caps them (an allocation past the cap fails with an error, not a crash).
 
    ERROR MODEL
        Nothing aborts your program because of what you passed. A bad shape,
@@ -58,12 +60,14 @@
        nn_clear_error. Ops given a NULL input return NULL, so a step can be
        checked once: the NULL is reported unless an error is already recorded
        (the earlier failure that made it), and only when some other argument
-       gives the context to report to (nn_relu(NULL) cannot). What changes
-       state is all or nothing: nn_optim_step and nn_scheduler_step do nothing
-       while the context holds an error (so a step checked once at its end
-       never applies partial gradients), a step that would write NaN or
-       infinity is refused, and a load or step that runs out of memory leaves
-       everything as it was.
+       gives the context to report to (nn_relu(NULL) cannot).
+       nn_set_detect_anomaly(ctx, 1) makes the first op whose output (or
+       whose backward's gradient) holds NaN or inf such an error. What
+       changes state is all or nothing: nn_optim_step and nn_scheduler_step
+       do nothing while the context holds an error (so a step checked once
+       at its end never applies partial gradients), a step that would write
+       NaN or infinity is refused, and a load or step that runs out of memory
+       leaves everything as it was.
 
    OPTIONS
        Every options struct comes pre-filled with PyTorch's defaults by its
@@ -231,6 +235,9 @@ struct nn_tensor {
     unsigned visit;
     int refs;                       /* owners of a persistent tensor (modules sharing it) */
     uint64_t gen;                   /* arena generation check (see nn_arena_reset) */
+    int64_t seq;                    /* an op result's number in its step, from 1 (anomaly messages) */
+    const char *fn;                 /* the function that made an op result (anomaly messages) */
+    size_t alloc_bytes;             /* a persistent tensor's allocation (nn_memory_in_use) */
     nn_storage storage_inline;
 };
 
@@ -240,7 +247,7 @@ typedef void (*nn_log_fn)(void *user, const char *message);
 /* the step arena, the RNG, errors and grad mode */
 
 NN_API nn_ctx *nn_ctx_new(void);                     /* a new context, or NULL when out of memory */
-NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours */
+NN_API void nn_ctx_free(nn_ctx *ctx);                /* frees the arena; your tensors stay yours (nn_free them before or after) */
 NN_API void nn_arena_reset(nn_ctx *ctx);             /* once per step: frees every op result and graph */
 NN_API size_t nn_arena_capacity(const nn_ctx *ctx);  /* bytes the arena holds; it never shrinks (nn_ctx_free gives them back) */
 NN_API size_t nn_arena_peak(const nn_ctx *ctx);      /* the most arena bytes in use at once since nn_ctx_new */
@@ -255,6 +262,26 @@ NN_API int nn_is_grad_enabled(const nn_ctx *ctx);   /* 1 when ops record the gra
 #define NN_NO_GRAD(ctx) \
     for (int nn__no_grad_ = nn_set_grad_enabled((ctx), 0) + 2; nn__no_grad_ >= 2; \
          nn__no_grad_ = (nn_set_grad_enabled((ctx), nn__no_grad_ - 2), 0))
+/* torch.autograd.set_detect_anomaly: while on, every op's float32 output is checked for NaN and
+   inf as it is made, and every gradient each backward step produces. The first op that makes
+   one from finite inputs fails like any op (NULL, later ops pass NULL on) with an error naming
+   the op, its inputs' shapes and names and its place in the step ("op #7 since the last
+   nn_arena_reset"); in backward, nn_backward stops and returns 0 naming the op whose backward
+   made it and which input's gradient. Overflow counts (exp(100) is inf). Off by default: then
+   each op pays one branch. Returns the old mode. */
+NN_API int nn_set_detect_anomaly(nn_ctx *ctx, int enabled); /* returns the old mode (0 for a NULL ctx) */
+NN_API int nn_is_anomaly_enabled(const nn_ctx *ctx); /* 1 while anomaly detection is on */
+/* A cap on the tensor memory of this context (0, the default: none); 1 on success. What counts
+   is what nn_memory_in_use reports. An allocation that would pass the cap fails before anything
+   is allocated: the function returns NULL (or 0) with an error naming the limit. A cap below
+   what is in use is allowed: what is held stays, and allocations fail until use drops. */
+NN_API int nn_set_memory_limit(nn_ctx *ctx, size_t bytes); /* 1, or 0 for a NULL ctx */
+/* Bytes of tensor memory the context holds now, as allocated: the step arena's blocks (its
+   capacity, not only the part in use), the arena's tensor headers, and every tensor you
+   created (nn_zeros, ..., gradients of your tensors, optimizer state, module parameters) that
+   is not yet freed, header and data. Not counted: modules', optimizers' and datasets' own
+   bookkeeping and the context itself. */
+NN_API size_t nn_memory_in_use(const nn_ctx *ctx);   /* bytes held now (0 for a NULL ctx) */
 NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
 /* Threads: torch.set_num_threads for this context. The default is 1: nn.h starts no thread
    unless asked. Returns the count in effect (1 with NN_NO_THREADS or without pthreads). */
@@ -1070,6 +1097,12 @@ extern int (fileno)(FILE *stream);
 #elif !defined(NN_NO_STDIO) && defined(_WIN32)
 #include <io.h>         /* _commit */
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>     /* sysconf: the machine's memory, which no one allocation may pass */
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+#define NN__SYSCONF 1
+#endif
+#endif
 
 #if defined(NN_MALLOC) && defined(NN_REALLOC) && defined(NN_FREE)
 #elif !defined(NN_MALLOC) && !defined(NN_REALLOC) && !defined(NN_FREE)
@@ -1099,7 +1132,8 @@ extern int (fileno)(FILE *stream);
 /* the context, the step arena, the RNG, tensor storage and creation */
 
 /* tensor flags: who owns it; a non-leaf's grad kept (retain_grad); its graph used by a backward */
-enum { NN__PERSISTENT = 1u, NN__ARENA = 2u, NN__RETAIN_GRAD = 4u, NN__GRAPH_FREED = 8u };
+enum { NN__PERSISTENT = 1u, NN__ARENA = 2u, NN__RETAIN_GRAD = 4u, NN__GRAPH_FREED = 8u,
+       NN__GRAD_NONFINITE = 16u };   /* (anomaly mode: its grad held NaN or inf before this backward) */
 
 typedef struct nn__block {
     struct nn__block *next;
@@ -1143,6 +1177,14 @@ struct nn_ctx {
     uint64_t gen;                /* arena generation: arena tensors carry the one they were made in */
     unsigned visit_epoch;
     int grad_enabled;
+    int detect_anomaly;          /* nn_set_detect_anomaly */
+    int64_t op_seq;              /* ops made since the last reset (anomaly messages) */
+    size_t mem_bytes, mem_limit; /* tensor memory held now (nn_memory_in_use) and the cap, 0 for none */
+    size_t refused_at;           /* an allocation just refused: the bytes in use it would have made, */
+    int refused;                 /* or its own size (refused 1: by the cap, 2: more than the machine has) */
+    size_t phys_bytes;           /* this machine's memory, 0 when unknown: no one allocation may pass it */
+    int64_t live_tensors;        /* persistent tensors not yet freed: nn_ctx_free keeps the struct for them */
+    int freed;                   /* nn_ctx_free ran while live_tensors > 0 */
     nn__rng rng;
     int has_error;
     char error[512];
@@ -1161,6 +1203,44 @@ typedef struct nn__mark {
 static void nn__stderr_logger(void *user, const char *msg) { (void)user; fprintf(stderr, "nn: %s\n", msg); }
 #endif
 
+/* ---- the memory cap (nn_set_memory_limit) ---- */
+
+/* This machine's memory in bytes, 0 when unknown: one allocation larger is refused, not tried. */
+static size_t nn__phys_bytes(void) {
+#if defined(NN__SYSCONF)
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && size > 0 && (unsigned long)pages <= SIZE_MAX / (unsigned long)size) return (size_t)pages * (size_t)size;
+#endif
+    return 0;
+}
+
+/* Counts an allocation of `bytes` of tensor memory before it is made. 0 (nothing counted) when it
+   would take the context past its cap, or is larger than the machine's memory; the next error
+   message then says which (nn__mem_why). */
+static int nn__mem_take(nn_ctx *ctx, size_t bytes) {
+    if (ctx->phys_bytes && bytes > ctx->phys_bytes) { ctx->refused = 2; ctx->refused_at = bytes; return 0; }
+    if (ctx->mem_limit && (bytes > ctx->mem_limit || ctx->mem_bytes > ctx->mem_limit - bytes)) {
+        ctx->refused = 1;
+        ctx->refused_at = bytes > SIZE_MAX - ctx->mem_bytes ? SIZE_MAX : ctx->mem_bytes + bytes;
+        return 0;
+    }
+    ctx->mem_bytes += bytes;
+    return 1;
+}
+static void nn__mem_give(nn_ctx *ctx, size_t bytes) { ctx->mem_bytes -= bytes <= ctx->mem_bytes ? bytes : ctx->mem_bytes; }
+
+/* Appends why the last allocation was refused to an error message, once. */
+static void nn__mem_why(nn_ctx *ctx, char *buf, size_t n) {
+    size_t k = strlen(buf);
+    if (k < n && ctx->refused == 1)
+        snprintf(buf + k, n - k, ": memory limit: %llu bytes would be in use, the limit is %llu (nn_set_memory_limit)",
+                 (unsigned long long)ctx->refused_at, (unsigned long long)ctx->mem_limit);
+    else if (k < n)
+        snprintf(buf + k, n - k, ": %llu bytes in one allocation is more than this machine's memory (%llu bytes)",
+                 (unsigned long long)ctx->refused_at, (unsigned long long)ctx->phys_bytes);
+    ctx->refused = 0;
+}
+
 /* Records an error: the first one sticks, every one goes to the logger. */
 static void nn__err(nn_ctx *ctx, const char *fmt, ...) {
     char buf[512];
@@ -1169,6 +1249,7 @@ static void nn__err(nn_ctx *ctx, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    if (ctx->refused) nn__mem_why(ctx, buf, sizeof buf);
     if (!ctx->has_error) { memcpy(ctx->error, buf, sizeof buf); ctx->has_error = 1; }
     if (ctx->log) ctx->log(ctx->log_user, buf);
 }
@@ -1198,6 +1279,7 @@ NN_API nn_ctx *nn_ctx_new(void) {
     ctx->warn_at = (size_t)1 << 30;
     ctx->gen = 1;
     ctx->grad_enabled = 1;
+    ctx->phys_bytes = nn__phys_bytes();
     ctx->cap = nn__cap_best();
 #ifndef NN_NO_STDIO
     ctx->log = nn__stderr_logger;
@@ -1215,19 +1297,25 @@ NN_API void nn_ctx_free(nn_ctx *ctx) {
     nn__hchunk *c, *cn;
     if (!ctx) return;
     nn__workers_free(ctx->pool);
+    ctx->pool = NULL;
     nn__release_held(ctx, NULL);
-    for (b = ctx->head; b; b = next) { next = b->next; NN_FREE(b); }
+    for (b = ctx->head; b; b = next) { next = b->next; nn__mem_give(ctx, sizeof(nn__block) + b->cap + 64); NN_FREE(b); }
+    ctx->head = ctx->cur = NULL;
     if (ctx->hcur) {
         for (c = ctx->hcur->next; c != ctx->hcur; c = cn) { cn = c->next; NN_FREE(c); }
         NN_FREE(ctx->hcur);
+        ctx->hcur = NULL;
     }
+    if (ctx->live_tensors > 0) { ctx->freed = 1; return; }   /* the last nn_free of them frees it */
     NN_FREE(ctx);
 }
 
 /* A ring chunk inserted after the current one. */
 static nn__hchunk *nn__hchunk_insert(nn_ctx *ctx) {
-    nn__hchunk *c = NN__CAST(nn__hchunk *, NN_MALLOC(sizeof(nn__hchunk)));
-    if (!c) return NULL;
+    nn__hchunk *c;
+    if (!nn__mem_take(ctx, sizeof(nn__hchunk))) return NULL;
+    c = NN__CAST(nn__hchunk *, NN_MALLOC(sizeof(nn__hchunk)));
+    if (!c) { nn__mem_give(ctx, sizeof(nn__hchunk)); return NULL; }
     c->last_gen = 0;
     if (ctx->hcur) { c->next = ctx->hcur->next; ctx->hcur->next = c; }
     else { c->next = c; ctx->hcur = c; ctx->hnext = NN__HEADER_CHUNK; }
@@ -1280,8 +1368,14 @@ static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
     cap = ctx->min_block;
     if (ctx->cur && cap < 2 * ctx->cur->cap) cap = 2 * ctx->cur->cap;
     if (cap < need) cap = need;
+    if (ctx->mem_limit) {   /* under a cap: rather than a refusal, a smaller block that still fits */
+        size_t over = sizeof(nn__block) + 64;
+        size_t room = ctx->mem_limit > ctx->mem_bytes + over ? ctx->mem_limit - ctx->mem_bytes - over : 0;
+        if (cap > room && room >= need) cap = room;
+    }
+    if (cap > SIZE_MAX - sizeof(nn__block) - 64 || !nn__mem_take(ctx, sizeof(nn__block) + cap + 64)) return NULL;
     b = NN__CAST(nn__block *, NN_MALLOC(sizeof(nn__block) + cap + 64));
-    if (!b) return NULL;
+    if (!b) { nn__mem_give(ctx, sizeof(nn__block) + cap + 64); return NULL; }
     b->cap = cap; b->used = need;
     b->mem = NN__CAST(char *, NN__CAST(void *, b + 1));
     b->mem += (64 - ((uintptr_t)b->mem & 63)) & 63;
@@ -1303,19 +1397,21 @@ NN_API void nn_arena_reset(nn_ctx *ctx) {
         int64_t need = (NN__HEADER_KEEP + 1) * ctx->headers, have = 0;
         nn__hchunk *c = ctx->hcur;
         if (c) do { have += NN__HEADER_CHUNK; c = c->next; } while (c != ctx->hcur);
-        for (; have < need; have += NN__HEADER_CHUNK) if (!nn__hchunk_insert(ctx)) break;
+        for (; have < need; have += NN__HEADER_CHUNK) if (!nn__hchunk_insert(ctx)) { ctx->refused = 0; break; }
         ctx->headers = 0;
     }
     ctx->n_nodes = 0;
+    ctx->op_seq = 0;
     ctx->gen++;
     ctx->in_use = 0;
     ctx->free_grads = NULL;
     if (ctx->warn_at > ((size_t)1 << 30)) ctx->warn_at = (size_t)1 << 30;
     if (ctx->head && ctx->head->next) {       /* merge the chain into one block */
-        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; NN_FREE(b); }
+        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; nn__mem_give(ctx, sizeof(nn__block) + b->cap + 64); NN_FREE(b); }
         ctx->head = ctx->cur = NULL;
         ctx->min_block = total;
         if (nn__arena_alloc(ctx, 1)) ctx->head->used = 0;
+        ctx->refused = 0;    /* under a cap lowered since, no block now: the next allocation says why */
     }
     if (ctx->head) ctx->head->used = 0;
     ctx->in_use = 0;
@@ -1419,6 +1515,19 @@ NN_API int nn_set_grad_enabled(nn_ctx *ctx, int enabled) {
     return old;
 }
 NN_API int nn_is_grad_enabled(const nn_ctx *ctx) { return ctx ? ctx->grad_enabled : 0; }
+NN_API int nn_set_detect_anomaly(nn_ctx *ctx, int enabled) {
+    int old;
+    if (!ctx) return 0;
+    old = ctx->detect_anomaly; ctx->detect_anomaly = enabled != 0;
+    return old;
+}
+NN_API int nn_is_anomaly_enabled(const nn_ctx *ctx) { return ctx ? ctx->detect_anomaly : 0; }
+NN_API int nn_set_memory_limit(nn_ctx *ctx, size_t bytes) {
+    if (!ctx) return 0;
+    ctx->mem_limit = bytes;
+    return 1;
+}
+NN_API size_t nn_memory_in_use(const nn_ctx *ctx) { return ctx ? ctx->mem_bytes : 0; }
 
 /* PCG32 (O'Neill), one stream per context. */
 static uint32_t nn__rng_u32(nn__rng *r) {
@@ -1491,9 +1600,12 @@ static nn_tensor *nn__new_persistent_dtype(nn_ctx *ctx, const char *fn, int ndim
     if (!es) { nn__err(ctx, "%s: unknown dtype %d", fn, (int)dtype); return NULL; }
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
+    if ((uint64_t)n > (SIZE_MAX - head - 64) / es) { nn__err(ctx, "%s: %lld elements do not fit in memory", fn, (long long)n); return NULL; }
     bytes = head + (size_t)n * es + 64;
+    if (!nn__mem_take(ctx, bytes)) { nn__err(ctx, "%s: cannot allocate %lld elements of %s", fn, (long long)n, nn_dtype_name(dtype)); return NULL; }
     mem = NN__CAST(char *, NN_MALLOC(bytes));
-    if (!mem) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
+    if (!mem) { nn__mem_give(ctx, bytes); nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
+    ctx->live_tensors++;
     t = NN__CAST(nn_tensor *, (void *)mem);
     nn__init_header(t, ctx, ndim, shape, n);
     t->dtype = dtype;
@@ -1501,6 +1613,7 @@ static nn_tensor *nn__new_persistent_dtype(nn_ctx *ctx, const char *fn, int ndim
     t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_LIBRARY;
     t->flags = NN__PERSISTENT;
     t->refs = 1;
+    t->alloc_bytes = bytes;
     return t;
 }
 static nn_tensor *nn__new_persistent(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
@@ -1520,6 +1633,7 @@ static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, con
     t->gen = ctx->gen;
     if (with_data) {
         t->data = nn__arena_alloc(ctx, (size_t)(n ? n : 1) * es);
+        if (!t->data && ctx->refused) { nn__err(ctx, "%s: cannot allocate %lld elements of %s", fn, (long long)n, nn_dtype_name(dtype)); return NULL; }
         if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
         t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_ARENA;
     }
@@ -1533,10 +1647,14 @@ static nn_tensor *nn__new_arena(nn_ctx *ctx, const char *fn, int ndim, const int
 static nn_tensor *nn__retain(nn_tensor *t) { if (t && (t->flags & NN__PERSISTENT)) t->refs++; return t; }
 
 NN_API void nn_free(nn_tensor *t) {
+    nn_ctx *ctx;
     if (!t || !(t->flags & NN__PERSISTENT)) return;
     if (--t->refs > 0) return;
     nn_free(t->grad);
+    ctx = t->ctx;
+    nn__mem_give(ctx, t->alloc_bytes);
     NN_FREE(t);
+    if (--ctx->live_tensors == 0 && ctx->freed) NN_FREE(ctx);   /* nn_ctx_free ran before */
 }
 
 /* A tensor from the step arena used after nn_arena_reset: its memory now holds other tensors. */
@@ -1665,6 +1783,27 @@ static void nn__gather_strided(void *dst, const nn_tensor *t) {
     if (nn_is_contiguous(t)) { if (t->numel) memcpy(dst, src, (size_t)t->numel * es); return; }
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
     for (i = 0; i < t->numel; i++, nn__walk_next(&w)) memcpy(NN__CAST(char *, dst) + (size_t)i * es, src + (size_t)w.off[0] * es, es);
+}
+
+/* The first NaN or inf of a float32 tensor (any strides), in row-major order; -1 when none
+   (anomaly mode, nn_set_detect_anomaly). */
+static int64_t nn__first_nonfinite(const nn_tensor *t) {
+    nn__walk w; int64_t i; const float *p;
+    if (!t || t->dtype != NN_FLOAT32 || !t->data) return -1;
+    p = NN__F32(t);
+    if (nn_is_contiguous(t)) {
+        for (i = 0; i < t->numel; i++) if (!(p[i] - p[i] == 0.0f)) return i;
+        return -1;
+    }
+    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
+    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) if (!(p[w.off[0]] - p[w.off[0]] == 0.0f)) return i;
+    return -1;
+}
+static const char *nn__nonfinite_kind(float v) { return v != v ? "nan" : "inf"; }
+static float nn__elem(const nn_tensor *t, int64_t i) {   /* element i in row-major order */
+    int64_t off = 0, r = i; int d;
+    for (d = t->ndim - 1; d >= 0; d--) { off += (r % t->shape[d]) * t->stride[d]; r /= t->shape[d]; }
+    return NN__F32(t)[off];
 }
 
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t) { return t ? nn_zeros(t->ctx, t->ndim, t->shape) : NULL; }
@@ -3057,6 +3196,8 @@ static nn_tensor *nn__node_dtype(int op, const char *fn, int ndim, const int64_t
     if (!t) return NULL;
     t->op = op;
     t->device = srcs[0]->device;
+    t->seq = ++ctx->op_seq;
+    t->fn = fn;
     if (nsrc > 3) {
         t->src = NN__CAST(nn_tensor **, nn__arena_alloc(ctx, (size_t)nsrc * sizeof(nn_tensor *)));
         if (!t->src) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
@@ -5082,9 +5223,43 @@ static const nn__kernels *nn__kernels_for(nn_tensor *y) {
     }
     return &table[y->op];
 }
+/* ---- anomaly mode (nn_set_detect_anomaly) ---- */
+
+/* One input for a message: `(2, 3) "x", a leaf` or `(2, 3), made by sub (op #2)`. */
+static void nn__describe(const nn_tensor *x, char *buf, size_t n) {
+    char s[128];
+    if (!x) { snprintf(buf, n, "NULL"); return; }
+    if (x->op == NN_OP_LEAF)
+        snprintf(buf, n, "%s%s%s%s, a leaf", NN__SHAPE(x, s), x->name[0] ? " \"" : "", x->name, x->name[0] ? "\"" : "");
+    else
+        snprintf(buf, n, "%s%s%s%s, made by %s (op #%lld)", NN__SHAPE(x, s), x->name[0] ? " \"" : "", x->name,
+                 x->name[0] ? "\"" : "", nn_op_name(x->op), (long long)x->seq);
+}
+
+/* After y's forward kernel, anomaly mode on: 0 with an error when y holds NaN or inf and its
+   inputs hold none (an input that already had one is not this op's doing). */
+static int nn__anomaly_forward(nn_tensor *y) {
+    char out[128], ins[320], one[160];
+    size_t k = 0; int i;
+    int64_t at = nn__first_nonfinite(y);
+    if (at < 0) return 1;
+    for (i = 0; i < y->nsrc; i++) if (nn__first_nonfinite(y->src[i]) >= 0) return 1;
+    ins[0] = 0;
+    for (i = 0; i < y->nsrc && k < sizeof ins; i++) {
+        nn__describe(y->src[i], one, sizeof one);
+        k += (size_t)snprintf(ins + k, sizeof ins - k, "%sinput %d %s", i ? "; " : "", i, one);
+    }
+    nn__err(y->ctx, "%s: anomaly: %s returned %s values (element %lld of its output %s) from finite inputs: %s; "
+            "it is op #%lld since the last nn_arena_reset (nn_set_detect_anomaly)", y->fn ? y->fn : "nn_forward",
+            nn_op_name(y->op), nn__nonfinite_kind(nn__elem(y, at)), (long long)at, NN__SHAPE(y, out),
+            y->nsrc ? ins : "none", (long long)y->seq);
+    return 0;
+}
+
 static int nn__forward(nn_tensor *y) {
     const nn__kernels *k = nn__kernels_for(y);
-    return k && k->forward(y);
+    if (!k || !k->forward(y)) return 0;
+    return !y->ctx->detect_anomaly || nn__anomaly_forward(y);   /* off: this one branch */
 }
 static int nn__backward_node(nn_tensor *y) {
     const nn__kernels *k = nn__kernels_for(y);
@@ -5169,6 +5344,45 @@ static int nn__backward_check(nn_tensor *t, nn_tensor *grad) {
     return 1;
 }
 
+/* Anomaly mode, before the walk: the seed gradient must be finite, and the gradients that hold NaN
+   or inf already (left from an earlier backward) are marked, so that no op is blamed for them. */
+static int nn__anomaly_backward_start(nn_tensor *t, nn_tensor *grad, nn_tensor **order, int64_t n) {
+    int64_t i, at = nn__first_nonfinite(grad);
+    char s[128];
+    if (at >= 0) {
+        nn__err(t->ctx, "nn_backward: anomaly: grad %s holds %s values (element %lld) (nn_set_detect_anomaly)",
+                NN__SHAPE(grad, s), nn__nonfinite_kind(nn__elem(grad, at)), (long long)at);
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (order[i]->grad && nn__first_nonfinite(order[i]->grad) >= 0) order[i]->flags |= NN__GRAD_NONFINITE;
+        else order[i]->flags &= ~NN__GRAD_NONFINITE;
+    }
+    return 1;
+}
+
+/* Anomaly mode, after u's backward: 0 with an error naming u when it made an input's gradient
+   hold NaN or inf (PyTorch's "Function 'LogBackward0' returned nan values in its 0th output"). */
+static int nn__anomaly_backward(nn_tensor *u) {
+    char one[160], out[128];
+    int k;
+    for (k = 0; k < u->nsrc; k++) {
+        nn_tensor *v = u->src[k];
+        int64_t at;
+        if (!v || !v->requires_grad || !v->grad || (v->flags & NN__GRAD_NONFINITE)) continue;
+        at = nn__first_nonfinite(v->grad);
+        if (at < 0) continue;
+        nn__describe(v, one, sizeof one);
+        nn__err(u->ctx, "nn_backward: anomaly: function '%s' backward returned %s values in its %dth output (the gradient "
+                "of input %d, %s, at element %lld); the op is op #%lld of the step, made by %s with output %s%s "
+                "(nn_set_detect_anomaly)", nn_op_name(u->op), nn__nonfinite_kind(nn__elem(v->grad, at)), k, k, one,
+                (long long)at, (long long)u->seq, u->fn ? u->fn : "?", NN__SHAPE(u, out),
+                nn__first_nonfinite(u->grad) >= 0 ? ", and the gradient it was given holds NaN or inf too" : "");
+        return 0;
+    }
+    return 1;
+}
+
 NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
     nn_tensor **order; int64_t n, i; int k;
     if (!t) return 0;
@@ -5180,6 +5394,7 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
                 "earlier backward); pass retain_graph = 1 to the first nn_backward if you need to", nn_op_name(order[i]->op));
         return 0;
     }
+    if (t->ctx->detect_anomaly && !nn__anomaly_backward_start(t, grad, order, n)) return 0;
     if (!nn__ensure_grad(t)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
     if (grad) {
         float *g = NN__F32(t->grad);
@@ -5195,6 +5410,7 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
             if (v && v->requires_grad && !nn__ensure_grad(v)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
         }
         if (!nn__backward_node(u)) return 0;
+        if (t->ctx->detect_anomaly && !nn__anomaly_backward(u)) return 0;
         nn__release_grad(u);
         if (!retain_graph) u->flags |= NN__GRAPH_FREED;
     }

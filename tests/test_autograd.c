@@ -562,3 +562,280 @@ static void test_review_regressions(nn_ctx *ctx) {
     nn_arena_reset(ctx);
     nn_set_logger(ctx, NULL, NULL);
 }
+
+/* ---- anomaly mode (nn_set_detect_anomaly) ---- */
+
+static int has(const char *s, const char *needle) { return s && strstr(s, needle) != NULL; }
+
+static void test_anomaly(nn_ctx *unused) {
+    nn_ctx *ctx = nn_ctx_new();
+    int64_t s2[1] = { 2 }, s3[1] = { 3 };
+    float xv[3] = { 1, -1, 2 }, zero[2] = { 0, 1 }, sq[2] = { 0, 4 }, nanv[2] = { NAN, 1 };
+    nn_tensor *x, *a, *b, *r, *y;
+    (void)unused;
+    nn_set_logger(ctx, capture_log, NULL);
+    x = nn_set_name(nn_from_array(ctx, 1, s3, xv), "x");
+    a = nn_set_name(nn_from_array(ctx, 1, s2, zero), "num");
+    b = nn_from_array(ctx, 1, s2, zero);
+
+    begin("anomaly: off by default; nn_set_detect_anomaly returns the old mode; NULL ctx is harmless");
+    CHECK(nn_is_anomaly_enabled(ctx) == 0, "on by default");
+    CHECK(nn_set_detect_anomaly(ctx, 1) == 0, "old mode: not 0");
+    CHECK(nn_is_anomaly_enabled(ctx) == 1, "not on after set 1");
+    CHECK(nn_set_detect_anomaly(ctx, 7) == 1, "old mode: not 1");
+    CHECK(nn_set_detect_anomaly(ctx, 0) == 1 && nn_is_anomaly_enabled(ctx) == 0, "not off after set 0");
+    CHECK(nn_set_detect_anomaly(NULL, 1) == 0 && nn_is_anomaly_enabled(NULL) == 0, "NULL ctx");
+    end();
+
+    begin("anomaly: log of a negative number names log, its input's shape and name, and its place in the step");
+    nn_set_detect_anomaly(ctx, 1);
+    r = nn_add_scalar(x, 0.0f);                  /* op #1 */
+    CHECK(r != NULL, "add_scalar failed: %s", ERRS(ctx));
+    y = nn_log(x);                               /* op #2 */
+    CHECK(y == NULL, "log of -1 returned a tensor in anomaly mode");
+    CHECK(has(nn_error(ctx), "nn_log: anomaly: log returned nan values (element 1 of its output (3,))"), "message: %s", ERRS(ctx));
+    CHECK(has(nn_error(ctx), "input 0 (3,) \"x\", a leaf") && has(nn_error(ctx), "op #2 since the last nn_arena_reset"),
+          "message: %s", ERRS(ctx));
+    g_log_count = 0;
+    CHECK(nn_relu(nn_sum(y, NN_ALL, 0)) == NULL && g_log_count == 0, "later ops on the NULL: %d more messages", g_log_count);
+    nn_clear_error(ctx);
+    y = nn_log(nn_set_name(r, "shifted"));       /* an input made by an op: named with its op and number */
+    CHECK(y == NULL && has(nn_error(ctx), "input 0 (3,) \"shifted\", made by add_scalar (op #1)"), "message: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    nn_arena_reset(ctx);
+    end();
+
+    begin("anomaly: 0/0 in div names div and both inputs; inf counts too");
+    y = nn_div(a, b);
+    CHECK(y == NULL, "0/0 returned a tensor");
+    CHECK(has(nn_error(ctx), "nn_div: anomaly: div returned nan values (element 0 of its output (2,))")
+          && has(nn_error(ctx), "input 0 (2,) \"num\", a leaf; input 1 (2,), a leaf") && has(nn_error(ctx), "op #1"),
+          "message: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(nn_div_scalar(a, 0.0f) == NULL && has(nn_error(ctx), "nn_div_scalar: anomaly: div_scalar returned nan"), "div_scalar: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(nn_log(b) == NULL && has(nn_error(ctx), "nn_log: anomaly: log returned inf values"), "log(0): %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    nn_arena_reset(ctx);
+    end();
+
+    begin("anomaly: an input that already holds NaN is not the op's fault");
+    {
+        nn_tensor *n = nn_from_array(ctx, 1, s2, nanv);
+        y = nn_exp(n);
+        CHECK(y != NULL && nn_error(ctx) == NULL, "exp of a NaN input: %s", ERRS(ctx));
+        CHECK(y && isnan(nn_f32(y)[0]) && nn_f32(y)[1] > 2.7f, "values not passed through");
+        nn_free(n);
+        nn_arena_reset(ctx);
+    }
+    end();
+
+    begin("anomaly: sqrt at 0 (finite forward, inf gradient) stops backward naming sqrt's backward");
+    {
+        nn_tensor *s = nn_set_name(nn_set_requires_grad(nn_from_array(ctx, 1, s2, sq), 1), "s"), *loss;
+        loss = nn_sum(nn_sqrt(s), NN_ALL, 0);
+        CHECK(loss != NULL && nn_error(ctx) == NULL, "forward failed: %s", ERRS(ctx));
+        CHECK(nn_backward(loss, NULL, 0) == 0, "backward succeeded");
+        CHECK(has(nn_error(ctx), "nn_backward: anomaly: function 'sqrt' backward returned inf values in its 0th output")
+              && has(nn_error(ctx), "the gradient of input 0, (2,) \"s\", a leaf, at element 0")
+              && has(nn_error(ctx), "op #1 of the step, made by nn_sqrt with output (2,)"), "message: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        nn_arena_reset(ctx);
+        nn_zero_grad(s);
+
+        begin("anomaly: a NaN seed gradient is refused by name");
+        {
+            nn_tensor *g = nn_from_array(ctx, 1, s2, nanv), *out = nn_mul_scalar(s, 2.0f);
+            CHECK(nn_backward(out, g, 0) == 0 && has(nn_error(ctx), "nn_backward: anomaly: grad (2,) holds nan values (element 0)"),
+                  "message: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+            nn_free(g);
+            nn_arena_reset(ctx);
+        }
+        end();
+
+        begin("anomaly: off, no error: NaN and inf flow as before");
+        nn_set_detect_anomaly(ctx, 0);
+        y = nn_log(x);
+        CHECK(y && isnan(nn_f32(y)[1]) && nn_error(ctx) == NULL, "log(-1) off: %s", ERRS(ctx));
+        y = nn_div(a, b);
+        CHECK(y && isnan(nn_f32(y)[0]) && nn_error(ctx) == NULL, "0/0 off: %s", ERRS(ctx));
+        nn_zero_grad(s);
+        loss = nn_sum(nn_sqrt(s), NN_ALL, 0);
+        CHECK(nn_backward(loss, NULL, 0) == 1 && nn_error(ctx) == NULL, "backward off: %s", ERRS(ctx));
+        CHECK(s->grad && isinf(nn_f32(s->grad)[0]) && fabsf(nn_f32(s->grad)[1] - 0.25f) < 1e-6f, "sqrt grads not (inf, 0.25)");
+        nn_arena_reset(ctx);
+        end();
+
+        begin("anomaly: a gradient left non-finite by an earlier backward is not blamed on an op");
+        nn_set_detect_anomaly(ctx, 1);       /* s->grad[0] is inf from the step above */
+        loss = nn_sum(nn_mul_scalar(s, 3.0f), NN_ALL, 0);
+        CHECK(nn_backward(loss, NULL, 0) == 1 && nn_error(ctx) == NULL, "blamed: %s", ERRS(ctx));
+        nn_arena_reset(ctx);
+        nn_free(s);
+    }
+    end();
+    nn_free(x); nn_free(a); nn_free(b);
+    nn_ctx_free(ctx);
+}
+
+/* ---- the memory cap (nn_set_memory_limit, nn_memory_in_use) ---- */
+
+static void test_memory_limit(nn_ctx *unused) {
+    nn_ctx *ctx = nn_ctx_new();
+    int64_t s1k[1] = { 1000 }, s10k[1] = { 10000 }, huge[2] = { 1000000, 1000000 };
+    size_t base, with, lim;
+    nn_tensor *t, *u, *v, *w;
+    char want[160];
+    (void)unused;
+    nn_set_logger(ctx, capture_log, NULL);
+
+    begin("memory: nn_memory_in_use counts a tensor you create and gives it back when freed");
+    base = nn_memory_in_use(ctx);
+    t = nn_zeros(ctx, 1, s1k);
+    with = nn_memory_in_use(ctx);
+    CHECK(with >= base + 4000 && with < base + 4000 + 1024, "nn_zeros of 1000 floats: %zu -> %zu", base, with);
+    nn_free(t);
+    CHECK(nn_memory_in_use(ctx) == base, "after nn_free: %zu, was %zu", nn_memory_in_use(ctx), base);
+    CHECK(nn_memory_in_use(NULL) == 0 && nn_set_memory_limit(NULL, 1) == 0, "NULL ctx");
+    end();
+
+    begin("memory: the step arena counts its blocks, not only the part in use");
+    t = nn_ones(ctx, 1, s1k);
+    u = nn_relu(t);
+    CHECK(u && nn_memory_in_use(ctx) >= nn_arena_capacity(ctx) + with - base, "in use %zu, arena %zu",
+          nn_memory_in_use(ctx), nn_arena_capacity(ctx));
+    nn_arena_reset(ctx);
+    nn_free(t);
+    end();
+
+    begin("memory: past the limit an allocation fails before it is made, naming the limit; freeing makes room");
+    base = nn_memory_in_use(ctx);
+    lim = base + 100000;
+    CHECK(nn_set_memory_limit(ctx, lim) == 1, "set failed");
+    t = nn_zeros(ctx, 1, s10k);
+    u = nn_zeros(ctx, 1, s10k);
+    CHECK(t && u, "two tensors of 40 KB under a 100 KB cap: %s", ERRS(ctx));
+    with = nn_memory_in_use(ctx);
+    v = nn_zeros(ctx, 1, s10k);
+    CHECK(v == NULL, "a third 40 KB tensor fit under the cap");
+    snprintf(want, sizeof want, "the limit is %zu (nn_set_memory_limit)", lim);
+    CHECK(has(nn_error(ctx), "nn_zeros: cannot allocate 10000 elements of float32: memory limit: ") && has(nn_error(ctx), want),
+          "message: %s", ERRS(ctx));
+    CHECK(nn_memory_in_use(ctx) == with, "a refused allocation changed the count: %zu -> %zu", with, nn_memory_in_use(ctx));
+    nn_clear_error(ctx);
+    nn_free(u);
+    CHECK(nn_memory_in_use(ctx) < with, "freeing did not lower the count");
+    v = nn_zeros(ctx, 1, s10k);
+    CHECK(v != NULL && nn_error(ctx) == NULL, "allocation after a free failed: %s", ERRS(ctx));
+    end();
+
+    begin("memory: a limit below what is in use is allowed; allocations fail until it is raised");
+    CHECK(nn_set_memory_limit(ctx, 1) == 1, "set 1 failed");
+    CHECK(nn_memory_in_use(ctx) == with, "setting a limit changed the count");
+    w = nn_full(ctx, 1, s1k, 2.0f);
+    CHECK(w == NULL && has(nn_error(ctx), "nn_full: cannot allocate 1000 elements of float32: memory limit:"), "message: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(nn_relu(t) != NULL && nn_error(ctx) == NULL, "an op in the arena's existing block: %s", ERRS(ctx));
+    {   /* an op whose result needs a new arena block (the first is 1 MB) */
+        int64_t s2m[1] = { 500000 };
+        nn_set_memory_limit(ctx, 0);
+        u = nn_zeros(ctx, 1, s2m);
+        nn_set_memory_limit(ctx, 1);
+        CHECK(u && nn_relu(u) == NULL && has(nn_error(ctx), "nn_relu: cannot allocate 500000 elements of float32: memory limit: "),
+              "an op past the cap: %s", ERRS(ctx));
+        nn_clear_error(ctx);
+        nn_free(u);
+    }
+    nn_set_memory_limit(ctx, 0);
+    w = nn_full(ctx, 1, s1k, 2.0f);
+    CHECK(w != NULL && nn_relu(w) != NULL && nn_error(ctx) == NULL, "no limit: %s", ERRS(ctx));
+    nn_arena_reset(ctx);
+    nn_free(t); nn_free(v); nn_free(w);
+    end();
+
+    begin("memory: a huge request (10^12 elements) is refused before any allocation, with or without a limit");
+    with = nn_memory_in_use(ctx);
+    t = nn_zeros(ctx, 2, huge);
+    CHECK(t == NULL && has(nn_error(ctx), "nn_zeros: cannot allocate 1000000000000 elements of float32: "), "message: %s", ERRS(ctx));
+#if defined(__linux__)
+    CHECK(has(nn_error(ctx), "more than this machine's memory"), "message: %s", ERRS(ctx));
+#endif
+    nn_clear_error(ctx);
+    {   /* an op's result, as large by broadcasting: refused the same way */
+        int64_t col[2] = { 1000000, 1 }, row[2] = { 1, 1000000 };
+        u = nn_zeros(ctx, 2, col); v = nn_zeros(ctx, 2, row);
+        CHECK(u && v && nn_add(u, v) == NULL && has(nn_error(ctx), "nn_add: "), "message: %s", ERRS(ctx));
+#if defined(__linux__)
+        CHECK(has(nn_error(ctx), "nn_add: cannot allocate 1000000000000 elements of float32: "), "message: %s", ERRS(ctx));
+#endif
+        nn_clear_error(ctx);
+        nn_free(u); nn_free(v);
+    }
+    nn_set_memory_limit(ctx, (size_t)1 << 30);
+    t = nn_zeros(ctx, 2, huge);
+    CHECK(t == NULL && has(nn_error(ctx), "nn_zeros: cannot allocate 1000000000000 elements of float32: "), "message: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(nn_memory_in_use(ctx) == with, "refusals changed the count");
+    nn_set_memory_limit(ctx, 0);
+    end();
+
+    begin("memory: a training step under a cap that is too small fails with an error, then works with room");
+    {
+        nn_ctx *main_ctx = ctx;
+        nn_module *layers[3];
+        nn_module *net;
+        nn_optim *opt;
+        nn_tensor *params[8], *x, *target, *loss;
+        int64_t sx[2] = { 64, 8 }, sy[2] = { 64, 4 };
+        int np, step;
+        ctx = nn_ctx_new();
+        nn_set_logger(ctx, capture_log, NULL);
+        nn_manual_seed(ctx, 5);
+        layers[0] = nn_linear_new(ctx, 8, 256, 1);
+        layers[1] = nn_relu_new(ctx);
+        layers[2] = nn_linear_new(ctx, 256, 4, 1);
+        net = nn_sequential_new(ctx, layers, 3);
+        np = nn_module_parameters(net, params, 8);
+        opt = nn_sgd(params, np, nn_sgd_opts_default(0.05));
+        x = nn_randn(ctx, 2, sx);
+        target = nn_randn(ctx, 2, sy);
+        nn_arena_reset(ctx);
+        CHECK(nn_arena_capacity(ctx) == 0, "the arena holds %zu bytes before the first step", nn_arena_capacity(ctx));
+        nn_set_memory_limit(ctx, nn_memory_in_use(ctx) + 40000);   /* the hidden layer alone is 64 KB */
+        for (step = 0; step < 2; step++) {
+            nn_optim_zero_grad(opt);
+            loss = nn_mse_loss(nn_forward(net, x), target, NN_MEAN);
+            CHECK(loss == NULL, "the step fit under the cap");
+            CHECK(nn_backward(loss, NULL, 0) == 0, "backward of NULL succeeded");
+            nn_optim_step(opt);
+            CHECK(has(nn_error(ctx), "memory limit: ") && has(nn_error(ctx), "(nn_set_memory_limit)"), "message: %s", ERRS(ctx));
+            nn_clear_error(ctx);
+            nn_arena_reset(ctx);
+        }
+        nn_set_memory_limit(ctx, nn_memory_in_use(ctx) + ((size_t)8 << 20));
+        loss = nn_mse_loss(nn_forward(net, x), target, NN_MEAN);
+        CHECK(loss && nn_backward(loss, NULL, 0) == 1 && nn_error(ctx) == NULL, "the step with room: %s", ERRS(ctx));
+        nn_optim_step(opt);
+        CHECK(nn_error(ctx) == NULL && nn_memory_in_use(ctx) <= nn_memory_in_use(ctx) + ((size_t)8 << 20), "%s", ERRS(ctx));
+        nn_arena_reset(ctx);
+        nn_optim_free(opt);
+        nn_module_free(net);
+        nn_free(x); nn_free(target);
+        /* what stays is the arena: its blocks, their headers and the ring of tensor headers */
+        printf("  memory: after a step and freeing everything: %zu bytes in use, the arena's blocks hold %zu\n",
+               nn_memory_in_use(ctx), nn_arena_capacity(ctx));
+        CHECK(nn_memory_in_use(ctx) >= nn_arena_capacity(ctx) && nn_memory_in_use(ctx) - nn_arena_capacity(ctx) < ((size_t)1 << 20),
+              "after freeing everything: %zu in use, arena %zu", nn_memory_in_use(ctx), nn_arena_capacity(ctx));
+        nn_ctx_free(ctx);
+        ctx = main_ctx;
+    }
+    end();
+
+    begin("memory: a tensor freed after its context is freed (no leak, no use after free)");
+    t = nn_zeros(ctx, 1, s1k);
+    nn_ctx_free(ctx);
+    nn_fill_(t, 1.0f);
+    nn_free(t);
+    end();
+}

@@ -32,6 +32,8 @@ static const test_entry g_tests[] = {
     { "autograd/graph_dot", test_graph_dot },
     { "autograd/backward_semantics", test_backward_semantics },
     { "autograd/review_regressions", test_review_regressions },
+    { "autograd/anomaly", test_anomaly },
+    { "autograd/memory_limit", test_memory_limit },
     { "optim/trajectories", test_optimizers },
     { "optim/step_lr_table", test_step_lr_table },
     { "modules/models", test_models },
