@@ -8451,7 +8451,7 @@ static nn_tensor **nn__ld_optim_alloc(nn_safetensors *st, nn_optim *o, int *ok) 
     return ts;
 }
 static void nn__ld_optim(nn_safetensors *st, nn_optim *o, nn_tensor **made) {
-    int g, k, s, pi, j = 0; int64_t v; char key[96];
+    int g, k, s, pi, j = 0; int64_t v = 0; char key[96];
     for (pi = 0, g = 0; g < o->ngroups; g++) {
         nn__group *gr = &o->groups[g];
         snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
@@ -8484,7 +8484,7 @@ static int nn__ld_check_sched(nn_safetensors *st, nn_scheduler *sc) {
         && nn__meta_int(st, "sched.num_bad", 0, INT64_MAX / 2, &v) && nn__meta_int(st, "sched.cooldown_counter", 0, INT64_MAX / 2, &v);
 }
 static void nn__ld_sched(nn_safetensors *st, nn_scheduler *sc) {
-    int64_t v;
+    int64_t v = 0;
     nn__meta_int(st, "sched.last_epoch", -1, INT64_MAX / 2, &v); sc->last_epoch = v;
     nn__meta_num(st, "sched.best", &sc->best);
     nn__meta_int(st, "sched.num_bad", 0, INT64_MAX / 2, &v); sc->num_bad = v;
@@ -8517,7 +8517,7 @@ static int nn__ld_check_loader(nn_safetensors *st, nn_dataloader *dl) {
 }
 static void nn__ld_loader(nn_safetensors *st, nn_dataloader *dl) {
     nn__loader_state ls = nn__dataloader_state(dl);
-    int64_t v, i, iv; double fv; const nn__st_entry *e = nn__st_find(st, "loader.order");
+    int64_t v = 0, i, iv; double fv; const nn__st_entry *e = nn__st_find(st, "loader.order");
     uint64_t u = 0;
     nn__meta_u64(st, "loader.rng", &u);
     nn__meta_int(st, "loader.pos", -1, ls.len, &v); ls.pos = v;
@@ -8573,7 +8573,7 @@ static int nn__ld_check_rng(nn_safetensors *st) {
     return 1;
 }
 static void nn__ld_rng(nn_safetensors *st, nn_ctx *ctx) {
-    int64_t v; double d;
+    int64_t v = 0; double d = 0;
     nn__meta_hilo(st, "rng.state_hi", "rng.state_lo", &ctx->rng.state);
     nn__meta_hilo(st, "rng.inc_hi", "rng.inc_lo", &ctx->rng.inc);
     nn__meta_int(st, "rng.has_spare", 0, 1, &v); ctx->rng.has_spare = (int)v;
@@ -8583,7 +8583,7 @@ static void nn__ld_rng(nn_safetensors *st, nn_ctx *ctx) {
 /* Everything is read and checked, and every allocation made, before anything is applied: a load
    that fails for any reason (a bad file, out of memory) changes nothing. */
 NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
-    nn_safetensors *st; nn_ctx *ctx; int64_t v; const char *fmt; int ok; double *vals; nn_tensor **made = NULL;
+    nn_safetensors *st; nn_ctx *ctx; int64_t v = 0; const char *fmt; int ok; double *vals; nn_tensor **made = NULL;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
     if (!path) { nn__err(ctx, "nn_load_checkpoint: path is NULL"); return 0; }

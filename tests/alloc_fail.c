@@ -53,7 +53,7 @@ static void disarm(void) { g_fail_at = 0; }
 
 static int g_points, g_survived, g_bad, g_absorbed;   /* absorbed: a failure the work went on without, same result */
 static const char *g_scen;
-static char g_why[512];
+static char g_why[1024];
 #define FAILIF(cond, ...) do { if (cond) { snprintf(g_why, sizeof g_why, __VA_ARGS__); return 0; } } while (0)
 
 /* ---- files ---- */
