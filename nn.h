@@ -7017,13 +7017,18 @@ static int nn__state_needed(const nn_optim *o, const nn__group *g, int s, float 
     default: *init = (float)o->initial_acc; return s == 0;                    /* Adagrad's sum */
     }
 }
-static float *nn__st(nn__group *g, int k, int s) { return g->state[3 * k + s] ? NN__F32(g->state[3 * k + s]) : NULL; }
+/* state slot s of parameter k when this step's rule reads it (a momentum set to 0 by a scheduler
+   leaves its buffer unread, as PyTorch's), else NULL */
+static float *nn__st(const nn_optim *o, nn__group *g, int k, int s) {
+    float init;
+    return g->state[3 * k + s] && nn__state_needed(o, g, s, &init) ? NN__F32(g->state[3 * k + s]) : NULL;
+}
 
 /* SGD: d = g + wd p; buf = first ? d : mom buf + (1 - dampening) d; d = nesterov ? d + mom buf : buf; p -= lr d */
 static void nn__sgd_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
     nn__sgd_args a;
-    a.p = NN__F32(pt); a.buf = nn__st(g, k, 0); a.g = NN__F32(pt->grad);
+    a.p = NN__F32(pt); a.buf = nn__st(o, g, k, 0); a.g = NN__F32(pt->grad);
     a.sign = o->maximize ? -1.0f : 1.0f; a.wd = (float)g->weight_decay; a.mom = (float)g->momentum;
     a.odamp = (float)(1.0 - o->dampening); a.lr = (float)g->lr;
     a.first = g->fresh[k]; a.nesterov = o->nesterov; a.cap = pt->ctx->cap; a.dry = dry;
@@ -7037,7 +7042,7 @@ static void nn__adam_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
     double b1 = g->momentum, b2 = o->beta2, t = (double)g->step[k];
     nn__adam_args a;
-    a.p = NN__F32(pt); a.m = nn__st(g, k, 0); a.v = nn__st(g, k, 1); a.vmax = nn__st(g, k, 2); a.g = NN__F32(pt->grad);
+    a.p = NN__F32(pt); a.m = nn__st(o, g, k, 0); a.v = nn__st(o, g, k, 1); a.vmax = nn__st(o, g, k, 2); a.g = NN__F32(pt->grad);
     a.sign = o->maximize ? -1.0f : 1.0f; a.wd = (float)g->weight_decay; a.decay = (float)(1.0 - g->lr * g->weight_decay);
     a.fb1 = (float)b1; a.ob1 = (float)(1.0 - b1); a.fb2 = (float)b2; a.ob2 = (float)(1.0 - b2);
     a.bc2s = (float)sqrt(1.0 - pow(b2, t)); a.eps = (float)o->eps; a.step_size = (float)(g->lr / (1.0 - pow(b1, t)));
@@ -7050,7 +7055,7 @@ static void nn__adam_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
    buf = mom buf + d / avg, p -= lr buf (momentum > 0), else p -= lr d / avg */
 static void nn__rmsprop_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *sq = nn__st(g, k, 0), *buf = nn__st(g, k, 1), *ga = nn__st(g, k, 2);
+    float *p = NN__F32(pt), *sq = nn__st(o, g, k, 0), *buf = nn__st(o, g, k, 1), *ga = nn__st(o, g, k, 2);
     const float *gr = NN__F32(pt->grad);
     float a = (float)o->alpha, oa = (float)(1.0 - o->alpha), eps = (float)o->eps, mom = (float)g->momentum;
     float lr = (float)g->lr, wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;
@@ -7083,7 +7088,7 @@ static void nn__rmsprop_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
 /* Adagrad: clr = lr / (1 + (t-1) lr_decay); sum += d^2; p -= clr d / (sqrt(sum) + eps) */
 static void nn__adagrad_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *sum = nn__st(g, k, 0);
+    float *p = NN__F32(pt), *sum = nn__st(o, g, k, 0);
     const float *gr = NN__F32(pt->grad);
     float clr = (float)(g->lr / (1.0 + (double)(g->step[k] - 1) * o->lr_decay)), eps = (float)o->eps;
     float wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;

@@ -850,9 +850,33 @@ static void test_optim_nonfinite(nn_ctx *ctx) {
     }
 }
 
+/* A momentum a scheduler sets to 0 leaves SGD's buffer unread (PyTorch: `if momentum != 0`):
+   the step is p -= lr d, not p -= lr (1 - dampening) d through the old buffer */
+static void test_optim_momentum_to_zero(nn_ctx *ctx) {
+    nn_tensor *p = nf_param(ctx);
+    nn_sgd_opts so = nn_sgd_opts_default(0.5);
+    nn_optim *o;
+    float before[NF_N];
+    int i, bad = 0;
+    so.momentum = 0.9; so.dampening = 0.5;
+    o = nn_sgd(&p, 1, so);
+    begin("optim: SGD whose momentum became 0 (OneCycleLR's cycle_momentum can) ignores its old buffer");
+    nf_grad(p, 0.5f, 1.0f);
+    CHECK(nn_optim_step(o) == 1, "%s", ERRS(ctx));
+    o->groups[0].momentum = 0.0;
+    memcpy(before, nn_f32(p), sizeof before);
+    CHECK(nn_optim_step(o) == 1, "%s", ERRS(ctx));
+    for (i = 0; i < NF_N; i++) if (nn_f32(p)[i] != before[i] - 0.5f * nn_f32(p->grad)[i]) bad++;
+    CHECK(bad == 0, "%d elements are not p - lr g (element 0: %g, expected %g)", bad, nn_f32(p)[0],
+          before[0] - 0.5f * nn_f32(p->grad)[0]);
+    end();
+    nn_optim_free(o); nn_free(p);
+}
+
 static const optim_case_fn g_optim_cases[] = {
     test_optim_trajectories, test_optim_options, test_optim_equivalences, test_optim_invalid, test_optim_bad_count,
     test_optim_duplicates, test_optim_group_values, test_optim_many_groups, test_optim_nonfinite,
+    test_optim_momentum_to_zero,
 };
 static const optim_case_fn g_sched_cases[] = {
     test_step_lr_seed000, test_sched_plateau_patience0, test_sched_linear_to_zero, test_sched_initial_lr,
