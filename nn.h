@@ -894,8 +894,8 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
    image converted to `channels` (1 or 3) and resized (bilinear) to h x w when loaded. Needs stb_image.
    Each file's header is checked before stb_image decodes it: a format other than these, 0 wide or
    high, more than NN_MAX_IMAGE_PIXELS, or a header stb_image 2.27 (Debian's) would misuse (JPEG Huffman
-   tables over 256 codes, nothings/stb#1291; PNG chunks longer than the file; PPM numbers that overflow
-   or pixels missing) is an error naming the file. h x w is capped the same way. Not checkable from a
+   tables over 256 codes, nothings/stb#1291, or scans using tables no DHT defined; PNG chunks longer
+   than the file; PPM numbers that overflow or pixels missing) is an error naming the file. h x w is capped the same way. Not checkable from a
    header: 2.27's JPEG entropy decoder can overflow a signed int on crafted data (DC prediction and
    dequantisation; undefined behaviour, checked from 2.28 on): use stb_image 2.28 or later for JPEGs
    you do not trust. */
@@ -9035,6 +9035,52 @@ static int nn__jpeg_tables_ok(const unsigned char *b, int64_t n) {
     return 1;
 }
 
+/* stb_image 2.27 also decodes a scan with Huffman tables no DHT segment defined: its decoder
+   struct is not cleared, so it reads uninitialised tables and indexes past them (found by
+   fuzzing). The segments are walked as stb's marker reader walks them (bytes up to the next
+   0xFF skipped, stuffed 0xFF 0x00 and restart markers inside scans passed over, lengths read
+   big-endian); 1 if every scan uses only tables defined before it: DC and AC for a baseline
+   scan, DC for a progressive scan's first DC pass, AC for its AC passes. */
+static int nn__jpeg_scans_ok(const unsigned char *b, int64_t n) {
+    int64_t i = 0, len, at, sum; unsigned defined = 0; int progressive = 0, m, k, ns;
+#define NN__B(p) ((p) < n ? (int)b[p] : 0)
+    while (i < n && b[i] == 0xFF) i++;
+    if (i == 0 || i >= n || b[i] != 0xD8) return 1;          /* not a JPEG to stb */
+    for (i++; i < n;) {
+        while (i < n && b[i] != 0xFF) i++;
+        while (i < n && b[i] == 0xFF) i++;
+        if (i >= n) return 1;
+        m = b[i++];
+        if (m == 0xD9) return 1;                              /* end of image */
+        if (m == 0x00 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) continue;   /* no length */
+        len = ((int64_t)NN__B(i) << 8) | NN__B(i + 1);
+        if (m == 0xC2) progressive = 1;
+        if (m == 0xC4) {                                      /* DHT: the tables it defines */
+            at = i + 2;
+            while (at < i + len) {
+                int q = NN__B(at);
+                if ((q >> 4) <= 1 && (q & 15) <= 3) defined |= 1u << ((q >> 4) * 4 + (q & 15));
+                for (sum = 0, k = 0; k < 16; k++) sum += NN__B(at + 1 + k);
+                at += 17 + sum;
+            }
+        }
+        if (m == 0xDA) {                                      /* SOS: the tables its components use */
+            int ss, ah;
+            ns = NN__B(i + 2);
+            ss = NN__B(i + 3 + 2 * ns); ah = NN__B(i + 5 + 2 * ns) >> 4;
+            for (k = 0; k < ns && k < 4; k++) {
+                int sel = NN__B(i + 4 + 2 * k), td = sel >> 4, ta = sel & 15;
+                int need_dc = !progressive || (ss == 0 && ah == 0), need_ac = !progressive || ss != 0;
+                if (td > 3 || ta > 3) continue;               /* stb refuses these itself */
+                if ((need_dc && !(defined & (1u << td))) || (need_ac && !(defined & (1u << (4 + ta))))) return 0;
+            }
+        }
+        i += len < 2 ? 2 : len;
+    }
+#undef NN__B
+    return 1;
+}
+
 /* stb_image 2.27 parses a PPM/PGM header's numbers with int overflow and leaves the pixels
    of a truncated file uninitialised (both fixed in 2.28): the header is read here as stb reads
    it; 1 if its numbers fit an int and the file holds all the pixels they claim. */
@@ -9083,6 +9129,11 @@ static int nn__image_header_ok(nn_ctx *ctx, const char *path, const unsigned cha
     if (!strcmp(kind, "JPEG") && !nn__jpeg_tables_ok(b, n)) {
         nn__err(ctx, "nn_image_folder: %s is a JPEG with a Huffman table of more than 256 codes (corrupt; stb_image 2.27 "
                 "would write past its tables, nothings/stb#1291)", path);
+        return 0;
+    }
+    if (!strcmp(kind, "JPEG") && !nn__jpeg_scans_ok(b, n)) {
+        nn__err(ctx, "nn_image_folder: %s is a JPEG whose scan uses a Huffman table no DHT segment defined "
+                "(corrupt; stb_image 2.27 would read uninitialised tables)", path);
         return 0;
     }
     if (!strcmp(kind, "PNM") && !nn__pnm_ok(b, n)) {
