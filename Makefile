@@ -171,7 +171,7 @@ check-leaks: $(BUILD)/test_nn
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := idx idx_gz csv image_folder safetensors checkpoint
 fuzz: | $(BUILD)
-	clang -g -O1 $(STB) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DFUZZ_LIBFUZZER -o $(BUILD)/fuzz_loaders tests/fuzz_loaders.c -lm
+	clang -g -O1 $(STB) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fsanitize-ignorelist=tests/fuzz_ignore.txt -DFUZZ_LIBFUZZER -o $(BUILD)/fuzz_loaders tests/fuzz_loaders.c -lm
 	@failed=""; for t in $(FUZZ_TARGETS); do \
 	  rm -rf $(BUILD)/fuzz/$$t && mkdir -p $(BUILD)/fuzz/$$t/corpus $(BUILD)/fuzz/$$t/crash; \
 	  NN_FUZZ_TARGET=$$t ./$(BUILD)/fuzz_loaders -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
