@@ -896,8 +896,8 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
    high, more than NN_MAX_IMAGE_PIXELS, or a header stb_image 2.27 (Debian's) would misuse (JPEG Huffman
    tables over 256 codes, nothings/stb#1291, or scans using tables no DHT defined; PNG chunks longer
    than the file; PPM numbers that overflow or pixels missing) is an error naming the file. h x w is capped the same way. Not checkable from a
-   header: 2.27's JPEG entropy decoder can overflow a signed int on crafted data (DC prediction and
-   dequantisation; undefined behaviour, checked from 2.28 on): use stb_image 2.28 or later for JPEGs
+   header: 2.27's JPEG entropy decoder can overflow a signed int or shift by 32 on crafted data (DC
+   prediction, dequantisation, its bit buffer; undefined behaviour, checked from 2.28 on): use stb_image 2.28 or later for JPEGs
    you do not trust. */
 NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, int64_t h, int64_t w);
 #endif
