@@ -6694,7 +6694,7 @@ typedef struct nn__group {
     int has_initial_lr;                     /* a scheduler set initial_lr (PyTorch's setdefault) */
     nn_tensor **state;                      /* 3 per parameter, created at the first step */
     int64_t *step;
-    unsigned char *fresh;                   /* 1: the parameter's state was created by the step under way */
+    unsigned char *fresh;                   /* bit s: state slot s was created by the step under way */
 } nn__group;
 
 struct nn_optim {
@@ -7031,7 +7031,7 @@ static void nn__sgd_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     a.p = NN__F32(pt); a.buf = nn__st(o, g, k, 0); a.g = NN__F32(pt->grad);
     a.sign = o->maximize ? -1.0f : 1.0f; a.wd = (float)g->weight_decay; a.mom = (float)g->momentum;
     a.odamp = (float)(1.0 - o->dampening); a.lr = (float)g->lr;
-    a.first = g->fresh[k]; a.nesterov = o->nesterov; a.cap = pt->ctx->cap; a.dry = dry;
+    a.first = g->fresh[k] & 1; a.nesterov = o->nesterov; a.cap = pt->ctx->cap; a.dry = dry;
     if (dry) nn__sgd_range(&a, 0, pt->numel);                /* the check: one thread, *dry is one variable */
     else nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__sgd_range, &a);   /* the kernel: section cpu */
 }
@@ -7114,7 +7114,7 @@ static void nn__step_undo(nn_optim *o, int counters) {
     for (gi = 0; gi < o->ngroups; gi++) {
         nn__group *g = &o->groups[gi];
         for (k = 0; k < g->n; k++) {
-            if (g->fresh[k]) for (s = 0; s < 3; s++) { nn_free(g->state[3 * k + s]); g->state[3 * k + s] = NULL; }
+            for (s = 0; s < 3; s++) if (g->fresh[k] & (1u << s)) { nn_free(g->state[3 * k + s]); g->state[3 * k + s] = NULL; }
             if (counters && g->params[k]->grad) g->step[k]--;
             g->fresh[k] = 0;
         }
@@ -7133,7 +7133,7 @@ static int nn__prepare_state(nn_optim *o) {
             if (!p->grad) continue;
             for (s = 0; s < 3; s++) {
                 if (g->state[3 * k + s] || !nn__state_needed(o, g, s, &init)) continue;
-                g->fresh[k] = 1;
+                g->fresh[k] |= (unsigned char)(1u << s);
                 g->state[3 * k + s] = nn_full(o->ctx, p->ndim, p->shape, init);
                 if (!g->state[3 * k + s]) {
                     nn__err(o->ctx, "nn_optim_step: out of memory for the optimizer's state; the step was not taken");

@@ -873,10 +873,28 @@ static void test_optim_momentum_to_zero(nn_ctx *ctx) {
     nn_optim_free(o); nn_free(p);
 }
 
+/* A refused step frees only the state it made itself: Adam holding exp_avg (as a checkpoint
+   without exp_avg_sq leaves it) keeps it when the step that would make exp_avg_sq is refused */
+static void test_optim_refused_keeps_old_state(nn_ctx *ctx) {
+    nn_tensor *p = nf_param(ctx);
+    nn_optim *o = nn_adam(&p, 1, nn_adam_opts_default());
+    int64_t n = NF_N;
+    nn_tensor *m = nn_full(ctx, 1, &n, 0.25f);
+    begin("optim: a refused step frees the state it created, not the state that was there");
+    o->groups[0].state[0] = m;
+    nf_grad(p, 0.5f, NAN);
+    CHECK(nn_optim_step(o) == 0, "a NaN gradient was applied");
+    CHECK(o->groups[0].state[0] == m && nn_f32(m)[3] == 0.25f, "the existing exp_avg was freed or changed");
+    CHECK(o->groups[0].state[1] == NULL, "the exp_avg_sq the refused step made was kept");
+    nn_clear_error(ctx);
+    end();
+    nn_optim_free(o); nn_free(p);
+}
+
 static const optim_case_fn g_optim_cases[] = {
     test_optim_trajectories, test_optim_options, test_optim_equivalences, test_optim_invalid, test_optim_bad_count,
     test_optim_duplicates, test_optim_group_values, test_optim_many_groups, test_optim_nonfinite,
-    test_optim_momentum_to_zero,
+    test_optim_momentum_to_zero, test_optim_refused_keeps_old_state,
 };
 static const optim_case_fn g_sched_cases[] = {
     test_step_lr_seed000, test_sched_plateau_patience0, test_sched_linear_to_zero, test_sched_initial_lr,
