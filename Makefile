@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
 
-.PHONY: all test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads clean
+.PHONY: all mcu test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -30,9 +30,15 @@ STB := $(shell test -f /usr/include/stb/stb_image.h && echo -DNN_HAVE_STB)
 
 # The test command: the header compiles as C99 and C++ with every compiler
 # present, then the suite runs (ends with "N passed, N failed").
-test: compile-check $(BUILD)/test_nn $(BUILD)/fuzz_replay
+test: compile-check $(BUILD)/test_nn $(BUILD)/fuzz_replay $(BUILD)/no_stdio
 	./$(BUILD)/fuzz_replay tests/corpus tests/regress
+	./$(BUILD)/no_stdio
 	./$(BUILD)/test_nn
+
+# nn.h as firmware builds it (NN_NO_STDIO, NN_NO_MALLOC), on the host: its own message
+# formatter against snprintf, and a training step made only from nn_use_buffer's buffer
+$(BUILD)/no_stdio: tests/no_stdio.c nn.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ tests/no_stdio.c $(LDLIBS)
 
 compile-check: | $(BUILD)
 	@awk '/^## Quick start/{f=1} f&&/^```c/{p=1;next} p&&/^```/{exit} p' README.md > $(BUILD)/quickstart.c
@@ -225,3 +231,44 @@ interop: $(BUILD)/mynet
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- nn.h on a microcontroller (examples/mcu; Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi
+# qemu-system-arm). The desktop trains examples/mnist_mlp (784-32-10, 2 epochs) and saves it;
+# export_model writes its weights and 200 test images as C arrays; the firmware, built for a
+# Cortex-M4 with no heap (the link fails if anything needs malloc: there is no heap end symbol)
+# and no stdio, runs under QEMU's mps2-an386 and must give the desktop's accuracy. Also built
+# without the on-device training (FW_INFERENCE_ONLY) to show its size.
+MCU_CC    := arm-none-eabi-gcc
+MCU_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -ffunction-sections -fdata-sections \
+             -std=c99 -Wall -Wextra -Werror -nostartfiles -T examples/mcu/mps2_an386.ld -Wl,--gc-sections --specs=nosys.specs
+MCU_SRC   := examples/mcu/firmware.c examples/mcu/startup.c
+MCU_DEPS  := $(MCU_SRC) examples/mcu/semihost.h examples/mcu/mlp.h examples/mcu/mps2_an386.ld nn.h $(BUILD)/mcu/model_data.h
+QEMU_MCU  := timeout 600 qemu-system-arm -M mps2-an386 -nographic -semihosting -icount shift=0 -kernel
+
+$(BUILD)/mcu/mlp.safetensors: $(BUILD)/mnist_mlp
+	@mkdir -p $(BUILD)/mcu
+	./$(BUILD)/mnist_mlp --hidden 32 --epochs 2 --save $@ > $(BUILD)/mcu/train.log 2>&1 || { cat $(BUILD)/mcu/train.log; exit 1; }
+	@grep "Test accuracy" $(BUILD)/mcu/train.log
+
+$(BUILD)/mcu/export_model: examples/mcu/export_model.c examples/mcu/mlp.h examples/args.h nn.h | $(BUILD)
+	@mkdir -p $(BUILD)/mcu
+	$(CC) $(WARN) -O2 $(STB) -o $@ examples/mcu/export_model.c $(LDLIBS)
+
+$(BUILD)/mcu/model_data.h: $(BUILD)/mcu/export_model $(BUILD)/mcu/mlp.safetensors
+	./$(BUILD)/mcu/export_model --model $(BUILD)/mcu/mlp.safetensors --hidden 32 --images 200 --out $@
+
+$(BUILD)/mcu/firmware.elf: $(MCU_DEPS)
+	$(MCU_CC) $(MCU_FLAGS) -I$(BUILD)/mcu -o $@ $(MCU_SRC) -lm
+
+$(BUILD)/mcu/firmware_infer.elf: $(MCU_DEPS)
+	$(MCU_CC) $(MCU_FLAGS) -DFW_INFERENCE_ONLY -I$(BUILD)/mcu -o $@ $(MCU_SRC) -lm
+
+mcu: $(BUILD)/mcu/firmware.elf $(BUILD)/mcu/firmware_infer.elf
+	@if arm-none-eabi-nm $(BUILD)/mcu/firmware.elf | grep -qwE '_?malloc|_sbrk|printf|fopen'; then echo "mcu: the firmware links malloc or stdio"; exit 1; fi
+	@echo "== sizes (text: code and constants in flash; data + bss: RAM, of which nn.h's buffer is 1 MiB)"
+	@arm-none-eabi-size $(BUILD)/mcu/firmware.elf $(BUILD)/mcu/firmware_infer.elf
+	@echo "== of the text, the weights and images compiled in: $$(arm-none-eabi-nm -S -t d $(BUILD)/mcu/firmware.elf | awk '$$4 ~ /^(w_|test_|desktop_)/ { s += $$2 } END { print s + 0 }') bytes"
+	$(QEMU_MCU) $(BUILD)/mcu/firmware.elf 2>&1 | tee $(BUILD)/mcu/run.log
+	@grep -q "^RESULT: ok" $(BUILD)/mcu/run.log || { echo "mcu: the firmware did not finish with RESULT: ok"; exit 1; }
+	$(QEMU_MCU) $(BUILD)/mcu/firmware_infer.elf 2>&1 | tee $(BUILD)/mcu/run_infer.log
+	@grep -q "^RESULT: ok" $(BUILD)/mcu/run_infer.log || { echo "mcu: the inference-only firmware did not finish with RESULT: ok"; exit 1; }

@@ -79,8 +79,11 @@
        NN_STATIC                 make every function static (private copy)
        NN_API                    linkage of public functions (default extern)
        NN_MALLOC/NN_REALLOC/NN_FREE  your allocator: define all three or none
+       NN_NO_MALLOC              no heap: nn.h allocates only from nn_use_buffer's buffer
+       NN_ARENA_MIN_BLOCK        smallest block the step arena takes (default 1 MiB)
        NN_ASSERT(x)              check of the library's own invariants
-       NN_NO_STDIO               no printing or files (logger, print, dot, loaders)
+       NN_NO_STDIO               no stdio at all: no printing or files (logger, print, dot,
+                                 loaders); messages formatted by nn.h itself
        NN_NO_SIMD                plain C kernels only (no AVX-512/AVX2/NEON paths)
        NN_NO_THREADS             no worker pool (nn_set_num_threads keeps 1)
        NN_USE_CBLAS              large products to cblas_sgemm (link your CBLAS)
@@ -282,6 +285,17 @@ NN_API int nn_set_memory_limit(nn_ctx *ctx, size_t bytes); /* 1, or 0 for a NULL
    is not yet freed, header and data. Not counted: modules', optimizers' and datasets' own
    bookkeeping and the context itself. */
 NN_API size_t nn_memory_in_use(const nn_ctx *ctx);   /* bytes held now (0 for a NULL ctx) */
+/* Memory from a buffer you give, for firmware with no heap: after nn_use_buffer(buf, bytes),
+   every allocation nn.h makes (contexts, tensors, the arena, modules, optimizers) comes from
+   buf, first fit with freed blocks merged; one that does not fit fails with an error like any
+   other. Blocks made before it stay valid and go back to the heap when freed. Build with
+   NN_NO_MALLOC to leave malloc out of the program: then nn.h allocates only from the buffer.
+   One buffer serves the whole program; nn_use_buffer(NULL, 0) goes back to the heap. It is
+   refused (0 and a message) while blocks in the current buffer are live. The arena grows in
+   blocks of at least NN_ARENA_MIN_BLOCK bytes (1 MiB; define it smaller for small RAM). */
+NN_API int nn_use_buffer(void *buf, size_t bytes);   /* 1, or 0: buf NULL with bytes > 0, bytes < 256, or live blocks */
+NN_API size_t nn_buffer_in_use(void);                /* bytes of the buffer in blocks now, headers included */
+NN_API size_t nn_buffer_peak(void);                  /* the most bytes in blocks at once since nn_use_buffer */
 NN_API void nn_manual_seed(nn_ctx *ctx, uint64_t seed); /* torch.manual_seed for this context's RNG */
 /* Threads: torch.set_num_threads for this context. The default is 1: nn.h starts no thread
    unless asked. Returns the count in effect (1 with NN_NO_THREADS or without pthreads). */
@@ -1083,7 +1097,9 @@ NN_API int nn_dist_load_checkpoint(nn_dist *d, nn_checkpoint *ck, const char *pa
 #include <string.h>
 #include <limits.h>
 #include <float.h>
+#ifndef NN_NO_STDIO
 #include <stdio.h>      /* snprintf for messages; with NN_NO_STDIO nothing is printed or opened */
+#endif
 #include <stdlib.h>     /* strtod, getenv */
 #include <errno.h>      /* why a file could not be written */
 #if !defined(NN_NO_STDIO) && (defined(__unix__) || defined(__APPLE__))
@@ -1104,7 +1120,14 @@ extern int (fileno)(FILE *stream);
 #endif
 #endif
 
-#if defined(NN_MALLOC) && defined(NN_REALLOC) && defined(NN_FREE)
+#if defined(NN_NO_MALLOC)     /* no heap: only the buffer given to nn_use_buffer */
+#undef NN_MALLOC
+#undef NN_REALLOC
+#undef NN_FREE
+#define NN_MALLOC(sz) ((void)(sz), (void *)0)
+#define NN_REALLOC(p, sz) ((void)(p), (void)(sz), (void *)0)
+#define NN_FREE(p) ((void)(p))
+#elif defined(NN_MALLOC) && defined(NN_REALLOC) && defined(NN_FREE)
 #elif !defined(NN_MALLOC) && !defined(NN_REALLOC) && !defined(NN_FREE)
 #define NN_MALLOC(sz) malloc(sz)
 #define NN_REALLOC(p, sz) realloc(p, sz)
@@ -1128,8 +1151,277 @@ extern int (fileno)(FILE *stream);
 #define NN__CAST(T, x) ((T)(x))
 #endif
 
+#if !defined(NN_NO_THREADS) && (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
+#define NN__THREADS 1
+#include <pthread.h>    /* the worker pool (section cpu) and the lock of nn_use_buffer's allocator */
+#endif
+
+#ifndef NN_ARENA_MIN_BLOCK
+#define NN_ARENA_MIN_BLOCK ((size_t)1 << 20)
+#endif
+
+/* Messages are formatted by nn__snprintf: the C library's snprintf, or with NN_NO_STDIO
+   nn.h's own (newlib's printf of a float calls malloc, which firmware without a heap cannot
+   link): %d %i %u %x %X %c %s %p %e %f %g %G %% with the flags - 0 + and space, a width and
+   a precision (numbers or *), and the lengths hh h l ll z j t. Floats are converted in
+   double arithmetic: right to 15 significant digits, not always digit for digit past that. */
+#ifndef NN_NO_STDIO
+#define nn__vsnprintf vsnprintf
+#define nn__snprintf snprintf
+#else
+typedef struct nn__out { char *b; size_t n, k; } nn__out;
+static void nn__putc(nn__out *o, char c) { if (o->k + 1 < o->n) o->b[o->k] = c; o->k++; }
+static void nn__pad(nn__out *o, char c, int w) { while (w-- > 0) nn__putc(o, c); }
+static void nn__field(nn__out *o, const char *pre, const char *s, int m, int width, int left, int zero) {
+    int fill = width - (int)strlen(pre) - m;
+    if (!left && !zero) nn__pad(o, ' ', fill);
+    while (*pre) nn__putc(o, *pre++);
+    if (!left && zero) nn__pad(o, '0', fill);
+    while (m-- > 0) nn__putc(o, *s++);
+    if (left) nn__pad(o, ' ', fill);
+}
+/* v's digits in base, at least mind of them, written to buf; returns how many */
+static int nn__utoa(char *buf, unsigned long long v, unsigned base, int upper, int mind) {
+    char t[24]; int m = 0, k = 0;
+    const char *dig = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    do { t[m++] = dig[v % base]; v /= base; } while (v);
+    while (m < mind && m < 24) t[m++] = '0';
+    while (m) buf[k++] = t[--m];
+    return k;
+}
+/* v (finite, >= 0) with prec digits after the point: 'f' fixed, 'e' d.ddde+XX; returns the length */
+static int nn__ftoa(char *buf, double v, int prec, char conv) {
+    int k = 0, e = 0;
+    double scale;
+    if (prec > 17) prec = 17;
+    scale = pow(10.0, prec);
+    if (conv == 'e') {
+        if (v != 0.0) {
+            e = (int)floor(log10(v));
+            v /= pow(10.0, e);
+            if (v >= 10.0) { v /= 10.0; e++; } else if (v < 1.0) { v *= 10.0; e--; }
+            if (rint(v * scale) >= 10.0 * scale) { v /= 10.0; e++; }
+        }
+    } else if (v >= 1e18) return nn__ftoa(buf, v, prec, 'e');
+    {   /* rounded as a whole (ties to even, as the C library's exact ties do) */
+        double r = v * scale, ip, f;
+        if (r < 9007199254740992.0) { r = rint(r); ip = floor(r / scale); f = r - ip * scale; }
+        else { ip = floor(v); f = rint((v - ip) * scale); }
+        if (f >= scale) { ip += 1.0; f -= scale; }
+        k += nn__utoa(buf + k, (unsigned long long)ip, 10, 0, 1);
+        if (prec > 0) { buf[k++] = '.'; k += nn__utoa(buf + k, (unsigned long long)f, 10, 0, prec); }
+    }
+    if (conv == 'e') {
+        buf[k++] = 'e'; buf[k++] = e < 0 ? '-' : '+';
+        k += nn__utoa(buf + k, (unsigned long long)(e < 0 ? -e : e), 10, 0, 2);
+    }
+    return k;
+}
+static int nn__vsnprintf(char *b, size_t n, const char *fmt, va_list ap) {
+    nn__out o;
+    o.b = b; o.n = n; o.k = 0;
+    while (*fmt) {
+        int left = 0, zero = 0, plus = 0, space = 0, width = 0, prec = -1, len = 0, m = 0;
+        char num[80], pre[4] = { 0 }, c;
+        const char *s = num;
+        if (*fmt != '%') { nn__putc(&o, *fmt++); continue; }
+        fmt++;
+        for (;; fmt++) {
+            if (*fmt == '-') left = 1; else if (*fmt == '0') zero = 1;
+            else if (*fmt == '+') plus = 1; else if (*fmt == ' ') space = 1; else break;
+        }
+        if (*fmt == '*') { width = va_arg(ap, int); if (width < 0) { left = 1; width = -width; } fmt++; }
+        else while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
+        if (*fmt == '.') {
+            fmt++; prec = 0;
+            if (*fmt == '*') { prec = va_arg(ap, int); fmt++; }
+            else while (*fmt >= '0' && *fmt <= '9') prec = prec * 10 + (*fmt++ - '0');
+        }
+        for (;; fmt++) {
+            if (*fmt == 'h') len = len > 0 ? len : -1;
+            else if (*fmt == 'l') len++;
+            else if (*fmt == 'z' || *fmt == 'j' || *fmt == 't') len = 3;
+            else if (*fmt == 'L') len = 0;
+            else break;
+        }
+        if (left) zero = 0;
+        c = *fmt ? *fmt++ : '\0';
+        if (c == 'd' || c == 'i') {
+            long long v = len == 3 ? (long long)va_arg(ap, ptrdiff_t) : len >= 2 ? va_arg(ap, long long)
+                        : len == 1 ? (long long)va_arg(ap, long) : (long long)va_arg(ap, int);
+            unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+            pre[0] = v < 0 ? '-' : plus ? '+' : space ? ' ' : '\0';
+            m = nn__utoa(num, u, 10, 0, prec > 0 ? prec : 1);
+            if (prec >= 0) zero = 0;
+        } else if (c == 'u' || c == 'x' || c == 'X' || c == 'p') {
+            unsigned long long u = c == 'p' ? (unsigned long long)(uintptr_t)va_arg(ap, void *)
+                : len == 3 ? (unsigned long long)va_arg(ap, size_t) : len >= 2 ? va_arg(ap, unsigned long long)
+                : len == 1 ? (unsigned long long)va_arg(ap, unsigned long) : (unsigned long long)va_arg(ap, unsigned);
+            if (c == 'p') { pre[0] = '0'; pre[1] = 'x'; }
+            m = nn__utoa(num, u, c == 'u' ? 10u : 16u, c == 'X', prec > 0 ? prec : 1);
+            if (prec >= 0) zero = 0;
+        } else if (c == 'c') {
+            num[0] = (char)va_arg(ap, int); m = 1; zero = 0;
+        } else if (c == 's') {
+            s = va_arg(ap, const char *);
+            if (!s) s = "(null)";
+            while (s[m] && (prec < 0 || m < prec)) m++;
+            zero = 0;
+        } else if (c == 'e' || c == 'f' || c == 'g' || c == 'E' || c == 'F' || c == 'G') {
+            double v = va_arg(ap, double);
+            int up = c == 'E' || c == 'F' || c == 'G', i;
+            char lc = (char)(up ? c - 'A' + 'a' : c);
+            pre[0] = signbit(v) ? '-' : plus ? '+' : space ? ' ' : '\0';
+            if (signbit(v)) v = -v;
+            if (prec < 0) prec = 6;
+            if (v != v || v - v != 0.0) {
+                s = v != v ? (up ? "NAN" : "nan") : (up ? "INF" : "inf"); m = 3; zero = 0;
+            } else if (lc == 'g') {
+                int p = prec ? prec : 1, x = 0;
+                if (v != 0.0) {      /* the exponent once rounded to p digits */
+                    char t[80]; int tk = nn__ftoa(t, v, p - 1, 'e'), j = tk - 1, sign;
+                    while (t[j] != 'e') j--;
+                    sign = t[j + 1] == '-' ? -1 : 1;
+                    for (j += 2; j < tk; j++) x = x * 10 + (t[j] - '0');
+                    x *= sign;
+                }
+                m = x < p && x >= -4 ? nn__ftoa(num, v, p - 1 - x, 'f') : nn__ftoa(num, v, p - 1, 'e');
+                {   /* no trailing zeros after the point, nor a lone point */
+                    int ep = m, j, dot = -1;
+                    for (j = 0; j < m; j++) { if (num[j] == 'e') { ep = j; break; } if (num[j] == '.') dot = j; }
+                    if (dot >= 0) {
+                        int z = ep;
+                        while (z > dot + 1 && num[z - 1] == '0') z--;
+                        if (z == dot + 1) z = dot;
+                        memmove(num + z, num + ep, (size_t)(m - ep)); m -= ep - z;
+                    }
+                }
+            } else m = nn__ftoa(num, v, prec, lc);
+            if (up) for (i = 0; i < m; i++) if (num[i] == 'e') num[i] = 'E';
+        } else if (c == '%') { num[0] = '%'; m = 1; zero = 0; width = 0; }
+        else continue;
+        nn__field(&o, pre, s, m, width, left, zero);
+    }
+    if (o.n) o.b[o.k < o.n ? o.k : o.n - 1] = '\0';
+    return (int)o.k;
+}
+static int nn__snprintf(char *b, size_t n, const char *fmt, ...) {
+    int r; va_list ap;
+    va_start(ap, fmt); r = nn__vsnprintf(b, n, fmt, ap); va_end(ap);
+    return r;
+}
+#endif
+
 /* ==== memory ==== */
 /* the context, the step arena, the RNG, tensor storage and creation */
+static void nn__err_noctx(const char *fn, const char *what);
+
+/* ---- memory from a buffer you give (nn_use_buffer) ----
+   First fit over an address-ordered free list; a freed block merges with free neighbours.
+   Every block starts with a 16-byte header holding its size (header included); a free one
+   also holds the next free block. Blocks made before nn_use_buffer go back to the heap. */
+typedef struct nn__fblk { size_t size; struct nn__fblk *next; } nn__fblk;
+#define NN__BUF_HDR ((size_t)16)
+static struct { char *base; size_t size, in_use, peak; int64_t live; nn__fblk *free; } nn__ubuf;
+#ifdef NN__THREADS
+static pthread_mutex_t nn__buf_mu = PTHREAD_MUTEX_INITIALIZER;
+#define NN__BUF_LOCK() pthread_mutex_lock(&nn__buf_mu)
+#define NN__BUF_UNLOCK() pthread_mutex_unlock(&nn__buf_mu)
+#else
+#define NN__BUF_LOCK() ((void)0)
+#define NN__BUF_UNLOCK() ((void)0)
+#endif
+
+static int nn__in_buf(const void *p) {
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)nn__ubuf.base;
+    return nn__ubuf.base && a >= b && a - b < nn__ubuf.size;
+}
+static void *nn__buf_alloc(size_t n) {
+    nn__fblk **at, *f;
+    size_t need;
+    if (n > nn__ubuf.size) return NULL;
+    need = (n + NN__BUF_HDR + NN__BUF_HDR - 1) & ~(NN__BUF_HDR - 1);
+    for (at = &nn__ubuf.free; (f = *at) != NULL; at = &f->next) {
+        if (f->size < need) continue;
+        if (f->size - need >= 2 * NN__BUF_HDR) {        /* split: the rest stays free */
+            nn__fblk *rest = NN__CAST(nn__fblk *, NN__CAST(void *, NN__CAST(char *, NN__CAST(void *, f)) + need));
+            rest->size = f->size - need; rest->next = f->next;
+            *at = rest; f->size = need;
+        } else *at = f->next;
+        nn__ubuf.in_use += f->size;
+        if (nn__ubuf.in_use > nn__ubuf.peak) nn__ubuf.peak = nn__ubuf.in_use;
+        nn__ubuf.live++;
+        return NN__CAST(char *, NN__CAST(void *, f)) + NN__BUF_HDR;
+    }
+    return NULL;
+}
+static void nn__buf_release(void *p) {
+    nn__fblk *b = NN__CAST(nn__fblk *, NN__CAST(void *, NN__CAST(char *, p) - NN__BUF_HDR)), *prev = NULL, *f;
+    nn__ubuf.in_use -= b->size;
+    nn__ubuf.live--;
+    for (f = nn__ubuf.free; f && f < b; f = f->next) prev = f;
+    b->next = f;
+    if (f && NN__CAST(char *, NN__CAST(void *, b)) + b->size == NN__CAST(char *, NN__CAST(void *, f))) {
+        b->size += f->size; b->next = f->next;
+    }
+    if (prev && NN__CAST(char *, NN__CAST(void *, prev)) + prev->size == NN__CAST(char *, NN__CAST(void *, b))) {
+        prev->size += b->size; prev->next = b->next;
+    } else if (prev) prev->next = b;
+    else nn__ubuf.free = b;
+}
+static void *nn__malloc(size_t n) {
+    void *p;
+    NN__BUF_LOCK();
+    p = nn__ubuf.base ? nn__buf_alloc(n) : NN_MALLOC(n);
+    NN__BUF_UNLOCK();
+    return p;
+}
+static void nn__free(void *p) {
+    if (!p) return;
+    NN__BUF_LOCK();
+    if (nn__in_buf(p)) nn__buf_release(p); else NN_FREE(p);
+    NN__BUF_UNLOCK();
+}
+static void *nn__realloc(void *p, size_t n) {
+    void *q = NULL;
+    if (!p) return nn__malloc(n);
+    NN__BUF_LOCK();
+    if (!nn__in_buf(p)) q = NN_REALLOC(p, n);
+    else {
+        size_t have = NN__CAST(nn__fblk *, NN__CAST(void *, NN__CAST(char *, p) - NN__BUF_HDR))->size - NN__BUF_HDR;
+        if (n <= have) q = p;
+        else if ((q = nn__buf_alloc(n)) != NULL) { memcpy(q, p, have); nn__buf_release(p); }
+    }
+    NN__BUF_UNLOCK();
+    return q;
+}
+
+NN_API int nn_use_buffer(void *buf, size_t bytes) {
+    uintptr_t a = (uintptr_t)buf, skip = (NN__BUF_HDR - (a & (NN__BUF_HDR - 1))) & (NN__BUF_HDR - 1);
+    int ok = 1;
+    NN__BUF_LOCK();
+    if (nn__ubuf.live > 0) {
+        ok = 0;
+        nn__err_noctx("nn_use_buffer", "the buffer in use still holds blocks; free every context, tensor, "
+                                       "module, optimizer and dataset made from it first");
+    } else if (!buf && bytes) {
+        ok = 0; nn__err_noctx("nn_use_buffer", "buf is NULL; give a buffer, or NULL and 0 to go back to the heap");
+    } else if (buf && (bytes < 256 + skip)) {
+        ok = 0; nn__err_noctx("nn_use_buffer", "bytes is less than 256; give a bigger buffer");
+    } else if (!buf) {
+        memset(&nn__ubuf, 0, sizeof nn__ubuf);
+    } else {
+        nn__ubuf.base = NN__CAST(char *, buf) + skip;
+        nn__ubuf.size = (bytes - skip) & ~(NN__BUF_HDR - 1);
+        nn__ubuf.in_use = nn__ubuf.peak = 0; nn__ubuf.live = 0;
+        nn__ubuf.free = NN__CAST(nn__fblk *, NN__CAST(void *, nn__ubuf.base));
+        nn__ubuf.free->size = nn__ubuf.size; nn__ubuf.free->next = NULL;
+    }
+    NN__BUF_UNLOCK();
+    return ok;
+}
+NN_API size_t nn_buffer_in_use(void) { return nn__ubuf.in_use; }
+NN_API size_t nn_buffer_peak(void) { return nn__ubuf.peak; }
 
 /* tensor flags: who owns it; a non-leaf's grad kept (retain_grad); its graph used by a backward */
 enum { NN__PERSISTENT = 1u, NN__ARENA = 2u, NN__RETAIN_GRAD = 4u, NN__GRAPH_FREED = 8u,
@@ -1233,10 +1525,10 @@ static void nn__mem_give(nn_ctx *ctx, size_t bytes) { ctx->mem_bytes -= bytes <=
 static void nn__mem_why(nn_ctx *ctx, char *buf, size_t n) {
     size_t k = strlen(buf);
     if (k < n && ctx->refused == 1)
-        snprintf(buf + k, n - k, ": memory limit: %llu bytes would be in use, the limit is %llu (nn_set_memory_limit)",
+        nn__snprintf(buf + k, n - k, ": memory limit: %llu bytes would be in use, the limit is %llu (nn_set_memory_limit)",
                  (unsigned long long)ctx->refused_at, (unsigned long long)ctx->mem_limit);
     else if (k < n)
-        snprintf(buf + k, n - k, ": %llu bytes in one allocation is more than this machine's memory (%llu bytes)",
+        nn__snprintf(buf + k, n - k, ": %llu bytes in one allocation is more than this machine's memory (%llu bytes)",
                  (unsigned long long)ctx->refused_at, (unsigned long long)ctx->phys_bytes);
     ctx->refused = 0;
 }
@@ -1247,7 +1539,7 @@ static void nn__err(nn_ctx *ctx, const char *fmt, ...) {
     va_list ap;
     if (!ctx) return;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    nn__vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (ctx->refused) nn__mem_why(ctx, buf, sizeof buf);
     if (!ctx->has_error) { memcpy(ctx->error, buf, sizeof buf); ctx->has_error = 1; }
@@ -1262,20 +1554,20 @@ static void nn__null_arg(const nn_tensor *other, const char *fn, const char *nam
 /* "(64, 784)" */
 static const char *nn__shape_str(const nn_tensor *t, char *buf, size_t n) {
     size_t k = 0; int i;
-    if (!t) { snprintf(buf, n, "NULL"); return buf; }
-    k += (size_t)snprintf(buf + k, n - k, "(");
+    if (!t) { nn__snprintf(buf, n, "NULL"); return buf; }
+    k += (size_t)nn__snprintf(buf + k, n - k, "(");
     for (i = 0; i < t->ndim && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)t->shape[i]);
-    if (k < n) snprintf(buf + k, n - k, t->ndim == 1 ? ",)" : ")");
+        k += (size_t)nn__snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    if (k < n) nn__snprintf(buf + k, n - k, t->ndim == 1 ? ",)" : ")");
     return buf;
 }
 #define NN__SHAPE(t, buf) nn__shape_str((t), (buf), sizeof(buf))
 
 NN_API nn_ctx *nn_ctx_new(void) {
-    nn_ctx *ctx = NN__CAST(nn_ctx *, NN_MALLOC(sizeof(nn_ctx)));
+    nn_ctx *ctx = NN__CAST(nn_ctx *, nn__malloc(sizeof(nn_ctx)));
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);
-    ctx->min_block = (size_t)1 << 20;
+    ctx->min_block = NN_ARENA_MIN_BLOCK;
     ctx->warn_at = (size_t)1 << 30;
     ctx->gen = 1;
     ctx->grad_enabled = 1;
@@ -1299,22 +1591,22 @@ NN_API void nn_ctx_free(nn_ctx *ctx) {
     nn__workers_free(ctx->pool);
     ctx->pool = NULL;
     nn__release_held(ctx, NULL);
-    for (b = ctx->head; b; b = next) { next = b->next; nn__mem_give(ctx, sizeof(nn__block) + b->cap + 64); NN_FREE(b); }
+    for (b = ctx->head; b; b = next) { next = b->next; nn__mem_give(ctx, sizeof(nn__block) + b->cap + 64); nn__free(b); }
     ctx->head = ctx->cur = NULL;
     if (ctx->hcur) {
-        for (c = ctx->hcur->next; c != ctx->hcur; c = cn) { cn = c->next; NN_FREE(c); }
-        NN_FREE(ctx->hcur);
+        for (c = ctx->hcur->next; c != ctx->hcur; c = cn) { cn = c->next; nn__free(c); }
+        nn__free(ctx->hcur);
         ctx->hcur = NULL;
     }
     if (ctx->live_tensors > 0) { ctx->freed = 1; return; }   /* the last nn_free of them frees it */
-    NN_FREE(ctx);
+    nn__free(ctx);
 }
 
 /* A ring chunk inserted after the current one. */
 static nn__hchunk *nn__hchunk_insert(nn_ctx *ctx) {
     nn__hchunk *c;
     if (!nn__mem_take(ctx, sizeof(nn__hchunk))) return NULL;
-    c = NN__CAST(nn__hchunk *, NN_MALLOC(sizeof(nn__hchunk)));
+    c = NN__CAST(nn__hchunk *, nn__malloc(sizeof(nn__hchunk)));
     if (!c) { nn__mem_give(ctx, sizeof(nn__hchunk)); return NULL; }
     c->last_gen = 0;
     if (ctx->hcur) { c->next = ctx->hcur->next; ctx->hcur->next = c; }
@@ -1341,7 +1633,7 @@ static void nn__arena_note(nn_ctx *ctx, size_t need) {
     if (ctx->in_use > ctx->peak) ctx->peak = ctx->in_use;
     if (ctx->in_use > ctx->warn_at && ctx->log) {
         char msg[256];
-        snprintf(msg, sizeof msg, "warning: the step arena holds %.0f MB since the last nn_arena_reset; "
+        nn__snprintf(msg, sizeof msg, "warning: the step arena holds %.0f MB since the last nn_arena_reset; "
                  "call nn_arena_reset(ctx) once per training step, or memory grows without bound", ctx->in_use / 1e6);
         ctx->log(ctx->log_user, msg);
         ctx->warn_at *= 2;
@@ -1374,7 +1666,7 @@ static void *nn__arena_alloc(nn_ctx *ctx, size_t bytes) {
         if (cap > room && room >= need) cap = room;
     }
     if (cap > SIZE_MAX - sizeof(nn__block) - 64 || !nn__mem_take(ctx, sizeof(nn__block) + cap + 64)) return NULL;
-    b = NN__CAST(nn__block *, NN_MALLOC(sizeof(nn__block) + cap + 64));
+    b = NN__CAST(nn__block *, nn__malloc(sizeof(nn__block) + cap + 64));
     if (!b) { nn__mem_give(ctx, sizeof(nn__block) + cap + 64); return NULL; }
     b->cap = cap; b->used = need;
     b->mem = NN__CAST(char *, NN__CAST(void *, b + 1));
@@ -1407,7 +1699,7 @@ NN_API void nn_arena_reset(nn_ctx *ctx) {
     ctx->free_grads = NULL;
     if (ctx->warn_at > ((size_t)1 << 30)) ctx->warn_at = (size_t)1 << 30;
     if (ctx->head && ctx->head->next) {       /* merge the chain into one block */
-        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; nn__mem_give(ctx, sizeof(nn__block) + b->cap + 64); NN_FREE(b); }
+        for (b = ctx->head; b; b = next) { next = b->next; total += b->cap; nn__mem_give(ctx, sizeof(nn__block) + b->cap + 64); nn__free(b); }
         ctx->head = ctx->cur = NULL;
         ctx->min_block = total;
         if (nn__arena_alloc(ctx, 1)) ctx->head->used = 0;
@@ -1580,8 +1872,8 @@ static int64_t nn__check_shape(nn_ctx *ctx, const char *fn, int ndim, const int6
 
 static const size_t nn__dtype_bytes[NN_DTYPE_COUNT] = { 4, 8, 2, 2 };
 static const char *const nn__dtype_str[NN_DTYPE_COUNT] = { "float32", "int64", "float16", "bfloat16" };
-NN_API size_t nn_dtype_size(nn_dtype dtype) { return (int)dtype >= 0 && dtype < NN_DTYPE_COUNT ? nn__dtype_bytes[dtype] : 0; }
-NN_API const char *nn_dtype_name(nn_dtype dtype) { return (int)dtype >= 0 && dtype < NN_DTYPE_COUNT ? nn__dtype_str[dtype] : "?"; }
+NN_API size_t nn_dtype_size(nn_dtype dtype) { return (unsigned)dtype < (unsigned)NN_DTYPE_COUNT ? nn__dtype_bytes[dtype] : 0; }
+NN_API const char *nn_dtype_name(nn_dtype dtype) { return (unsigned)dtype < (unsigned)NN_DTYPE_COUNT ? nn__dtype_str[dtype] : "?"; }
 
 static void nn__init_header(nn_tensor *t, nn_ctx *ctx, int ndim, const int64_t *shape, int64_t numel) {
     memset(t, 0, sizeof *t);
@@ -1603,7 +1895,7 @@ static nn_tensor *nn__new_persistent_dtype(nn_ctx *ctx, const char *fn, int ndim
     if ((uint64_t)n > (SIZE_MAX - head - 64) / es) { nn__err(ctx, "%s: %lld elements do not fit in memory", fn, (long long)n); return NULL; }
     bytes = head + (size_t)n * es + 64;
     if (!nn__mem_take(ctx, bytes)) { nn__err(ctx, "%s: cannot allocate %lld elements of %s", fn, (long long)n, nn_dtype_name(dtype)); return NULL; }
-    mem = NN__CAST(char *, NN_MALLOC(bytes));
+    mem = NN__CAST(char *, nn__malloc(bytes));
     if (!mem) { nn__mem_give(ctx, bytes); nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
     ctx->live_tensors++;
     t = NN__CAST(nn_tensor *, (void *)mem);
@@ -1653,8 +1945,8 @@ NN_API void nn_free(nn_tensor *t) {
     nn_free(t->grad);
     ctx = t->ctx;
     nn__mem_give(ctx, t->alloc_bytes);
-    NN_FREE(t);
-    if (--ctx->live_tensors == 0 && ctx->freed) NN_FREE(ctx);   /* nn_ctx_free ran before */
+    nn__free(t);
+    if (--ctx->live_tensors == 0 && ctx->freed) nn__free(ctx);   /* nn_ctx_free ran before */
 }
 
 /* A tensor from the step arena used after nn_arena_reset: its memory now holds other tensors. */
@@ -1984,9 +2276,7 @@ NN_API int nn_set_cpu_capability(nn_ctx *ctx, const char *name) {
 typedef void (*nn__task_fn)(void *arg, int64_t task, int tid);
 #define NN__MAX_THREADS 256
 
-#if !defined(NN_NO_THREADS) && (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
-#define NN__THREADS 1
-#include <pthread.h>
+#ifdef NN__THREADS
 
 typedef struct nn__worker { nn__workers *pool; int tid; pthread_t th; } nn__worker;
 struct nn__workers {
@@ -2057,19 +2347,19 @@ static void nn__workers_free(nn__workers *p) {
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
-    NN_FREE(p);
+    nn__free(p);
 }
 
 /* a pool of n - 1 workers; fewer when the OS gives fewer threads */
 static nn__workers *nn__workers_new(int n) {
-    nn__workers *p = NN__CAST(nn__workers *, NN_MALLOC(sizeof(nn__workers)));
+    nn__workers *p = NN__CAST(nn__workers *, nn__malloc(sizeof(nn__workers)));
     int i;
     if (!p) return NULL;
     memset(p, 0, sizeof *p);
-    if (pthread_mutex_init(&p->mu, NULL) != 0) { NN_FREE(p); return NULL; }
-    if (pthread_cond_init(&p->wake, NULL) != 0) { pthread_mutex_destroy(&p->mu); NN_FREE(p); return NULL; }
+    if (pthread_mutex_init(&p->mu, NULL) != 0) { nn__free(p); return NULL; }
+    if (pthread_cond_init(&p->wake, NULL) != 0) { pthread_mutex_destroy(&p->mu); nn__free(p); return NULL; }
     if (pthread_cond_init(&p->done, NULL) != 0) {
-        pthread_cond_destroy(&p->wake); pthread_mutex_destroy(&p->mu); NN_FREE(p); return NULL;
+        pthread_cond_destroy(&p->wake); pthread_mutex_destroy(&p->mu); nn__free(p); return NULL;
     }
     for (i = 0; i < n - 1; i++) {
         p->w[i].pool = p; p->w[i].tid = i + 1;
@@ -2771,13 +3061,22 @@ typedef struct nn__gemm_job {
     int64_t j0, nc, p0, kc, tiles_j, panels;   /* the current block of B: columns j0.., rows p0.. */
     const float *A, *B;
     float *C, *Bp, *ws;            /* Bp: the packed block of B, shared by every task */
-    size_t ws_floats;              /* per thread */
+    size_t ws_floats, a_off;       /* per thread; where its rows of A start in it */
     int add, cap;
 } nn__gemm_job;
 
-/* floats of packing space per thread (thread 0's also holds the shared block of B) */
-static size_t nn__gemm_ws_floats(const nn__gemm_isa *isa) {
-    return (size_t)(isa->mc + isa->mr) * isa->kc + (size_t)isa->kc * (isa->nc + isa->nr);
+/* the packing space per thread for a product of (M, K) by (K, N): the block of B first (thread
+   0's is the shared one), then the rows of A; no more than the product needs, so a small
+   product on a small machine takes little */
+static size_t nn__gemm_b_floats(const nn__gemm_isa *isa, int64_t N, int64_t K) {
+    int64_t kc = K < isa->kc ? (K > 0 ? K : 1) : isa->kc, nc = (N + isa->nr - 1) / isa->nr * isa->nr;
+    if (nc > isa->nc) nc = isa->nc;
+    return (size_t)kc * (size_t)(nc + isa->nr);
+}
+static size_t nn__gemm_ws_floats(const nn__gemm_isa *isa, int64_t M, int64_t N, int64_t K) {
+    int64_t kc = K < isa->kc ? (K > 0 ? K : 1) : isa->kc, mc = (M + isa->mr - 1) / isa->mr * isa->mr;
+    if (mc > isa->mc) mc = isa->mc;
+    return (size_t)(mc + isa->mr) * (size_t)kc + nn__gemm_b_floats(isa, N, K);
 }
 
 /* task t packs NR panels t*jchunk.. of the current block of B */
@@ -2814,7 +3113,7 @@ static void nn__gemm_task(void *arg, int64_t t, int tid) {
     const nn__gemm_isa *isa = g->isa;
     int64_t i0 = (t / g->tiles_j) * g->mc, mc = g->M - i0 < g->mc ? g->M - i0 : g->mc;
     int64_t jlo = (t % g->tiles_j) * g->jchunk * isa->nr, jhi = jlo + g->jchunk * isa->nr < g->nc ? jlo + g->jchunk * isa->nr : g->nc;
-    float *Ap = g->ws + (size_t)tid * g->ws_floats + (size_t)isa->kc * (isa->nc + isa->nr);
+    float *Ap = g->ws + (size_t)tid * g->ws_floats + g->a_off;
     nn__pack_a(Ap, g->A + i0 * g->ars + g->p0 * g->acs, g->ars, g->acs, mc, g->kc, isa->mr, g->cap);
     nn__gemm_micro(g, Ap, g->Bp + jlo * g->kc, g->kc, g->add, i0, mc, g->j0 + jlo, jhi - jlo);
 }
@@ -2827,7 +3126,7 @@ static void nn__gemm_task_own(void *arg, int64_t t, int tid) {
     const nn__gemm_isa *isa = g->isa;
     int64_t i0 = (t / g->tiles_j) * g->mc, mc = g->M - i0 < g->mc ? g->M - i0 : g->mc, p0, kc;
     int64_t jlo = (t % g->tiles_j) * g->jchunk * isa->nr, jhi = jlo + g->jchunk * isa->nr < g->N ? jlo + g->jchunk * isa->nr : g->N;
-    float *Bp = g->ws + (size_t)tid * g->ws_floats, *Ap = Bp + (size_t)isa->kc * (isa->nc + isa->nr);
+    float *Bp = g->ws + (size_t)tid * g->ws_floats, *Ap = Bp + g->a_off;
     for (p0 = 0; p0 < g->K; p0 += isa->kc) {
         kc = g->K - p0 < isa->kc ? g->K - p0 : isa->kc;
         nn__pack_b(Bp, g->B + p0 * g->brs + jlo * g->bcs, g->brs, g->bcs, kc, jhi - jlo, isa->nr, g->cap);
@@ -3035,7 +3334,7 @@ static int nn__gemm_cblas(int64_t M, int64_t N, int64_t K, const float *A, int64
 #endif
 
 /* C (M, N) = or += A (M, K) @ B (K, N), strides as nn__gemm_ref. ws: packing space of
-   nn__gemm_ws_floats(isa) floats for each of `threads` threads (threads 1: run here, no
+   nn__gemm_ws_floats(isa, M, N, K) floats (or more) for each of `threads` threads (threads 1: run here, no
    pool: what a task of another parallel loop uses). */
 static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M, int64_t N, int64_t K,
                          const float *A, int64_t ars, int64_t acs, const float *B, int64_t brs, int64_t bcs,
@@ -3056,7 +3355,8 @@ static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M
     }
     memset(&g, 0, sizeof g);
     g.isa = isa; g.M = M; g.N = N; g.K = K; g.A = A; g.ars = ars; g.acs = acs; g.B = B; g.brs = brs; g.bcs = bcs;
-    g.C = C; g.ldc = ldc; g.cap = cap; g.ws = ws; g.ws_floats = nn__gemm_ws_floats(isa);
+    g.C = C; g.ldc = ldc; g.cap = cap; g.ws = ws; g.ws_floats = nn__gemm_ws_floats(isa, M, N, K);
+    g.a_off = nn__gemm_b_floats(isa, N, K);
     g.Bp = ws;                                       /* thread 0's B area */
     g.mc = isa->mc;
     tiles_m = (M + g.mc - 1) / g.mc;
@@ -3118,11 +3418,11 @@ static int nn__gemm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K,
 #endif
     if (!ctx) { nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return 1; }
     mark = nn__arena_mark(ctx);
-    ws = NN__CAST(float *, nn__arena_alloc(ctx, nn__gemm_ws_floats(isa) * (size_t)threads * sizeof(float)));
+    ws = NN__CAST(float *, nn__arena_alloc(ctx, nn__gemm_ws_floats(isa, M, N, K) * (size_t)threads * sizeof(float)));
     if (!ws) {
         nn__arena_rewind(ctx, mark);
         nn__err(ctx, "out of memory for a matrix product's packing space (%zu bytes)",
-                nn__gemm_ws_floats(isa) * (size_t)threads * sizeof(float));
+                nn__gemm_ws_floats(isa, M, N, K) * (size_t)threads * sizeof(float));
         return 0;
     }
     nn__gemm_run(ctx, cap, threads, ws, M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
@@ -4472,7 +4772,9 @@ static void nn__conv_job_init(nn__conv_job *j, const nn_tensor *y, const nn_tens
 }
 /* per-thread space for `bufs` (K, P) buffers and the GEMM; 0 when out of memory */
 static int nn__conv_ws(nn__conv_job *j, int bufs, int threads) {
-    j->ws_floats = (size_t)bufs * (size_t)(j->K * j->P) + nn__gemm_ws_floats(nn__isa(j->cap)) * (size_t)j->gemm_threads;
+    j->ws_floats = (size_t)bufs * (size_t)(j->K * j->P) + nn__gemm_ws_floats(nn__isa(j->cap),   /* its three products' largest */
+        j->Og > j->K ? j->Og : j->K, j->P > j->K ? j->P : j->K, j->K > j->P ? (j->K > j->Og ? j->K : j->Og) : (j->P > j->Og ? j->P : j->Og))
+        * (size_t)j->gemm_threads;
     j->ws_floats = (j->ws_floats + 15) & ~(size_t)15;
     j->ws = nn__scratch(j->ctx, (int64_t)(j->ws_floats * (size_t)threads));
     return j->ws != NULL;
@@ -5228,11 +5530,11 @@ static const nn__kernels *nn__kernels_for(nn_tensor *y) {
 /* One input for a message: `(2, 3) "x", a leaf` or `(2, 3), made by sub (op #2)`. */
 static void nn__describe(const nn_tensor *x, char *buf, size_t n) {
     char s[128];
-    if (!x) { snprintf(buf, n, "NULL"); return; }
+    if (!x) { nn__snprintf(buf, n, "NULL"); return; }
     if (x->op == NN_OP_LEAF)
-        snprintf(buf, n, "%s%s%s%s, a leaf", NN__SHAPE(x, s), x->name[0] ? " \"" : "", x->name, x->name[0] ? "\"" : "");
+        nn__snprintf(buf, n, "%s%s%s%s, a leaf", NN__SHAPE(x, s), x->name[0] ? " \"" : "", x->name, x->name[0] ? "\"" : "");
     else
-        snprintf(buf, n, "%s%s%s%s, made by %s (op #%lld)", NN__SHAPE(x, s), x->name[0] ? " \"" : "", x->name,
+        nn__snprintf(buf, n, "%s%s%s%s, made by %s (op #%lld)", NN__SHAPE(x, s), x->name[0] ? " \"" : "", x->name,
                  x->name[0] ? "\"" : "", nn_op_name(x->op), (long long)x->seq);
 }
 
@@ -5247,7 +5549,7 @@ static int nn__anomaly_forward(nn_tensor *y) {
     ins[0] = 0;
     for (i = 0; i < y->nsrc && k < sizeof ins; i++) {
         nn__describe(y->src[i], one, sizeof one);
-        k += (size_t)snprintf(ins + k, sizeof ins - k, "%sinput %d %s", i ? "; " : "", i, one);
+        k += (size_t)nn__snprintf(ins + k, sizeof ins - k, "%sinput %d %s", i ? "; " : "", i, one);
     }
     nn__err(y->ctx, "%s: anomaly: %s returned %s values (element %lld of its output %s) from finite inputs: %s; "
             "it is op #%lld since the last nn_arena_reset (nn_set_detect_anomaly)", y->fn ? y->fn : "nn_forward",
@@ -5573,7 +5875,7 @@ struct nn__mod_child { char *name; nn_module *m; };                  /* a regist
 
 static char *nn__mod_strdup(const char *s) {
     size_t n = strlen(s) + 1;
-    char *p = NN__CAST(char *, NN_MALLOC(n));
+    char *p = NN__CAST(char *, nn__malloc(n));
     if (p) memcpy(p, s, n);
     return p;
 }
@@ -5587,7 +5889,7 @@ static void *nn__mod_grow(nn_ctx *ctx, const char *fn, void *p, int *cap, int ne
         if (c > INT_MAX / 2) { nn__err(ctx, "%s: more than %d entries", fn, INT_MAX / 2); return NULL; }
         c *= 2;
     }
-    q = NN_REALLOC(p, (size_t)c * elem);
+    q = nn__realloc(p, (size_t)c * elem);
     if (!q) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     *cap = c;
     return q;
@@ -5601,7 +5903,7 @@ static nn_module *nn__module_alloc(nn_ctx *ctx, const char *fn, const char *type
     if (!ctx) return NULL;
     if (!type) type = "Module";
     tl = strlen(type) + 1;
-    m = NN__CAST(nn_module *, NN_MALLOC(size + tl));
+    m = NN__CAST(nn_module *, nn__malloc(size + tl));
     if (!m) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     memset(m, 0, size);
     memcpy(NN__CAST(char *, NN__CAST(void *, m)) + size, type, tl);
@@ -5654,17 +5956,17 @@ static void nn__module_release(nn_module *m) {
     for (k = 0; k < m->nkid; k++) {
         m->kid[k].m->nparents--;
         nn__module_release(m->kid[k].m);
-        NN_FREE(m->kid[k].name);
+        nn__free(m->kid[k].name);
     }
     for (k = 0; k < m->nslot; k++) {
         nn_free(m->slot[k].t);
-        NN_FREE(m->slot[k].name);
+        nn__free(m->slot[k].name);
     }
-    NN_FREE(m->kid);
-    NN_FREE(m->slot);
-    NN_FREE(m->state);
-    NN_FREE(m->state_names);
-    NN_FREE(m);
+    nn__free(m->kid);
+    nn__free(m->slot);
+    nn__free(m->state);
+    nn__free(m->state_names);
+    nn__free(m);
 }
 
 NN_API nn_module *nn_module_retain(nn_module *m) {
@@ -5881,11 +6183,11 @@ NN_API nn_module *nn_sequential_new(nn_ctx *ctx, nn_module **mods, int n) {
     if (!p) { nn__module_release(m); return NULL; }
     m->kid = NN__CAST(nn__mod_child *, p);
     for (k = 0; k < n; k++) {   /* names first: nothing can fail once a module is linked */
-        snprintf(nm, sizeof nm, "%d", k);
+        nn__snprintf(nm, sizeof nm, "%d", k);
         m->kid[k].name = nn__mod_strdup(nm);
         if (!m->kid[k].name) {
             nn__err(ctx, "%s: out of memory", fn);
-            while (k-- > 0) NN_FREE(m->kid[k].name);
+            while (k-- > 0) nn__free(m->kid[k].name);
             nn__module_release(m);
             return NULL;
         }
@@ -5996,19 +6298,19 @@ static int nn__mod_state_build(nn_module *m) {
     nn__mod_state_walk w;
     memset(&w, 0, sizeof w);
     nn__mod_state_count(m, 0, &w);
-    NN_FREE(m->state); NN_FREE(m->state_names);
-    m->state = NN__CAST(nn_state_entry *, NN_MALLOC((size_t)(w.n ? w.n : 1) * sizeof(nn_state_entry)));
-    m->state_names = NN__CAST(char *, NN_MALLOC(w.bytes + 1));
-    w.prefix = NN__CAST(char *, NN_MALLOC(w.max_prefix + 1));
+    nn__free(m->state); nn__free(m->state_names);
+    m->state = NN__CAST(nn_state_entry *, nn__malloc((size_t)(w.n ? w.n : 1) * sizeof(nn_state_entry)));
+    m->state_names = NN__CAST(char *, nn__malloc(w.bytes + 1));
+    w.prefix = NN__CAST(char *, nn__malloc(w.max_prefix + 1));
     if (!m->state || !m->state_names || !w.prefix) {
         nn__err(m->ctx, "nn_module_state: out of memory");
-        NN_FREE(m->state); NN_FREE(m->state_names); NN_FREE(w.prefix);
+        nn__free(m->state); nn__free(m->state_names); nn__free(w.prefix);
         m->state = NULL; m->state_names = NULL; m->nstate = 0;
         return 0;
     }
     w.e = m->state; w.names = m->state_names; w.n = 0; w.bytes = 0;
     nn__mod_state_fill(m, 0, &w);
-    NN_FREE(w.prefix);
+    nn__free(w.prefix);
     m->nstate = w.n;
     return 1;
 }
@@ -6109,15 +6411,15 @@ static char *nn__mod_summary_path(nn__mod_summary *s, const nn_module *m) {
         if (f->m->kid[k].m == m) { name = f->m->kid[k].name; f->cursor = k + 1; break; }
     }
     len = strlen(f->path) + strlen(name) + 2;
-    p = NN__CAST(char *, NN_MALLOC(len));
-    if (p) snprintf(p, len, "%s%s%s", f->path, f->path[0] ? "." : "", name);
+    p = NN__CAST(char *, nn__malloc(len));
+    if (p) nn__snprintf(p, len, "%s%s%s", f->path, f->path[0] ? "." : "", name);
     return p;
 }
 
 static void nn__mod_summary_line(const nn_module *m, const char *path, nn_tensor *const *out, int nout) {
     char s[128], label[256]; int64_t np = 0; int k;
     for (k = 0; k < m->nslot; k++) if (!m->slot[k].is_buffer) np += m->slot[k].t->numel;
-    snprintf(label, sizeof label, "%s (%s)", path[0] ? path : "-", m->type);
+    nn__snprintf(label, sizeof label, "%s (%s)", path[0] ? path : "-", m->type);
     printf("%-32s %-24s %12lld\n", label, nout > 0 ? NN__SHAPE(out[0], s) : "-", (long long)np);
 }
 
@@ -6135,7 +6437,7 @@ static int nn__mod_summary_forward(nn_module *m, nn_tensor *const *in, int nin, 
     n = nn__mod_call_forward(m, in, nin, out, nout);
     s->n--;
     if (m->nkid == 0 && n >= 0) nn__mod_summary_line(m, path, out, nout);
-    NN_FREE(path);
+    nn__free(path);
     return n;
 }
 
@@ -6151,7 +6453,7 @@ NN_API void nn_module_summary(nn_module *m, nn_tensor *example_input) {
     nn_forward_n(m, &example_input, 1, &y, 1);
     nn_set_grad_enabled(m->ctx, old);
     nn__mod_summary_mark(m, NULL);
-    NN_FREE(s.f);
+    nn__free(s.f);
     printf("%s: output %s\nTotal params: %lld\n", m->type, NN__SHAPE(y, sh), (long long)total);
 }
 #endif
@@ -6825,7 +7127,7 @@ static int nn__grow_groups(nn_optim *o) {
     int cap = o->cap_groups ? 2 * o->cap_groups : 4;
     nn__group *gs;
     if (o->ngroups < o->cap_groups) return 1;
-    gs = NN__CAST(nn__group *, NN_REALLOC(o->groups, (size_t)cap * sizeof(nn__group)));
+    gs = NN__CAST(nn__group *, nn__realloc(o->groups, (size_t)cap * sizeof(nn__group)));
     if (!gs) return 0;
     o->groups = gs;
     o->cap_groups = cap;
@@ -6845,12 +7147,12 @@ static int nn__add_group(nn_optim *o, const char *fn, nn_tensor **params, int n,
     if (!nn__grow_groups(o)) { nn__err(o->ctx, "%s: out of memory", fn); return -1; }
     g = &o->groups[o->ngroups];
     memset(g, 0, sizeof *g);
-    g->params = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * sizeof(nn_tensor *)));
-    g->state = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * 3 * sizeof(nn_tensor *)));
-    g->step = NN__CAST(int64_t *, NN_MALLOC((size_t)n * sizeof(int64_t)));
-    g->fresh = NN__CAST(unsigned char *, NN_MALLOC((size_t)n));
+    g->params = NN__CAST(nn_tensor **, nn__malloc((size_t)n * sizeof(nn_tensor *)));
+    g->state = NN__CAST(nn_tensor **, nn__malloc((size_t)n * 3 * sizeof(nn_tensor *)));
+    g->step = NN__CAST(int64_t *, nn__malloc((size_t)n * sizeof(int64_t)));
+    g->fresh = NN__CAST(unsigned char *, nn__malloc((size_t)n));
     if (!g->params || !g->state || !g->step || !g->fresh) {
-        NN_FREE(g->params); NN_FREE(g->state); NN_FREE(g->step); NN_FREE(g->fresh);
+        nn__free(g->params); nn__free(g->state); nn__free(g->step); nn__free(g->fresh);
         nn__err(o->ctx, "%s: out of memory", fn);
         return -1;
     }
@@ -6876,7 +7178,7 @@ static nn_optim *nn__optim_new(const char *fn, int kind, nn_tensor **params, int
     nn_ctx *ctx = nn__params_ctx(fn, params, n);
     nn_optim *o;
     if (!ctx) return NULL;
-    o = NN__CAST(nn_optim *, NN_MALLOC(sizeof(nn_optim)));
+    o = NN__CAST(nn_optim *, nn__malloc(sizeof(nn_optim)));
     if (!o) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     memset(o, 0, sizeof *o);
     o->kind = kind;
@@ -6972,13 +7274,13 @@ NN_API void nn_optim_free(nn_optim *o) {
     if (!o) return;
     for (g = 0; g < o->ngroups; g++) {
         for (k = 0; k < 3 * o->groups[g].n; k++) nn_free(o->groups[g].state[k]);
-        NN_FREE(o->groups[g].params);
-        NN_FREE(o->groups[g].state);
-        NN_FREE(o->groups[g].step);
-        NN_FREE(o->groups[g].fresh);
+        nn__free(o->groups[g].params);
+        nn__free(o->groups[g].state);
+        nn__free(o->groups[g].step);
+        nn__free(o->groups[g].fresh);
     }
-    NN_FREE(o->groups);
-    NN_FREE(o);
+    nn__free(o->groups);
+    nn__free(o);
 }
 
 static int nn__group_ok(const nn_optim *o, const char *fn, int group) {
@@ -7178,12 +7480,12 @@ NN_API int nn_optim_step(nn_optim *o) {
         nn_tensor *p = o->groups[bg].params[bk];
         double gv = NN__F32(p->grad)[bad];
         nn__step_undo(o, 1);
-        if (p->name[0]) snprintf(name, sizeof name, " '%.24s'", p->name);
+        if (p->name[0]) nn__snprintf(name, sizeof name, " '%.24s'", p->name);
         else name[0] = 0;
         if (o->skip_nonfinite) {
             char msg[256];
             o->skipped++;
-            snprintf(msg, sizeof msg, "warning: nn_optim_step: skipped: parameter %d%s of group %d would become NaN or infinite "
+            nn__snprintf(msg, sizeof msg, "warning: nn_optim_step: skipped: parameter %d%s of group %d would become NaN or infinite "
                      "(element %lld, gradient %g); nothing was changed", bk, name, bg, (long long)bad, gv);
             if (o->ctx->log) o->ctx->log(o->ctx->log_user, msg);
             return 0;
@@ -7355,7 +7657,7 @@ static const nn__sched_fn nn__sched_lr_at[] = { nn__step_lr_at, nn__multi_step_l
 static nn_scheduler *nn__sched_new(const char *fn, int kind, nn_optim *o) {
     nn_scheduler *s;
     int g;
-    s = NN__CAST(nn_scheduler *, NN_MALLOC(sizeof(nn_scheduler)));
+    s = NN__CAST(nn_scheduler *, nn__malloc(sizeof(nn_scheduler)));
     if (!s) { nn__err(o->ctx, "%s: out of memory", fn); return NULL; }
     memset(s, 0, sizeof *s);
     s->kind = kind;
@@ -7406,7 +7708,7 @@ NN_API nn_scheduler *nn_multi_step_lr(nn_optim *o, const int64_t *milestones, in
     if (!o || !nn__check_milestones(o->ctx, fn, milestones, n)) return NULL;
     if (!nn__opt_finite(o->ctx, fn, "gamma", gamma)) return NULL;
     if (!(s = nn__sched_new(fn, NN__MULTI_STEP_LR, o))) return NULL;
-    s->milestones = NN__CAST(int64_t *, NN_MALLOC((size_t)(n ? n : 1) * sizeof(int64_t)));
+    s->milestones = NN__CAST(int64_t *, nn__malloc((size_t)(n ? n : 1) * sizeof(int64_t)));
     if (!s->milestones) { nn__err(o->ctx, "%s: out of memory", fn); nn_scheduler_free(s); return NULL; }
     if (n) memcpy(s->milestones, milestones, (size_t)n * sizeof(int64_t));
     s->nmilestones = n;
@@ -7548,7 +7850,7 @@ static int nn__sched_refused(const nn_scheduler *s, const char *fn) {
     nn_ctx *ctx = s->o->ctx;
     char msg[160];
     if (!ctx->has_error) return 0;
-    snprintf(msg, sizeof msg, "%s: refused: the context holds an error (nn_error); the learning rate was not changed", fn);
+    nn__snprintf(msg, sizeof msg, "%s: refused: the context holds an error (nn_error); the learning rate was not changed", fn);
     if (ctx->log) ctx->log(ctx->log_user, msg);
     return 1;
 }
@@ -7612,8 +7914,8 @@ NN_API void nn_scheduler_step_metric(nn_scheduler *s, float metric) {
 NN_API double nn_scheduler_last_lr(const nn_scheduler *s, int group) { return s ? nn_optim_lr(s->o, group) : NAN; }
 NN_API void nn_scheduler_free(nn_scheduler *s) {
     if (!s) return;
-    NN_FREE(s->milestones);
-    NN_FREE(s);
+    nn__free(s->milestones);
+    nn__free(s);
 }
 /* ==== serialisation ==== */
 /* safetensors files, models and training checkpoints */
@@ -7641,7 +7943,7 @@ static int nn__little_endian(void) { const uint16_t one = 1; return *(const unsi
 
 /* ---- a small JSON reader for the header ---- */
 typedef struct nn__json { const char *start, *p, *end; int ok; char msg[160]; } nn__json;
-static void nn__jfail(nn__json *j, const char *what) { if (j->ok) { j->ok = 0; snprintf(j->msg, sizeof j->msg, "%s at header byte %ld", what, (long)(j->p - j->start)); } }
+static void nn__jfail(nn__json *j, const char *what) { if (j->ok) { j->ok = 0; nn__snprintf(j->msg, sizeof j->msg, "%s at header byte %ld", what, (long)(j->p - j->start)); } }
 static void nn__jws(nn__json *j) { while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++; }
 static int nn__jchar(nn__json *j, char c) { nn__jws(j); if (j->p < j->end && *j->p == c) { j->p++; return 1; } return 0; }
 /* a string into a fresh heap buffer; simple escapes kept, \u as '?' */
@@ -7652,7 +7954,7 @@ static char *nn__jstring(nn__json *j) {
     s = ++j->p;
     while (j->p < j->end && *j->p != '"') { if (*j->p == '\\') j->p++; j->p++; }
     if (j->p >= j->end) { nn__jfail(j, "unterminated string"); return NULL; }
-    out = NN__CAST(char *, NN_MALLOC((size_t)(j->p - s) + 1));
+    out = NN__CAST(char *, nn__malloc((size_t)(j->p - s) + 1));
     if (!out) { nn__jfail(j, "out of memory"); return NULL; }
     for (; s < j->p; s++) {
         if (*s != '\\') { out[n++] = *s; continue; }
@@ -7690,7 +7992,7 @@ static int nn__jints(nn__json *j, int64_t *v, int max, int *n) {
 
 static int nn__st_fail(nn_safetensors *st, const char *fmt, const char *a, const char *b) {
     char msg[400];
-    snprintf(msg, sizeof msg, fmt, a ? a : "", b ? b : "");
+    nn__snprintf(msg, sizeof msg, fmt, a ? a : "", b ? b : "");
     nn__err(st->ctx, "nn_safetensors_open: %s: %s", st->path, msg);
     return 0;
 }
@@ -7703,19 +8005,19 @@ static int nn__st_parse(nn_safetensors *st, const char *h, int64_t hlen) {
     do {
         char *key = nn__jstring(&j);
         if (!key) break;
-        if (!nn__jchar(&j, ':')) { NN_FREE(key); nn__jfail(&j, "expected ':'"); break; }
+        if (!nn__jchar(&j, ':')) { nn__free(key); nn__jfail(&j, "expected ':'"); break; }
         if (!strcmp(key, "__metadata__")) {
-            NN_FREE(key);
+            nn__free(key);
             if (!nn__jchar(&j, '{')) { nn__jfail(&j, "__metadata__ is not an object"); break; }
             if (nn__jchar(&j, '}')) continue;
             do {
                 char *k = nn__jstring(&j), *v;
                 if (!k) break;
-                if (!nn__jchar(&j, ':') || !(v = nn__jstring(&j))) { NN_FREE(k); nn__jfail(&j, "metadata values must be strings"); break; }
+                if (!nn__jchar(&j, ':') || !(v = nn__jstring(&j))) { nn__free(k); nn__jfail(&j, "metadata values must be strings"); break; }
                 if (st->nmeta + 2 > st->meta_cap) {
                     int cap = st->meta_cap ? 2 * st->meta_cap : 32;
-                    char **m = NN__CAST(char **, NN_REALLOC(st->meta, (size_t)cap * sizeof(char *)));
-                    if (!m) { NN_FREE(k); NN_FREE(v); nn__jfail(&j, "out of memory"); break; }
+                    char **m = NN__CAST(char **, nn__realloc(st->meta, (size_t)cap * sizeof(char *)));
+                    if (!m) { nn__free(k); nn__free(v); nn__jfail(&j, "out of memory"); break; }
                     st->meta = m; st->meta_cap = cap;
                 }
                 st->meta[st->nmeta++] = k; st->meta[st->nmeta++] = v;
@@ -7727,8 +8029,8 @@ static int nn__st_parse(nn_safetensors *st, const char *h, int64_t hlen) {
             e.name = key; e.dtype = -1;
             if (st->n == st->cap) {
                 int cap = st->cap ? 2 * st->cap : 32;
-                nn__st_entry *ne = NN__CAST(nn__st_entry *, NN_REALLOC(st->e, (size_t)cap * sizeof(nn__st_entry)));
-                if (!ne) { NN_FREE(key); nn__jfail(&j, "out of memory"); break; }
+                nn__st_entry *ne = NN__CAST(nn__st_entry *, nn__realloc(st->e, (size_t)cap * sizeof(nn__st_entry)));
+                if (!ne) { nn__free(key); nn__jfail(&j, "out of memory"); break; }
                 st->e = ne; st->cap = cap;
             }
             st->e[st->n++] = e;      /* owned from here on, freed with st */
@@ -7736,20 +8038,20 @@ static int nn__st_parse(nn_safetensors *st, const char *h, int64_t hlen) {
             do {
                 char *f = nn__jstring(&j);
                 if (!f) break;
-                if (!nn__jchar(&j, ':')) { NN_FREE(f); nn__jfail(&j, "expected ':'"); break; }
+                if (!nn__jchar(&j, ':')) { nn__free(f); nn__jfail(&j, "expected ':'"); break; }
                 if (!strcmp(f, "dtype")) {
                     char *dt = nn__jstring(&j);
                     if (dt) for (d = 0; d < NN__DTYPES; d++) if (!strcmp(dt, nn__dtype_names[d])) st->e[st->n - 1].dtype = d;
-                    if (dt && st->e[st->n - 1].dtype < 0) { NN_FREE(f); nn__st_fail(st, "tensor \"%s\" has dtype %s; nn.h reads F32, F64, F16, BF16, I64 and I32", key, dt); NN_FREE(dt); return 0; }
-                    NN_FREE(dt); have_dtype = 1;
+                    if (dt && st->e[st->n - 1].dtype < 0) { nn__free(f); nn__st_fail(st, "tensor \"%s\" has dtype %s; nn.h reads F32, F64, F16, BF16, I64 and I32", key, dt); nn__free(dt); return 0; }
+                    nn__free(dt); have_dtype = 1;
                 } else if (!strcmp(f, "shape")) { nn__jints(&j, st->e[st->n - 1].shape, NN_MAX_DIMS, &nd); st->e[st->n - 1].ndim = nd; have_shape = 1; }
                 else if (!strcmp(f, "data_offsets")) {
                     int two = 0;
                     nn__jints(&j, offs, 2, &two);
                     if (j.ok && two != 2) nn__jfail(&j, "data_offsets needs two numbers");
                     have_off = 1;
-                } else { NN_FREE(f); nn__jfail(&j, "unknown field in a tensor entry"); break; }
-                NN_FREE(f);
+                } else { nn__free(f); nn__jfail(&j, "unknown field in a tensor entry"); break; }
+                nn__free(f);
             } while (j.ok && nn__jchar(&j, ','));
             if (j.ok && !nn__jchar(&j, '}')) nn__jfail(&j, "expected '}' after a tensor entry");
             if (!j.ok) break;
@@ -7771,10 +8073,10 @@ static int nn__st_parse(nn_safetensors *st, const char *h, int64_t hlen) {
 NN_API void nn_safetensors_close(nn_safetensors *st) {
     int k;
     if (!st) return;
-    for (k = 0; k < st->n; k++) NN_FREE(st->e[k].name);
-    for (k = 0; k < st->nmeta; k++) NN_FREE(st->meta[k]);
-    NN_FREE(st->e); NN_FREE(st->meta); NN_FREE(st->file); NN_FREE(st->path);
-    NN_FREE(st);
+    for (k = 0; k < st->n; k++) nn__free(st->e[k].name);
+    for (k = 0; k < st->nmeta; k++) nn__free(st->meta[k]);
+    nn__free(st->e); nn__free(st->meta); nn__free(st->file); nn__free(st->path);
+    nn__free(st);
 }
 
 /* path.bak, left by a save that moved the old file aside and was interrupted before the new one
@@ -7786,7 +8088,7 @@ static FILE *nn__open_bak(nn_ctx *ctx, const char *path) {
     f = fopen(bak, "rb");
     if (f) {
         char msg[512];
-        snprintf(msg, sizeof msg, "warning: %.200s is missing; reading its .bak, the copy an interrupted save left", path);
+        nn__snprintf(msg, sizeof msg, "warning: %.200s is missing; reading its .bak, the copy an interrupted save left", path);
         if (ctx->log) ctx->log(ctx->log_user, msg);
     } else errno = ENOENT;
     return f;
@@ -7800,15 +8102,15 @@ NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path) {
     f = fopen(path, "rb");
     if (!f && errno == ENOENT) f = nn__open_bak(ctx, path);    /* a save interrupted where rename cannot replace */
     if (!f) { int e = errno; nn__err(ctx, "nn_safetensors_open: cannot open %s: %s", path, e ? strerror(e) : "unknown error"); return NULL; }
-    st = NN__CAST(nn_safetensors *, NN_MALLOC(sizeof(nn_safetensors)));
+    st = NN__CAST(nn_safetensors *, nn__malloc(sizeof(nn_safetensors)));
     if (!st) { fclose(f); nn__err(ctx, "nn_safetensors_open: out of memory"); return NULL; }
     memset(st, 0, sizeof *st);
     st->ctx = ctx;
-    st->path = NN__CAST(char *, NN_MALLOC(strlen(path) + 1));
+    st->path = NN__CAST(char *, nn__malloc(strlen(path) + 1));
     if (st->path) strcpy(st->path, path);
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); nn__err(ctx, "nn_safetensors_open: cannot read %s", path); nn_safetensors_close(st); return NULL; }
     st->size = size;
-    st->file = NN__CAST(unsigned char *, NN_MALLOC((size_t)size + 1));
+    st->file = NN__CAST(unsigned char *, nn__malloc((size_t)size + 1));
     if (!st->file || fread(st->file, 1, (size_t)size, f) != (size_t)size) { fclose(f); nn__err(ctx, "nn_safetensors_open: cannot read %s", path); nn_safetensors_close(st); return NULL; }
     fclose(f);
     if (size < 8) { nn__st_fail(st, "the file is %s bytes; too short for a safetensors header%s", size < 1 ? "0" : "< 8", NULL); nn_safetensors_close(st); return NULL; }
@@ -7938,7 +8240,7 @@ static void nn__bput(nn__buf *b, const char *s, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 4096; char *q;
         while (cap < b->n + n + 1) cap *= 2;
-        q = NN__CAST(char *, NN_REALLOC(b->p, cap));
+        q = NN__CAST(char *, nn__realloc(b->p, cap));
         if (!q) { b->ok = 0; return; }
         b->p = q; b->cap = cap;
     }
@@ -7949,7 +8251,7 @@ static void nn__bstr(nn__buf *b, const char *s) {   /* a JSON string literal */
     nn__bput(b, "\"", 1);
     for (; *s; s++) {
         if (*s == '"' || *s == '\\') { nn__bput(b, "\\", 1); nn__bput(b, s, 1); }
-        else if ((unsigned char)*s < 0x20) { char e[8]; snprintf(e, sizeof e, "\\u%04x", (unsigned)(unsigned char)*s); nn__bput(b, e, 6); }
+        else if ((unsigned char)*s < 0x20) { char e[8]; nn__snprintf(e, sizeof e, "\\u%04x", (unsigned)(unsigned char)*s); nn__bput(b, e, 6); }
         else nn__bput(b, s, 1);
     }
     nn__bput(b, "\"", 1);
@@ -7983,8 +8285,8 @@ static void nn__st_header(nn__buf *b, const char *const *names, nn_tensor *const
         nn__bputs(b, ":{\"dtype\":\"");
         nn__bputs(b, nn__st_dtype_of(tensors[k]->dtype));
         nn__bputs(b, "\",\"shape\":[");
-        for (d = 0; d < tensors[k]->ndim; d++) { snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)tensors[k]->shape[d]); nn__bputs(b, num); }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + bytes));
+        for (d = 0; d < tensors[k]->ndim; d++) { nn__snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)tensors[k]->shape[d]); nn__bputs(b, num); }
+        nn__snprintf(num, sizeof num, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)(off + bytes));
         nn__bputs(b, num);
         off += bytes;
     }
@@ -8078,14 +8380,14 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
     if (!nn__st_check_args(ctx, path, names, tensors, n, meta_keys, meta_values, nmeta)) return 0;
     memset(&b, 0, sizeof b); b.ok = 1;
     nn__st_header(&b, names, tensors, n, meta_keys, meta_values, nmeta);
-    if (!b.ok) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
-    tmp = NN__CAST(char *, NN_MALLOC(2 * (strlen(path) + 8)));
-    if (!tmp) { NN_FREE(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
+    if (!b.ok) { nn__free(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
+    tmp = NN__CAST(char *, nn__malloc(2 * (strlen(path) + 8)));
+    if (!tmp) { nn__free(b.p); nn__err(ctx, "nn_safetensors_save: out of memory"); return 0; }
     bak = tmp + strlen(path) + 8;
     sprintf(tmp, "%s.tmp", path);
     errno = 0;
     f = fopen(tmp, "wb");
-    if (!f) { e = errno; nn__err(ctx, "nn_safetensors_save: cannot create %s: %s", tmp, e ? strerror(e) : "unknown error"); NN_FREE(b.p); NN_FREE(tmp); return 0; }
+    if (!f) { e = errno; nn__err(ctx, "nn_safetensors_save: cannot create %s: %s", tmp, e ? strerror(e) : "unknown error"); nn__free(b.p); nn__free(tmp); return 0; }
     hl = b.n;
     for (k = 0; k < 8; k++) len8[k] = (unsigned char)(hl >> (8 * k));
     errno = 0;
@@ -8094,7 +8396,7 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
     if (ok && !nn__sync_file(f)) { ok = 0; stage = "flushing to disk"; }
     if (!ok) e = errno;
     if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
-    NN_FREE(b.p);
+    nn__free(b.p);
     if (ok) {
         errno = 0;
         ok = nn__replace_file(tmp, path, bak);
@@ -8105,7 +8407,7 @@ NN_API int nn_safetensors_save(nn_ctx *ctx, const char *path, const char *const 
         nn__err(ctx, "nn_safetensors_save: %s %s failed: %s; the previous file (if any) is unchanged", stage, path,
                 e ? strerror(e) : "short write");
     }
-    NN_FREE(tmp);
+    nn__free(tmp);
     return ok;
 }
 
@@ -8138,12 +8440,12 @@ NN_API int nn_save_model(nn_module *m, const char *path) {
     if (!m) return 0;
     if (!path) { nn__err(m->ctx, "nn_save_model: path is NULL"); return 0; }
     n = nn_module_state(m, &es);
-    names = NN__CAST(const char **, NN_MALLOC((size_t)(n + 1) * sizeof(char *)));
-    ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(n + 1) * sizeof(nn_tensor *)));
-    if (!names || !ts) { NN_FREE(names); NN_FREE(ts); nn__err(m->ctx, "nn_save_model: out of memory"); return 0; }
+    names = NN__CAST(const char **, nn__malloc((size_t)(n + 1) * sizeof(char *)));
+    ts = NN__CAST(nn_tensor **, nn__malloc((size_t)(n + 1) * sizeof(nn_tensor *)));
+    if (!names || !ts) { nn__free(names); nn__free(ts); nn__err(m->ctx, "nn_save_model: out of memory"); return 0; }
     for (k = 0; k < n; k++) { names[k] = es[k].name; ts[k] = es[k].tensor; }
     ok = nn_safetensors_save(m->ctx, path, names, ts, n, NULL, NULL, 0);
-    NN_FREE(names); NN_FREE(ts);
+    nn__free(names); nn__free(ts);
     return ok;
 }
 
@@ -8190,7 +8492,7 @@ typedef struct nn__ck {
 
 static char *nn__strcat2(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
-    char *s = NN__CAST(char *, NN_MALLOC(la + lb + 1));
+    char *s = NN__CAST(char *, nn__malloc(la + lb + 1));
     if (s) { memcpy(s, a, la); memcpy(s + la, b, lb + 1); }
     return s;
 }
@@ -8199,11 +8501,11 @@ static void nn__ck_tensor(nn__ck *c, const char *prefix, const char *name, nn_te
     if (!c->ok) return;
     if (c->n == c->cap) {
         int cap = c->cap ? 2 * c->cap : 64;
-        char **nn_ = NN__CAST(char **, NN_REALLOC(c->names, (size_t)cap * sizeof(char *)));
+        char **nn_ = NN__CAST(char **, nn__realloc(c->names, (size_t)cap * sizeof(char *)));
         nn_tensor **nt;
         if (!nn_) { c->ok = 0; return; }
         c->names = nn_;
-        nt = NN__CAST(nn_tensor **, NN_REALLOC(c->ts, (size_t)cap * sizeof(nn_tensor *)));
+        nt = NN__CAST(nn_tensor **, nn__realloc(c->ts, (size_t)cap * sizeof(nn_tensor *)));
         if (!nt) { c->ok = 0; return; }
         c->ts = nt; c->cap = cap;
     }
@@ -8216,21 +8518,21 @@ static void nn__ck_meta(nn__ck *c, const char *prefix, const char *key, const ch
     if (!c->ok) return;
     if (c->nmeta + 2 > c->meta_cap) {
         int cap = c->meta_cap ? 2 * c->meta_cap : 64;
-        char **m = NN__CAST(char **, NN_REALLOC(c->meta, (size_t)cap * sizeof(char *)));
+        char **m = NN__CAST(char **, nn__realloc(c->meta, (size_t)cap * sizeof(char *)));
         if (!m) { c->ok = 0; return; }
         c->meta = m; c->meta_cap = cap;
     }
     k = nn__strcat2(prefix, key); v = nn__strcat2(value, "");
-    if (!k || !v) { NN_FREE(k); NN_FREE(v); c->ok = 0; return; }
+    if (!k || !v) { nn__free(k); nn__free(v); c->ok = 0; return; }
     c->meta[c->nmeta++] = k; c->meta[c->nmeta++] = v;
 }
-static void nn__ck_num(nn__ck *c, const char *key, double v) { char s[40]; snprintf(s, sizeof s, "%.17g", v); nn__ck_meta(c, "", key, s); }
-static void nn__ck_u64(nn__ck *c, const char *key, uint64_t v) { char s[40]; snprintf(s, sizeof s, "%llu", (unsigned long long)v); nn__ck_meta(c, "", key, s); }
+static void nn__ck_num(nn__ck *c, const char *key, double v) { char s[40]; nn__snprintf(s, sizeof s, "%.17g", v); nn__ck_meta(c, "", key, s); }
+static void nn__ck_u64(nn__ck *c, const char *key, uint64_t v) { char s[40]; nn__snprintf(s, sizeof s, "%llu", (unsigned long long)v); nn__ck_meta(c, "", key, s); }
 static void nn__ck_free(nn__ck *c) {
     int k;
-    for (k = 0; k < c->n; k++) NN_FREE(c->names[k]);
-    for (k = 0; k < c->nmeta; k++) NN_FREE(c->meta[k]);
-    NN_FREE(c->names); NN_FREE(c->ts); NN_FREE(c->meta);
+    for (k = 0; k < c->n; k++) nn__free(c->names[k]);
+    for (k = 0; k < c->nmeta; k++) nn__free(c->meta[k]);
+    nn__free(c->names); nn__free(c->ts); nn__free(c->meta);
     nn_free(c->order);
 }
 
@@ -8250,15 +8552,15 @@ static int nn__ck_save_optim(nn__ck *c, nn_optim *o) {
     nn__ck_num(c, "optim.groups", o->ngroups);
     for (g = 0; g < o->ngroups; g++) {
         nn__group *gr = &o->groups[g];
-        snprintf(key, sizeof key, "optim.%d.lr", g); nn__ck_num(c, key, gr->lr);
-        snprintf(key, sizeof key, "optim.%d.momentum", g); nn__ck_num(c, key, gr->momentum);
-        snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__ck_num(c, key, gr->initial_lr);
-        snprintf(key, sizeof key, "optim.%d.has_initial_lr", g); nn__ck_num(c, key, gr->has_initial_lr);
-        snprintf(key, sizeof key, "optim.%d.params", g); nn__ck_num(c, key, gr->n);
+        nn__snprintf(key, sizeof key, "optim.%d.lr", g); nn__ck_num(c, key, gr->lr);
+        nn__snprintf(key, sizeof key, "optim.%d.momentum", g); nn__ck_num(c, key, gr->momentum);
+        nn__snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__ck_num(c, key, gr->initial_lr);
+        nn__snprintf(key, sizeof key, "optim.%d.has_initial_lr", g); nn__ck_num(c, key, gr->has_initial_lr);
+        nn__snprintf(key, sizeof key, "optim.%d.params", g); nn__ck_num(c, key, gr->n);
         for (k = 0; k < gr->n; k++, pi++) {
-            snprintf(key, sizeof key, "optim.state.%d.step", pi); nn__ck_num(c, key, (double)gr->step[k]);
+            nn__snprintf(key, sizeof key, "optim.state.%d.step", pi); nn__ck_num(c, key, (double)gr->step[k]);
             for (s = 0; s < 3; s++) if (gr->state[3 * k + s]) {
-                snprintf(key, sizeof key, "optim.state.%d.", pi);
+                nn__snprintf(key, sizeof key, "optim.state.%d.", pi);
                 nn__ck_tensor(c, key, nn__optim_state_names[o->kind][s], gr->state[3 * k + s]);
             }
         }
@@ -8296,7 +8598,7 @@ static int nn__ck_save_extras(nn__ck *c, nn_ctx *ctx, const nn_checkpoint *ck) {
     }
     for (k = 0; k < ck->nextra; k++) {
         if (!ck->extra_names[k]) { nn__err(ctx, "nn_save_checkpoint: extra_names[%d] is NULL", k); return 0; }
-        snprintf(v, sizeof v, "%.17g", ck->extra_values[k]);
+        nn__snprintf(v, sizeof v, "%.17g", ck->extra_values[k]);
         nn__ck_meta(c, "extra.", ck->extra_names[k], v);
     }
     for (k = 0; k < ck->nextra_tensors; k++) {
@@ -8324,12 +8626,12 @@ NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path) {
     if (ok) ok = nn__ck_save_extras(&c, ctx, ck);
     if (ok && !c.ok) { nn__err(ctx, "nn_save_checkpoint: out of memory"); ok = 0; }
     if (ok) {
-        const char **mk = NN__CAST(const char **, NN_MALLOC((size_t)(c.nmeta / 2 + 1) * sizeof(char *)));
-        const char **mv = NN__CAST(const char **, NN_MALLOC((size_t)(c.nmeta / 2 + 1) * sizeof(char *)));
+        const char **mk = NN__CAST(const char **, nn__malloc((size_t)(c.nmeta / 2 + 1) * sizeof(char *)));
+        const char **mv = NN__CAST(const char **, nn__malloc((size_t)(c.nmeta / 2 + 1) * sizeof(char *)));
         if (!mk || !mv) { nn__err(ctx, "nn_save_checkpoint: out of memory"); ok = 0; }
         for (k = 0; ok && k < c.nmeta / 2; k++) { mk[k] = c.meta[2 * k]; mv[k] = c.meta[2 * k + 1]; }
         if (ok) ok = nn_safetensors_save(ctx, path, (const char *const *)c.names, c.ts, c.n, mk, mv, c.nmeta / 2);
-        NN_FREE(mk); NN_FREE(mv);
+        nn__free(mk); nn__free(mv);
     }
     nn__ck_free(&c);
     return ok;
@@ -8401,22 +8703,22 @@ static int nn__ld_check_optim(nn_safetensors *st, nn_optim *o) {
     if (v != o->ngroups) { nn__err(o->ctx, "%s: %s has %lld parameter groups; the optimizer has %d", fn, st->path, (long long)v, o->ngroups); return 0; }
     for (pi = 0, g = 0; g < o->ngroups; g++) {
         double d;
-        snprintf(key, sizeof key, "optim.%d.params", g);
+        nn__snprintf(key, sizeof key, "optim.%d.params", g);
         if (!nn__meta_int(st, key, 0, INT_MAX, &v)) return 0;
         if (v != o->groups[g].n) { nn__err(o->ctx, "%s: group %d has %lld parameters in %s and %d in the optimizer", fn, g, (long long)v, st->path, o->groups[g].n); return 0; }
-        snprintf(key, sizeof key, "optim.%d.lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
-        snprintf(key, sizeof key, "optim.%d.momentum", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
-        snprintf(key, sizeof key, "optim.%d.initial_lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
-        snprintf(key, sizeof key, "optim.%d.has_initial_lr", g);
+        nn__snprintf(key, sizeof key, "optim.%d.lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        nn__snprintf(key, sizeof key, "optim.%d.momentum", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        nn__snprintf(key, sizeof key, "optim.%d.initial_lr", g); if (!nn__meta_real(st, key, 0, DBL_MAX, &d)) return 0;
+        nn__snprintf(key, sizeof key, "optim.%d.has_initial_lr", g);
         if (nn_safetensors_meta(st, key) && !nn__meta_int(st, key, 0, 1, &v)) return 0;
         for (k = 0; k < o->groups[g].n; k++, pi++) {
             nn_tensor *p = o->groups[g].params[k];
-            snprintf(key, sizeof key, "optim.state.%d.step", pi);
+            nn__snprintf(key, sizeof key, "optim.state.%d.step", pi);
             if (!nn__meta_int(st, key, 0, INT64_MAX / 2, &v)) return 0;
             for (s = 0; s < 3; s++) {
                 const nn__st_entry *e;
                 if (!nn__optim_state_names[o->kind][s]) continue;
-                snprintf(key, sizeof key, "optim.state.%d.", pi);
+                nn__snprintf(key, sizeof key, "optim.state.%d.", pi);
                 e = nn__st_find2(st, key, nn__optim_state_names[o->kind][s]);
                 if (e && !nn__st_fits(st, e, p->ndim, p->shape, NN_FLOAT32, fn, key, nn__optim_state_names[o->kind][s])) return 0;
             }
@@ -8434,13 +8736,13 @@ static nn_tensor **nn__ld_optim_alloc(nn_safetensors *st, nn_optim *o, int *ok) 
         for (pi = 0, g = 0; g < o->ngroups; g++) for (k = 0; k < o->groups[g].n; k++, pi++) for (s = 0; s < 3; s++) {
             nn__group *gr = &o->groups[g];
             if (!nn__optim_state_names[o->kind][s] || gr->state[3 * k + s]) continue;
-            snprintf(key, sizeof key, "optim.state.%d.", pi);
+            nn__snprintf(key, sizeof key, "optim.state.%d.", pi);
             if (!nn__st_find2(st, key, nn__optim_state_names[o->kind][s])) continue;
             if (!pass) { n++; continue; }
             ts[j] = nn_zeros(o->ctx, gr->params[k]->ndim, gr->params[k]->shape);
             if (!ts[j]) {
                 while (j > 0) nn_free(ts[--j]);
-                NN_FREE(ts);
+                nn__free(ts);
                 nn__err(o->ctx, "nn_load_checkpoint: out of memory for the optimizer's state; nothing was loaded");
                 *ok = 0;
                 return NULL;
@@ -8449,7 +8751,7 @@ static nn_tensor **nn__ld_optim_alloc(nn_safetensors *st, nn_optim *o, int *ok) 
         }
         if (!pass) {
             if (!n) return NULL;
-            ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)n * sizeof(nn_tensor *)));
+            ts = NN__CAST(nn_tensor **, nn__malloc((size_t)n * sizeof(nn_tensor *)));
             if (!ts) { nn__err(o->ctx, "nn_load_checkpoint: out of memory; nothing was loaded"); *ok = 0; return NULL; }
         }
     }
@@ -8459,18 +8761,18 @@ static void nn__ld_optim(nn_safetensors *st, nn_optim *o, nn_tensor **made) {
     int g, k, s, pi, j = 0; int64_t v = 0; char key[96];
     for (pi = 0, g = 0; g < o->ngroups; g++) {
         nn__group *gr = &o->groups[g];
-        snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
-        snprintf(key, sizeof key, "optim.%d.momentum", g); nn__meta_num(st, key, &gr->momentum);
-        snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__meta_num(st, key, &gr->initial_lr);
-        snprintf(key, sizeof key, "optim.%d.has_initial_lr", g);
+        nn__snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
+        nn__snprintf(key, sizeof key, "optim.%d.momentum", g); nn__meta_num(st, key, &gr->momentum);
+        nn__snprintf(key, sizeof key, "optim.%d.initial_lr", g); nn__meta_num(st, key, &gr->initial_lr);
+        nn__snprintf(key, sizeof key, "optim.%d.has_initial_lr", g);
         if (nn_safetensors_meta(st, key) && nn__meta_int(st, key, 0, 1, &v)) gr->has_initial_lr = (int)v;   /* absent in version 1 */
         for (k = 0; k < gr->n; k++, pi++) {
-            snprintf(key, sizeof key, "optim.state.%d.step", pi);
+            nn__snprintf(key, sizeof key, "optim.state.%d.step", pi);
             if (nn__meta_int(st, key, 0, INT64_MAX / 2, &v)) gr->step[k] = v;
             for (s = 0; s < 3; s++) {
                 const nn__st_entry *e; nn_tensor **t = &gr->state[3 * k + s];
                 if (!nn__optim_state_names[o->kind][s]) continue;
-                snprintf(key, sizeof key, "optim.state.%d.", pi);
+                nn__snprintf(key, sizeof key, "optim.state.%d.", pi);
                 e = nn__st_find2(st, key, nn__optim_state_names[o->kind][s]);
                 if (!e) { nn_free(*t); *t = NULL; continue; }
                 if (!*t) *t = made[j++];            /* made by nn__ld_optim_alloc, in this order */
@@ -8507,7 +8809,7 @@ static int nn__ld_check_loader(nn_safetensors *st, nn_dataloader *dl) {
     e = nn__st_find(st, "loader.order");
     if (!e) { nn__err(st->ctx, "nn_load_checkpoint: %s has no tensor \"loader.order\"", st->path); return 0; }
     if (!nn__st_fits(st, e, 1, &len, NN_INT64, "nn_load_checkpoint", "", "loader.order")) return 0;
-    seen = NN__CAST(unsigned char *, NN_MALLOC((size_t)len + 1));
+    seen = NN__CAST(unsigned char *, nn__malloc((size_t)len + 1));
     if (!seen) { nn__err(st->ctx, "nn_load_checkpoint: out of memory"); return 0; }
     memset(seen, 0, (size_t)len + 1);
     for (i = 0; i < len && ok; i++) {
@@ -8516,7 +8818,7 @@ static int nn__ld_check_loader(nn_safetensors *st, nn_dataloader *dl) {
         if (iv < 0 || iv >= len || seen[iv]) ok = 0;
         else seen[iv] = 1;
     }
-    NN_FREE(seen);
+    nn__free(seen);
     if (!ok) nn__err(st->ctx, "nn_load_checkpoint: \"loader.order\" in %s is not a permutation of the %lld samples", st->path, (long long)len);
     return ok;
 }
@@ -8546,7 +8848,7 @@ static int nn__ld_check_extras(nn_safetensors *st, const nn_checkpoint *ck, doub
         char *key = ck->extra_names[k] ? nn__strcat2("extra.", ck->extra_names[k]) : NULL; int ok;
         if (!key) { nn__err(st->ctx, "nn_load_checkpoint: extra_names[%d] is NULL (or out of memory)", k); return 0; }
         ok = nn__meta_num(st, key, &vals[k]);
-        NN_FREE(key);
+        nn__free(key);
         if (!ok) return 0;
     }
     for (k = 0; k < ck->nextra_tensors; k++) {
@@ -8593,10 +8895,10 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
     ctx = ck->model->ctx;
     if (!path) { nn__err(ctx, "nn_load_checkpoint: path is NULL"); return 0; }
     if (ck->nextra > (1 << 20)) { nn__err(ctx, "nn_load_checkpoint: nextra is %d; at most 2^20 extra numbers", ck->nextra); return 0; }
-    vals = NN__CAST(double *, NN_MALLOC((size_t)(ck->nextra > 0 ? ck->nextra : 0) * sizeof(double) + 1));
+    vals = NN__CAST(double *, nn__malloc((size_t)(ck->nextra > 0 ? ck->nextra : 0) * sizeof(double) + 1));
     if (!vals) { nn__err(ctx, "nn_load_checkpoint: out of memory"); return 0; }
     st = nn_safetensors_open(ctx, path);
-    if (!st) { NN_FREE(vals); return 0; }
+    if (!st) { nn__free(vals); return 0; }
     fmt = nn_safetensors_meta(st, "format");
     ok = fmt && !strncmp(fmt, "nn.h checkpoint", 15);
     if (!ok) nn__err(ctx, "nn_load_checkpoint: %s is not an nn.h checkpoint (no format entry)", path);
@@ -8616,8 +8918,8 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
         nn__meta_num(st, "loss", &ck->loss);
         nn__ld_rng(st, ctx);
     }
-    NN_FREE(made);
-    NN_FREE(vals);
+    nn__free(made);
+    nn__free(vals);
     nn_safetensors_close(st);
     return ok;
 }
@@ -8670,7 +8972,7 @@ NN_API nn_dataset *nn_dataset_new(nn_ctx *ctx, int64_t len, int xdim, const int6
     }
     if (ydim < 0 || ydim > ((int64_t)1 << 40)) { nn__err(ctx, "nn_dataset_new: ydim is %lld; 0 (class labels) or the target size", (long long)ydim); return NULL; }
     if (!get) { nn__err(ctx, "nn_dataset_new: get is NULL; a dataset needs a function that reads sample i"); return NULL; }
-    d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
+    d = NN__CAST(nn_dataset *, nn__malloc(sizeof(nn_dataset)));
     if (!d) { nn__err(ctx, "nn_dataset_new: out of memory"); return NULL; }
     memset(d, 0, sizeof *d);
     d->ctx = ctx; d->len = len; d->xdim = xdim; d->ydim = ydim;
@@ -8683,8 +8985,8 @@ NN_API nn_dataset *nn_dataset_new(nn_ctx *ctx, int64_t len, int xdim, const int6
 NN_API void nn_dataset_free(nn_dataset *d) {
     if (!d) return;
     if (d->free_user) d->free_user(d->user);
-    NN_FREE(d->u8); NN_FREE(d->f32); NN_FREE(d->labels);
-    NN_FREE(d);
+    nn__free(d->u8); nn__free(d->f32); nn__free(d->labels);
+    nn__free(d);
 }
 
 NN_API int64_t nn_dataset_len(const nn_dataset *d) { return d ? d->len : 0; }
@@ -8722,7 +9024,7 @@ static int nn__dataset_get(void *user, int64_t i, float *x, float *y, int64_t *l
     return 1;
 }
 static nn_dataset *nn__dataset_builtin(nn_ctx *ctx, const char *fn) {
-    nn_dataset *d = NN__CAST(nn_dataset *, NN_MALLOC(sizeof(nn_dataset)));
+    nn_dataset *d = NN__CAST(nn_dataset *, nn__malloc(sizeof(nn_dataset)));
     if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     memset(d, 0, sizeof *d);
     d->ctx = ctx; d->get = nn__dataset_get; d->user = d;
@@ -8759,37 +9061,37 @@ static unsigned char *nn__read_file(nn_ctx *ctx, const char *fn, const char *pat
     f = fopen(path, "rb");
     if (!f) { nn__err(ctx, "%s: cannot open %s", fn, path); return NULL; }
     if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); nn__err(ctx, "%s: cannot read %s", fn, path); return NULL; }
-    buf = NN__CAST(unsigned char *, NN_MALLOC((size_t)n + 1));
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) { fclose(f); NN_FREE(buf); nn__err(ctx, "%s: cannot read %s", fn, path); return NULL; }
+    buf = NN__CAST(unsigned char *, nn__malloc((size_t)n + 1));
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) { fclose(f); nn__free(buf); nn__err(ctx, "%s: cannot read %s", fn, path); return NULL; }
     fclose(f);
     *size = n;
     if (len > 3 && !strcmp(path + len - 3, ".gz")) {
 #ifdef STBI_VERSION
         int64_t at = 10; int flags, outlen; uint32_t isize; char *out;
-        if (n < 18 || buf[0] != 0x1f || buf[1] != 0x8b || buf[2] != 8) { NN_FREE(buf); nn__err(ctx, "%s: %s is not a gzip file", fn, path); return NULL; }
+        if (n < 18 || buf[0] != 0x1f || buf[1] != 0x8b || buf[2] != 8) { nn__free(buf); nn__err(ctx, "%s: %s is not a gzip file", fn, path); return NULL; }
         flags = buf[3];
         if (flags & 4) at += 2 + (buf[10] | (buf[11] << 8));
         if (flags & 8) { while (at < n && buf[at]) at++; at++; }
         if (flags & 16) { while (at < n && buf[at]) at++; at++; }
         if (flags & 2) at += 2;
         isize = (uint32_t)buf[n - 4] | ((uint32_t)buf[n - 3] << 8) | ((uint32_t)buf[n - 2] << 16) | ((uint32_t)buf[n - 1] << 24);
-        if (at >= n - 8 || isize > (1u << 31) - 1) { NN_FREE(buf); nn__err(ctx, "%s: %s has a corrupt gzip header", fn, path); return NULL; }
+        if (at >= n - 8 || isize > (1u << 31) - 1) { nn__free(buf); nn__err(ctx, "%s: %s has a corrupt gzip header", fn, path); return NULL; }
         /* stb's decoder, growing its own buffer (stbi_image_free frees it); copied into ours */
         out = stbi_zlib_decode_noheader_malloc((const char *)buf + at, (int)(n - at), &outlen);   /* its bit reader looks ahead: give it the trailer too */
-        NN_FREE(buf);
+        nn__free(buf);
         if (!out || outlen < 0 || (uint32_t)outlen != isize) {
             if (out) stbi_image_free(out);
             nn__err(ctx, "%s: %s is truncated or corrupt (gzip data does not decode to its stated size)", fn, path);
             return NULL;
         }
-        buf = NN__CAST(unsigned char *, NN_MALLOC((size_t)outlen + 1));
+        buf = NN__CAST(unsigned char *, nn__malloc((size_t)outlen + 1));
         if (buf) memcpy(buf, out, (size_t)outlen);
         stbi_image_free(out);
         if (!buf) { nn__err(ctx, "%s: out of memory for %s", fn, path); return NULL; }
         *size = outlen;
         return buf;
 #else
-        NN_FREE(buf);
+        nn__free(buf);
         nn__err(ctx, "%s: %s is gzip'd; include stb_image.h before nn.h to read it", fn, path);
         return NULL;
 #endif
@@ -8802,20 +9104,20 @@ static unsigned char *nn__read_idx(nn_ctx *ctx, const char *path, int want_ndim,
     int64_t size, need = 1; int d; unsigned char *b = nn__read_file(ctx, "nn_mnist", path, &size);
     if (!b) return NULL;
     *file = b;
-    if (size < 4 || b[0] != 0 || b[1] != 0 || b[2] != 0x08) { nn__err(ctx, "nn_mnist: %s is not an IDX file of unsigned bytes (bad magic number)", path); NN_FREE(b); return NULL; }
-    if (b[3] != want_ndim) { nn__err(ctx, "nn_mnist: %s has %d dims; expected %d (%s)", path, b[3], want_ndim, want_ndim == 3 ? "images" : "labels"); NN_FREE(b); return NULL; }
-    if (size < 4 + 4 * want_ndim) { nn__err(ctx, "nn_mnist: %s is truncated inside its header", path); NN_FREE(b); return NULL; }
+    if (size < 4 || b[0] != 0 || b[1] != 0 || b[2] != 0x08) { nn__err(ctx, "nn_mnist: %s is not an IDX file of unsigned bytes (bad magic number)", path); nn__free(b); return NULL; }
+    if (b[3] != want_ndim) { nn__err(ctx, "nn_mnist: %s has %d dims; expected %d (%s)", path, b[3], want_ndim, want_ndim == 3 ? "images" : "labels"); nn__free(b); return NULL; }
+    if (size < 4 + 4 * want_ndim) { nn__err(ctx, "nn_mnist: %s is truncated inside its header", path); nn__free(b); return NULL; }
     for (d = 0; d < want_ndim; d++) {
         const unsigned char *p = b + 4 + 4 * d;
         dims[d] = ((int64_t)p[0] << 24) | ((int64_t)p[1] << 16) | ((int64_t)p[2] << 8) | p[3];
-        if (dims[d] <= 0) { nn__err(ctx, "nn_mnist: %s has size %lld at dim %d", path, (long long)dims[d], d); NN_FREE(b); return NULL; }
+        if (dims[d] <= 0) { nn__err(ctx, "nn_mnist: %s has size %lld at dim %d", path, (long long)dims[d], d); nn__free(b); return NULL; }
         need = need > ((int64_t)1 << 40) / dims[d] ? ((int64_t)1 << 40) : need * dims[d];   /* capped: no overflow, still > any file */
     }
     *data_at = 4 + 4 * want_ndim;
     if (size - *data_at != need) {
         nn__err(ctx, "nn_mnist: %s's header says %lld bytes of data but the file has %lld (%s)", path, (long long)need, (long long)(size - *data_at),
                 size - *data_at < need ? "truncated" : "trailing bytes");
-        NN_FREE(b); return NULL;
+        nn__free(b); return NULL;
     }
     return b + *data_at;
 }
@@ -8826,20 +9128,20 @@ NN_API nn_dataset *nn_mnist(nn_ctx *ctx, const char *images_path, const char *la
     img = nn__read_idx(ctx, images_path, 3, idims, &iat, &ifile);
     if (!img) return NULL;
     lab = nn__read_idx(ctx, labels_path, 1, ldims, &lat, &lfile);
-    if (!lab) { NN_FREE(ifile); return NULL; }
+    if (!lab) { nn__free(ifile); return NULL; }
     if (idims[0] != ldims[0]) {
         nn__err(ctx, "nn_mnist: %s has %lld images but %s has %lld labels", images_path, (long long)idims[0], labels_path, (long long)ldims[0]);
-        NN_FREE(ifile); NN_FREE(lfile); return NULL;
+        nn__free(ifile); nn__free(lfile); return NULL;
     }
     d = nn__dataset_builtin(ctx, "nn_mnist");
-    if (!d) { NN_FREE(ifile); NN_FREE(lfile); return NULL; }
+    if (!d) { nn__free(ifile); nn__free(lfile); return NULL; }
     d->len = idims[0]; d->xdim = 3; d->xshape[0] = 1; d->xshape[1] = idims[1]; d->xshape[2] = idims[2];
-    d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(idims[0] * idims[1] * idims[2])));
-    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)d->len * sizeof(int64_t)));
-    if (!d->u8 || !d->labels) { nn__err(ctx, "nn_mnist: out of memory"); NN_FREE(ifile); NN_FREE(lfile); nn_dataset_free(d); return NULL; }
+    d->u8 = NN__CAST(unsigned char *, nn__malloc((size_t)(idims[0] * idims[1] * idims[2])));
+    d->labels = NN__CAST(int64_t *, nn__malloc((size_t)d->len * sizeof(int64_t)));
+    if (!d->u8 || !d->labels) { nn__err(ctx, "nn_mnist: out of memory"); nn__free(ifile); nn__free(lfile); nn_dataset_free(d); return NULL; }
     memcpy(d->u8, img, (size_t)(idims[0] * idims[1] * idims[2]));
     for (i = 0; i < d->len; i++) { d->labels[i] = lab[i]; if (lab[i] + 1 > d->num_classes) d->num_classes = lab[i] + 1; }
-    NN_FREE(ifile); NN_FREE(lfile);
+    nn__free(ifile); nn__free(lfile);
     return d;
 }
 
@@ -8848,7 +9150,7 @@ typedef struct nn__csv { float *vals; int64_t nvals, cap, rows, cols, *labels, l
 
 static int nn__csv_push(nn_ctx *ctx, nn__csv *t, double v) {
     if (t->nvals + 1 > t->cap) {
-        int64_t nc = t->cap ? 2 * t->cap : 1024; float *nv = NN__CAST(float *, NN_REALLOC(t->vals, (size_t)nc * sizeof(float)));
+        int64_t nc = t->cap ? 2 * t->cap : 1024; float *nv = NN__CAST(float *, nn__realloc(t->vals, (size_t)nc * sizeof(float)));
         if (!nv) { nn__err(ctx, "nn_csv: out of memory"); return 0; }
         t->vals = nv; t->cap = nc;
     }
@@ -8862,7 +9164,7 @@ static int nn__csv_label(nn_ctx *ctx, nn__csv *t, double v, const char *path, in
         return 0;
     }
     if (t->rows + 1 > t->label_cap) {
-        int64_t nc = t->label_cap ? 2 * t->label_cap : 256; int64_t *nl = NN__CAST(int64_t *, NN_REALLOC(t->labels, (size_t)nc * sizeof(int64_t)));
+        int64_t nc = t->label_cap ? 2 * t->label_cap : 256; int64_t *nl = NN__CAST(int64_t *, nn__realloc(t->labels, (size_t)nc * sizeof(int64_t)));
         if (!nl) { nn__err(ctx, "nn_csv: out of memory"); return 0; }
         t->labels = nl; t->label_cap = nc;
     }
@@ -8924,21 +9226,21 @@ NN_API nn_dataset *nn_csv(nn_ctx *ctx, const char *path, int label_column, int h
     b[size] = 0;
     memset(&t, 0, sizeof t);
     ok = nn__csv_parse(ctx, &t, (char *)b, path, label_column, header);
-    NN_FREE(b);
+    nn__free(b);
     if (ok) d = nn__dataset_builtin(ctx, "nn_csv");
-    if (!d) { NN_FREE(t.vals); NN_FREE(t.labels); return NULL; }
+    if (!d) { nn__free(t.vals); nn__free(t.labels); return NULL; }
     F = t.cols - (label_column >= 0);
     d->len = t.rows; d->xdim = 1; d->xshape[0] = F;
-    d->f32 = NN__CAST(float *, NN_MALLOC((size_t)(t.rows * (F ? F : 1)) * sizeof(float)));
-    d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)t.rows * sizeof(int64_t)));
-    if (!d->f32 || !d->labels) { nn__err(ctx, "nn_csv: out of memory"); NN_FREE(t.vals); NN_FREE(t.labels); nn_dataset_free(d); return NULL; }
+    d->f32 = NN__CAST(float *, nn__malloc((size_t)(t.rows * (F ? F : 1)) * sizeof(float)));
+    d->labels = NN__CAST(int64_t *, nn__malloc((size_t)t.rows * sizeof(int64_t)));
+    if (!d->f32 || !d->labels) { nn__err(ctx, "nn_csv: out of memory"); nn__free(t.vals); nn__free(t.labels); nn_dataset_free(d); return NULL; }
     for (r = 0; r < t.rows; r++) {
         int64_t c, k = 0;
         d->labels[r] = label_column >= 0 ? t.labels[r] : 0;
         for (c = 0; c < t.cols; c++) if (c != label_column) d->f32[r * F + k++] = t.vals[r * t.cols + c];
         if (d->labels[r] >= 0 && d->labels[r] < INT64_MAX && d->labels[r] + 1 > d->num_classes) d->num_classes = d->labels[r] + 1;
     }
-    NN_FREE(t.vals); NN_FREE(t.labels);
+    nn__free(t.vals); nn__free(t.labels);
     return d;
 }
 #endif /* NN_NO_STDIO */
@@ -8984,31 +9286,31 @@ static char **nn__list_dir(const char *path, int *n, int dirs_only) {
     while ((e = readdir(dir))) {
         char full[4096]; DIR *sub;
         if (e->d_name[0] == '.') continue;
-        snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+        nn__snprintf(full, sizeof full, "%s/%s", path, e->d_name);
         sub = opendir(full);
         if (sub) closedir(sub);
         if ((sub != NULL) != dirs_only) continue;
         if (*n == cap) {
-            char **nn = cap < INT_MAX / 2 ? NN__CAST(char **, NN_REALLOC(names, (size_t)(cap ? 2 * cap : 64) * sizeof(char *))) : NULL;
+            char **nn = cap < INT_MAX / 2 ? NN__CAST(char **, nn__realloc(names, (size_t)(cap ? 2 * cap : 64) * sizeof(char *))) : NULL;
             if (!nn) break;
             names = nn; cap = cap ? 2 * cap : 64;
         }
-        names[*n] = NN__CAST(char *, NN_MALLOC(strlen(e->d_name) + 1));
+        names[*n] = NN__CAST(char *, nn__malloc(strlen(e->d_name) + 1));
         if (!names[*n]) break;
         strcpy(names[(*n)++], e->d_name);
     }
     closedir(dir);
     if (e) {                                 /* stopped early: out of memory */
         int i;
-        for (i = 0; i < *n; i++) NN_FREE(names[i]);
-        NN_FREE(names);
+        for (i = 0; i < *n; i++) nn__free(names[i]);
+        nn__free(names);
         *n = -1;
         return NULL;
     }
     if (*n) qsort(names, (size_t)*n, sizeof(char *), nn__cmpstr);
     return names;
 }
-static void nn__free_list(char **l, int n) { int i; for (i = 0; i < n; i++) NN_FREE(l[i]); NN_FREE(l); }
+static void nn__free_list(char **l, int n) { int i; for (i = 0; i < n; i++) nn__free(l[i]); nn__free(l); }
 #endif
 
 #if defined(NN__HAVE_DIRENT)
@@ -9175,7 +9477,7 @@ static unsigned char *nn__load_image(nn_ctx *ctx, const char *path, int *iw, int
             stbi_image_free(px); px = NULL;
         }
     }
-    NN_FREE(b);
+    nn__free(b);
     return px;
 }
 
@@ -9189,7 +9491,7 @@ static int nn__pixel(const unsigned char *p, int ic, int channels, int q) {
 
 /* "dir/name" into out (n bytes); 0 with an error when it does not fit */
 static int nn__join_path(nn_ctx *ctx, char *out, size_t n, const char *dir, const char *name) {
-    int k = snprintf(out, n, "%s/%s", dir, name);
+    int k = nn__snprintf(out, n, "%s/%s", dir, name);
     if (k < 0 || (size_t)k >= n) { nn__err(ctx, "nn_image_folder: the path %s/%s is over %d bytes", dir, name, (int)n - 1); return 0; }
     return 1;
 }
@@ -9221,8 +9523,8 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
     classes = nn__list_dir(root, &nc, 1);
     if (nc < 0) { nn__err(ctx, "nn_image_folder: out of memory listing %s", root); return NULL; }
     if (!classes || nc == 0) { nn__err(ctx, "nn_image_folder: %s is not a folder with one sub-folder per class", root); nn__free_list(classes, nc); return NULL; }
-    files = NN__CAST(char ***, NN_MALLOC((size_t)nc * sizeof(char **)));
-    nf = NN__CAST(int *, NN_MALLOC((size_t)nc * sizeof(int)));
+    files = NN__CAST(char ***, nn__malloc((size_t)nc * sizeof(char **)));
+    nf = NN__CAST(int *, nn__malloc((size_t)nc * sizeof(int)));
     if (!files || !nf) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
     else { memset(files, 0, (size_t)nc * sizeof(char **)); memset(nf, 0, (size_t)nc * sizeof(int)); }
     ok = ok && nn__list_classes(ctx, root, classes, nc, files, nf, &total);
@@ -9234,9 +9536,9 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
     if (ok) d = nn__dataset_builtin(ctx, "nn_image_folder");
     if (ok && d) {
         d->len = total; d->xdim = 3; d->xshape[0] = channels; d->xshape[1] = h; d->xshape[2] = w; d->num_classes = nc;
-        d->u8 = NN__CAST(unsigned char *, NN_MALLOC((size_t)(total * P + 1)));
-        d->labels = NN__CAST(int64_t *, NN_MALLOC((size_t)(total + 1) * sizeof(int64_t)));
-        rs = NN__CAST(float *, NN_MALLOC((size_t)P * sizeof(float)));
+        d->u8 = NN__CAST(unsigned char *, nn__malloc((size_t)(total * P + 1)));
+        d->labels = NN__CAST(int64_t *, nn__malloc((size_t)(total + 1) * sizeof(int64_t)));
+        rs = NN__CAST(float *, nn__malloc((size_t)P * sizeof(float)));
         if (!d->u8 || !d->labels || !rs) { nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; }
     }
     if (!d) ok = 0;
@@ -9248,8 +9550,8 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
             if (!nn__join_path(ctx, path, sizeof path, dir, files[c][k])) { ok = 0; break; }
             px = nn__load_image(ctx, path, &iw, &ih, &ic);
             if (!px) { ok = 0; break; }
-            NN_FREE(tmp);
-            tmp = NN__CAST(float *, NN_MALLOC((size_t)iw * (size_t)ih * (size_t)channels * sizeof(float)));
+            nn__free(tmp);
+            tmp = NN__CAST(float *, nn__malloc((size_t)iw * (size_t)ih * (size_t)channels * sizeof(float)));
             if (!tmp) { stbi_image_free(px); nn__err(ctx, "nn_image_folder: out of memory"); ok = 0; break; }
             for (q = 0; q < channels; q++)
                 for (i = 0; i < (int64_t)iw * ih; i++) tmp[q * iw * ih + i] = nn__pixel(px + i * ic, ic, channels, (int)q) * (1.0f / 255.0f);
@@ -9260,8 +9562,8 @@ NN_API nn_dataset *nn_image_folder(nn_ctx *ctx, const char *root, int channels, 
         }
     }
     for (c = 0; files && nf && c < nc; c++) nn__free_list(files[c], nf[c]);
-    NN_FREE(files); NN_FREE(nf);
-    NN_FREE(tmp); NN_FREE(rs);
+    nn__free(files); nn__free(nf);
+    nn__free(tmp); nn__free(rs);
     nn__free_list(classes, nc);
     if (!ok) { nn_dataset_free(d); return NULL; }
     return d;
@@ -9517,16 +9819,16 @@ NN_API nn_dataloader *nn_dataloader_new(nn_dataset *d, nn_dataloader_opts o) {
     if (!nn__dataloader_check(d, &o)) return NULL;
     memcpy(s, d->xshape, sizeof s);
     for (k = 0; k < o.ntransforms; k++) if (!nn__transform_shape(d->ctx, &o.transforms[k], s)) return NULL;
-    dl = NN__CAST(nn_dataloader *, NN_MALLOC(sizeof(nn_dataloader)));
+    dl = NN__CAST(nn_dataloader *, nn__malloc(sizeof(nn_dataloader)));
     if (!dl) { nn__err(d->ctx, "nn_dataloader_new: out of memory"); return NULL; }
     memset(dl, 0, sizeof *dl);
     dl->d = d; dl->o = o; dl->rng = o.seed ^ 0x5eedULL;
     dl->nsamples = nn__shard_len(d->len, o.num_replicas, o.sampler_drop_last);
     memcpy(dl->out_shape, s, sizeof s);
     dl->sample = nn__prod(s, d->xdim);
-    dl->order = NN__CAST(int64_t *, NN_MALLOC((size_t)d->len * sizeof(int64_t)));
-    dl->raw = NN__CAST(float *, NN_MALLOC((size_t)(nn__prod(d->xshape, d->xdim) + (d->ydim ? d->ydim : 1)) * sizeof(float)));
-    dl->transforms = NN__CAST(nn_transform *, NN_MALLOC((size_t)(o.ntransforms + 1) * sizeof(nn_transform)));
+    dl->order = NN__CAST(int64_t *, nn__malloc((size_t)d->len * sizeof(int64_t)));
+    dl->raw = NN__CAST(float *, nn__malloc((size_t)(nn__prod(d->xshape, d->xdim) + (d->ydim ? d->ydim : 1)) * sizeof(float)));
+    dl->transforms = NN__CAST(nn_transform *, nn__malloc((size_t)(o.ntransforms + 1) * sizeof(nn_transform)));
     if (dl->transforms && o.ntransforms) memcpy(dl->transforms, o.transforms, (size_t)o.ntransforms * sizeof(nn_transform));
     dl->o.transforms = dl->transforms;
     xs[0] = o.batch_size; for (k = 0; k < d->xdim; k++) xs[k + 1] = s[k];
@@ -9600,8 +9902,8 @@ NN_API int nn_dataloader_next(nn_dataloader *dl, nn_tensor **x, nn_tensor **y) {
 NN_API void nn_dataloader_free(nn_dataloader *dl) {
     if (!dl) return;
     nn_free(dl->x); nn_free(dl->y);
-    NN_FREE(dl->order); NN_FREE(dl->raw); NN_FREE(dl->transforms);
-    NN_FREE(dl);
+    nn__free(dl->order); nn__free(dl->raw); nn__free(dl->transforms);
+    nn__free(dl);
 }
 
 #ifndef NN_NO_STDIO
@@ -9646,14 +9948,14 @@ static double nn__now(void) {
 }
 static void nn__fmt_time(char *b, size_t n, double s) {
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(b, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
-    else snprintf(b, n, "%02ld:%02ld", t / 60, t % 60);
+    if (t >= 3600) nn__snprintf(b, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else nn__snprintf(b, n, "%02ld:%02ld", t / 60, t % 60);
 }
 
 NN_API void nn_progress_begin(nn_progress *p, const char *desc, int64_t total) {
     if (!p) return;
     memset(p, 0, sizeof *p);
-    snprintf(p->desc, sizeof p->desc, "%s", desc ? desc : "");
+    nn__snprintf(p->desc, sizeof p->desc, "%s", desc ? desc : "");
     p->total = total; p->start = nn__now(); p->tty = NN__ISATTY(2); p->postfix = NAN; p->last_decile = -1;
 }
 
@@ -9668,7 +9970,7 @@ static void nn__progress_draw(nn_progress *p, int final) {
     for (i = 0; i < w; i++) { int cell = full - 8 * i; bar[i] = cell >= 8 ? '#' : cell > 0 ? (char)('0' + cell) : ' '; }
     bar[w] = 0;
     post[0] = 0;
-    if (p->postfix == p->postfix) snprintf(post, sizeof post, ", loss=%.4f", p->postfix);
+    if (p->postfix == p->postfix) nn__snprintf(post, sizeof post, ", loss=%.4f", p->postfix);
     fprintf(stderr, "%s%s: %3d%%|%s| %lld/%lld [%s<%s, %.2fit/s%s]%s", p->tty ? "\r" : "", p->desc, (int)(frac * 100), bar,
             (long long)p->n, (long long)p->total, e, r, rate, post, (p->tty && !final) ? "" : "\n");
     fflush(stderr);
@@ -9721,7 +10023,7 @@ NN_API void nn_class_scores(const int64_t *cm, int k, double *precision, double 
 
 /* sklearn rounds with Python's format, which rounds half to even on the binary value: printf does the same */
 #define NN__OUT(...) do { \
-        int w_ = snprintf(buf + len, size > (size_t)len ? size - (size_t)len : 0, __VA_ARGS__); \
+        int w_ = nn__snprintf(buf + len, size > (size_t)len ? size - (size_t)len : 0, __VA_ARGS__); \
         if (w_ < 0 || (size_t)(len + w_) >= size) return -1; \
         len += w_; \
     } while (0)
@@ -9730,7 +10032,7 @@ static int nn__report_text(const int64_t *cm, int k, const char *const *names, i
                            const double *P, const double *R, const double *F, const int64_t *S) {
     double mp = 0, mr = 0, mf = 0, wp = 0, wr = 0, wf = 0; int64_t total = 0; int i, width = 12, len = 0; char nm[32];
     for (i = 0; i < k; i++) {
-        int l = names && names[i] ? (int)strlen(names[i]) : snprintf(nm, sizeof nm, "%d", i);   /* a NULL name: numbered */
+        int l = names && names[i] ? (int)strlen(names[i]) : nn__snprintf(nm, sizeof nm, "%d", i);   /* a NULL name: numbered */
         if (l > width) width = l;
         total += S[i];
         mp += P[i]; mr += R[i]; mf += F[i];
@@ -9739,7 +10041,7 @@ static int nn__report_text(const int64_t *cm, int k, const char *const *names, i
     if (width < digits) width = digits;
     NN__OUT("%*s  %9s %9s %9s %9s\n\n", width, "", "precision", "recall", "f1-score", "support");
     for (i = 0; i < k; i++) {
-        if (!names || !names[i]) snprintf(nm, sizeof nm, "%d", i);
+        if (!names || !names[i]) nn__snprintf(nm, sizeof nm, "%d", i);
         NN__OUT("%*s  %9.*f %9.*f %9.*f %9lld\n", width, names && names[i] ? names[i] : nm, digits, P[i], digits, R[i], digits, F[i], (long long)S[i]);
     }
     NN__OUT("\n%*s  %9s %9s %9.*f %9lld\n", width, "accuracy", "", "", digits, nn_accuracy(cm, k), (long long)total);
@@ -9753,12 +10055,12 @@ static int nn__report_text(const int64_t *cm, int k, const char *const *names, i
 NN_API int nn_classification_report(const int64_t *cm, int k, const char *const *names, int digits, char *buf, size_t size) {
     double *P; int64_t *S; int len;
     if (!cm || k <= 0 || digits < 0 || !buf) return -1;
-    P = NN__CAST(double *, NN_MALLOC((size_t)k * 3 * sizeof(double)));   /* precision, recall, f1 */
-    S = NN__CAST(int64_t *, NN_MALLOC((size_t)k * sizeof(int64_t)));
-    if (!P || !S) { NN_FREE(P); NN_FREE(S); return -1; }
+    P = NN__CAST(double *, nn__malloc((size_t)k * 3 * sizeof(double)));   /* precision, recall, f1 */
+    S = NN__CAST(int64_t *, nn__malloc((size_t)k * sizeof(int64_t)));
+    if (!P || !S) { nn__free(P); nn__free(S); return -1; }
     nn_class_scores(cm, k, P, P + k, P + 2 * k, S);
     len = nn__report_text(cm, k, names, digits, buf, size, P, P + k, P + 2 * k, S);
-    NN_FREE(P); NN_FREE(S);
+    nn__free(P); nn__free(S);
     return len;
 }
 
@@ -9768,7 +10070,7 @@ NN_API void nn_print_confusion_matrix(const int64_t *cm, int k) {
     char num[32];
     if (!cm || k <= 0) return;
     for (i = 0; i < k * k; i++) if (cm[i] > mx) mx = cm[i];
-    w = snprintf(num, sizeof num, "%lld", (long long)mx) + 1;
+    w = nn__snprintf(num, sizeof num, "%lld", (long long)mx) + 1;
     for (i = 0; i < k; i++) {
         printf(i == 0 ? "[[" : " [");
         for (j = 0; j < k; j++) printf("%*lld", j ? w : w - 1, (long long)cm[i * k + j]);
@@ -9806,7 +10108,7 @@ NN_API void nn_plot_terminal(const char *title, const float *const *ys, const ch
     printf("%10s +", "");
     for (col = 0; col < W; col++) putchar('-');
     /* the axis: "1" under the first column, n under the last (a one-point plot has only "1") */
-    digits = snprintf(num, sizeof num, "%d", n);
+    digits = nn__snprintf(num, sizeof num, "%d", n);
     if (n == 1) printf("\n%10s  1 (epoch)\n", "");
     else printf("\n%10s  1%*s (epoch)\n", "", W - 1 > digits ? W - 1 : digits + 1, num);
     for (c = 0; c < nc; c++) printf("%10s  %c %s\n", "", marks[c % 6], labels ? labels[c] : "");
@@ -9836,7 +10138,7 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
     if (!ctx) return 0;
     if (!path || !ys || n <= 0 || nc <= 0) { nn__err(ctx, "nn_plot_png: path or ys is NULL, or ncurves %d or n %d is < 1", nc, n); return 0; }
     for (c = 0; c < nc; c++) if (!ys[c]) { nn__err(ctx, "nn_plot_png: ys[%d] is NULL", c); return 0; }
-    img = NN__CAST(unsigned char *, NN_MALLOC((size_t)W * H * 3));
+    img = NN__CAST(unsigned char *, nn__malloc((size_t)W * H * 3));
     if (!img) { nn__err(ctx, "nn_plot_png: out of memory"); return 0; }
     memset(img, 255, (size_t)W * H * 3);
     nn__range(ys, nc, n, &lo, &hi);
@@ -9862,17 +10164,17 @@ NN_API int nn_plot_png(nn_ctx *ctx, const char *path, const float *const *ys, co
         char text[160];
         for (c = 0; c <= nc + 3; c++) {
             float xq = 0, yq = 0;
-            if (c < nc) { snprintf(text, sizeof text, "%s", labels && labels[c] ? labels[c] : ""); xq = (float)(L + PW - 36 - stb_easy_font_width(text)); yq = (float)(T + 6 + 16 * c); }
-            else if (c == nc) { snprintf(text, sizeof text, "%.4g", hi); xq = 2; yq = (float)T; }
-            else if (c == nc + 1) { snprintf(text, sizeof text, "%.4g", lo); xq = 2; yq = (float)(T + PH - 8); }
-            else if (c == nc + 2) { snprintf(text, sizeof text, "1"); xq = (float)L; yq = (float)(T + PH + 8); }
-            else { snprintf(text, sizeof text, "%d", n); xq = (float)(L + PW - 10); yq = (float)(T + PH + 8); }
+            if (c < nc) { nn__snprintf(text, sizeof text, "%s", labels && labels[c] ? labels[c] : ""); xq = (float)(L + PW - 36 - stb_easy_font_width(text)); yq = (float)(T + 6 + 16 * c); }
+            else if (c == nc) { nn__snprintf(text, sizeof text, "%.4g", hi); xq = 2; yq = (float)T; }
+            else if (c == nc + 1) { nn__snprintf(text, sizeof text, "%.4g", lo); xq = 2; yq = (float)(T + PH - 8); }
+            else if (c == nc + 2) { nn__snprintf(text, sizeof text, "1"); xq = (float)L; yq = (float)(T + PH + 8); }
+            else { nn__snprintf(text, sizeof text, "%d", n); xq = (float)(L + PW - 10); yq = (float)(T + PH + 8); }
             nn__draw_text(img, W, H, xq, yq, text);
         }
     }
 #endif
     ok = stbi_write_png(path, W, H, 3, img, W * 3) != 0;
-    NN_FREE(img);
+    nn__free(img);
     if (!ok) nn__err(ctx, "nn_plot_png: cannot write %s", path);
     return ok;
 #else
@@ -9926,7 +10228,7 @@ static int nn__mpi_ok(nn_dist *d, int rc, const char *fn, const char *call) {
     char s[MPI_MAX_ERROR_STRING];
     int n = 0;
     if (rc == MPI_SUCCESS) return 1;
-    if (MPI_Error_string(rc, s, &n) != MPI_SUCCESS) snprintf(s, sizeof s, "MPI error %d", rc);
+    if (MPI_Error_string(rc, s, &n) != MPI_SUCCESS) nn__snprintf(s, sizeof s, "MPI error %d", rc);
     nn__err(d->ctx, "%s: %s failed on rank %d: %s", fn, call, d->rank, s);
     return 0;
 }
@@ -9980,7 +10282,7 @@ static int nn__launched_size(void) {
 static nn_dist *nn__dist_alloc(nn_ctx *ctx, const char *fn) {
     nn_dist *d;
     if (!ctx) { nn__err_noctx(fn, "ctx is NULL"); return NULL; }
-    d = NN__CAST(nn_dist *, NN_MALLOC(sizeof(nn_dist)));
+    d = NN__CAST(nn_dist *, nn__malloc(sizeof(nn_dist)));
     if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
     memset(d, 0, sizeof *d);
     d->ctx = ctx; d->rank = 0; d->size = 1;
@@ -9995,18 +10297,18 @@ NN_API nn_dist *nn_dist_init(nn_ctx *ctx, int *argc, char ***argv) {
     {
         int inited = 0, finalized = 0;
         MPI_Finalized(&finalized);
-        if (finalized) { nn__err(ctx, "%s: MPI was already finalized; MPI cannot start twice", fn); NN_FREE(d); return NULL; }
+        if (finalized) { nn__err(ctx, "%s: MPI was already finalized; MPI cannot start twice", fn); nn__free(d); return NULL; }
         MPI_Initialized(&inited);
         if (!inited) {
             int provided = 0;   /* MPI calls come from the caller's thread only (the pool never calls MPI) */
             if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
-                nn__err(ctx, "%s: MPI_Init_thread failed", fn); NN_FREE(d); return NULL;
+                nn__err(ctx, "%s: MPI_Init_thread failed", fn); nn__free(d); return NULL;
             }
             d->finalize = 1;
         }
         if (!nn__dist_attach(d, MPI_COMM_WORLD, fn)) {
             if (d->finalize) MPI_Finalize();
-            NN_FREE(d);
+            nn__free(d);
             return NULL;
         }
     }
@@ -10015,7 +10317,7 @@ NN_API nn_dist *nn_dist_init(nn_ctx *ctx, int *argc, char ***argv) {
     if (nn__launched_size() > 1) {
         nn__err(ctx, "%s: started as one of %d processes (mpirun), but nn.h was built without NN_MPI: every process "
                 "would train alone; build with mpicc -DNN_MPI", fn, nn__launched_size());
-        NN_FREE(d);
+        nn__free(d);
         return NULL;
     }
 #endif
@@ -10026,8 +10328,8 @@ NN_API nn_dist *nn_dist_init(nn_ctx *ctx, int *argc, char ***argv) {
 NN_API nn_dist *nn_dist_new_comm(nn_ctx *ctx, MPI_Comm comm) {
     nn_dist *d = nn__dist_alloc(ctx, "nn_dist_new_comm");
     if (!d) return NULL;
-    if (comm == MPI_COMM_NULL) { nn__err(ctx, "nn_dist_new_comm: comm is MPI_COMM_NULL"); NN_FREE(d); return NULL; }
-    if (!nn__dist_attach(d, comm, "nn_dist_new_comm")) { NN_FREE(d); return NULL; }
+    if (comm == MPI_COMM_NULL) { nn__err(ctx, "nn_dist_new_comm: comm is MPI_COMM_NULL"); nn__free(d); return NULL; }
+    if (!nn__dist_attach(d, comm, "nn_dist_new_comm")) { nn__free(d); return NULL; }
     return d;
 }
 #endif
@@ -10044,7 +10346,7 @@ NN_API void nn_dist_free(nn_dist *d) {
         }
     }
 #endif
-    NN_FREE(d);
+    nn__free(d);
 }
 
 NN_API int nn_dist_rank(const nn_dist *d) { return d ? d->rank : 0; }
@@ -10069,7 +10371,7 @@ NN_API int nn_dist_check(nn_dist *d, int ok) {
         if (!nn__mpi_ok(d, MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, d->comm), "nn_dist_check", "MPI_Allreduce")) return 0;
         if (first == INT_MAX) return 1;
         memset(msg, 0, sizeof msg);
-        if (d->rank == first) snprintf(msg, sizeof msg, "%s", nn_error(d->ctx) ? nn_error(d->ctx) : "(it recorded no error)");
+        if (d->rank == first) nn__snprintf(msg, sizeof msg, "%s", nn_error(d->ctx) ? nn_error(d->ctx) : "(it recorded no error)");
         if (!nn__mpi_ok(d, MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, d->comm), "nn_dist_check", "MPI_Bcast")) return 0;
         msg[sizeof msg - 1] = 0;
         nn__err(d->ctx, "nn_dist_check: rank %d of %d failed: %s", first, d->size, msg);
@@ -10183,7 +10485,7 @@ static int nn__dist_state(nn_dist *d, nn_module *m, const char *fn, nn_tensor **
     int k;
     *np = nn_module_parameters(m, NULL, 0);
     *nb = nn_module_buffers(m, NULL, 0);
-    *ts = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(*np + *nb + 1) * sizeof(nn_tensor *)));
+    *ts = NN__CAST(nn_tensor **, nn__malloc((size_t)(*np + *nb + 1) * sizeof(nn_tensor *)));
     if (!*ts) { nn__err(d->ctx, "%s: out of memory", fn); return 0; }
     nn_module_parameters(m, *ts, *np);
     nn_module_buffers(m, *ts + *np, *nb);
@@ -10192,7 +10494,7 @@ static int nn__dist_state(nn_dist *d, nn_module *m, const char *fn, nn_tensor **
         if (!nn_is_contiguous(t) || (t->dtype != NN_FLOAT32 && t->dtype != NN_INT64)) {
             nn__err(d->ctx, "%s: %s %d of the model is %s; it must be contiguous float32 or int64", fn,
                     k < *np ? "parameter" : "buffer", k, nn_is_contiguous(t) ? nn_dtype_name(t->dtype) : "strided");
-            NN_FREE(*ts);
+            nn__free(*ts);
             *ts = NULL;
             return 0;
         }
@@ -10207,7 +10509,7 @@ NN_API int nn_dist_broadcast_module(nn_dist *d, nn_module *m, int src) {
     if (!d) { if (m && !m->ctx->has_error) nn__err(m->ctx, "%s: d is NULL", fn); return 0; }
     if (!m) { nn__err(d->ctx, "%s: m is NULL", fn); ok = 0; }
     ok = ok && nn__dist_src_ok(d, src, fn) && nn__dist_state(d, m, fn, &ts, &np, &nb);
-    if (!nn_dist_check(d, ok)) { NN_FREE(ts); return 0; }
+    if (!nn_dist_check(d, ok)) { nn__free(ts); return 0; }
     ok = nn__dist_same(d, nn__dist_sig(ts, np + nb), fn, "the model (its parameters' and buffers' shapes)");
 #ifdef NN_MPI
     {
@@ -10215,7 +10517,7 @@ NN_API int nn_dist_broadcast_module(nn_dist *d, nn_module *m, int src) {
         for (k = 0; ok && k < np + nb; k++) ok = nn__mpi_bcast(d, ts[k]->data, ts[k]->numel, nn__mpi_type(ts[k]->dtype), src, fn);
     }
 #endif
-    NN_FREE(ts);
+    nn__free(ts);
     return ok;
 }
 
@@ -10232,9 +10534,9 @@ NN_API nn_ddp_opts nn_ddp_opts_default(void) {
 NN_API void nn_ddp_free(nn_ddp *ddp) {
     int k;
     if (!ddp) return;
-    for (k = 0; k < ddp->nb; k++) NN_FREE(ddp->b[k].buf);
-    NN_FREE(ddp->b); NN_FREE(ddp->params); NN_FREE(ddp->buffers); NN_FREE(ddp->fbuf); NN_FREE(ddp->ibuf); NN_FREE(ddp->req);
-    NN_FREE(ddp);
+    for (k = 0; k < ddp->nb; k++) nn__free(ddp->b[k].buf);
+    nn__free(ddp->b); nn__free(ddp->params); nn__free(ddp->buffers); nn__free(ddp->fbuf); nn__free(ddp->ibuf); nn__free(ddp->req);
+    nn__free(ddp);
 }
 
 /* buckets of at most cap bytes of gradient (a larger parameter alone), parameters in reverse order */
@@ -10242,8 +10544,8 @@ static int nn__ddp_buckets(nn_ddp *p, nn_tensor **ts) {
     double cap = p->o.bucket_cap_mb * 1048576.0;
     int k, start = 0;
     int64_t bytes = 0;
-    p->params = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(p->nparams + 1) * sizeof(nn_tensor *)));
-    p->b = NN__CAST(nn__bucket *, NN_MALLOC((size_t)(p->nparams + 1) * sizeof(nn__bucket)));
+    p->params = NN__CAST(nn_tensor **, nn__malloc((size_t)(p->nparams + 1) * sizeof(nn_tensor *)));
+    p->b = NN__CAST(nn__bucket *, nn__malloc((size_t)(p->nparams + 1) * sizeof(nn__bucket)));
     if (!p->params || !p->b) return 0;
     for (k = 0; k < p->nparams; k++) p->params[k] = ts[p->nparams - 1 - k];
     for (k = 0; k <= p->nparams; k++) {
@@ -10251,7 +10553,7 @@ static int nn__ddp_buckets(nn_ddp *p, nn_tensor **ts) {
         if (k > start && (k == p->nparams || (double)(bytes + add) > cap)) {
             nn__bucket *b = &p->b[p->nb];
             b->first = start; b->count = k - start; b->numel = bytes / 4;
-            b->buf = NN__CAST(float *, NN_MALLOC((size_t)(b->numel + b->count + 1) * sizeof(float)));
+            b->buf = NN__CAST(float *, nn__malloc((size_t)(b->numel + b->count + 1) * sizeof(float)));
             p->nb++;
             if (!b->buf) return 0;
             start = k; bytes = 0;
@@ -10263,15 +10565,15 @@ static int nn__ddp_buckets(nn_ddp *p, nn_tensor **ts) {
 
 static int nn__ddp_buffers(nn_ddp *p, nn_tensor *const *bufs) {
     int k;
-    p->buffers = NN__CAST(nn_tensor **, NN_MALLOC((size_t)(p->nbuffers + 1) * sizeof(nn_tensor *)));
+    p->buffers = NN__CAST(nn_tensor **, nn__malloc((size_t)(p->nbuffers + 1) * sizeof(nn_tensor *)));
     if (!p->buffers) return 0;
     for (k = 0; k < p->nbuffers; k++) {
         p->buffers[k] = bufs[k];
         if (bufs[k]->dtype == NN_INT64) p->ni += bufs[k]->numel;
         else p->nf += bufs[k]->numel;
     }
-    p->fbuf = NN__CAST(float *, NN_MALLOC((size_t)(p->nf + 1) * sizeof(float)));
-    p->ibuf = NN__CAST(int64_t *, NN_MALLOC((size_t)(p->ni + 1) * sizeof(int64_t)));
+    p->fbuf = NN__CAST(float *, nn__malloc((size_t)(p->nf + 1) * sizeof(float)));
+    p->ibuf = NN__CAST(int64_t *, nn__malloc((size_t)(p->ni + 1) * sizeof(int64_t)));
     return p->fbuf && p->ibuf;
 }
 
@@ -10292,19 +10594,19 @@ NN_API nn_ddp *nn_ddp_new(nn_dist *d, nn_module *m, nn_ddp_opts o) {
             nn__err(d->ctx, "%s: parameter %d has %lld elements; DDP takes up to %d", fn, k, (long long)ts[k]->numel, INT_MAX / 2); ok = 0;
         }
     }
-    if (!nn_dist_check(d, ok)) { NN_FREE(ts); return NULL; }
-    p = NN__CAST(nn_ddp *, NN_MALLOC(sizeof(nn_ddp)));
+    if (!nn_dist_check(d, ok)) { nn__free(ts); return NULL; }
+    p = NN__CAST(nn_ddp *, nn__malloc(sizeof(nn_ddp)));
     ok = p != NULL;
     if (p) {
         memset(p, 0, sizeof *p);
         p->d = d; p->m = m; p->o = o; p->nparams = np; p->nbuffers = nb;
         ok = nn__ddp_buckets(p, ts) && nn__ddp_buffers(p, ts + np);
 #ifdef NN_MPI
-        p->req = NN_MALLOC((size_t)(p->nb + 1) * sizeof(MPI_Request));
+        p->req = nn__malloc((size_t)(p->nb + 1) * sizeof(MPI_Request));
         ok = ok && p->req;
 #endif
     }
-    NN_FREE(ts);
+    nn__free(ts);
     if (!ok) nn__err(d->ctx, "%s: out of memory", fn);
     if (!nn_dist_check(d, ok)) { nn_ddp_free(p); return NULL; }
     {   /* the same options on every rank, or the buckets and messages would not pair up */

@@ -1,7 +1,9 @@
 /* A small MLP on Fashion-MNIST (or MNIST): Flatten -> Linear(784, 256) -> ReLU
    -> Dropout(0.2) -> Linear(256, 10), Adam(lr 1e-3), batch 64, as an
    nn.Sequential. Prints per-epoch loss/accuracy, test accuracy and the report.
-   ./mnist_mlp [--data DIR] [--epochs N] [--limit N] [--seed N] [--help] */
+   --save writes the trained weights as safetensors (the microcontroller demo's
+   examples/mcu/export_model turns them into C arrays).
+   ./mnist_mlp [--data DIR] [--epochs N] [--limit N] [--seed N] [--hidden N] [--save PATH] [--help] */
 #ifdef NN_HAVE_STB
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
@@ -13,7 +15,7 @@
 #include <string.h>
 
 #define PROG "mnist_mlp"
-#define SYNOPSIS "Trains a 784-256-10 MLP on Fashion-MNIST (or MNIST) and prints the test accuracy and report.\n"
+#define SYNOPSIS "Trains a 784-256-10 MLP (784-N-10 with --hidden N) on Fashion-MNIST (or MNIST) and prints the test accuracy and report.\n"
 #include "args.h"   /* the command line: a table of flags, --help, checked numbers */
 
 static nn_dataset *load(nn_ctx *ctx, const char *dir, const char *split) {
@@ -29,13 +31,15 @@ static nn_dataset *load(nn_ctx *ctx, const char *dir, const char *split) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = "/usr/share/datasets/fashion-mnist";
-    int64_t epochs = 5, limit = 0, seed = 0, cm[100], i;
+    const char *dir = "/usr/share/datasets/fashion-mnist", *save = NULL;
+    int64_t epochs = 5, limit = 0, seed = 0, hidden = 256, cm[100], i;
     const arg_spec args[] = {
         { "--data", ARG_STR, &dir, 0, 0, "DIR", "Fashion-MNIST or MNIST IDX files, plain or .gz" },
         { "--epochs", ARG_INT, &epochs, 0, 1e6, "N", "epochs to train (default 5)" },
         { "--limit", ARG_INT, &limit, 0, 1e12, "N", "train on the first N images (default 0: all)" },
         { "--seed", ARG_INT, &seed, 0, 9e18, "N", "seed of the weights, dropout and shuffling (default 0)" },
+        { "--hidden", ARG_INT, &hidden, 1, 65536, "N", "hidden units (default 256)" },
+        { "--save", ARG_STR, &save, 0, 0, "PATH", "write the trained weights there as safetensors" },
     };
     int parsed = parse_args(argc, argv, args, (int)(sizeof args / sizeof args[0]));
     nn_ctx *ctx;
@@ -67,10 +71,10 @@ int main(int argc, char **argv) {
     test_loader = nn_dataloader_new(test, o);
     nn_manual_seed(ctx, (uint64_t)seed);
     layers[0] = nn_flatten_new(ctx, 1, -1);
-    layers[1] = nn_linear_new(ctx, 784, 256, 1);
+    layers[1] = nn_linear_new(ctx, 784, hidden, 1);
     layers[2] = nn_relu_new(ctx);
     layers[3] = nn_dropout_new(ctx, 0.2f);
-    layers[4] = nn_linear_new(ctx, 256, 10, 1);
+    layers[4] = nn_linear_new(ctx, hidden, 10, 1);
     model = nn_sequential_new(ctx, layers, 5);
     opt = nn_adam(params, nn_module_parameters(model, params, 8), adam);
     if (!model || !opt || !train_loader || !test_loader) {
@@ -121,6 +125,7 @@ int main(int argc, char **argv) {
         if (nn_classification_report(cm, 10, NULL, 2, report, sizeof report) > 0) printf("%s", report);
         free(t); free(p);
     }
+    if (save && nn_save_model(model, save)) printf("weights saved to %s\n", save);
     err = nn_error(ctx);
     if (err) { fprintf(stderr, "error: %s\n", err); return 1; }
     nn_dataloader_free(train_loader); nn_dataloader_free(test_loader);

@@ -37,6 +37,7 @@ MPI_ONLY = {"nn_dist_new_comm"}
 # ---- allowlists (fn, param): where NULL is documented as allowed (no error expected) ----
 NULL_OK = {
     ("nn_set_logger", "fn"): "NULL fn: silent",
+    ("nn_use_buffer", "buf"): "NULL and 0: back to the heap",
     ("nn_set_logger", "user"): "the logger's own pointer",
     ("nn_module_new", "type"): '"Module" when NULL',
     ("nn_module_new_n", "type"): '"Module" when NULL',
