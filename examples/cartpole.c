@@ -156,9 +156,10 @@ static int act(nn_module *policy, nn_tensor *s, nn_tensor *u, const cartpole *en
     return nn_f32(u)[0] < p0 ? 0 : 1;
 }
 
-/* One update from one episode of T steps: states (T, 4), actions (T), rewards all 1.
-   returns G_t = sum_k gamma^k r_{t+k}; advantage A_t = G_t - V(s_t), standardised over the episode;
-   loss = -mean(log pi(a_t | s_t) A_t) + mean((V(s_t) - G_t)^2) / G scale. Returns 1 on success. */
+/* One update from one episode of T steps: states (T, 4), actions (T), every reward 1.
+   The return G_t = sum_k gamma^k r_{t+k}, scaled by 2 / MAX_STEPS (about [0, 1]) as V's target;
+   the advantage A_t = G_t - V(s_t), standardised over the episode (a constant to autograd);
+   loss = -mean_t(log pi(a_t | s_t) A_t) + mean_t((V(s_t) - G_t)^2). Returns 1 on success. */
 static int update(nn_ctx *ctx, nn_module *policy, nn_module *value, nn_optim *opt, const float *states,
                   const int64_t *actions, int T, double gamma, float *g, float *adv) {
     int64_t sshape[2] = { T, 4 }, cshape[2] = { T, 1 };
@@ -166,7 +167,7 @@ static int update(nn_ctx *ctx, nn_module *policy, nn_module *value, nn_optim *op
     nn_tensor *G, *ADV, *v, *logp, *loss;
     double run = 0, mean = 0, var = 0;
     int t, ok;
-    for (t = T - 1; t >= 0; t--) { run = 1.0 + gamma * run; g[t] = (float)(run / MAX_STEPS * 2.0); }  /* G scaled to about [0, 1] */
+    for (t = T - 1; t >= 0; t--) { run = 1.0 + gamma * run; g[t] = (float)(run * 2.0 / MAX_STEPS); }
     G = nn_from_array(ctx, 2, cshape, g);
     v = nn_forward(value, S);                                  /* (T, 1) */
     for (t = 0; t < T; t++) { adv[t] = v ? g[t] - nn_f32(v)[t] : 0.0f; mean += adv[t]; }
@@ -237,8 +238,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("CartPole-v0: REINFORCE with a baseline, policy 4-%d-2 and value 4-%d-1 (%lld parameters), "
-           "Adam lr %g, gamma %g, seed %lld\n", (int)hidden, (int)hidden,
-           (long long)(nn_module_num_parameters(policy) + nn_module_num_parameters(value)), lr, gamma, (long long)seed);
+           "Adam lr %g, gamma %g, seed %lld, %s kernels\n", (int)hidden, (int)hidden,
+           (long long)(nn_module_num_parameters(policy) + nn_module_num_parameters(value)), lr, gamma, (long long)seed,
+           nn_get_cpu_capability());
     for (ep = 1; ep <= episodes; ep++) {
         int done = 0;
         env_reset(&env);
@@ -285,7 +287,8 @@ int main(int argc, char **argv) {
             printf("solved at episode %d: episodes %d to %d average %.2f (>= %.0f)\n", solved_at, solved_at - WINDOW + 1,
                    solved_at, average[n - 1], SOLVED);
         } else {
-            printf("not solved in %d episodes (best average of 100: see the curve)\n", n);
+            printf("not solved in %d episodes: the last %d average %.2f (%.0f needed)\n", n, n < WINDOW ? n : WINDOW,
+                   average[n - 1], SOLVED);
             rc = 1;
         }
     }
