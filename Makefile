@@ -4,9 +4,9 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Werror
 LDLIBS  := -lm
 BUILD   := build
-EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp
+EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole
 
-.PHONY: all mcu test examples demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads clean
+.PHONY: all mcu test examples test-cartpole demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -22,7 +22,7 @@ $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 # The MNIST programs read gzip'd data and write PNGs through stb (Debian's libstb-dev)
 # when it is installed; they are built optimised for this machine.
 FAST := -O3 -march=native
-$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo: $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
+$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo $(BUILD)/cartpole: $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 	$(CC) $(WARN) $(FAST) $(STB) -o $@ $< $(LDLIBS)
 	@echo "$(STB)" > $(BUILD)/.stb
 
@@ -94,6 +94,15 @@ examples: $(addprefix $(BUILD)/,$(EXAMPLES)) $(BUILD)/mnist_cnn
 	  (cd $(BUILD) && ./$$e --no-such-flag >/dev/null 2>&1); rc=$$?; \
 	  [ $$rc = 2 ] || { echo "$$e --no-such-flag exited $$rc, expected 2"; exit 1; }; done
 	@for e in $(EXAMPLES); do echo "== $$e"; (cd $(BUILD) && ./$$e) || exit 1; done
+
+# Issue 11's game agent (examples/cartpole.c; make examples runs the full run, which must solve
+# CartPole-v0): the short run must raise the return 3x (last 20 episodes against the first 20),
+# and two runs of it must print the same bytes.
+test-cartpole: $(BUILD)/cartpole
+	@cd $(BUILD) && ./cartpole --short > cartpole_short.log || { cat cartpole_short.log; echo "test-cartpole: the short run failed"; exit 1; }
+	@cd $(BUILD) && ./cartpole --short > cartpole_short2.log && cmp cartpole_short.log cartpole_short2.log \
+	  || { echo "test-cartpole: two seeded runs differ"; exit 1; }
+	@tail -1 $(BUILD)/cartpole_short.log; echo "ok   cartpole --short improved 3x and repeated byte for byte"
 
 # The main job: seed 002's training script (examples/mnist_cnn.c), MY_NET on
 # Fashion-MNIST. As root it installs Debian's dataset-fashion-mnist and libstb-dev
