@@ -294,6 +294,7 @@ typedef struct g_parser {
 } g_parser;
 
 static char *g_json;                    /* the last answer, freed by the next call */
+static nn_ctx *g_ctx;
 
 static void g_skip(g_parser *p) { while (p->s[p->pos] == ' ' || p->s[p->pos] == '\t') p->pos++; }
 static int g_isalpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -306,9 +307,12 @@ static void g_fail(g_parser *p, const char *what) {
 static int g_add_node(g_parser *p, nn_tensor *t, int kind, const char *label, int a, int b, int from) {
     g_node *n;
     int len;
-    if (p->err[0]) return -1;
     if (!t) { g_fail(p, nn_error(p->ctx) ? nn_error(p->ctx) : "nn.h returned no tensor"); return -1; }
-    if (p->nnode == G_MAX_NODES) { g_fail(p, "expression too long (more than 64 nodes)"); return -1; }
+    if (!p->err[0] && p->nnode == G_MAX_NODES) g_fail(p, "expression too long (more than 64 nodes)");
+    if (p->err[0]) {
+        if (kind != 2) nn_free(t);      /* a leaf not in the list would never be freed */
+        return -1;
+    }
     n = &p->node[p->nnode];
     n->t = t;
     n->kind = kind;
@@ -553,8 +557,8 @@ PG_API const char *pg_graph(const char *input, const char *vars) {
     int i, root = -1;
     g_out w;
     memset(&p, 0, sizeof p);
-    if (!pg.ctx) pg.ctx = nn_ctx_new();
-    p.ctx = pg.ctx;
+    if (!g_ctx) g_ctx = nn_ctx_new();   /* its own context: the graph never touches training's errors */
+    p.ctx = g_ctx;
     p.s = input ? input : "";
     free(g_json);
     w.cap = 512 + G_MAX_NODES * 512;
