@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole
 
-.PHONY: all mcu test examples test-cartpole demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads clean
+.PHONY: all mcu test examples test-cartpole demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -103,6 +103,39 @@ test-cartpole: $(BUILD)/cartpole
 	@cd $(BUILD) && ./cartpole --short > cartpole_short2.log && cmp cartpole_short.log cartpole_short2.log \
 	  || { echo "test-cartpole: two seeded runs differ"; exit 1; }
 	@tail -1 $(BUILD)/cartpole_short.log; echo "ok   cartpole --short improved 3x and repeated byte for byte"
+
+# The browser playground (issue 11): examples/web/playground.c compiled to WebAssembly by emscripten
+# (Debian: emscripten) into build/web/ with examples/web/index.html; serve it with
+# `python3 -m http.server -d build/web 8000`. NODE_PATH: Debian's emcc needs node-acorn from
+# /usr/share/nodejs, which a node that is not Debian's does not search.
+# make test-web builds the C natively (-Werror) and checks its numbers, then trains the page in
+# headless Chromium (Debian: chromium chromium-driver) through tests/web_test.py.
+EMCC ?= emcc
+WEB  := $(BUILD)/web
+WEB_FLAGS := -O2 -DNN_NO_THREADS -DNN_NO_SIMD -sALLOW_MEMORY_GROWTH=1 -sMODULARIZE=1 -sEXPORT_NAME=createPlayground \
+  -sENVIRONMENT=web -sEXPORTED_RUNTIME_METHODS=cwrap,UTF8ToString
+web: $(WEB)/playground.js $(WEB)/index.html
+
+$(WEB)/playground.js: examples/web/playground.c examples/args.h nn.h | $(BUILD)
+	@mkdir -p $(WEB)
+	NODE_PATH=/usr/share/nodejs $(EMCC) $(WARN) $(WEB_FLAGS) -o $@ $<
+	@echo "web: $$(wc -c < $(WEB)/playground.wasm) bytes of wasm, $$(wc -c < $@) of JS in $(WEB)/"
+
+$(WEB)/index.html: examples/web/index.html | $(BUILD)
+	@mkdir -p $(WEB)
+	cp $< $@
+
+$(BUILD)/web_playground: examples/web/playground.c examples/args.h nn.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+test-web: web $(BUILD)/web_playground
+	@./$(BUILD)/web_playground --steps 300 --every 300 > $(BUILD)/web_playground.log || { cat $(BUILD)/web_playground.log; exit 1; }
+	@grep -q '"label":"f","op":"\*","expr":"(x + y) \* z","value":-12,"grad":1' $(BUILD)/web_playground.log \
+	  && grep -q '"label":"x","op":"","expr":"x","value":-2,"grad":-4' $(BUILD)/web_playground.log \
+	  && grep -q '"label":"z","op":"","expr":"z","value":-4,"grad":3' $(BUILD)/web_playground.log \
+	  || { cat $(BUILD)/web_playground.log; echo "test-web: the native graph of f = (x + y) * z is not f=-12, df/dx=-4, df/dz=3"; exit 1; }
+	@echo "ok   native: $$(grep '^step' $(BUILD)/web_playground.log | tail -1); f = (x + y) * z graph -12, grads -4 -4 3"
+	python3 tests/web_test.py
 
 # The main job: seed 002's training script (examples/mnist_cnn.c), MY_NET on
 # Fashion-MNIST. As root it installs Debian's dataset-fashion-mnist and libstb-dev
