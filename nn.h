@@ -321,6 +321,12 @@ NN_API nn_tensor *nn_arange(nn_ctx *ctx, float start, float end, float step); /*
 NN_API nn_tensor *nn_from_array(nn_ctx *ctx, int ndim, const int64_t *shape, const float *values); /* copies */
 NN_API nn_tensor *nn_rand(nn_ctx *ctx, int ndim, const int64_t *shape);   /* uniform [0, 1) */
 NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape);  /* standard normal */
+/* torch.multinomial(probs, num_samples, replacement): for each row of probs (1-D (n) or 2-D
+   (rows, n) float32 weights, >= 0 and finite, not all 0 in a row; they need not sum to 1),
+   num_samples indices drawn with probability weight / row sum from the context's RNG; without
+   replacement each index comes at most once (num_samples <= n). int64 (num_samples) or
+   (rows, num_samples) in the step arena, no gradient. Sampling a policy's action, a token. */
+NN_API nn_tensor *nn_multinomial(nn_tensor *probs, int64_t num_samples, int replacement);
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t);
 NN_API nn_tensor *nn_keep(const nn_tensor *t);       /* persistent, detached copy of any tensor */
 /* frees a tensor you created (no-op on op results and NULL); while this step's graph reads it
@@ -2030,6 +2036,77 @@ NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape) {
     nn_tensor *t = nn__new_persistent(ctx, "nn_randn", ndim, shape); int64_t i;
     if (t) for (i = 0; i < t->numel; i++) NN__F32(t)[i] = nn__rng_normal(&ctx->rng);
     return t;
+}
+NN_API nn_tensor *nn_multinomial(nn_tensor *probs, int64_t num_samples, int replacement) {
+    const char *fn = "nn_multinomial";
+    nn_tensor *p, *out;
+    int64_t rows, n, r, k, i, shape[2];
+    double *w;
+    nn__mark mark;
+    if (!probs) return NULL;
+    if (!nn__check_live(probs, fn)) return NULL;
+    if (probs->dtype != NN_FLOAT32) { nn__err(probs->ctx, "%s: probs is %s; it must be float32", fn, nn_dtype_name(probs->dtype)); return NULL; }
+    if (probs->ndim != 1 && probs->ndim != 2) { nn__err(probs->ctx, "%s: probs has %d dims; it must be 1-D (n) or 2-D (rows, n)", fn, probs->ndim); return NULL; }
+    n = probs->shape[probs->ndim - 1]; rows = probs->ndim == 2 ? probs->shape[0] : 1;
+    if (n < 1) { nn__err(probs->ctx, "%s: probs has no categories (its last dim is 0)", fn); return NULL; }
+    if (num_samples < 1) { nn__err(probs->ctx, "%s: num_samples is %lld; it must be >= 1", fn, (long long)num_samples); return NULL; }
+    if (!replacement && num_samples > n) {
+        nn__err(probs->ctx, "%s: num_samples %lld is more than the %lld categories; without replacement each is drawn at most once",
+                fn, (long long)num_samples, (long long)n);
+        return NULL;
+    }
+    if (probs->ndim == 2) { shape[0] = rows; shape[1] = num_samples; } else shape[0] = num_samples;
+    p = nn_contiguous(probs);
+    if (!p) return NULL;
+    out = nn__new_arena_dtype(probs->ctx, fn, probs->ndim, shape, 1, NN_INT64);
+    if (!out) return NULL;
+    for (i = 0; i < rows * n; i++) {
+        float v = NN__F32(p)[i];
+        if (!(v >= 0.0f) || !nn__finite(v)) {
+            nn__err(probs->ctx, "%s: probs[%lld] is %g; every weight must be finite and >= 0", fn, (long long)i, (double)v);
+            return NULL;
+        }
+    }
+    mark = nn__arena_mark(probs->ctx);
+    w = NN__CAST(double *, nn__arena_alloc(probs->ctx, (size_t)n * sizeof(double)));
+    if (!w) { nn__arena_rewind(probs->ctx, mark); nn__err(probs->ctx, "%s: out of memory", fn); return NULL; }
+    for (r = 0; r < rows; r++) {
+        const float *pr = NN__F32(p) + r * n;
+        int64_t *o = NN__CAST(int64_t *, out->data) + r * num_samples;
+        double total = 0.0;
+        for (i = 0; i < n; i++) { w[i] = pr[i]; total += w[i]; }
+        if (!(total > 0.0)) {
+            nn__arena_rewind(probs->ctx, mark);
+            nn__err(probs->ctx, "%s: row %lld of probs sums to 0; give at least one weight > 0", fn, (long long)r);
+            return NULL;
+        }
+        for (k = 0; k < num_samples; k++) {
+            double u, c = 0.0;
+            int64_t pick = -1;
+            if (!replacement && !(total > 0.0)) {   /* fewer categories with weight than samples */
+                nn__arena_rewind(probs->ctx, mark);
+                nn__err(probs->ctx, "%s: row %lld has %lld weights > 0, fewer than num_samples %lld without replacement",
+                        fn, (long long)r, (long long)k, (long long)num_samples);
+                return NULL;
+            }
+            u = (double)nn__rng_uniform(&probs->ctx->rng) * total;
+            for (i = 0; i < n; i++) {            /* the first index whose running sum passes u */
+                if (w[i] <= 0.0) continue;
+                pick = i; c += w[i];
+                if (u < c) break;
+            }
+            if (pick < 0) {
+                nn__arena_rewind(probs->ctx, mark);
+                nn__err(probs->ctx, "%s: row %lld has %lld weights > 0, fewer than num_samples %lld without replacement",
+                        fn, (long long)r, (long long)k, (long long)num_samples);
+                return NULL;
+            }
+            o[k] = pick;
+            if (!replacement) { total -= w[pick]; w[pick] = 0.0; if (total < 0.0) total = 0.0; }
+        }
+    }
+    nn__arena_rewind(probs->ctx, mark);
+    return out;
 }
 
 /* Walks a shape in row-major order, keeping the offsets of up to 3 strided

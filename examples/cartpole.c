@@ -143,17 +143,17 @@ static nn_module *mlp(nn_ctx *ctx, int64_t hidden, int64_t out) {
     return nn_sequential_new(ctx, mods, 3);
 }
 
-/* pi(a | s): samples an action from the policy's softmax for one state, with the context's RNG
-   (u uniform [0, 1) from nn_init_uniform_) */
-static int act(nn_module *policy, nn_tensor *s, nn_tensor *u, const cartpole *env) {
-    nn_tensor *probs = NULL;
-    float *sv = nn_f32(s), p0;
+/* pi(a | s): samples an action from the policy's softmax for one state with torch.multinomial
+   (nn_multinomial, the context's RNG) */
+static int act(nn_module *policy, nn_tensor *s, const cartpole *env) {
+    nn_tensor *a = NULL;
+    float *sv = nn_f32(s);
+    int action;
     sv[0] = (float)env->x; sv[1] = (float)env->x_dot; sv[2] = (float)env->theta; sv[3] = (float)env->theta_dot;
-    NN_NO_GRAD(s->ctx) { probs = nn_softmax(nn_forward(policy, s), 1); }   /* (1, 2) */
-    nn_init_uniform_(u, 0.0f, 1.0f);
-    p0 = probs ? nn_f32(probs)[0] : 0.5f;
+    NN_NO_GRAD(s->ctx) { a = nn_multinomial(nn_softmax(nn_forward(policy, s), 1), 1, 1); }   /* (1, 1) */
+    action = a ? (int)nn_i64(a)[0] : 0;
     nn_arena_reset(s->ctx);
-    return nn_f32(u)[0] < p0 ? 0 : 1;
+    return action;
 }
 
 /* One update from one episode of T steps: states (T, 4), actions (T), every reward 1.
@@ -202,10 +202,10 @@ int main(int argc, char **argv) {
     int parsed = parse_args(argc, argv, args, (int)(sizeof args / sizeof args[0]));
     nn_ctx *ctx;
     nn_module *policy, *value;
-    nn_tensor *params[8], *s, *u;
+    nn_tensor *params[8], *s;
     nn_optim *opt;
     cartpole env;
-    int64_t one[2] = { 1, 4 }, ushape[1] = { 1 }, actions[MAX_STEPS];
+    int64_t one[2] = { 1, 4 }, actions[MAX_STEPS];
     float states[MAX_STEPS * 4], xs[MAX_STEPS + 1], thetas[MAX_STEPS + 1], g[MAX_STEPS], adv[MAX_STEPS];
     float *returns, *average;
     double window_sum = 0;
@@ -229,10 +229,9 @@ int main(int argc, char **argv) {
         opt = nn_adam(params, np, o);
     }
     s = nn_zeros(ctx, 2, one);
-    u = nn_zeros(ctx, 1, ushape);
     returns = (float *)malloc((size_t)episodes * sizeof(float));
     average = (float *)malloc((size_t)episodes * sizeof(float));
-    if (!policy || !value || !opt || !s || !u || !returns || !average) {
+    if (!policy || !value || !opt || !s || !returns || !average) {
         err = nn_error(ctx);
         fprintf(stderr, "setup failed: %s\n", err ? err : "out of memory");
         return 1;
@@ -248,7 +247,7 @@ int main(int argc, char **argv) {
         for (t = 0; t < MAX_STEPS && !done; t++) {
             states[4 * t] = (float)env.x; states[4 * t + 1] = (float)env.x_dot;
             states[4 * t + 2] = (float)env.theta; states[4 * t + 3] = (float)env.theta_dot;
-            actions[t] = act(policy, s, u, &env);
+            actions[t] = act(policy, s, &env);
             done = env_step(&env, (int)actions[t]);
             xs[t + 1] = (float)env.x; thetas[t + 1] = (float)env.theta;
         }
@@ -293,7 +292,7 @@ int main(int argc, char **argv) {
         }
     }
     free(returns); free(average);
-    nn_free(s); nn_free(u);
+    nn_free(s);
     nn_optim_free(opt);
     nn_module_free(policy); nn_module_free(value);
     nn_ctx_free(ctx);

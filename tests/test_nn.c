@@ -20,6 +20,7 @@ static const test_entry g_tests[] = {
     { "ops/threads_api", test_threads_api },
     { "ops/thread_determinism", test_thread_determinism },
     { "ops/linear", test_linear_op },
+    { "ops/multinomial", test_multinomial },
     { "ops/vector_kernels", test_vector_kernels },
     { "ops/pool_storm", test_pool_storm },
     { "ops/frontends_touch_no_data", test_frontends_touch_no_data },

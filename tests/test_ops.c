@@ -1053,3 +1053,52 @@ static void test_doc_sections(nn_ctx *ctx) {
     free(src);
     end();
 }
+
+/* torch.multinomial: frequencies follow the weights (unnormalised), without replacement every
+   index comes once, a seed repeats the draws, and wrong input is an error naming it */
+static void test_multinomial(nn_ctx *ctx) {
+    const float wv[4] = { 1.0f, 0.0f, 3.0f, 6.0f };       /* probabilities 0.1, 0, 0.3, 0.6 */
+    const int64_t s1[1] = { 4 }, s2[2] = { 2, 4 };
+    float w2v[8] = { 0, 0, 5, 0, 1, 1, 1, 1 };
+    nn_tensor *w = nn_from_array(ctx, 1, s1, wv), *w2 = nn_from_array(ctx, 2, s2, w2v), *a, *b;
+    int64_t counts[4] = { 0, 0, 0, 0 }, i, n = 20000;
+    begin("ops/multinomial: frequencies, no replacement, seeds, errors");
+    nn_manual_seed(ctx, 7);
+    a = nn_multinomial(w, n, 1);
+    CHECK(a && a->dtype == NN_INT64 && a->ndim == 1 && a->shape[0] == n, "shape (20000,) int64: %s", ERRS(ctx));
+    if (a) for (i = 0; i < n; i++) if (nn_i64(a)[i] >= 0 && nn_i64(a)[i] < 4) counts[nn_i64(a)[i]]++;
+    /* 5 standard deviations of a binomial: sqrt(20000 * 0.3 * 0.7) = 65 */
+    CHECK(counts[1] == 0, "a zero weight was drawn %lld times", (long long)counts[1]);
+    CHECK(llabs(counts[0] - 2000) < 5 * 43 && llabs(counts[2] - 6000) < 5 * 65 && llabs(counts[3] - 12000) < 5 * 70,
+          "counts %lld %lld %lld for expected 2000 6000 12000", (long long)counts[0], (long long)counts[2], (long long)counts[3]);
+    nn_manual_seed(ctx, 7);
+    b = nn_multinomial(w, n, 1);
+    CHECK(a && b && memcmp(nn_i64(a), nn_i64(b), (size_t)n * sizeof(int64_t)) == 0, "the same seed gave other draws");
+    b = nn_multinomial(w, 3, 0);
+    CHECK(b && b->shape[0] == 3, "3 without replacement: %s", ERRS(ctx));
+    if (b) {
+        int64_t x = nn_i64(b)[0], y = nn_i64(b)[1], z = nn_i64(b)[2];
+        CHECK(x != y && y != z && x != z && x != 1 && y != 1 && z != 1, "without replacement: %lld %lld %lld", (long long)x, (long long)y, (long long)z);
+    }
+    b = nn_multinomial(w2, 1, 0);
+    CHECK(b && b->ndim == 2 && b->shape[0] == 2 && b->shape[1] == 1 && nn_i64(b)[0] == 2, "2-D rows: %s", ERRS(ctx));
+    nn_set_logger(ctx, NULL, NULL);
+    CHECK(!nn_multinomial(w, 4, 0) && nn_error(ctx) && strstr(nn_error(ctx), "nn_multinomial"), "4 draws from 3 weights > 0 without replacement: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(!nn_multinomial(w, 5, 0) && strstr(ERRS(ctx), "categories"), "5 from 4 categories: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(!nn_multinomial(w, 0, 1) && strstr(ERRS(ctx), "num_samples"), "num_samples 0: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    w2v[0] = -1.0f;
+    { nn_tensor *bad = nn_from_array(ctx, 2, s2, w2v);
+      CHECK(!nn_multinomial(bad, 1, 1) && strstr(ERRS(ctx), "probs[0] is -1"), "a negative weight: %s", ERRS(ctx));
+      nn_clear_error(ctx); nn_free(bad); }
+    w2v[0] = 0.0f; w2v[2] = 0.0f;
+    { nn_tensor *zero = nn_from_array(ctx, 2, s2, w2v);
+      CHECK(!nn_multinomial(zero, 1, 1) && strstr(ERRS(ctx), "row 0 of probs sums to 0"), "a zero row: %s", ERRS(ctx));
+      nn_clear_error(ctx); nn_free(zero); }
+    nn_set_logger(ctx, capture_log, NULL);
+    nn_free(w); nn_free(w2);
+    nn_arena_reset(ctx);
+    end();
+}
