@@ -3413,6 +3413,11 @@ static int nn__gemm_cblas(int64_t M, int64_t N, int64_t K, const float *A, int64
 /* C (M, N) = or += A (M, K) @ B (K, N), strides as nn__gemm_ref. ws: packing space of
    nn__gemm_ws_floats(isa, M, N, K) floats (or more) for each of `threads` threads (threads 1: run here, no
    pool: what a task of another parallel loop uses). */
+/* a few rows of A, each a GEMV: no packing space */
+static int nn__gemm_is_gemv(const nn__gemm_isa *isa, int64_t M, int64_t K, int64_t acs, int64_t brs, int64_t bcs) {
+    return M < isa->mr && (acs == 1 || K == 1) && (bcs == 1 || brs == 1);
+}
+
 static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M, int64_t N, int64_t K,
                          const float *A, int64_t ars, int64_t acs, const float *B, int64_t brs, int64_t bcs,
                          float *C, int64_t ldc, int accumulate) {
@@ -3421,7 +3426,7 @@ static void nn__gemm_run(nn_ctx *ctx, int cap, int threads, float *ws, int64_t M
     int64_t i, tiles_m, target = threads > 1 && M * N * K >= ((int64_t)1 << 19) ? 4 * (int64_t)threads : 1;
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { if (!accumulate) for (i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float)); return; }
-    if (M < isa->mr && (acs == 1 || K == 1) && (bcs == 1 || brs == 1)) {       /* a few rows: GEMV each */
+    if (nn__gemm_is_gemv(isa, M, K, acs, brs, bcs)) {                           /* a few rows: GEMV each */
         nn__gemv_job v;
         v.cap = cap; v.M = M; v.N = N; v.K = K; v.A = A; v.ars = ars; v.B = B; v.brs = brs; v.bcs = bcs;
         v.C = C; v.ldc = ldc; v.add = accumulate;
@@ -3494,6 +3499,10 @@ static int nn__gemm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K,
     if (nn__gemm_cblas(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate)) return 1;
 #endif
     if (!ctx) { nn__gemm_ref(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate); return 1; }
+    if (M <= 0 || N <= 0 || K <= 0 || nn__gemm_is_gemv(isa, M, K, acs, brs, bcs)) {
+        nn__gemm_run(ctx, cap, threads, NULL, M, N, K, A, ars, acs, B, brs, bcs, C, ldc, accumulate);
+        return 1;
+    }
     mark = nn__arena_mark(ctx);
     ws = NN__CAST(float *, nn__arena_alloc(ctx, nn__gemm_ws_floats(isa, M, N, K) * (size_t)threads * sizeof(float)));
     if (!ws) {
