@@ -327,6 +327,10 @@ NN_API nn_tensor *nn_randn(nn_ctx *ctx, int ndim, const int64_t *shape);  /* sta
    replacement each index comes at most once (num_samples <= n). int64 (num_samples) or
    (rows, num_samples) in the step arena, no gradient. Sampling a policy's action, a token. */
 NN_API nn_tensor *nn_multinomial(nn_tensor *probs, int64_t num_samples, int replacement);
+/* A next token, as nanoGPT's generate: logits (N, V) or (V) divided by temperature (> 0); with top_k > 0
+   only the top_k largest of each row stay (ties at the k-th all stay), the rest -inf; softmax; one draw
+   per row from the context's RNG (nn_multinomial). int64 (N, 1) or (1) in the step arena, no gradient. */
+NN_API nn_tensor *nn_sample_logits(nn_tensor *logits, float temperature, int64_t top_k);
 NN_API nn_tensor *nn_zeros_like(const nn_tensor *t);
 NN_API nn_tensor *nn_keep(const nn_tensor *t);       /* persistent, detached copy of any tensor */
 /* frees a tensor you created (no-op on op results and NULL); while this step's graph reads it
@@ -391,6 +395,19 @@ NN_API nn_tensor *nn_log(nn_tensor *x);
 NN_API nn_tensor *nn_sqrt(nn_tensor *x);
 NN_API nn_tensor *nn_abs(nn_tensor *x);
 NN_API nn_tensor *nn_clamp(nn_tensor *x, float min, float max);   /* -INFINITY / INFINITY for no bound */
+NN_API nn_tensor *nn_sin(nn_tensor *x);
+NN_API nn_tensor *nn_cos(nn_tensor *x);
+
+/* ---- masks and selection ----
+   nn.h has no bool dtype: a boolean mask is an int64 tensor, nonzero meaning True. */
+
+NN_API nn_tensor *nn_tril(nn_tensor *x, int64_t diagonal);  /* torch.tril over the last 2 dims; float32 (with gradient) or int64 */
+NN_API nn_tensor *nn_triu(nn_tensor *x, int64_t diagonal);  /* torch.triu, the same way */
+/* x.masked_fill(mask, value): mask int64, broadcast to x's shape; no gradient through filled places */
+NN_API nn_tensor *nn_masked_fill(nn_tensor *x, nn_tensor *mask, float value);
+/* torch.topk(x, k, dim, largest, sorted=True): the k largest (smallest when largest is 0) along dim,
+   in order, with gradient; their int64 indices into *indices when it is not NULL */
+NN_API nn_tensor *nn_topk(nn_tensor *x, int64_t k, int dim, int largest, nn_tensor **indices);
 
 /* ---- activations ---- */
 
@@ -448,6 +465,14 @@ NN_API nn_tensor *nn_batch_norm(nn_tensor *x, nn_tensor *running_mean, nn_tensor
                                 nn_tensor *bias, int training, float momentum, float eps);
 /* F.layer_norm over the last normalized_ndim dims; weight and bias may be NULL */
 NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *weight, nn_tensor *bias, float eps);
+/* F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0, is_causal=False, scale=None):
+   softmax(query @ key^T * scale + mask) @ value. query (..., L, E), key (..., S, E), value (..., S, Ev)
+   -> (..., L, Ev); the leading dims broadcast. attn_mask (NULL, or broadcast to (..., L, S)): int64 is
+   boolean, nonzero meaning "takes part" (a row with none gives NaN, as PyTorch); float32 is added to the
+   scores. is_causal: query i sees keys 0..i (attn_mask must be NULL). scale NAN: 1/sqrt(E). dropout_p
+   (in [0, 1)) drops attention weights with the context's RNG whenever it is above 0, as the function does. */
+NN_API nn_tensor *nn_scaled_dot_product_attention(nn_tensor *query, nn_tensor *key, nn_tensor *value, nn_tensor *attn_mask,
+                                                  float dropout_p, int is_causal, float scale);
 
 /* ==== autograd ==== */
 
@@ -655,6 +680,110 @@ NN_API void nn_init_xavier_normal_(nn_tensor *t, float gain);
 /* nonlinearity='leaky_relu' with slope a (PyTorch's default a = 0, which is relu's gain sqrt(2)) */
 NN_API void nn_init_kaiming_uniform_(nn_tensor *t, float a, nn_fan_mode mode);
 NN_API void nn_init_kaiming_normal_(nn_tensor *t, float a, nn_fan_mode mode);
+
+/* ---- recurrent layers: nn.RNN, nn.LSTM, nn.GRU and their cells ----
+   PyTorch's equations, names and layouts, so a PyTorch state dict loads as it is. With G gates
+   (RNN 1; LSTM 4 in the order i, f, g, o; GRU 3 in the order r, z, n), layer k's parameters are
+   weight_ih_l{k} (G*H, in; layer k > 0 reads D*H), weight_hh_l{k} (G*H, H), bias_ih_l{k} and
+   bias_hh_l{k} (G*H), and the same with the suffix _reverse for the backward direction; all start
+   U(-1/sqrt(H), 1/sqrt(H)). The GRU's candidate is n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+   nn_forward_n inputs: RNN and GRU (input, h0), LSTM (input, h0, c0); h0 and c0 may be NULL or left
+   out (zeros). input (L, N, in), (N, L, in) with batch_first, or (L, in) unbatched; h0 and c0
+   (D*num_layers, N, H), or (D*num_layers, H) unbatched; D is 2 when bidirectional.
+   Outputs: output (L, N, D*H) ((N, L, D*H) with batch_first), h_n (D*num_layers, N, H), and for
+   the LSTM c_n. nn_forward(m, x) gives output. */
+typedef enum nn_rnn_nonlinearity { NN_RNN_TANH = 0, NN_RNN_RELU = 1 } nn_rnn_nonlinearity; /* 'tanh', 'relu' */
+/* num_layers=1, nonlinearity='tanh' (RNN only), bias=True, batch_first=False, dropout=0 (on every layer's
+   output but the last, in training mode), bidirectional=False */
+typedef struct nn_rnn_opts {
+    int64_t num_layers;
+    nn_rnn_nonlinearity nonlinearity;
+    int bias, batch_first;
+    float dropout;
+    int bidirectional;
+} nn_rnn_opts;
+NN_API nn_rnn_opts nn_rnn_opts_default(void);
+NN_API nn_module *nn_rnn_new(nn_ctx *ctx, int64_t input_size, int64_t hidden_size, nn_rnn_opts o);
+NN_API nn_module *nn_lstm_new(nn_ctx *ctx, int64_t input_size, int64_t hidden_size, nn_rnn_opts o);
+NN_API nn_module *nn_gru_new(nn_ctx *ctx, int64_t input_size, int64_t hidden_size, nn_rnn_opts o);
+/* One step: parameters weight_ih (G*H, in), weight_hh (G*H, H), bias_ih and bias_hh (G*H) when bias.
+   Inputs (input (N, in) or (in), hx (N, H) or NULL for zeros[, cx for the LSTM]); outputs h' (and c'). */
+NN_API nn_module *nn_rnn_cell_new(nn_ctx *ctx, int64_t input_size, int64_t hidden_size, int bias,
+                                  nn_rnn_nonlinearity nonlinearity);
+NN_API nn_module *nn_lstm_cell_new(nn_ctx *ctx, int64_t input_size, int64_t hidden_size, int bias);
+NN_API nn_module *nn_gru_cell_new(nn_ctx *ctx, int64_t input_size, int64_t hidden_size, int bias);
+
+/* ---- attention and transformers ---- */
+
+/* nn.MultiheadAttention(embed_dim, num_heads, dropout=0, bias=True, batch_first=False), and the
+   forward's average_attn_weights=True */
+typedef struct nn_mha_opts { float dropout; int bias, batch_first, average_attn_weights; } nn_mha_opts;
+NN_API nn_mha_opts nn_mha_opts_default(void);
+/* Parameters in_proj_weight (3E, E) (xavier_uniform), in_proj_bias (3E) (zeros), out_proj.weight (E, E)
+   and out_proj.bias (E) (zeros), PyTorch's packed layout. nn_forward_n inputs (query, key, value,
+   key_padding_mask, attn_mask); the masks may be NULL or left out. query (L, N, E) ((N, L, E) with
+   batch_first, (L, E) unbatched); key and value (S, N, E). key_padding_mask (N, S); attn_mask (L, S) or
+   (N*num_heads, L, S). An int64 mask here is boolean with nonzero meaning "masked out" (this module's
+   convention, the opposite of nn_scaled_dot_product_attention's); a float32 mask is added to the scores.
+   Outputs: attn_output, shaped as query; asking for a second (need_weights) gives the attention weights
+   (N, L, S) averaged over heads, or (N, num_heads, L, S) when average_attn_weights is 0. The dropout
+   acts on the weights in training mode. */
+NN_API nn_module *nn_multihead_attention_new(nn_ctx *ctx, int64_t embed_dim, int64_t num_heads, nn_mha_opts o);
+typedef enum nn_activation { NN_ACT_RELU = 0, NN_ACT_GELU = 1 } nn_activation;   /* 'relu', 'gelu' */
+/* nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1, activation='relu',
+   layer_norm_eps=1e-5, batch_first=False, norm_first=False) */
+typedef struct nn_transformer_opts {
+    int64_t dim_feedforward;
+    float dropout;
+    nn_activation activation;
+    float layer_norm_eps;
+    int batch_first, norm_first;
+} nn_transformer_opts;
+NN_API nn_transformer_opts nn_transformer_opts_default(void);
+/* Children self_attn (MultiheadAttention), linear1, dropout, linear2, norm1, norm2, dropout1, dropout2, as
+   PyTorch's. norm_first 0 (post-norm): x = norm1(x + sa(x)), x = norm2(x + ff(x)); 1 (pre-norm):
+   x = x + sa(norm1(x)), x = x + ff(norm2(x)). nn_forward_n inputs (src, src_mask, src_key_padding_mask),
+   the masks as MultiheadAttention's; output shaped as src. */
+NN_API nn_module *nn_transformer_encoder_layer_new(nn_ctx *ctx, int64_t d_model, int64_t nhead, nn_transformer_opts o);
+/* A GPT-2 block, pre-norm and causal: x = x + drop(attn(ln_1(x))), x = x + mlp(ln_2(x)). Children ln_1 and
+   ln_2 (LayerNorm, eps 1e-5), attn (MultiheadAttention, batch_first, dropout on the weights), drop
+   (Dropout) and mlp (Sequential: 0 Linear(E, 4E), 1 GELU, 2 Linear(4E, E), 3 Dropout). Input (N, L, E)
+   -> (N, L, E); position i attends to 0..i. */
+NN_API nn_module *nn_gpt_block_new(nn_ctx *ctx, int64_t n_embd, int64_t n_head, float dropout);
+/* The sinusoidal table of "Attention Is All You Need": (max_len, d_model), pe[p, 2i] = sin(p / 10000^(2i/d)),
+   pe[p, 2i+1] = cos(p / 10000^(2i/d)). Persistent (nn_free it). */
+NN_API nn_tensor *nn_sinusoidal_encoding(nn_ctx *ctx, int64_t max_len, int64_t d_model);
+/* Positional encodings added to x (L, N, d_model), or (N, L, d_model) with batch_first, then dropout:
+   the sinusoidal one (PyTorch tutorial's PositionalEncoding; buffer pe (max_len, d_model)) and a learned
+   one (parameter weight (max_len, d_model), N(0, 1) as nn.Embedding). L must be at most max_len. */
+NN_API nn_module *nn_positional_encoding_new(nn_ctx *ctx, int64_t d_model, float dropout, int64_t max_len, int batch_first);
+NN_API nn_module *nn_learned_positional_encoding_new(nn_ctx *ctx, int64_t d_model, float dropout, int64_t max_len,
+                                                     int batch_first);
+
+/* ---- diffusion: DDPM (Ho et al. 2020) ---- */
+
+typedef enum nn_beta_schedule { NN_BETA_LINEAR = 0, NN_BETA_COSINE = 1 } nn_beta_schedule;
+/* The noise schedule: betas, alphas = 1 - betas, alphas_cumprod (T) float32, yours to read. */
+typedef struct nn_ddpm {
+    int64_t num_timesteps;
+    nn_tensor *betas, *alphas, *alphas_cumprod;
+} nn_ddpm;
+/* T steps; linear: betas from beta_start to beta_end (the paper's 1e-4 and 0.02); cosine (Nichol and
+   Dhariwal): alphas_cumprod from cos^2(((t/T + s)/(1 + s)) pi/2), s = 0.008, betas capped at 0.999
+   (beta_start and beta_end unused). NULL with an error on bad values. */
+NN_API nn_ddpm *nn_ddpm_new(nn_ctx *ctx, int64_t num_timesteps, nn_beta_schedule schedule, float beta_start, float beta_end);
+NN_API void nn_ddpm_free(nn_ddpm *d);
+/* q(x_t | x_0): sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, t int64 (N) with a step for each row of x0 (N, ...) */
+NN_API nn_tensor *nn_ddpm_add_noise(const nn_ddpm *d, nn_tensor *x0, nn_tensor *noise, nn_tensor *t);
+/* The training loss (Algorithm 1): t ~ U{0..T-1} per row, noise ~ N(0, I) from the context's RNG,
+   F.mse_loss(model(x_t, t), noise); the model is called as nn_forward_n with inputs (x_t, t int64 (N)). */
+NN_API nn_tensor *nn_ddpm_loss(const nn_ddpm *d, nn_module *model, nn_tensor *x0);
+/* One reverse step (Algorithm 2): x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z,
+   sigma_t^2 = beta_t, z ~ N(0, I) (none at t = 0); eps is the model's output for (x_t, t). No gradient. */
+NN_API nn_tensor *nn_ddpm_step(const nn_ddpm *d, nn_tensor *eps, int64_t t, nn_tensor *x_t);
+/* The timestep embedding of guided diffusion: t (N) int64 or float32 -> (N, dim), [cos(t f_i), sin(t f_i)]
+   with f_i = max_period^(-i/half), half = dim/2 (a zero column last for odd dim); max_period 10000 usual. */
+NN_API nn_tensor *nn_timestep_embedding(nn_tensor *t, int64_t dim, float max_period);
 /* ==== losses ==== */
 
 typedef enum nn_reduction { NN_MEAN = 0, NN_SUM = 1, NN_NONE = 2 } nn_reduction;  /* reduction='mean' is the default */
