@@ -4,9 +4,9 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Werror
 LDLIBS  := -lm
 BUILD   := build
-EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole
+EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole diffusion2d
 
-.PHONY: all mcu test examples test-cartpole demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
+.PHONY: all mcu test examples test-cartpole test-diffusion2d bench-diffusion demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -22,7 +22,7 @@ $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 # The MNIST programs read gzip'd data and write PNGs through stb (Debian's libstb-dev)
 # when it is installed; they are built optimised for this machine.
 FAST := -O3 -march=native
-$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo $(BUILD)/cartpole: $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
+$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo $(BUILD)/cartpole $(BUILD)/diffusion2d: $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 	$(CC) $(WARN) $(FAST) $(STB) -o $@ $< $(LDLIBS)
 	@echo "$(STB)" > $(BUILD)/.stb
 
@@ -103,6 +103,13 @@ test-cartpole: $(BUILD)/cartpole
 	@cd $(BUILD) && ./cartpole --short > cartpole_short2.log && cmp cartpole_short.log cartpole_short2.log \
 	  || { echo "test-cartpole: two seeded runs differ"; exit 1; }
 	@tail -1 $(BUILD)/cartpole_short.log; echo "ok   cartpole --short improved 3x and repeated byte for byte"
+
+# Issue 9's diffusion example (examples/diffusion2d.c; make examples runs the full run, whose
+# samples must score a sliced Wasserstein distance below half the Gaussian baseline's): the short
+# run (600 steps) must bring the mean loss of its last 50 steps below 0.7x that of its first 50.
+test-diffusion2d: $(BUILD)/diffusion2d
+	@cd $(BUILD) && ./diffusion2d --short > diffusion2d_short.log || { cat diffusion2d_short.log; echo "test-diffusion2d: the short run failed"; exit 1; }
+	@grep -E '^(mean loss|check)' $(BUILD)/diffusion2d_short.log; echo "ok   diffusion2d --short: the loss fell below 0.7x"
 
 # The browser playground (issue 11): examples/web/playground.c compiled to WebAssembly by emscripten
 # (Debian: emscripten) into build/web/ with examples/web/index.html; serve it with
@@ -261,6 +268,13 @@ bench-memory: | $(BUILD)
 bench:
 	CC="$(CC)" bash bench/bench.sh
 	bash bench/ddp.sh
+	bash bench/diffusion2d.sh
+
+# DDPM on two moons: examples/diffusion2d.c next to the same recipe in PyTorch, sample quality
+# (sliced Wasserstein distance to held-out points, a Gaussian baseline, the noise floor), loss
+# and times in one table, also written to build/bench_diffusion.md (see bench/diffusion2d.sh)
+bench-diffusion:
+	bash bench/diffusion2d.sh
 
 # data parallel only: nn.h's DDP over MPI next to PyTorch's over gloo, 1 and 2 ranks
 bench-ddp:
