@@ -7339,6 +7339,275 @@ NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim) {
     if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
     return m;
 }
+/* ---- recurrent layers: RNN, LSTM, GRU and their cells ---- */
+/* Made of ops (linear, sigmoid, tanh, mul, add, slice, stack), so autograd runs through time. */
+
+enum { NN__RNN_TANH = 0, NN__RNN_RELU = 1, NN__RNN_LSTM = 2, NN__RNN_GRU = 3 };
+static const char *nn__rnn_types[] = { "RNN", "RNN", "LSTM", "GRU" };
+static const char *nn__cell_types[] = { "RNNCell", "RNNCell", "LSTMCell", "GRUCell" };
+static int64_t nn__rnn_gates(int mode) { return mode == NN__RNN_LSTM ? 4 : (mode == NN__RNN_GRU ? 3 : 1); }
+
+/* One time step. xp (N, G*H) = W_ih x + b_ih; h (N, H) and c (N, H) may be NULL (zeros).
+   Returns h' and puts the LSTM's c' in *c_out. Gates in PyTorch's order: LSTM i, f, g, o; GRU r, z, n
+   with n = tanh(W_in x + b_in + r * (W_hn h + b_hn)). */
+static nn_tensor *nn__rnn_step(int mode, int64_t H, nn_tensor *xp, nn_tensor *h, nn_tensor *c, nn_tensor *w_hh,
+                               nn_tensor *b_hh, nn_tensor **c_out) {
+    nn_tensor *hp = h ? nn_linear(h, w_hh, b_hh) : b_hh;   /* (N, G*H), (G*H) or NULL: W_hh h + b_hh */
+    int last = hp ? hp->ndim - 1 : 0;
+    if (h && !hp) return NULL;
+    if (mode == NN__RNN_TANH || mode == NN__RNN_RELU) {
+        nn_tensor *a = hp ? nn_add(xp, hp) : xp;
+        return mode == NN__RNN_RELU ? nn_relu(a) : nn_tanh(a);
+    }
+    if (mode == NN__RNN_LSTM) {
+        nn_tensor *g = hp ? nn_add(xp, hp) : xp, *s = nn_sigmoid(g);   /* (N, 4H) */
+        nn_tensor *i = nn_slice(s, 1, 0, H, 1), *f = nn_slice(s, 1, H, 2 * H, 1), *o = nn_slice(s, 1, 3 * H, 4 * H, 1);
+        nn_tensor *gg = nn_tanh(nn_slice(g, 1, 2 * H, 3 * H, 1)), *cn;
+        cn = c ? nn_add(nn_mul(f, c), nn_mul(i, gg)) : nn_mul(i, gg);
+        *c_out = cn;
+        return nn_mul(o, nn_tanh(cn));
+    }
+    {   /* GRU */
+        nn_tensor *rz = nn_slice(xp, 1, 0, 2 * H, 1), *r, *z, *n;
+        if (hp) rz = nn_add(rz, nn_slice(hp, last, 0, 2 * H, 1));
+        rz = nn_sigmoid(rz);
+        r = nn_slice(rz, 1, 0, H, 1);
+        z = nn_slice(rz, 1, H, 2 * H, 1);
+        n = nn_slice(xp, 1, 2 * H, 3 * H, 1);
+        if (hp) n = nn_add(n, nn_mul(r, nn_slice(hp, last, 2 * H, 3 * H, 1)));
+        n = nn_tanh(n);
+        return h ? nn_add(n, nn_mul(z, nn_sub(h, n))) : nn_sub(n, nn_mul(z, n));   /* (1 - z) n + z h */
+    }
+}
+
+typedef struct nn__mod_rnn {
+    nn_module base;
+    int mode;
+    int64_t in, H, layers, dirs;
+    int batch_first;
+    float dropout;
+} nn__mod_rnn;
+
+static nn_tensor *nn__rnn_param(nn_module *m, const char *fmt, int64_t layer, const char *suffix) {
+    char name[48];
+    nn__snprintf(name, sizeof name, fmt, (long long)layer, suffix);
+    return nn__mod_own(m, name);
+}
+
+/* h0 or c0: (D*layers, N, H); NULL is fine */
+static int nn__rnn_check_state(nn_module *m, const char *what, const nn_tensor *s0, int64_t n_states, int64_t N, int64_t H,
+                               int unbatched) {
+    char s[128];
+    if (!s0) return 1;
+    if (s0->dtype != NN_FLOAT32 || s0->ndim != (unbatched ? 2 : 3) || s0->shape[0] != n_states
+        || (!unbatched && s0->shape[1] != N) || s0->shape[s0->ndim - 1] != H) {
+        if (unbatched) nn__err(m->ctx, "%s: %s is %s; expected float32 (%lld, %lld) for an unbatched input", m->type, what,
+                               NN__SHAPE(s0, s), (long long)n_states, (long long)H);
+        else nn__err(m->ctx, "%s: %s is %s; expected float32 (%lld, %lld, %lld) (num_layers * num_directions, batch, hidden_size)",
+                     m->type, what, NN__SHAPE(s0, s), (long long)n_states, (long long)N, (long long)H);
+        return 0;
+    }
+    return 1;
+}
+
+/* One direction of one layer over the whole sequence: x (T, N, in) -> (T, N, H); the last h (and c) out. */
+static nn_tensor *nn__rnn_direction(nn_module *m, int64_t layer, int reverse, nn_tensor *x, nn_tensor **h, nn_tensor **c) {
+    nn__mod_rnn *r = NN__LAYER(nn__mod_rnn, m);
+    const char *sfx = reverse ? "_reverse" : "";
+    int64_t T = x->shape[0], s;
+    nn_tensor *w_ih = nn__rnn_param(m, "weight_ih_l%lld%s", layer, sfx), *w_hh = nn__rnn_param(m, "weight_hh_l%lld%s", layer, sfx);
+    nn_tensor *b_ih = nn__rnn_param(m, "bias_ih_l%lld%s", layer, sfx), *b_hh = nn__rnn_param(m, "bias_hh_l%lld%s", layer, sfx);
+    nn_tensor *xp = nn_linear(x, w_ih, b_ih), **outs;   /* (T, N, G*H): every step's input projection at once */
+    if (!xp) return NULL;
+    outs = NN__CAST(nn_tensor **, nn__arena_alloc(m->ctx, (size_t)T * sizeof(nn_tensor *)));
+    if (!outs) { nn__err(m->ctx, "%s: out of memory", m->type); return NULL; }
+    for (s = 0; s < T; s++) {
+        int64_t t = reverse ? T - 1 - s : s;
+        *h = nn__rnn_step(r->mode, r->H, nn_select(xp, 0, t), *h, *c, w_hh, b_hh, c);
+        if (!*h) return NULL;
+        outs[t] = *h;
+    }
+    return nn_stack(outs, (int)T, 0);
+}
+
+static int nn__mod_rnn_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn__mod_rnn *r = NN__LAYER(nn__mod_rnn, m);
+    int lstm = r->mode == NN__RNN_LSTM, unbatched, k;
+    nn_tensor *x, *h0, *c0, *y, **hn, **cn, *dir_out[2];
+    int64_t N, l, d, ns = r->dirs * r->layers;
+    char s[128];
+    if (nin < 1 || nin > (lstm ? 3 : 2)) {
+        nn__err(m->ctx, "%s: takes %s; %d inputs were given", m->type, lstm ? "(input, h0, c0)" : "(input, h0)", nin);
+        return -1;
+    }
+    x = in[0]; h0 = nin > 1 ? in[1] : NULL; c0 = nin > 2 ? in[2] : NULL;
+    if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: input is NULL", m->type); return -1; }
+    if (x->dtype != NN_FLOAT32 || (x->ndim != 2 && x->ndim != 3) || x->shape[x->ndim - 1] != r->in || x->shape[0] < 1
+        || x->shape[x->ndim - 2] < 1) {
+        nn__err(m->ctx, "%s: input is %s %s; expected float32 %s with input_size %lld and no empty dim", m->type,
+                nn_dtype_name(x->dtype), NN__SHAPE(x, s), r->batch_first ? "(N, L, input_size) or (L, input_size)"
+                : "(L, N, input_size) or (L, input_size)", (long long)r->in);
+        return -1;
+    }
+    unbatched = x->ndim == 2;
+    if (unbatched) x = nn_unsqueeze(x, 1);
+    else if (r->batch_first) x = nn_transpose(x, 0, 1);   /* (T, N, in) */
+    if (!x) return -1;
+    N = x->shape[1];
+    if (!nn__rnn_check_state(m, "h0", h0, ns, N, r->H, unbatched) || !nn__rnn_check_state(m, "c0", c0, ns, N, r->H, unbatched))
+        return -1;
+    if (unbatched) { if (h0) h0 = nn_unsqueeze(h0, 1); if (c0) c0 = nn_unsqueeze(c0, 1); }
+    hn = NN__CAST(nn_tensor **, nn__arena_alloc(m->ctx, (size_t)(2 * ns) * sizeof(nn_tensor *)));
+    if (!hn) { nn__err(m->ctx, "%s: out of memory", m->type); return -1; }
+    cn = hn + ns;
+    for (l = 0; l < r->layers; l++) {
+        for (d = 0; d < r->dirs; d++) {
+            int64_t k2 = l * r->dirs + d;
+            nn_tensor *h = h0 ? nn_select(h0, 0, k2) : NULL, *c = c0 ? nn_select(c0, 0, k2) : NULL;
+            dir_out[d] = nn__rnn_direction(m, l, (int)d, x, &h, &c);
+            if (!dir_out[d]) return -1;
+            hn[k2] = h; cn[k2] = c;
+        }
+        x = r->dirs == 2 ? nn_cat(dir_out, 2, 2) : dir_out[0];   /* (T, N, D*H) */
+        if (x && r->dropout > 0.0f && m->training && l < r->layers - 1) x = nn_dropout(x, r->dropout, 1);
+        if (!x) return -1;
+    }
+    y = unbatched ? nn_squeeze(x, 1) : (r->batch_first ? nn_contiguous(nn_transpose(x, 0, 1)) : x);
+    if (nout > 0) out[0] = y;
+    if (nout > 1) { out[1] = nn_stack(hn, (int)ns, 0); if (unbatched) out[1] = nn_squeeze(out[1], 1); }
+    if (nout > 2 && lstm) { out[2] = nn_stack(cn, (int)ns, 0); if (unbatched) out[2] = nn_squeeze(out[2], 1); }
+    for (k = 0; k < nout && k < (lstm ? 3 : 2); k++) if (!out[k]) return -1;
+    return lstm ? 3 : 2;
+}
+
+/* A parameter (rows, cols) or (rows) when cols is 0, U(-bound, bound). */
+static int nn__rnn_add_param(nn_module *m, const char *name, int64_t rows, int64_t cols, float bound) {
+    int64_t sh[2];
+    sh[0] = rows; sh[1] = cols;
+    if (!nn__mod_adopt(m, name, nn_empty(m->ctx, cols ? 2 : 1, sh), 0)) return 0;
+    nn_init_uniform_(nn__mod_own(m, name), -bound, bound);
+    return 1;
+}
+
+static int nn__rnn_check_sizes(nn_ctx *ctx, const char *fn, int64_t in, int64_t H) {
+    if (in > 0 && H > 0) return 1;
+    nn__err(ctx, "%s: input_size %lld and hidden_size %lld must be positive", fn, (long long)in, (long long)H);
+    return 0;
+}
+
+static nn_module *nn__rnn_new(nn_ctx *ctx, const char *fn, int mode, int64_t in, int64_t H, nn_rnn_opts o) {
+    nn_module *m; nn__mod_rnn *r; int64_t l, d, G = nn__rnn_gates(mode);
+    float bound;
+    if (!ctx || !nn__rnn_check_sizes(ctx, fn, in, H)) return NULL;
+    if (o.num_layers < 1) { nn__err(ctx, "%s: num_layers is %lld; it must be 1 or more", fn, (long long)o.num_layers); return NULL; }
+    if (!(o.dropout >= 0.0f && o.dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, o.dropout); return NULL; }
+    if (o.nonlinearity != NN_RNN_TANH && o.nonlinearity != NN_RNN_RELU) {
+        nn__err(ctx, "%s: nonlinearity is %d; expected NN_RNN_TANH or NN_RNN_RELU", fn, (int)o.nonlinearity);
+        return NULL;
+    }
+    if (mode == NN__RNN_TANH && o.nonlinearity == NN_RNN_RELU) mode = NN__RNN_RELU;
+    m = nn__module_alloc(ctx, fn, nn__rnn_types[mode], sizeof(nn__mod_rnn));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_rnn_forward;
+    r = NN__LAYER(nn__mod_rnn, m);
+    r->mode = mode; r->in = in; r->H = H; r->layers = o.num_layers; r->dirs = o.bidirectional ? 2 : 1;
+    r->batch_first = o.batch_first != 0; r->dropout = o.dropout;
+    bound = (float)(1.0 / sqrt((double)H));
+    for (l = 0; l < r->layers; l++)
+        for (d = 0; d < r->dirs; d++) {
+            char nm[4][48]; const char *sfx = d ? "_reverse" : ""; int ok;
+            nn__snprintf(nm[0], sizeof nm[0], "weight_ih_l%lld%s", (long long)l, sfx);
+            nn__snprintf(nm[1], sizeof nm[1], "weight_hh_l%lld%s", (long long)l, sfx);
+            nn__snprintf(nm[2], sizeof nm[2], "bias_ih_l%lld%s", (long long)l, sfx);
+            nn__snprintf(nm[3], sizeof nm[3], "bias_hh_l%lld%s", (long long)l, sfx);
+            ok = nn__rnn_add_param(m, nm[0], G * H, l ? r->dirs * H : in, bound) && nn__rnn_add_param(m, nm[1], G * H, H, bound)
+                 && (!o.bias || (nn__rnn_add_param(m, nm[2], G * H, 0, bound) && nn__rnn_add_param(m, nm[3], G * H, 0, bound)));
+            if (!ok) { nn__module_release(m); return NULL; }
+        }
+    return m;
+}
+
+NN_API nn_rnn_opts nn_rnn_opts_default(void) {
+    nn_rnn_opts o;
+    o.num_layers = 1; o.nonlinearity = NN_RNN_TANH; o.bias = 1; o.batch_first = 0; o.dropout = 0.0f; o.bidirectional = 0;
+    return o;
+}
+NN_API nn_module *nn_rnn_new(nn_ctx *ctx, int64_t in, int64_t H, nn_rnn_opts o) { return nn__rnn_new(ctx, "nn_rnn_new", NN__RNN_TANH, in, H, o); }
+NN_API nn_module *nn_lstm_new(nn_ctx *ctx, int64_t in, int64_t H, nn_rnn_opts o) { return nn__rnn_new(ctx, "nn_lstm_new", NN__RNN_LSTM, in, H, o); }
+NN_API nn_module *nn_gru_new(nn_ctx *ctx, int64_t in, int64_t H, nn_rnn_opts o) { return nn__rnn_new(ctx, "nn_gru_new", NN__RNN_GRU, in, H, o); }
+
+/* the cells: one step, inputs (input, hx[, cx]) */
+typedef struct nn__mod_cell { nn_module base; int mode; int64_t in, H; } nn__mod_cell;
+
+static int nn__mod_cell_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn__mod_cell *cl = NN__LAYER(nn__mod_cell, m);
+    int lstm = cl->mode == NN__RNN_LSTM, unbatched;
+    nn_tensor *x, *h, *c, *hn, *cn = NULL;
+    char s[128];
+    if (nin < 1 || nin > (lstm ? 3 : 2)) {
+        nn__err(m->ctx, "%s: takes %s; %d inputs were given", m->type, lstm ? "(input, hx, cx)" : "(input, hx)", nin);
+        return -1;
+    }
+    x = in[0]; h = nin > 1 ? in[1] : NULL; c = nin > 2 ? in[2] : NULL;
+    if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: input is NULL", m->type); return -1; }
+    if (x->dtype != NN_FLOAT32 || (x->ndim != 1 && x->ndim != 2) || x->shape[x->ndim - 1] != cl->in) {
+        nn__err(m->ctx, "%s: input is %s %s; expected float32 (N, %lld) or (%lld)", m->type, nn_dtype_name(x->dtype),
+                NN__SHAPE(x, s), (long long)cl->in, (long long)cl->in);
+        return -1;
+    }
+    unbatched = x->ndim == 1;
+    {
+        int64_t N = unbatched ? 1 : x->shape[0];
+        const nn_tensor *st[2]; const char *nm[2] = { "hx", "cx" }; int k;
+        st[0] = h; st[1] = c;
+        for (k = 0; k < 2; k++)
+            if (st[k] && (st[k]->dtype != NN_FLOAT32 || st[k]->ndim != x->ndim || st[k]->shape[st[k]->ndim - 1] != cl->H
+                          || (!unbatched && st[k]->shape[0] != N))) {
+                nn__err(m->ctx, "%s: %s is %s; expected float32 %s(%lld)", m->type, nm[k], NN__SHAPE(st[k], s),
+                        unbatched ? "" : "(N, hidden_size) = ", (long long)cl->H);
+                return -1;
+            }
+    }
+    if (unbatched) { x = nn_unsqueeze(x, 0); if (h) h = nn_unsqueeze(h, 0); if (c) c = nn_unsqueeze(c, 0); }
+    hn = nn__rnn_step(cl->mode, cl->H, nn_linear(x, nn__mod_own(m, "weight_ih"), nn__mod_own(m, "bias_ih")), h, c,
+                      nn__mod_own(m, "weight_hh"), nn__mod_own(m, "bias_hh"), &cn);
+    if (!hn || (lstm && !cn)) return -1;
+    if (unbatched) { hn = nn_squeeze(hn, 0); if (cn) cn = nn_squeeze(cn, 0); }
+    if (nout > 0) out[0] = hn;
+    if (nout > 1 && lstm) out[1] = cn;
+    return lstm ? 2 : 1;
+}
+
+static nn_module *nn__cell_new(nn_ctx *ctx, const char *fn, int mode, int64_t in, int64_t H, int bias) {
+    nn_module *m; nn__mod_cell *cl; int64_t G = nn__rnn_gates(mode);
+    float bound;
+    if (!ctx || !nn__rnn_check_sizes(ctx, fn, in, H)) return NULL;
+    m = nn__module_alloc(ctx, fn, nn__cell_types[mode], sizeof(nn__mod_cell));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_cell_forward;
+    cl = NN__LAYER(nn__mod_cell, m);
+    cl->mode = mode; cl->in = in; cl->H = H;
+    bound = (float)(1.0 / sqrt((double)H));
+    if (!nn__rnn_add_param(m, "weight_ih", G * H, in, bound) || !nn__rnn_add_param(m, "weight_hh", G * H, H, bound)
+        || (bias && (!nn__rnn_add_param(m, "bias_ih", G * H, 0, bound) || !nn__rnn_add_param(m, "bias_hh", G * H, 0, bound)))) {
+        nn__module_release(m);
+        return NULL;
+    }
+    return m;
+}
+NN_API nn_module *nn_rnn_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias, nn_rnn_nonlinearity nl) {
+    if (ctx && nl != NN_RNN_TANH && nl != NN_RNN_RELU) {
+        nn__err(ctx, "nn_rnn_cell_new: nonlinearity is %d; expected NN_RNN_TANH or NN_RNN_RELU", (int)nl);
+        return NULL;
+    }
+    return nn__cell_new(ctx, "nn_rnn_cell_new", nl == NN_RNN_RELU ? NN__RNN_RELU : NN__RNN_TANH, in, H, bias);
+}
+NN_API nn_module *nn_lstm_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias) {
+    return nn__cell_new(ctx, "nn_lstm_cell_new", NN__RNN_LSTM, in, H, bias);
+}
+NN_API nn_module *nn_gru_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias) {
+    return nn__cell_new(ctx, "nn_gru_cell_new", NN__RNN_GRU, in, H, bias);
+}
 /* ==== losses ==== */
 /* Front ends only: the loss kernels (bce, huber, nll, bce_with_logits) are ops, in the ops section. */
 
