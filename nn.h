@@ -7608,6 +7608,355 @@ NN_API nn_module *nn_lstm_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias)
 NN_API nn_module *nn_gru_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias) {
     return nn__cell_new(ctx, "nn_gru_cell_new", NN__RNN_GRU, in, H, bias);
 }
+/* ---- attention and transformers ---- */
+
+typedef struct nn__mod_mha { nn_module base; int64_t E, heads; float dropout; int batch_first, average; } nn__mod_mha;
+
+/* A (rows, E) block of a packed (3E, ...) tensor: q, k or v's projection. */
+static nn_tensor *nn__mha_part(nn_tensor *packed, int64_t part, int64_t E) {
+    return packed ? nn_slice(packed, 0, part * E, (part + 1) * E, 1) : NULL;
+}
+
+/* (T, N, E) -> (N, heads, T, hd) after the projection */
+static nn_tensor *nn__mha_heads(nn_tensor *x, nn_tensor *w, nn_tensor *b, int64_t heads) {
+    static const int perm[4] = { 1, 2, 0, 3 };
+    int64_t sh[4];
+    nn_tensor *p = nn_linear(x, w, b);
+    if (!p) return NULL;
+    sh[0] = p->shape[0]; sh[1] = p->shape[1]; sh[2] = heads; sh[3] = p->shape[2] / heads;
+    return nn_permute(nn_reshape(p, 4, sh), perm);
+}
+
+/* A mask's shape against (N, heads, L, S): key_padding_mask (N, S), attn_mask (L, S) or (N*heads, L, S);
+   returned as a view that broadcasts over the scores. */
+static nn_tensor *nn__mha_mask(nn_module *m, const char *what, nn_tensor *mask, int64_t N, int64_t heads, int64_t L, int64_t S) {
+    int64_t sh[4];
+    char s[128];
+    if (!mask) return NULL;
+    if (mask->dtype != NN_INT64 && mask->dtype != NN_FLOAT32) {
+        nn__err(m->ctx, "%s: %s is %s; expected int64 (boolean, nonzero masked) or float32 (added)", m->type, what, nn_dtype_name(mask->dtype));
+        return NULL;
+    }
+    if (!strcmp(what, "key_padding_mask")) {
+        if (mask->ndim != 2 || mask->shape[0] != N || mask->shape[1] != S) {
+            nn__err(m->ctx, "%s: key_padding_mask is %s; expected (%lld, %lld) (batch, source length)", m->type, NN__SHAPE(mask, s),
+                    (long long)N, (long long)S);
+            return NULL;
+        }
+        sh[0] = N; sh[1] = 1; sh[2] = 1; sh[3] = S;
+        return nn_reshape(mask, 4, sh);
+    }
+    if (mask->ndim == 2 && mask->shape[0] == L && mask->shape[1] == S) return mask;
+    if (mask->ndim == 3 && mask->shape[0] == N * heads && mask->shape[1] == L && mask->shape[2] == S) {
+        sh[0] = N; sh[1] = heads; sh[2] = L; sh[3] = S;
+        return nn_reshape(mask, 4, sh);
+    }
+    nn__err(m->ctx, "%s: attn_mask is %s; expected (%lld, %lld) or (%lld, %lld, %lld) (batch * num_heads, target, source)",
+            m->type, NN__SHAPE(mask, s), (long long)L, (long long)S, (long long)(N * heads), (long long)L, (long long)S);
+    return NULL;
+}
+
+/* Attention over seq-first batched q (L, N, E), k and v (S, N, E): the output (L, N, E) and, when weights is
+   not NULL, the weights (N, heads, L, S) or their mean over heads. causal: query i sees keys 0..i. */
+static nn_tensor *nn__mha_core(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tensor *v, nn_tensor *kpm, nn_tensor *am,
+                               int causal, nn_tensor **weights) {
+    static const int back[4] = { 2, 0, 1, 3 };
+    nn__mod_mha *a = NN__LAYER(nn__mod_mha, m);
+    int64_t E = a->E, Hh = a->heads, L = q->shape[0], N = q->shape[1], S = k->shape[0], sh[3];
+    nn_tensor *W = nn__mod_own(m, "in_proj_weight"), *B = nn__mod_own(m, "in_proj_bias"), *qh, *kh, *vh, *sc, *o;
+    if ((kpm && !(kpm = nn__mha_mask(m, "key_padding_mask", kpm, N, Hh, L, S))) || (am && !(am = nn__mha_mask(m, "attn_mask", am, N, Hh, L, S))))
+        return NULL;
+    qh = nn__mha_heads(q, nn__mha_part(W, 0, E), nn__mha_part(B, 0, E), Hh);   /* (N, heads, L, hd) */
+    kh = nn__mha_heads(k, nn__mha_part(W, 1, E), nn__mha_part(B, 1, E), Hh);   /* (N, heads, S, hd) */
+    vh = nn__mha_heads(v, nn__mha_part(W, 2, E), nn__mha_part(B, 2, E), Hh);
+    sc = nn_mul_scalar(nn_matmul(qh, nn_transpose(kh, -2, -1)), (float)(1.0 / sqrt((double)(E / Hh))));   /* (N, heads, L, S) */
+    sc = nn__attn_mask(m->type, sc, am, causal, 0);
+    sc = nn__attn_mask(m->type, sc, kpm, 0, 0);
+    sc = nn_softmax(sc, -1);
+    if (sc && a->dropout > 0.0f && m->training) sc = nn_dropout(sc, a->dropout, 1);
+    o = nn_permute(nn_matmul(sc, vh), back);   /* (L, N, heads, hd) */
+    sh[0] = L; sh[1] = N; sh[2] = E;
+    o = nn_forward(nn_module_child(m, "out_proj"), nn_reshape(o, 3, sh));
+    if (weights) *weights = a->average ? nn_mean(sc, 1, 0) : sc;
+    return o;
+}
+
+/* The module's forward with its shapes: batch_first, unbatched; causal for the GPT block. */
+static nn_tensor *nn__mha_forward(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tensor *v, nn_tensor *kpm, nn_tensor *am,
+                                  int causal, nn_tensor **weights) {
+    nn__mod_mha *a = NN__LAYER(nn__mod_mha, m);
+    nn_tensor *xs[3], *o;
+    char s1[128], s2[128], s3[128]; int i, unbatched;
+    xs[0] = q; xs[1] = k; xs[2] = v;
+    for (i = 0; i < 3; i++) if (!xs[i]) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: query, key or value is NULL", m->type); return NULL; }
+    unbatched = q->ndim == 2;
+    for (i = 0; i < 3; i++)
+        if (xs[i]->dtype != NN_FLOAT32 || xs[i]->ndim != q->ndim || (q->ndim != 2 && q->ndim != 3) || xs[i]->shape[xs[i]->ndim - 1] != a->E
+            || (!unbatched && xs[i]->shape[a->batch_first ? 0 : 1] != q->shape[a->batch_first ? 0 : 1])
+            || k->shape[unbatched || !a->batch_first ? 0 : 1] != v->shape[unbatched || !a->batch_first ? 0 : 1]) {
+            nn__err(m->ctx, "%s: query is %s, key %s and value %s; expected float32 %s with embed_dim %lld, one batch size, and key "
+                    "and value of one length", m->type, NN__SHAPE(q, s1), NN__SHAPE(k, s2), NN__SHAPE(v, s3),
+                    a->batch_first ? "(N, L, E)" : "(L, N, E)", (long long)a->E);
+            return NULL;
+        }
+    if (unbatched) {
+        q = nn_unsqueeze(q, 1); k = nn_unsqueeze(k, 1); v = nn_unsqueeze(v, 1);
+        if (kpm) kpm = nn_unsqueeze(kpm, 0);
+    } else if (a->batch_first) {
+        q = nn_transpose(q, 0, 1); k = nn_transpose(k, 0, 1); v = nn_transpose(v, 0, 1);
+    }
+    if (!q || !k || !v) return NULL;
+    o = nn__mha_core(m, q, k, v, kpm, am, causal, weights);
+    if (unbatched) {
+        o = nn_squeeze(o, 1);
+        if (weights) *weights = nn_squeeze(*weights, 0);
+    } else if (a->batch_first) o = nn_contiguous(nn_transpose(o, 0, 1));
+    return o;
+}
+
+static int nn__mod_mha_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn_tensor *w = NULL, *o;
+    if (nin < 3 || nin > 5) {
+        nn__err(m->ctx, "%s: takes (query, key, value, key_padding_mask, attn_mask), the masks optional; %d inputs were given", m->type, nin);
+        return -1;
+    }
+    o = nn__mha_forward(m, in[0], in[1], in[2], nin > 3 ? in[3] : NULL, nin > 4 ? in[4] : NULL, 0, nout > 1 ? &w : NULL);
+    if (!o || (nout > 1 && !w)) return -1;
+    if (nout > 0) out[0] = o;
+    if (nout > 1) out[1] = w;
+    return 2;
+}
+
+NN_API nn_mha_opts nn_mha_opts_default(void) {
+    nn_mha_opts o;
+    o.dropout = 0.0f; o.bias = 1; o.batch_first = 0; o.average_attn_weights = 1;
+    return o;
+}
+
+NN_API nn_module *nn_multihead_attention_new(nn_ctx *ctx, int64_t E, int64_t heads, nn_mha_opts o) {
+    static const char *fn = "nn_multihead_attention_new";
+    nn_module *m, *proj; nn__mod_mha *a; int64_t sh[2];
+    if (!ctx) return NULL;
+    if (E <= 0 || heads <= 0 || E % heads) {
+        nn__err(ctx, "%s: embed_dim %lld and num_heads %lld must be positive, and embed_dim divisible by num_heads", fn,
+                (long long)E, (long long)heads);
+        return NULL;
+    }
+    if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, o.dropout); return NULL; }
+    m = nn__module_alloc(ctx, fn, "MultiheadAttention", sizeof(nn__mod_mha));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_mha_forward;
+    a = NN__LAYER(nn__mod_mha, m);
+    a->E = E; a->heads = heads; a->dropout = o.dropout; a->batch_first = o.batch_first != 0; a->average = o.average_attn_weights != 0;
+    sh[0] = 3 * E; sh[1] = E;
+    if (!nn__mod_adopt(m, "in_proj_weight", nn_empty(ctx, 2, sh), 0) || (o.bias && !nn__mod_adopt(m, "in_proj_bias", nn_zeros(ctx, 1, sh), 0))) {
+        nn__module_release(m);
+        return NULL;
+    }
+    nn_init_xavier_uniform_(nn__mod_own(m, "in_proj_weight"), 1.0f);
+    proj = nn_linear_new(ctx, E, E, o.bias);
+    if (!proj || !nn_module_add(m, "out_proj", proj)) { nn_module_free(proj); nn__module_release(m); return NULL; }
+    if (o.bias) nn_init_zeros_(nn__mod_own(proj, "bias"));
+    return m;
+}
+
+/* ---- TransformerEncoderLayer ---- */
+
+typedef struct nn__mod_encoder { nn_module base; int norm_first; nn_activation act; } nn__mod_encoder;
+
+static nn_tensor *nn__encoder_sa(nn_module *m, nn_tensor *x, nn_tensor *mask, nn_tensor *kpm) {
+    nn_tensor *in[5], *o = NULL;
+    in[0] = in[1] = in[2] = x; in[3] = kpm; in[4] = mask;
+    if (nn_forward_n(nn_module_child(m, "self_attn"), in, 5, &o, 1) < 0) return NULL;
+    return nn_forward(nn_module_child(m, "dropout1"), o);
+}
+static nn_tensor *nn__encoder_ff(nn_module *m, nn_tensor *x) {
+    nn__mod_encoder *e = NN__LAYER(nn__mod_encoder, m);
+    nn_tensor *h = nn_forward(nn_module_child(m, "linear1"), x);
+    h = e->act == NN_ACT_GELU ? nn_gelu(h) : nn_relu(h);
+    h = nn_forward(nn_module_child(m, "linear2"), nn_forward(nn_module_child(m, "dropout"), h));
+    return nn_forward(nn_module_child(m, "dropout2"), h);
+}
+static int nn__mod_encoder_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn_module *n1 = nn_module_child(m, "norm1"), *n2 = nn_module_child(m, "norm2");
+    nn_tensor *x, *mask, *kpm;
+    if (nin < 1 || nin > 3) {
+        nn__err(m->ctx, "%s: takes (src, src_mask, src_key_padding_mask), the masks optional; %d inputs were given", m->type, nin);
+        return -1;
+    }
+    x = in[0]; mask = nin > 1 ? in[1] : NULL; kpm = nin > 2 ? in[2] : NULL;
+    if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: src is NULL", m->type); return -1; }
+    if (NN__LAYER(nn__mod_encoder, m)->norm_first) {
+        x = nn_add(x, nn__encoder_sa(m, nn_forward(n1, x), mask, kpm));
+        x = nn_add(x, nn__encoder_ff(m, nn_forward(n2, x)));
+    } else {
+        x = nn_forward(n1, nn_add(x, nn__encoder_sa(m, x, mask, kpm)));
+        x = nn_forward(n2, nn_add(x, nn__encoder_ff(m, x)));
+    }
+    if (!x) return -1;
+    if (nout > 0) out[0] = x;
+    return 1;
+}
+
+NN_API nn_transformer_opts nn_transformer_opts_default(void) {
+    nn_transformer_opts o;
+    o.dim_feedforward = 2048; o.dropout = 0.1f; o.activation = NN_ACT_RELU; o.layer_norm_eps = 1e-5f;
+    o.batch_first = 0; o.norm_first = 0;
+    return o;
+}
+
+/* Adds each (name, child) in order; on a failure frees the rest and returns 0. */
+static int nn__mod_add_all(nn_module *m, const char *const *names, nn_module **kids, int n) {
+    int k, ok = 1;
+    for (k = 0; k < n; k++) {
+        if (ok && kids[k] && nn_module_add(m, names[k], kids[k])) continue;
+        ok = 0;
+        nn_module_free(kids[k]);
+    }
+    return ok;
+}
+
+NN_API nn_module *nn_transformer_encoder_layer_new(nn_ctx *ctx, int64_t d, int64_t nhead, nn_transformer_opts o) {
+    static const char *fn = "nn_transformer_encoder_layer_new";
+    static const char *names[8] = { "self_attn", "linear1", "dropout", "linear2", "norm1", "norm2", "dropout1", "dropout2" };
+    nn_module *m, *kids[8]; nn_mha_opts ao = nn_mha_opts_default(); int k;
+    if (!ctx) return NULL;
+    if (o.dim_feedforward <= 0 || (o.activation != NN_ACT_RELU && o.activation != NN_ACT_GELU)) {
+        nn__err(ctx, "%s: dim_feedforward %lld must be positive and activation NN_ACT_RELU or NN_ACT_GELU (got %d)", fn,
+                (long long)o.dim_feedforward, (int)o.activation);
+        return NULL;
+    }
+    if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, o.dropout); return NULL; }
+    m = nn__module_alloc(ctx, fn, "TransformerEncoderLayer", sizeof(nn__mod_encoder));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_encoder_forward;
+    NN__LAYER(nn__mod_encoder, m)->norm_first = o.norm_first != 0;
+    NN__LAYER(nn__mod_encoder, m)->act = o.activation;
+    ao.dropout = o.dropout; ao.batch_first = o.batch_first;
+    kids[0] = nn_multihead_attention_new(ctx, d, nhead, ao);
+    kids[1] = kids[0] ? nn_linear_new(ctx, d, o.dim_feedforward, 1) : NULL;
+    kids[2] = kids[1] ? nn_dropout_new(ctx, o.dropout) : NULL;
+    kids[3] = kids[2] ? nn_linear_new(ctx, o.dim_feedforward, d, 1) : NULL;
+    kids[4] = kids[3] ? nn_layer_norm_new(ctx, 1, &d, o.layer_norm_eps, 1) : NULL;
+    kids[5] = kids[4] ? nn_layer_norm_new(ctx, 1, &d, o.layer_norm_eps, 1) : NULL;
+    kids[6] = kids[5] ? nn_dropout_new(ctx, o.dropout) : NULL;
+    kids[7] = kids[6] ? nn_dropout_new(ctx, o.dropout) : NULL;
+    for (k = 0; k < 8 && kids[k]; k++) {}
+    if (k < 8 || !nn__mod_add_all(m, names, kids, 8)) {
+        if (k < 8) while (k-- > 0) nn_module_free(kids[k]);
+        nn__module_release(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- the GPT block ---- */
+
+static nn_tensor *nn__mod_gpt_block_forward(nn_module *m, nn_tensor *x) {
+    nn_tensor *a = nn_forward(nn_module_child(m, "ln_1"), x);
+    char s[128];
+    if (a && a->ndim != 3) { nn__err(m->ctx, "GPTBlock: input is %s; expected (N, L, n_embd)", NN__SHAPE(x, s)); return NULL; }
+    a = a ? nn__mha_forward(nn_module_child(m, "attn"), a, a, a, NULL, NULL, 1, NULL) : NULL;
+    x = nn_add(x, nn_forward(nn_module_child(m, "drop"), a));
+    return nn_add(x, nn_forward(nn_module_child(m, "mlp"), nn_forward(nn_module_child(m, "ln_2"), x)));
+}
+
+NN_API nn_module *nn_gpt_block_new(nn_ctx *ctx, int64_t E, int64_t heads, float dropout) {
+    static const char *fn = "nn_gpt_block_new";
+    static const char *names[5] = { "ln_1", "attn", "drop", "ln_2", "mlp" };
+    nn_module *m, *kids[5], *mlp[4]; nn_mha_opts ao = nn_mha_opts_default(); int k;
+    if (!ctx) return NULL;
+    if (!(dropout >= 0.0f && dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, dropout); return NULL; }
+    if (E <= 0 || heads <= 0 || E % heads) {
+        nn__err(ctx, "%s: n_embd %lld and n_head %lld must be positive, and n_embd divisible by n_head", fn, (long long)E, (long long)heads);
+        return NULL;
+    }
+    m = nn__mod_layer(ctx, fn, "GPTBlock", sizeof(nn_module), nn__mod_gpt_block_forward);
+    if (!m) return NULL;
+    ao.dropout = dropout; ao.batch_first = 1;
+    mlp[0] = nn_linear_new(ctx, E, 4 * E, 1);
+    mlp[1] = mlp[0] ? nn_gelu_new(ctx) : NULL;
+    mlp[2] = mlp[1] ? nn_linear_new(ctx, 4 * E, E, 1) : NULL;
+    mlp[3] = mlp[2] ? nn_dropout_new(ctx, dropout) : NULL;
+    kids[4] = mlp[3] ? nn_sequential_new(ctx, mlp, 4) : NULL;
+    if (!kids[4]) { for (k = 0; k < 4; k++) nn_module_free(mlp[k]); nn__module_release(m); return NULL; }
+    kids[0] = nn_layer_norm_new(ctx, 1, &E, 1e-5f, 1);
+    kids[1] = kids[0] ? nn_multihead_attention_new(ctx, E, heads, ao) : NULL;
+    kids[2] = kids[1] ? nn_dropout_new(ctx, dropout) : NULL;
+    kids[3] = kids[2] ? nn_layer_norm_new(ctx, 1, &E, 1e-5f, 1) : NULL;
+    for (k = 0; k < 4 && kids[k]; k++) {}
+    if (k < 4 || !nn__mod_add_all(m, names, kids, 5)) {
+        if (k < 4) { while (k-- > 0) nn_module_free(kids[k]); nn_module_free(kids[4]); }
+        nn__module_release(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- positional encodings ---- */
+
+NN_API nn_tensor *nn_sinusoidal_encoding(nn_ctx *ctx, int64_t max_len, int64_t d) {
+    int64_t sh[2], p, i;
+    nn_tensor *t;
+    if (!ctx) return NULL;
+    if (max_len <= 0 || d <= 0) {
+        nn__err(ctx, "nn_sinusoidal_encoding: max_len %lld and d_model %lld must be positive", (long long)max_len, (long long)d);
+        return NULL;
+    }
+    sh[0] = max_len; sh[1] = d;
+    t = nn__new_persistent(ctx, "nn_sinusoidal_encoding", 2, sh);
+    if (!t) return NULL;
+    for (p = 0; p < max_len; p++)
+        for (i = 0; i < d; i++) {
+            double angle = (double)p * exp((double)(i - i % 2) * (-log(10000.0) / (double)d));
+            NN__F32(t)[p * d + i] = (float)(i % 2 ? cos(angle) : sin(angle));
+        }
+    return t;
+}
+
+typedef struct nn__mod_posenc { nn_module base; int64_t d, max_len; int batch_first, learned; } nn__mod_posenc;
+
+static nn_tensor *nn__mod_posenc_forward(nn_module *m, nn_tensor *x) {
+    nn__mod_posenc *p = NN__LAYER(nn__mod_posenc, m);
+    nn_tensor *pe = p->learned ? nn__mod_own(m, "weight") : nn__mod_own(m, "pe");
+    int64_t L;
+    char s[128];
+    if (x->ndim != 3 || x->shape[2] != p->d || x->shape[p->batch_first ? 1 : 0] > p->max_len) {
+        nn__err(m->ctx, "%s: input is %s; expected %s with d_model %lld and a length of at most max_len %lld", m->type,
+                NN__SHAPE(x, s), p->batch_first ? "(N, L, d_model)" : "(L, N, d_model)", (long long)p->d, (long long)p->max_len);
+        return NULL;
+    }
+    L = x->shape[p->batch_first ? 1 : 0];
+    pe = nn_slice(pe, 0, 0, L, 1);   /* (L, d) */
+    if (!p->batch_first) pe = nn_unsqueeze(pe, 1);
+    return nn_forward(nn_module_child(m, "dropout"), nn_add(x, pe));
+}
+
+static nn_module *nn__posenc_new(nn_ctx *ctx, const char *fn, int learned, int64_t d, float dropout, int64_t max_len, int batch_first) {
+    nn_module *m, *drop; nn__mod_posenc *p; int64_t sh[2]; int ok;
+    if (!ctx) return NULL;
+    if (d <= 0 || max_len <= 0) {
+        nn__err(ctx, "%s: d_model %lld and max_len %lld must be positive", fn, (long long)d, (long long)max_len);
+        return NULL;
+    }
+    if (!(dropout >= 0.0f && dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, dropout); return NULL; }
+    m = nn__mod_layer(ctx, fn, learned ? "LearnedPositionalEncoding" : "PositionalEncoding", sizeof(nn__mod_posenc), nn__mod_posenc_forward);
+    if (!m) return NULL;
+    p = NN__LAYER(nn__mod_posenc, m);
+    p->d = d; p->max_len = max_len; p->batch_first = batch_first != 0; p->learned = learned;
+    sh[0] = max_len; sh[1] = d;
+    ok = learned ? nn__mod_adopt(m, "weight", nn_randn(ctx, 2, sh), 0) : nn__mod_adopt(m, "pe", nn_sinusoidal_encoding(ctx, max_len, d), 1);
+    drop = ok ? nn_dropout_new(ctx, dropout) : NULL;
+    if (!drop || !nn_module_add(m, "dropout", drop)) { nn_module_free(drop); nn__module_release(m); return NULL; }
+    return m;
+}
+NN_API nn_module *nn_positional_encoding_new(nn_ctx *ctx, int64_t d, float dropout, int64_t max_len, int batch_first) {
+    return nn__posenc_new(ctx, "nn_positional_encoding_new", 0, d, dropout, max_len, batch_first);
+}
+NN_API nn_module *nn_learned_positional_encoding_new(nn_ctx *ctx, int64_t d, float dropout, int64_t max_len, int batch_first) {
+    return nn__posenc_new(ctx, "nn_learned_positional_encoding_new", 1, d, dropout, max_len, batch_first);
+}
+
 /* ==== losses ==== */
 /* Front ends only: the loss kernels (bce, huber, nll, bce_with_logits) are ops, in the ops section. */
 
