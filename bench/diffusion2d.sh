@@ -3,8 +3,8 @@
 # next to the same recipe in PyTorch (bench/torch_diffusion2d.py): same data (the same float32
 # points, checked by a checksum), model, schedule, T, batches, optimizer and lr schedule, sampler
 # and metric. One table: the sliced Wasserstein-1 distance (SWD) of each model's samples to the
-# held-out points, next to a Gaussian with the data's mean and covariance and the noise floor
-# (other real points), all scored by the Python script's metric (the C program's own figure for
+# held-out points and the share of points off the moons, next to a Gaussian with the data's mean
+# and covariance and the noise floor (other real points), all scored by the Python script's metric (the C program's own figure for
 # its samples is checked against it); the training loss; the time to train and to sample.
 # Timings are for comparison on one machine, never assertions; the SWDs of the two models differ
 # by their random draws (weights, t, noise), so compare them to the floor and the baseline.
@@ -44,15 +44,14 @@ done
   echo "- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores; $T thread(s) each side"
   echo "- PyTorch: $([ $HAVE_TORCH = 1 ] && $PYTHON -c 'import torch; print(torch.__version__)' || echo "not installed: its rows are skipped")"
   echo "- Recipe (examples/diffusion2d.c's defaults${EXTRA:+, plus $EXTRA}): two moons, 8,000 training points; MLP([x_t, timestep_embedding(t, 32)]) 34-128-128-128-2 SiLU; T = 1000; Adam lr 3e-3 cosine-annealed, batch 256, 12,000 steps; 5,000 samples against 5,000 held-out points"
-  echo "- SWD: sliced Wasserstein-1, 256 evenly spaced directions (lower is better). Loss: mean of the first 50 steps -> of the last 50. Total wall time $(( $(date +%s) - T0 )) s."
+  echo "- SWD: sliced Wasserstein-1, 256 evenly spaced directions (lower is better). Off the moons: the share of points farther than 3 noise sigmas from both arcs (about 0.3% of real points). Loss: mean of the first 10 steps -> of the last 50. Total wall time $(( $(date +%s) - T0 )) s."
   echo
-  echo "| schedule | points | SWD to held-out | loss | train s | sample s |"
-  echo "|---|---|---|---|---|---|"
+  echo "| schedule | points | SWD to held-out | off the moons | loss | train s | sample s |"
+  echo "|---|---|---|---|---|---|---|"
   for s in $SCHEDULES; do
     nl=$B/diffusion2d_nn_$s.log; tl=$B/diffusion2d_torch_$s.log
-    n_swd=$(awk '/^  DDPM samples/ { print $3 }' $nl)
-    n_gauss=$(awk '/^  Gaussian with/ { print $NF }' $nl)
-    n_floor=$(awk '/^  noise floor/ { print $NF }' $nl)
+    col() { awk -v p="$1" -v f=$2 'index($0, p) == 3 { print $(NF + f) }' $nl; }   # f 0: off the moons, -1: SWD
+    n_swd=$(col "DDPM samples" -1); n_off=$(col "DDPM samples" 0)
     n_loss=$(sed -n 's/^mean loss of the first [0-9]* steps \([0-9.]*\), of the last [0-9]* \([0-9.]*\):.*/\1 -> \2/p' $nl)
     n_train=$(sed -n 's/.*training took \([0-9.]*\) s$/\1/p' $nl)
     n_sample=$(sed -n 's/^sampled .*(\([0-9.]*\) s);.*/\1/p' $nl)
@@ -62,14 +61,14 @@ done
       [ "$(get swd_nn)" = "$n_swd" ] || note=" (nn.h's own figure: $n_swd)"
       ck=$(sed -n 's/.*(sum of their coordinates \([-0-9.]*\)).*/\1/p' $nl)
       [ "$(get heldout_sum)" = "$ck" ] || note="$note (WARNING: the held-out sets differ: $ck vs $(get heldout_sum))"
-      echo "| $s | nn.h DDPM | $(get swd_nn)$note | $n_loss | $n_train | $n_sample |"
-      echo "| $s | PyTorch DDPM | $(get swd_torch) | $(get loss_first) -> $(get loss_last) | $(get train_s) | $(get sample_s) |"
-      echo "| $s | Gaussian baseline | $(get swd_gauss) | | | |"
-      echo "| $s | noise floor (real points) | $(get swd_floor) | | | |"
+      echo "| $s | nn.h DDPM | $(get swd_nn)$note | $(get off_nn)% | $n_loss | $n_train | $n_sample |"
+      echo "| $s | PyTorch DDPM | $(get swd_torch) | $(get off_torch)% | $(get loss_first) -> $(get loss_last) | $(get train_s) | $(get sample_s) |"
+      echo "| $s | Gaussian baseline | $(get swd_gauss) | $(get off_gauss)% | | | |"
+      echo "| $s | real points (noise floor) | $(get swd_floor) | $(get off_floor)% | | | |"
     else
-      echo "| $s | nn.h DDPM | $n_swd | $n_loss | $n_train | $n_sample |"
-      echo "| $s | Gaussian baseline | $n_gauss | | | |"
-      echo "| $s | noise floor (real points) | $n_floor | | | |"
+      echo "| $s | nn.h DDPM | $n_swd | $n_off | $n_loss | $n_train | $n_sample |"
+      echo "| $s | Gaussian baseline | $(col Gaussian -1) | $(col Gaussian 0) | | | |"
+      echo "| $s | real points (noise floor) | $(col "noise floor" -1) | $(col "noise floor" 0) | | | |"
     fi
   done
   echo

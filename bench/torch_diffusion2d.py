@@ -7,7 +7,8 @@ float32 points as the C program, which both print a checksum of), the same model
 schedule, T, batches (the same reshuffled epochs), Adam with the same cosine-annealed lr, the
 same sampler (Ho et al.'s Algorithm 2, sigma_t^2 = beta_t) and the same metric: the sliced
 Wasserstein-1 distance over 256 evenly spaced directions to the same held-out points, next to
-the Gaussian baseline and the noise floor. Only the random draws of t, the noise and the
+the Gaussian baseline and the noise floor, and the share of points off the moons (farther than 3
+noise sigmas from both arcs). Only the random draws of t, the noise and the
 initial weights differ (PyTorch's generator, not nn.h's).
 
 --eval-c FILE scores the C program's samples (its --samples CSV) with this file's metric too.
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MOON_NOISE, MOON_SCALE, N_TRAIN, N_PROJ, EMB_DIM, CHECK_STEPS = 0.1, 0.71, 8000, 256, 32, 50
+MOON_NOISE, MOON_SCALE, N_TRAIN, N_PROJ, EMB_DIM, CHECK_FIRST, CHECK_LAST = 0.1, 0.71, 8000, 256, 32, 10, 50
 STREAM_TRAIN, STREAM_HELDOUT, STREAM_REAL2, STREAM_GAUSS, STREAM_BATCH = 1, 2, 3, 4, 5
 M64 = (1 << 64) - 1
 
@@ -90,6 +91,19 @@ def swd(a, b):                                    # sliced W1, N_PROJ directions
         pb = np.sort(c * b[:, 0] + s * b[:, 1])
         total += np.abs(pa - pb).sum() / len(a)
     return total / N_PROJ
+
+
+def off_moons(xy):                               # % of points farther than 3 noise sigmas from both arcs
+    x = xy[:, 0].astype(np.float64) * MOON_SCALE + 0.5
+    y = xy[:, 1].astype(np.float64) * MOON_SCALE + 0.25
+
+    def arc(cx, cy, upper):
+        dx, dy = x - cx, y - cy
+        on = dy >= 0 if upper else dy <= 0
+        ends = np.minimum(np.hypot(dx - 1, dy), np.hypot(dx + 1, dy))
+        return np.where(on, np.abs(np.hypot(dx, dy) - 1.0), ends)
+
+    return 100.0 * np.mean(np.minimum(arc(0.0, 0.0, True), arc(1.0, 0.5, False)) > 3 * MOON_NOISE)
 
 
 def schedule(kind, T):                            # betas, alphas, alphas_cumprod (float32)
@@ -194,19 +208,20 @@ def main():
     t_sample = time.perf_counter() - t0
     gen = x.numpy()
 
-    k = min(CHECK_STEPS, a.steps)
-    print("loss_first %.4f" % (sum(losses[:k]) / k))
-    print("loss_last %.4f" % (sum(losses[-k:]) / k))
+    kf, kl = min(CHECK_FIRST, a.steps), min(CHECK_LAST, a.steps)
+    print("loss_first %.4f" % (sum(losses[:kf]) / kf))
+    print("loss_last %.4f" % (sum(losses[-kl:]) / kl))
     print("train_s %.1f" % t_train)
     print("sample_s %.1f" % t_sample)
-    print("swd_torch %.4f" % swd(gen, heldout))
-    print("swd_gauss %.4f" % swd(gauss, heldout))
-    print("swd_floor %.4f" % swd(real2, heldout))
+    for name, xy in (("torch", gen), ("gauss", gauss), ("floor", real2)):
+        print("swd_%s %.4f" % (name, swd(xy, heldout)))
+        print("off_%s %.2f" % (name, off_moons(xy)))
     if a.eval_c:
         c = np.loadtxt(a.eval_c, delimiter=",", skiprows=1, dtype=np.float32).reshape(-1, 2)
         if len(c) != n:
             raise SystemExit("%s has %d points; expected %d" % (a.eval_c, len(c), n))
         print("swd_nn %.4f" % swd(c, heldout))
+        print("off_nn %.2f" % off_moons(c))
 
 
 if __name__ == "__main__":
