@@ -34,9 +34,10 @@
                  [--samples PATH] [--threads N] [--help]      (--help lists the rest)
    make examples runs the full run from build/ (diffusion2d.png lands there); it exits 1 unless
    the samples' SWD is below half the Gaussian baseline's. make test-diffusion2d runs --short (CI:
-   600 steps, 1,000 points, under 10 s; run twice, the output must repeat but for the times): it exits 1 unless the mean loss of the last 50 steps is
-   below 0.65x that of the first 10. make bench-diffusion trains the same recipe in PyTorch and
-   prints both in one table (bench/diffusion2d.sh).
+   600 steps, 1,000 points, under 10 s), which exits 1 unless the mean loss of the last 50 steps
+   is below 0.65x that of the first 10, twice: the output must repeat but for the times.
+   make bench-diffusion trains the same recipe in PyTorch and prints both in one table
+   (bench/diffusion2d.sh).
 
    Observed (./diffusion2d, x86-64 with AVX-512, 1 thread; the ASCII plots left out):
      schedule linear, T = 1000: sqrt(abar_T) = 0.0064 of the data left in x_T; model 34-128-128-128-2
