@@ -34,7 +34,8 @@
        A tensor has a dtype (NN_FLOAT32, or NN_INT64 for labels and indices), a
        shape in PyTorch's order and a storage that its views share. Read values
        with nn_f32(t)[i] or nn_i64(t)[i] (NULL and an error for the wrong dtype),
-       or nn_item(t) for one element.
+       or nn_item(t) for one element. A boolean mask is an int64 tensor
+       (nonzero is True): nn_masked_fill, attention masks.
 
    MEMORY MODEL
        Tensors you create (nn_zeros, nn_from_array, nn_randn, ...) are yours
