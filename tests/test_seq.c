@@ -176,7 +176,10 @@ static void seq_layer_case(nn_ctx *ctx, const char *name) {
         snprintf(key, sizeof key, "grad.in.%d", k);
         if (in[k] && seq_has(st, key)) nn_set_requires_grad(in[k], 1);
     }
-    if (same) in[1] = in[2] = in[0];
+    if (same) {                          /* PyTorch's attn(x, x, x): one tensor in the three places */
+        in[1] = in[2] = in[0];
+        if (nin < 3) nin = 3;
+    }
     n = nn_forward_n(m, in, nin, out, nout);
     CHECK(n >= nout, "nn_forward_n gave %d outputs, expected %d: %s", n, nout, ERRS(ctx));
     if (n < nout) goto done;
@@ -208,6 +211,9 @@ static void seq_layer_case(nn_ctx *ctx, const char *name) {
         nn_tensor *w;
         snprintf(key, sizeof key, "grad.%s", es[k].name);
         w = seq_get(st, key);
+        /* a parameter that only met zeros (weight_hh of a cell given no hx): PyTorch's gradient is zeros;
+           nn.h may leave it NULL, as PyTorch does for a parameter that took no part */
+        if (!es[k].tensor->grad && w && seq_maxabs(w) == 0) { nn_free(w); continue; }
         CHECK(es[k].tensor->grad != NULL, "%s was not computed", key);
         if (es[k].tensor->grad) seq_compare(key, es[k].tensor->grad, w, 1e-4, &grad);
         nn_free(w);
@@ -663,7 +669,7 @@ static void test_seq_errors(nn_ctx *ctx) {
     nn_module_free(m);
     to.dim_feedforward = 16;
     m = nn_transformer_encoder_layer_new(ctx, 10, 4, to);
-    seq_expect_error(ctx, m == NULL, "TransformerEncoderLayer(10, 4)", "nn_transformer_encoder_layer_new|nn_multihead_attention_new");
+    seq_expect_error(ctx, m == NULL, "TransformerEncoderLayer(10, 4)", "nn_transformer_encoder_layer_new");
     nn_module_free(m);
     m = nn_gpt_block_new(ctx, 10, 4, 0);
     seq_expect_error(ctx, m == NULL, "GPT block (10, 4)", "nn_gpt_block_new|nn_multihead_attention_new");
