@@ -7957,6 +7957,163 @@ NN_API nn_module *nn_learned_positional_encoding_new(nn_ctx *ctx, int64_t d, flo
     return nn__posenc_new(ctx, "nn_learned_positional_encoding_new", 1, d, dropout, max_len, batch_first);
 }
 
+/* ---- diffusion: DDPM ---- */
+
+/* A float32 tensor in the step arena filled from the context's RNG: N(0, 1), or whole numbers in [0, high) as int64. */
+static nn_tensor *nn__arena_randn(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
+    nn_tensor *t = nn__new_arena(ctx, fn, ndim, shape, 1);
+    int64_t i;
+    if (t) for (i = 0; i < t->numel; i++) NN__F32(t)[i] = nn__rng_normal(&ctx->rng);
+    return t;
+}
+static nn_tensor *nn__arena_randint(nn_ctx *ctx, const char *fn, int64_t n, int64_t high) {
+    nn_tensor *t = nn__new_arena_dtype(ctx, fn, 1, &n, 1, NN_INT64);
+    int64_t i;
+    if (t) for (i = 0; i < n; i++) {
+        int64_t v = (int64_t)((double)nn__rng_uniform(&ctx->rng) * (double)high);
+        NN__I64(t)[i] = v < high ? v : high - 1;
+    }
+    return t;
+}
+
+NN_API nn_tensor *nn_timestep_embedding(nn_tensor *t, int64_t dim, float max_period) {
+    static const char *fn = "nn_timestep_embedding";
+    nn_tensor *f, *args, *parts[3];
+    int64_t half, i, sh[2];
+    char s[128];
+    if (!t || !nn__check_live(t, fn)) return NULL;
+    if (t->ndim != 1 || (t->dtype != NN_INT64 && t->dtype != NN_FLOAT32) || dim < 1 || !(max_period > 0.0f)) {
+        nn__err(t->ctx, "%s: t is %s %s, dim %lld, max_period %g; expected int64 or float32 (N), dim >= 1, max_period > 0", fn,
+                nn_dtype_name(t->dtype), NN__SHAPE(t, s), (long long)dim, (double)max_period);
+        return NULL;
+    }
+    half = dim / 2;
+    sh[0] = 1; sh[1] = half;
+    if (!(f = nn__new_arena(t->ctx, fn, 2, sh, 1))) return NULL;   /* (1, half): max_period^(-i/half) */
+    for (i = 0; i < half; i++) NN__F32(f)[i] = (float)exp(-log((double)max_period) * (double)i / (double)half);
+    sh[0] = t->shape[0]; sh[1] = 1;
+    args = nn_mul(nn_reshape(nn_to_dtype(t, NN_FLOAT32), 2, sh), f);   /* (N, half) */
+    parts[0] = nn_cos(args);
+    parts[1] = nn_sin(args);
+    if (dim % 2 == 0) return nn_cat(parts, 2, 1);
+    parts[2] = nn__new_arena(t->ctx, fn, 2, sh, 1);   /* (N, 1) zeros */
+    if (!parts[2]) return NULL;
+    memset(parts[2]->data, 0, (size_t)sh[0] * sizeof(float));
+    return nn_cat(parts, 3, 1);
+}
+
+NN_API nn_ddpm *nn_ddpm_new(nn_ctx *ctx, int64_t T, nn_beta_schedule schedule, float beta_start, float beta_end) {
+    static const char *fn = "nn_ddpm_new";
+    nn_ddpm *d; int64_t i; double ab = 1.0;
+    if (!ctx) return NULL;
+    if (T < 1) { nn__err(ctx, "%s: num_timesteps is %lld; it must be 1 or more", fn, (long long)T); return NULL; }
+    if (schedule != NN_BETA_LINEAR && schedule != NN_BETA_COSINE) {
+        nn__err(ctx, "%s: schedule is %d; expected NN_BETA_LINEAR or NN_BETA_COSINE", fn, (int)schedule);
+        return NULL;
+    }
+    if (schedule == NN_BETA_LINEAR && !(beta_start > 0.0f && beta_start <= beta_end && beta_end < 1.0f)) {
+        nn__err(ctx, "%s: beta_start %g and beta_end %g must satisfy 0 < beta_start <= beta_end < 1", fn, (double)beta_start, (double)beta_end);
+        return NULL;
+    }
+    d = NN__CAST(nn_ddpm *, nn__malloc(sizeof(nn_ddpm)));
+    if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    d->num_timesteps = T;
+    d->betas = nn_empty(ctx, 1, &T);
+    d->alphas = nn_empty(ctx, 1, &T);
+    d->alphas_cumprod = nn_empty(ctx, 1, &T);
+    if (!d->betas || !d->alphas || !d->alphas_cumprod) { nn_ddpm_free(d); return NULL; }
+    for (i = 0; i < T; i++) {
+        double b;
+        if (schedule == NN_BETA_LINEAR) b = T == 1 ? beta_start : beta_start + (beta_end - (double)beta_start) * (double)i / (double)(T - 1);
+        else {   /* Nichol and Dhariwal: abar(t) = cos^2(((t / T + s) / (1 + s)) pi / 2) */
+            double s = 0.008, pi2 = 1.5707963267948966;
+            double a0 = cos(((double)i / T + s) / (1 + s) * pi2), a1 = cos(((double)(i + 1) / T + s) / (1 + s) * pi2);
+            b = 1.0 - (a1 * a1) / (a0 * a0);
+            if (b > 0.999) b = 0.999;
+        }
+        ab *= 1.0 - b;
+        NN__F32(d->betas)[i] = (float)b;
+        NN__F32(d->alphas)[i] = (float)(1.0 - b);
+        NN__F32(d->alphas_cumprod)[i] = (float)ab;
+    }
+    return d;
+}
+
+NN_API void nn_ddpm_free(nn_ddpm *d) {
+    if (!d) return;
+    nn_free(d->betas);
+    nn_free(d->alphas);
+    nn_free(d->alphas_cumprod);
+    nn__free(d);
+}
+
+NN_API nn_tensor *nn_ddpm_add_noise(const nn_ddpm *d, nn_tensor *x0, nn_tensor *noise, nn_tensor *t) {
+    static const char *fn = "nn_ddpm_add_noise";
+    nn_tensor *ab, *a, *b;
+    int64_t sh[NN_MAX_DIMS]; int k;
+    char s1[128], s2[128], s3[128];
+    if (!d || !x0 || !noise || !t) {
+        nn_tensor *any = x0 ? x0 : (noise ? noise : t);
+        if (any && !nn_error(any->ctx)) nn__err(any->ctx, "%s: %s is NULL", fn, !d ? "the schedule" : (!x0 ? "x0" : (!noise ? "noise" : "t")));
+        return NULL;
+    }
+    if (x0->ndim < 1 || noise->ndim != x0->ndim || t->ndim != 1 || t->dtype != NN_INT64 || t->shape[0] != x0->shape[0]) {
+        nn__err(x0->ctx, "%s: x0 is %s, noise %s and t %s %s; expected x0 and noise of one shape (N, ...) and int64 t (N)", fn,
+                NN__SHAPE(x0, s1), NN__SHAPE(noise, s2), nn_dtype_name(t->dtype), NN__SHAPE(t, s3));
+        return NULL;
+    }
+    for (k = 0; k < x0->ndim; k++) {
+        if (noise->shape[k] != x0->shape[k]) {
+            nn__err(x0->ctx, "%s: x0 is %s and noise %s; they must have one shape", fn, NN__SHAPE(x0, s1), NN__SHAPE(noise, s2));
+            return NULL;
+        }
+        sh[k] = k ? 1 : x0->shape[0];
+    }
+    ab = nn_reshape(nn_index_select(d->alphas_cumprod, 0, t), x0->ndim, sh);   /* (N, 1, ...) */
+    a = nn_sqrt(ab);
+    b = nn_sqrt(nn_add_scalar(nn_neg(ab), 1.0f));
+    return nn_add(nn_mul(a, x0), nn_mul(b, noise));
+}
+
+NN_API nn_tensor *nn_ddpm_loss(const nn_ddpm *d, nn_module *model, nn_tensor *x0) {
+    static const char *fn = "nn_ddpm_loss";
+    nn_tensor *t, *noise, *in[2], *pred = NULL;
+    if (!x0 || !nn__check_live(x0, fn)) return NULL;
+    if (!d || !model) { nn__err(x0->ctx, "%s: %s is NULL", fn, d ? "model" : "the schedule"); return NULL; }
+    if (x0->ndim < 1 || x0->shape[0] < 1) { char s[128]; nn__err(x0->ctx, "%s: x0 is %s; expected (N, ...) with N >= 1", fn, NN__SHAPE(x0, s)); return NULL; }
+    t = nn__arena_randint(x0->ctx, fn, x0->shape[0], d->num_timesteps);
+    noise = t ? nn__arena_randn(x0->ctx, fn, x0->ndim, x0->shape) : NULL;
+    if (!noise) return NULL;
+    in[0] = nn_ddpm_add_noise(d, x0, noise, t);
+    in[1] = t;
+    if (!in[0] || nn_forward_n(model, in, 2, &pred, 1) < 0) return NULL;
+    return nn_mse_loss(pred, noise, NN_MEAN);
+}
+
+NN_API nn_tensor *nn_ddpm_step(const nn_ddpm *d, nn_tensor *eps, int64_t t, nn_tensor *x_t) {
+    static const char *fn = "nn_ddpm_step";
+    nn_tensor *y; int old; int k;
+    double beta, alpha, ab;
+    char s1[128], s2[128];
+    if (!eps || !x_t) return NULL;
+    if (!d) { nn__err(x_t->ctx, "%s: the schedule is NULL", fn); return NULL; }
+    if (t < 0 || t >= d->num_timesteps) {
+        nn__err(x_t->ctx, "%s: t is %lld; it must be in [0, %lld)", fn, (long long)t, (long long)d->num_timesteps);
+        return NULL;
+    }
+    if (eps->ndim != x_t->ndim) k = -1; else for (k = 0; k < x_t->ndim && eps->shape[k] == x_t->shape[k]; k++) {}
+    if (k != x_t->ndim) {
+        nn__err(x_t->ctx, "%s: eps is %s and x_t %s; they must have one shape", fn, NN__SHAPE(eps, s1), NN__SHAPE(x_t, s2));
+        return NULL;
+    }
+    beta = NN__F32(d->betas)[t]; alpha = NN__F32(d->alphas)[t]; ab = NN__F32(d->alphas_cumprod)[t];
+    old = nn_set_grad_enabled(x_t->ctx, 0);
+    y = nn_mul_scalar(nn_sub(x_t, nn_mul_scalar(eps, (float)(beta / sqrt(1.0 - ab)))), (float)(1.0 / sqrt(alpha)));
+    if (y && t > 0) y = nn_add(y, nn_mul_scalar(nn__arena_randn(x_t->ctx, fn, x_t->ndim, x_t->shape), (float)sqrt(beta)));
+    nn_set_grad_enabled(x_t->ctx, old);
+    return y;
+}
+
 /* ==== losses ==== */
 /* Front ends only: the loss kernels (bce, huber, nll, bce_with_logits) are ops, in the ops section. */
 
