@@ -550,3 +550,30 @@ def train_encoder():
 
 train_lstm()
 train_encoder()
+
+
+# ======================================================================
+# 4. DDPM: the schedules (as the DDPM paper's code and improved-diffusion's betas_for_alpha_bar, in
+#    float64), q(x_t | x_0) and a reverse step at t = 0 (no noise)
+# ======================================================================
+def ddpm_fixture():
+    seed_of("ddpm")
+    T = 1000
+    lin = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+    f = lambda t: math.cos((t / T + 0.008) / 1.008 * math.pi / 2) ** 2
+    cos_b = torch.tensor([min(1 - f(i + 1) / f(i), 0.999) for i in range(T)], dtype=torch.float64)
+    out = {"linear.betas": lin, "linear.alphas_cumprod": torch.cumprod(1 - lin, 0),
+           "cosine.betas": cos_b, "cosine.alphas_cumprod": torch.cumprod(1 - cos_b, 0)}
+    x0, noise = r32(4, 3), r32(4, 3)
+    t = torch.tensor([0, 10, 500, 999])
+    ac = out["linear.alphas_cumprod"]
+    out.update({"x0": x0, "noise": noise, "t": t,
+                "add_noise": ac[t].sqrt()[:, None] * x0.double() + (1 - ac[t]).sqrt()[:, None] * noise.double()})
+    xt, eps = r32(4, 3), r32(4, 3)
+    b0, a0 = lin[0], 1 - lin[0]
+    out.update({"x_t": xt, "eps": eps, "step0": (xt.double() - b0 / (1 - ac[0]).sqrt() * eps.double()) / a0.sqrt()})
+    save_safetensors(os.path.join(outdir, "ddpm_expect.safetensors"), out)
+    print("wrote ddpm_expect: linear and cosine schedules (T %d), add_noise, step at t = 0" % T)
+
+
+ddpm_fixture()

@@ -56,6 +56,8 @@ static const test_entry g_tests[] = {
     { "seq/errors", test_seq_errors },
     { "seq/timestep_embedding", test_seq_timestep_embedding },
     { "seq/sinusoidal_encoding", test_seq_sinusoidal },
+    { "seq/ddpm", test_seq_ddpm },
+    { "seq/sample_logits", test_seq_sample_logits },
 };
 
 int main(int argc, char **argv) {

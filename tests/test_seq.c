@@ -793,3 +793,78 @@ static void test_seq_sinusoidal(nn_ctx *ctx) {
     }
     end();
 }
+
+/* ---- DDPM: schedules, q(x_t | x_0), a reverse step at t = 0, against tests/fixtures/seq/ddpm_expect ---- */
+static void seq_compare_sched(const char *what, const nn_tensor *got, nn_safetensors *ex, const char *key, double rtol) {
+    nn_tensor *w = nn_safetensors_get(ex, key);
+    double worst = 0;
+    seq_compare(what, got, w, rtol, &worst);
+    if (getenv("NN_TEST_VERBOSE")) printf("  seq ddpm %-22s worst relative error %.2g\n", what, worst);
+    nn_free(w);
+}
+
+static void test_seq_ddpm(nn_ctx *ctx) {
+    nn_safetensors *ex = nn_safetensors_open(ctx, SEQ_DIR "ddpm_expect.safetensors");
+    nn_ddpm *lin = NULL, *cs = NULL;
+    begin("seq DDPM: linear and cosine schedules (T 1000, relative 1e-4), add_noise, step at t = 0");
+    CHECK(ex != NULL, "cannot open ddpm_expect: %s", ERRS(ctx));
+    if (ex) {
+        lin = nn_ddpm_new(ctx, 1000, NN_BETA_LINEAR, 1e-4f, 0.02f);
+        cs = nn_ddpm_new(ctx, 1000, NN_BETA_COSINE, 0, 0);
+        CHECK(lin && cs, "nn_ddpm_new: %s", ERRS(ctx));
+    }
+    if (lin && cs) {
+        nn_tensor *x0 = nn_safetensors_get(ex, "x0"), *noise = nn_safetensors_get(ex, "noise"), *t = nn_safetensors_get(ex, "t");
+        nn_tensor *xt = nn_safetensors_get(ex, "x_t"), *eps = nn_safetensors_get(ex, "eps"), *y;
+        int64_t i, ok = 1;
+        seq_compare_sched("linear betas", lin->betas, ex, "linear.betas", 1e-5);
+        seq_compare_sched("linear alphas_cumprod", lin->alphas_cumprod, ex, "linear.alphas_cumprod", 1e-4);
+        seq_compare_sched("cosine betas", cs->betas, ex, "cosine.betas", 1e-4);
+        seq_compare_sched("cosine alphas_cumprod", cs->alphas_cumprod, ex, "cosine.alphas_cumprod", 1e-4);
+        for (i = 0; i < 1000; i++) ok &= fabsf(nn_f32(lin->alphas)[i] - (1.0f - nn_f32(lin->betas)[i])) <= 1e-7f;
+        CHECK(ok, "alphas is not 1 - betas");
+        y = nn_ddpm_add_noise(lin, x0, noise, t);
+        seq_compare_sched("add_noise", y, ex, "add_noise", 1e-4);
+        y = nn_ddpm_step(lin, eps, 0, xt);
+        seq_compare_sched("step at t = 0", y, ex, "step0", 1e-4);
+        nn_free(x0); nn_free(noise); nn_free(t); nn_free(xt); nn_free(eps);
+    }
+    nn_arena_reset(ctx);
+    nn_ddpm_free(lin);
+    nn_ddpm_free(cs);
+    if (ex) nn_safetensors_close(ex);
+    CHECK(nn_error(ctx) == NULL, "unexpected error: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+}
+
+/* ---- nn_sample_logits: top_k 1 is the argmax; top_k 2 draws only the two largest, in softmax(logits / T) proportions ---- */
+static void test_seq_sample_logits(nn_ctx *ctx) {
+    static const float row[4] = { 1.0f, 2.0f, 0.5f, -1.0f };
+    int64_t s3[2] = { 3, 5 }, sn[2] = { 4000, 4 }, i, counts[4] = { 0 };
+    nn_tensor *a = nn_randn(ctx, 2, s3), *b = nn_empty(ctx, 2, sn), *y;
+    double p1;
+    begin("seq sample_logits: top_k 1 = argmax, (N, 1) int64; top_k 2 at temperature 0.5 draws 1 and 0 in softmax's proportions");
+    y = nn_sample_logits(a, 0.7f, 1);
+    CHECK(y && y->dtype == NN_INT64 && y->ndim == 2 && y->shape[0] == 3 && y->shape[1] == 1, "top_k 1: %s", ERRS(ctx));
+    if (y && y->dtype == NN_INT64) {
+        nn_tensor *am = nn_argmax(a, 1, 0);
+        for (i = 0; i < 3; i++) CHECK(nn_i64(y)[i] == nn_i64(am)[i], "row %lld: drew %lld, argmax %lld", (long long)i,
+                                      (long long)nn_i64(y)[i], (long long)nn_i64(am)[i]);
+    }
+    for (i = 0; i < 4000 * 4; i++) nn_f32(b)[i] = row[i % 4];
+    y = nn_sample_logits(b, 0.5f, 2);
+    CHECK(y && y->dtype == NN_INT64 && y->numel == 4000, "top_k 2: %s", ERRS(ctx));
+    if (y && y->dtype == NN_INT64) {
+        for (i = 0; i < 4000; i++) if (nn_i64(y)[i] >= 0 && nn_i64(y)[i] < 4) counts[nn_i64(y)[i]]++;
+        p1 = 1.0 / (1.0 + exp(-2.0));   /* softmax([2, 1] / 0.5)[0] */
+        CHECK(counts[2] == 0 && counts[3] == 0, "drew outside the top 2: %lld, %lld", (long long)counts[2], (long long)counts[3]);
+        CHECK(fabs(counts[1] / 4000.0 - p1) < 0.03, "index 1 drawn %.3f of the time, expected %.3f", counts[1] / 4000.0, p1);
+    }
+    y = nn_sample_logits(a, 0.0f, 0);
+    CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "nn_sample_logits"), "temperature 0 was not refused by name: %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    nn_arena_reset(ctx);
+    nn_free(a); nn_free(b);
+    end();
+}
