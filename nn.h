@@ -7412,6 +7412,17 @@ static int nn__rnn_check_state(nn_module *m, const char *what, const nn_tensor *
     return 1;
 }
 
+/* A zero state (N, H) in the step arena, as PyTorch makes for a missing h0/c0/hx (weight_hh then gets a
+   zero gradient rather than none, as in PyTorch). */
+static nn_tensor *nn__rnn_zero_state(nn_ctx *ctx, const char *type, int64_t N, int64_t H) {
+    int64_t sh[2];
+    nn_tensor *z;
+    sh[0] = N; sh[1] = H;
+    z = nn__new_arena(ctx, type, 2, sh, 1);
+    if (z) memset(z->data, 0, (size_t)(N * H) * sizeof(float));
+    return z;
+}
+
 /* One direction of one layer over the whole sequence: x (T, N, in) -> (T, N, H); the last h (and c) out. */
 static nn_tensor *nn__rnn_direction(nn_module *m, int64_t layer, int reverse, nn_tensor *x, nn_tensor **h, nn_tensor **c) {
     nn__mod_rnn *r = NN__LAYER(nn__mod_rnn, m);
@@ -7465,7 +7476,9 @@ static int nn__mod_rnn_forward(nn_module *m, nn_tensor *const *in, int nin, nn_t
     for (l = 0; l < r->layers; l++) {
         for (d = 0; d < r->dirs; d++) {
             int64_t k2 = l * r->dirs + d;
-            nn_tensor *h = h0 ? nn_select(h0, 0, k2) : NULL, *c = c0 ? nn_select(c0, 0, k2) : NULL;
+            nn_tensor *h = h0 ? nn_select(h0, 0, k2) : nn__rnn_zero_state(m->ctx, m->type, N, r->H);
+            nn_tensor *c = c0 ? nn_select(c0, 0, k2) : (lstm ? nn__rnn_zero_state(m->ctx, m->type, N, r->H) : NULL);
+            if (!h || (lstm && !c)) return -1;
             dir_out[d] = nn__rnn_direction(m, l, (int)d, x, &h, &c);
             if (!dir_out[d]) return -1;
             hn[k2] = h; cn[k2] = c;
@@ -7574,6 +7587,9 @@ static int nn__mod_cell_forward(nn_module *m, nn_tensor *const *in, int nin, nn_
             }
     }
     if (unbatched) { x = nn_unsqueeze(x, 0); if (h) h = nn_unsqueeze(h, 0); if (c) c = nn_unsqueeze(c, 0); }
+    if (x && !h) h = nn__rnn_zero_state(m->ctx, m->type, x->shape[0], cl->H);
+    if (x && lstm && !c) c = nn__rnn_zero_state(m->ctx, m->type, x->shape[0], cl->H);
+    if (!x || !h || (lstm && !c)) return -1;
     hn = nn__rnn_step(cl->mode, cl->H, nn_linear(x, nn__mod_own(m, "weight_ih"), nn__mod_own(m, "bias_ih")), h, c,
                       nn__mod_own(m, "weight_hh"), nn__mod_own(m, "bias_hh"), &cn);
     if (!hn || (lstm && !cn)) return -1;
@@ -7826,6 +7842,11 @@ NN_API nn_module *nn_transformer_encoder_layer_new(nn_ctx *ctx, int64_t d, int64
     static const char *names[8] = { "self_attn", "linear1", "dropout", "linear2", "norm1", "norm2", "dropout1", "dropout2" };
     nn_module *m, *kids[8]; nn_mha_opts ao = nn_mha_opts_default(); int k;
     if (!ctx) return NULL;
+    if (d <= 0 || nhead <= 0 || d % nhead || d > INT64_MAX / 8) {
+        nn__err(ctx, "%s: d_model %lld and nhead %lld must be positive, and d_model divisible by nhead (and below 2^60)", fn,
+                (long long)d, (long long)nhead);
+        return NULL;
+    }
     if (o.dim_feedforward <= 0 || (o.activation != NN_ACT_RELU && o.activation != NN_ACT_GELU)) {
         nn__err(ctx, "%s: dim_feedforward %lld must be positive and activation NN_ACT_RELU or NN_ACT_GELU (got %d)", fn,
                 (long long)o.dim_feedforward, (int)o.activation);
