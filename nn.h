@@ -172,11 +172,13 @@ typedef struct nn_tensor nn_tensor;
     X(SQRT, "sqrt", unary) X(ABS, "abs", unary) X(CLAMP, "clamp", unary) X(RELU, "relu", unary) \
     X(LEAKY_RELU, "leaky_relu", unary) X(SIGMOID, "sigmoid", unary) X(TANH, "tanh", unary) \
     X(GELU, "gelu", unary) X(SILU, "silu", unary) X(SOFTPLUS, "softplus", unary) \
+    X(SIN, "sin", unary) X(COS, "cos", unary) \
     X(SOFTMAX, "softmax", softmax) X(LOG_SOFTMAX, "log_softmax", softmax) \
     X(SUM, "sum", reduce) X(MEAN, "mean", reduce) X(VAR, "var", reduce) X(STD, "std", reduce) \
     X(MAX, "max", reduce) X(MIN, "min", reduce) X(LOGSUMEXP, "logsumexp", reduce) \
     X(MATMUL, "matmul", matmul) X(LINEAR, "linear", linear) X(GATHER, "gather", gather) X(INDEX_SELECT, "index_select", index_select) \
-    X(ONE_HOT, "one_hot", one_hot) \
+    X(ONE_HOT, "one_hot", one_hot) X(TRIL, "tril", tri) X(TRIU, "triu", tri) X(MASKED_FILL, "masked_fill", masked_fill) \
+    X(TOPK, "topk", topk) \
     X(RESHAPE, "reshape", view) X(TRANSPOSE, "transpose", view) X(PERMUTE, "permute", view) \
     X(SLICE, "slice", view) X(SELECT, "select", view) X(SQUEEZE, "squeeze", view) X(UNSQUEEZE, "unsqueeze", view) \
     X(COPY, "copy", copy) X(CAT, "cat", cat) X(TO_DTYPE, "to_dtype", to_dtype) \
@@ -2238,6 +2240,62 @@ NN_API nn_tensor *nn_multinomial(nn_tensor *probs, int64_t num_samples, int repl
     return out;
 }
 
+/* descending order of floats, for nn_sample_logits' k-th largest */
+static int nn__cmp_desc(const void *a, const void *b) {
+    float x = *NN__CAST(const float *, a), y = *NN__CAST(const float *, b);
+    return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+NN_API nn_tensor *nn_sample_logits(nn_tensor *logits, float temperature, int64_t top_k) {
+    const char *fn = "nn_sample_logits";
+    nn_tensor *l, *probs, *out;
+    int64_t rows, n, r, i;
+    float *sorted;
+    if (!logits || !nn__check_live(logits, fn)) return NULL;
+    if (logits->dtype != NN_FLOAT32 || (logits->ndim != 1 && logits->ndim != 2) || logits->shape[logits->ndim - 1] < 1) {
+        char s[128];
+        nn__err(logits->ctx, "%s: logits are %s %s; expected float32 (V) or (N, V) with V >= 1", fn,
+                nn_dtype_name(logits->dtype), NN__SHAPE(logits, s));
+        return NULL;
+    }
+    if (!(temperature > 0.0f) || !nn__finite(temperature)) {
+        nn__err(logits->ctx, "%s: temperature is %g; it must be finite and > 0", fn, (double)temperature);
+        return NULL;
+    }
+    if (top_k < 0) { nn__err(logits->ctx, "%s: top_k is %lld; it must be 0 (all) or more", fn, (long long)top_k); return NULL; }
+    n = logits->shape[logits->ndim - 1];
+    rows = logits->numel / n;
+    if (!(l = nn_contiguous(logits))) return NULL;
+    if (!(probs = nn__new_arena(logits->ctx, fn, logits->ndim, logits->shape, 1))) return NULL;
+    if (!(sorted = NN__CAST(float *, nn__arena_alloc(logits->ctx, (size_t)n * sizeof(float))))) { nn__err(logits->ctx, "%s: out of memory", fn); return NULL; }
+    for (r = 0; r < rows; r++) {
+        const float *x = NN__F32(l) + r * n;
+        float *p = NN__F32(probs) + r * n, cut = -INFINITY, top = -INFINITY;
+        double total = 0.0;
+        for (i = 0; i < n; i++) {
+            if (x[i] != x[i] || x[i] == INFINITY) {
+                nn__err(logits->ctx, "%s: logits[%lld] is %g; they must be below +inf and not NaN", fn, (long long)(r * n + i), (double)x[i]);
+                return NULL;
+            }
+            if (x[i] > top) top = x[i];
+        }
+        if (top == -INFINITY) { nn__err(logits->ctx, "%s: row %lld of logits is all -inf", fn, (long long)r); return NULL; }
+        if (top_k > 0 && top_k < n) {
+            memcpy(sorted, x, (size_t)n * sizeof(float));
+            qsort(sorted, (size_t)n, sizeof(float), nn__cmp_desc);
+            cut = sorted[top_k - 1];
+        }
+        for (i = 0; i < n; i++) {   /* softmax of x / T over the kept logits (ties at the k-th all stay) */
+            double e = x[i] < cut ? 0.0 : exp(((double)x[i] - top) / temperature);
+            p[i] = (float)e;
+            total += e;
+        }
+        for (i = 0; i < n; i++) p[i] = (float)(p[i] / total);
+    }
+    out = nn_multinomial(probs, 1, 1);
+    return out;
+}
+
 /* Walks a shape in row-major order, keeping the offsets of up to 3 strided
    layouts of it. */
 typedef struct nn__walk {
@@ -3961,6 +4019,8 @@ static int nn__unary_forward(nn_tensor *y) {
     case NN_OP_SOFTPLUS:   /* s = beta, t = threshold: linear above it, as PyTorch */
         for (i = 0; i < n; i++) o[i] = x[i] * s > t ? x[i] : log1pf(expf(x[i] * s)) / s;
         break;
+    case NN_OP_SIN: for (i = 0; i < n; i++) o[i] = sinf(x[i]); break;
+    case NN_OP_COS: for (i = 0; i < n; i++) o[i] = cosf(x[i]); break;
     default: NN_ASSERT(0);
     }
     return 1;
@@ -4001,6 +4061,8 @@ static int nn__unary_backward(nn_tensor *y) {
     case NN_OP_SOFTPLUS:
         for (i = 0; i < n; i++) d[i] += x[i] * s > t ? g[i] : g[i] * nn__sigmoidf(x[i] * s);
         break;
+    case NN_OP_SIN: for (i = 0; i < n; i++) d[i] += g[i] * cosf(x[i]); break;
+    case NN_OP_COS: for (i = 0; i < n; i++) d[i] -= g[i] * sinf(x[i]); break;
     default: NN_ASSERT(0);
     }
     return 1;
@@ -4036,6 +4098,8 @@ NN_API nn_tensor *nn_leaky_relu(nn_tensor *x, float slope) { return nn__unary(NN
 NN_API nn_tensor *nn_sigmoid(nn_tensor *x) { return nn__unary(NN_OP_SIGMOID, "nn_sigmoid", x, 0, 0); }
 NN_API nn_tensor *nn_tanh(nn_tensor *x) { return nn__unary(NN_OP_TANH, "nn_tanh", x, 0, 0); }
 NN_API nn_tensor *nn_gelu(nn_tensor *x) { return nn__unary(NN_OP_GELU, "nn_gelu", x, 0, 0); }
+NN_API nn_tensor *nn_sin(nn_tensor *x) { return nn__unary(NN_OP_SIN, "nn_sin", x, 0, 0); }
+NN_API nn_tensor *nn_cos(nn_tensor *x) { return nn__unary(NN_OP_COS, "nn_cos", x, 0, 0); }
 NN_API nn_tensor *nn_silu(nn_tensor *x) { return nn__unary(NN_OP_SILU, "nn_silu", x, 0, 0); }
 NN_API nn_tensor *nn_softplus(nn_tensor *x, float beta, float threshold) {
     if (x && (beta == 0.0f || !(beta >= -3.4e38f && beta <= 3.4e38f))) { nn__err(x->ctx, "nn_softplus: beta is %g; it must be finite and non-zero", (double)beta); return NULL; }
@@ -4570,6 +4634,179 @@ NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
     y = nn__node_dtype(NN_OP_ONE_HOT, "nn_one_hot", index->ndim + 1, shape, &ix, 1, 1, NN_INT64);
     if (!y) return NULL;
     return nn__forward(y) ? y : NULL;
+}
+
+/* ---- masks and selection: tril/triu, masked_fill, topk ---- */
+/* tril/triu: x (B, R, C) contiguous, float32 or int64; ip[0] diagonal; fp[0] the value put where an
+   element is dropped (0 for nn_tril/nn_triu, -inf for causal attention scores). Element (r, c) stays
+   when c - r <= diagonal (tril) or c - r >= diagonal (triu). */
+static int nn__tri_keep(const nn_tensor *y, int64_t r, int64_t c) {
+    return y->op == NN_OP_TRIL ? c - r <= y->ip[0] : c - r >= y->ip[0];
+}
+static int nn__tri_forward(nn_tensor *y) {
+    int64_t R = y->shape[y->ndim - 2], C = y->shape[y->ndim - 1], B = y->numel / (R * C > 0 ? R * C : 1), b, r, c;
+    for (b = 0; b < B; b++)
+        for (r = 0; r < R; r++)
+            for (c = 0; c < C; c++) {
+                int64_t i = (b * R + r) * C + c;
+                int keep = nn__tri_keep(y, r, c);
+                if (y->dtype == NN_INT64) NN__I64(y)[i] = keep ? NN__I64(y->src[0])[i] : 0;
+                else NN__F32(y)[i] = keep ? NN__F32(y->src[0])[i] : y->fp[0];
+            }
+    return 1;
+}
+static int nn__tri_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    const float *g = NN__F32(y->grad);   /* (B, R, C) */
+    int64_t R = y->shape[y->ndim - 2], C = y->shape[y->ndim - 1], B = y->numel / (R * C > 0 ? R * C : 1), b, r, c;
+    if (!dx) return 1;
+    for (b = 0; b < B; b++)
+        for (r = 0; r < R; r++)
+            for (c = 0; c < C; c++)
+                if (nn__tri_keep(y, r, c)) dx[(b * R + r) * C + c] += g[(b * R + r) * C + c];
+    return 1;
+}
+static nn_tensor *nn__tri(int op, const char *fn, nn_tensor *x, int64_t diagonal, float fill) {
+    static const char *names[] = { "x" };
+    nn_tensor *y;
+    char s[128];
+    if (!nn__check_inputs_dtype(fn, &x, names, 1, NN_DTYPE_COUNT)) return NULL;
+    if (x->dtype != NN_FLOAT32 && x->dtype != NN_INT64) {
+        nn__err(x->ctx, "%s: x is %s; expected float32 or int64", fn, nn_dtype_name(x->dtype));
+        return NULL;
+    }
+    if (x->ndim < 2) { nn__err(x->ctx, "%s: x is %s; it needs at least 2 dims", fn, NN__SHAPE(x, s)); return NULL; }
+    if (!(x = nn__contig_input(x))) return NULL;
+    y = nn__node_dtype(op, fn, x->ndim, x->shape, &x, 1, 1, x->dtype);
+    if (!y) return NULL;
+    y->ip[0] = diagonal;
+    y->fp[0] = fill;
+    return nn__forward(y) ? y : NULL;
+}
+NN_API nn_tensor *nn_tril(nn_tensor *x, int64_t diagonal) { return nn__tri(NN_OP_TRIL, "nn_tril", x, diagonal, 0.0f); }
+NN_API nn_tensor *nn_triu(nn_tensor *x, int64_t diagonal) { return nn__tri(NN_OP_TRIU, "nn_triu", x, diagonal, 0.0f); }
+
+/* masked_fill: x (n) contiguous float32, mask int64 read through ip[0..ndim) (its strides broadcast to
+   x's shape, 0 on broadcast dims); ip[NN_MAX_DIMS] 1 fills where the mask is 0 instead (attention's
+   "takes part" masks); fp[0] the value. */
+static int nn__masked_fill_at(const nn_tensor *y, int64_t i) {
+    const int64_t *m = NN__I64(y->src[1]);
+    int64_t off = 0, rest = i; int d;
+    for (d = y->ndim - 1; d >= 0; d--) {
+        off += (rest % y->shape[d]) * y->ip[d];
+        rest /= y->shape[d];
+    }
+    return (m[off] != 0) != (y->ip[NN_MAX_DIMS] != 0);
+}
+static int nn__masked_fill_forward(nn_tensor *y) {
+    const float *x = NN__F32(y->src[0]);   /* (n) */
+    int64_t i;
+    for (i = 0; i < y->numel; i++) NN__F32(y)[i] = nn__masked_fill_at(y, i) ? y->fp[0] : x[i];
+    return 1;
+}
+static int nn__masked_fill_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    const float *g = NN__F32(y->grad);   /* (n) */
+    int64_t i;
+    if (dx) for (i = 0; i < y->numel; i++) if (!nn__masked_fill_at(y, i)) dx[i] += g[i];
+    return 1;
+}
+static nn_tensor *nn__masked_fill(const char *fn, nn_tensor *x, nn_tensor *mask, float value, int invert) {
+    static const char *names[] = { "x" };
+    nn_tensor *xs[2], *y;
+    char s[128], t[128]; int d;
+    if (!nn__check_inputs(fn, &x, names, 1) || !nn__check_index(fn, x, mask, "mask")) return NULL;
+    if (mask->ndim > x->ndim) {
+        nn__err(x->ctx, "%s: mask is %s and x is %s; the mask must broadcast to x's shape", fn, NN__SHAPE(mask, s), NN__SHAPE(x, t));
+        return NULL;
+    }
+    for (d = 0; d < mask->ndim; d++) {
+        int64_t ms = mask->shape[mask->ndim - 1 - d], xs_ = x->shape[x->ndim - 1 - d];
+        if (ms != xs_ && ms != 1) {
+            nn__err(x->ctx, "%s: mask is %s and x is %s; the mask must broadcast to x's shape", fn, NN__SHAPE(mask, s), NN__SHAPE(x, t));
+            return NULL;
+        }
+    }
+    if (!(xs[0] = nn__contig_input(x)) || !(xs[1] = nn__contig_input(mask))) return NULL;
+    y = nn__node(NN_OP_MASKED_FILL, fn, x->ndim, x->shape, xs, 2, 1);
+    if (!y) return NULL;
+    {   /* the mask's strides over y's dims */
+        int64_t st = 1;
+        for (d = 0; d < x->ndim; d++) y->ip[d] = 0;
+        for (d = 0; d < mask->ndim; d++) {
+            int yd = x->ndim - 1 - d;
+            int64_t ms = mask->shape[mask->ndim - 1 - d];
+            y->ip[yd] = ms == 1 ? 0 : st;
+            st *= ms;
+        }
+    }
+    y->ip[NN_MAX_DIMS] = invert;
+    y->fp[0] = value;
+    return nn__forward(y) ? y : NULL;
+}
+NN_API nn_tensor *nn_masked_fill(nn_tensor *x, nn_tensor *mask, float value) {
+    return nn__masked_fill("nn_masked_fill", x, mask, value, 0);
+}
+
+/* topk: x (outer, D, inner) contiguous float32 -> int64 indices (outer, k, inner); ip[0..2] outer, D,
+   inner, ip[3] k, ip[4] largest. A stable merge sort of each line: ties keep index order. NaN counts
+   as the largest, as PyTorch's. */
+static int nn__topk_before(float a, float b, int largest) {   /* a strictly before b */
+    if (a != a) return b == b;
+    if (b != b) return 0;
+    return largest ? a > b : a < b;
+}
+static int nn__topk_forward(nn_tensor *y) {
+    const float *x = NN__F32(y->src[0]);
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], K = y->ip[3], o, in, i, w;
+    int largest = (int)y->ip[4];
+    nn__mark mark = nn__arena_mark(y->ctx);
+    int64_t *a = NN__CAST(int64_t *, nn__arena_alloc(y->ctx, (size_t)(2 * D + 1) * sizeof(int64_t))), *b;
+    if (!a) { nn__err(y->ctx, "nn_topk: out of memory"); return 0; }
+    b = a + D;
+    for (o = 0; o < O; o++)
+        for (in = 0; in < I; in++) {
+            const float *line = x + o * D * I + in;   /* (D), stride I */
+            for (i = 0; i < D; i++) a[i] = i;
+            for (w = 1; w < D; w *= 2) {               /* bottom-up merge sort, a -> b -> a */
+                int64_t lo, *t;
+                for (lo = 0; lo < D; lo += 2 * w) {
+                    int64_t mid = lo + w < D ? lo + w : D, hi = lo + 2 * w < D ? lo + 2 * w : D, p = lo, q = mid, k = lo;
+                    while (p < mid && q < hi) b[k++] = nn__topk_before(line[a[q] * I], line[a[p] * I], largest) ? a[q++] : a[p++];
+                    while (p < mid) b[k++] = a[p++];
+                    while (q < hi) b[k++] = a[q++];
+                }
+                t = a; a = b; b = t;
+            }
+            for (i = 0; i < K; i++) NN__I64(y)[(o * K + i) * I + in] = a[i];
+        }
+    nn__arena_rewind(y->ctx, mark);
+    return 1;
+}
+static int nn__topk_backward(nn_tensor *y) { (void)y; return 1; }   /* int64: the values' gather carries the gradient */
+
+NN_API nn_tensor *nn_topk(nn_tensor *x, int64_t k, int dim, int largest, nn_tensor **indices) {
+    static const char *names[] = { "x" };
+    nn_tensor *y, *xc; int d, nd; int64_t oi[3], shape[NN_MAX_DIMS];
+    char s[128];
+    if (indices) *indices = NULL;
+    if (!nn__check_inputs("nn_topk", &x, names, 1)) return NULL;
+    if (!nn__norm_dim(x->ctx, "nn_topk", x, dim, 0, &d)) return NULL;
+    if (x->ndim == 0) { nn__err(x->ctx, "nn_topk: x is a scalar; it needs a dim to select along"); return NULL; }
+    if (k < 0 || k > x->shape[d]) {
+        nn__err(x->ctx, "nn_topk: k is %lld and x is %s; k must be in [0, %lld] (the size of dim %d)",
+                (long long)k, NN__SHAPE(x, s), (long long)x->shape[d], dim);
+        return NULL;
+    }
+    if (!nn__split_dim("nn_topk", x, d, 1, oi, &nd, shape)) return NULL;
+    shape[d] = k;
+    if (!(xc = nn__contig_input(x))) return NULL;
+    y = nn__node_dtype(NN_OP_TOPK, "nn_topk", x->ndim, shape, &xc, 1, 1, NN_INT64);
+    if (!y) return NULL;
+    y->ip[0] = oi[0]; y->ip[1] = oi[1]; y->ip[2] = oi[2]; y->ip[3] = k; y->ip[4] = largest != 0;
+    if (!nn__forward(y)) return NULL;
+    if (indices) *indices = y;
+    return nn_gather(x, d, y);
 }
 
 /* ---- views: reshape, transpose, permute, slice, select, squeeze, unsqueeze ---- */
@@ -5557,6 +5794,45 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
     return nn__forward(y) ? y : NULL;
 }
 
+/* ---- attention (made of the ops above) ---- */
+
+/* scores (..., L, S) after the masks: a causal triangle (fill -inf), an int64 mask (fill -inf where it
+   is 0 when takes_part, where it is nonzero otherwise) or a float32 mask (added). */
+static nn_tensor *nn__attn_mask(const char *fn, nn_tensor *scores, nn_tensor *mask, int is_causal, int takes_part) {
+    if (!scores) return NULL;
+    if (is_causal) scores = nn__tri(NN_OP_TRIL, fn, scores, 0, -INFINITY);
+    if (!mask || !scores) return scores;
+    if (mask->dtype == NN_INT64) return nn__masked_fill(fn, scores, mask, -INFINITY, takes_part);
+    if (mask->dtype != NN_FLOAT32) {
+        nn__err(scores->ctx, "%s: a mask is %s; expected int64 (boolean) or float32 (added)", fn, nn_dtype_name(mask->dtype));
+        return NULL;
+    }
+    return nn_add(scores, mask);
+}
+
+NN_API nn_tensor *nn_scaled_dot_product_attention(nn_tensor *q, nn_tensor *k, nn_tensor *v, nn_tensor *attn_mask,
+                                                  float dropout_p, int is_causal, float scale) {
+    static const char *fn = "nn_scaled_dot_product_attention";
+    static const char *names[] = { "query", "key", "value" };
+    nn_tensor *xs[3], *a;
+    char s1[128], s2[128], s3[128];
+    xs[0] = q; xs[1] = k; xs[2] = v;
+    if (!nn__check_inputs(fn, xs, names, 3)) return NULL;
+    if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2 || q->shape[q->ndim - 1] != k->shape[k->ndim - 1]
+        || k->shape[k->ndim - 2] != v->shape[v->ndim - 2]) {
+        nn__err(q->ctx, "%s: query is %s, key %s and value %s; expected (..., L, E), (..., S, E) and (..., S, Ev)",
+                fn, NN__SHAPE(q, s1), NN__SHAPE(k, s2), NN__SHAPE(v, s3));
+        return NULL;
+    }
+    if (is_causal && attn_mask) { nn__err(q->ctx, "%s: is_causal is set and attn_mask is given; give one of them", fn); return NULL; }
+    if (!(dropout_p >= 0.0f && dropout_p < 1.0f)) { nn__err(q->ctx, "%s: dropout_p is %g; it must be in [0, 1)", fn, dropout_p); return NULL; }
+    if (scale != scale) scale = 1.0f / sqrtf((float)q->shape[q->ndim - 1]);
+    a = nn_mul_scalar(nn_matmul(q, nn_transpose(k, -2, -1)), scale);   /* (..., L, S) */
+    a = nn_softmax(nn__attn_mask(fn, a, attn_mask, is_causal, 1), -1);
+    if (dropout_p > 0.0f) a = nn_dropout(a, dropout_p, 1);
+    return nn_matmul(a, v);
+}
+
 /* ---- binary cross-entropy from logits, elementwise and stable ---- */
 /* l = (1 - t) x + L (log(1 + e^-|x|) + max(-x, 0)), L = 1 + (pw - 1) t; dl/dx = L sigmoid(x) - pw t.
    src: x, target, pos_weight (broadcast over the last dim) */
@@ -5760,6 +6036,7 @@ static int nn__anomaly_forward(nn_tensor *y) {
     size_t k = 0; int i;
     int64_t at = nn__first_nonfinite(y);
     if (at < 0) return 1;
+    if ((y->op == NN_OP_TRIL || y->op == NN_OP_TRIU || y->op == NN_OP_MASKED_FILL) && !nn__finite(y->fp[0])) return 1;
     for (i = 0; i < y->nsrc; i++) if (nn__first_nonfinite(y->src[i]) >= 0) return 1;
     ins[0] = 0;
     for (i = 0; i < y->nsrc && k < sizeof ins; i++) {

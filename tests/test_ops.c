@@ -971,7 +971,7 @@ static char *read_nn_h(void) {
 static void test_frontends_touch_no_data(nn_ctx *ctx) {
     static const char *kernel_helpers[] = { "nn__gather_positions", "nn__norm_stats", "nn__nll_check", "nn__index_ok",
                                             "nn__pool_planes", "nn__im2col", "nn__col2im",
-                                            "nn__binary_dval", "nn__pool_window", "nn__sigmoidf", "nn__gbuf" };
+                                            "nn__binary_dval", "nn__pool_window", "nn__sigmoidf", "nn__gbuf", "nn__masked_fill_at" };
     static const char *sections[2][2] = { { "/* ==== ops ==== */", "/* ==== autograd ==== */" },
                                           { "/* ==== losses ==== */", "/* ==== optimizers ==== */" } };
     char *src; int sct, fronts = 0, bad = 0;
