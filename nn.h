@@ -7339,6 +7339,781 @@ NN_API nn_module *nn_log_softmax_new(nn_ctx *ctx, int dim) {
     if (m) NN__LAYER(nn__mod_softmax, m)->dim = dim;
     return m;
 }
+/* ---- recurrent layers: RNN, LSTM, GRU and their cells ---- */
+/* Made of ops (linear, sigmoid, tanh, mul, add, slice, stack), so autograd runs through time. */
+
+enum { NN__RNN_TANH = 0, NN__RNN_RELU = 1, NN__RNN_LSTM = 2, NN__RNN_GRU = 3 };
+static const char *nn__rnn_types[] = { "RNN", "RNN", "LSTM", "GRU" };
+static const char *nn__cell_types[] = { "RNNCell", "RNNCell", "LSTMCell", "GRUCell" };
+static int64_t nn__rnn_gates(int mode) { return mode == NN__RNN_LSTM ? 4 : (mode == NN__RNN_GRU ? 3 : 1); }
+
+/* One time step. xp (N, G*H) = W_ih x + b_ih; h (N, H) and c (N, H) may be NULL (zeros).
+   Returns h' and puts the LSTM's c' in *c_out. Gates in PyTorch's order: LSTM i, f, g, o; GRU r, z, n
+   with n = tanh(W_in x + b_in + r * (W_hn h + b_hn)). */
+static nn_tensor *nn__rnn_step(int mode, int64_t H, nn_tensor *xp, nn_tensor *h, nn_tensor *c, nn_tensor *w_hh,
+                               nn_tensor *b_hh, nn_tensor **c_out) {
+    nn_tensor *hp = h ? nn_linear(h, w_hh, b_hh) : b_hh;   /* (N, G*H), (G*H) or NULL: W_hh h + b_hh */
+    int last = hp ? hp->ndim - 1 : 0;
+    if (h && !hp) return NULL;
+    if (mode == NN__RNN_TANH || mode == NN__RNN_RELU) {
+        nn_tensor *a = hp ? nn_add(xp, hp) : xp;
+        return mode == NN__RNN_RELU ? nn_relu(a) : nn_tanh(a);
+    }
+    if (mode == NN__RNN_LSTM) {
+        nn_tensor *g = hp ? nn_add(xp, hp) : xp, *s = nn_sigmoid(g);   /* (N, 4H) */
+        nn_tensor *i = nn_slice(s, 1, 0, H, 1), *f = nn_slice(s, 1, H, 2 * H, 1), *o = nn_slice(s, 1, 3 * H, 4 * H, 1);
+        nn_tensor *gg = nn_tanh(nn_slice(g, 1, 2 * H, 3 * H, 1)), *cn;
+        cn = c ? nn_add(nn_mul(f, c), nn_mul(i, gg)) : nn_mul(i, gg);
+        *c_out = cn;
+        return nn_mul(o, nn_tanh(cn));
+    }
+    {   /* GRU */
+        nn_tensor *rz = nn_slice(xp, 1, 0, 2 * H, 1), *r, *z, *n;
+        if (hp) rz = nn_add(rz, nn_slice(hp, last, 0, 2 * H, 1));
+        rz = nn_sigmoid(rz);
+        r = nn_slice(rz, 1, 0, H, 1);
+        z = nn_slice(rz, 1, H, 2 * H, 1);
+        n = nn_slice(xp, 1, 2 * H, 3 * H, 1);
+        if (hp) n = nn_add(n, nn_mul(r, nn_slice(hp, last, 2 * H, 3 * H, 1)));
+        n = nn_tanh(n);
+        return h ? nn_add(n, nn_mul(z, nn_sub(h, n))) : nn_sub(n, nn_mul(z, n));   /* (1 - z) n + z h */
+    }
+}
+
+typedef struct nn__mod_rnn {
+    nn_module base;
+    int mode;
+    int64_t in, H, layers, dirs;
+    int batch_first;
+    float dropout;
+} nn__mod_rnn;
+
+static nn_tensor *nn__rnn_param(nn_module *m, const char *fmt, int64_t layer, const char *suffix) {
+    char name[48];
+    nn__snprintf(name, sizeof name, fmt, (long long)layer, suffix);
+    return nn__mod_own(m, name);
+}
+
+/* h0 or c0: (D*layers, N, H); NULL is fine */
+static int nn__rnn_check_state(nn_module *m, const char *what, const nn_tensor *s0, int64_t n_states, int64_t N, int64_t H,
+                               int unbatched) {
+    char s[128];
+    if (!s0) return 1;
+    if (s0->dtype != NN_FLOAT32 || s0->ndim != (unbatched ? 2 : 3) || s0->shape[0] != n_states
+        || (!unbatched && s0->shape[1] != N) || s0->shape[s0->ndim - 1] != H) {
+        if (unbatched) nn__err(m->ctx, "%s: %s is %s; expected float32 (%lld, %lld) for an unbatched input", m->type, what,
+                               NN__SHAPE(s0, s), (long long)n_states, (long long)H);
+        else nn__err(m->ctx, "%s: %s is %s; expected float32 (%lld, %lld, %lld) (num_layers * num_directions, batch, hidden_size)",
+                     m->type, what, NN__SHAPE(s0, s), (long long)n_states, (long long)N, (long long)H);
+        return 0;
+    }
+    return 1;
+}
+
+/* One direction of one layer over the whole sequence: x (T, N, in) -> (T, N, H); the last h (and c) out. */
+static nn_tensor *nn__rnn_direction(nn_module *m, int64_t layer, int reverse, nn_tensor *x, nn_tensor **h, nn_tensor **c) {
+    nn__mod_rnn *r = NN__LAYER(nn__mod_rnn, m);
+    const char *sfx = reverse ? "_reverse" : "";
+    int64_t T = x->shape[0], s;
+    nn_tensor *w_ih = nn__rnn_param(m, "weight_ih_l%lld%s", layer, sfx), *w_hh = nn__rnn_param(m, "weight_hh_l%lld%s", layer, sfx);
+    nn_tensor *b_ih = nn__rnn_param(m, "bias_ih_l%lld%s", layer, sfx), *b_hh = nn__rnn_param(m, "bias_hh_l%lld%s", layer, sfx);
+    nn_tensor *xp = nn_linear(x, w_ih, b_ih), **outs;   /* (T, N, G*H): every step's input projection at once */
+    if (!xp) return NULL;
+    outs = NN__CAST(nn_tensor **, nn__arena_alloc(m->ctx, (size_t)T * sizeof(nn_tensor *)));
+    if (!outs) { nn__err(m->ctx, "%s: out of memory", m->type); return NULL; }
+    for (s = 0; s < T; s++) {
+        int64_t t = reverse ? T - 1 - s : s;
+        *h = nn__rnn_step(r->mode, r->H, nn_select(xp, 0, t), *h, *c, w_hh, b_hh, c);
+        if (!*h) return NULL;
+        outs[t] = *h;
+    }
+    return nn_stack(outs, (int)T, 0);
+}
+
+static int nn__mod_rnn_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn__mod_rnn *r = NN__LAYER(nn__mod_rnn, m);
+    int lstm = r->mode == NN__RNN_LSTM, unbatched, k;
+    nn_tensor *x, *h0, *c0, *y, **hn, **cn, *dir_out[2];
+    int64_t N, l, d, ns = r->dirs * r->layers;
+    char s[128];
+    if (nin < 1 || nin > (lstm ? 3 : 2)) {
+        nn__err(m->ctx, "%s: takes %s; %d inputs were given", m->type, lstm ? "(input, h0, c0)" : "(input, h0)", nin);
+        return -1;
+    }
+    x = in[0]; h0 = nin > 1 ? in[1] : NULL; c0 = nin > 2 ? in[2] : NULL;
+    if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: input is NULL", m->type); return -1; }
+    if (x->dtype != NN_FLOAT32 || (x->ndim != 2 && x->ndim != 3) || x->shape[x->ndim - 1] != r->in || x->shape[0] < 1
+        || x->shape[x->ndim - 2] < 1) {
+        nn__err(m->ctx, "%s: input is %s %s; expected float32 %s with input_size %lld and no empty dim", m->type,
+                nn_dtype_name(x->dtype), NN__SHAPE(x, s), r->batch_first ? "(N, L, input_size) or (L, input_size)"
+                : "(L, N, input_size) or (L, input_size)", (long long)r->in);
+        return -1;
+    }
+    unbatched = x->ndim == 2;
+    if (unbatched) x = nn_unsqueeze(x, 1);
+    else if (r->batch_first) x = nn_transpose(x, 0, 1);   /* (T, N, in) */
+    if (!x) return -1;
+    N = x->shape[1];
+    if (!nn__rnn_check_state(m, "h0", h0, ns, N, r->H, unbatched) || !nn__rnn_check_state(m, "c0", c0, ns, N, r->H, unbatched))
+        return -1;
+    if (unbatched) { if (h0) h0 = nn_unsqueeze(h0, 1); if (c0) c0 = nn_unsqueeze(c0, 1); }
+    hn = NN__CAST(nn_tensor **, nn__arena_alloc(m->ctx, (size_t)(2 * ns) * sizeof(nn_tensor *)));
+    if (!hn) { nn__err(m->ctx, "%s: out of memory", m->type); return -1; }
+    cn = hn + ns;
+    for (l = 0; l < r->layers; l++) {
+        for (d = 0; d < r->dirs; d++) {
+            int64_t k2 = l * r->dirs + d;
+            nn_tensor *h = h0 ? nn_select(h0, 0, k2) : NULL, *c = c0 ? nn_select(c0, 0, k2) : NULL;
+            dir_out[d] = nn__rnn_direction(m, l, (int)d, x, &h, &c);
+            if (!dir_out[d]) return -1;
+            hn[k2] = h; cn[k2] = c;
+        }
+        x = r->dirs == 2 ? nn_cat(dir_out, 2, 2) : dir_out[0];   /* (T, N, D*H) */
+        if (x && r->dropout > 0.0f && m->training && l < r->layers - 1) x = nn_dropout(x, r->dropout, 1);
+        if (!x) return -1;
+    }
+    y = unbatched ? nn_squeeze(x, 1) : (r->batch_first ? nn_contiguous(nn_transpose(x, 0, 1)) : x);
+    if (nout > 0) out[0] = y;
+    if (nout > 1) { out[1] = nn_stack(hn, (int)ns, 0); if (unbatched) out[1] = nn_squeeze(out[1], 1); }
+    if (nout > 2 && lstm) { out[2] = nn_stack(cn, (int)ns, 0); if (unbatched) out[2] = nn_squeeze(out[2], 1); }
+    for (k = 0; k < nout && k < (lstm ? 3 : 2); k++) if (!out[k]) return -1;
+    return lstm ? 3 : 2;
+}
+
+/* A parameter (rows, cols) or (rows) when cols is 0, U(-bound, bound). */
+static int nn__rnn_add_param(nn_module *m, const char *name, int64_t rows, int64_t cols, float bound) {
+    int64_t sh[2];
+    sh[0] = rows; sh[1] = cols;
+    if (!nn__mod_adopt(m, name, nn_empty(m->ctx, cols ? 2 : 1, sh), 0)) return 0;
+    nn_init_uniform_(nn__mod_own(m, name), -bound, bound);
+    return 1;
+}
+
+static int nn__rnn_check_sizes(nn_ctx *ctx, const char *fn, int64_t in, int64_t H) {
+    if (in > 0 && H > 0) return 1;
+    nn__err(ctx, "%s: input_size %lld and hidden_size %lld must be positive", fn, (long long)in, (long long)H);
+    return 0;
+}
+
+static nn_module *nn__rnn_new(nn_ctx *ctx, const char *fn, int mode, int64_t in, int64_t H, nn_rnn_opts o) {
+    nn_module *m; nn__mod_rnn *r; int64_t l, d, G = nn__rnn_gates(mode);
+    float bound;
+    if (!ctx || !nn__rnn_check_sizes(ctx, fn, in, H)) return NULL;
+    if (o.num_layers < 1) { nn__err(ctx, "%s: num_layers is %lld; it must be 1 or more", fn, (long long)o.num_layers); return NULL; }
+    if (!(o.dropout >= 0.0f && o.dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, o.dropout); return NULL; }
+    if (o.nonlinearity != NN_RNN_TANH && o.nonlinearity != NN_RNN_RELU) {
+        nn__err(ctx, "%s: nonlinearity is %d; expected NN_RNN_TANH or NN_RNN_RELU", fn, (int)o.nonlinearity);
+        return NULL;
+    }
+    if (mode == NN__RNN_TANH && o.nonlinearity == NN_RNN_RELU) mode = NN__RNN_RELU;
+    m = nn__module_alloc(ctx, fn, nn__rnn_types[mode], sizeof(nn__mod_rnn));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_rnn_forward;
+    r = NN__LAYER(nn__mod_rnn, m);
+    r->mode = mode; r->in = in; r->H = H; r->layers = o.num_layers; r->dirs = o.bidirectional ? 2 : 1;
+    r->batch_first = o.batch_first != 0; r->dropout = o.dropout;
+    bound = (float)(1.0 / sqrt((double)H));
+    for (l = 0; l < r->layers; l++)
+        for (d = 0; d < r->dirs; d++) {
+            char nm[4][48]; const char *sfx = d ? "_reverse" : ""; int ok;
+            nn__snprintf(nm[0], sizeof nm[0], "weight_ih_l%lld%s", (long long)l, sfx);
+            nn__snprintf(nm[1], sizeof nm[1], "weight_hh_l%lld%s", (long long)l, sfx);
+            nn__snprintf(nm[2], sizeof nm[2], "bias_ih_l%lld%s", (long long)l, sfx);
+            nn__snprintf(nm[3], sizeof nm[3], "bias_hh_l%lld%s", (long long)l, sfx);
+            ok = nn__rnn_add_param(m, nm[0], G * H, l ? r->dirs * H : in, bound) && nn__rnn_add_param(m, nm[1], G * H, H, bound)
+                 && (!o.bias || (nn__rnn_add_param(m, nm[2], G * H, 0, bound) && nn__rnn_add_param(m, nm[3], G * H, 0, bound)));
+            if (!ok) { nn__module_release(m); return NULL; }
+        }
+    return m;
+}
+
+NN_API nn_rnn_opts nn_rnn_opts_default(void) {
+    nn_rnn_opts o;
+    o.num_layers = 1; o.nonlinearity = NN_RNN_TANH; o.bias = 1; o.batch_first = 0; o.dropout = 0.0f; o.bidirectional = 0;
+    return o;
+}
+NN_API nn_module *nn_rnn_new(nn_ctx *ctx, int64_t in, int64_t H, nn_rnn_opts o) { return nn__rnn_new(ctx, "nn_rnn_new", NN__RNN_TANH, in, H, o); }
+NN_API nn_module *nn_lstm_new(nn_ctx *ctx, int64_t in, int64_t H, nn_rnn_opts o) { return nn__rnn_new(ctx, "nn_lstm_new", NN__RNN_LSTM, in, H, o); }
+NN_API nn_module *nn_gru_new(nn_ctx *ctx, int64_t in, int64_t H, nn_rnn_opts o) { return nn__rnn_new(ctx, "nn_gru_new", NN__RNN_GRU, in, H, o); }
+
+/* the cells: one step, inputs (input, hx[, cx]) */
+typedef struct nn__mod_cell { nn_module base; int mode; int64_t in, H; } nn__mod_cell;
+
+static int nn__mod_cell_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn__mod_cell *cl = NN__LAYER(nn__mod_cell, m);
+    int lstm = cl->mode == NN__RNN_LSTM, unbatched;
+    nn_tensor *x, *h, *c, *hn, *cn = NULL;
+    char s[128];
+    if (nin < 1 || nin > (lstm ? 3 : 2)) {
+        nn__err(m->ctx, "%s: takes %s; %d inputs were given", m->type, lstm ? "(input, hx, cx)" : "(input, hx)", nin);
+        return -1;
+    }
+    x = in[0]; h = nin > 1 ? in[1] : NULL; c = nin > 2 ? in[2] : NULL;
+    if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: input is NULL", m->type); return -1; }
+    if (x->dtype != NN_FLOAT32 || (x->ndim != 1 && x->ndim != 2) || x->shape[x->ndim - 1] != cl->in) {
+        nn__err(m->ctx, "%s: input is %s %s; expected float32 (N, %lld) or (%lld)", m->type, nn_dtype_name(x->dtype),
+                NN__SHAPE(x, s), (long long)cl->in, (long long)cl->in);
+        return -1;
+    }
+    unbatched = x->ndim == 1;
+    {
+        int64_t N = unbatched ? 1 : x->shape[0];
+        const nn_tensor *st[2]; const char *nm[2] = { "hx", "cx" }; int k;
+        st[0] = h; st[1] = c;
+        for (k = 0; k < 2; k++)
+            if (st[k] && (st[k]->dtype != NN_FLOAT32 || st[k]->ndim != x->ndim || st[k]->shape[st[k]->ndim - 1] != cl->H
+                          || (!unbatched && st[k]->shape[0] != N))) {
+                nn__err(m->ctx, "%s: %s is %s; expected float32 %s(%lld)", m->type, nm[k], NN__SHAPE(st[k], s),
+                        unbatched ? "" : "(N, hidden_size) = ", (long long)cl->H);
+                return -1;
+            }
+    }
+    if (unbatched) { x = nn_unsqueeze(x, 0); if (h) h = nn_unsqueeze(h, 0); if (c) c = nn_unsqueeze(c, 0); }
+    hn = nn__rnn_step(cl->mode, cl->H, nn_linear(x, nn__mod_own(m, "weight_ih"), nn__mod_own(m, "bias_ih")), h, c,
+                      nn__mod_own(m, "weight_hh"), nn__mod_own(m, "bias_hh"), &cn);
+    if (!hn || (lstm && !cn)) return -1;
+    if (unbatched) { hn = nn_squeeze(hn, 0); if (cn) cn = nn_squeeze(cn, 0); }
+    if (nout > 0) out[0] = hn;
+    if (nout > 1 && lstm) out[1] = cn;
+    return lstm ? 2 : 1;
+}
+
+static nn_module *nn__cell_new(nn_ctx *ctx, const char *fn, int mode, int64_t in, int64_t H, int bias) {
+    nn_module *m; nn__mod_cell *cl; int64_t G = nn__rnn_gates(mode);
+    float bound;
+    if (!ctx || !nn__rnn_check_sizes(ctx, fn, in, H)) return NULL;
+    m = nn__module_alloc(ctx, fn, nn__cell_types[mode], sizeof(nn__mod_cell));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_cell_forward;
+    cl = NN__LAYER(nn__mod_cell, m);
+    cl->mode = mode; cl->in = in; cl->H = H;
+    bound = (float)(1.0 / sqrt((double)H));
+    if (!nn__rnn_add_param(m, "weight_ih", G * H, in, bound) || !nn__rnn_add_param(m, "weight_hh", G * H, H, bound)
+        || (bias && (!nn__rnn_add_param(m, "bias_ih", G * H, 0, bound) || !nn__rnn_add_param(m, "bias_hh", G * H, 0, bound)))) {
+        nn__module_release(m);
+        return NULL;
+    }
+    return m;
+}
+NN_API nn_module *nn_rnn_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias, nn_rnn_nonlinearity nl) {
+    if (ctx && nl != NN_RNN_TANH && nl != NN_RNN_RELU) {
+        nn__err(ctx, "nn_rnn_cell_new: nonlinearity is %d; expected NN_RNN_TANH or NN_RNN_RELU", (int)nl);
+        return NULL;
+    }
+    return nn__cell_new(ctx, "nn_rnn_cell_new", nl == NN_RNN_RELU ? NN__RNN_RELU : NN__RNN_TANH, in, H, bias);
+}
+NN_API nn_module *nn_lstm_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias) {
+    return nn__cell_new(ctx, "nn_lstm_cell_new", NN__RNN_LSTM, in, H, bias);
+}
+NN_API nn_module *nn_gru_cell_new(nn_ctx *ctx, int64_t in, int64_t H, int bias) {
+    return nn__cell_new(ctx, "nn_gru_cell_new", NN__RNN_GRU, in, H, bias);
+}
+/* ---- attention and transformers ---- */
+
+typedef struct nn__mod_mha { nn_module base; int64_t E, heads; float dropout; int batch_first, average; } nn__mod_mha;
+
+/* A (rows, E) block of a packed (3E, ...) tensor: q, k or v's projection. */
+static nn_tensor *nn__mha_part(nn_tensor *packed, int64_t part, int64_t E) {
+    return packed ? nn_slice(packed, 0, part * E, (part + 1) * E, 1) : NULL;
+}
+
+/* (T, N, E) -> (N, heads, T, hd) after the projection */
+static nn_tensor *nn__mha_heads(nn_tensor *x, nn_tensor *w, nn_tensor *b, int64_t heads) {
+    static const int perm[4] = { 1, 2, 0, 3 };
+    int64_t sh[4];
+    nn_tensor *p = nn_linear(x, w, b);
+    if (!p) return NULL;
+    sh[0] = p->shape[0]; sh[1] = p->shape[1]; sh[2] = heads; sh[3] = p->shape[2] / heads;
+    return nn_permute(nn_reshape(p, 4, sh), perm);
+}
+
+/* A mask's shape against (N, heads, L, S): key_padding_mask (N, S), attn_mask (L, S) or (N*heads, L, S);
+   returned as a view that broadcasts over the scores. */
+static nn_tensor *nn__mha_mask(nn_module *m, const char *what, nn_tensor *mask, int64_t N, int64_t heads, int64_t L, int64_t S) {
+    int64_t sh[4];
+    char s[128];
+    if (!mask) return NULL;
+    if (mask->dtype != NN_INT64 && mask->dtype != NN_FLOAT32) {
+        nn__err(m->ctx, "%s: %s is %s; expected int64 (boolean, nonzero masked) or float32 (added)", m->type, what, nn_dtype_name(mask->dtype));
+        return NULL;
+    }
+    if (!strcmp(what, "key_padding_mask")) {
+        if (mask->ndim != 2 || mask->shape[0] != N || mask->shape[1] != S) {
+            nn__err(m->ctx, "%s: key_padding_mask is %s; expected (%lld, %lld) (batch, source length)", m->type, NN__SHAPE(mask, s),
+                    (long long)N, (long long)S);
+            return NULL;
+        }
+        sh[0] = N; sh[1] = 1; sh[2] = 1; sh[3] = S;
+        return nn_reshape(mask, 4, sh);
+    }
+    if (mask->ndim == 2 && mask->shape[0] == L && mask->shape[1] == S) return mask;
+    if (mask->ndim == 3 && mask->shape[0] == N * heads && mask->shape[1] == L && mask->shape[2] == S) {
+        sh[0] = N; sh[1] = heads; sh[2] = L; sh[3] = S;
+        return nn_reshape(mask, 4, sh);
+    }
+    nn__err(m->ctx, "%s: attn_mask is %s; expected (%lld, %lld) or (%lld, %lld, %lld) (batch * num_heads, target, source)",
+            m->type, NN__SHAPE(mask, s), (long long)L, (long long)S, (long long)(N * heads), (long long)L, (long long)S);
+    return NULL;
+}
+
+/* Attention over seq-first batched q (L, N, E), k and v (S, N, E): the output (L, N, E) and, when weights is
+   not NULL, the weights (N, heads, L, S) or their mean over heads. causal: query i sees keys 0..i. */
+static nn_tensor *nn__mha_core(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tensor *v, nn_tensor *kpm, nn_tensor *am,
+                               int causal, nn_tensor **weights) {
+    static const int back[4] = { 2, 0, 1, 3 };
+    nn__mod_mha *a = NN__LAYER(nn__mod_mha, m);
+    int64_t E = a->E, Hh = a->heads, L = q->shape[0], N = q->shape[1], S = k->shape[0], sh[3];
+    nn_tensor *W = nn__mod_own(m, "in_proj_weight"), *B = nn__mod_own(m, "in_proj_bias"), *qh, *kh, *vh, *sc, *o;
+    if ((kpm && !(kpm = nn__mha_mask(m, "key_padding_mask", kpm, N, Hh, L, S))) || (am && !(am = nn__mha_mask(m, "attn_mask", am, N, Hh, L, S))))
+        return NULL;
+    qh = nn__mha_heads(q, nn__mha_part(W, 0, E), nn__mha_part(B, 0, E), Hh);   /* (N, heads, L, hd) */
+    kh = nn__mha_heads(k, nn__mha_part(W, 1, E), nn__mha_part(B, 1, E), Hh);   /* (N, heads, S, hd) */
+    vh = nn__mha_heads(v, nn__mha_part(W, 2, E), nn__mha_part(B, 2, E), Hh);
+    sc = nn_mul_scalar(nn_matmul(qh, nn_transpose(kh, -2, -1)), (float)(1.0 / sqrt((double)(E / Hh))));   /* (N, heads, L, S) */
+    sc = nn__attn_mask(m->type, sc, am, causal, 0);
+    sc = nn__attn_mask(m->type, sc, kpm, 0, 0);
+    sc = nn_softmax(sc, -1);
+    if (sc && a->dropout > 0.0f && m->training) sc = nn_dropout(sc, a->dropout, 1);
+    o = nn_permute(nn_matmul(sc, vh), back);   /* (L, N, heads, hd) */
+    sh[0] = L; sh[1] = N; sh[2] = E;
+    o = nn_forward(nn_module_child(m, "out_proj"), nn_reshape(o, 3, sh));
+    if (weights) *weights = a->average ? nn_mean(sc, 1, 0) : sc;
+    return o;
+}
+
+/* The module's forward with its shapes: batch_first, unbatched; causal for the GPT block. */
+static nn_tensor *nn__mha_forward(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tensor *v, nn_tensor *kpm, nn_tensor *am,
+                                  int causal, nn_tensor **weights) {
+    nn__mod_mha *a = NN__LAYER(nn__mod_mha, m);
+    nn_tensor *xs[3], *o;
+    char s1[128], s2[128], s3[128]; int i, unbatched;
+    xs[0] = q; xs[1] = k; xs[2] = v;
+    for (i = 0; i < 3; i++) if (!xs[i]) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: query, key or value is NULL", m->type); return NULL; }
+    unbatched = q->ndim == 2;
+    for (i = 0; i < 3; i++)
+        if (xs[i]->dtype != NN_FLOAT32 || xs[i]->ndim != q->ndim || (q->ndim != 2 && q->ndim != 3) || xs[i]->shape[xs[i]->ndim - 1] != a->E
+            || (!unbatched && xs[i]->shape[a->batch_first ? 0 : 1] != q->shape[a->batch_first ? 0 : 1])
+            || k->shape[unbatched || !a->batch_first ? 0 : 1] != v->shape[unbatched || !a->batch_first ? 0 : 1]) {
+            nn__err(m->ctx, "%s: query is %s, key %s and value %s; expected float32 %s with embed_dim %lld, one batch size, and key "
+                    "and value of one length", m->type, NN__SHAPE(q, s1), NN__SHAPE(k, s2), NN__SHAPE(v, s3),
+                    a->batch_first ? "(N, L, E)" : "(L, N, E)", (long long)a->E);
+            return NULL;
+        }
+    if (unbatched) {
+        q = nn_unsqueeze(q, 1); k = nn_unsqueeze(k, 1); v = nn_unsqueeze(v, 1);
+        if (kpm) kpm = nn_unsqueeze(kpm, 0);
+    } else if (a->batch_first) {
+        q = nn_transpose(q, 0, 1); k = nn_transpose(k, 0, 1); v = nn_transpose(v, 0, 1);
+    }
+    if (!q || !k || !v) return NULL;
+    o = nn__mha_core(m, q, k, v, kpm, am, causal, weights);
+    if (unbatched) {
+        o = nn_squeeze(o, 1);
+        if (weights) *weights = nn_squeeze(*weights, 0);
+    } else if (a->batch_first) o = nn_contiguous(nn_transpose(o, 0, 1));
+    return o;
+}
+
+static int nn__mod_mha_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn_tensor *w = NULL, *o;
+    if (nin < 3 || nin > 5) {
+        nn__err(m->ctx, "%s: takes (query, key, value, key_padding_mask, attn_mask), the masks optional; %d inputs were given", m->type, nin);
+        return -1;
+    }
+    o = nn__mha_forward(m, in[0], in[1], in[2], nin > 3 ? in[3] : NULL, nin > 4 ? in[4] : NULL, 0, nout > 1 ? &w : NULL);
+    if (!o || (nout > 1 && !w)) return -1;
+    if (nout > 0) out[0] = o;
+    if (nout > 1) out[1] = w;
+    return 2;
+}
+
+NN_API nn_mha_opts nn_mha_opts_default(void) {
+    nn_mha_opts o;
+    o.dropout = 0.0f; o.bias = 1; o.batch_first = 0; o.average_attn_weights = 1;
+    return o;
+}
+
+NN_API nn_module *nn_multihead_attention_new(nn_ctx *ctx, int64_t E, int64_t heads, nn_mha_opts o) {
+    static const char *fn = "nn_multihead_attention_new";
+    nn_module *m, *proj; nn__mod_mha *a; int64_t sh[2];
+    if (!ctx) return NULL;
+    if (E <= 0 || heads <= 0 || E % heads) {
+        nn__err(ctx, "%s: embed_dim %lld and num_heads %lld must be positive, and embed_dim divisible by num_heads", fn,
+                (long long)E, (long long)heads);
+        return NULL;
+    }
+    if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, o.dropout); return NULL; }
+    m = nn__module_alloc(ctx, fn, "MultiheadAttention", sizeof(nn__mod_mha));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_mha_forward;
+    a = NN__LAYER(nn__mod_mha, m);
+    a->E = E; a->heads = heads; a->dropout = o.dropout; a->batch_first = o.batch_first != 0; a->average = o.average_attn_weights != 0;
+    sh[0] = 3 * E; sh[1] = E;
+    if (!nn__mod_adopt(m, "in_proj_weight", nn_empty(ctx, 2, sh), 0) || (o.bias && !nn__mod_adopt(m, "in_proj_bias", nn_zeros(ctx, 1, sh), 0))) {
+        nn__module_release(m);
+        return NULL;
+    }
+    nn_init_xavier_uniform_(nn__mod_own(m, "in_proj_weight"), 1.0f);
+    proj = nn_linear_new(ctx, E, E, o.bias);
+    if (!proj || !nn_module_add(m, "out_proj", proj)) { nn_module_free(proj); nn__module_release(m); return NULL; }
+    if (o.bias) nn_init_zeros_(nn__mod_own(proj, "bias"));
+    return m;
+}
+
+/* ---- TransformerEncoderLayer ---- */
+
+typedef struct nn__mod_encoder { nn_module base; int norm_first; nn_activation act; } nn__mod_encoder;
+
+static nn_tensor *nn__encoder_sa(nn_module *m, nn_tensor *x, nn_tensor *mask, nn_tensor *kpm) {
+    nn_tensor *in[5], *o = NULL;
+    in[0] = in[1] = in[2] = x; in[3] = kpm; in[4] = mask;
+    if (nn_forward_n(nn_module_child(m, "self_attn"), in, 5, &o, 1) < 0) return NULL;
+    return nn_forward(nn_module_child(m, "dropout1"), o);
+}
+static nn_tensor *nn__encoder_ff(nn_module *m, nn_tensor *x) {
+    nn__mod_encoder *e = NN__LAYER(nn__mod_encoder, m);
+    nn_tensor *h = nn_forward(nn_module_child(m, "linear1"), x);
+    h = e->act == NN_ACT_GELU ? nn_gelu(h) : nn_relu(h);
+    h = nn_forward(nn_module_child(m, "linear2"), nn_forward(nn_module_child(m, "dropout"), h));
+    return nn_forward(nn_module_child(m, "dropout2"), h);
+}
+static int nn__mod_encoder_forward(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout) {
+    nn_module *n1 = nn_module_child(m, "norm1"), *n2 = nn_module_child(m, "norm2");
+    nn_tensor *x, *mask, *kpm;
+    if (nin < 1 || nin > 3) {
+        nn__err(m->ctx, "%s: takes (src, src_mask, src_key_padding_mask), the masks optional; %d inputs were given", m->type, nin);
+        return -1;
+    }
+    x = in[0]; mask = nin > 1 ? in[1] : NULL; kpm = nin > 2 ? in[2] : NULL;
+    if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: src is NULL", m->type); return -1; }
+    if (NN__LAYER(nn__mod_encoder, m)->norm_first) {
+        x = nn_add(x, nn__encoder_sa(m, nn_forward(n1, x), mask, kpm));
+        x = nn_add(x, nn__encoder_ff(m, nn_forward(n2, x)));
+    } else {
+        x = nn_forward(n1, nn_add(x, nn__encoder_sa(m, x, mask, kpm)));
+        x = nn_forward(n2, nn_add(x, nn__encoder_ff(m, x)));
+    }
+    if (!x) return -1;
+    if (nout > 0) out[0] = x;
+    return 1;
+}
+
+NN_API nn_transformer_opts nn_transformer_opts_default(void) {
+    nn_transformer_opts o;
+    o.dim_feedforward = 2048; o.dropout = 0.1f; o.activation = NN_ACT_RELU; o.layer_norm_eps = 1e-5f;
+    o.batch_first = 0; o.norm_first = 0;
+    return o;
+}
+
+/* Adds each (name, child) in order; on a failure frees the rest and returns 0. */
+static int nn__mod_add_all(nn_module *m, const char *const *names, nn_module **kids, int n) {
+    int k, ok = 1;
+    for (k = 0; k < n; k++) {
+        if (ok && kids[k] && nn_module_add(m, names[k], kids[k])) continue;
+        ok = 0;
+        nn_module_free(kids[k]);
+    }
+    return ok;
+}
+
+NN_API nn_module *nn_transformer_encoder_layer_new(nn_ctx *ctx, int64_t d, int64_t nhead, nn_transformer_opts o) {
+    static const char *fn = "nn_transformer_encoder_layer_new";
+    static const char *names[8] = { "self_attn", "linear1", "dropout", "linear2", "norm1", "norm2", "dropout1", "dropout2" };
+    nn_module *m, *kids[8]; nn_mha_opts ao = nn_mha_opts_default(); int k;
+    if (!ctx) return NULL;
+    if (o.dim_feedforward <= 0 || (o.activation != NN_ACT_RELU && o.activation != NN_ACT_GELU)) {
+        nn__err(ctx, "%s: dim_feedforward %lld must be positive and activation NN_ACT_RELU or NN_ACT_GELU (got %d)", fn,
+                (long long)o.dim_feedforward, (int)o.activation);
+        return NULL;
+    }
+    if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, o.dropout); return NULL; }
+    m = nn__module_alloc(ctx, fn, "TransformerEncoderLayer", sizeof(nn__mod_encoder));
+    if (!m) return NULL;
+    m->forward_n = nn__mod_encoder_forward;
+    NN__LAYER(nn__mod_encoder, m)->norm_first = o.norm_first != 0;
+    NN__LAYER(nn__mod_encoder, m)->act = o.activation;
+    ao.dropout = o.dropout; ao.batch_first = o.batch_first;
+    kids[0] = nn_multihead_attention_new(ctx, d, nhead, ao);
+    kids[1] = kids[0] ? nn_linear_new(ctx, d, o.dim_feedforward, 1) : NULL;
+    kids[2] = kids[1] ? nn_dropout_new(ctx, o.dropout) : NULL;
+    kids[3] = kids[2] ? nn_linear_new(ctx, o.dim_feedforward, d, 1) : NULL;
+    kids[4] = kids[3] ? nn_layer_norm_new(ctx, 1, &d, o.layer_norm_eps, 1) : NULL;
+    kids[5] = kids[4] ? nn_layer_norm_new(ctx, 1, &d, o.layer_norm_eps, 1) : NULL;
+    kids[6] = kids[5] ? nn_dropout_new(ctx, o.dropout) : NULL;
+    kids[7] = kids[6] ? nn_dropout_new(ctx, o.dropout) : NULL;
+    for (k = 0; k < 8 && kids[k]; k++) {}
+    if (k < 8 || !nn__mod_add_all(m, names, kids, 8)) {
+        if (k < 8) while (k-- > 0) nn_module_free(kids[k]);
+        nn__module_release(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- the GPT block ---- */
+
+static nn_tensor *nn__mod_gpt_block_forward(nn_module *m, nn_tensor *x) {
+    nn_tensor *a = nn_forward(nn_module_child(m, "ln_1"), x);
+    char s[128];
+    if (a && a->ndim != 3) { nn__err(m->ctx, "GPTBlock: input is %s; expected (N, L, n_embd)", NN__SHAPE(x, s)); return NULL; }
+    a = a ? nn__mha_forward(nn_module_child(m, "attn"), a, a, a, NULL, NULL, 1, NULL) : NULL;
+    x = nn_add(x, nn_forward(nn_module_child(m, "drop"), a));
+    return nn_add(x, nn_forward(nn_module_child(m, "mlp"), nn_forward(nn_module_child(m, "ln_2"), x)));
+}
+
+NN_API nn_module *nn_gpt_block_new(nn_ctx *ctx, int64_t E, int64_t heads, float dropout) {
+    static const char *fn = "nn_gpt_block_new";
+    static const char *names[5] = { "ln_1", "attn", "drop", "ln_2", "mlp" };
+    nn_module *m, *kids[5], *mlp[4]; nn_mha_opts ao = nn_mha_opts_default(); int k;
+    if (!ctx) return NULL;
+    if (!(dropout >= 0.0f && dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, dropout); return NULL; }
+    if (E <= 0 || heads <= 0 || E % heads) {
+        nn__err(ctx, "%s: n_embd %lld and n_head %lld must be positive, and n_embd divisible by n_head", fn, (long long)E, (long long)heads);
+        return NULL;
+    }
+    m = nn__mod_layer(ctx, fn, "GPTBlock", sizeof(nn_module), nn__mod_gpt_block_forward);
+    if (!m) return NULL;
+    ao.dropout = dropout; ao.batch_first = 1;
+    mlp[0] = nn_linear_new(ctx, E, 4 * E, 1);
+    mlp[1] = mlp[0] ? nn_gelu_new(ctx) : NULL;
+    mlp[2] = mlp[1] ? nn_linear_new(ctx, 4 * E, E, 1) : NULL;
+    mlp[3] = mlp[2] ? nn_dropout_new(ctx, dropout) : NULL;
+    kids[4] = mlp[3] ? nn_sequential_new(ctx, mlp, 4) : NULL;
+    if (!kids[4]) { for (k = 0; k < 4; k++) nn_module_free(mlp[k]); nn__module_release(m); return NULL; }
+    kids[0] = nn_layer_norm_new(ctx, 1, &E, 1e-5f, 1);
+    kids[1] = kids[0] ? nn_multihead_attention_new(ctx, E, heads, ao) : NULL;
+    kids[2] = kids[1] ? nn_dropout_new(ctx, dropout) : NULL;
+    kids[3] = kids[2] ? nn_layer_norm_new(ctx, 1, &E, 1e-5f, 1) : NULL;
+    for (k = 0; k < 4 && kids[k]; k++) {}
+    if (k < 4 || !nn__mod_add_all(m, names, kids, 5)) {
+        if (k < 4) { while (k-- > 0) nn_module_free(kids[k]); nn_module_free(kids[4]); }
+        nn__module_release(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- positional encodings ---- */
+
+NN_API nn_tensor *nn_sinusoidal_encoding(nn_ctx *ctx, int64_t max_len, int64_t d) {
+    int64_t sh[2], p, i;
+    nn_tensor *t;
+    if (!ctx) return NULL;
+    if (max_len <= 0 || d <= 0) {
+        nn__err(ctx, "nn_sinusoidal_encoding: max_len %lld and d_model %lld must be positive", (long long)max_len, (long long)d);
+        return NULL;
+    }
+    sh[0] = max_len; sh[1] = d;
+    t = nn__new_persistent(ctx, "nn_sinusoidal_encoding", 2, sh);
+    if (!t) return NULL;
+    for (p = 0; p < max_len; p++)
+        for (i = 0; i < d; i++) {
+            double angle = (double)p * exp((double)(i - i % 2) * (-log(10000.0) / (double)d));
+            NN__F32(t)[p * d + i] = (float)(i % 2 ? cos(angle) : sin(angle));
+        }
+    return t;
+}
+
+typedef struct nn__mod_posenc { nn_module base; int64_t d, max_len; int batch_first, learned; } nn__mod_posenc;
+
+static nn_tensor *nn__mod_posenc_forward(nn_module *m, nn_tensor *x) {
+    nn__mod_posenc *p = NN__LAYER(nn__mod_posenc, m);
+    nn_tensor *pe = p->learned ? nn__mod_own(m, "weight") : nn__mod_own(m, "pe");
+    int64_t L;
+    char s[128];
+    if (x->ndim != 3 || x->shape[2] != p->d || x->shape[p->batch_first ? 1 : 0] > p->max_len) {
+        nn__err(m->ctx, "%s: input is %s; expected %s with d_model %lld and a length of at most max_len %lld", m->type,
+                NN__SHAPE(x, s), p->batch_first ? "(N, L, d_model)" : "(L, N, d_model)", (long long)p->d, (long long)p->max_len);
+        return NULL;
+    }
+    L = x->shape[p->batch_first ? 1 : 0];
+    pe = nn_slice(pe, 0, 0, L, 1);   /* (L, d) */
+    if (!p->batch_first) pe = nn_unsqueeze(pe, 1);
+    return nn_forward(nn_module_child(m, "dropout"), nn_add(x, pe));
+}
+
+static nn_module *nn__posenc_new(nn_ctx *ctx, const char *fn, int learned, int64_t d, float dropout, int64_t max_len, int batch_first) {
+    nn_module *m, *drop; nn__mod_posenc *p; int64_t sh[2]; int ok;
+    if (!ctx) return NULL;
+    if (d <= 0 || max_len <= 0) {
+        nn__err(ctx, "%s: d_model %lld and max_len %lld must be positive", fn, (long long)d, (long long)max_len);
+        return NULL;
+    }
+    if (!(dropout >= 0.0f && dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, dropout); return NULL; }
+    m = nn__mod_layer(ctx, fn, learned ? "LearnedPositionalEncoding" : "PositionalEncoding", sizeof(nn__mod_posenc), nn__mod_posenc_forward);
+    if (!m) return NULL;
+    p = NN__LAYER(nn__mod_posenc, m);
+    p->d = d; p->max_len = max_len; p->batch_first = batch_first != 0; p->learned = learned;
+    sh[0] = max_len; sh[1] = d;
+    ok = learned ? nn__mod_adopt(m, "weight", nn_randn(ctx, 2, sh), 0) : nn__mod_adopt(m, "pe", nn_sinusoidal_encoding(ctx, max_len, d), 1);
+    drop = ok ? nn_dropout_new(ctx, dropout) : NULL;
+    if (!drop || !nn_module_add(m, "dropout", drop)) { nn_module_free(drop); nn__module_release(m); return NULL; }
+    return m;
+}
+NN_API nn_module *nn_positional_encoding_new(nn_ctx *ctx, int64_t d, float dropout, int64_t max_len, int batch_first) {
+    return nn__posenc_new(ctx, "nn_positional_encoding_new", 0, d, dropout, max_len, batch_first);
+}
+NN_API nn_module *nn_learned_positional_encoding_new(nn_ctx *ctx, int64_t d, float dropout, int64_t max_len, int batch_first) {
+    return nn__posenc_new(ctx, "nn_learned_positional_encoding_new", 1, d, dropout, max_len, batch_first);
+}
+
+/* ---- diffusion: DDPM ---- */
+
+/* A float32 tensor in the step arena filled from the context's RNG: N(0, 1), or whole numbers in [0, high) as int64. */
+static nn_tensor *nn__arena_randn(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
+    nn_tensor *t = nn__new_arena(ctx, fn, ndim, shape, 1);
+    int64_t i;
+    if (t) for (i = 0; i < t->numel; i++) NN__F32(t)[i] = nn__rng_normal(&ctx->rng);
+    return t;
+}
+static nn_tensor *nn__arena_randint(nn_ctx *ctx, const char *fn, int64_t n, int64_t high) {
+    nn_tensor *t = nn__new_arena_dtype(ctx, fn, 1, &n, 1, NN_INT64);
+    int64_t i;
+    if (t) for (i = 0; i < n; i++) {
+        int64_t v = (int64_t)((double)nn__rng_uniform(&ctx->rng) * (double)high);
+        NN__I64(t)[i] = v < high ? v : high - 1;
+    }
+    return t;
+}
+
+NN_API nn_tensor *nn_timestep_embedding(nn_tensor *t, int64_t dim, float max_period) {
+    static const char *fn = "nn_timestep_embedding";
+    nn_tensor *f, *args, *parts[3];
+    int64_t half, i, sh[2];
+    char s[128];
+    if (!t || !nn__check_live(t, fn)) return NULL;
+    if (t->ndim != 1 || (t->dtype != NN_INT64 && t->dtype != NN_FLOAT32) || dim < 1 || !(max_period > 0.0f)) {
+        nn__err(t->ctx, "%s: t is %s %s, dim %lld, max_period %g; expected int64 or float32 (N), dim >= 1, max_period > 0", fn,
+                nn_dtype_name(t->dtype), NN__SHAPE(t, s), (long long)dim, (double)max_period);
+        return NULL;
+    }
+    half = dim / 2;
+    sh[0] = 1; sh[1] = half;
+    if (!(f = nn__new_arena(t->ctx, fn, 2, sh, 1))) return NULL;   /* (1, half): max_period^(-i/half) */
+    for (i = 0; i < half; i++) NN__F32(f)[i] = (float)exp(-log((double)max_period) * (double)i / (double)half);
+    sh[0] = t->shape[0]; sh[1] = 1;
+    args = nn_mul(nn_reshape(nn_to_dtype(t, NN_FLOAT32), 2, sh), f);   /* (N, half) */
+    parts[0] = nn_cos(args);
+    parts[1] = nn_sin(args);
+    if (dim % 2 == 0) return nn_cat(parts, 2, 1);
+    parts[2] = nn__new_arena(t->ctx, fn, 2, sh, 1);   /* (N, 1) zeros */
+    if (!parts[2]) return NULL;
+    memset(parts[2]->data, 0, (size_t)sh[0] * sizeof(float));
+    return nn_cat(parts, 3, 1);
+}
+
+NN_API nn_ddpm *nn_ddpm_new(nn_ctx *ctx, int64_t T, nn_beta_schedule schedule, float beta_start, float beta_end) {
+    static const char *fn = "nn_ddpm_new";
+    nn_ddpm *d; int64_t i; double ab = 1.0;
+    if (!ctx) return NULL;
+    if (T < 1) { nn__err(ctx, "%s: num_timesteps is %lld; it must be 1 or more", fn, (long long)T); return NULL; }
+    if (schedule != NN_BETA_LINEAR && schedule != NN_BETA_COSINE) {
+        nn__err(ctx, "%s: schedule is %d; expected NN_BETA_LINEAR or NN_BETA_COSINE", fn, (int)schedule);
+        return NULL;
+    }
+    if (schedule == NN_BETA_LINEAR && !(beta_start > 0.0f && beta_start <= beta_end && beta_end < 1.0f)) {
+        nn__err(ctx, "%s: beta_start %g and beta_end %g must satisfy 0 < beta_start <= beta_end < 1", fn, (double)beta_start, (double)beta_end);
+        return NULL;
+    }
+    d = NN__CAST(nn_ddpm *, nn__malloc(sizeof(nn_ddpm)));
+    if (!d) { nn__err(ctx, "%s: out of memory", fn); return NULL; }
+    d->num_timesteps = T;
+    d->betas = nn_empty(ctx, 1, &T);
+    d->alphas = nn_empty(ctx, 1, &T);
+    d->alphas_cumprod = nn_empty(ctx, 1, &T);
+    if (!d->betas || !d->alphas || !d->alphas_cumprod) { nn_ddpm_free(d); return NULL; }
+    for (i = 0; i < T; i++) {
+        double b;
+        if (schedule == NN_BETA_LINEAR) b = T == 1 ? beta_start : beta_start + (beta_end - (double)beta_start) * (double)i / (double)(T - 1);
+        else {   /* Nichol and Dhariwal: abar(t) = cos^2(((t / T + s) / (1 + s)) pi / 2) */
+            double s = 0.008, pi2 = 1.5707963267948966;
+            double a0 = cos(((double)i / T + s) / (1 + s) * pi2), a1 = cos(((double)(i + 1) / T + s) / (1 + s) * pi2);
+            b = 1.0 - (a1 * a1) / (a0 * a0);
+            if (b > 0.999) b = 0.999;
+        }
+        ab *= 1.0 - b;
+        NN__F32(d->betas)[i] = (float)b;
+        NN__F32(d->alphas)[i] = (float)(1.0 - b);
+        NN__F32(d->alphas_cumprod)[i] = (float)ab;
+    }
+    return d;
+}
+
+NN_API void nn_ddpm_free(nn_ddpm *d) {
+    if (!d) return;
+    nn_free(d->betas);
+    nn_free(d->alphas);
+    nn_free(d->alphas_cumprod);
+    nn__free(d);
+}
+
+NN_API nn_tensor *nn_ddpm_add_noise(const nn_ddpm *d, nn_tensor *x0, nn_tensor *noise, nn_tensor *t) {
+    static const char *fn = "nn_ddpm_add_noise";
+    nn_tensor *ab, *a, *b;
+    int64_t sh[NN_MAX_DIMS]; int k;
+    char s1[128], s2[128], s3[128];
+    if (!d || !x0 || !noise || !t) {
+        nn_tensor *any = x0 ? x0 : (noise ? noise : t);
+        if (any && !nn_error(any->ctx)) nn__err(any->ctx, "%s: %s is NULL", fn, !d ? "the schedule" : (!x0 ? "x0" : (!noise ? "noise" : "t")));
+        return NULL;
+    }
+    if (x0->ndim < 1 || noise->ndim != x0->ndim || t->ndim != 1 || t->dtype != NN_INT64 || t->shape[0] != x0->shape[0]) {
+        nn__err(x0->ctx, "%s: x0 is %s, noise %s and t %s %s; expected x0 and noise of one shape (N, ...) and int64 t (N)", fn,
+                NN__SHAPE(x0, s1), NN__SHAPE(noise, s2), nn_dtype_name(t->dtype), NN__SHAPE(t, s3));
+        return NULL;
+    }
+    for (k = 0; k < x0->ndim; k++) {
+        if (noise->shape[k] != x0->shape[k]) {
+            nn__err(x0->ctx, "%s: x0 is %s and noise %s; they must have one shape", fn, NN__SHAPE(x0, s1), NN__SHAPE(noise, s2));
+            return NULL;
+        }
+        sh[k] = k ? 1 : x0->shape[0];
+    }
+    ab = nn_reshape(nn_index_select(d->alphas_cumprod, 0, t), x0->ndim, sh);   /* (N, 1, ...) */
+    a = nn_sqrt(ab);
+    b = nn_sqrt(nn_add_scalar(nn_neg(ab), 1.0f));
+    return nn_add(nn_mul(a, x0), nn_mul(b, noise));
+}
+
+NN_API nn_tensor *nn_ddpm_loss(const nn_ddpm *d, nn_module *model, nn_tensor *x0) {
+    static const char *fn = "nn_ddpm_loss";
+    nn_tensor *t, *noise, *in[2], *pred = NULL;
+    if (!x0 || !nn__check_live(x0, fn)) return NULL;
+    if (!d || !model) { nn__err(x0->ctx, "%s: %s is NULL", fn, d ? "model" : "the schedule"); return NULL; }
+    if (x0->ndim < 1 || x0->shape[0] < 1) { char s[128]; nn__err(x0->ctx, "%s: x0 is %s; expected (N, ...) with N >= 1", fn, NN__SHAPE(x0, s)); return NULL; }
+    t = nn__arena_randint(x0->ctx, fn, x0->shape[0], d->num_timesteps);
+    noise = t ? nn__arena_randn(x0->ctx, fn, x0->ndim, x0->shape) : NULL;
+    if (!noise) return NULL;
+    in[0] = nn_ddpm_add_noise(d, x0, noise, t);
+    in[1] = t;
+    if (!in[0] || nn_forward_n(model, in, 2, &pred, 1) < 0) return NULL;
+    return nn_mse_loss(pred, noise, NN_MEAN);
+}
+
+NN_API nn_tensor *nn_ddpm_step(const nn_ddpm *d, nn_tensor *eps, int64_t t, nn_tensor *x_t) {
+    static const char *fn = "nn_ddpm_step";
+    nn_tensor *y; int old; int k;
+    double beta, alpha, ab;
+    char s1[128], s2[128];
+    if (!eps || !x_t) return NULL;
+    if (!d) { nn__err(x_t->ctx, "%s: the schedule is NULL", fn); return NULL; }
+    if (t < 0 || t >= d->num_timesteps) {
+        nn__err(x_t->ctx, "%s: t is %lld; it must be in [0, %lld)", fn, (long long)t, (long long)d->num_timesteps);
+        return NULL;
+    }
+    if (eps->ndim != x_t->ndim) k = -1; else for (k = 0; k < x_t->ndim && eps->shape[k] == x_t->shape[k]; k++) {}
+    if (k != x_t->ndim) {
+        nn__err(x_t->ctx, "%s: eps is %s and x_t %s; they must have one shape", fn, NN__SHAPE(eps, s1), NN__SHAPE(x_t, s2));
+        return NULL;
+    }
+    beta = NN__F32(d->betas)[t]; alpha = NN__F32(d->alphas)[t]; ab = NN__F32(d->alphas_cumprod)[t];
+    old = nn_set_grad_enabled(x_t->ctx, 0);
+    y = nn_mul_scalar(nn_sub(x_t, nn_mul_scalar(eps, (float)(beta / sqrt(1.0 - ab)))), (float)(1.0 / sqrt(alpha)));
+    if (y && t > 0) y = nn_add(y, nn_mul_scalar(nn__arena_randn(x_t->ctx, fn, x_t->ndim, x_t->shape), (float)sqrt(beta)));
+    nn_set_grad_enabled(x_t->ctx, old);
+    return y;
+}
+
 /* ==== losses ==== */
 /* Front ends only: the loss kernels (bce, huber, nll, bce_with_logits) are ops, in the ops section. */
 
