@@ -105,7 +105,7 @@ test-cartpole: $(BUILD)/cartpole
 	@tail -1 $(BUILD)/cartpole_short.log; echo "ok   cartpole --short improved 3x and repeated byte for byte"
 
 # Issue 9's language models on Debian's wamerican words (make examples runs the full runs):
-# the short runs (300 steps) must bring the validation loss below 0.75x its start; the LSTM's
+# the short runs (200 steps) must bring the validation loss below 0.75x its start; the LSTM's
 # run again with --cell gru. Two seeded runs must print the same losses and words.
 test-char-rnn: $(BUILD)/char_rnn
 	@cd $(BUILD) && ./char_rnn --short > char_rnn_short.log || { cat char_rnn_short.log; echo "test-char-rnn: the LSTM's short run failed"; exit 1; }

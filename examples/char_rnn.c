@@ -10,7 +10,7 @@
    Prints the train and validation loss (nats per character; ln 27 = 3.30 is a uniform guess),
    samples as it trains, and at the end new words with how many of them are not in the list.
    ./char_rnn [--cell lstm|gru] [--steps N] [--threads N] [--seed N] [--short] [--help] ...
-   --short (CI, make test-char-rnn): 300 steps, and exits 1 unless the validation loss falls
+   --short (CI, make test-char-rnn): 200 steps, and exits 1 unless the validation loss falls
    below 0.75x its starting value.
    Observed here (2 cores, --threads 2): ... */
 #define _POSIX_C_SOURCE 200809L   /* clock_gettime */
@@ -186,14 +186,14 @@ static void print_samples(nn_ctx *ctx, char_rnn *m, const corpus *c, float tempe
 
 int main(int argc, char **argv) {
     const char *path = "/usr/share/dict/american-english", *cell = "lstm";
-    int64_t steps = 2000, batch = 32, T = 32, embd = 32, hidden = 256, layers = 1, seed = 1, threads = 2;
+    int64_t steps = 1000, batch = 32, T = 32, embd = 32, hidden = 256, layers = 1, seed = 1, threads = 2;
     int64_t eval_every = 250, nsamples = 10, val_windows = 1024;
     double lr = 3e-3, clip = 1.0, temperature = 0.8;
     int is_short = 0;
     const arg_spec args[] = {
         { "--words", ARG_STR, &path, 0, 0, "PATH", "word list, one a line (default /usr/share/dict/american-english)" },
         { "--cell", ARG_STR, &cell, 0, 0, "lstm|gru", "the recurrent layer (default lstm)" },
-        { "--steps", ARG_INT, &steps, 1, 1e9, "N", "training steps (default 2000)" },
+        { "--steps", ARG_INT, &steps, 1, 1e9, "N", "training steps (default 1000)" },
         { "--batch-size", ARG_INT, &batch, 1, 65536, "N", "windows per step (default 32)" },
         { "--seq-len", ARG_INT, &T, 1, 4096, "N", "characters per window (default 32)" },
         { "--embd", ARG_INT, &embd, 1, 4096, "N", "embedding size (default 32)" },
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
         { "--seed", ARG_INT, &seed, 0, 9e18, "N", "seed of the weights, the windows and the samples (default 1)" },
         { "--threads", ARG_INT, &threads, 1, 256, "N", "nn_set_num_threads (default 2)" },
         { "--short", ARG_SWITCH, &is_short, 0, 0, NULL,
-          "CI: 300 steps; fails unless the validation loss falls below 0.75x its start" },
+          "CI: 200 steps; fails unless the validation loss falls below 0.75x its start" },
     };
     int parsed = parse_args(argc, argv, args, (int)(sizeof args / sizeof args[0]));
     nn_ctx *ctx;
@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: --cell is lstm or gru, not '%s'\n", PROG, cell);
         return 2;
     }
-    if (is_short) { steps = 300; eval_every = 100; nsamples = 8; val_windows = 512; }
+    if (is_short) { steps = 200; eval_every = 100; nsamples = 8; val_windows = 512; }
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!load_words(path, 1234, &words)) {
         fprintf(stderr, "%s: cannot read the words of %s (Debian: apt-get install wamerican)\n", PROG, path);
