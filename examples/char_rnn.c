@@ -12,7 +12,19 @@
    ./char_rnn [--cell lstm|gru] [--steps N] [--threads N] [--seed N] [--short] [--help] ...
    --short (CI, make test-char-rnn): 200 steps, and exits 1 unless the validation loss falls
    below 0.75x its starting value.
-   Observed here (2 cores, --threads 2): ... */
+   Observed here (AMD EPYC, 2 cores, --threads 2, the defaults: 1000 steps, 51 s):
+       step     0  val loss 3.2876 (1024 windows of 32)
+       step   500  train loss 2.0227  val loss 1.9858  (...)
+       step  1000  train loss 1.9195  val loss 1.9204  (...)
+       40 words made up at temperature 0.8 (* = in the word list):
+         drobnishes  theaked  express*  defarts  shorts*  overredeconverates  backsy  resternast
+         mastics  sweets*  compecrations  trourding  walling*  antharcholetists  prigational  ergen ...
+       35 of 40 are not in the list
+       validation loss 3.2876 -> 1.9204 (0.58x)
+   --short: val loss 3.2877 -> 2.1672 after 200 steps ("ok: validation loss 2.1672 < 0.75 x 3.2877
+   = 2.4658"), words like chelologial, tormich, reverag, lurfing, waudering; with --cell gru
+   3.2936 -> 2.1569. A run repeats exactly (at 1 or 2 threads); the GRU's full run is about
+   as good as the LSTM's. */
 #define _POSIX_C_SOURCE 200809L   /* clock_gettime */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
