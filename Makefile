@@ -269,6 +269,7 @@ probe: | $(BUILD)
 
 fixtures:
 	/usr/bin/python3 tests/gen_fixtures.py
+	/usr/bin/python3 tests/gen_seq_fixtures.py
 
 # Peak step-arena bytes of one MY_NET training step (see bench/arena_peak.c)
 bench-memory: | $(BUILD)

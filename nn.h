@@ -34,7 +34,8 @@
        A tensor has a dtype (NN_FLOAT32, or NN_INT64 for labels and indices), a
        shape in PyTorch's order and a storage that its views share. Read values
        with nn_f32(t)[i] or nn_i64(t)[i] (NULL and an error for the wrong dtype),
-       or nn_item(t) for one element.
+       or nn_item(t) for one element. A boolean mask is an int64 tensor
+       (nonzero is True): nn_masked_fill, attention masks.
 
    MEMORY MODEL
        Tensors you create (nn_zeros, nn_from_array, nn_randn, ...) are yours
@@ -4715,6 +4716,7 @@ static nn_tensor *nn__masked_fill(const char *fn, nn_tensor *x, nn_tensor *mask,
     static const char *names[] = { "x" };
     nn_tensor *xs[2], *y;
     char s[128], t[128]; int d;
+    if (!x) { nn__null_arg(mask, fn, "x"); return NULL; }
     if (!nn__check_inputs(fn, &x, names, 1) || !nn__check_index(fn, x, mask, "mask")) return NULL;
     if (mask->ndim > x->ndim) {
         nn__err(x->ctx, "%s: mask is %s and x is %s; the mask must broadcast to x's shape", fn, NN__SHAPE(mask, s), NN__SHAPE(x, t));
@@ -7410,6 +7412,17 @@ static int nn__rnn_check_state(nn_module *m, const char *what, const nn_tensor *
     return 1;
 }
 
+/* A zero state (N, H) in the step arena, as PyTorch makes for a missing h0/c0/hx (weight_hh then gets a
+   zero gradient rather than none, as in PyTorch). */
+static nn_tensor *nn__rnn_zero_state(nn_ctx *ctx, const char *type, int64_t N, int64_t H) {
+    int64_t sh[2];
+    nn_tensor *z;
+    sh[0] = N; sh[1] = H;
+    z = nn__new_arena(ctx, type, 2, sh, 1);
+    if (z) memset(z->data, 0, (size_t)(N * H) * sizeof(float));
+    return z;
+}
+
 /* One direction of one layer over the whole sequence: x (T, N, in) -> (T, N, H); the last h (and c) out. */
 static nn_tensor *nn__rnn_direction(nn_module *m, int64_t layer, int reverse, nn_tensor *x, nn_tensor **h, nn_tensor **c) {
     nn__mod_rnn *r = NN__LAYER(nn__mod_rnn, m);
@@ -7463,7 +7476,9 @@ static int nn__mod_rnn_forward(nn_module *m, nn_tensor *const *in, int nin, nn_t
     for (l = 0; l < r->layers; l++) {
         for (d = 0; d < r->dirs; d++) {
             int64_t k2 = l * r->dirs + d;
-            nn_tensor *h = h0 ? nn_select(h0, 0, k2) : NULL, *c = c0 ? nn_select(c0, 0, k2) : NULL;
+            nn_tensor *h = h0 ? nn_select(h0, 0, k2) : nn__rnn_zero_state(m->ctx, m->type, N, r->H);
+            nn_tensor *c = c0 ? nn_select(c0, 0, k2) : (lstm ? nn__rnn_zero_state(m->ctx, m->type, N, r->H) : NULL);
+            if (!h || (lstm && !c)) return -1;
             dir_out[d] = nn__rnn_direction(m, l, (int)d, x, &h, &c);
             if (!dir_out[d]) return -1;
             hn[k2] = h; cn[k2] = c;
@@ -7490,8 +7505,8 @@ static int nn__rnn_add_param(nn_module *m, const char *name, int64_t rows, int64
 }
 
 static int nn__rnn_check_sizes(nn_ctx *ctx, const char *fn, int64_t in, int64_t H) {
-    if (in > 0 && H > 0) return 1;
-    nn__err(ctx, "%s: input_size %lld and hidden_size %lld must be positive", fn, (long long)in, (long long)H);
+    if (in > 0 && H > 0 && in <= INT64_MAX / 8 && H <= INT64_MAX / 8) return 1;
+    nn__err(ctx, "%s: input_size %lld and hidden_size %lld must be positive (and below 2^60)", fn, (long long)in, (long long)H);
     return 0;
 }
 
@@ -7499,7 +7514,10 @@ static nn_module *nn__rnn_new(nn_ctx *ctx, const char *fn, int mode, int64_t in,
     nn_module *m; nn__mod_rnn *r; int64_t l, d, G = nn__rnn_gates(mode);
     float bound;
     if (!ctx || !nn__rnn_check_sizes(ctx, fn, in, H)) return NULL;
-    if (o.num_layers < 1) { nn__err(ctx, "%s: num_layers is %lld; it must be 1 or more", fn, (long long)o.num_layers); return NULL; }
+    if (o.num_layers < 1 || o.num_layers > 65536) {
+        nn__err(ctx, "%s: num_layers is %lld; it must be 1 to 65536", fn, (long long)o.num_layers);
+        return NULL;
+    }
     if (!(o.dropout >= 0.0f && o.dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, o.dropout); return NULL; }
     if (o.nonlinearity != NN_RNN_TANH && o.nonlinearity != NN_RNN_RELU) {
         nn__err(ctx, "%s: nonlinearity is %d; expected NN_RNN_TANH or NN_RNN_RELU", fn, (int)o.nonlinearity);
@@ -7569,6 +7587,9 @@ static int nn__mod_cell_forward(nn_module *m, nn_tensor *const *in, int nin, nn_
             }
     }
     if (unbatched) { x = nn_unsqueeze(x, 0); if (h) h = nn_unsqueeze(h, 0); if (c) c = nn_unsqueeze(c, 0); }
+    if (x && !h) h = nn__rnn_zero_state(m->ctx, m->type, x->shape[0], cl->H);
+    if (x && lstm && !c) c = nn__rnn_zero_state(m->ctx, m->type, x->shape[0], cl->H);
+    if (!x || !h || (lstm && !c)) return -1;
     hn = nn__rnn_step(cl->mode, cl->H, nn_linear(x, nn__mod_own(m, "weight_ih"), nn__mod_own(m, "bias_ih")), h, c,
                       nn__mod_own(m, "weight_hh"), nn__mod_own(m, "bias_hh"), &cn);
     if (!hn || (lstm && !cn)) return -1;
@@ -7737,8 +7758,8 @@ NN_API nn_module *nn_multihead_attention_new(nn_ctx *ctx, int64_t E, int64_t hea
     static const char *fn = "nn_multihead_attention_new";
     nn_module *m, *proj; nn__mod_mha *a; int64_t sh[2];
     if (!ctx) return NULL;
-    if (E <= 0 || heads <= 0 || E % heads) {
-        nn__err(ctx, "%s: embed_dim %lld and num_heads %lld must be positive, and embed_dim divisible by num_heads", fn,
+    if (E <= 0 || heads <= 0 || E % heads || E > INT64_MAX / 8) {
+        nn__err(ctx, "%s: embed_dim %lld and num_heads %lld must be positive, and embed_dim divisible by num_heads (and below 2^60)", fn,
                 (long long)E, (long long)heads);
         return NULL;
     }
@@ -7821,12 +7842,18 @@ NN_API nn_module *nn_transformer_encoder_layer_new(nn_ctx *ctx, int64_t d, int64
     static const char *names[8] = { "self_attn", "linear1", "dropout", "linear2", "norm1", "norm2", "dropout1", "dropout2" };
     nn_module *m, *kids[8]; nn_mha_opts ao = nn_mha_opts_default(); int k;
     if (!ctx) return NULL;
+    if (d <= 0 || nhead <= 0 || d % nhead || d > INT64_MAX / 8) {
+        nn__err(ctx, "%s: d_model %lld and nhead %lld must be positive, and d_model divisible by nhead (and below 2^60)", fn,
+                (long long)d, (long long)nhead);
+        return NULL;
+    }
     if (o.dim_feedforward <= 0 || (o.activation != NN_ACT_RELU && o.activation != NN_ACT_GELU)) {
         nn__err(ctx, "%s: dim_feedforward %lld must be positive and activation NN_ACT_RELU or NN_ACT_GELU (got %d)", fn,
                 (long long)o.dim_feedforward, (int)o.activation);
         return NULL;
     }
     if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, o.dropout); return NULL; }
+    if (!nn__mod_check_eps(ctx, fn, o.layer_norm_eps)) return NULL;
     m = nn__module_alloc(ctx, fn, "TransformerEncoderLayer", sizeof(nn__mod_encoder));
     if (!m) return NULL;
     m->forward_n = nn__mod_encoder_forward;
@@ -7867,8 +7894,8 @@ NN_API nn_module *nn_gpt_block_new(nn_ctx *ctx, int64_t E, int64_t heads, float 
     nn_module *m, *kids[5], *mlp[4]; nn_mha_opts ao = nn_mha_opts_default(); int k;
     if (!ctx) return NULL;
     if (!(dropout >= 0.0f && dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, dropout); return NULL; }
-    if (E <= 0 || heads <= 0 || E % heads) {
-        nn__err(ctx, "%s: n_embd %lld and n_head %lld must be positive, and n_embd divisible by n_head", fn, (long long)E, (long long)heads);
+    if (E <= 0 || heads <= 0 || E % heads || E > INT64_MAX / 8) {
+        nn__err(ctx, "%s: n_embd %lld and n_head %lld must be positive, and n_embd divisible by n_head (and below 2^60)", fn, (long long)E, (long long)heads);
         return NULL;
     }
     m = nn__mod_layer(ctx, fn, "GPTBlock", sizeof(nn_module), nn__mod_gpt_block_forward);
@@ -7982,8 +8009,8 @@ NN_API nn_tensor *nn_timestep_embedding(nn_tensor *t, int64_t dim, float max_per
     int64_t half, i, sh[2];
     char s[128];
     if (!t || !nn__check_live(t, fn)) return NULL;
-    if (t->ndim != 1 || (t->dtype != NN_INT64 && t->dtype != NN_FLOAT32) || dim < 1 || !(max_period > 0.0f)) {
-        nn__err(t->ctx, "%s: t is %s %s, dim %lld, max_period %g; expected int64 or float32 (N), dim >= 1, max_period > 0", fn,
+    if (t->ndim != 1 || (t->dtype != NN_INT64 && t->dtype != NN_FLOAT32) || dim < 1 || !(max_period > 0.0f) || !nn__finite(max_period)) {
+        nn__err(t->ctx, "%s: t is %s %s, dim %lld, max_period %g; expected int64 or float32 (N), dim >= 1, finite max_period > 0", fn,
                 nn_dtype_name(t->dtype), NN__SHAPE(t, s), (long long)dim, (double)max_period);
         return NULL;
     }
@@ -8078,7 +8105,8 @@ NN_API nn_tensor *nn_ddpm_add_noise(const nn_ddpm *d, nn_tensor *x0, nn_tensor *
 NN_API nn_tensor *nn_ddpm_loss(const nn_ddpm *d, nn_module *model, nn_tensor *x0) {
     static const char *fn = "nn_ddpm_loss";
     nn_tensor *t, *noise, *in[2], *pred = NULL;
-    if (!x0 || !nn__check_live(x0, fn)) return NULL;
+    if (!x0) { nn__null_arg(d ? d->betas : NULL, fn, "x0"); if (model && !nn_error(model->ctx)) nn__err(model->ctx, "%s: x0 is NULL", fn); return NULL; }
+    if (!nn__check_live(x0, fn)) return NULL;
     if (!d || !model) { nn__err(x0->ctx, "%s: %s is NULL", fn, d ? "model" : "the schedule"); return NULL; }
     if (x0->ndim < 1 || x0->shape[0] < 1) { char s[128]; nn__err(x0->ctx, "%s: x0 is %s; expected (N, ...) with N >= 1", fn, NN__SHAPE(x0, s)); return NULL; }
     t = nn__arena_randint(x0->ctx, fn, x0->shape[0], d->num_timesteps);
@@ -8095,7 +8123,7 @@ NN_API nn_tensor *nn_ddpm_step(const nn_ddpm *d, nn_tensor *eps, int64_t t, nn_t
     nn_tensor *y; int old; int k;
     double beta, alpha, ab;
     char s1[128], s2[128];
-    if (!eps || !x_t) return NULL;
+    if (!eps || !x_t) { nn__null_arg(eps ? eps : x_t, fn, eps ? "x_t" : "eps"); return NULL; }
     if (!d) { nn__err(x_t->ctx, "%s: the schedule is NULL", fn); return NULL; }
     if (t < 0 || t >= d->num_timesteps) {
         nn__err(x_t->ctx, "%s: t is %lld; it must be in [0, %lld)", fn, (long long)t, (long long)d->num_timesteps);

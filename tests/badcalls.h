@@ -48,6 +48,7 @@ typedef struct fx {
     nn_progress prog;
     nn_dist *dist;
     nn_ddp *ddp;
+    nn_ddpm *ddpm;
     nn_transform tf[2];
     const nn_state_entry *entries;
     const char *cstr;
@@ -158,6 +159,7 @@ static void fx_new(fx *f) {
     nn_progress_begin(&f->prog, "x", 10);
     f->dist = nn_dist_init(f->ctx, NULL, NULL);
     f->ddp = nn_ddp_new(f->dist, f->mod, nn_ddp_opts_default());
+    f->ddpm = nn_ddpm_new(f->ctx, 10, NN_BETA_LINEAR, 1e-4f, 0.02f);
     f->tf[0] = nn_random_horizontal_flip(0.5f);
     f->tf[1] = nn_grayscale(1);
     f->names[0] = "a"; f->names[1] = "b"; f->names[2] = "c"; f->names[3] = "d";
@@ -172,7 +174,7 @@ static void fx_new(fx *f) {
     for (k = 0; k < 16; k++) f->labels[k] = k % 2;
     f->cm[0] = 2; f->cm[1] = 1; f->cm[2] = 0; f->cm[3] = 3;
     f->rng = 1;
-    if (nn_error(f->ctx) || !f->st || !f->ddp || !f->dl || !f->sched) {
+    if (nn_error(f->ctx) || !f->st || !f->ddp || !f->dl || !f->sched || !f->ddpm) {
         printf("FAIL the fixture itself: %s\n", nn_error(f->ctx) ? nn_error(f->ctx) : "an object is NULL");
         exit(4);
     }
@@ -181,6 +183,7 @@ static void fx_new(fx *f) {
 static void fx_free(fx *f) {
     char sub[128], png[160];
     nn_ddp_free(f->ddp);
+    nn_ddpm_free(f->ddpm);
     nn_dist_free(f->dist);
     nn_safetensors_close(f->st);
     nn_dataloader_free(f->dl);

@@ -86,6 +86,8 @@ NULL_OK = {
     ("nn_set_cpu_capability", "name"): "NULL: the best this CPU runs (an error is fine too)",
     ("nn_module_state", "entries"): "NULL: the count only, as nn_module_parameters' out",
     ("nn_dataset_xshape", "shape"): "NULL: xdim only (as it always has been; kept so no caller changes)",
+    ("nn_topk", "indices"): "optional",
+    ("nn_scaled_dot_product_attention", "attn_mask"): "no mask",
 }
 # Arrays whose entries may be NULL (a NULL entry is still tried, but no error is expected).
 NULLENTRY_OK = {
@@ -96,7 +98,7 @@ NULLENTRY_OK = {
 NULL_NOOP_FNS = {
     "nn_ctx_free", "nn_free", "nn_module_free", "nn_optim_free", "nn_scheduler_free", "nn_dataset_free",
     "nn_dataloader_free", "nn_safetensors_close", "nn_dist_free", "nn_ddp_free", "nn_dataset_len",
-    "nn_error", "nn_clear_error", "nn_arena_reset", "nn_arena_capacity", "nn_arena_peak",
+    "nn_error", "nn_clear_error", "nn_arena_reset", "nn_arena_capacity", "nn_arena_peak", "nn_ddpm_free",
 }
 
 # ---- (fn, param): where NaN or infinity is a valid number (no error expected) ----
@@ -112,6 +114,8 @@ NONFINITE_OK = {
     ("nn_optim_add_param_group", "weight_decay"): "NAN means 'not given'",
     ("nn_clip_grad_norm", "norm_type"): "INFINITY is the max norm (NaN is an error, not checked here)",
     ("nn_softplus", "threshold"): "F.softplus(threshold=inf) is valid",
+    ("nn_masked_fill", "value"): "masked_fill(mask, -inf) is how attention masks",
+    ("nn_scaled_dot_product_attention", "scale"): "NAN means None: 1/sqrt(E)",
 }
 # Elementwise ops take any float, as torch does with x + nan.
 for _f in ("nn_add_scalar", "nn_sub_scalar", "nn_mul_scalar", "nn_div_scalar"):
@@ -189,9 +193,14 @@ TYPES = {
     "nn_one_cycle_opts": "nn_one_cycle_opts_default()", "nn_plateau_opts": "nn_plateau_opts_default()",
     "nn_cross_entropy_opts": "nn_cross_entropy_opts_default()",
     "nn_dataloader_opts": "nn_dataloader_opts_default()", "nn_ddp_opts": "nn_ddp_opts_default()",
+    "nn_rnn_opts": "nn_rnn_opts_default()", "nn_mha_opts": "nn_mha_opts_default()",
+    "nn_transformer_opts": "nn_transformer_opts_default()",
+    "nn_rnn_nonlinearity": "NN_RNN_TANH", "nn_activation": "NN_ACT_RELU", "nn_beta_schedule": "NN_BETA_LINEAR",
+    "nn_ddpm *": "f->ddpm", "const nn_ddpm *": "f->ddpm",
 }
 ENUM_BAD = ["-1", "99"]
-ENUMS = {"nn_dtype", "nn_device", "nn_fan_mode", "nn_reduction", "nn_reduce_op"}
+ENUMS = {"nn_dtype", "nn_device", "nn_fan_mode", "nn_reduction", "nn_reduce_op", "nn_rnn_nonlinearity", "nn_activation",
+         "nn_beta_schedule"}
 OPTS = {t for t in TYPES if t.endswith("_opts")}
 
 # by parameter name, whatever the function
@@ -264,6 +273,8 @@ BY_FN = {
     ("nn_csv", "path"): "f->csvpath",
     ("nn_arange", "start"): "0.0f", ("nn_arange", "end"): "3.0f", ("nn_arange", "step"): "1.0f",
     ("nn_sequential_new", "mods"): "f->mods", ("nn_module_child_at", "k"): "0",
+    ("nn_masked_fill", "mask"): "f->idx23", ("nn_scaled_dot_product_attention", "attn_mask"): "NULL",
+    ("nn_ddpm_add_noise", "t"): "f->idx", ("nn_timestep_embedding", "t"): "f->idx",
 }
 for _fn in ("nn_conv2d", "nn_conv_transpose2d", "nn_max_pool2d", "nn_avg_pool2d", "nn_adaptive_avg_pool2d"):
     BY_FN[(_fn, "x")] = "f->x4"
@@ -291,6 +302,7 @@ RET_FREE = {
     "nn_scheduler *": "nn_scheduler_free(r)", "nn_dataset *": "fx_drop_dataset(f, r)",
     "nn_dataloader *": "nn_dataloader_free(r)", "nn_safetensors *": "nn_safetensors_close(r)",
     "nn_dist *": "nn_dist_free(r)", "nn_ddp *": "nn_ddp_free(r)", "nn_ctx *": "nn_ctx_free(r)",
+    "nn_ddpm *": "nn_ddpm_free(r)",
 }
 # Values past a documented limit, or sizes whose products overflow, for some parameters.
 EXTRA_BAD = {

@@ -289,6 +289,99 @@ add("numerics/var_one_element", "var", lambda x: torch.var(x, 1, correction=1), 
 add("numerics/std_one_element_all", "std", lambda x: torch.std(x, None, correction=1), [T([0.75])], [0], [ALL, 0, 1])
 
 
+# ---- issue 9: sin/cos, masks and selection, the timestep embedding, attention ----
+# Appended after every earlier case, so the draws above (and their fixtures) are unchanged.
+add("sin", "sin", torch.sin, [vals(3, 4) * 3], [1])
+add("cos", "cos", torch.cos, [vals(3, 4) * 3], [1])
+# tril/triu params: diagonal
+for fn in ("tril", "triu"):
+    tfn = getattr(torch, fn)
+    for dg, tag in ((0, "0"), (1, "1"), (-1, "m1")):
+        add("%s_d%s" % (fn, tag), fn, lambda x, dg=dg, tfn=tfn: tfn(x, dg), [vals(4, 5)], [1], [dg])
+    add("%s_3d" % fn, fn, lambda x, tfn=tfn: tfn(x, 1), [vals(2, 3, 4)], [1], [1])
+    add("%s_wide_m2" % fn, fn, lambda x, tfn=tfn: tfn(x, -2), [vals(3, 6)], [1], [-2])
+    add("%s_i64" % fn, fn, lambda x, tfn=tfn: tfn(x, 0), [lidx(9, 2, 4, 4) + 1], [0], [0])
+# masked_fill params: value; the mask is int64 (nonzero = fill) and broadcasts to x
+add("masked_fill_neg_inf_like", "masked_fill", lambda x, m: x.masked_fill(m != 0, -1e9), [vals(2, 3, 4), lidx(2, 3, 1)], [1, 0], [-1e9])
+add("masked_fill_half", "masked_fill", lambda x, m: x.masked_fill(m != 0, 0.5), [vals(2, 3, 4), lidx(2, 1, 4)], [1, 0], [0.5])
+add("masked_fill_same_shape", "masked_fill", lambda x, m: x.masked_fill(m != 0, 0.0), [vals(3, 5), lidx(2, 3, 5)], [1, 0], [0.0])
+
+
+def distinct(*shape):
+    """float32 values 0.1 or more apart (topk's order never flips under finite differences)."""
+    n = 1
+    for s in shape:
+        n *= s
+    return ((torch.randperm(n).float() - n / 2) / n * 4).reshape(*shape) + torch.rand(*shape) * 0.01
+
+
+# topk params: k, dim, largest (sorted=True)
+add("topk_last_largest", "topk", lambda x: torch.topk(x, 3, -1, True).values, [distinct(4, 6)], [1], [3, -1, 1])
+add("topk_last_smallest", "topk", lambda x: torch.topk(x, 2, -1, False).values, [distinct(4, 6)], [1], [2, -1, 0])
+add("topk_d0_largest", "topk", lambda x: torch.topk(x, 2, 0, True).values, [distinct(5, 3)], [1], [2, 0, 1])
+add("topk_d0_smallest_3d", "topk", lambda x: torch.topk(x, 3, 0, False).values, [distinct(4, 2, 3)], [1], [3, 0, 0])
+add("topk_mid_3d", "topk", lambda x: torch.topk(x, 2, 1, True).values, [distinct(2, 5, 3)], [1], [2, 1, 1])
+add("topk_all_k", "topk", lambda x: torch.topk(x, 5, -1, True).values, [distinct(2, 5)], [1], [5, -1, 1])
+add("topk_indices_last", "topk_indices", lambda x: torch.topk(x, 3, -1, True).indices, [distinct(4, 6)], [0], [3, -1, 1])
+add("topk_indices_d0_smallest", "topk_indices", lambda x: torch.topk(x, 2, 0, False).indices, [distinct(5, 3)], [0], [2, 0, 0])
+
+
+# timestep_embedding params: dim, max_period. t is float32 (no gradient); small t keeps the float32
+# arguments t * f_i within the fixtures' tolerance (large t: tests/test_seq.c)
+def timestep_embedding(t, dim, max_period=10000.0):
+    import math
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half)
+    args = t[:, None].double() * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], -1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], -1)
+    return emb
+
+
+tt = torch.tensor([0.0, 0.25, 1.0, 1.5, 2.0])
+add("timestep_embedding_even", "timestep_embedding", lambda t: timestep_embedding(t, 8), [tt], [0], [8, 10000])
+add("timestep_embedding_odd", "timestep_embedding", lambda t: timestep_embedding(t, 7), [tt], [0], [7, 10000])
+add("timestep_embedding_period100", "timestep_embedding", lambda t: timestep_embedding(t, 6, 100.0), [tt[:3].contiguous()], [0], [6, 100])
+
+
+# scaled_dot_product_attention params: is_causal, scale (nan: 1/sqrt(E)); inputs q, k, v[, attn_mask].
+# PyTorch 1.13 has no F.scaled_dot_product_attention: the reference is its documented formula.
+def sdpa(q, k, v, mask=None, causal=False, scale=None):
+    import math
+    L, S = q.shape[-2], k.shape[-2]
+    s = (1.0 / math.sqrt(q.shape[-1])) if scale is None else scale
+    scores = q @ k.transpose(-2, -1) * s
+    if causal:
+        mask = torch.ones(L, S, dtype=torch.int64).tril()
+    if mask is not None:
+        if mask.dtype == torch.int64:
+            scores = scores.masked_fill(mask == 0, float("-inf"))
+        else:
+            scores = scores + mask
+    return torch.softmax(scores, -1) @ v
+
+
+def boolmask(L, S):
+    m = torch.randint(0, 2, (L, S))
+    m[:, 0] = 1                       # every query sees at least one key
+    return m
+
+
+NANP = float("nan")
+add("sdpa_nomask", "sdpa", lambda q, k, v: sdpa(q, k, v), [vals(2, 2, 3, 4), vals(2, 2, 5, 4), vals(2, 2, 5, 6)], [1, 1, 1], [0, NANP])
+add("sdpa_3d", "sdpa", lambda q, k, v: sdpa(q, k, v), [vals(3, 4, 8), vals(3, 4, 8), vals(3, 4, 8)], [1, 1, 1], [0, NANP])
+add("sdpa_bcast_batch", "sdpa", lambda q, k, v: sdpa(q, k, v), [vals(2, 1, 3, 4), vals(1, 2, 5, 4), vals(1, 2, 5, 4)], [1, 1, 1], [0, NANP])
+add("sdpa_bool_mask", "sdpa", lambda q, k, v, m: sdpa(q, k, v, m), [vals(2, 2, 3, 4), vals(2, 2, 5, 4), vals(2, 2, 5, 6), boolmask(3, 5)], [1, 1, 1, 0], [0, NANP])
+add("sdpa_bool_mask_4d", "sdpa", lambda q, k, v, m: sdpa(q, k, v, m), [vals(2, 2, 3, 4), vals(2, 2, 5, 4), vals(2, 2, 5, 6), torch.stack([boolmask(3, 5), boolmask(3, 5)]).unsqueeze(1)], [1, 1, 1, 0], [0, NANP])
+add("sdpa_float_mask", "sdpa", lambda q, k, v, m: sdpa(q, k, v, m), [vals(2, 2, 3, 4), vals(2, 2, 5, 4), vals(2, 2, 5, 6), vals(2, 1, 3, 5, away=0) * 2], [1, 1, 1, 0], [0, NANP])
+add("sdpa_causal_square", "sdpa", lambda q, k, v: sdpa(q, k, v, causal=True), [vals(2, 2, 4, 4), vals(2, 2, 4, 4), vals(2, 2, 4, 3)], [1, 1, 1], [1, NANP])
+add("sdpa_causal_l_lt_s", "sdpa", lambda q, k, v: sdpa(q, k, v, causal=True), [vals(2, 3, 4), vals(2, 5, 4), vals(2, 5, 4)], [1, 1, 1], [1, NANP])
+add("sdpa_scale", "sdpa", lambda q, k, v: sdpa(q, k, v, scale=0.3), [vals(2, 3, 4), vals(2, 5, 4), vals(2, 5, 2)], [1, 1, 1], [0, 0.3])
+add("sdpa_scale_bool_mask", "sdpa", lambda q, k, v, m: sdpa(q, k, v, m, scale=1.25), [vals(2, 3, 4), vals(2, 5, 4), vals(2, 5, 2), boolmask(3, 5)], [1, 1, 1, 0], [0, 1.25])
+
+
+
 def fmt(t):
     if t.dtype == torch.int64:
         return " ".join("%d" % v for v in t.reshape(-1).tolist())

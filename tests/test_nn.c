@@ -11,6 +11,7 @@
 #include "test_modules.c"
 #include "test_data.c"
 #include "test_dist.c"
+#include "test_seq.c"
 
 typedef struct { const char *name; void (*run)(nn_ctx *ctx); } test_entry;
 static const test_entry g_tests[] = {
@@ -47,6 +48,16 @@ static const test_entry g_tests[] = {
     { "data/distributed_sampler", test_distributed_sampler },
     { "data/distributed_transforms", test_distributed_transforms },
     { "dist/world_of_one", test_dist_world_of_one },
+    { "seq/layers", test_seq_layers },             /* tests/fixtures/seq: one case per line of cases.txt */
+    { "seq/whole_models", test_seq_whole_models },
+    { "seq/trained", test_seq_trained },
+    { "seq/init", test_seq_init },
+    { "seq/dropout", test_seq_dropout },
+    { "seq/errors", test_seq_errors },
+    { "seq/timestep_embedding", test_seq_timestep_embedding },
+    { "seq/sinusoidal_encoding", test_seq_sinusoidal },
+    { "seq/ddpm", test_seq_ddpm },
+    { "seq/sample_logits", test_seq_sample_logits },
 };
 
 int main(int argc, char **argv) {

@@ -183,6 +183,24 @@ FX_OP(bce_loss) {
 FX_OP(bce_with_logits) {
     return nn_bce_with_logits(in[0], in[1], NULL, (nn_reduction)D(0), P(1) != 0 ? in[2] : NULL);   /* in[2]: pos_weight */
 }
+/* issue 9: sin/cos, masks and selection, the timestep embedding, attention */
+FX_OP(sin) { (void)c; return nn_sin(in[0]); }
+FX_OP(cos) { (void)c; return nn_cos(in[0]); }
+FX_OP(tril) { return nn_tril(in[0], (int64_t)P(0)); }
+FX_OP(triu) { return nn_triu(in[0], (int64_t)P(0)); }
+FX_OP(masked_fill) { return nn_masked_fill(in[0], in[1], (float)P(0)); }
+/* topk params: k, dim, largest */
+FX_OP(topk) { return nn_topk(in[0], (int64_t)P(0), D(1), D(2), NULL); }
+FX_OP(topk_indices) {
+    nn_tensor *i = NULL;
+    nn_topk(in[0], (int64_t)P(0), D(1), D(2), &i);
+    return i;
+}
+FX_OP(timestep_embedding) { return nn_timestep_embedding(in[0], (int64_t)P(0), (float)P(1)); }
+/* sdpa params: is_causal, scale (nan: 1/sqrt(E)); inputs q, k, v and an optional attn_mask */
+FX_OP(sdpa) {
+    return nn_scaled_dot_product_attention(in[0], in[1], in[2], c->nin > 3 ? in[3] : NULL, 0.0f, D(0), (float)P(1));
+}
 #undef P
 #undef D
 #undef FX_OP
@@ -203,6 +221,7 @@ static const fx_op g_fx_ops[] = {
     FX(batch_norm), FX(batch_norm_eval), FX(bn_running_mean), FX(bn_running_var), FX(layer_norm), FX(layer_norm_plain),
     FX(mse_loss), FX(l1_loss), FX(smooth_l1_loss), FX(huber_loss), FX(cross_entropy), FX(nll_loss),
     FX(bce_loss), FX(bce_with_logits),
+    FX(sin), FX(cos), FX(tril), FX(triu), FX(masked_fill), FX(topk), FX(topk_indices), FX(timestep_embedding), FX(sdpa),
 };
 #undef FX
 
