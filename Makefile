@@ -4,9 +4,9 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Werror
 LDLIBS  := -lm
 BUILD   := build
-EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole diffusion2d
+EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole diffusion2d char_rnn tiny_gpt
 
-.PHONY: all mcu test examples test-cartpole test-diffusion2d bench-diffusion demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
+.PHONY: all mcu test examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -22,7 +22,7 @@ $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 # The MNIST programs read gzip'd data and write PNGs through stb (Debian's libstb-dev)
 # when it is installed; they are built optimised for this machine.
 FAST := -O3 -march=native
-$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo $(BUILD)/cartpole $(BUILD)/diffusion2d: $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
+$(BUILD)/mnist_cnn $(BUILD)/mnist_mlp $(BUILD)/multilabel $(BUILD)/lr_demo $(BUILD)/cartpole $(BUILD)/diffusion2d $(BUILD)/char_rnn $(BUILD)/tiny_gpt: $(BUILD)/%: examples/%.c examples/args.h nn.h | $(BUILD)
 	$(CC) $(WARN) $(FAST) $(STB) -o $@ $< $(LDLIBS)
 	@echo "$(STB)" > $(BUILD)/.stb
 
@@ -116,6 +116,24 @@ test-diffusion2d: $(BUILD)/diffusion2d
 	  || { echo "test-diffusion2d: two seeded runs differ"; exit 1; }
 	@grep -E '^(  [A-Zn]|mean loss|check)' $(BUILD)/diffusion2d_short.log
 	@echo "ok   diffusion2d --short: the loss fell below 0.65x, and the run repeated (times aside)"
+# Issue 9's language models on Debian's wamerican words (make examples runs the full runs):
+# the short runs (200 steps) must bring the validation loss below 0.75x its start; the LSTM's
+# run again with --cell gru. Two seeded runs must print the same losses and words.
+test-char-rnn: $(BUILD)/char_rnn
+	@cd $(BUILD) && ./char_rnn --short > char_rnn_short.log || { cat char_rnn_short.log; echo "test-char-rnn: the LSTM's short run failed"; exit 1; }
+	@cd $(BUILD) && ./char_rnn --short > char_rnn_short2.log && sed 's/(.*//' char_rnn_short.log > char_rnn_a.txt \
+	  && sed 's/(.*//' char_rnn_short2.log > char_rnn_b.txt && cmp -s char_rnn_a.txt char_rnn_b.txt \
+	  || { echo "test-char-rnn: two seeded runs differ"; exit 1; }
+	@cd $(BUILD) && ./char_rnn --short --cell gru > char_rnn_gru_short.log || { cat char_rnn_gru_short.log; echo "test-char-rnn: the GRU's short run failed"; exit 1; }
+	@echo "LSTM $$(tail -1 $(BUILD)/char_rnn_short.log)"; echo "GRU  $$(tail -1 $(BUILD)/char_rnn_gru_short.log)"
+	@echo "ok   char_rnn --short (LSTM and GRU) learned, and repeated"
+
+test-tiny-gpt: $(BUILD)/tiny_gpt
+	@cd $(BUILD) && ./tiny_gpt --short > tiny_gpt_short.log || { cat tiny_gpt_short.log; echo "test-tiny-gpt: the short run failed"; exit 1; }
+	@cd $(BUILD) && ./tiny_gpt --short > tiny_gpt_short2.log && grep -v '^training speed' tiny_gpt_short.log | sed 's/(.*//' > tiny_gpt_a.txt \
+	  && grep -v '^training speed' tiny_gpt_short2.log | sed 's/(.*//' > tiny_gpt_b.txt && cmp -s tiny_gpt_a.txt tiny_gpt_b.txt \
+	  || { echo "test-tiny-gpt: two seeded runs differ"; exit 1; }
+	@tail -1 $(BUILD)/tiny_gpt_short.log; echo "ok   tiny_gpt --short learned, and repeated"
 
 # The browser playground (issue 11): examples/web/playground.c compiled to WebAssembly by emscripten
 # (Debian: emscripten) into build/web/ with examples/web/index.html; serve it with
@@ -276,12 +294,18 @@ bench:
 	CC="$(CC)" bash bench/bench.sh
 	bash bench/ddp.sh
 	bash bench/diffusion2d.sh
+	bash bench/gpt.sh
 
 # DDPM on two moons: examples/diffusion2d.c next to the same recipe in PyTorch, sample quality
 # (sliced Wasserstein distance to held-out points, a Gaussian baseline, the noise floor), loss
 # and times in one table, also written to build/bench_diffusion.md (see bench/diffusion2d.sh)
 bench-diffusion:
 	bash bench/diffusion2d.sh
+
+# examples/tiny_gpt.c next to bench/torch_tiny_gpt.py (the same model, weights, data and steps) at
+# 1 and 2 threads: tokens/s of training and the validation loss after N steps (see bench/gpt.sh)
+bench-gpt: $(BUILD)/tiny_gpt
+	bash bench/gpt.sh
 
 # data parallel only: nn.h's DDP over MPI next to PyTorch's over gloo, 1 and 2 ranks
 bench-ddp:
