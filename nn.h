@@ -473,7 +473,7 @@ NN_API nn_tensor *nn_layer_norm(nn_tensor *x, int normalized_ndim, nn_tensor *we
    -> (..., L, Ev); the leading dims broadcast. attn_mask (NULL, or broadcast to (..., L, S)): int64 is
    boolean, nonzero meaning "takes part" (a row with none gives NaN, as PyTorch); float32 is added to the
    scores. is_causal: query i sees keys 0..i (attn_mask must be NULL). scale NAN: 1/sqrt(E). dropout_p
-   (in [0, 1)) drops attention weights with the context's RNG whenever it is above 0, as the function does. */
+   (in [0, 1]) drops attention weights with the context's RNG whenever it is above 0, as the function does. */
 NN_API nn_tensor *nn_scaled_dot_product_attention(nn_tensor *query, nn_tensor *key, nn_tensor *value, nn_tensor *attn_mask,
                                                   float dropout_p, int is_causal, float scale);
 
@@ -757,7 +757,7 @@ NN_API nn_module *nn_gpt_block_new(nn_ctx *ctx, int64_t n_embd, int64_t n_head, 
    pe[p, 2i+1] = cos(p / 10000^(2i/d)). Persistent (nn_free it). */
 NN_API nn_tensor *nn_sinusoidal_encoding(nn_ctx *ctx, int64_t max_len, int64_t d_model);
 /* Positional encodings added to x (L, N, d_model), or (N, L, d_model) with batch_first, then dropout:
-   the sinusoidal one (PyTorch tutorial's PositionalEncoding; buffer pe (max_len, d_model)) and a learned
+   the sinusoidal one (PyTorch tutorial's PositionalEncoding; buffer pe (max_len, 1, d_model)) and a learned
    one (parameter weight (max_len, d_model), N(0, 1) as nn.Embedding). L must be at most max_len. */
 NN_API nn_module *nn_positional_encoding_new(nn_ctx *ctx, int64_t d_model, float dropout, int64_t max_len, int batch_first);
 NN_API nn_module *nn_learned_positional_encoding_new(nn_ctx *ctx, int64_t d_model, float dropout, int64_t max_len,
@@ -2333,13 +2333,26 @@ NN_API int nn_is_contiguous(const nn_tensor *t) {
     return 1;
 }
 
-/* Copies any strided tensor into a contiguous buffer. */
+/* Copies any strided tensor into a contiguous buffer: a walk over the rows, a strided loop along
+   the last dim. */
 static void nn__gather_strided(void *dst, const nn_tensor *t) {
-    nn__walk w; int64_t i; size_t es = nn_dtype_size(t->dtype);
+    nn__walk w; int64_t r, j, L, s, rows; size_t es = nn_dtype_size(t->dtype);
     const char *src = NN__CAST(const char *, t->data);
     if (nn_is_contiguous(t)) { if (t->numel) memcpy(dst, src, (size_t)t->numel * es); return; }
-    nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
-    for (i = 0; i < t->numel; i++, nn__walk_next(&w)) memcpy(NN__CAST(char *, dst) + (size_t)i * es, src + (size_t)w.off[0] * es, es);
+    L = t->shape[t->ndim - 1]; s = t->stride[t->ndim - 1];
+    rows = L ? t->numel / L : 0;
+    nn__walk_init(&w, t->ndim - 1, t->shape, t->stride, NULL, NULL);
+    for (r = 0; r < rows; r++, nn__walk_next(&w)) {
+        char *d = NN__CAST(char *, dst) + (size_t)(r * L) * es;
+        const char *row = src + (size_t)w.off[0] * es;
+        if (es == sizeof(float)) {
+            float *o = NN__CAST(float *, NN__CAST(void *, d));
+            const float *x = NN__CAST(const float *, NN__CAST(const void *, row));
+            for (j = 0; j < L; j++) o[j] = x[j * s];
+        } else {
+            for (j = 0; j < L; j++) memcpy(d + (size_t)j * es, row + (size_t)(j * s) * es, es);
+        }
+    }
 }
 
 /* The first NaN or inf of a float32 tensor (any strides), in row-major order; -1 when none
@@ -4754,8 +4767,8 @@ NN_API nn_tensor *nn_masked_fill(nn_tensor *x, nn_tensor *mask, float value) {
    inner, ip[3] k, ip[4] largest. A stable merge sort of each line: ties keep index order. NaN counts
    as the largest, as PyTorch's. */
 static int nn__topk_before(float a, float b, int largest) {   /* a strictly before b */
-    if (a != a) return b == b;
-    if (b != b) return 0;
+    if (a != a) return largest && b == b;    /* NaN is the largest: first of the largest, last of the smallest */
+    if (b != b) return !largest;
     return largest ? a > b : a < b;
 }
 static int nn__topk_forward(nn_tensor *y) {
@@ -4841,11 +4854,18 @@ static int nn__view_forward(nn_tensor *y) { (void)y; return 1; }   /* the view r
 static int nn__view_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);
-    nn__walk w; int64_t i;
+    nn__walk w; int64_t r, j, L, s, rows;
     if (!dx) return 1;
     dx += y->ip[NN_MAX_DIMS];
-    nn__walk_init(&w, y->ndim, y->shape, y->ip, NULL, NULL);
-    for (i = 0; i < y->numel; i++, nn__walk_next(&w)) dx[w.off[0]] += g[i];
+    if (y->ndim == 0) { dx[0] += g[0]; return 1; }
+    L = y->shape[y->ndim - 1]; s = y->ip[y->ndim - 1];   /* rows of the view, strided along its last dim */
+    rows = L ? y->numel / L : 0;
+    nn__walk_init(&w, y->ndim - 1, y->shape, y->ip, NULL, NULL);
+    for (r = 0; r < rows; r++, nn__walk_next(&w)) {
+        float *d = dx + w.off[0];
+        const float *gr = g + r * L;
+        for (j = 0; j < L; j++) d[j * s] += gr[j];
+    }
     return 1;
 }
 
@@ -5827,7 +5847,7 @@ NN_API nn_tensor *nn_scaled_dot_product_attention(nn_tensor *q, nn_tensor *k, nn
         return NULL;
     }
     if (is_causal && attn_mask) { nn__err(q->ctx, "%s: is_causal is set and attn_mask is given; give one of them", fn); return NULL; }
-    if (!(dropout_p >= 0.0f && dropout_p < 1.0f)) { nn__err(q->ctx, "%s: dropout_p is %g; it must be in [0, 1)", fn, dropout_p); return NULL; }
+    if (!(dropout_p >= 0.0f && dropout_p <= 1.0f)) { nn__err(q->ctx, "%s: dropout_p is %g; it must be in [0, 1]", fn, dropout_p); return NULL; }
     if (scale != scale) scale = 1.0f / sqrtf((float)q->shape[q->ndim - 1]);
     a = nn_mul_scalar(nn_matmul(q, nn_transpose(k, -2, -1)), scale);   /* (..., L, S) */
     a = nn_softmax(nn__attn_mask(fn, a, attn_mask, is_causal, 1), -1);
@@ -7455,6 +7475,11 @@ static int nn__mod_rnn_forward(nn_module *m, nn_tensor *const *in, int nin, nn_t
     }
     x = in[0]; h0 = nin > 1 ? in[1] : NULL; c0 = nin > 2 ? in[2] : NULL;
     if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: input is NULL", m->type); return -1; }
+    if (!nn__check_live(x, m->type) || (h0 && !nn__check_live(h0, m->type)) || (c0 && !nn__check_live(c0, m->type))) return -1;
+    if (lstm && (h0 == NULL) != (c0 == NULL)) {
+        nn__err(m->ctx, "%s: %s is given and %s is not; give both h0 and c0 or neither", m->type, h0 ? "h0" : "c0", h0 ? "c0" : "h0");
+        return -1;
+    }
     if (x->dtype != NN_FLOAT32 || (x->ndim != 2 && x->ndim != 3) || x->shape[x->ndim - 1] != r->in || x->shape[0] < 1
         || x->shape[x->ndim - 2] < 1) {
         nn__err(m->ctx, "%s: input is %s %s; expected float32 %s with input_size %lld and no empty dim", m->type,
@@ -7469,7 +7494,7 @@ static int nn__mod_rnn_forward(nn_module *m, nn_tensor *const *in, int nin, nn_t
     N = x->shape[1];
     if (!nn__rnn_check_state(m, "h0", h0, ns, N, r->H, unbatched) || !nn__rnn_check_state(m, "c0", c0, ns, N, r->H, unbatched))
         return -1;
-    if (unbatched) { if (h0) h0 = nn_unsqueeze(h0, 1); if (c0) c0 = nn_unsqueeze(c0, 1); }
+    if (unbatched && ((h0 && !(h0 = nn_unsqueeze(h0, 1))) || (c0 && !(c0 = nn_unsqueeze(c0, 1))))) return -1;
     hn = NN__CAST(nn_tensor **, nn__arena_alloc(m->ctx, (size_t)(2 * ns) * sizeof(nn_tensor *)));
     if (!hn) { nn__err(m->ctx, "%s: out of memory", m->type); return -1; }
     cn = hn + ns;
@@ -7568,6 +7593,11 @@ static int nn__mod_cell_forward(nn_module *m, nn_tensor *const *in, int nin, nn_
     }
     x = in[0]; h = nin > 1 ? in[1] : NULL; c = nin > 2 ? in[2] : NULL;
     if (!x) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: input is NULL", m->type); return -1; }
+    if (!nn__check_live(x, m->type) || (h && !nn__check_live(h, m->type)) || (c && !nn__check_live(c, m->type))) return -1;
+    if (lstm && (h == NULL) != (c == NULL)) {
+        nn__err(m->ctx, "%s: %s is given and %s is not; give both hx and cx or neither", m->type, h ? "hx" : "cx", h ? "cx" : "hx");
+        return -1;
+    }
     if (x->dtype != NN_FLOAT32 || (x->ndim != 1 && x->ndim != 2) || x->shape[x->ndim - 1] != cl->in) {
         nn__err(m->ctx, "%s: input is %s %s; expected float32 (N, %lld) or (%lld)", m->type, nn_dtype_name(x->dtype),
                 NN__SHAPE(x, s), (long long)cl->in, (long long)cl->in);
@@ -7586,7 +7616,7 @@ static int nn__mod_cell_forward(nn_module *m, nn_tensor *const *in, int nin, nn_
                 return -1;
             }
     }
-    if (unbatched) { x = nn_unsqueeze(x, 0); if (h) h = nn_unsqueeze(h, 0); if (c) c = nn_unsqueeze(c, 0); }
+    if (unbatched && (!(x = nn_unsqueeze(x, 0)) || (h && !(h = nn_unsqueeze(h, 0))) || (c && !(c = nn_unsqueeze(c, 0))))) return -1;
     if (x && !h) h = nn__rnn_zero_state(m->ctx, m->type, x->shape[0], cl->H);
     if (x && lstm && !c) c = nn__rnn_zero_state(m->ctx, m->type, x->shape[0], cl->H);
     if (!x || !h || (lstm && !c)) return -1;
@@ -7710,6 +7740,8 @@ static nn_tensor *nn__mha_forward(nn_module *m, nn_tensor *q, nn_tensor *k, nn_t
     char s1[128], s2[128], s3[128]; int i, unbatched;
     xs[0] = q; xs[1] = k; xs[2] = v;
     for (i = 0; i < 3; i++) if (!xs[i]) { if (!nn_error(m->ctx)) nn__err(m->ctx, "%s: query, key or value is NULL", m->type); return NULL; }
+    for (i = 0; i < 3; i++) if (!nn__check_live(xs[i], m->type)) return NULL;
+    if ((kpm && !nn__check_live(kpm, m->type)) || (am && !nn__check_live(am, m->type))) return NULL;
     unbatched = q->ndim == 2;
     for (i = 0; i < 3; i++)
         if (xs[i]->dtype != NN_FLOAT32 || xs[i]->ndim != q->ndim || (q->ndim != 2 && q->ndim != 3) || xs[i]->shape[xs[i]->ndim - 1] != a->E
@@ -7722,7 +7754,12 @@ static nn_tensor *nn__mha_forward(nn_module *m, nn_tensor *q, nn_tensor *k, nn_t
         }
     if (unbatched) {
         q = nn_unsqueeze(q, 1); k = nn_unsqueeze(k, 1); v = nn_unsqueeze(v, 1);
-        if (kpm) kpm = nn_unsqueeze(kpm, 0);
+        if (kpm && kpm->ndim != 1) {
+            char s4[128];
+            nn__err(m->ctx, "%s: key_padding_mask is %s; expected (S) for an unbatched query", m->type, NN__SHAPE(kpm, s4));
+            return NULL;
+        }
+        if (kpm && !(kpm = nn_unsqueeze(kpm, 0))) return NULL;
     } else if (a->batch_first) {
         q = nn_transpose(q, 0, 1); k = nn_transpose(k, 0, 1); v = nn_transpose(v, 0, 1);
     }
@@ -7763,7 +7800,7 @@ NN_API nn_module *nn_multihead_attention_new(nn_ctx *ctx, int64_t E, int64_t hea
                 (long long)E, (long long)heads);
         return NULL;
     }
-    if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, o.dropout); return NULL; }
+    if (!(o.dropout >= 0.0f && o.dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, o.dropout); return NULL; }
     m = nn__module_alloc(ctx, fn, "MultiheadAttention", sizeof(nn__mod_mha));
     if (!m) return NULL;
     m->forward_n = nn__mod_mha_forward;
@@ -7852,7 +7889,7 @@ NN_API nn_module *nn_transformer_encoder_layer_new(nn_ctx *ctx, int64_t d, int64
                 (long long)o.dim_feedforward, (int)o.activation);
         return NULL;
     }
-    if (!(o.dropout >= 0.0f && o.dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, o.dropout); return NULL; }
+    if (!(o.dropout >= 0.0f && o.dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, o.dropout); return NULL; }
     if (!nn__mod_check_eps(ctx, fn, o.layer_norm_eps)) return NULL;
     m = nn__module_alloc(ctx, fn, "TransformerEncoderLayer", sizeof(nn__mod_encoder));
     if (!m) return NULL;
@@ -7893,7 +7930,7 @@ NN_API nn_module *nn_gpt_block_new(nn_ctx *ctx, int64_t E, int64_t heads, float 
     static const char *names[5] = { "ln_1", "attn", "drop", "ln_2", "mlp" };
     nn_module *m, *kids[5], *mlp[4]; nn_mha_opts ao = nn_mha_opts_default(); int k;
     if (!ctx) return NULL;
-    if (!(dropout >= 0.0f && dropout < 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1)", fn, dropout); return NULL; }
+    if (!(dropout >= 0.0f && dropout <= 1.0f)) { nn__err(ctx, "%s: dropout is %g; it must be in [0, 1]", fn, dropout); return NULL; }
     if (E <= 0 || heads <= 0 || E % heads || E > INT64_MAX / 8) {
         nn__err(ctx, "%s: n_embd %lld and n_head %lld must be positive, and n_embd divisible by n_head (and below 2^60)", fn, (long long)E, (long long)heads);
         return NULL;
@@ -7948,14 +7985,15 @@ static nn_tensor *nn__mod_posenc_forward(nn_module *m, nn_tensor *x) {
     nn_tensor *pe = p->learned ? nn__mod_own(m, "weight") : nn__mod_own(m, "pe");
     int64_t L;
     char s[128];
-    if (x->ndim != 3 || x->shape[2] != p->d || x->shape[p->batch_first ? 1 : 0] > p->max_len) {
-        nn__err(m->ctx, "%s: input is %s; expected %s with d_model %lld and a length of at most max_len %lld", m->type,
+    if (x->dtype != NN_FLOAT32 || x->ndim != 3 || x->shape[2] != p->d || x->shape[p->batch_first ? 1 : 0] > p->max_len) {
+        nn__err(m->ctx, "%s: input is %s; expected float32 %s with d_model %lld and a length of at most max_len %lld", m->type,
                 NN__SHAPE(x, s), p->batch_first ? "(N, L, d_model)" : "(L, N, d_model)", (long long)p->d, (long long)p->max_len);
         return NULL;
     }
     L = x->shape[p->batch_first ? 1 : 0];
-    pe = nn_slice(pe, 0, 0, L, 1);   /* (L, d) */
-    if (!p->batch_first) pe = nn_unsqueeze(pe, 1);
+    pe = nn_slice(pe, 0, 0, L, 1);   /* (L, 1, d) sinusoidal, (L, d) learned */
+    if (p->learned && !p->batch_first) pe = nn_unsqueeze(pe, 1);
+    if (!p->learned && p->batch_first) pe = nn_squeeze(pe, 1);
     return nn_forward(nn_module_child(m, "dropout"), nn_add(x, pe));
 }
 
@@ -7972,7 +8010,16 @@ static nn_module *nn__posenc_new(nn_ctx *ctx, const char *fn, int learned, int64
     p = NN__LAYER(nn__mod_posenc, m);
     p->d = d; p->max_len = max_len; p->batch_first = batch_first != 0; p->learned = learned;
     sh[0] = max_len; sh[1] = d;
-    ok = learned ? nn__mod_adopt(m, "weight", nn_randn(ctx, 2, sh), 0) : nn__mod_adopt(m, "pe", nn_sinusoidal_encoding(ctx, max_len, d), 1);
+    if (learned) ok = nn__mod_adopt(m, "weight", nn_randn(ctx, 2, sh), 0);
+    else {   /* the tutorial's buffer: (max_len, 1, d_model) */
+        int64_t sh3[3];
+        nn_tensor *table = nn_sinusoidal_encoding(ctx, max_len, d), *pe3;
+        sh3[0] = max_len; sh3[1] = 1; sh3[2] = d;
+        pe3 = table ? nn_empty(ctx, 3, sh3) : NULL;
+        if (pe3) memcpy(pe3->data, table->data, (size_t)(max_len * d) * sizeof(float));
+        nn_free(table);
+        ok = nn__mod_adopt(m, "pe", pe3, 1);
+    }
     drop = ok ? nn_dropout_new(ctx, dropout) : NULL;
     if (!drop || !nn_module_add(m, "dropout", drop)) { nn_module_free(drop); nn__module_release(m); return NULL; }
     return m;
@@ -8084,10 +8131,22 @@ NN_API nn_tensor *nn_ddpm_add_noise(const nn_ddpm *d, nn_tensor *x0, nn_tensor *
         if (any && !nn_error(any->ctx)) nn__err(any->ctx, "%s: %s is NULL", fn, !d ? "the schedule" : (!x0 ? "x0" : (!noise ? "noise" : "t")));
         return NULL;
     }
-    if (x0->ndim < 1 || noise->ndim != x0->ndim || t->ndim != 1 || t->dtype != NN_INT64 || t->shape[0] != x0->shape[0]) {
-        nn__err(x0->ctx, "%s: x0 is %s, noise %s and t %s %s; expected x0 and noise of one shape (N, ...) and int64 t (N)", fn,
-                NN__SHAPE(x0, s1), NN__SHAPE(noise, s2), nn_dtype_name(t->dtype), NN__SHAPE(t, s3));
+    if (!nn__check_live(x0, fn) || !nn__check_live(noise, fn) || !nn__check_live(t, fn)) return NULL;
+    if (x0->ndim < 1 || noise->ndim != x0->ndim || t->ndim != 1 || t->dtype != NN_INT64 || t->shape[0] != x0->shape[0]
+        || x0->dtype != NN_FLOAT32 || noise->dtype != NN_FLOAT32) {
+        nn__err(x0->ctx, "%s: x0 is %s %s, noise %s %s and t %s %s; expected float32 x0 and noise of one shape (N, ...) and "
+                "int64 t (N)", fn, nn_dtype_name(x0->dtype), NN__SHAPE(x0, s1), nn_dtype_name(noise->dtype), NN__SHAPE(noise, s2),
+                nn_dtype_name(t->dtype), NN__SHAPE(t, s3));
         return NULL;
+    }
+    {   /* every step in [0, T) */
+        nn_tensor *tc = nn_contiguous(t);
+        if (!tc) return NULL;
+        for (k = 0; k < tc->numel; k++)
+            if (NN__I64(tc)[k] < 0 || NN__I64(tc)[k] >= d->num_timesteps) {
+                nn__err(x0->ctx, "%s: t[%d] is %lld; steps are in [0, %lld)", fn, k, (long long)NN__I64(tc)[k], (long long)d->num_timesteps);
+                return NULL;
+            }
     }
     for (k = 0; k < x0->ndim; k++) {
         if (noise->shape[k] != x0->shape[k]) {
@@ -8108,7 +8167,11 @@ NN_API nn_tensor *nn_ddpm_loss(const nn_ddpm *d, nn_module *model, nn_tensor *x0
     if (!x0) { nn__null_arg(d ? d->betas : NULL, fn, "x0"); if (model && !nn_error(model->ctx)) nn__err(model->ctx, "%s: x0 is NULL", fn); return NULL; }
     if (!nn__check_live(x0, fn)) return NULL;
     if (!d || !model) { nn__err(x0->ctx, "%s: %s is NULL", fn, d ? "model" : "the schedule"); return NULL; }
-    if (x0->ndim < 1 || x0->shape[0] < 1) { char s[128]; nn__err(x0->ctx, "%s: x0 is %s; expected (N, ...) with N >= 1", fn, NN__SHAPE(x0, s)); return NULL; }
+    if (x0->dtype != NN_FLOAT32 || x0->ndim < 1 || x0->shape[0] < 1) {
+        char s[128];
+        nn__err(x0->ctx, "%s: x0 is %s %s; expected float32 (N, ...) with N >= 1", fn, nn_dtype_name(x0->dtype), NN__SHAPE(x0, s));
+        return NULL;
+    }
     t = nn__arena_randint(x0->ctx, fn, x0->shape[0], d->num_timesteps);
     noise = t ? nn__arena_randn(x0->ctx, fn, x0->ndim, x0->shape) : NULL;
     if (!noise) return NULL;
@@ -8125,6 +8188,11 @@ NN_API nn_tensor *nn_ddpm_step(const nn_ddpm *d, nn_tensor *eps, int64_t t, nn_t
     char s1[128], s2[128];
     if (!eps || !x_t) { nn__null_arg(eps ? eps : x_t, fn, eps ? "x_t" : "eps"); return NULL; }
     if (!d) { nn__err(x_t->ctx, "%s: the schedule is NULL", fn); return NULL; }
+    if (!nn__check_live(eps, fn) || !nn__check_live(x_t, fn)) return NULL;
+    if (eps->dtype != NN_FLOAT32 || x_t->dtype != NN_FLOAT32) {
+        nn__err(x_t->ctx, "%s: eps is %s and x_t %s; both must be float32", fn, nn_dtype_name(eps->dtype), nn_dtype_name(x_t->dtype));
+        return NULL;
+    }
     if (t < 0 || t >= d->num_timesteps) {
         nn__err(x_t->ctx, "%s: t is %lld; it must be in [0, %lld)", fn, (long long)t, (long long)d->num_timesteps);
         return NULL;

@@ -363,17 +363,17 @@ def sinusoidal(max_len, d):
 
 
 class PositionalEncoding(nn.Module):
-    """PyTorch tutorial's, with the table (max_len, d_model) and batch_first"""
+    """PyTorch tutorial's: the buffer pe (max_len, 1, d_model); with batch_first too"""
 
     def __init__(self, d, max_len, bf):
         super().__init__()
         self.bf = bf
-        self.register_buffer("pe", sinusoidal(max_len, d).float())
+        self.register_buffer("pe", sinusoidal(max_len, d).float()[:, None, :])
 
     def forward(self, x):
         if self.bf:
-            return x + self.pe[: x.shape[1]][None]
-        return x + self.pe[: x.shape[0]][:, None]
+            return x + self.pe[: x.shape[1], 0][None]
+        return x + self.pe[: x.shape[0]]
 
 
 def pe_case(name, d, max_len, L, N=2, bf=False):
@@ -382,7 +382,7 @@ def pe_case(name, d, max_len, L, N=2, bf=False):
     x = r32(N, L, d) if bf else r32(L, N, d)
 
     def call(m, xs):
-        m.pe = sinusoidal(max_len, d)            # the exact table, not its float32 copy
+        m.pe = sinusoidal(max_len, d)[:, None, :]   # the exact table, not its float32 copy
         return [m(xs[0])]
     layer_case(name, dict(module="PositionalEncoding", d_model=d, max_len=max_len, batch_first=int(bf), dropout=0),
                m, [x], call)

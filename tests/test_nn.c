@@ -54,6 +54,7 @@ static const test_entry g_tests[] = {
     { "seq/init", test_seq_init },
     { "seq/dropout", test_seq_dropout },
     { "seq/errors", test_seq_errors },
+    { "seq/review_regressions", test_seq_review_regressions },
     { "seq/timestep_embedding", test_seq_timestep_embedding },
     { "seq/sinusoidal_encoding", test_seq_sinusoidal },
     { "seq/ddpm", test_seq_ddpm },

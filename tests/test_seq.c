@@ -868,3 +868,45 @@ static void test_seq_sample_logits(nn_ctx *ctx) {
     nn_free(a); nn_free(b);
     end();
 }
+
+/* ---- regressions from the review of issue 9 ---- */
+static void test_seq_review_regressions(nn_ctx *ctx) {
+    begin("seq: topk smallest puts NaN last; stale unbatched masks and states are refused; LSTM h0 needs c0");
+    {   /* torch.topk([1, nan, 0, 2], 2, largest=False) is [0, 1] at [2, 0]; largest: [nan, 2] at [1, 3] */
+        float v[4] = { 1.0f, NAN, 0.0f, 2.0f }; int64_t n = 4; nn_tensor *x = nn_from_array(ctx, 1, &n, v), *i = NULL, *t;
+        t = nn_topk(x, 2, 0, 0, &i);
+        CHECK(t && i && nn_f32(t)[0] == 0.0f && nn_f32(t)[1] == 1.0f && nn_i64(i)[0] == 2 && nn_i64(i)[1] == 0,
+              "topk smallest of [1, nan, 0, 2]: got %g %g", t ? nn_f32(t)[0] : -1.0, t ? nn_f32(t)[1] : -1.0);
+        t = nn_topk(x, 2, 0, 1, &i);
+        CHECK(t && i && nn_f32(t)[0] != nn_f32(t)[0] && nn_f32(t)[1] == 2.0f && nn_i64(i)[0] == 1 && nn_i64(i)[1] == 3,
+              "topk largest of [1, nan, 0, 2]: got %g %g", t ? nn_f32(t)[0] : -1.0, t ? nn_f32(t)[1] : -1.0);
+        nn_free(x);
+        nn_arena_reset(ctx);
+    }
+    {   /* an unbatched MultiheadAttention with a key_padding_mask made before the reset */
+        int64_t qs[2] = { 3, 8 }, ms[1] = { 3 }; nn_tensor *q = nn_randn(ctx, 2, qs), *in[4], *out[2] = { NULL, NULL };
+        nn_module *mha = nn_multihead_attention_new(ctx, 8, 2, nn_mha_opts_default());
+        nn_tensor *z = nn_zeros(ctx, 1, ms), *stale = nn_to_dtype(z, NN_INT64);   /* nn_to_dtype's copy is an op result */
+        nn_arena_reset(ctx);
+        in[0] = in[1] = in[2] = q; in[3] = stale;
+        seq_expect_error(ctx, nn_forward_n(mha, in, 4, out, 2) < 0, "unbatched MHA with a stale key_padding_mask",
+                         "MultiheadAttention");
+        nn_module_free(mha);
+        nn_free(q); nn_free(z);
+    }
+    {   /* a GRU on a 2-D input with a stale h0; an LSTM with h0 and no c0 */
+        int64_t xs[2] = { 4, 3 }, hs[2] = { 1, 5 }, hb[3] = { 1, 2, 5 }, x3[3] = { 4, 2, 3 };
+        nn_module *gru = nn_gru_new(ctx, 3, 5, nn_rnn_opts_default()), *lstm = nn_lstm_new(ctx, 3, 5, nn_rnn_opts_default());
+        nn_tensor *x = nn_randn(ctx, 2, xs), *xb = nn_randn(ctx, 3, x3), *h = nn_zeros(ctx, 3, hb), *in[3], *out[3];
+        nn_tensor *h1 = nn_randn(ctx, 2, hs), *stale = nn_clone(h1);   /* an op result: gone at the reset */
+        nn_arena_reset(ctx);
+        in[0] = x; in[1] = stale;
+        seq_expect_error(ctx, nn_forward_n(gru, in, 2, out, 2) < 0, "unbatched GRU with a stale h0", "GRU");
+        nn_free(h1);
+        in[0] = xb; in[1] = h; in[2] = NULL;
+        seq_expect_error(ctx, nn_forward_n(lstm, in, 3, out, 3) < 0, "LSTM with h0 and no c0", "LSTM");
+        nn_module_free(gru); nn_module_free(lstm);
+        nn_free(x); nn_free(xb); nn_free(h);
+    }
+    end();
+}
