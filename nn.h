@@ -7708,9 +7708,9 @@ static nn_tensor *nn__mha_mask(nn_module *m, const char *what, nn_tensor *mask, 
 }
 
 /* Attention over seq-first batched q (L, N, E), k and v (S, N, E): the output (L, N, E) and, when weights is
-   not NULL, the weights (N, heads, L, S) or their mean over heads. causal: query i sees keys 0..i. */
+   not NULL, the weights (N, heads, L, S) or their mean over heads. */
 static nn_tensor *nn__mha_core(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tensor *v, nn_tensor *kpm, nn_tensor *am,
-                               int causal, nn_tensor **weights) {
+                               nn_tensor **weights) {
     static const int back[4] = { 2, 0, 1, 3 };
     nn__mod_mha *a = NN__LAYER(nn__mod_mha, m);
     int64_t E = a->E, Hh = a->heads, L = q->shape[0], N = q->shape[1], S = k->shape[0], sh[3];
@@ -7721,7 +7721,7 @@ static nn_tensor *nn__mha_core(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tens
     kh = nn__mha_heads(k, nn__mha_part(W, 1, E), nn__mha_part(B, 1, E), Hh);   /* (N, heads, S, hd) */
     vh = nn__mha_heads(v, nn__mha_part(W, 2, E), nn__mha_part(B, 2, E), Hh);
     sc = nn_mul_scalar(nn_matmul(qh, nn_transpose(kh, -2, -1)), (float)(1.0 / sqrt((double)(E / Hh))));   /* (N, heads, L, S) */
-    sc = nn__attn_mask(m->type, sc, am, causal, 0);
+    sc = nn__attn_mask(m->type, sc, am, 0, 0);
     sc = nn__attn_mask(m->type, sc, kpm, 0, 0);
     sc = nn_softmax(sc, -1);
     if (sc && a->dropout > 0.0f && m->training) sc = nn_dropout(sc, a->dropout, 1);
@@ -7732,9 +7732,9 @@ static nn_tensor *nn__mha_core(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tens
     return o;
 }
 
-/* The module's forward with its shapes: batch_first, unbatched; causal for the GPT block. */
+/* The module's forward with its shapes: batch_first, unbatched. */
 static nn_tensor *nn__mha_forward(nn_module *m, nn_tensor *q, nn_tensor *k, nn_tensor *v, nn_tensor *kpm, nn_tensor *am,
-                                  int causal, nn_tensor **weights) {
+                                  nn_tensor **weights) {
     nn__mod_mha *a = NN__LAYER(nn__mod_mha, m);
     nn_tensor *xs[3], *o;
     char s1[128], s2[128], s3[128]; int i, unbatched;
@@ -7764,7 +7764,7 @@ static nn_tensor *nn__mha_forward(nn_module *m, nn_tensor *q, nn_tensor *k, nn_t
         q = nn_transpose(q, 0, 1); k = nn_transpose(k, 0, 1); v = nn_transpose(v, 0, 1);
     }
     if (!q || !k || !v) return NULL;
-    o = nn__mha_core(m, q, k, v, kpm, am, causal, weights);
+    o = nn__mha_core(m, q, k, v, kpm, am, weights);
     if (unbatched) {
         o = nn_squeeze(o, 1);
         if (weights) *weights = nn_squeeze(*weights, 0);
@@ -7778,7 +7778,7 @@ static int nn__mod_mha_forward(nn_module *m, nn_tensor *const *in, int nin, nn_t
         nn__err(m->ctx, "%s: takes (query, key, value, key_padding_mask, attn_mask), the masks optional; %d inputs were given", m->type, nin);
         return -1;
     }
-    o = nn__mha_forward(m, in[0], in[1], in[2], nin > 3 ? in[3] : NULL, nin > 4 ? in[4] : NULL, 0, nout > 1 ? &w : NULL);
+    o = nn__mha_forward(m, in[0], in[1], in[2], nin > 3 ? in[3] : NULL, nin > 4 ? in[4] : NULL, nout > 1 ? &w : NULL);
     if (!o || (nout > 1 && !w)) return -1;
     if (nout > 0) out[0] = o;
     if (nout > 1) out[1] = w;
@@ -7916,11 +7916,25 @@ NN_API nn_module *nn_transformer_encoder_layer_new(nn_ctx *ctx, int64_t d, int64
 
 /* ---- the GPT block ---- */
 
+/* The causal mask of a length-L sequence for MultiheadAttention: (L, L) int64, 1 (masked) above the diagonal. */
+static nn_tensor *nn__causal_mask(nn_ctx *ctx, int64_t L) {
+    int64_t sh[2], i, j;
+    nn_tensor *t;
+    sh[0] = sh[1] = L;
+    t = nn__new_arena_dtype(ctx, "GPTBlock", 2, sh, 1, NN_INT64);
+    if (t) for (i = 0; i < L; i++) for (j = 0; j < L; j++) NN__I64(t)[i * L + j] = j > i;
+    return t;
+}
+
 static nn_tensor *nn__mod_gpt_block_forward(nn_module *m, nn_tensor *x) {
-    nn_tensor *a = nn_forward(nn_module_child(m, "ln_1"), x);
+    nn_tensor *a = nn_forward(nn_module_child(m, "ln_1"), x), *in[5];
     char s[128];
     if (a && a->ndim != 3) { nn__err(m->ctx, "GPTBlock: input is %s; expected (N, L, n_embd)", NN__SHAPE(x, s)); return NULL; }
-    a = a ? nn__mha_forward(nn_module_child(m, "attn"), a, a, a, NULL, NULL, 1, NULL) : NULL;
+    if (a) {   /* attn(a, a, a, attn_mask=causal), through nn_forward_n so summaries and hooks see it */
+        in[0] = in[1] = in[2] = a; in[3] = NULL;
+        in[4] = nn__causal_mask(m->ctx, a->shape[1]);
+        if (!in[4] || nn_forward_n(nn_module_child(m, "attn"), in, 5, &a, 1) < 0) a = NULL;
+    }
     x = nn_add(x, nn_forward(nn_module_child(m, "drop"), a));
     return nn_add(x, nn_forward(nn_module_child(m, "mlp"), nn_forward(nn_module_child(m, "ln_2"), x)));
 }
