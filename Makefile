@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole diffusion2d char_rnn tiny_gpt
 
-.PHONY: all mcu test examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
+.PHONY: all mcu test test-cuda-emu cuda-build examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -359,3 +359,19 @@ mcu: $(BUILD)/mcu/firmware.elf $(BUILD)/mcu/firmware_infer.elf
 	@grep -q "^RESULT: ok" $(BUILD)/mcu/run.log || { echo "mcu: the firmware did not finish with RESULT: ok"; exit 1; }
 	$(QEMU_MCU) $(BUILD)/mcu/firmware_infer.elf 2>&1 | tee $(BUILD)/mcu/run_infer.log
 	@grep -q "^RESULT: ok" $(BUILD)/mcu/run_infer.log || { echo "mcu: the inference-only firmware did not finish with RESULT: ok"; exit 1; }
+
+# nn_cuda.h (issue 13, first slice; see CUDA_NOTES.md). test-cuda-emu: the CUDA kernels' source built by
+# the host C compiler with NN_CUDA_EMULATE (blockIdx/threadIdx emulated by loops) and run on the CPU
+# against the CPU kernels and the op fixtures; no GPU needed, nothing runs on a GPU.
+$(BUILD)/test_cuda_emu: tests/test_cuda_emu.c tests/test_ops.c tests/harness.h nn.h nn_cuda.h | $(BUILD)
+	$(CC) $(WARN) -Wno-unused-function $(CFLAGS) -o $@ tests/test_cuda_emu.c $(LDLIBS)
+test-cuda-emu: $(BUILD)/test_cuda_emu
+	./$(BUILD)/test_cuda_emu
+
+# cuda-build: the real path compiled and linked by nvcc (no GPU needed to build); the program then says
+# whether a GPU is present, through nn.h's error model (exit 0 either way in this slice).
+NVCC ?= /usr/local/cuda/bin/nvcc
+$(BUILD)/cuda_build: tests/cuda_build.cu nn.h nn_cuda.h | $(BUILD)
+	$(NVCC) -O2 -Xcompiler -Wall,-Wextra -o $@ tests/cuda_build.cu
+cuda-build: $(BUILD)/cuda_build
+	./$(BUILD)/cuda_build

@@ -89,6 +89,8 @@
        NN_NO_THREADS             no worker pool (nn_set_num_threads keeps 1)
        NN_USE_CBLAS              large products to cblas_sgemm (link your CBLAS)
        NN_MPI                    data parallel over MPI (mpicc; see "distributed")
+       NN_CUDA                   the CUDA backend, in the file nvcc compiles, with nn_cuda.h
+                                 included after nn.h (a first slice: see CUDA_NOTES.md)
        NN_MAX_DIMS               most dims a tensor can have (default 8)
        NN_MAX_IMAGE_PIXELS       most pixels an image file may claim (default 2^25,
                                  e.g. 8192 x 4096); larger ones are refused before decoding
@@ -103,7 +105,7 @@
        config, public types, context, tensors, ops, autograd, modules,
        losses, optimizers, schedulers, serialisation, data, training utilities,
        distributed
-   (the implementation adds "memory" and "cpu" before ops). Ops are listed once, in
+   (the implementation adds "math", "memory" and "cpu" before ops). Ops are listed once, in
    NN__OP_LIST: each op's enum, name and forward/backward kernels.
 
    LICENSE: MIT or public domain (Unlicense), your choice; see the end of
@@ -115,6 +117,14 @@
 #define NN_H
 #define NN_VERSION "0.2.0"
 #define NN_H_INCLUDED 1 /* a companion header checks this to know nn.h came first */
+/* NN_CUDA switches the CUDA backend on (nn_cuda.h, in the translation unit nvcc compiles) and
+   is also the device's enum value below: a -DNN_CUDA (or #define NN_CUDA) is made to name
+   itself, so `NN_CUDA = 1` in nn_device still reads as the enumerator and #ifdef NN_CUDA stays
+   true. */
+#ifdef NN_CUDA
+#undef NN_CUDA
+#define NN_CUDA NN_CUDA
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
@@ -1289,6 +1299,133 @@ extern int (fileno)(FILE *stream);
 #define NN__CAST(T, x) ((T)(x))
 #endif
 
+/* ==== math ==== */
+/* The per-element rules, written once: the CPU kernels (section ops) and nn_cuda.h's kernels
+   both call these, so the two devices cannot drift. NN_HD is __host__ __device__ under nvcc
+   and nothing otherwise. Each backward rule returns what the CPU kernel adds to the input's
+   gradient, in the same order of operations (the results are compared bit for bit). */
+#if defined(__CUDACC__)
+#define NN_HD __host__ __device__
+#else
+#define NN_HD
+#endif
+#define NN__MATH static NN_HD inline
+
+NN__MATH float nn__sigmoidf(float x) {
+    if (x >= 0) return 1.0f / (1.0f + expf(-x));
+    { float e = expf(x); return e / (1.0f + e); }
+}
+NN__MATH float nn__relu_f(float x) { return x <= 0.0f ? 0.0f : x; }                 /* NaN stays NaN */
+NN__MATH float nn__leaky_relu_f(float x, float slope) { return x > 0.0f ? x : x * slope; }
+NN__MATH float nn__leaky_relu_b(float g, float x, float slope) { return x > 0.0f ? g : g * slope; }
+NN__MATH float nn__sigmoid_b(float g, float o) { return g * o * (1.0f - o); }
+NN__MATH float nn__tanh_b(float g, float o) { return g * (1.0f - o * o); }
+NN__MATH float nn__gelu_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+NN__MATH float nn__gelu_b(float g, float x) {
+    float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+    float pdf = expf(-0.5f * x * x) * 0.39894228040143268f;
+    return g * (cdf + x * pdf);
+}
+NN__MATH float nn__silu_f(float x) { return x * nn__sigmoidf(x); }
+NN__MATH float nn__silu_b(float g, float x) { float sg = nn__sigmoidf(x); return g * sg * (1.0f + x * (1.0f - sg)); }
+/* beta, threshold: linear above it, as PyTorch */
+NN__MATH float nn__softplus_f(float x, float beta, float th) { return x * beta > th ? x : log1pf(expf(x * beta)) / beta; }
+NN__MATH float nn__softplus_b(float g, float x, float beta, float th) { return x * beta > th ? g : g * nn__sigmoidf(x * beta); }
+NN__MATH float nn__clamp_f(float v, float lo, float hi) { return v != v ? v : (v < lo ? lo : (v > hi ? hi : v)); }
+NN__MATH float nn__abs_b(float g, float x) { return x > 0.0f ? g : (x < 0.0f ? -g : 0.0f); }
+NN__MATH float nn__pow_scalar_f(float x, float e) { return e == 2.0f ? x * x : powf(x, e); }
+NN__MATH float nn__pow_scalar_b(float g, float x, float e) { return g * e * powf(x, e - 1.0f); }
+
+/* The unary family for one element (the CPU runs the same rules op by op, in loops). */
+NN__MATH float nn__unary_f(int op, float x, float s, float t) {
+    switch (op) {
+    case NN_OP_ADD_SCALAR: return x + s;
+    case NN_OP_MUL_SCALAR: return x * s;
+    case NN_OP_DIV_SCALAR: return x / s;
+    case NN_OP_POW_SCALAR: return nn__pow_scalar_f(x, s);
+    case NN_OP_NEG: return -x;
+    case NN_OP_EXP: return expf(x);
+    case NN_OP_LOG: return logf(x);
+    case NN_OP_SQRT: return sqrtf(x);
+    case NN_OP_ABS: return fabsf(x);
+    case NN_OP_CLAMP: return nn__clamp_f(x, s, t);
+    case NN_OP_RELU: return nn__relu_f(x);
+    case NN_OP_LEAKY_RELU: return nn__leaky_relu_f(x, s);
+    case NN_OP_SIGMOID: return nn__sigmoidf(x);
+    case NN_OP_TANH: return tanhf(x);
+    case NN_OP_GELU: return nn__gelu_f(x);
+    case NN_OP_SILU: return nn__silu_f(x);
+    case NN_OP_SOFTPLUS: return nn__softplus_f(x, s, t);
+    case NN_OP_SIN: return sinf(x);
+    case NN_OP_COS: return cosf(x);
+    default: return NAN;
+    }
+}
+/* What the unary op's backward adds to the input's gradient for one element (x the input, o the
+   output, g the output's gradient): 1 and *d, or 0 where the CPU adds nothing (so a -0.0
+   gradient stays -0.0). */
+NN__MATH int nn__unary_b(int op, float g, float x, float o, float s, float t, float *d) {
+    switch (op) {
+    case NN_OP_ADD_SCALAR: *d = g; return 1;
+    case NN_OP_MUL_SCALAR: *d = g * s; return 1;
+    case NN_OP_DIV_SCALAR: *d = g / s; return 1;
+    case NN_OP_POW_SCALAR: if (s == 0.0f) return 0; *d = nn__pow_scalar_b(g, x, s); return 1;
+    case NN_OP_NEG: *d = -g; return 1;
+    case NN_OP_EXP: *d = g * o; return 1;
+    case NN_OP_LOG: *d = g / x; return 1;
+    case NN_OP_SQRT: *d = g / (2.0f * o); return 1;
+    case NN_OP_ABS: *d = nn__abs_b(g, x); return 1;
+    case NN_OP_CLAMP: if (!(x >= s && x <= t)) return 0; *d = g; return 1;
+    case NN_OP_RELU: if (!(x > 0.0f)) return 0; *d = g; return 1;
+    case NN_OP_LEAKY_RELU: *d = nn__leaky_relu_b(g, x, s); return 1;
+    case NN_OP_SIGMOID: *d = nn__sigmoid_b(g, o); return 1;
+    case NN_OP_TANH: *d = nn__tanh_b(g, o); return 1;
+    case NN_OP_GELU: *d = nn__gelu_b(g, x); return 1;
+    case NN_OP_SILU: *d = nn__silu_b(g, x); return 1;
+    case NN_OP_SOFTPLUS: *d = nn__softplus_b(g, x, s, t); return 1;
+    case NN_OP_SIN: *d = g * cosf(x); return 1;
+    case NN_OP_COS: *d = -(g * sinf(x)); return 1;   /* the CPU's d -= g sin x */
+    default: return 0;
+    }
+}
+
+/* The binary family for one element: u, v, w the inputs (where: cond, a, b). NaN wins in
+   maximum and minimum, as PyTorch. */
+NN__MATH float nn__binary_f(int op, float u, float v, float w) {
+    switch (op) {
+    case NN_OP_ADD: return u + v;
+    case NN_OP_SUB: return u - v;
+    case NN_OP_MUL: return u * v;
+    case NN_OP_DIV: return u / v;
+    case NN_OP_POW: return powf(u, v);
+    case NN_OP_MAXIMUM: return (u != u || v != v) ? NAN : (u > v ? u : v);
+    case NN_OP_MINIMUM: return (u != u || v != v) ? NAN : (u < v ? u : v);
+    case NN_OP_WHERE: return u != 0.0f ? v : w;
+    default: return NAN;
+    }
+}
+/* d out / d input k times g, for one element: u, v, w are the inputs' values, o the output's. */
+NN__MATH float nn__binary_dval(int op, int k, float g, float u, float v, float w, float o) {
+    (void)w;
+    switch (op) {
+    case NN_OP_ADD: return g;
+    case NN_OP_SUB: return k == 0 ? g : -g;
+    case NN_OP_MUL: return k == 0 ? g * v : g * u;
+    case NN_OP_DIV: return k == 0 ? g / v : -g * u / (v * v);
+    case NN_OP_POW:   /* d/du u^v = v u^(v-1); d/dv u^v = u^v log u (0 where u == 0, v >= 0) */
+        if (k == 0) return v == 0.0f ? 0.0f : g * v * powf(u, v - 1.0f);
+        return (u == 0.0f && v >= 0.0f) ? 0.0f : g * o * logf(u);
+    case NN_OP_MAXIMUM: case NN_OP_MINIMUM: {   /* the larger (smaller) input takes it all; ties split it; NaN: both */
+        float mine = k == 0 ? u : v, other = k == 0 ? v : u;
+        if (mine == other) return 0.5f * g;
+        if (op == NN_OP_MAXIMUM) return mine < other ? 0.0f : g;
+        return mine > other ? 0.0f : g;
+    }
+    case NN_OP_WHERE: return (k == 1) == (u != 0.0f) ? g : 0.0f;   /* u is cond; no gradient for cond */
+    default: return 0.0f;
+    }
+}
+
 #if !defined(NN_NO_THREADS) && (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
 #define NN__THREADS 1
 #include <pthread.h>    /* the worker pool (section cpu) and the lock of nn_use_buffer's allocator */
@@ -1593,8 +1730,14 @@ typedef struct nn__workers nn__workers;     /* the worker threads: section cpu *
 static void nn__workers_free(nn__workers *p);
 static int nn__cap_best(void);
 
+#ifdef NN_CUDA
+static void nn__cuda_ctx_free(nn_ctx *ctx);   /* nn_cuda.h: gives back the context's cached device blocks */
+#endif
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
+#ifdef NN_CUDA
+    void *cuda;                  /* nn_cuda.h's state for this context (its caching allocator), or NULL */
+#endif
     nn__hchunk *hcur;            /* header ring: the chunk in use and the next free slot in it */
     int hnext;
     int64_t headers;             /* headers made since the last reset */
@@ -1726,6 +1869,9 @@ NN_API void nn_ctx_free(nn_ctx *ctx) {
     nn__block *b, *next;
     nn__hchunk *c, *cn;
     if (!ctx) return;
+#ifdef NN_CUDA
+    nn__cuda_ctx_free(ctx);
+#endif
     nn__workers_free(ctx->pool);
     ctx->pool = NULL;
     nn__release_held(ctx, NULL);
@@ -2460,9 +2606,15 @@ NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
     for (i = 0; i < dst->numel; i++, nn__walk_next(&w)) NN__F32(dst)[w.off[0]] = NN__F32(src)[i];
     return 1;
 }
+#ifdef NN_CUDA
+static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device);   /* nn_cuda.h: a copy on the other device */
+#endif
 NN_API nn_tensor *nn_to(nn_tensor *t, nn_device device) {
     if (!t || !nn__check_live(t, "nn_to")) return NULL;
     if (device == t->device) return t;
+#ifdef NN_CUDA
+    if ((device == NN_CUDA && t->device == NN_CPU) || (device == NN_CPU && t->device == NN_CUDA)) return nn__cuda_to(t, device);
+#endif
     nn__err(t->ctx, "nn_to: device %d is not available; this build has the CPU only", (int)device);
     return NULL;
 }
@@ -2729,7 +2881,7 @@ static void nn__parallel_range(nn_ctx *ctx, int64_t n, int64_t grain, nn__range_
 }
 
 /* o = relu(x) (NaN stays NaN, as x <= 0 ? 0 : x); d += x > 0 ? g : 0 */
-static void nn__relu_c(float *o, const float *x, int64_t n) { int64_t i; for (i = 0; i < n; i++) o[i] = x[i] <= 0.0f ? 0.0f : x[i]; }
+static void nn__relu_c(float *o, const float *x, int64_t n) { int64_t i; for (i = 0; i < n; i++) o[i] = nn__relu_f(x[i]); }
 static void nn__relu_bwd_c(float *d, const float *x, const float *g, int64_t n) { int64_t i; for (i = 0; i < n; i++) if (x[i] > 0.0f) d[i] += g[i]; }
 #if defined(NN__X86)
 NN__AVX512_FN static void nn__relu_avx512(float *o, const float *x, int64_t n) {
@@ -3892,21 +4044,21 @@ static int nn__binary_forward(nn_tensor *y) {
         const float *a = NN__F32(xs[0]) + r.w.off[0], *b = NN__F32(xs[1]) + r.w.off[1];
         int64_t sa = r.s[0], sb = r.s[1];
         switch (y->op) {
-        case NN_OP_ADD: for (j = 0; j < r.len; j++) o[j] = a[j * sa] + b[j * sb]; break;
-        case NN_OP_SUB: for (j = 0; j < r.len; j++) o[j] = a[j * sa] - b[j * sb]; break;
-        case NN_OP_MUL: for (j = 0; j < r.len; j++) o[j] = a[j * sa] * b[j * sb]; break;
-        case NN_OP_DIV: for (j = 0; j < r.len; j++) o[j] = a[j * sa] / b[j * sb]; break;
-        case NN_OP_POW: for (j = 0; j < r.len; j++) o[j] = powf(a[j * sa], b[j * sb]); break;
+        case NN_OP_ADD: for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_ADD, a[j * sa], b[j * sb], 0.0f); break;
+        case NN_OP_SUB: for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_SUB, a[j * sa], b[j * sb], 0.0f); break;
+        case NN_OP_MUL: for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_MUL, a[j * sa], b[j * sb], 0.0f); break;
+        case NN_OP_DIV: for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_DIV, a[j * sa], b[j * sb], 0.0f); break;
+        case NN_OP_POW: for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_POW, a[j * sa], b[j * sb], 0.0f); break;
         case NN_OP_MAXIMUM:   /* NaN wins, as PyTorch */
-            for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u > v ? u : v); }
+            for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_MAXIMUM, a[j * sa], b[j * sb], 0.0f);
             break;
         case NN_OP_MINIMUM:
-            for (j = 0; j < r.len; j++) { float u = a[j * sa], v = b[j * sb]; o[j] = (u != u || v != v) ? NAN : (u < v ? u : v); }
+            for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_MINIMUM, a[j * sa], b[j * sb], 0.0f);
             break;
         case NN_OP_WHERE: {   /* src: cond, a, b */
             const float *c = a, *u = b, *v = NN__F32(xs[2]) + r.w.off[2];
             int64_t sc = sa, su = sb, sv = r.s[2];
-            for (j = 0; j < r.len; j++) o[j] = c[j * sc] != 0.0f ? u[j * su] : v[j * sv];
+            for (j = 0; j < r.len; j++) o[j] = nn__binary_f(NN_OP_WHERE, c[j * sc], u[j * su], v[j * sv]);
         } break;
         default: NN_ASSERT(0);
         }
@@ -3914,27 +4066,6 @@ static int nn__binary_forward(nn_tensor *y) {
     return 1;
 }
 
-/* d out / d input k times g, for one element: u, v, w are the inputs' values, o the output's. */
-static float nn__binary_dval(int op, int k, float g, float u, float v, float w, float o) {
-    (void)w;
-    switch (op) {
-    case NN_OP_ADD: return g;
-    case NN_OP_SUB: return k == 0 ? g : -g;
-    case NN_OP_MUL: return k == 0 ? g * v : g * u;
-    case NN_OP_DIV: return k == 0 ? g / v : -g * u / (v * v);
-    case NN_OP_POW:   /* d/du u^v = v u^(v-1); d/dv u^v = u^v log u (0 where u == 0, v >= 0) */
-        if (k == 0) return v == 0.0f ? 0.0f : g * v * powf(u, v - 1.0f);
-        return (u == 0.0f && v >= 0.0f) ? 0.0f : g * o * logf(u);
-    case NN_OP_MAXIMUM: case NN_OP_MINIMUM: {   /* the larger (smaller) input takes it all; ties split it; NaN: both */
-        float mine = k == 0 ? u : v, other = k == 0 ? v : u;
-        if (mine == other) return 0.5f * g;
-        if (op == NN_OP_MAXIMUM) return mine < other ? 0.0f : g;
-        return mine > other ? 0.0f : g;
-    }
-    case NN_OP_WHERE: return (k == 1) == (u != 0.0f) ? g : 0.0f;   /* u is cond; no gradient for cond */
-    default: NN_ASSERT(0); return 0.0f;
-    }
-}
 
 /* An input broadcast over the output sums many terms into each element: those sums
    are accumulated in double (a batch-65536 bias gradient is exact to float rounding). */
@@ -4001,10 +4132,6 @@ NN_API nn_tensor *nn_where(nn_tensor *cond, nn_tensor *a, nn_tensor *b) { return
 /* ---- unary elementwise and activations ---- */
 /* fp[0], fp[1]: the op's scalars (s, exponent, min/max, slope, beta/threshold) */
 
-static float nn__sigmoidf(float x) {
-    if (x >= 0) return 1.0f / (1.0f + expf(-x));
-    { float e = expf(x); return e / (1.0f + e); }
-}
 
 static int nn__unary_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);   /* (n) */
@@ -4014,25 +4141,20 @@ static int nn__unary_forward(nn_tensor *y) {
     case NN_OP_ADD_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] + s; break;
     case NN_OP_MUL_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] * s; break;
     case NN_OP_DIV_SCALAR: for (i = 0; i < n; i++) o[i] = x[i] / s; break;
-    case NN_OP_POW_SCALAR:
-        if (s == 2.0f) for (i = 0; i < n; i++) o[i] = x[i] * x[i];
-        else for (i = 0; i < n; i++) o[i] = powf(x[i], s);
-        break;
+    case NN_OP_POW_SCALAR: for (i = 0; i < n; i++) o[i] = nn__pow_scalar_f(x[i], s); break;
     case NN_OP_NEG: for (i = 0; i < n; i++) o[i] = -x[i]; break;
     case NN_OP_EXP: for (i = 0; i < n; i++) o[i] = expf(x[i]); break;
     case NN_OP_LOG: for (i = 0; i < n; i++) o[i] = logf(x[i]); break;
     case NN_OP_SQRT: for (i = 0; i < n; i++) o[i] = sqrtf(x[i]); break;
     case NN_OP_ABS: for (i = 0; i < n; i++) o[i] = fabsf(x[i]); break;
-    case NN_OP_CLAMP: for (i = 0; i < n; i++) { float v = x[i]; o[i] = v != v ? v : (v < s ? s : (v > t ? t : v)); } break;
+    case NN_OP_CLAMP: for (i = 0; i < n; i++) o[i] = nn__clamp_f(x[i], s, t); break;
     case NN_OP_RELU: nn__relu_run(y->ctx, o, x, NULL, n); break;   /* NaN stays NaN */
-    case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : x[i] * s; break;
+    case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) o[i] = nn__leaky_relu_f(x[i], s); break;
     case NN_OP_SIGMOID: for (i = 0; i < n; i++) o[i] = nn__sigmoidf(x[i]); break;
     case NN_OP_TANH: for (i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
-    case NN_OP_GELU: for (i = 0; i < n; i++) o[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)); break;
-    case NN_OP_SILU: for (i = 0; i < n; i++) o[i] = x[i] * nn__sigmoidf(x[i]); break;
-    case NN_OP_SOFTPLUS:   /* s = beta, t = threshold: linear above it, as PyTorch */
-        for (i = 0; i < n; i++) o[i] = x[i] * s > t ? x[i] : log1pf(expf(x[i] * s)) / s;
-        break;
+    case NN_OP_GELU: for (i = 0; i < n; i++) o[i] = nn__gelu_f(x[i]); break;
+    case NN_OP_SILU: for (i = 0; i < n; i++) o[i] = nn__silu_f(x[i]); break;
+    case NN_OP_SOFTPLUS: for (i = 0; i < n; i++) o[i] = nn__softplus_f(x[i], s, t); break;   /* s = beta, t = threshold */
     case NN_OP_SIN: for (i = 0; i < n; i++) o[i] = sinf(x[i]); break;
     case NN_OP_COS: for (i = 0; i < n; i++) o[i] = cosf(x[i]); break;
     default: NN_ASSERT(0);
@@ -4050,31 +4172,21 @@ static int nn__unary_backward(nn_tensor *y) {
     case NN_OP_MUL_SCALAR: for (i = 0; i < n; i++) d[i] += g[i] * s; break;
     case NN_OP_DIV_SCALAR: for (i = 0; i < n; i++) d[i] += g[i] / s; break;
     case NN_OP_POW_SCALAR:
-        if (s != 0.0f) for (i = 0; i < n; i++) d[i] += g[i] * s * powf(x[i], s - 1.0f);
+        if (s != 0.0f) for (i = 0; i < n; i++) d[i] += nn__pow_scalar_b(g[i], x[i], s);
         break;
     case NN_OP_NEG: for (i = 0; i < n; i++) d[i] -= g[i]; break;
     case NN_OP_EXP: for (i = 0; i < n; i++) d[i] += g[i] * o[i]; break;
     case NN_OP_LOG: for (i = 0; i < n; i++) d[i] += g[i] / x[i]; break;
     case NN_OP_SQRT: for (i = 0; i < n; i++) d[i] += g[i] / (2.0f * o[i]); break;
-    case NN_OP_ABS: for (i = 0; i < n; i++) d[i] += x[i] > 0.0f ? g[i] : (x[i] < 0.0f ? -g[i] : 0.0f); break;
+    case NN_OP_ABS: for (i = 0; i < n; i++) d[i] += nn__abs_b(g[i], x[i]); break;
     case NN_OP_CLAMP: for (i = 0; i < n; i++) if (x[i] >= s && x[i] <= t) d[i] += g[i]; break;
     case NN_OP_RELU: nn__relu_run(y->ctx, d, x, g, n); break;
-    case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) d[i] += x[i] > 0.0f ? g[i] : g[i] * s; break;
-    case NN_OP_SIGMOID: for (i = 0; i < n; i++) d[i] += g[i] * o[i] * (1.0f - o[i]); break;
-    case NN_OP_TANH: for (i = 0; i < n; i++) d[i] += g[i] * (1.0f - o[i] * o[i]); break;
-    case NN_OP_GELU:
-        for (i = 0; i < n; i++) {
-            float cdf = 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));
-            float pdf = expf(-0.5f * x[i] * x[i]) * 0.39894228040143268f;
-            d[i] += g[i] * (cdf + x[i] * pdf);
-        }
-        break;
-    case NN_OP_SILU:
-        for (i = 0; i < n; i++) { float sg = nn__sigmoidf(x[i]); d[i] += g[i] * sg * (1.0f + x[i] * (1.0f - sg)); }
-        break;
-    case NN_OP_SOFTPLUS:
-        for (i = 0; i < n; i++) d[i] += x[i] * s > t ? g[i] : g[i] * nn__sigmoidf(x[i] * s);
-        break;
+    case NN_OP_LEAKY_RELU: for (i = 0; i < n; i++) d[i] += nn__leaky_relu_b(g[i], x[i], s); break;
+    case NN_OP_SIGMOID: for (i = 0; i < n; i++) d[i] += nn__sigmoid_b(g[i], o[i]); break;
+    case NN_OP_TANH: for (i = 0; i < n; i++) d[i] += nn__tanh_b(g[i], o[i]); break;
+    case NN_OP_GELU: for (i = 0; i < n; i++) d[i] += nn__gelu_b(g[i], x[i]); break;
+    case NN_OP_SILU: for (i = 0; i < n; i++) d[i] += nn__silu_b(g[i], x[i]); break;
+    case NN_OP_SOFTPLUS: for (i = 0; i < n; i++) d[i] += nn__softplus_b(g[i], x[i], s, t); break;
     case NN_OP_SIN: for (i = 0; i < n; i++) d[i] += g[i] * cosf(x[i]); break;
     case NN_OP_COS: for (i = 0; i < n; i++) d[i] -= g[i] * sinf(x[i]); break;
     default: NN_ASSERT(0);
@@ -6020,6 +6132,7 @@ static const char *const nn__op_names[NN_OP_COUNT] = { NN__OP_LIST(NN__NAME_ROW)
 /* One kernel table per device, each built from NN__OP_LIST. A device backend compiled in
    with NN_CUDA defined supplies nn__cuda_table(), and no front end changes. */
 #ifdef NN_CUDA
+#define NN__CUDA_HOOKS 1   /* nn_cuda.h checks it: NN_CUDA was defined before nn.h's implementation */
 static const nn__kernels *nn__cuda_table(void);
 #endif
 static const nn__kernels *nn__device_table(nn_device device) {

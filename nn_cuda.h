@@ -1,0 +1,426 @@
+/* nn_cuda.h - the CUDA backend of nn.h (a first slice: see CUDA_NOTES.md for what exists).
+
+   In the one file nvcc compiles (a .cu file):
+       #define NN_CUDA
+       #define NN_IMPLEMENTATION
+       #include "nn.h"
+       #include "nn_cuda.h"
+   nn.h alone never needs CUDA headers. Without NN_CUDA this header is empty.
+
+   NN_CUDA_EMULATE: the same kernel source compiled by a host C or C++ compiler, with
+   blockIdx/threadIdx/blockDim/gridDim emulated by loops and device memory emulated by host
+   memory, so CI runs the kernel bodies on the CPU (tests/test_cuda_emu.c). Kernels that need
+   __syncthreads, shared memory or warp primitives cannot run that way; nn__cuda_kernel_list
+   marks them GPU-only (none in this slice).
+
+   What the slice has: kernels for the unary family (every op), the binary family with
+   broadcasting (forward and backward), and sum/mean along a dim; the CUDA column of the op
+   registry built from NN__OP_LIST (other ops fail with nn.h's "no kernel for device" error);
+   a caching device allocator per context; every CUDA call checked and reported through nn.h's
+   error model. What it lacks: device tensors on a real GPU (nn_to(NN_CUDA) works only
+   emulated; nn.h's step arena and autograd engine still write host memory).
+
+   LICENSE: as nn.h (MIT or public domain). */
+#ifndef NN_H_INCLUDED
+#error "nn_cuda.h: include nn.h first (#define NN_CUDA, #define NN_IMPLEMENTATION, #include \"nn.h\", then #include \"nn_cuda.h\")"
+#endif
+
+#ifdef NN_CUDA
+#ifndef NN_CUDA_H
+#define NN_CUDA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* GPUs this process can use: 0 and an error in ctx when there is none (or no driver). The
+   emulated build reports 1, its emulated device. */
+NN_API int nn_cuda_device_count(nn_ctx *ctx);
+/* The caching allocator's counts for ctx: blocks the driver was asked for (cudaMalloc, or
+   malloc when emulated), requests served from the free lists, and bytes held. */
+typedef struct nn_cuda_mem_stats { int64_t device_mallocs, cache_hits; size_t bytes_held, bytes_cached; } nn_cuda_mem_stats;
+NN_API nn_cuda_mem_stats nn_cuda_mem_stats_of(const nn_ctx *ctx);
+NN_API void *nn_cuda_malloc(nn_ctx *ctx, size_t bytes);        /* device memory from the cache, or NULL and an error */
+NN_API void nn_cuda_free(nn_ctx *ctx, void *ptr, size_t bytes); /* back to the cache (bytes as asked) */
+#ifdef __cplusplus
+}
+#endif
+#endif /* NN_CUDA_H */
+
+#if defined(NN_IMPLEMENTATION) && !defined(NN_CUDA_IMPLEMENTATION_DONE)
+#define NN_CUDA_IMPLEMENTATION_DONE
+#ifndef NN__CUDA_HOOKS
+#error "nn_cuda.h: define NN_CUDA before including nn.h, with NN_IMPLEMENTATION, in this file"
+#endif
+
+/* ==== cuda: the grid-loop shim or the CUDA runtime ==== */
+#ifdef NN_CUDA_EMULATE
+#ifdef __CUDACC__
+#error "nn_cuda.h: NN_CUDA_EMULATE is for a host compiler (gcc, g++, clang); nvcc builds the real kernels"
+#endif
+typedef struct nn__dim3 { unsigned x, y, z; } nn__dim3;
+/* one launch at a time per process (the emulated build is a test build) */
+static nn__dim3 nn__emu_blockIdx, nn__emu_threadIdx, nn__emu_blockDim, nn__emu_gridDim;
+#define blockIdx nn__emu_blockIdx
+#define threadIdx nn__emu_threadIdx
+#define blockDim nn__emu_blockDim
+#define gridDim nn__emu_gridDim
+#define __global__
+#define __device__
+#define __host__
+/* kernel<<<grid, block>>>(args): every (block, thread) pair in turn, one call each */
+#define NN__LAUNCH(ok, ctx, what, kernel, grid, block, ...) do { \
+        unsigned nn__b_, nn__t_; \
+        nn__emu_gridDim.x = (grid); nn__emu_gridDim.y = nn__emu_gridDim.z = 1; \
+        nn__emu_blockDim.x = (block); nn__emu_blockDim.y = nn__emu_blockDim.z = 1; \
+        for (nn__b_ = 0; nn__b_ < nn__emu_gridDim.x; nn__b_++) for (nn__t_ = 0; nn__t_ < nn__emu_blockDim.x; nn__t_++) { \
+            nn__emu_blockIdx.x = nn__b_; nn__emu_threadIdx.x = nn__t_; \
+            nn__emu_blockIdx.y = nn__emu_blockIdx.z = nn__emu_threadIdx.y = nn__emu_threadIdx.z = 0; \
+            kernel(__VA_ARGS__); } \
+        nn__cuda_count_launch(what); (ok) = 1; (void)(ctx); } while (0)
+#define NN__CUDA_MODE "emulated on the CPU (NN_CUDA_EMULATE)"
+static int nn__dev_malloc(nn_ctx *ctx, void **p, size_t bytes) {
+    *p = nn__malloc(bytes);
+    if (!*p) nn__err(ctx, "nn_cuda: out of emulated device memory (%zu bytes)", bytes);
+    return *p != NULL;
+}
+static void nn__dev_free(void *p) { nn__free(p); }
+static int nn__dev_count(nn_ctx *ctx) { (void)ctx; return 1; }
+#else
+#ifndef __CUDACC__
+#error "nn_cuda.h: compile this file with nvcc (as .cu), or define NN_CUDA_EMULATE to run the kernels on the CPU"
+#endif
+#include <cuda_runtime.h>
+/* Every CUDA call goes through here: 1, or 0 with the call, CUDA's name and text for the error. */
+static int nn__cuda_check(nn_ctx *ctx, cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return 1;
+    nn__err(ctx, "nn_cuda: %s failed: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
+    return 0;
+}
+#define NN__LAUNCH(ok, ctx, what, kernel, grid, block, ...) do { \
+        kernel<<<(grid), (block)>>>(__VA_ARGS__); \
+        nn__cuda_count_launch(what); \
+        (ok) = nn__cuda_check((ctx), cudaGetLastError(), what); } while (0)
+#define NN__CUDA_MODE "on the GPU"
+static int nn__dev_malloc(nn_ctx *ctx, void **p, size_t bytes) { return nn__cuda_check(ctx, cudaMalloc(p, bytes), "cudaMalloc"); }
+static void nn__dev_free(void *p) { (void)cudaFree(p); }
+static int nn__dev_count(nn_ctx *ctx) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        nn__err(ctx, "nn_cuda: no CUDA GPU is present (cudaGetDeviceCount: %s); run on the CPU (NN_CPU) or on a machine "
+                "with a GPU and its driver", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        return 0;
+    }
+    return n;
+}
+#endif
+
+/* ---- the kernels this build has, and how each one can be checked ---- */
+typedef struct nn__cuda_kernel_info { const char *name; int gpu_only; int64_t launches; } nn__cuda_kernel_info;
+static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
+    { "unary_forward", 0, 0 }, { "unary_backward", 0, 0 },
+    { "binary_forward", 0, 0 }, { "binary_backward_same", 0, 0 }, { "binary_backward_bcast", 0, 0 },
+    { "sum_forward", 0, 0 }, { "sum_backward", 0, 0 },
+};
+#define NN__CUDA_NKERNELS ((int)(sizeof nn__cuda_kernel_list / sizeof nn__cuda_kernel_list[0]))
+static void nn__cuda_count_launch(const char *name) {
+    int i;
+    for (i = 0; i < NN__CUDA_NKERNELS; i++) if (!strcmp(nn__cuda_kernel_list[i].name, name)) nn__cuda_kernel_list[i].launches++;
+}
+
+/* ---- the caching allocator: free lists by power-of-two size class, per context ---- */
+#define NN__CUDA_CLASSES 48
+typedef struct nn__cuda_state {
+    void **free_list[NN__CUDA_CLASSES];
+    int nfree[NN__CUDA_CLASSES], cap[NN__CUDA_CLASSES];
+    nn_cuda_mem_stats stats;
+} nn__cuda_state;
+
+static int nn__cuda_class(size_t bytes) {   /* smallest c with 256 << c >= bytes */
+    int c = 0;
+    while (c < NN__CUDA_CLASSES - 1 && ((size_t)256 << c) < bytes) c++;
+    return c;
+}
+static nn__cuda_state *nn__cuda_state_of(nn_ctx *ctx) {
+    if (!ctx->cuda) {
+        ctx->cuda = nn__malloc(sizeof(nn__cuda_state));
+        if (!ctx->cuda) { nn__err(ctx, "nn_cuda: out of memory for the allocator's state"); return NULL; }
+        memset(ctx->cuda, 0, sizeof(nn__cuda_state));
+    }
+    return NN__CAST(nn__cuda_state *, ctx->cuda);
+}
+NN_API void *nn_cuda_malloc(nn_ctx *ctx, size_t bytes) {
+    nn__cuda_state *s;
+    int c;
+    void *p = NULL;
+    if (!ctx) return NULL;
+    if (!(s = nn__cuda_state_of(ctx))) return NULL;
+    c = nn__cuda_class(bytes);
+    if (((size_t)256 << c) < bytes) { nn__err(ctx, "nn_cuda_malloc: %zu bytes is more than the largest size class", bytes); return NULL; }
+    if (s->nfree[c] > 0) {
+        p = s->free_list[c][--s->nfree[c]];
+        s->stats.cache_hits++;
+        s->stats.bytes_cached -= (size_t)256 << c;
+    } else {
+        if (!nn__dev_malloc(ctx, &p, (size_t)256 << c)) return NULL;
+        s->stats.device_mallocs++;
+    }
+    s->stats.bytes_held += (size_t)256 << c;
+    return p;
+}
+NN_API void nn_cuda_free(nn_ctx *ctx, void *ptr, size_t bytes) {
+    nn__cuda_state *s;
+    int c;
+    if (!ctx || !ptr || !(s = nn__cuda_state_of(ctx))) return;
+    c = nn__cuda_class(bytes);
+    if (s->nfree[c] == s->cap[c]) {
+        int cap = s->cap[c] ? 2 * s->cap[c] : 16;
+        void **list = NN__CAST(void **, nn__realloc(s->free_list[c], (size_t)cap * sizeof(void *)));
+        if (!list) { nn__dev_free(ptr); s->stats.bytes_held -= (size_t)256 << c; return; }   /* not cached: given back */
+        s->free_list[c] = list; s->cap[c] = cap;
+    }
+    s->free_list[c][s->nfree[c]++] = ptr;
+    s->stats.bytes_held -= (size_t)256 << c;
+    s->stats.bytes_cached += (size_t)256 << c;
+}
+NN_API nn_cuda_mem_stats nn_cuda_mem_stats_of(const nn_ctx *ctx) {
+    nn_cuda_mem_stats z;
+    memset(&z, 0, sizeof z);
+    return ctx && ctx->cuda ? NN__CAST(const nn__cuda_state *, ctx->cuda)->stats : z;
+}
+static void nn__cuda_ctx_free(nn_ctx *ctx) {
+    nn__cuda_state *s = NN__CAST(nn__cuda_state *, ctx->cuda);
+    int c, i;
+    if (!s) return;
+    for (c = 0; c < NN__CUDA_CLASSES; c++) {
+        for (i = 0; i < s->nfree[c]; i++) nn__dev_free(s->free_list[c][i]);
+        nn__free(s->free_list[c]);
+    }
+    nn__free(s);
+    ctx->cuda = NULL;
+}
+NN_API int nn_cuda_device_count(nn_ctx *ctx) { return nn__dev_count(ctx); }
+
+/* ---- kernels: grid-stride loops over elements; per-element math from nn.h's section math ---- */
+#define NN__BLOCK 256u
+static unsigned nn__grid(int64_t n) {
+    int64_t g = (n + NN__BLOCK - 1) / NN__BLOCK;
+    return (unsigned)(g < 1 ? 1 : (g > 1024 ? 1024 : g));
+}
+#define NN__FOR_EACH(i, n) for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)blockDim.x * gridDim.x)
+
+static __global__ void nn__k_unary_forward(int64_t n, int op, const float *x, float *o, float s, float t) {   /* (n) */
+    NN__FOR_EACH(i, n) o[i] = nn__unary_f(op, x[i], s, t);
+}
+static __global__ void nn__k_unary_backward(int64_t n, int op, const float *g, const float *x, const float *o, float *d,
+                                            float s, float t) {   /* (n) each */
+    NN__FOR_EACH(i, n) {
+        float v;
+        if (nn__unary_b(op, g[i], x[i], o[i], s, t, &v)) d[i] += v;
+    }
+}
+
+/* element i of the (merged) output shape -> the offset of each input (nn__bcast_plan's strides) */
+static NN_HD inline void nn__bcast_offsets(const nn__bcast *p, int64_t i, int64_t *off) {
+    int d;
+    off[0] = off[1] = off[2] = 0;
+    for (d = p->nd - 1; d >= 0; d--) {
+        int64_t q = i % p->shape[d];
+        i /= p->shape[d];
+        off[0] += q * p->st[0][d]; off[1] += q * p->st[1][d]; off[2] += q * p->st[2][d];
+    }
+}
+static __global__ void nn__k_binary_forward(nn__bcast p, int64_t n, int op, const float *a, const float *b, const float *c,
+                                            float *o) {   /* o (n) contiguous; a, b, c broadcast by p */
+    NN__FOR_EACH(i, n) {
+        int64_t off[3];
+        nn__bcast_offsets(&p, i, off);
+        o[i] = nn__binary_f(op, a[off[0]], b[off[1]], c ? c[off[2]] : 0.0f);
+    }
+}
+/* input k has as many elements as the output: one thread per output element */
+static __global__ void nn__k_binary_backward_same(nn__bcast p, int64_t n, int op, int k, const float *g, const float *o,
+                                                  const float *u, const float *v, const float *w, float *gk) {
+    NN__FOR_EACH(i, n) {
+        int64_t off[3];
+        nn__bcast_offsets(&p, i, off);
+        gk[off[k]] += nn__binary_dval(op, k, g[i], u[off[0]], v[off[1]], w ? w[off[2]] : 0.0f, o[i]);
+    }
+}
+/* input k is broadcast: one thread per element j of it, summing (in double, in the output's order,
+   as the CPU does) over the output elements that read it; no shared memory, no atomics */
+static __global__ void nn__k_binary_backward_bcast(nn__bcast p, int64_t nk, int64_t reps, int op, int k, const float *g,
+                                                   const float *o, const float *u, const float *v, const float *w, float *gk) {
+    NN__FOR_EACH(j, nk) {
+        int64_t kept[NN_MAX_DIMS], r, off[3];
+        double acc = 0;
+        int d;
+        for (d = 0; d < p.nd; d++) kept[d] = p.st[k][d] ? (j / p.st[k][d]) % p.shape[d] : 0;
+        for (r = 0; r < reps; r++) {   /* r walks the broadcast dims in row-major order */
+            int64_t rem = r, i = 0, mul = 1;
+            for (d = p.nd - 1; d >= 0; d--) {
+                int64_t q;
+                if (p.st[k][d]) q = kept[d];
+                else { q = rem % p.shape[d]; rem /= p.shape[d]; }
+                i += q * mul;
+                mul *= p.shape[d];
+            }
+            nn__bcast_offsets(&p, i, off);
+            acc += nn__binary_dval(op, k, g[i], u[off[0]], v[off[1]], w ? w[off[2]] : 0.0f, o[i]);
+        }
+        gk[j] += (float)acc;
+    }
+}
+/* sum and mean along a dim: x (outer, D, inner) -> y (outer, inner), accumulated in double */
+static __global__ void nn__k_sum_forward(int64_t O, int64_t D, int64_t I, int mean, const float *x, float *y) {
+    NN__FOR_EACH(q, O * I) {
+        int64_t o = q / I, i = q % I, d;
+        double s = 0;
+        for (d = 0; d < D; d++) s += x[(o * D + d) * I + i];
+        y[q] = (float)(mean ? s / (double)D : s);
+    }
+}
+static __global__ void nn__k_sum_backward(int64_t O, int64_t D, int64_t I, int mean, const float *g, float *dx) {
+    NN__FOR_EACH(e, O * D * I) {
+        int64_t o = e / (D * I), i = e % I;
+        float gv = g[o * I + i];
+        dx[e] += mean ? gv / (float)D : gv;
+    }
+}
+
+/* ---- the registry's CUDA column: host functions that launch the kernels ---- */
+static int nn__cuda_unary_forward(nn_tensor *y) {
+    int ok;
+    NN__LAUNCH(ok, y->ctx, "unary_forward", nn__k_unary_forward, nn__grid(y->numel), NN__BLOCK, y->numel, y->op,
+               NN__F32(y->src[0]), NN__F32(y), y->fp[0], y->fp[1]);
+    return ok;
+}
+static int nn__cuda_unary_backward(nn_tensor *y) {
+    float *d = nn__gbuf(y->src[0]);
+    int ok;
+    if (!d) return 1;
+    NN__LAUNCH(ok, y->ctx, "unary_backward", nn__k_unary_backward, nn__grid(y->numel), NN__BLOCK, y->numel, y->op,
+               NN__F32(y->grad), NN__F32(y->src[0]), NN__F32(y), d, y->fp[0], y->fp[1]);
+    return ok;
+}
+static int nn__cuda_binary_forward(nn_tensor *y) {
+    nn__bcast p;
+    int ternary = y->op == NN_OP_WHERE, ok;
+    nn_tensor *xs[3];
+    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
+    nn__bcast_plan(&p, y, xs, ternary ? 3 : 2);
+    NN__LAUNCH(ok, y->ctx, "binary_forward", nn__k_binary_forward, nn__grid(y->numel), NN__BLOCK, p, y->numel, y->op,
+               NN__F32(xs[0]), NN__F32(xs[1]), ternary ? NN__F32(xs[2]) : (const float *)NULL, NN__F32(y));
+    return ok;
+}
+static int nn__cuda_binary_backward(nn_tensor *y) {
+    nn__bcast p;
+    int ternary = y->op == NN_OP_WHERE, n = ternary ? 3 : 2, k, ok = 1;
+    nn_tensor *xs[3];
+    const float *w;
+    xs[0] = y->src[0]; xs[1] = y->src[1]; xs[2] = ternary ? y->src[2] : NULL;
+    w = ternary ? NN__F32(xs[2]) : (const float *)NULL;
+    nn__bcast_plan(&p, y, xs, n);
+    for (k = ternary ? 1 : 0; k < n && ok; k++) {
+        float *gk = nn__gbuf(xs[k]);
+        if (!gk) continue;
+        if (xs[k]->numel < y->numel)
+            NN__LAUNCH(ok, y->ctx, "binary_backward_bcast", nn__k_binary_backward_bcast, nn__grid(xs[k]->numel), NN__BLOCK, p,
+                       xs[k]->numel, y->numel / xs[k]->numel, y->op, k, NN__F32(y->grad), NN__F32(y), NN__F32(xs[0]),
+                       NN__F32(xs[1]), w, gk);
+        else
+            NN__LAUNCH(ok, y->ctx, "binary_backward_same", nn__k_binary_backward_same, nn__grid(y->numel), NN__BLOCK, p,
+                       y->numel, y->op, k, NN__F32(y->grad), NN__F32(y), NN__F32(xs[0]), NN__F32(xs[1]), w, gk);
+    }
+    return ok;
+}
+static int nn__cuda_reduce_forward(nn_tensor *y) {   /* the CUDA column lists only SUM and MEAN */
+    int ok;
+    NN__LAUNCH(ok, y->ctx, "sum_forward", nn__k_sum_forward, nn__grid(y->ip[0] * y->ip[2]), NN__BLOCK, y->ip[0], y->ip[1],
+               y->ip[2], y->op == NN_OP_MEAN, NN__F32(y->src[0]), NN__F32(y));
+    return ok;
+}
+static int nn__cuda_reduce_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;
+    NN__LAUNCH(ok, y->ctx, "sum_backward", nn__k_sum_backward, nn__grid(y->src[0]->numel), NN__BLOCK, y->ip[0], y->ip[1],
+               y->ip[2], y->op == NN_OP_MEAN, NN__F32(y->grad), dx);
+    return ok;
+}
+
+/* The ops with a CUDA kernel: one line each (NN__CUDA_HAS_<op>). Every other row of NN__OP_LIST
+   gets NULL, and nn.h's dispatcher reports "no kernel for device 1". */
+#define NN__CUDA_HAS_LEAF ~, 1
+#define NN__CUDA_HAS_ADD ~, 1
+#define NN__CUDA_HAS_SUB ~, 1
+#define NN__CUDA_HAS_MUL ~, 1
+#define NN__CUDA_HAS_DIV ~, 1
+#define NN__CUDA_HAS_POW ~, 1
+#define NN__CUDA_HAS_MAXIMUM ~, 1
+#define NN__CUDA_HAS_MINIMUM ~, 1
+#define NN__CUDA_HAS_WHERE ~, 1
+#define NN__CUDA_HAS_ADD_SCALAR ~, 1
+#define NN__CUDA_HAS_MUL_SCALAR ~, 1
+#define NN__CUDA_HAS_DIV_SCALAR ~, 1
+#define NN__CUDA_HAS_POW_SCALAR ~, 1
+#define NN__CUDA_HAS_NEG ~, 1
+#define NN__CUDA_HAS_EXP ~, 1
+#define NN__CUDA_HAS_LOG ~, 1
+#define NN__CUDA_HAS_SQRT ~, 1
+#define NN__CUDA_HAS_ABS ~, 1
+#define NN__CUDA_HAS_CLAMP ~, 1
+#define NN__CUDA_HAS_RELU ~, 1
+#define NN__CUDA_HAS_LEAKY_RELU ~, 1
+#define NN__CUDA_HAS_SIGMOID ~, 1
+#define NN__CUDA_HAS_TANH ~, 1
+#define NN__CUDA_HAS_GELU ~, 1
+#define NN__CUDA_HAS_SILU ~, 1
+#define NN__CUDA_HAS_SOFTPLUS ~, 1
+#define NN__CUDA_HAS_SIN ~, 1
+#define NN__CUDA_HAS_COS ~, 1
+#define NN__CUDA_HAS_SUM ~, 1
+#define NN__CUDA_HAS_MEAN ~, 1
+#define nn__cuda_leaf_forward nn__leaf_forward
+#define nn__cuda_leaf_backward nn__leaf_backward
+
+#define NN__CUDA_SECOND(a, b, ...) b
+#define NN__CUDA_PROBE(...) NN__CUDA_SECOND(__VA_ARGS__, 0, ~)
+#define NN__CUDA_CAT(a, b) NN__CUDA_CAT_(a, b)
+#define NN__CUDA_CAT_(a, b) a##b
+#define NN__CUDA_IF_1(yes, no) yes
+#define NN__CUDA_IF_0(yes, no) no
+#define NN__CUDA_ROW(name, str, family) \
+    NN__CUDA_CAT(NN__CUDA_IF_, NN__CUDA_PROBE(NN__CUDA_HAS_##name)) \
+        ({ nn__cuda_##family##_forward COMMA nn__cuda_##family##_backward }, { NULL COMMA NULL }),
+#define COMMA ,
+static const nn__kernels nn__cuda_kernels[NN_OP_COUNT] = { NN__OP_LIST(NN__CUDA_ROW) };
+#undef COMMA
+static const nn__kernels *nn__cuda_table(void) { return nn__cuda_kernels; }
+
+/* ---- moving tensors ---- */
+#ifdef NN_CUDA_EMULATE
+/* Emulated device memory is host memory, so a CUDA tensor is a copy made as nn.h makes CPU
+   tensors (persistent from a persistent tensor, in the step arena from an op result), marked
+   NN_CUDA; ops on it dispatch to the CUDA column. */
+static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
+    nn_tensor *c = (t->flags & NN__PERSISTENT) ? nn__new_persistent_dtype(t->ctx, "nn_to", t->ndim, t->shape, t->dtype)
+                                               : nn__new_arena_dtype(t->ctx, "nn_to", t->ndim, t->shape, 1, t->dtype);
+    if (!c) return NULL;
+    nn__gather_strided(c->data, t);
+    c->device = device;
+    c->storage->device = device;
+    return c;
+}
+#else
+static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
+    (void)device;
+    if (!nn__dev_count(t->ctx)) return NULL;
+    nn__err(t->ctx, "nn_to: CUDA tensors on a real GPU are not wired yet: nn.h's step arena and autograd engine still "
+            "allocate host memory (nn_cuda.h is a first slice; see CUDA_NOTES.md)");
+    return NULL;
+}
+#endif
+
+#endif /* NN_IMPLEMENTATION */
+#endif /* NN_CUDA */

@@ -1,0 +1,212 @@
+/* nn_cuda.h's kernels run on the CPU through the grid-loop shim (NN_CUDA_EMULATE), built with the
+   host C compiler (make test-cuda-emu: cc -std=c99). Nothing here runs on a GPU.
+   For every fixture case whose ops all have a CUDA kernel (tests/fixtures/ops.txt):
+     1. the case on NN_CPU and on NN_CUDA (emulated): output and input gradients compared with the CPU
+        kernels, with the tolerance stated per op below;
+     2. the case on NN_CUDA through test_ops.c's runner (run_case with the device parameter), against
+        PyTorch's numbers as the CPU suite checks them.
+   Then the caching allocator (a steady state makes no device malloc), the errors for an op with no
+   CUDA kernel and for operands on different devices, and the list of kernels: which ran emulated
+   (with their launch counts) and which only run on a real GPU. Ends with "N passed, N failed". */
+#define NN_CUDA
+#define NN_CUDA_EMULATE
+#include "harness.h"
+#include "../nn_cuda.h"
+#include "test_ops.c"
+
+/* the fixture ops the slice covers, and the tolerance against the CPU kernels (ULPs; 0: bit for bit) */
+typedef struct { const char *op; int ulps; const char *why; } emu_op;
+static const emu_op g_emu_ops[] = {
+    { "add", 0, "same NN_HD rule; broadcast gradients summed in double in the CPU's order" },
+    { "sub", 0, "as add" }, { "mul", 0, "as add" }, { "div", 0, "as add" }, { "pow", 0, "as add" },
+    { "maximum", 0, "as add" }, { "minimum", 0, "as add" }, { "where", 0, "as add" },
+    { "add_scalar", 0, "same NN_HD rule, same libm" }, { "sub_scalar", 0, "as add_scalar" },
+    { "mul_scalar", 0, "as add_scalar" }, { "div_scalar", 0, "as add_scalar" }, { "pow_scalar", 0, "as add_scalar" },
+    { "neg", 0, "as add_scalar" }, { "exp", 0, "as add_scalar" }, { "log", 0, "as add_scalar" },
+    { "sqrt", 0, "as add_scalar" }, { "abs", 0, "as add_scalar" }, { "clamp", 0, "as add_scalar" },
+    { "relu", 0, "the CPU may take its AVX path; relu is exact either way" }, { "leaky_relu", 0, "as add_scalar" },
+    { "sigmoid", 0, "as add_scalar" }, { "tanh", 0, "as add_scalar" }, { "gelu", 0, "as add_scalar" },
+    { "silu", 0, "as add_scalar" }, { "softplus", 0, "as add_scalar" }, { "sin", 0, "as add_scalar" },
+    { "cos", 0, "as add_scalar" },
+    { "sum", 0, "double accumulation in the same order" }, { "mean", 0, "as sum" },
+    { "used_twice", 0, "add and mul" },
+};
+static const emu_op *emu_find(const char *op) {
+    size_t i;
+    for (i = 0; i < sizeof g_emu_ops / sizeof g_emu_ops[0]; i++) if (!strcmp(g_emu_ops[i].op, op)) return &g_emu_ops[i];
+    return NULL;
+}
+
+/* a tensor's values (row-major, read through its strides) copied out, so they outlive the arena */
+typedef struct { int present; int64_t n; float *v; } emu_vals;
+static void emu_take(emu_vals *e, const nn_tensor *t) {
+    int64_t i;
+    e->present = t != NULL && t->dtype == NN_FLOAT32;
+    e->n = e->present ? t->numel : 0;
+    e->v = (float *)malloc((size_t)(e->n ? e->n : 1) * sizeof(float));
+    for (i = 0; i < e->n; i++) e->v[i] = nn_f32(t)[fx_offset(t, i)];
+}
+static int64_t emu_ulps(float a, float b) {
+    int32_t ia, ib;
+    if (a != a && b != b) return 0;
+    if (a == b) { memcpy(&ia, &a, 4); memcpy(&ib, &b, 4); return ia == ib ? 0 : 1; }   /* 0.0 vs -0.0: 1 */
+    memcpy(&ia, &a, 4); memcpy(&ib, &b, 4);
+    if ((ia < 0) != (ib < 0)) return INT64_MAX;
+    return ia > ib ? (int64_t)ia - ib : (int64_t)ib - ia;
+}
+
+/* the case on one device: out and every input gradient, as host values */
+static void emu_run(nn_ctx *ctx, const fx_case *c, nn_device device, emu_vals *vals) {
+    nn_tensor *in[6] = { 0 }, *y, *g = NULL;
+    int k;
+    memset(vals, 0, 7 * sizeof *vals);
+    for (k = 0; k < c->nin; k++) {
+        in[k] = fx_on(tensor_of(ctx, &c->in[k]), device);
+        nn_set_requires_grad(in[k], c->in_rg[k]);
+    }
+    y = c->run(c, in);
+    CHECK(y != NULL, "device %d: op %s returned NULL: %s", (int)device, c->op, ERRS(ctx));
+    if (y) {
+        CHECK(y->device == device, "the result is on device %d, expected %d", (int)y->device, (int)device);
+        emu_take(&vals[0], fx_host(y));
+        if (y->requires_grad) {
+            g = fx_on(tensor_of(ctx, &c->gout), device);
+            CHECK(nn_backward(y, g, 0), "device %d: backward failed: %s", (int)device, ERRS(ctx));
+            for (k = 0; k < c->nin; k++) if (in[k]->grad) emu_take(&vals[1 + k], fx_host(in[k]->grad));
+        }
+    }
+    nn_arena_reset(ctx);
+    CHECK(nn_error(ctx) == NULL, "device %d: unexpected error: %s", (int)device, ERRS(ctx));
+    nn_clear_error(ctx);
+    nn_free(g);
+    for (k = 0; k < c->nin; k++) nn_free(in[k]);
+}
+
+static void emu_compare_case(nn_ctx *ctx, const fx_case *c, const emu_op *e) {
+    emu_vals cpu[7], emu[7];
+    int k;
+    int64_t i, worst = 0;
+    emu_run(ctx, c, NN_CPU, cpu);
+    emu_run(ctx, c, NN_CUDA, emu);
+    for (k = 0; k < 7 && !g_case_failed; k++) {
+        CHECK(cpu[k].present == emu[k].present && cpu[k].n == emu[k].n, "%s %d: present/size differ (CPU %d/%lld, emulated %d/%lld)",
+              k ? "grad" : "out", k - 1, cpu[k].present, (long long)cpu[k].n, emu[k].present, (long long)emu[k].n);
+        for (i = 0; i < cpu[k].n && !g_case_failed; i++) {
+            int64_t u = emu_ulps(cpu[k].v[i], emu[k].v[i]);
+            if (u > worst) worst = u;
+            CHECK(u <= e->ulps, "%s[%lld]: CPU %.9g, emulated CUDA %.9g: %lld ULPs, allowed %d", k ? "grad" : "out",
+                  (long long)i, cpu[k].v[i], emu[k].v[i], (long long)u, e->ulps);
+        }
+    }
+    for (k = 0; k < 7; k++) { free(cpu[k].v); free(emu[k].v); }
+}
+
+static void emu_fixtures(nn_ctx *ctx) {
+    fx_case *cs;
+    int n = load_fixtures("tests/fixtures/ops.txt", &cs), i, ran = 0, skipped = 0;
+    char label[128];
+    begin("fixtures load");
+    CHECK(n > 0, "cannot read tests/fixtures/ops.txt (code %d); run from the repository root", n);
+    end();
+    for (i = 0; i < n; i++) {
+        const fx_case *c = &cs[i];
+        const emu_op *e = emu_find(c->op);
+        if (!e || !c->run) { skipped++; continue; }
+        if (!selected(c->name) && !selected(c->op)) continue;
+        snprintf(label, sizeof label, "%s: emulated CUDA vs CPU kernels (%d ULPs)", c->name, e->ulps);
+        begin(label);
+        emu_compare_case(ctx, c, e);
+        end();
+        snprintf(label, sizeof label, "%s [emulated CUDA] vs PyTorch", c->name);
+        begin(label);
+        g_fx_numerics = strncmp(c->name, "numerics/", 9) == 0;
+        run_case(ctx, c, NN_CUDA);
+        end();
+        ran++;
+    }
+    printf("  fixtures: %d cases run on emulated CUDA; %d cases left out (ops with no CUDA kernel in this slice)\n", ran, skipped);
+    if (cs) free_fixtures(cs, n > 0 ? n : 0);
+}
+
+/* a steady-state "step" of allocations and frees makes no device malloc after the first */
+static void emu_allocator(nn_ctx *ctx) {
+    static const size_t sizes[] = { 4, 1000, 4096, 100000, 4096, 1 << 20 };
+    void *p[6];
+    int64_t after_first = 0;
+    int step, i;
+    begin("cuda/allocator: a steady-state step makes no device malloc");
+    for (step = 0; step < 5; step++) {
+        for (i = 0; i < 6; i++) { p[i] = nn_cuda_malloc(ctx, sizes[i]); CHECK(p[i] != NULL, "nn_cuda_malloc failed: %s", ERRS(ctx)); }
+        for (i = 0; i < 6; i++) if (p[i]) memset(p[i], 0, sizes[i]);
+        for (i = 5; i >= 0; i--) nn_cuda_free(ctx, p[i], sizes[i]);
+        if (step == 0) after_first = nn_cuda_mem_stats_of(ctx).device_mallocs;
+    }
+    CHECK(nn_cuda_mem_stats_of(ctx).device_mallocs == after_first, "device mallocs grew from %lld to %lld",
+          (long long)after_first, (long long)nn_cuda_mem_stats_of(ctx).device_mallocs);
+    CHECK(nn_cuda_mem_stats_of(ctx).cache_hits == 4 * 6, "cache hits %lld, expected 24", (long long)nn_cuda_mem_stats_of(ctx).cache_hits);
+    CHECK(nn_cuda_mem_stats_of(ctx).bytes_held == 0, "%zu bytes still held", nn_cuda_mem_stats_of(ctx).bytes_held);
+    printf("  allocator: %lld device mallocs in the first step, %lld in the next 4; %lld cache hits\n", (long long)after_first,
+           (long long)(nn_cuda_mem_stats_of(ctx).device_mallocs - after_first), (long long)nn_cuda_mem_stats_of(ctx).cache_hits);
+    end();
+}
+
+static void emu_errors(nn_ctx *ctx) {
+    int64_t sh[2] = { 2, 3 };
+    nn_tensor *a = nn_ones(ctx, 2, sh), *b = fx_on(nn_ones(ctx, 2, sh), NN_CUDA), *y;
+    begin("cuda/errors: an op with no CUDA kernel is an error naming the op and device, not a crash");
+    g_log_count = 0;
+    y = nn_softmax(b, 1);
+    CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "no kernel for device 1"), "got %p, error %s", (void *)y, ERRS(ctx));
+    printf("  no kernel: \"%s\"\n", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+    begin("cuda/errors: operands on different devices");
+    y = nn_add(a, b);
+    CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "device"), "got %p, error %s", (void *)y, ERRS(ctx));
+    printf("  mixed devices: \"%s\"\n", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+    begin("cuda/errors: nn_cuda_device_count in the emulated build");
+    CHECK(nn_cuda_device_count(ctx) == 1, "expected the one emulated device");
+    end();
+    nn_arena_reset(ctx);
+    nn_free(a); nn_free(b);
+}
+
+static void emu_report(void) {
+    int i, op;
+    printf("  kernels (" NN__CUDA_MODE "):\n");
+    for (i = 0; i < NN__CUDA_NKERNELS; i++) {
+        const nn__cuda_kernel_info *k = &nn__cuda_kernel_list[i];
+        if (k->gpu_only) printf("    %-24s GPU-only (needs __syncthreads, shared memory or warp ops): NOT run here\n", k->name);
+        else printf("    %-24s ran emulated on the CPU: %lld launches\n", k->name, (long long)k->launches);
+    }
+    printf("  GPU-only kernels in this build: none. Nothing in this program ran on a GPU.\n");
+    printf("  ops with a CUDA kernel:");
+    for (op = 0; op < NN_OP_COUNT; op++) if (op != NN_OP_LEAF && nn__cuda_kernels[op].forward) printf(" %s", nn_op_name(op));
+    printf("\n  ops with no CUDA kernel yet:");
+    for (op = 0; op < NN_OP_COUNT; op++) if (!nn__cuda_kernels[op].forward) printf(" %s", nn_op_name(op));
+    printf("\n  tolerance against the CPU kernels: 0 ULPs (bit for bit) for every op above; against PyTorch as test_nn\n");
+    begin("cuda/report: every listed kernel launched at least once");
+    for (i = 0; i < NN__CUDA_NKERNELS; i++)
+        CHECK(nn__cuda_kernel_list[i].gpu_only || nn__cuda_kernel_list[i].launches > 0, "%s never ran", nn__cuda_kernel_list[i].name);
+    end();
+}
+
+int main(int argc, char **argv) {
+    nn_ctx *ctx = nn_ctx_new();
+    long live;
+    g_filter = argc > 1 ? argv[1] : NULL;
+    nn_set_logger(ctx, capture_log, NULL);
+    emu_fixtures(ctx);
+    emu_allocator(ctx);
+    emu_errors(ctx);
+    emu_report();
+    nn_ctx_free(ctx);
+    live = g_mallocs - g_frees;
+    begin("memory: every allocation freed (the allocator's cache included)");
+    CHECK(live == 0, "%ld allocations never freed", live);
+    end();
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}
