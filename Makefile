@@ -360,7 +360,7 @@ mcu: $(BUILD)/mcu/firmware.elf $(BUILD)/mcu/firmware_infer.elf
 	$(QEMU_MCU) $(BUILD)/mcu/firmware_infer.elf 2>&1 | tee $(BUILD)/mcu/run_infer.log
 	@grep -q "^RESULT: ok" $(BUILD)/mcu/run_infer.log || { echo "mcu: the inference-only firmware did not finish with RESULT: ok"; exit 1; }
 
-# nn_cuda.h (issue 13, first slice; see CUDA_NOTES.md). test-cuda-emu: the CUDA kernels' source built by
+# nn_cuda.h (issue 13, first slice; see the notes at the end of nn_cuda.h). test-cuda-emu: the CUDA kernels' source built by
 # the host C compiler with NN_CUDA_EMULATE (blockIdx/threadIdx emulated by loops) and run on the CPU
 # against the CPU kernels and the op fixtures; no GPU needed, nothing runs on a GPU.
 $(BUILD)/test_cuda_emu: tests/test_cuda_emu.c tests/test_ops.c tests/harness.h nn.h nn_cuda.h | $(BUILD)

@@ -90,7 +90,7 @@
        NN_USE_CBLAS              large products to cblas_sgemm (link your CBLAS)
        NN_MPI                    data parallel over MPI (mpicc; see "distributed")
        NN_CUDA                   the CUDA backend, in the file nvcc compiles, with nn_cuda.h
-                                 included after nn.h (a first slice: see CUDA_NOTES.md)
+                                 included after nn.h (a first slice: see the notes in nn_cuda.h)
        NN_MAX_DIMS               most dims a tensor can have (default 8)
        NN_MAX_IMAGE_PIXELS       most pixels an image file may claim (default 2^25,
                                  e.g. 8192 x 4096); larger ones are refused before decoding

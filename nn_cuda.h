@@ -1,4 +1,4 @@
-/* nn_cuda.h - the CUDA backend of nn.h (a first slice: see CUDA_NOTES.md for what exists).
+/* nn_cuda.h - the CUDA backend of nn.h (a first slice: the notes at the end of this file say what exists).
 
    In the one file nvcc compiles (a .cu file):
        #define NN_CUDA
@@ -417,10 +417,200 @@ static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
     (void)device;
     if (!nn__dev_count(t->ctx)) return NULL;
     nn__err(t->ctx, "nn_to: CUDA tensors on a real GPU are not wired yet: nn.h's step arena and autograd engine still "
-            "allocate host memory (nn_cuda.h is a first slice; see CUDA_NOTES.md)");
+            "allocate host memory (nn_cuda.h is a first slice; see its notes)");
     return NULL;
 }
 #endif
 
 #endif /* NN_IMPLEMENTATION */
 #endif /* NN_CUDA */
+
+/* ==== notes: the state of this backend (issue 13, in progress) ====
+
+# CUDA backend (issue 13): the first slice on branch `cuda`
+
+Nothing here has run on a GPU. This session had no GPU: the `device` tool's `status` said
+`can_start_another: false`. Every result below comes from the CPU, either with emulated kernels or
+from an nvcc binary that found no GPU. None of it counts as verified on a GPU.
+
+## What exists
+
+- **nn.h**
+  - **`==== math ====` section** (implementation, before memory):
+    - Per-element rules written once as `NN__MATH` (`static NN_HD inline`) functions:
+      - sigmoid, relu, leaky_relu, gelu, silu, softplus, clamp, abs and pow_scalar, with their
+        backward rules (`_b`).
+      - `nn__unary_f` / `nn__unary_b`: the whole unary family for one element.
+      - `nn__binary_f` / `nn__binary_dval`: the binary family, forward and gradient.
+    - `NN_HD` is `__host__ __device__` under nvcc and empty otherwise.
+    - The CPU unary and binary kernels and `nn__relu_c` now call these functions, with the same
+      order of operations as before.
+    - Each backward rule returns exactly what the CPU adds. `nn__unary_b` returns 0 where the CPU
+      adds nothing (clamp out of range, relu at x <= 0, pow_scalar with exponent 0), so a -0.0
+      gradient stays -0.0.
+  - **`NN_CUDA` can be defined.** It used to be an enum value only, so `-DNN_CUDA` broke
+    `nn_device`. nn.h now does `#undef NN_CUDA` / `#define NN_CUDA NN_CUDA`. The macro names itself,
+    so the enumerator still reads, `#ifdef NN_CUDA` stays true, and user code writes
+    `nn_to(t, NN_CUDA)` as before.
+  - **Hooks under `#ifdef NN_CUDA`:**
+    - `nn_to` calls `nn__cuda_to` for CPU<->CUDA.
+    - `nn_ctx` has a `void *cuda` field, freed by `nn__cuda_ctx_free` in `nn_ctx_free`.
+    - `NN__CUDA_HOOKS` is a marker macro.
+    - `nn__cuda_table()` was already there.
+  - **Config table**: one line documents `NN_CUDA`.
+  - `NN_H_INCLUDED` (already there) is the marker nn_cuda.h checks.
+- **nn_cuda.h** (STB style):
+  - **Include checks:**
+    - `#error` unless nn.h came first (`NN_H_INCLUDED`).
+    - `#error` unless `NN_CUDA` was defined before nn.h's implementation (`NN__CUDA_HOOKS`).
+    - Empty when `NN_CUDA` is not defined.
+    - `#error` when it is not compiled by nvcc and `NN_CUDA_EMULATE` is not defined.
+    - `#error` when `NN_CUDA_EMULATE` is used under nvcc.
+  - **Grid-loop shim** (`NN_CUDA_EMULATE`):
+    - `blockIdx/threadIdx/blockDim/gridDim` are file-static `nn__dim3`s.
+    - `__global__/__device__/__host__` are defined empty.
+    - `NN__LAUNCH(ok, ctx, name, kernel, grid, block, args...)` becomes `kernel<<<grid, block>>>`
+      followed by a `cudaGetLastError` check under nvcc. Emulated, it loops over every
+      (block, thread) pair and calls the kernel once for each.
+    - Every launch is counted per kernel name.
+  - **Kernels** (grid-stride loops, per-element math from nn.h's math section):
+
+    | Kernel | What it computes |
+    |---|---|
+    | `unary_forward`, `unary_backward` | every op of the unary family: add/mul/div/pow_scalar (sub_scalar goes through add_scalar), neg, exp, log, sqrt, abs, clamp, relu, leaky_relu, sigmoid, tanh, gelu, silu, softplus, sin, cos |
+    | `binary_forward` | add, sub, mul, div, pow, maximum, minimum, where, with broadcasting through nn.h's `nn__bcast_plan` (struct passed by value) |
+    | `binary_backward_same` | the gradient of an input that is not broadcast: one thread per element |
+    | `binary_backward_bcast` | the gradient of a broadcast input: one thread per input element, summing in double over the output elements that read it, in the CPU's order (no atomics, no shared memory, deterministic) |
+    | `sum_forward`, `sum_backward` | sum and mean along a dim, or over all dims: one thread per output element, double accumulation (the CPU's order) |
+
+  - **The CUDA column** `nn__cuda_kernels[NN_OP_COUNT]` is built from `NN__OP_LIST`.
+    - One `#define NN__CUDA_HAS_<OP> ~, 1` line per op that has a kernel. A preprocessor probe
+      gives every other row `{NULL, NULL}`.
+    - Ops without a kernel therefore get nn.h's own error, "nn_softmax: no kernel for device 1 in
+      this build".
+    - var/std/max/min/logsumexp share the reduce family but have no line, so they give that
+      error too.
+  - **Caching allocator**, per context (`ctx->cuda`):
+    - Power-of-two size classes from 256 B, each with a free list (`nn_cuda_malloc`,
+      `nn_cuda_free(ctx, p, bytes)`, `nn_cuda_mem_stats_of`).
+    - The backend is `cudaMalloc`, or `nn__malloc` when emulated.
+    - The cache is given back in `nn_ctx_free`.
+    - Requests above the largest class (256 B << 47) are refused with an error.
+  - **Errors**:
+    - Every CUDA call goes through `nn__cuda_check`, which reports through `nn__err` with
+      cudaGetErrorName and cudaGetErrorString and never aborts.
+    - `nn_cuda_device_count(ctx)` gives a clear "no CUDA GPU is present (...)" error.
+  - **`nn__cuda_to`**:
+    - Emulated: copies the tensor, keeping it persistent or in the arena like its source, marks it
+      `NN_CUDA` and keeps host memory (the emulated device memory is host memory).
+    - Real (nvcc): the no-GPU error; with a GPU, an explicit "not wired yet" error (see Missing).
+- **tests/test_cuda_emu.c** (`make test-cuda-emu`, built by **cc -std=c99** with
+  `-Wall -Wextra -Werror -Wno-unused-function`; it includes test_ops.c, which has functions this
+  test does not call):
+  - Every fixture case in tests/fixtures/ops.txt whose op is in the slice runs on `NN_CPU` and
+    on `NN_CUDA` (emulated). The output and every input gradient are compared with the CPU
+    kernels with a per-op ULP tolerance: **0 ULPs (bit for bit) for every op**. The table in the
+    test gives each op's reason.
+  - The same case runs again through test_ops.c's `run_case(ctx, c, NN_CUDA)` (the fixture
+    runner's device parameter) against PyTorch's numbers.
+  - Allocator test: after the first step, a steady-state alloc/free step makes no device malloc.
+  - Error tests: an op with no kernel, and operands on different devices.
+  - Report: each kernel with its emulated launch count, the GPU-only kernels (none), and the ops
+    with and without a CUDA kernel.
+  - Leak check.
+- **tests/cuda_build.cu** (`make cuda-build`): compiled and linked by
+  `/usr/local/cuda/bin/nvcc -O2 -Xcompiler -Wall,-Wextra` from the real, non-emulated path. It
+  prints the device count or the no-GPU error and the result of `nn_to(x, NN_CUDA)`, and exits 0
+  when `nn_to` is refused with a message.
+- **tests/cpu_bits.c**: dumps the bits of every fixture case's CPU outputs and gradients, to
+  compare two nn.h versions.
+
+## What was verified and how (this machine, no GPU)
+
+- **CPU results are bit-identical after the math refactor.**
+  - tests/cpu_bits.c was built (cc -O2) once against main's nn.h (`git -C /work/main show
+    HEAD:nn.h`) and once against this branch.
+  - The two dumps are identical: 687 lines, compared with `cmp`.
+- **`make build/test_nn && ./build/test_nn`**: 1859 passed, 0 failed, with all of this branch's
+  nn.h changes.
+- **`make compile-check`**: exit 0, ok for gcc -std=c99, clang -std=c99, g++ -std=c++11 and
+  clang++ -std=c++11, all with -Wall -Wextra -Werror. This check builds without NN_CUDA.
+- **`make test-cuda-emu`**: 103 passed, 0 failed.
+  - 48 fixture cases ran on emulated CUDA. 160 were left out because their ops have no kernel.
+  - Each of the 48 matched the CPU kernels bit for bit and PyTorch within test_nn's tolerance.
+  - Launch counts: unary_forward 50, unary_backward 46, binary_forward 36,
+    binary_backward_same 34, binary_backward_bcast 30, sum_forward 12, sum_backward 12.
+  - Allocator: 6 device mallocs in the first step, 0 in the next 4, 24 cache hits.
+- **The emulated comparison catches drift.** A mutated copy of nn_cuda.h, with the binary forward
+  result multiplied by 1.0000001f, made the test fail: 86 passed, 17 failed, with 1 to 2 ULP
+  differences reported.
+- **`make cuda-build`**: nvcc 13 compiled and linked the real path without warnings.
+  - The binary contains all 7 kernels' device symbols (`strings` shows `_Z..nn__k_*`).
+  - nvcc's default arch was used; the link line shows sm_75.
+  - Running it here prints: `nn_cuda_device_count: 0; error: nn_cuda: no CUDA GPU is present
+    (cudaGetDeviceCount: CUDA driver version is insufficient for CUDA runtime version) ...` and
+    `nn_to` returns NULL with the same error. There was no abort.
+- **GPU-only kernels** (needing `__syncthreads`, shared memory or warp ops): none exist yet, so
+  none are listed.
+
+## Not verified
+
+- **No kernel has run on a GPU.** CUDA's `expf/erff/tanhf/powf` differ from glibc by a few ULPs,
+  so on a GPU the 0-ULP tolerance must become a per-op bound. Suggested: 2 ULPs or 1e-6 relative
+  for the transcendental ops, exact for add/mul/relu/where, and so on.
+- The emulated test was not built with g++ or clang, and not with NN_NO_SIMD.
+- The test is not yet in `make test` or CI.
+
+## Missing (the issue's full list is much larger)
+
+1. **Device tensors on a real GPU.**
+   - `nn__cuda_to` refuses with a message.
+   - What the real path needs:
+     - Op results with `device == NN_CUDA` need device memory from a device step arena: a second
+       arena in `ctx->cuda`, bump-allocated from blocks that come from the caching allocator and
+       reset in `nn_arena_reset` (a hook is needed there).
+     - Persistent device tensors need `nn_free` to give their blocks back: a hook in `nn_free`,
+       keyed on `storage->device`.
+   - Host-side reads of op data that the real path must replace:
+     - the autograd engine's gradient allocation, zeroing and accumulation (memset, `+=`),
+       including the `ones` seed;
+     - anomaly mode's scan;
+     - `nn_item`;
+     - `nn__gather_strided`;
+     - the front ends' `nn_contiguous`, which goes through the `copy` op and so needs a CUDA copy
+       kernel.
+   - Host<->device copies: `cudaMemcpy` in `nn__cuda_to`, and `nn_item` must copy one element.
+2. **Kernels for the rest of the registry:**
+   - softmax/log_softmax, var/std/max/min/logsumexp;
+   - matmul/linear via cuBLAS (link `-lcublas`, with its calls checked the same way);
+   - gather/index_select/one_hot/tril/triu/masked_fill/topk;
+   - views/copy/cat/to_dtype, conv2d/conv_transpose2d, pooling, dropout, the norms, the losses;
+   - fused optimizer updates. Their rules should move into the math section first, as the unary
+     ones did.
+   - Block reductions that need shared memory would be GPU-only in the emulated test's list.
+3. **Module moves** (`nn_module_to`), a MY_NET parity run, `mnist_cnn --device cuda`, and GPU
+   rows in `make bench`.
+4. **CI wiring:** add `test-cuda-emu` and `cuda-build` to `make test` or CI (`cuda-build` only
+   where nvcc exists), add a README GPU section, and pass `-gencode` flags for the GPUs targeted
+   (sm_90 for H100).
+
+## Design decisions
+
+- **Where the math lives.** The per-element math is in nn.h, not nn_cuda.h, because the CPU
+  kernels must call it. `NN_HD` costs nothing in a plain C build. The CPU loops keep one loop per
+  op, calling small per-op functions (no switch per element). The CUDA kernels call the
+  dispatchers (`nn__unary_f/_b`) built from the same functions. The emulated bit-for-bit test
+  guards the dispatchers against drift.
+- **Broadcast gradients.** They use a per-input-element gather-sum rather than atomicAdd. It is
+  deterministic, bit-identical to the CPU and emulatable. It is slower than a tree reduction for
+  huge broadcasts; a shared-memory version could be added later as a GPU-only fast path.
+- **Emulated device memory is host memory.** The whole nn.h machinery (arena, autograd) therefore
+  runs unchanged, and the test exercises the real dispatch path (`nn__kernels_for` then the CUDA
+  column). The cost is that emulation cannot catch host code that touches device pointers; that
+  is item 1 above.
+- **The test is C99, built by cc.** It reuses test_ops.c's reader, `fx_on`/`fx_host` and
+  `run_case` directly. The shim is therefore written so the kernel bodies are valid C99 as well
+  as CUDA C++.
+- **Emulated launches are serial.** The shim uses file-static index variables, so one emulated
+  launch runs at a time. That is acceptable for a test build and stated in nn_cuda.h.
+*/
