@@ -1426,6 +1426,88 @@ NN__MATH float nn__binary_dval(int op, int k, float g, float u, float v, float w
     }
 }
 
+/* Along one dim: the rules for one (outer, inner) row of D elements at stride I. The CPU loops
+   over rows and nn_cuda.h runs one thread per row; both call these. */
+NN__MATH void nn__softmax_row_f(int logsm, const float *xp, float *yp, int64_t D, int64_t I) {
+    float m = -INFINITY;
+    double s = 0;
+    int64_t d;
+    for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
+    for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
+    if (logsm) { float ls = (float)log(s); for (d = 0; d < D; d++) yp[d * I] = xp[d * I] - m - ls; }
+    else for (d = 0; d < D; d++) yp[d * I] = (float)(exp((double)(xp[d * I] - m)) / s);
+}
+NN__MATH void nn__softmax_row_b(int logsm, const float *yp, const float *gp, float *dp, int64_t D, int64_t I) {
+    double s = 0;
+    int64_t d;
+    if (!logsm) {   /* dx = y (g - sum(g y)) */
+        for (d = 0; d < D; d++) s += (double)gp[d * I] * yp[d * I];
+        for (d = 0; d < D; d++) dp[d * I] += yp[d * I] * (gp[d * I] - (float)s);
+    } else {        /* dx = g - exp(y) sum(g) */
+        for (d = 0; d < D; d++) s += gp[d * I];
+        for (d = 0; d < D; d++) dp[d * I] += gp[d * I] - expf(yp[d * I]) * (float)s;
+    }
+}
+/* sum, mean, var, std, max, min, logsumexp of one row; corr = the correction of var and std;
+   *arg = the position of max/min */
+NN__MATH float nn__reduce_row_f(int op, const float *xp, int64_t D, int64_t I, int64_t corr, int64_t *arg) {
+    int64_t d;
+    switch (op) {
+    case NN_OP_SUM: case NN_OP_MEAN: {
+        double s = 0;
+        for (d = 0; d < D; d++) s += xp[d * I];
+        return (float)(op == NN_OP_MEAN ? s / (double)D : s);
+    }
+    case NN_OP_VAR: case NN_OP_STD: {   /* divisor max(0, D - correction): inf or NaN at 0, as PyTorch */
+        double m = 0, s = 0, den = (double)(D - corr);
+        for (d = 0; d < D; d++) m += xp[d * I];
+        m /= (double)D;
+        for (d = 0; d < D; d++) s += ((double)xp[d * I] - m) * ((double)xp[d * I] - m);
+        s = s / (den > 0 ? den : 0.0);
+        return (float)(op == NN_OP_STD ? sqrt(s) : s);
+    }
+    case NN_OP_MAX: case NN_OP_MIN: {
+        int64_t best = 0; int is_max = op == NN_OP_MAX;
+        for (d = 1; d < D; d++) {
+            float v = xp[d * I], b = xp[best * I];
+            if (b != b) break;                              /* NaN wins, as PyTorch */
+            if (v != v || (is_max ? v > b : v < b)) best = d;
+        }
+        *arg = best;
+        return xp[best * I];
+    }
+    case NN_OP_LOGSUMEXP: {
+        float m = -INFINITY; double s = 0;
+        for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
+        if (m == -INFINITY || m == INFINITY) return m;
+        for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
+        return m + (float)log(s);
+    }
+    default: return 0.0f;
+    }
+}
+/* the gradient of one row along the dim (max/min over every element share ties elsewhere):
+   gv, yv = the row's output gradient and value; arg = the max/min position */
+NN__MATH void nn__reduce_row_b(int op, const float *xp, float *dp, int64_t D, int64_t I, int64_t corr, float gv, float yv,
+                               int64_t arg) {
+    int64_t d;
+    switch (op) {
+    case NN_OP_SUM: for (d = 0; d < D; d++) dp[d * I] += gv; break;
+    case NN_OP_MEAN: { float k = gv / (float)D; for (d = 0; d < D; d++) dp[d * I] += k; } break;
+    case NN_OP_VAR: case NN_OP_STD: {   /* dvar/dx = 2 (x - m) / (D - c); dstd = dvar / (2 std) */
+        double m = 0, den = (double)(D - corr);
+        float k;   /* the raw D - correction, as PyTorch's backward */
+        for (d = 0; d < D; d++) m += xp[d * I];
+        m /= (double)D;
+        k = (float)(op == NN_OP_VAR ? 2.0 * gv / den : gv / (den * yv));
+        for (d = 0; d < D; d++) dp[d * I] += k * (float)((double)xp[d * I] - m);
+    } break;
+    case NN_OP_MAX: case NN_OP_MIN: dp[arg * I] += gv; break;   /* routed to the winner */
+    case NN_OP_LOGSUMEXP: for (d = 0; d < D; d++) dp[d * I] += gv * expf(xp[d * I] - yv); break;
+    default: break;
+    }
+}
+
 #if !defined(NN_NO_THREADS) && (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
 #define NN__THREADS 1
 #include <pthread.h>    /* the worker pool (section cpu) and the lock of nn_use_buffer's allocator */
@@ -4258,36 +4340,19 @@ static int nn__split_dim(const char *fn, nn_tensor *x, int dim, int keepdim, int
 
 static int nn__softmax_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) */
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
-    int logsm = y->op == NN_OP_LOG_SOFTMAX;
-    for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
-        const float *xp = x + o * D * I + i;
-        float *yp = NN__F32(y) + o * D * I + i, m = -INFINITY;
-        double s = 0;
-        for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
-        for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
-        if (logsm) { float ls = (float)log(s); for (d = 0; d < D; d++) yp[d * I] = xp[d * I] - m - ls; }
-        else for (d = 0; d < D; d++) yp[d * I] = (float)(exp((double)(xp[d * I] - m)) / s);
-    }
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, i;
+    for (o = 0; o < O; o++) for (i = 0; i < I; i++)
+        nn__softmax_row_f(y->op == NN_OP_LOG_SOFTMAX, x + o * D * I + i, NN__F32(y) + o * D * I + i, D, I);
     return 1;
 }
 static int nn__softmax_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     const float *g = NN__F32(y->grad);            /* (outer, D, inner) */
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, i;
     if (!dx) return 1;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
         int64_t base = o * D * I + i;
-        const float *yp = NN__F32(y) + base, *gp = g + base;
-        float *dp = dx + base;
-        double s = 0;
-        if (y->op == NN_OP_SOFTMAX) {   /* dx = y (g - sum(g y)) */
-            for (d = 0; d < D; d++) s += (double)gp[d * I] * yp[d * I];
-            for (d = 0; d < D; d++) dp[d * I] += yp[d * I] * (gp[d * I] - (float)s);
-        } else {                        /* dx = g - exp(y) sum(g) */
-            for (d = 0; d < D; d++) s += gp[d * I];
-            for (d = 0; d < D; d++) dp[d * I] += gp[d * I] - expf(yp[d * I]) * (float)s;
-        }
+        nn__softmax_row_b(y->op == NN_OP_LOG_SOFTMAX, NN__F32(y) + base, g + base, dx + base, D, I);
     }
     return 1;
 }
@@ -4312,44 +4377,12 @@ NN_API nn_tensor *nn_log_softmax(nn_tensor *x, int dim) { return nn__softmax(NN_
 
 static int nn__reduce_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);          /* (outer, D, inner) -> (outer, inner) */
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, i;
     int64_t *arg = y->out2 ? NN__I64(y->out2) : NULL;
     for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
-        const float *xp = x + o * D * I + i;
-        float *yp = NN__F32(y) + o * I + i;
-        switch (y->op) {
-        case NN_OP_SUM: case NN_OP_MEAN: {
-            double s = 0;
-            for (d = 0; d < D; d++) s += xp[d * I];
-            *yp = (float)(y->op == NN_OP_MEAN ? s / (double)D : s);
-        } break;
-        case NN_OP_VAR: case NN_OP_STD: {   /* divisor max(0, D - correction): inf or NaN at 0, as PyTorch */
-            double m = 0, s = 0, den = (double)(D - y->ip[3]);
-            for (d = 0; d < D; d++) m += xp[d * I];
-            m /= (double)D;
-            for (d = 0; d < D; d++) s += ((double)xp[d * I] - m) * ((double)xp[d * I] - m);
-            s = s / (den > 0 ? den : 0.0);
-            *yp = (float)(y->op == NN_OP_STD ? sqrt(s) : s);
-        } break;
-        case NN_OP_MAX: case NN_OP_MIN: {
-            int64_t best = 0; int is_max = y->op == NN_OP_MAX;
-            for (d = 1; d < D; d++) {
-                float v = xp[d * I], b = xp[best * I];
-                if (b != b) break;                              /* NaN wins, as PyTorch */
-                if (v != v || (is_max ? v > b : v < b)) best = d;
-            }
-            *yp = xp[best * I];
-            arg[o * I + i] = best;
-        } break;
-        case NN_OP_LOGSUMEXP: {
-            float m = -INFINITY; double s = 0;
-            for (d = 0; d < D; d++) if (xp[d * I] > m) m = xp[d * I];
-            if (m == -INFINITY || m == INFINITY) { *yp = m; break; }
-            for (d = 0; d < D; d++) s += exp((double)(xp[d * I] - m));
-            *yp = m + (float)log(s);
-        } break;
-        default: NN_ASSERT(0);
-        }
+        int64_t best = 0;
+        NN__F32(y)[o * I + i] = nn__reduce_row_f(y->op, x + o * D * I + i, D, I, y->ip[3], &best);
+        if (arg) arg[o * I + i] = best;
     }
     return 1;
 }
@@ -4367,31 +4400,16 @@ static void nn__reduce_ties_backward(nn_tensor *y, float *dx) {
 
 static int nn__reduce_backward(nn_tensor *y) {
     const nn_tensor *xt = y->src[0];
-    const float *x = NN__F32(xt), *g = NN__F32(y->grad);   /* x (outer, D, inner), g (outer, inner) */
+    const float *x = NN__F32(xt);   /* x (outer, D, inner), g (outer, inner) */
+    const float *g = NN__F32(y->grad);                     /* g (outer, inner) */
     float *dx = nn__gbuf(xt);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, d, i;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], o, i;
     const int64_t *arg = y->out2 ? NN__I64(y->out2) : NULL;
     if (!dx) return 1;
     if ((y->op == NN_OP_MAX || y->op == NN_OP_MIN) && y->ip[4]) { nn__reduce_ties_backward(y, dx); return 1; }
-    for (o = 0; o < O; o++) for (i = 0; i < I; i++) {
-        const float *xp = x + o * D * I + i;
-        float *dp = dx + o * D * I + i, gv = g[o * I + i], yv = NN__F32(y)[o * I + i];
-        switch (y->op) {
-        case NN_OP_SUM: for (d = 0; d < D; d++) dp[d * I] += gv; break;
-        case NN_OP_MEAN: { float k = gv / (float)D; for (d = 0; d < D; d++) dp[d * I] += k; } break;
-        case NN_OP_VAR: case NN_OP_STD: {   /* dvar/dx = 2 (x - m) / (D - c); dstd = dvar / (2 std) */
-            double m = 0, den = (double)(D - y->ip[3]);
-            float k;   /* the raw D - correction, as PyTorch's backward */
-            for (d = 0; d < D; d++) m += xp[d * I];
-            m /= (double)D;
-            k = (float)(y->op == NN_OP_VAR ? 2.0 * gv / den : gv / (den * yv));
-            for (d = 0; d < D; d++) dp[d * I] += k * (float)((double)xp[d * I] - m);
-        } break;
-        case NN_OP_MAX: case NN_OP_MIN: dp[arg[o * I + i] * I] += gv; break;   /* routed to the winner */
-        case NN_OP_LOGSUMEXP: for (d = 0; d < D; d++) dp[d * I] += gv * expf(xp[d * I] - yv); break;
-        default: NN_ASSERT(0);
-        }
-    }
+    for (o = 0; o < O; o++) for (i = 0; i < I; i++)
+        nn__reduce_row_b(y->op, x + o * D * I + i, dx + o * D * I + i, D, I, y->ip[3], g[o * I + i],
+                         NN__F32(y)[o * I + i], arg ? arg[o * I + i] : 0);
     return 1;
 }
 
@@ -4418,6 +4436,7 @@ static nn_tensor *nn__reduce(int op, const char *fn, nn_tensor *x, int dim, int 
     if (op == NN_OP_MAX || op == NN_OP_MIN) {
         y->out2 = nn__new_arena_dtype(x->ctx, fn, nd, shape, 1, NN_INT64);
         if (!y->out2) return NULL;
+        y->out2->device = x->device;   /* the indices live beside the values */
     }
     return nn__forward(y) ? y : NULL;
 }

@@ -120,7 +120,11 @@ typedef struct nn__cuda_kernel_info { const char *name; int gpu_only; int64_t la
 static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
     { "unary_forward", 0, 0 }, { "unary_backward", 0, 0 },
     { "binary_forward", 0, 0 }, { "binary_backward_same", 0, 0 }, { "binary_backward_bcast", 0, 0 },
-    { "sum_forward", 0, 0 }, { "sum_backward", 0, 0 },
+    { "softmax_forward", 0, 0 }, { "softmax_backward", 0, 0 },
+    { "reduce_forward", 0, 0 }, { "reduce_backward", 0, 0 }, { "reduce_ties_backward", 0, 0 },
+    { "copy_forward", 0, 0 }, { "add_into", 0, 0 }, { "view_backward", 0, 0 },
+    { "tri_forward", 0, 0 }, { "tri_backward", 0, 0 },
+    { "masked_fill_forward", 0, 0 }, { "masked_fill_backward", 0, 0 },
 };
 #define NN__CUDA_NKERNELS ((int)(sizeof nn__cuda_kernel_list / sizeof nn__cuda_kernel_list[0]))
 static void nn__cuda_count_launch(const char *name) {
@@ -271,21 +275,104 @@ static __global__ void nn__k_binary_backward_bcast(nn__bcast p, int64_t nk, int6
         gk[j] += (float)acc;
     }
 }
-/* sum and mean along a dim: x (outer, D, inner) -> y (outer, inner), accumulated in double */
-static __global__ void nn__k_sum_forward(int64_t O, int64_t D, int64_t I, int mean, const float *x, float *y) {
+/* along one dim, x (outer, D, inner): one thread per (outer, inner) row, running nn.h's row rule
+   (nn__softmax_row_f/_b, nn__reduce_row_f/_b: the CPU loops call the same functions) */
+static __global__ void nn__k_softmax_forward(int64_t O, int64_t D, int64_t I, int logsm, const float *x, float *y) {
     NN__FOR_EACH(q, O * I) {
-        int64_t o = q / I, i = q % I, d;
-        double s = 0;
-        for (d = 0; d < D; d++) s += x[(o * D + d) * I + i];
-        y[q] = (float)(mean ? s / (double)D : s);
+        int64_t base = (q / I) * D * I + q % I;
+        nn__softmax_row_f(logsm, x + base, y + base, D, I);
     }
 }
-static __global__ void nn__k_sum_backward(int64_t O, int64_t D, int64_t I, int mean, const float *g, float *dx) {
-    NN__FOR_EACH(e, O * D * I) {
-        int64_t o = e / (D * I), i = e % I;
-        float gv = g[o * I + i];
-        dx[e] += mean ? gv / (float)D : gv;
+static __global__ void nn__k_softmax_backward(int64_t O, int64_t D, int64_t I, int logsm, const float *y, const float *g,
+                                              float *dx) {
+    NN__FOR_EACH(q, O * I) {
+        int64_t base = (q / I) * D * I + q % I;
+        nn__softmax_row_b(logsm, y + base, g + base, dx + base, D, I);
     }
+}
+static __global__ void nn__k_reduce_forward(int64_t O, int64_t D, int64_t I, int op, int64_t corr, const float *x, float *y,
+                                            int64_t *arg) {   /* y, arg (outer, inner); arg NULL but for max/min */
+    NN__FOR_EACH(q, O * I) {
+        int64_t best = 0;
+        y[q] = nn__reduce_row_f(op, x + (q / I) * D * I + q % I, D, I, corr, &best);
+        if (arg) arg[q] = best;
+    }
+}
+static __global__ void nn__k_reduce_backward(int64_t O, int64_t D, int64_t I, int op, int64_t corr, const float *x,
+                                             const float *y, const float *g, const int64_t *arg, float *dx) {
+    NN__FOR_EACH(q, O * I) {
+        int64_t base = (q / I) * D * I + q % I;
+        nn__reduce_row_b(op, x + base, dx + base, D, I, corr, g[q], y[q], arg ? arg[q] : 0);
+    }
+}
+/* max()/min() over every element: the gradient is shared by the tied elements. One thread walks
+   all n (a serial pass, as the CPU's; deterministic; slow for large n, but only a scalar's backward) */
+static __global__ void nn__k_reduce_ties_backward(int64_t n, const float *x, const float *y, const float *g, float *dx) {
+    NN__FOR_EACH(q, 1) {
+        float v = y[0], gv = g[0];
+        int64_t i, ties = 0;
+        int isnan_v = v != v;
+        for (i = 0; i < n; i++) ties += isnan_v ? x[i] != x[i] : x[i] == v;
+        for (i = 0; i < n; i++) if (isnan_v ? x[i] != x[i] : x[i] == v) dx[i] += gv / (float)ties;
+    }
+}
+
+/* a tensor's geometry passed by value: element i (row-major over shape) is at sum q_d * st[d] */
+typedef struct nn__geom { int nd; int64_t shape[NN_MAX_DIMS], st[NN_MAX_DIMS]; } nn__geom;
+static NN_HD inline int64_t nn__geom_offset(const nn__geom *g, int64_t i) {
+    int64_t off = 0;
+    int d;
+    for (d = g->nd - 1; d >= 0; d--) { off += (i % g->shape[d]) * g->st[d]; i /= g->shape[d]; }
+    return off;
+}
+static nn__geom nn__geom_of(int nd, const int64_t *shape, const int64_t *st) {
+    nn__geom g;
+    int d;
+    memset(&g, 0, sizeof g);
+    g.nd = nd;
+    for (d = 0; d < nd; d++) { g.shape[d] = shape[d]; g.st[d] = st[d]; }
+    return g;
+}
+/* copy (contiguous, clone): y contiguous = x read through its strides, any dtype (es bytes an element) */
+static __global__ void nn__k_copy_forward(nn__geom gx, int64_t n, int es, const char *x, char *y) {
+    NN__FOR_EACH(i, n) {
+        const char *s = x + (size_t)nn__geom_offset(&gx, i) * (size_t)es;
+        char *d = y + (size_t)i * (size_t)es;
+        int b;
+        for (b = 0; b < es; b++) d[b] = s[b];
+    }
+}
+static __global__ void nn__k_add_into(int64_t n, const float *g, float *dx) {   /* copy's backward: dx += g */
+    NN__FOR_EACH(i, n) dx[i] += g[i];
+}
+/* a view's backward: element i of the view sits at gv's offset in x's (contiguous) gradient. A view
+   maps its elements to distinct elements of x, so threads never add to the same place. */
+static __global__ void nn__k_view_backward(nn__geom gv, int64_t n, const float *g, float *dx) {
+    NN__FOR_EACH(i, n) dx[nn__geom_offset(&gv, i)] += g[i];
+}
+/* tril/triu: x, y (B, R, C); keep c - r <= k (tril) or >= k (triu) */
+static __global__ void nn__k_tri_forward(int64_t n, int64_t R, int64_t C, int lower, int64_t k, int i64, const void *x, void *y,
+                                         float fill) {
+    NN__FOR_EACH(i, n) {
+        int64_t r = (i / C) % R, c = i % C;
+        int keep = lower ? c - r <= k : c - r >= k;
+        if (i64) ((int64_t *)y)[i] = keep ? ((const int64_t *)x)[i] : 0;
+        else ((float *)y)[i] = keep ? ((const float *)x)[i] : fill;
+    }
+}
+static __global__ void nn__k_tri_backward(int64_t n, int64_t R, int64_t C, int lower, int64_t k, const float *g, float *dx) {
+    NN__FOR_EACH(i, n) {
+        int64_t r = (i / C) % R, c = i % C;
+        if (lower ? c - r <= k : c - r >= k) dx[i] += g[i];
+    }
+}
+/* masked_fill: the mask (int64) broadcast to y by gm's strides; inv: fill where the mask is 0 */
+static __global__ void nn__k_masked_fill_forward(nn__geom gm, int64_t n, int inv, const int64_t *m, const float *x, float *y,
+                                                 float v) {
+    NN__FOR_EACH(i, n) y[i] = (m[nn__geom_offset(&gm, i)] != 0) != (inv != 0) ? v : x[i];
+}
+static __global__ void nn__k_masked_fill_backward(nn__geom gm, int64_t n, int inv, const int64_t *m, const float *g, float *dx) {
+    NN__FOR_EACH(i, n) if ((m[nn__geom_offset(&gm, i)] != 0) == (inv != 0)) dx[i] += g[i];
 }
 
 /* ---- the registry's CUDA column: host functions that launch the kernels ---- */
@@ -334,18 +421,93 @@ static int nn__cuda_binary_backward(nn_tensor *y) {
     }
     return ok;
 }
-static int nn__cuda_reduce_forward(nn_tensor *y) {   /* the CUDA column lists only SUM and MEAN */
+static int nn__cuda_softmax_forward(nn_tensor *y) {
     int ok;
-    NN__LAUNCH(ok, y->ctx, "sum_forward", nn__k_sum_forward, nn__grid(y->ip[0] * y->ip[2]), NN__BLOCK, y->ip[0], y->ip[1],
-               y->ip[2], y->op == NN_OP_MEAN, NN__F32(y->src[0]), NN__F32(y));
+    NN__LAUNCH(ok, y->ctx, "softmax_forward", nn__k_softmax_forward, nn__grid(y->ip[0] * y->ip[2]), NN__BLOCK, y->ip[0], y->ip[1],
+               y->ip[2], y->op == NN_OP_LOG_SOFTMAX, NN__F32(y->src[0]), NN__F32(y));
+    return ok;
+}
+static int nn__cuda_softmax_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;
+    NN__LAUNCH(ok, y->ctx, "softmax_backward", nn__k_softmax_backward, nn__grid(y->ip[0] * y->ip[2]), NN__BLOCK, y->ip[0], y->ip[1],
+               y->ip[2], y->op == NN_OP_LOG_SOFTMAX, NN__F32(y), NN__F32(y->grad), dx);
+    return ok;
+}
+static int nn__cuda_reduce_forward(nn_tensor *y) {
+    int ok;
+    NN__LAUNCH(ok, y->ctx, "reduce_forward", nn__k_reduce_forward, nn__grid(y->ip[0] * y->ip[2]), NN__BLOCK, y->ip[0], y->ip[1],
+               y->ip[2], y->op, y->ip[3], NN__F32(y->src[0]), NN__F32(y), y->out2 ? NN__I64(y->out2) : (int64_t *)NULL);
     return ok;
 }
 static int nn__cuda_reduce_backward(nn_tensor *y) {
     float *dx = nn__gbuf(y->src[0]);
     int ok;
     if (!dx) return 1;
-    NN__LAUNCH(ok, y->ctx, "sum_backward", nn__k_sum_backward, nn__grid(y->src[0]->numel), NN__BLOCK, y->ip[0], y->ip[1],
-               y->ip[2], y->op == NN_OP_MEAN, NN__F32(y->grad), dx);
+    if ((y->op == NN_OP_MAX || y->op == NN_OP_MIN) && y->ip[4]) {
+        NN__LAUNCH(ok, y->ctx, "reduce_ties_backward", nn__k_reduce_ties_backward, 1u, 1u, y->src[0]->numel, NN__F32(y->src[0]),
+                   NN__F32(y), NN__F32(y->grad), dx);
+        return ok;
+    }
+    NN__LAUNCH(ok, y->ctx, "reduce_backward", nn__k_reduce_backward, nn__grid(y->ip[0] * y->ip[2]), NN__BLOCK, y->ip[0], y->ip[1],
+               y->ip[2], y->op, y->ip[3], NN__F32(y->src[0]), NN__F32(y), NN__F32(y->grad),
+               y->out2 ? NN__I64(y->out2) : (const int64_t *)NULL, dx);
+    return ok;
+}
+static int nn__cuda_copy_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    int ok;
+    NN__LAUNCH(ok, y->ctx, "copy_forward", nn__k_copy_forward, nn__grid(y->numel), NN__BLOCK,
+               nn__geom_of(x->ndim, x->shape, x->stride), y->numel, (int)nn_dtype_size(x->dtype),
+               NN__CAST(const char *, x->data), NN__CAST(char *, y->data));
+    return ok;
+}
+static int nn__cuda_copy_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;
+    NN__LAUNCH(ok, y->ctx, "add_into", nn__k_add_into, nn__grid(y->numel), NN__BLOCK, y->numel, NN__F32(y->grad), dx);
+    return ok;
+}
+#define nn__cuda_view_forward nn__view_forward   /* geometry only: no data is read */
+static int nn__cuda_view_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;   /* ip[0..nd): the view's strides in x's contiguous layout; ip[NN_MAX_DIMS]: its offset */
+    NN__LAUNCH(ok, y->ctx, "view_backward", nn__k_view_backward, nn__grid(y->numel), NN__BLOCK,
+               nn__geom_of(y->ndim, y->shape, y->ip), y->numel, NN__F32(y->grad), dx + y->ip[NN_MAX_DIMS]);
+    return ok;
+}
+static int nn__cuda_tri_forward(nn_tensor *y) {
+    int64_t R = y->shape[y->ndim - 2], C = y->shape[y->ndim - 1];
+    int ok;
+    if (!y->numel) return 1;
+    NN__LAUNCH(ok, y->ctx, "tri_forward", nn__k_tri_forward, nn__grid(y->numel), NN__BLOCK, y->numel, R, C, y->op == NN_OP_TRIL,
+               y->ip[0], y->dtype == NN_INT64, NN__CAST(const void *, y->src[0]->data), NN__CAST(void *, y->data), y->fp[0]);
+    return ok;
+}
+static int nn__cuda_tri_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx || !y->numel) return 1;
+    NN__LAUNCH(ok, y->ctx, "tri_backward", nn__k_tri_backward, nn__grid(y->numel), NN__BLOCK, y->numel, y->shape[y->ndim - 2],
+               y->shape[y->ndim - 1], y->op == NN_OP_TRIL, y->ip[0], NN__F32(y->grad), dx);
+    return ok;
+}
+static int nn__cuda_masked_fill_forward(nn_tensor *y) {   /* ip[0..nd): the mask's broadcast strides; ip[NN_MAX_DIMS]: invert */
+    int ok;
+    NN__LAUNCH(ok, y->ctx, "masked_fill_forward", nn__k_masked_fill_forward, nn__grid(y->numel), NN__BLOCK,
+               nn__geom_of(y->ndim, y->shape, y->ip), y->numel, y->ip[NN_MAX_DIMS] != 0, NN__I64(y->src[1]), NN__F32(y->src[0]),
+               NN__F32(y), y->fp[0]);
+    return ok;
+}
+static int nn__cuda_masked_fill_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;
+    NN__LAUNCH(ok, y->ctx, "masked_fill_backward", nn__k_masked_fill_backward, nn__grid(y->numel), NN__BLOCK,
+               nn__geom_of(y->ndim, y->shape, y->ip), y->numel, y->ip[NN_MAX_DIMS] != 0, NN__I64(y->src[1]), NN__F32(y->grad), dx);
     return ok;
 }
 
@@ -381,6 +543,24 @@ static int nn__cuda_reduce_backward(nn_tensor *y) {
 #define NN__CUDA_HAS_COS ~, 1
 #define NN__CUDA_HAS_SUM ~, 1
 #define NN__CUDA_HAS_MEAN ~, 1
+#define NN__CUDA_HAS_VAR ~, 1
+#define NN__CUDA_HAS_STD ~, 1
+#define NN__CUDA_HAS_MAX ~, 1
+#define NN__CUDA_HAS_MIN ~, 1
+#define NN__CUDA_HAS_LOGSUMEXP ~, 1
+#define NN__CUDA_HAS_SOFTMAX ~, 1
+#define NN__CUDA_HAS_LOG_SOFTMAX ~, 1
+#define NN__CUDA_HAS_COPY ~, 1
+#define NN__CUDA_HAS_RESHAPE ~, 1
+#define NN__CUDA_HAS_TRANSPOSE ~, 1
+#define NN__CUDA_HAS_PERMUTE ~, 1
+#define NN__CUDA_HAS_SLICE ~, 1
+#define NN__CUDA_HAS_SELECT ~, 1
+#define NN__CUDA_HAS_SQUEEZE ~, 1
+#define NN__CUDA_HAS_UNSQUEEZE ~, 1
+#define NN__CUDA_HAS_TRIL ~, 1
+#define NN__CUDA_HAS_TRIU ~, 1
+#define NN__CUDA_HAS_MASKED_FILL ~, 1
 #define nn__cuda_leaf_forward nn__leaf_forward
 #define nn__cuda_leaf_backward nn__leaf_backward
 

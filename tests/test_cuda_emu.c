@@ -30,6 +30,19 @@ static const emu_op g_emu_ops[] = {
     { "cos", 0, "as add_scalar" },
     { "sum", 0, "double accumulation in the same order" }, { "mean", 0, "as sum" },
     { "used_twice", 0, "add and mul" },
+    { "softmax", 0, "one thread per row running nn.h's nn__softmax_row_f/_b, the CPU's own row rule" },
+    { "log_softmax", 0, "as softmax" },
+    { "var", 0, "one thread per row running nn.h's nn__reduce_row_f/_b, the CPU's own row rule" },
+    { "std", 0, "as var" }, { "logsumexp", 0, "as var" },
+    { "max", 0, "as var; over every element, ties share the gradient in one serial pass as on the CPU" },
+    { "min", 0, "as max" }, { "max_indices", 0, "as max" }, { "argmax", 0, "as max" },
+    { "transpose", 0, "a view (no kernel) then copy: a strided gather, exact; view backward scatters exactly" },
+    { "permute", 0, "as transpose" }, { "slice", 0, "as transpose" }, { "select", 0, "as transpose" },
+    { "squeeze", 0, "as transpose" }, { "unsqueeze", 0, "as transpose" }, { "reshape", 0, "as transpose" },
+    { "reshape_t", 0, "as transpose" }, { "flatten", 0, "as transpose" }, { "contiguous_t", 0, "as transpose" },
+    { "clone", 0, "as transpose" },
+    { "tril", 0, "a copy or the fill per element, exact" }, { "triu", 0, "as tril" },
+    { "masked_fill", 0, "as tril" },
 };
 static const emu_op *emu_find(const char *op) {
     size_t i;
@@ -155,7 +168,7 @@ static void emu_errors(nn_ctx *ctx) {
     nn_tensor *a = nn_ones(ctx, 2, sh), *b = fx_on(nn_ones(ctx, 2, sh), NN_CUDA), *y;
     begin("cuda/errors: an op with no CUDA kernel is an error naming the op and device, not a crash");
     g_log_count = 0;
-    y = nn_softmax(b, 1);
+    y = nn_topk(b, 1, 1, 1, NULL);
     CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "no kernel for device 1"), "got %p, error %s", (void *)y, ERRS(ctx));
     printf("  no kernel: \"%s\"\n", ERRS(ctx));
     nn_clear_error(ctx);
