@@ -85,6 +85,8 @@ static int nn__dev_malloc(nn_ctx *ctx, void **p, size_t bytes) {
 }
 static void nn__dev_free(void *p) { nn__free(p); }
 static int nn__dev_count(nn_ctx *ctx) { (void)ctx; return 1; }
+static int nn__dev_memset(nn_ctx *ctx, void *p, int v, size_t bytes) { (void)ctx; memset(p, v, bytes); return 1; }
+static int nn__dev_to_host(nn_ctx *ctx, void *dst, const void *src, size_t bytes) { (void)ctx; memcpy(dst, src, bytes); return 1; }
 #else
 #ifndef __CUDACC__
 #error "nn_cuda.h: compile this file with nvcc (as .cu), or define NN_CUDA_EMULATE to run the kernels on the CPU"
@@ -103,6 +105,10 @@ static int nn__cuda_check(nn_ctx *ctx, cudaError_t e, const char *what) {
 #define NN__CUDA_MODE "on the GPU"
 static int nn__dev_malloc(nn_ctx *ctx, void **p, size_t bytes) { return nn__cuda_check(ctx, cudaMalloc(p, bytes), "cudaMalloc"); }
 static void nn__dev_free(void *p) { (void)cudaFree(p); }
+static int nn__dev_memset(nn_ctx *ctx, void *p, int v, size_t bytes) { return nn__cuda_check(ctx, cudaMemset(p, v, bytes), "cudaMemset"); }
+static int nn__dev_to_host(nn_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    return nn__cuda_check(ctx, cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy (device to host)");
+}
 static int nn__dev_count(nn_ctx *ctx) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -125,6 +131,8 @@ static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
     { "copy_forward", 0, 0 }, { "add_into", 0, 0 }, { "view_backward", 0, 0 },
     { "tri_forward", 0, 0 }, { "tri_backward", 0, 0 },
     { "masked_fill_forward", 0, 0 }, { "masked_fill_backward", 0, 0 },
+    { "gather_forward", 0, 0 }, { "gather_backward", 0, 0 },
+    { "index_select_forward", 0, 0 }, { "index_select_backward", 0, 0 },
 };
 #define NN__CUDA_NKERNELS ((int)(sizeof nn__cuda_kernel_list / sizeof nn__cuda_kernel_list[0]))
 static void nn__cuda_count_launch(const char *name) {
@@ -375,6 +383,59 @@ static __global__ void nn__k_masked_fill_backward(nn__geom gm, int64_t n, int in
     NN__FOR_EACH(i, n) if ((m[nn__geom_offset(&gm, i)] != 0) == (inv != 0)) dx[i] += g[i];
 }
 
+/* gather and index_select. An index out of range sets bad[0] = 1 and bad[1] = the index (any one of
+   them when several are bad); the host reads the two back and reports through nn__err. */
+static __global__ void nn__k_gather_forward(nn__geom gi, int64_t n, int d, int64_t size, const int64_t *xst, const int64_t *ix,
+                                            const float *x, float *y, int64_t *bad) {   /* gi: index's shape, xst: x's strides */
+    NN__FOR_EACH(i, n) {
+        int64_t at = ix[i], p = 0, rem = i, j;
+        int k;
+        if (at < 0 || at >= size) { bad[0] = 1; bad[1] = at; y[i] = 0.0f; continue; }
+        for (k = gi.nd - 1; k >= 0; k--) {
+            j = rem % gi.shape[k]; rem /= gi.shape[k];
+            p += (k == d ? at : j) * xst[k];
+        }
+        y[i] = x[p];
+    }
+}
+/* one thread per element of x's gradient: the outputs that read it are those with its coordinates
+   off dim d and an index equal to its coordinate on d; they are added in the CPU's order (no atomics) */
+static __global__ void nn__k_gather_backward(nn__geom gx, nn__geom gi, int64_t nx, int d, const int64_t *ix, const float *g,
+                                             float *dx) {   /* gx: x's shape, gi: index's shape (st: contiguous strides) */
+    NN__FOR_EACH(e, nx) {
+        int64_t c[NN_MAX_DIMS], rem = e, base = 0, t;
+        int k, inside = 1;
+        for (k = gx.nd - 1; k >= 0; k--) { c[k] = rem % gx.shape[k]; rem /= gx.shape[k]; }
+        for (k = 0; k < gx.nd; k++) {
+            if (k != d && c[k] >= gi.shape[k]) inside = 0;
+            else if (k != d) base += c[k] * gi.st[k];
+        }
+        if (!inside) continue;
+        if (gx.nd == 0) { if (ix[0] == 0) dx[e] += g[0]; continue; }
+        for (t = 0; t < gi.shape[d]; t++) {
+            int64_t i = base + t * gi.st[d];
+            if (ix[i] == c[d]) dx[e] += g[i];
+        }
+    }
+}
+/* index_select: y (outer, n, inner) = x (outer, D, inner)[:, index, :] */
+static __global__ void nn__k_index_select_forward(int64_t O, int64_t D, int64_t I, int64_t n, const int64_t *ix, const float *x,
+                                                  float *y, int64_t *bad) {
+    NN__FOR_EACH(q, O * n * I) {
+        int64_t o = q / (n * I), r = (q / I) % n, i = q % I, row = ix[r];
+        if (row < 0 || row >= D) { bad[0] = 1; bad[1] = row; y[q] = 0.0f; continue; }
+        y[q] = x[(o * D + row) * I + i];
+    }
+}
+/* one thread per element of x's gradient, summing the rows that selected it in index order */
+static __global__ void nn__k_index_select_backward(int64_t O, int64_t D, int64_t I, int64_t n, const int64_t *ix, const float *g,
+                                                   float *dx) {
+    NN__FOR_EACH(e, O * D * I) {
+        int64_t o = e / (D * I), row = (e / I) % D, i = e % I, r;
+        for (r = 0; r < n; r++) if (ix[r] == row) dx[e] += g[(o * n + r) * I + i];
+    }
+}
+
 /* ---- the registry's CUDA column: host functions that launch the kernels ---- */
 static int nn__cuda_unary_forward(nn_tensor *y) {
     int ok;
@@ -511,6 +572,62 @@ static int nn__cuda_masked_fill_backward(nn_tensor *y) {
     return ok;
 }
 
+/* the bad-index flag of gather/index_select: a device pair, zeroed before and read back after */
+static int64_t *nn__cuda_flag_new(nn_ctx *ctx) {
+    int64_t *bad = NN__CAST(int64_t *, nn_cuda_malloc(ctx, 2 * sizeof(int64_t)));
+    if (bad && !nn__dev_memset(ctx, bad, 0, 2 * sizeof(int64_t))) { nn_cuda_free(ctx, bad, 2 * sizeof(int64_t)); return NULL; }
+    return bad;
+}
+static int nn__cuda_flag_check(nn_tensor *y, int64_t *bad, int launched, int64_t size) {
+    int64_t h[2] = { 0, 0 };
+    int ok = launched && nn__dev_to_host(y->ctx, h, bad, sizeof h);
+    nn_cuda_free(y->ctx, bad, 2 * sizeof(int64_t));
+    if (ok && h[0]) {
+        nn__err(y->ctx, "nn_%s: index %lld is out of range for a dim of size %lld", nn_op_name(y->op), (long long)h[1], (long long)size);
+        return 0;
+    }
+    return ok;
+}
+static int nn__cuda_gather_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *index = y->src[1];
+    int64_t *bad, *xst = NN__CAST(int64_t *, y->saved), size = x->ndim ? x->shape[y->ip[0]] : 1;
+    int ok;
+    if (!(bad = nn__cuda_flag_new(y->ctx))) return 0;
+    nn__contig_strides(x->ndim, x->shape, xst);   /* y->saved (numel int64s, host memory) holds x's strides here */
+    NN__LAUNCH(ok, y->ctx, "gather_forward", nn__k_gather_forward, nn__grid(y->numel), NN__BLOCK,
+               nn__geom_of(index->ndim, index->shape, index->stride), y->numel, (int)y->ip[0], size, (const int64_t *)xst,
+               NN__I64(index), NN__F32(x), NN__F32(y), bad);
+    return nn__cuda_flag_check(y, bad, ok, size);
+}
+static int nn__cuda_gather_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *index = y->src[1];
+    float *dx = nn__gbuf(x);
+    int64_t ist[NN_MAX_DIMS];
+    int ok;
+    if (!dx) return 1;
+    nn__contig_strides(index->ndim, index->shape, ist);
+    NN__LAUNCH(ok, y->ctx, "gather_backward", nn__k_gather_backward, nn__grid(x->numel), NN__BLOCK,
+               nn__geom_of(x->ndim, x->shape, x->stride), nn__geom_of(index->ndim, index->shape, ist), x->numel, (int)y->ip[0],
+               NN__I64(index), NN__F32(y->grad), dx);
+    return ok;
+}
+static int nn__cuda_index_select_forward(nn_tensor *y) {
+    int64_t *bad;
+    int ok;
+    if (!(bad = nn__cuda_flag_new(y->ctx))) return 0;
+    NN__LAUNCH(ok, y->ctx, "index_select_forward", nn__k_index_select_forward, nn__grid(y->numel), NN__BLOCK, y->ip[0], y->ip[1],
+               y->ip[2], y->ip[3], NN__I64(y->src[1]), NN__F32(y->src[0]), NN__F32(y), bad);
+    return nn__cuda_flag_check(y, bad, ok, y->ip[1]);
+}
+static int nn__cuda_index_select_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;
+    NN__LAUNCH(ok, y->ctx, "index_select_backward", nn__k_index_select_backward, nn__grid(y->src[0]->numel), NN__BLOCK, y->ip[0],
+               y->ip[1], y->ip[2], y->ip[3], NN__I64(y->src[1]), NN__F32(y->grad), dx);
+    return ok;
+}
+
 /* The ops with a CUDA kernel: one line each (NN__CUDA_HAS_<op>). Every other row of NN__OP_LIST
    gets NULL, and nn.h's dispatcher reports "no kernel for device 1". */
 #define NN__CUDA_HAS_LEAF ~, 1
@@ -561,6 +678,8 @@ static int nn__cuda_masked_fill_backward(nn_tensor *y) {
 #define NN__CUDA_HAS_TRIL ~, 1
 #define NN__CUDA_HAS_TRIU ~, 1
 #define NN__CUDA_HAS_MASKED_FILL ~, 1
+#define NN__CUDA_HAS_GATHER ~, 1
+#define NN__CUDA_HAS_INDEX_SELECT ~, 1
 #define nn__cuda_leaf_forward nn__leaf_forward
 #define nn__cuda_leaf_backward nn__leaf_backward
 
