@@ -14,11 +14,13 @@
    marks them GPU-only (none in this slice).
 
    What the slice has: kernels for the unary family (every op), the binary family with
-   broadcasting (forward and backward), and sum/mean along a dim; the CUDA column of the op
-   registry built from NN__OP_LIST (other ops fail with nn.h's "no kernel for device" error);
-   a caching device allocator per context; every CUDA call checked and reported through nn.h's
-   error model. What it lacks: device tensors on a real GPU (nn_to(NN_CUDA) works only
-   emulated; nn.h's step arena and autograd engine still write host memory).
+   broadcasting (forward and backward), softmax/log_softmax, every reduction (sum, mean, var, std,
+   max/min with indices, logsumexp), copy (the strided gather behind contiguous/clone) and the
+   backward of every view, tril/triu, masked_fill, gather and index_select (so embedding); the
+   CUDA column of the op registry built from NN__OP_LIST (other ops fail with nn.h's "no kernel
+   for device" error); a caching device allocator per context; every CUDA call checked and
+   reported through nn.h's error model. What it lacks: device tensors on a real GPU (nn_to(NN_CUDA)
+   works only emulated; nn.h's step arena and autograd engine still write host memory).
 
    LICENSE: as nn.h (MIT or public domain). */
 #ifndef NN_H_INCLUDED
@@ -726,7 +728,64 @@ static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
 
 /* ==== notes: the state of this backend (issue 13, in progress) ====
 
-# CUDA backend (issue 13): the first slice on branch `cuda`
+# CUDA backend (issue 13): the first slice (branch `cuda`, on main) and the second (branch `cuda2`)
+
+## Second slice (branch `cuda2`): what was added, verified how, what is missing
+
+Nothing in it has run on a GPU either: `status` said `can_start_another: false` for this task.
+
+- **Kernels added** (all grid-stride, no shared memory, no __syncthreads, no warp ops, no atomics,
+  so all run emulated; GPU-only list still empty):
+
+  | Kernel | Ops | Tolerance vs the CPU kernels |
+  |---|---|---|
+  | `softmax_forward`, `softmax_backward` | softmax, log_softmax: one thread per (outer, inner) row | 0 ULPs |
+  | `reduce_forward`, `reduce_backward` | sum, mean (replacing the first slice's `sum_*`), var, std, max/min (values and int64 indices), logsumexp: one thread per row | 0 ULPs |
+  | `reduce_ties_backward` | max()/min() over every element: ties share the gradient. ONE thread walks all n elements (serial, deterministic; slow for big n, only a scalar's backward) | 0 ULPs |
+  | `copy_forward` | copy (nn_contiguous, nn_clone): strided gather, any dtype (es bytes an element) | 0 ULPs |
+  | `add_into` | copy's backward (dx += g) | 0 ULPs |
+  | `view_backward` | reshape, transpose, permute, slice, select, squeeze, unsqueeze: one thread per view element scattering into x's gradient (a view maps to distinct elements, so no two threads share a target). View forward is geometry only (nn.h's own `nn__view_forward`) | 0 ULPs |
+  | `tri_forward`, `tri_backward` | tril, triu (float32 and int64) | 0 ULPs |
+  | `masked_fill_forward`, `masked_fill_backward` | masked_fill with a broadcast int64 mask | 0 ULPs |
+  | `gather_forward`, `gather_backward` | gather. Backward: one thread per element of x's gradient, looping over index's dim d and adding the outputs whose index hits it, in the CPU's order | 0 ULPs |
+  | `index_select_forward`, `index_select_backward` | index_select, and embedding (reshape + index_select). Backward: one thread per element of x's gradient, summing the selected rows in index order | 0 ULPs |
+
+- **Shared rules in nn.h's math section** (`NN__MATH`, NN_HD): `nn__softmax_row_f/_b` and
+  `nn__reduce_row_f/_b` hold the per-row rules; the CPU's `nn__softmax_forward/backward` and
+  `nn__reduce_forward/backward` now loop over rows calling them, and the kernels run one row per
+  thread. The same order of operations as before: the CPU results did not change (below).
+- **nn.h fix**: max/min's int64 indices (`out2`) now take the values' device (they were always
+  NN_CPU, so `nn_argmax` and `nn_max(..., &indices)` on a CUDA tensor returned a CPU tensor).
+  No effect on CPU tensors.
+- **Bad indices on the device**: gather/index_select kernels set a 2-int64 device flag (allocated
+  from the caching allocator, zeroed with `cudaMemset`, read back with a checked `cudaMemcpy`; plain
+  memset/memcpy when emulated); the host then reports "nn_gather: index K is out of range ..."
+  through nn__err. On a GPU that is one synchronising copy per gather/index_select forward. When
+  several indices are bad, any one of them is reported (the CPU reports the first).
+- **Verified (this machine, no GPU)**:
+  - `make test-cuda-emu`: **231 passed, 0 failed**; 112 fixture cases ran on emulated CUDA
+    (96 left out: their ops have no kernel). Every one matched the CPU kernels bit for bit
+    (0 ULPs, outputs and every input gradient) and PyTorch's numbers through `run_case(.., NN_CUDA)`.
+    Fixtures newly covered: softmax, log_softmax, var, std, max, min, max_indices, argmax,
+    logsumexp, transpose, permute, slice, select, squeeze, unsqueeze, reshape, reshape_t, flatten,
+    contiguous_t, clone, tril, triu, masked_fill, gather, index_select, embedding.
+    Launch counts are printed per kernel; every listed kernel launched at least once.
+  - The "no kernel" error test now uses `nn_topk` (softmax has a kernel); the allocator test
+    counts relative to the allocations the kernels made before it (the bad-index flag).
+  - tests/cpu_bits.c: dumps from main's nn.h and this branch's nn.h are identical (687 lines, cmp).
+  - `make build/test_nn && ./build/test_nn`: 1859 passed, 0 failed.
+  - `make compile-check`: exit 0; gcc, clang (-std=c99), g++, clang++ (-std=c++11) all ok.
+  - `make cuda-build`: nvcc compiles and links with 0 warnings; `strings` shows all 21 kernels'
+    device symbols; running it gives the no-GPU error as before.
+- **Left out of this slice** (in the brief's order): one_hot, cat, to_dtype, layer_norm,
+  batch_norm, the losses (nll, bce, bce_with_logits, huber), matmul/linear (cuBLAS on the real
+  path, -lcublas in cuda-build, plus a simple kernel for the emulated test), topk, conv, pooling,
+  dropout, the optimizers. The cross_entropy fixtures need nll_loss. Nothing ran on a GPU; the
+  0-ULP tolerances hold only emulated (same libm): on a GPU, softmax/logsumexp/var/std use CUDA's
+  exp/log/sqrt (double), so they need a per-op bound there; copy/view/tri/masked_fill/gather/
+  index_select/max/min/sum/mean stay exact (sum/mean/var's double sums are in the same order).
+
+## First slice (branch `cuda`)
 
 Nothing here has run on a GPU. This session had no GPU: the `device` tool's `status` said
 `can_start_another: false`. Every result below comes from the CPU, either with emulated kernels or
@@ -879,7 +938,7 @@ from an nvcc binary that found no GPU. None of it counts as verified on a GPU.
      - the front ends' `nn_contiguous`, which goes through the `copy` op and so needs a CUDA copy
        kernel.
    - Host<->device copies: `cudaMemcpy` in `nn__cuda_to`, and `nn_item` must copy one element.
-2. **Kernels for the rest of the registry:**
+2. **Kernels for the rest of the registry** (the second slice, above, did softmax, the reductions, copy, views, tril/triu, masked_fill, gather, index_select):
    - softmax/log_softmax, var/std/max/min/logsumexp;
    - matmul/linear via cuBLAS (link `-lcublas`, with its calls checked the same way);
    - gather/index_select/one_hot/tril/triu/masked_fill/topk;
