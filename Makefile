@@ -371,7 +371,9 @@ test-cuda-emu: $(BUILD)/test_cuda_emu
 # cuda-build: the real path compiled and linked by nvcc (no GPU needed to build); the program then says
 # whether a GPU is present, through nn.h's error model (exit 0 either way in this slice).
 NVCC ?= /usr/local/cuda/bin/nvcc
+# sm_90 (H100, H200) as machine code, and PTX for newer GPUs
+NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 $(BUILD)/cuda_build: tests/cuda_build.cu nn.h nn_cuda.h | $(BUILD)
-	$(NVCC) -O2 -Xcompiler -Wall,-Wextra -o $@ tests/cuda_build.cu
+	$(NVCC) -O2 $(NVCC_ARCH) -Xcompiler -Wall,-Wextra -o $@ tests/cuda_build.cu -lcublas
 cuda-build: $(BUILD)/cuda_build
 	./$(BUILD)/cuda_build

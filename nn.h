@@ -1813,7 +1813,19 @@ static void nn__workers_free(nn__workers *p);
 static int nn__cap_best(void);
 
 #ifdef NN_CUDA
-static void nn__cuda_ctx_free(nn_ctx *ctx);   /* nn_cuda.h: gives back the context's cached device blocks */
+/* nn_cuda.h's side of device memory: the context's cached blocks, its device step arena (reset,
+   marked and rewound with the host arena), device data of persistent tensors, zeroing, and the
+   one-element copy nn_item makes */
+static void nn__cuda_ctx_free(nn_ctx *ctx);
+static void *nn__cuda_arena_alloc(nn_ctx *ctx, size_t bytes);
+static void nn__cuda_arena_reset(nn_ctx *ctx);
+static void nn__cuda_arena_mark(nn_ctx *ctx, size_t *block, size_t *used);
+static void nn__cuda_arena_rewind(nn_ctx *ctx, size_t block, size_t used);
+static void *nn__cuda_data_alloc(nn_ctx *ctx, size_t bytes);
+static void nn__cuda_data_free(nn_ctx *ctx, void *p, size_t bytes);
+static int nn__cuda_zero(nn_ctx *ctx, void *p, size_t bytes);
+static int nn__cuda_read(nn_ctx *ctx, void *host, const void *dev, size_t bytes);
+static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad);
 #endif
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
@@ -1852,6 +1864,9 @@ struct nn_ctx {
 typedef struct nn__mark {
     nn__block *block; size_t used, in_use; int64_t n_nodes, headers;
     nn__hchunk *hcur; int hnext; nn__held *held;
+#ifdef NN_CUDA
+    size_t dev_block, dev_used;   /* the device step arena's position */
+#endif
 } nn__mark;
 
 #ifndef NN_NO_STDIO
@@ -2051,6 +2066,9 @@ NN_API void nn_arena_reset(nn_ctx *ctx) {
     size_t total = 0;
     if (!ctx) return;
     nn__release_held(ctx, NULL);
+#ifdef NN_CUDA
+    nn__cuda_arena_reset(ctx);
+#endif
     {   /* room for NN__HEADER_KEEP + 1 steps like this one, so later steps allocate nothing */
         int64_t need = (NN__HEADER_KEEP + 1) * ctx->headers, have = 0;
         nn__hchunk *c = ctx->hcur;
@@ -2130,6 +2148,9 @@ static nn__mark nn__arena_mark(nn_ctx *ctx) {
     nn__mark m;
     m.block = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.n_nodes = ctx->n_nodes; m.in_use = ctx->in_use;
     m.headers = ctx->headers; m.hcur = ctx->hcur; m.hnext = ctx->hnext; m.held = ctx->held;
+#ifdef NN_CUDA
+    nn__cuda_arena_mark(ctx, &m.dev_block, &m.dev_used);
+#endif
     return m;
 }
 
@@ -2146,6 +2167,9 @@ static void nn__arena_rewind(nn_ctx *ctx, nn__mark m) {
     nn__block *b;
     nn__free_grad **pp;
     nn__release_held(ctx, m.held);
+#ifdef NN_CUDA
+    nn__cuda_arena_rewind(ctx, m.dev_block, m.dev_used);
+#endif
     ctx->headers = m.headers;   /* headers made since are dead */
     if (m.hcur) { ctx->hcur = m.hcur; ctx->hnext = m.hnext; }   /* (a ring begun since the mark stays, for nn_ctx_free) */
     if (!m.block) { nn_arena_reset(ctx); return; }
@@ -2251,35 +2275,60 @@ static void nn__init_header(nn_tensor *t, nn_ctx *ctx, int ndim, const int64_t *
     t->storage = &t->storage_inline;
 }
 
-/* A persistent tensor: header, storage and data in one allocation. */
-static nn_tensor *nn__new_persistent_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, nn_dtype dtype) {
+/* A persistent tensor: header, storage and data in one allocation. On a device the data is
+   device memory of its own (given back by nn_free), and the host allocation holds the header. */
+static nn_tensor *nn__new_persistent_on(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, nn_dtype dtype, nn_device device) {
     int64_t n; size_t head = (sizeof(nn_tensor) + 63) & ~(size_t)63, bytes, es = nn_dtype_size(dtype); char *mem; nn_tensor *t;
+    void *dev = NULL;
     if (!ctx) return NULL;
     if (!es) { nn__err(ctx, "%s: unknown dtype %d", fn, (int)dtype); return NULL; }
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
     if ((uint64_t)n > (SIZE_MAX - head - 64) / es) { nn__err(ctx, "%s: %lld elements do not fit in memory", fn, (long long)n); return NULL; }
-    bytes = head + (size_t)n * es + 64;
-    if (!nn__mem_take(ctx, bytes)) { nn__err(ctx, "%s: cannot allocate %lld elements of %s", fn, (long long)n, nn_dtype_name(dtype)); return NULL; }
+    bytes = head + (device == NN_CPU ? (size_t)n * es + 64 : 0);
+#ifdef NN_CUDA
+    if (device == NN_CUDA && !(dev = nn__cuda_data_alloc(ctx, (size_t)(n ? n : 1) * es))) {
+        nn__err(ctx, "%s: cannot allocate %lld elements of %s on the GPU", fn, (long long)n, nn_dtype_name(dtype));
+        return NULL;
+    }
+#endif
+    if (!nn__mem_take(ctx, bytes)) {
+#ifdef NN_CUDA
+        if (dev) nn__cuda_data_free(ctx, dev, (size_t)(n ? n : 1) * es);
+#endif
+        nn__err(ctx, "%s: cannot allocate %lld elements of %s", fn, (long long)n, nn_dtype_name(dtype));
+        return NULL;
+    }
     mem = NN__CAST(char *, nn__malloc(bytes));
-    if (!mem) { nn__mem_give(ctx, bytes); nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
+    if (!mem) {
+#ifdef NN_CUDA
+        if (dev) nn__cuda_data_free(ctx, dev, (size_t)(n ? n : 1) * es);
+#endif
+        nn__mem_give(ctx, bytes); nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL;
+    }
     ctx->live_tensors++;
     t = NN__CAST(nn_tensor *, (void *)mem);
     nn__init_header(t, ctx, ndim, shape, n);
     t->dtype = dtype;
-    t->data = (void *)(mem + head);
+    t->data = dev ? dev : (void *)(mem + head);
+    t->device = t->storage->device = device;
     t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_LIBRARY;
     t->flags = NN__PERSISTENT;
     t->refs = 1;
     t->alloc_bytes = bytes;
     return t;
 }
+static nn_tensor *nn__new_persistent_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, nn_dtype dtype) {
+    return nn__new_persistent_on(ctx, fn, ndim, shape, dtype, NN_CPU);
+}
 static nn_tensor *nn__new_persistent(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape) {
     return nn__new_persistent_dtype(ctx, fn, ndim, shape, NN_FLOAT32);
 }
 
-/* A tensor in the step arena; data NULL when it will be a view. */
-static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data, nn_dtype dtype) {
+/* A tensor in the step arena (the device's step arena for its data on a device); data NULL when
+   it will be a view. */
+static nn_tensor *nn__new_arena_on(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data, nn_dtype dtype,
+                                   nn_device device) {
     int64_t n; nn_tensor *t; size_t es = nn_dtype_size(dtype);
     n = nn__check_shape(ctx, fn, ndim, shape);
     if (n < 0) return NULL;
@@ -2289,13 +2338,21 @@ static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, con
     t->dtype = dtype;
     t->flags = NN__ARENA;
     t->gen = ctx->gen;
+    t->device = t->storage->device = device;
     if (with_data) {
+#ifdef NN_CUDA
+        if (device == NN_CUDA) t->data = nn__cuda_arena_alloc(ctx, (size_t)(n ? n : 1) * es);
+        else
+#endif
         t->data = nn__arena_alloc(ctx, (size_t)(n ? n : 1) * es);
         if (!t->data && ctx->refused) { nn__err(ctx, "%s: cannot allocate %lld elements of %s", fn, (long long)n, nn_dtype_name(dtype)); return NULL; }
         if (!t->data) { nn__err(ctx, "%s: out of memory allocating %lld elements", fn, (long long)n); return NULL; }
         t->storage->ptr = t->data; t->storage->bytes = (size_t)n * es; t->storage->owner = NN_OWNER_ARENA;
     }
     return t;
+}
+static nn_tensor *nn__new_arena_dtype(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data, nn_dtype dtype) {
+    return nn__new_arena_on(ctx, fn, ndim, shape, with_data, dtype, NN_CPU);
 }
 static nn_tensor *nn__new_arena(nn_ctx *ctx, const char *fn, int ndim, const int64_t *shape, int with_data) {
     return nn__new_arena_dtype(ctx, fn, ndim, shape, with_data, NN_FLOAT32);
@@ -2310,6 +2367,9 @@ NN_API void nn_free(nn_tensor *t) {
     if (--t->refs > 0) return;
     nn_free(t->grad);
     ctx = t->ctx;
+#ifdef NN_CUDA
+    if (t->storage->device == NN_CUDA) nn__cuda_data_free(ctx, t->storage->ptr, t->storage->bytes ? t->storage->bytes : nn_dtype_size(t->dtype));
+#endif
     nn__mem_give(ctx, t->alloc_bytes);
     nn__free(t);
     if (--ctx->live_tensors == 0 && ctx->freed) nn__free(ctx);   /* nn_ctx_free ran before */
@@ -2585,7 +2645,35 @@ static void nn__gather_strided(void *dst, const nn_tensor *t) {
 
 /* The first NaN or inf of a float32 tensor (any strides), in row-major order; -1 when none
    (anomaly mode, nn_set_detect_anomaly). */
+#ifdef NN_CUDA
+/* A device tensor's values for a host-side look (anomaly mode): the span its strides reach, copied
+   into a malloc'd buffer that *buf owns, and a header for it in *h; t itself when on the CPU. */
+static const nn_tensor *nn__host_look(const nn_tensor *t, nn_tensor *h, void **buf) {
+    int64_t span = 1; int d; size_t es = nn_dtype_size(t->dtype);
+    *buf = NULL;
+    if (t->device != NN_CUDA || !t->numel) return t;
+    for (d = 0; d < t->ndim; d++) span += (t->shape[d] - 1) * t->stride[d];
+    if (!(*buf = nn__malloc((size_t)span * es)) || !nn__cuda_read(t->ctx, *buf, t->data, (size_t)span * es)) {
+        nn__free(*buf); *buf = NULL; return NULL;
+    }
+    *h = *t; h->data = *buf; h->device = NN_CPU;
+    return h;
+}
+#endif
+static int64_t nn__first_nonfinite_host(const nn_tensor *t);
 static int64_t nn__first_nonfinite(const nn_tensor *t) {
+#ifdef NN_CUDA
+    if (t && t->device == NN_CUDA && t->dtype == NN_FLOAT32 && t->data) {
+        nn_tensor h; void *buf; int64_t at;
+        const nn_tensor *v = nn__host_look(t, &h, &buf);
+        at = v ? nn__first_nonfinite_host(v) : -1;
+        nn__free(buf);
+        return at;
+    }
+#endif
+    return nn__first_nonfinite_host(t);
+}
+static int64_t nn__first_nonfinite_host(const nn_tensor *t) {
     nn__walk w; int64_t i; const float *p;
     if (!t || t->dtype != NN_FLOAT32 || !t->data) return -1;
     p = NN__F32(t);
@@ -2601,6 +2689,13 @@ static const char *nn__nonfinite_kind(float v) { return v != v ? "nan" : "inf"; 
 static float nn__elem(const nn_tensor *t, int64_t i) {   /* element i in row-major order */
     int64_t off = 0, r = i; int d;
     for (d = t->ndim - 1; d >= 0; d--) { off += (r % t->shape[d]) * t->stride[d]; r /= t->shape[d]; }
+#ifdef NN_CUDA
+    if (t->device == NN_CUDA) {
+        float v = NAN;
+        nn__cuda_read(t->ctx, &v, NN__F32(t) + off, sizeof v);
+        return v;
+    }
+#endif
     return NN__F32(t)[off];
 }
 
@@ -2634,6 +2729,13 @@ NN_API float nn_item(const nn_tensor *t) {
     char s[128];
     if (!t || !nn__check_live(t, "nn_item")) return NAN;
     if (t->numel != 1) { nn__err(t->ctx, "nn_item: tensor of shape %s has %lld elements; item needs exactly one", NN__SHAPE(t, s), (long long)t->numel); return NAN; }
+#ifdef NN_CUDA
+    if (t->device == NN_CUDA) {   /* the one copy back to the host an item makes */
+        union { float f; int64_t i; } v;
+        if (!nn__cuda_read(t->ctx, &v, t->data, nn_dtype_size(t->dtype))) return NAN;
+        return t->dtype == NN_INT64 ? (float)v.i : v.f;
+    }
+#endif
     return t->dtype == NN_INT64 ? (float)NN__I64(t)[0] : NN__F32(t)[0];
 }
 NN_API nn_tensor *nn_set_requires_grad(nn_tensor *t, int flag) {
@@ -4012,11 +4114,10 @@ static int nn__check_index(const char *fn, const nn_tensor *x, nn_tensor *index,
 static nn_tensor *nn__node_dtype(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc,
                                  int with_data, nn_dtype dtype) {
     nn_ctx *ctx = srcs[0]->ctx;
-    nn_tensor *t = nn__new_arena_dtype(ctx, fn, ndim, shape, with_data, dtype);
+    nn_tensor *t = nn__new_arena_on(ctx, fn, ndim, shape, with_data, dtype, srcs[0]->device);
     int i;
     if (!t) return NULL;
     t->op = op;
-    t->device = srcs[0]->device;
     t->seq = ++ctx->op_seq;
     t->fn = fn;
     if (nsrc > 3) {
@@ -4434,9 +4535,8 @@ static nn_tensor *nn__reduce(int op, const char *fn, nn_tensor *x, int dim, int 
     y->ip[3] = correction;
     y->ip[4] = dim == NN_ALL;
     if (op == NN_OP_MAX || op == NN_OP_MIN) {
-        y->out2 = nn__new_arena_dtype(x->ctx, fn, nd, shape, 1, NN_INT64);
+        y->out2 = nn__new_arena_on(x->ctx, fn, nd, shape, 1, NN_INT64, x->device);   /* the indices live beside the values */
         if (!y->out2) return NULL;
-        y->out2->device = x->device;   /* the indices live beside the values */
     }
     return nn__forward(y) ? y : NULL;
 }
@@ -5221,7 +5321,7 @@ NN_API nn_tensor *nn_detach(nn_tensor *x) {
     nn_tensor *y;
     if (!x) return NULL;
     if (!nn__check_live(x, "nn_detach")) return NULL;
-    y = nn__new_arena(x->ctx, "nn_detach", x->ndim, x->shape, 0);
+    y = nn__new_arena_on(x->ctx, "nn_detach", x->ndim, x->shape, 0, x->dtype, x->device);
     if (!y || !nn__hold(x->ctx, x)) return NULL;
     y->data = x->data;
     y->dtype = x->dtype;
@@ -6252,8 +6352,9 @@ static nn_tensor **nn__topo(nn_tensor *t, int64_t *count) {
 static int nn__ensure_grad(nn_tensor *t) {
     nn_tensor *g;
     if (t->grad) return 1;
-    if (t->flags & NN__PERSISTENT) g = nn__new_persistent(t->ctx, "nn_backward", t->ndim, t->shape);
-    else if (t->op == NN_OP_LEAF || (t->flags & NN__RETAIN_GRAD)) g = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 1);
+    if (t->flags & NN__PERSISTENT) g = nn__new_persistent_on(t->ctx, "nn_backward", t->ndim, t->shape, NN_FLOAT32, t->device);
+    else if (t->op == NN_OP_LEAF || (t->flags & NN__RETAIN_GRAD) || t->device != NN_CPU)   /* (no gradient pool on a device) */
+        g = nn__new_arena_on(t->ctx, "nn_backward", t->ndim, t->shape, 1, NN_FLOAT32, t->device);
     else {
         g = nn__new_arena(t->ctx, "nn_backward", t->ndim, t->shape, 0);
         if (g) g->data = nn__grad_take(t->ctx, (size_t)(t->numel ? t->numel : 1) * sizeof(float));
@@ -6261,6 +6362,10 @@ static int nn__ensure_grad(nn_tensor *t) {
         if (g) { g->storage->ptr = g->data; g->storage->bytes = (size_t)t->numel * sizeof(float); g->storage->owner = NN_OWNER_ARENA; }
     }
     if (!g) return 0;
+#ifdef NN_CUDA
+    if (g->device == NN_CUDA) { if (!nn__cuda_zero(t->ctx, g->data, (size_t)t->numel * sizeof(float))) return 0; }
+    else
+#endif
     memset(g->data, 0, (size_t)t->numel * sizeof(float));
     t->grad = g;
     return 1;
@@ -6268,7 +6373,7 @@ static int nn__ensure_grad(nn_tensor *t) {
 
 /* After u's backward nothing adds to u's gradient again: give it back unless retain_grad. */
 static void nn__release_grad(nn_tensor *u) {
-    if (u->op == NN_OP_LEAF || (u->flags & NN__RETAIN_GRAD) || !u->grad) return;
+    if (u->op == NN_OP_LEAF || (u->flags & NN__RETAIN_GRAD) || !u->grad || u->device != NN_CPU) return;
     nn__grad_give(u->ctx, u->grad->data, (size_t)(u->numel ? u->numel : 1) * sizeof(float));
     u->grad = NULL;
 }
@@ -6282,6 +6387,10 @@ static int nn__backward_check(nn_tensor *t, nn_tensor *grad) {
     }
     if (!grad && t->numel != 1) {
         nn__err(t->ctx, "nn_backward: the tensor is %s; a gradient can be implied only for one-element outputs, so pass grad", NN__SHAPE(t, s1));
+        return 0;
+    }
+    if (grad && grad->device != t->device) {
+        nn__err(t->ctx, "nn_backward: grad is on device %d and the tensor on device %d; move grad with nn_to", (int)grad->device, (int)t->device);
         return 0;
     }
     if (grad && (!nn__same_shape(grad, t) || grad->dtype != NN_FLOAT32 || nn__stale(grad))) {
@@ -6344,6 +6453,10 @@ NN_API int nn_backward(nn_tensor *t, nn_tensor *grad, int retain_graph) {
     }
     if (t->ctx->detect_anomaly && !nn__anomaly_backward_start(t, grad, order, n)) return 0;
     if (!nn__ensure_grad(t)) { nn__err(t->ctx, "nn_backward: out of memory"); return 0; }
+#ifdef NN_CUDA
+    if (t->device == NN_CUDA) { if (!nn__cuda_seed_grad(t, grad)) return 0; }
+    else
+#endif
     if (grad) {
         float *g = NN__F32(t->grad);
         nn__walk w;
@@ -6371,7 +6484,11 @@ NN_API nn_tensor *nn_retain_grad(nn_tensor *t) {
     return t;
 }
 NN_API void nn_zero_grad(nn_tensor *t) {
-    if (t && t->grad && nn__check_live(t, "nn_zero_grad")) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
+    if (!t || !t->grad || !nn__check_live(t, "nn_zero_grad")) return;
+#ifdef NN_CUDA
+    if (t->grad->device == NN_CUDA) { nn__cuda_zero(t->ctx, t->grad->data, (size_t)t->numel * sizeof(float)); return; }
+#endif
+    memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
 }
 
 /* Sum of y * v in double, v a fixed pattern. */

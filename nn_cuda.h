@@ -70,30 +70,81 @@ static nn__dim3 nn__emu_blockIdx, nn__emu_threadIdx, nn__emu_blockDim, nn__emu_g
 #define __device__
 #define __host__
 /* kernel<<<grid, block>>>(args): every (block, thread) pair in turn, one call each */
+/* Emulated device memory is one reserved region of host address space that host code cannot touch:
+   it is readable and writable only while an emulated kernel runs or an explicit copy (the
+   cudaMemcpy/cudaMemset stand-ins) is made, and PROT_NONE otherwise. So host code that reads or
+   writes a device tensor's data, which would crash or read garbage on a GPU, faults in the
+   emulated tests too. (Where mmap is missing, plain malloc: no guard.) */
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <unistd.h>
+#define NN__EMU_GUARD 1
+#define NN__EMU_POOL ((size_t)16 << 30)   /* address space reserved, not memory */
+static char *nn__emu_pool;
+static size_t nn__emu_used;
+static void nn__emu_open(int open) {
+    if (nn__emu_pool && nn__emu_used) mprotect(nn__emu_pool, nn__emu_used, open ? PROT_READ | PROT_WRITE : PROT_NONE);
+}
+#else
+static void nn__emu_open(int open) { (void)open; }
+#endif
 #define NN__LAUNCH(ok, ctx, what, kernel, grid, block, ...) do { \
         unsigned nn__b_, nn__t_; \
+        nn__emu_open(1); \
         nn__emu_gridDim.x = (grid); nn__emu_gridDim.y = nn__emu_gridDim.z = 1; \
         nn__emu_blockDim.x = (block); nn__emu_blockDim.y = nn__emu_blockDim.z = 1; \
         for (nn__b_ = 0; nn__b_ < nn__emu_gridDim.x; nn__b_++) for (nn__t_ = 0; nn__t_ < nn__emu_blockDim.x; nn__t_++) { \
             nn__emu_blockIdx.x = nn__b_; nn__emu_threadIdx.x = nn__t_; \
             nn__emu_blockIdx.y = nn__emu_blockIdx.z = nn__emu_threadIdx.y = nn__emu_threadIdx.z = 0; \
             kernel(__VA_ARGS__); } \
+        nn__emu_open(0); \
         nn__cuda_count_launch(what); (ok) = 1; (void)(ctx); } while (0)
 #define NN__CUDA_MODE "emulated on the CPU (NN_CUDA_EMULATE)"
+#ifdef NN__EMU_GUARD
+/* blocks are carved from the pool and never returned (the caching allocator keeps them) */
+static int nn__dev_malloc(nn_ctx *ctx, void **p, size_t bytes) {
+    size_t need = (bytes + 4095) & ~(size_t)4095;
+    *p = NULL;
+    if (!nn__emu_pool) {
+        int fd = open("/dev/zero", O_RDWR);   /* (MAP_ANONYMOUS is not in strict C99's headers) */
+        void *m = fd < 0 ? MAP_FAILED : mmap(NULL, NN__EMU_POOL, PROT_NONE, MAP_PRIVATE, fd, 0);
+        if (fd >= 0) close(fd);
+        if (m == MAP_FAILED) { nn__err(ctx, "nn_cuda: cannot reserve the emulated device's address space"); return 0; }
+        nn__emu_pool = (char *)m;
+    }
+    if (need > NN__EMU_POOL - nn__emu_used) { nn__err(ctx, "nn_cuda: out of emulated device memory (%zu bytes)", bytes); return 0; }
+    *p = nn__emu_pool + nn__emu_used;
+    nn__emu_used += need;
+    return 1;
+}
+static void nn__dev_free(void *p) { (void)p; }
+#else
 static int nn__dev_malloc(nn_ctx *ctx, void **p, size_t bytes) {
     *p = nn__malloc(bytes);
     if (!*p) nn__err(ctx, "nn_cuda: out of emulated device memory (%zu bytes)", bytes);
     return *p != NULL;
 }
 static void nn__dev_free(void *p) { nn__free(p); }
+#endif
 static int nn__dev_count(nn_ctx *ctx) { (void)ctx; return 1; }
-static int nn__dev_memset(nn_ctx *ctx, void *p, int v, size_t bytes) { (void)ctx; memset(p, v, bytes); return 1; }
-static int nn__dev_to_host(nn_ctx *ctx, void *dst, const void *src, size_t bytes) { (void)ctx; memcpy(dst, src, bytes); return 1; }
+static int nn__dev_memset(nn_ctx *ctx, void *p, int v, size_t bytes) { (void)ctx; nn__emu_open(1); memset(p, v, bytes); nn__emu_open(0); return 1; }
+static int nn__dev_to_host(nn_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx; nn__emu_open(1); memcpy(dst, src, bytes); nn__emu_open(0); return 1;
+}
+static int nn__dev_from_host(nn_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx; nn__emu_open(1); memcpy(dst, src, bytes); nn__emu_open(0); return 1;
+}
+static int nn__dev_to_dev(nn_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx; nn__emu_open(1); memmove(dst, src, bytes); nn__emu_open(0); return 1;
+}
 #else
 #ifndef __CUDACC__
 #error "nn_cuda.h: compile this file with nvcc (as .cu), or define NN_CUDA_EMULATE to run the kernels on the CPU"
 #endif
 #include <cuda_runtime.h>
+#include <cublas_v2.h>   /* link with -lcublas */
+#include <limits.h>
 /* Every CUDA call goes through here: 1, or 0 with the call, CUDA's name and text for the error. */
 static int nn__cuda_check(nn_ctx *ctx, cudaError_t e, const char *what) {
     if (e == cudaSuccess) return 1;
@@ -110,6 +161,12 @@ static void nn__dev_free(void *p) { (void)cudaFree(p); }
 static int nn__dev_memset(nn_ctx *ctx, void *p, int v, size_t bytes) { return nn__cuda_check(ctx, cudaMemset(p, v, bytes), "cudaMemset"); }
 static int nn__dev_to_host(nn_ctx *ctx, void *dst, const void *src, size_t bytes) {
     return nn__cuda_check(ctx, cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy (device to host)");
+}
+static int nn__dev_from_host(nn_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    return nn__cuda_check(ctx, cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy (host to device)");
+}
+static int nn__dev_to_dev(nn_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    return nn__cuda_check(ctx, cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy (device to device)");
 }
 static int nn__dev_count(nn_ctx *ctx) {
     int n = 0;
@@ -135,6 +192,7 @@ static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
     { "masked_fill_forward", 0, 0 }, { "masked_fill_backward", 0, 0 },
     { "gather_forward", 0, 0 }, { "gather_backward", 0, 0 },
     { "index_select_forward", 0, 0 }, { "index_select_backward", 0, 0 },
+    { "seed_grad", 0, 0 }, { "gemm", 0, 0 }, { "bias_rows", 0, 0 }, { "col_sums", 0, 0 },
 };
 #define NN__CUDA_NKERNELS ((int)(sizeof nn__cuda_kernel_list / sizeof nn__cuda_kernel_list[0]))
 static void nn__cuda_count_launch(const char *name) {
@@ -144,11 +202,20 @@ static void nn__cuda_count_launch(const char *name) {
 
 /* ---- the caching allocator: free lists by power-of-two size class, per context ---- */
 #define NN__CUDA_CLASSES 48
+typedef struct nn__cuda_ablock { char *p; size_t cap, used; } nn__cuda_ablock;
 typedef struct nn__cuda_state {
     void **free_list[NN__CUDA_CLASSES];
     int nfree[NN__CUDA_CLASSES], cap[NN__CUDA_CLASSES];
     nn_cuda_mem_stats stats;
+    /* the device step arena: blocks from the cache, bump-allocated, emptied by nn_arena_reset;
+       a step that needed more than one block gets one block of their total at the reset */
+    nn__cuda_ablock *blocks;
+    size_t nblocks, cblocks, cur, min_block;
+#ifndef NN_CUDA_EMULATE
+    void *cublas;                /* the cuBLAS handle, made on the first matmul */
+#endif
 } nn__cuda_state;
+static void nn__cuda_blas_free(nn__cuda_state *s);
 
 static int nn__cuda_class(size_t bytes) {   /* smallest c with 256 << c >= bytes */
     int c = 0;
@@ -206,6 +273,9 @@ static void nn__cuda_ctx_free(nn_ctx *ctx) {
     nn__cuda_state *s = NN__CAST(nn__cuda_state *, ctx->cuda);
     int c, i;
     if (!s) return;
+    nn__cuda_blas_free(s);
+    for (i = 0; i < (int)s->nblocks; i++) nn__dev_free(s->blocks[i].p);
+    nn__free(s->blocks);
     for (c = 0; c < NN__CUDA_CLASSES; c++) {
         for (i = 0; i < s->nfree[c]; i++) nn__dev_free(s->free_list[c][i]);
         nn__free(s->free_list[c]);
@@ -214,6 +284,74 @@ static void nn__cuda_ctx_free(nn_ctx *ctx) {
     ctx->cuda = NULL;
 }
 NN_API int nn_cuda_device_count(nn_ctx *ctx) { return nn__dev_count(ctx); }
+
+/* ---- the device step arena and the rest of nn.h's device-memory hooks ---- */
+static void *nn__cuda_arena_alloc(nn_ctx *ctx, size_t bytes) {
+    nn__cuda_state *s = nn__cuda_state_of(ctx);
+    size_t need = (bytes + 255) & ~(size_t)255, cap;
+    nn__cuda_ablock *b;
+    if (!s || need < bytes) return NULL;
+    for (; s->cur < s->nblocks; s->cur++) {
+        b = &s->blocks[s->cur];
+        if (b->used + need <= b->cap) { b->used += need; return b->p + b->used - need; }
+        if (b->used) continue;   /* an empty block too small: a bigger one goes after it */
+        break;
+    }
+    if (s->nblocks == s->cblocks) {
+        size_t nc = s->cblocks ? 2 * s->cblocks : 8;
+        nn__cuda_ablock *nb = NN__CAST(nn__cuda_ablock *, nn__realloc(s->blocks, nc * sizeof *nb));
+        if (!nb) { nn__err(ctx, "nn_cuda: out of host memory for the device arena's list"); return NULL; }
+        s->blocks = nb; s->cblocks = nc;
+    }
+    cap = s->min_block ? s->min_block : ((size_t)1 << 20);
+    if (s->nblocks && cap < 2 * s->blocks[s->nblocks - 1].cap) cap = 2 * s->blocks[s->nblocks - 1].cap;
+    if (cap < need) cap = need;
+    cap = (size_t)256 << nn__cuda_class(cap);   /* the whole size class */
+    b = &s->blocks[s->nblocks];
+    if (!(b->p = NN__CAST(char *, nn_cuda_malloc(ctx, cap)))) return NULL;
+    b->cap = cap; b->used = need;
+    s->cur = s->nblocks++;
+    return b->p;
+}
+static void nn__cuda_arena_reset(nn_ctx *ctx) {
+    nn__cuda_state *s = NN__CAST(nn__cuda_state *, ctx->cuda);
+    size_t i, total = 0;
+    if (!s) return;
+    if (s->nblocks > 1) {   /* one block of the total from now on: back to the cache, then the next alloc takes it */
+        for (i = 0; i < s->nblocks; i++) { total += s->blocks[i].cap; nn_cuda_free(ctx, s->blocks[i].p, s->blocks[i].cap); }
+        s->nblocks = 0;
+        s->min_block = total;
+    }
+    for (i = 0; i < s->nblocks; i++) s->blocks[i].used = 0;
+    s->cur = 0;
+}
+static void nn__cuda_arena_mark(nn_ctx *ctx, size_t *block, size_t *used) {
+    nn__cuda_state *s = NN__CAST(nn__cuda_state *, ctx->cuda);
+    *block = s ? s->cur : 0;
+    *used = s && s->cur < s->nblocks ? s->blocks[s->cur].used : 0;
+}
+static void nn__cuda_arena_rewind(nn_ctx *ctx, size_t block, size_t used) {
+    nn__cuda_state *s = NN__CAST(nn__cuda_state *, ctx->cuda);
+    size_t i;
+    if (!s) return;
+    for (i = block + 1; i < s->nblocks; i++) s->blocks[i].used = 0;
+    if (block < s->nblocks) s->blocks[block].used = used;
+    s->cur = block;
+}
+/* device memory a kernel needs beyond its outputs (saved statistics, masks, partial sums): valid
+   until nn_arena_reset, or NULL with an error */
+static void *nn__cuda_scratch(nn_ctx *ctx, size_t bytes) {
+    void *p = nn__cuda_arena_alloc(ctx, bytes ? bytes : 1);
+    if (!p && !ctx->has_error) nn__err(ctx, "nn_cuda: out of device memory for %zu bytes of scratch", bytes);
+    return p;
+}
+static void *nn__cuda_data_alloc(nn_ctx *ctx, size_t bytes) { return nn_cuda_malloc(ctx, bytes); }
+static void nn__cuda_data_free(nn_ctx *ctx, void *p, size_t bytes) {
+    if (ctx->freed || !ctx->cuda) { nn__dev_free(p); return; }   /* a tensor outliving nn_ctx_free */
+    nn_cuda_free(ctx, p, bytes);
+}
+static int nn__cuda_zero(nn_ctx *ctx, void *p, size_t bytes) { return !bytes || nn__dev_memset(ctx, p, 0, bytes); }
+static int nn__cuda_read(nn_ctx *ctx, void *host, const void *dev, size_t bytes) { return nn__dev_to_host(ctx, host, dev, bytes); }
 
 /* ---- kernels: grid-stride loops over elements; per-element math from nn.h's section math ---- */
 #define NN__BLOCK 256u
@@ -355,6 +493,10 @@ static __global__ void nn__k_copy_forward(nn__geom gx, int64_t n, int es, const 
 static __global__ void nn__k_add_into(int64_t n, const float *g, float *dx) {   /* copy's backward: dx += g */
     NN__FOR_EACH(i, n) dx[i] += g[i];
 }
+/* nn_backward's seed: t.grad += grad read through its strides, or += 1 for an implied gradient */
+static __global__ void nn__k_seed_grad(nn__geom gs, int64_t n, const float *src, float *g) {
+    NN__FOR_EACH(i, n) g[i] += src ? src[nn__geom_offset(&gs, i)] : 1.0f;
+}
 /* a view's backward: element i of the view sits at gv's offset in x's (contiguous) gradient. A view
    maps its elements to distinct elements of x, so threads never add to the same place. */
 static __global__ void nn__k_view_backward(nn__geom gv, int64_t n, const float *g, float *dx) {
@@ -387,15 +529,15 @@ static __global__ void nn__k_masked_fill_backward(nn__geom gm, int64_t n, int in
 
 /* gather and index_select. An index out of range sets bad[0] = 1 and bad[1] = the index (any one of
    them when several are bad); the host reads the two back and reports through nn__err. */
-static __global__ void nn__k_gather_forward(nn__geom gi, int64_t n, int d, int64_t size, const int64_t *xst, const int64_t *ix,
-                                            const float *x, float *y, int64_t *bad) {   /* gi: index's shape, xst: x's strides */
+static __global__ void nn__k_gather_forward(nn__geom gi, int64_t n, int d, int64_t size, nn__geom gx, const int64_t *ix,
+                                            const float *x, float *y, int64_t *bad) {   /* gi: index's shape, gx.st: x's strides */
     NN__FOR_EACH(i, n) {
         int64_t at = ix[i], p = 0, rem = i, j;
         int k;
         if (at < 0 || at >= size) { bad[0] = 1; bad[1] = at; y[i] = 0.0f; continue; }
         for (k = gi.nd - 1; k >= 0; k--) {
             j = rem % gi.shape[k]; rem /= gi.shape[k];
-            p += (k == d ? at : j) * xst[k];
+            p += (k == d ? at : j) * gx.st[k];
         }
         y[i] = x[p];
     }
@@ -437,6 +579,74 @@ static __global__ void nn__k_index_select_backward(int64_t O, int64_t D, int64_t
         for (r = 0; r < n; r++) if (ix[r] == row) dx[e] += g[(o * n + r) * I + i];
     }
 }
+
+/* ---- GEMM: cuBLAS on a GPU; a plain kernel (one thread per element of C) when emulated ----
+   Row-major, batched: C[b] (M, N) = alpha op(A[b]) op(B[b]) + beta C[b], where op(A) is A (M, K)
+   with row stride lda, or, with ta, A stored (K, M) and transposed; likewise B (K, N) or (N, K)
+   with tb. sa, sb, sc: the elements between batches (0 repeats a matrix). beta 0 does not read C. */
+static __global__ void nn__k_gemm(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                                  int64_t sa, int ta, const float *B, int64_t ldb, int64_t sb, int tb, float beta, float *C,
+                                  int64_t ldc, int64_t sc) {
+    NN__FOR_EACH(q, batch * M * N) {
+        int64_t b = q / (M * N), i = (q / N) % M, j = q % N, k;
+        const float *a = A + b * sa, *bb = B + b * sb;
+        float acc = 0.0f, *c = C + b * sc + i * ldc + j;
+        for (k = 0; k < K; k++) acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? bb[j * ldb + k] : bb[k * ldb + j]);
+        *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
+    }
+}
+#ifdef NN_CUDA_EMULATE
+static void nn__cuda_blas_free(nn__cuda_state *s) { (void)s; }
+static int nn__cuda_gemm(nn_ctx *ctx, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                         int64_t sa, int ta, const float *B, int64_t ldb, int64_t sb, int tb, float beta, float *C, int64_t ldc,
+                         int64_t sc) {
+    int ok;
+    if (batch <= 0 || M <= 0 || N <= 0) return 1;
+    NN__LAUNCH(ok, ctx, "gemm", nn__k_gemm, nn__grid(batch * M * N), NN__BLOCK, batch, M, N, K, alpha, A, lda, sa, ta, B, ldb, sb,
+               tb, beta, C, ldc, sc);
+    return ok;
+}
+#else
+static void nn__cuda_blas_free(nn__cuda_state *s) {
+    if (s->cublas) (void)cublasDestroy(NN__CAST(cublasHandle_t, s->cublas));
+    s->cublas = NULL;
+}
+static int nn__cublas_check(nn_ctx *ctx, cublasStatus_t e, const char *what) {
+    if (e == CUBLAS_STATUS_SUCCESS) return 1;
+    nn__err(ctx, "nn_cuda: %s failed: %s (%s)", what, cublasGetStatusName(e), cublasGetStatusString(e));
+    return 0;
+}
+/* C row-major = op(A) op(B) is, read column-major, C^T = op(B)^T op(A)^T: cuBLAS gets B first */
+static int nn__cuda_gemm(nn_ctx *ctx, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                         int64_t sa, int ta, const float *B, int64_t ldb, int64_t sb, int tb, float beta, float *C, int64_t ldc,
+                         int64_t sc) {
+    nn__cuda_state *s = nn__cuda_state_of(ctx);
+    cublasHandle_t h;
+    if (batch <= 0 || M <= 0 || N <= 0) return 1;
+    if (!s) return 0;
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX || batch > INT_MAX) {
+        nn__err(ctx, "nn_cuda: a matrix of %lld x %lld x %lld is more than cuBLAS's 32-bit sizes", (long long)M, (long long)N, (long long)K);
+        return 0;
+    }
+    if (!s->cublas) {
+        if (!nn__cublas_check(ctx, cublasCreate(&h), "cublasCreate")) return 0;
+        s->cublas = (void *)h;
+    }
+    h = NN__CAST(cublasHandle_t, s->cublas);
+    if (K == 0) {   /* cuBLAS leaves C alone when k is 0; PyTorch's result is beta C (0 for beta 0) */
+        if (beta == 0.0f) {
+            int64_t b;
+            for (b = 0; b < batch; b++)
+                if (!nn__cuda_check(ctx, cudaMemset2D(C + b * sc, (size_t)ldc * sizeof(float), 0, (size_t)N * sizeof(float), (size_t)M),
+                                    "cudaMemset2D")) return 0;
+            return 1;
+        }
+    }
+    return nn__cublas_check(ctx, cublasSgemmStridedBatched(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                                           (int)N, (int)M, (int)K, &alpha, B, (int)ldb, sb, A, (int)lda, sa, &beta,
+                                                           C, (int)ldc, sc, (int)batch), "cublasSgemmStridedBatched");
+}
+#endif
 
 /* ---- the registry's CUDA column: host functions that launch the kernels ---- */
 static int nn__cuda_unary_forward(nn_tensor *y) {
@@ -592,12 +802,12 @@ static int nn__cuda_flag_check(nn_tensor *y, int64_t *bad, int launched, int64_t
 }
 static int nn__cuda_gather_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *index = y->src[1];
-    int64_t *bad, *xst = NN__CAST(int64_t *, y->saved), size = x->ndim ? x->shape[y->ip[0]] : 1;
+    int64_t *bad, xst[NN_MAX_DIMS], size = x->ndim ? x->shape[y->ip[0]] : 1;
     int ok;
     if (!(bad = nn__cuda_flag_new(y->ctx))) return 0;
-    nn__contig_strides(x->ndim, x->shape, xst);   /* y->saved (numel int64s, host memory) holds x's strides here */
+    nn__contig_strides(x->ndim, x->shape, xst);
     NN__LAUNCH(ok, y->ctx, "gather_forward", nn__k_gather_forward, nn__grid(y->numel), NN__BLOCK,
-               nn__geom_of(index->ndim, index->shape, index->stride), y->numel, (int)y->ip[0], size, (const int64_t *)xst,
+               nn__geom_of(index->ndim, index->shape, index->stride), y->numel, (int)y->ip[0], size, nn__geom_of(x->ndim, x->shape, xst),
                NN__I64(index), NN__F32(x), NN__F32(y), bad);
     return nn__cuda_flag_check(y, bad, ok, size);
 }
@@ -627,6 +837,96 @@ static int nn__cuda_index_select_backward(nn_tensor *y) {
     if (!dx) return 1;
     NN__LAUNCH(ok, y->ctx, "index_select_backward", nn__k_index_select_backward, nn__grid(y->src[0]->numel), NN__BLOCK, y->ip[0],
                y->ip[1], y->ip[2], y->ip[3], NN__I64(y->src[1]), NN__F32(y->grad), dx);
+    return ok;
+}
+
+/* ---- matmul and linear: cuBLAS (emulated: nn__k_gemm) ---- */
+static __global__ void nn__k_bias_rows(int64_t M, int64_t N, const float *b, float *o) {   /* o (M, N) = b per row */
+    NN__FOR_EACH(q, M * N) o[q] = b[q % N];
+}
+/* db (N) += the column sums of g (M, N), in double, rows in order (the CPU's sum) */
+static __global__ void nn__k_col_sums(int64_t M, int64_t N, const float *g, float *db) {
+    NN__FOR_EACH(j, N) {
+        double s = 0;
+        int64_t i;
+        for (i = 0; i < M; i++) s += g[i * N + j];
+        db[j] += (float)s;
+    }
+}
+/* One matrix of A (M, K) read at A[i rs + k cs] as a GEMM operand: a unit column stride is row-major,
+   a unit row stride is a transposed one; any other layout is copied to a contiguous scratch first. */
+static const float *nn__cuda_operand(nn_ctx *ctx, const float *A, int64_t M, int64_t K, int64_t rs, int64_t cs, int64_t *ld, int *tr) {
+    int64_t sh[2], st[2];
+    float *c;
+    int ok;
+    if (cs == 1 || K == 1) {   /* row-major, ld = the row stride (any, when there is one row) */
+        *tr = 0; *ld = M == 1 ? (K > 1 ? K : 1) : rs;
+        if (*ld >= (K > 1 ? K : 1)) return A;
+    }
+    if (rs == 1 || M == 1) {   /* stored transposed */
+        *tr = 1; *ld = K == 1 ? (M > 1 ? M : 1) : cs;
+        if (*ld >= (M > 1 ? M : 1)) return A;
+    }
+    if (!(c = NN__CAST(float *, nn__cuda_scratch(ctx, (size_t)(M * K) * sizeof(float))))) return NULL;
+    sh[0] = M; sh[1] = K; st[0] = rs; st[1] = cs;
+    NN__LAUNCH(ok, ctx, "copy_forward", nn__k_copy_forward, nn__grid(M * K), NN__BLOCK, nn__geom_of(2, sh, st), M * K,
+               (int)sizeof(float), (const char *)A, (char *)c);
+    *tr = 0; *ld = K;
+    return ok ? c : NULL;
+}
+/* C (M, N, row stride ldc) = op(A) op(B) (+ C when acc), the matrices read through their strides as
+   nn.h's nn__gemm reads them */
+static int nn__cuda_mm(nn_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t acs, const float *B,
+                       int64_t brs, int64_t bcs, float *C, int64_t ldc, int acc) {
+    int64_t lda, ldb;
+    int ta, tb;
+    nn__mark m = nn__arena_mark(ctx);
+    int ok;
+    const float *a = nn__cuda_operand(ctx, A, M, K, ars, acs, &lda, &ta), *b = a ? nn__cuda_operand(ctx, B, K, N, brs, bcs, &ldb, &tb) : NULL;
+    ok = a && b && nn__cuda_gemm(ctx, 1, M, N, K, 1.0f, a, lda, 0, ta, b, ldb, 0, tb, acc ? 1.0f : 0.0f, C, ldc, 0);
+    nn__arena_rewind(ctx, m);
+    return ok;
+}
+static int nn__cuda_matmul_forward(nn_tensor *y) {
+    const nn_tensor *a = y->src[0], *b = y->src[1];
+    nn__mm p; nn__walk w; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
+    nn__mm_plan(&p, a, b, &ynd, ysh);
+    nn__walk_init(&w, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
+    for (t = 0; t < p.nbatch; t++, nn__walk_next(&w))
+        if (!nn__cuda_mm(y->ctx, p.M, p.N, p.K, NN__F32(a) + w.off[0], p.ars, p.acs, NN__F32(b) + w.off[1], p.brs, p.bcs,
+                         NN__F32(y) + t * p.M * p.N, p.N, 0)) return 0;
+    return 1;
+}
+static int nn__cuda_matmul_backward(nn_tensor *y) {
+    const nn_tensor *a = y->src[0], *b = y->src[1];
+    float *da = nn__gbuf(a), *db = nn__gbuf(b);
+    nn__mm p; nn__walk wd, wg; int64_t t, ysh[NN_MAX_DIMS]; int ynd;
+    nn__mm_plan(&p, a, b, &ynd, ysh);
+    nn__walk_init(&wd, p.bnd, p.bshape, p.a_st, p.b_st, NULL);
+    nn__walk_init(&wg, p.bnd, p.bshape, p.ag_st, p.bg_st, NULL);
+    for (t = 0; t < p.nbatch; t++, nn__walk_next(&wd), nn__walk_next(&wg)) {   /* batches in order: a broadcast gradient adds up */
+        const float *g = NN__F32(y->grad) + t * p.M * p.N;
+        if (da && !nn__cuda_mm(y->ctx, p.M, p.K, p.N, g, p.N, 1, NN__F32(b) + wd.off[1], p.bcs, p.brs, da + wg.off[0], p.K, 1)) return 0;
+        if (db && !nn__cuda_mm(y->ctx, p.K, p.N, p.M, NN__F32(a) + wd.off[0], p.acs, p.ars, g, p.N, 1, db + wg.off[1], p.N, 1)) return 0;
+    }
+    return 1;
+}
+static int nn__cuda_linear_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    int64_t out = w->shape[0], in = w->shape[1], M = x->numel / (in ? in : 1);
+    int ok = 1;
+    if (b && M > 0 && out > 0) NN__LAUNCH(ok, y->ctx, "bias_rows", nn__k_bias_rows, nn__grid(M * out), NN__BLOCK, M, out, NN__F32(b), NN__F32(y));
+    return ok && nn__cuda_mm(y->ctx, M, out, in, NN__F32(x), in, 1, NN__F32(w), 1, in, NN__F32(y), out, b != NULL);
+}
+static int nn__cuda_linear_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
+    const float *g = NN__F32(y->grad);
+    int64_t out = w->shape[0], in = w->shape[1], M = x->numel / (in ? in : 1);
+    int ok = 1;
+    if (dx && !nn__cuda_mm(y->ctx, M, in, out, g, out, 1, NN__F32(w), in, 1, dx, in, 1)) return 0;   /* dx (M, in) += g @ w */
+    if (dw && !nn__cuda_mm(y->ctx, out, in, M, g, 1, out, NN__F32(x), in, 1, dw, in, 1)) return 0;   /* dw (out, in) += g^T @ x */
+    if (db && out) NN__LAUNCH(ok, y->ctx, "col_sums", nn__k_col_sums, nn__grid(out), NN__BLOCK, M, out, g, db);
     return ok;
 }
 
@@ -682,6 +982,8 @@ static int nn__cuda_index_select_backward(nn_tensor *y) {
 #define NN__CUDA_HAS_MASKED_FILL ~, 1
 #define NN__CUDA_HAS_GATHER ~, 1
 #define NN__CUDA_HAS_INDEX_SELECT ~, 1
+#define NN__CUDA_HAS_MATMUL ~, 1
+#define NN__CUDA_HAS_LINEAR ~, 1
 #define nn__cuda_leaf_forward nn__leaf_forward
 #define nn__cuda_leaf_backward nn__leaf_backward
 
@@ -700,28 +1002,52 @@ static const nn__kernels nn__cuda_kernels[NN_OP_COUNT] = { NN__OP_LIST(NN__CUDA_
 static const nn__kernels *nn__cuda_table(void) { return nn__cuda_kernels; }
 
 /* ---- moving tensors ---- */
-#ifdef NN_CUDA_EMULATE
-/* Emulated device memory is host memory, so a CUDA tensor is a copy made as nn.h makes CPU
-   tensors (persistent from a persistent tensor, in the step arena from an op result), marked
-   NN_CUDA; ops on it dispatch to the CUDA column. */
+/* nn_to between the CPU and the GPU: a new tensor (persistent from a persistent one, else in the
+   step arena) holding a contiguous copy; a strided source is gathered on its own side first. */
 static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
-    nn_tensor *c = (t->flags & NN__PERSISTENT) ? nn__new_persistent_dtype(t->ctx, "nn_to", t->ndim, t->shape, t->dtype)
-                                               : nn__new_arena_dtype(t->ctx, "nn_to", t->ndim, t->shape, 1, t->dtype);
-    if (!c) return NULL;
-    nn__gather_strided(c->data, t);
-    c->device = device;
-    c->storage->device = device;
+    nn_ctx *ctx = t->ctx;
+    size_t bytes = (size_t)t->numel * nn_dtype_size(t->dtype);
+    int persistent = (t->flags & NN__PERSISTENT) != 0, ok = 1;
+    nn_tensor *c;
+    if (!nn__dev_count(ctx)) return NULL;
+    c = persistent ? nn__new_persistent_on(ctx, "nn_to", t->ndim, t->shape, t->dtype, device)
+                   : nn__new_arena_on(ctx, "nn_to", t->ndim, t->shape, 1, t->dtype, device);
+    if (!c || !t->numel) return c;
+    if (device == NN_CUDA) {   /* host to device */
+        void *tmp = NULL;
+        const void *src = t->data;
+        if (!nn_is_contiguous(t)) {
+            if (!(tmp = nn__malloc(bytes))) { nn__err(ctx, "nn_to: out of host memory"); ok = 0; }
+            else { nn__gather_strided(tmp, t); src = tmp; }
+        }
+        ok = ok && nn__dev_from_host(ctx, c->data, src, bytes);
+        nn__free(tmp);
+    } else {                   /* device to host */
+        nn__mark m = nn__arena_mark(ctx);
+        const char *src = NN__CAST(const char *, t->data);
+        if (!nn_is_contiguous(t)) {
+            char *tmp = NN__CAST(char *, nn__cuda_scratch(ctx, bytes));
+            if (tmp) NN__LAUNCH(ok, ctx, "copy_forward", nn__k_copy_forward, nn__grid(t->numel), NN__BLOCK,
+                                nn__geom_of(t->ndim, t->shape, t->stride), t->numel, (int)nn_dtype_size(t->dtype), src, tmp);
+            ok = ok && tmp != NULL;
+            src = tmp;
+        }
+        ok = ok && nn__dev_to_host(ctx, c->data, src, bytes);
+        if (persistent) nn__arena_rewind(ctx, m);
+    }
+    if (!ok) { nn_free(c); return NULL; }
     return c;
 }
-#else
-static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
-    (void)device;
-    if (!nn__dev_count(t->ctx)) return NULL;
-    nn__err(t->ctx, "nn_to: CUDA tensors on a real GPU are not wired yet: nn.h's step arena and autograd engine still "
-            "allocate host memory (nn_cuda.h is a first slice; see its notes)");
-    return NULL;
+
+/* nn_backward's seed on a device tensor: t.grad += grad (any strides), or += 1 */
+static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad) {
+    int ok;
+    if (grad) NN__LAUNCH(ok, t->ctx, "seed_grad", nn__k_seed_grad, nn__grid(t->numel), NN__BLOCK,
+                         nn__geom_of(grad->ndim, grad->shape, grad->stride), t->numel, NN__F32(grad), NN__F32(t->grad));
+    else NN__LAUNCH(ok, t->ctx, "seed_grad", nn__k_seed_grad, 1, 1, nn__geom_of(0, NULL, NULL), (int64_t)1, (const float *)NULL,
+                    NN__F32(t->grad));
+    return ok;
 }
-#endif
 
 #endif /* NN_IMPLEMENTATION */
 #endif /* NN_CUDA */

@@ -427,7 +427,8 @@ static const fx_case *g_fd_case;     /* the case nn_gradcheck re-runs */
 static nn_tensor *gradcheck_fn(nn_tensor **in, void *user) { (void)user; return g_fd_case->run(g_fd_case, in); }
 
 /* the result of an op on device, as a CPU tensor to read */
-static nn_tensor *fx_host(nn_tensor *t) { return t && t->device != NN_CPU ? nn_to(t, NN_CPU) : t; }
+/* (through nn_detach, a step tensor, so the copy is one too and goes at the reset) */
+static nn_tensor *fx_host(nn_tensor *t) { return t && t->device != NN_CPU ? nn_to(nn_detach(t), NN_CPU) : t; }
 
 /* forward, then backward with the fixture's upstream gradient; compares out and every grad */
 static void fx_forward_backward(nn_ctx *ctx, const fx_case *c, nn_tensor **in, int any_grad, nn_device device) {
