@@ -618,6 +618,10 @@ NN_API nn_tensor *nn_forward(nn_module *m, nn_tensor *x);  /* m(x): the first ou
 NN_API int nn_forward_n(nn_module *m, nn_tensor *const *in, int nin, nn_tensor **out, int nout);
 NN_API void nn_module_train(nn_module *m, int mode);        /* m.train(mode): 0 is m.eval() */
 NN_API void nn_module_eval(nn_module *m);                   /* m.eval() */
+/* m.to(device): every parameter and buffer (and their gradients) moved in place, so pointers to
+   them (an optimizer's) stay valid; as in PyTorch, move the model before making its optimizer.
+   1, or 0 with an error (NN_CUDA needs nn_cuda.h in the build). */
+NN_API int nn_module_to(nn_module *m, nn_device device);
 
 /* ---- looking inside ---- */
 
@@ -1311,6 +1315,91 @@ extern int (fileno)(FILE *stream);
 #endif
 #define NN__MATH static NN_HD inline
 
+/* ---- the optimizers' update rules: one element, in float, in PyTorch 1.13's order (section
+   optimizers builds the arguments; the CPU's scalar loops and nn_cuda.h's kernels call these,
+   the CPU's vector paths repeat the same operations) ---- */
+/* 1 when the float is neither NaN nor infinite (a bit test: no -ffast-math can fold it away) */
+NN__MATH int nn__finitef(float x) {
+    union { float f; uint32_t u; } v;
+    v.f = x;
+    return (v.u & 0x7f800000u) != 0x7f800000u;
+}
+typedef struct nn__sgd_args {
+    float *p, *buf;
+    const float *g;
+    float sign, wd, mom, odamp, lr;
+    int first, nesterov, cap;
+    int64_t *dry;
+} nn__sgd_args;
+/* SGD: from parameter p, gradient g and momentum buffer b (buf set), the new p and b; 1 when finite */
+NN__MATH int nn__sgd_rule(const nn__sgd_args *a, float P, float G, float B, float *np, float *nb) {
+    float d = a->sign * G + a->wd * P, b = 0.0f;
+    if (a->buf) {
+        b = a->first ? d : a->mom * B + a->odamp * d;
+        d = a->nesterov ? d + a->mom * b : b;
+    }
+    *np = P - a->lr * d;
+    *nb = b;
+    return nn__finitef(*np) && nn__finitef(b);
+}
+typedef struct nn__adam_args {
+    float *p, *m, *v, *vmax;
+    const float *g;
+    float sign, wd, decay, fb1, ob1, fb2, ob2, bc2s, eps, step_size;
+    int decoupled, cap;
+    int64_t *dry;
+} nn__adam_args;
+/* Adam/AdamW: from p, g and the moments m, v (and vmax with amsgrad), their new values; 1 when finite */
+NN__MATH int nn__adam_rule(const nn__adam_args *a, float P, float G, float M, float V, float VM, float *np, float *nm, float *nv,
+                           float *nvm) {
+    float p = P, d = a->sign * G, m, v, vm = 0.0f, den;
+    if (a->decoupled) p *= a->decay;
+    else if (a->wd != 0.0f) d += a->wd * p;
+    m = M * a->fb1 + d * a->ob1;
+    v = V * a->fb2 + a->ob2 * d * d;
+    if (a->vmax) vm = v > VM ? v : VM;
+    den = sqrtf(a->vmax ? vm : v) / a->bc2s + a->eps;
+    p -= a->step_size * (m / den);
+    *np = p; *nm = m; *nv = v; *nvm = vm;
+    return nn__finitef(p) && nn__finitef(m) && nn__finitef(v) && nn__finitef(vm);
+}
+typedef struct nn__rmsprop_args {
+    float *p, *sq, *buf, *ga;
+    const float *g;
+    float a, oa, eps, mom, lr, wd, sign;
+} nn__rmsprop_args;
+/* RMSprop: sq (square average), buf (momentum > 0), ga (centered): the new p and state; 1 when finite */
+NN__MATH int nn__rmsprop_rule(const nn__rmsprop_args *r, float P, float G, float SQ, float BUF, float GA, float *np, float *nsq,
+                              float *nbuf, float *nga) {
+    float d = r->sign * G + r->wd * P, s = SQ * r->a + r->oa * d * d, gai = 0.0f, b = 0.0f, avg;
+    if (r->ga) {
+        gai = GA * r->a + r->oa * d;
+        avg = sqrtf(s - gai * gai) + r->eps;
+    } else {
+        avg = sqrtf(s) + r->eps;
+    }
+    if (r->buf) {
+        b = BUF * r->mom + d / avg;
+        *np = P - r->lr * b;
+    } else {
+        *np = P - r->lr * (d / avg);
+    }
+    *nsq = s; *nbuf = b; *nga = gai;
+    return nn__finitef(*np) && nn__finitef(s) && nn__finitef(gai) && nn__finitef(b);
+}
+typedef struct nn__adagrad_args {
+    float *p, *sum;
+    const float *g;
+    float clr, eps, wd, sign;
+} nn__adagrad_args;
+/* Adagrad: the new p and sum; 1 when finite */
+NN__MATH int nn__adagrad_rule(const nn__adagrad_args *r, float P, float G, float SUM, float *np, float *nsum) {
+    float d = r->sign * G + r->wd * P, s = SUM + d * d;
+    *np = P - r->clr * (d / (sqrtf(s) + r->eps));
+    *nsum = s;
+    return nn__finitef(*np) && nn__finitef(s);
+}
+
 NN__MATH float nn__sigmoidf(float x) {
     if (x >= 0) return 1.0f / (1.0f + expf(-x));
     { float e = expf(x); return e / (1.0f + e); }
@@ -1826,6 +1915,9 @@ static void nn__cuda_data_free(nn_ctx *ctx, void *p, size_t bytes);
 static int nn__cuda_zero(nn_ctx *ctx, void *p, size_t bytes);
 static int nn__cuda_read(nn_ctx *ctx, void *host, const void *dev, size_t bytes);
 static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad);
+static void nn__cuda_fill(nn_tensor *t, float value);
+static nn_tensor *nn__cuda_keep(const nn_tensor *t);
+static int nn__cuda_move(nn_tensor *t, nn_device device);
 #endif
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
@@ -2383,6 +2475,23 @@ static int nn__check_live(const nn_tensor *t, const char *fn) {
     return 0;
 }
 
+/* Functions that read or write values on the host refuse device tensors (a device pointer read by
+   the host would crash): 0 with an error naming the function. */
+static int nn__on_host(const nn_tensor *t, const char *fn) {
+    if (!t || t->device == NN_CPU) return 1;
+    nn__err(t->ctx, "%s: a tensor is on the GPU (device %d) and this function works on the CPU; move it with nn_to(t, NN_CPU) "
+            "or nn_module_to(m, NN_CPU) first", fn, (int)t->device);
+    return 0;
+}
+static int nn__all_on_host(nn_tensor *const *ts, int n, const char *fn) {
+    int k;
+    for (k = 0; k < n; k++) if (ts[k] && !nn__on_host(ts[k], fn)) return 0;
+    return 1;
+}
+#ifndef NN_NO_STDIO
+static int nn__module_on_host(nn_module *m, const char *fn);   /* (serialisation's check) */
+#endif
+
 NN_API float *nn_f32(const nn_tensor *t) {
     if (!t || !nn__check_live(t, "nn_f32")) return NULL;
     if (t->dtype != NN_FLOAT32) { nn__err(t->ctx, "nn_f32: the tensor is %s, not float32", nn_dtype_name(t->dtype)); return NULL; }
@@ -2703,6 +2812,9 @@ NN_API nn_tensor *nn_zeros_like(const nn_tensor *t) { return t ? nn_zeros(t->ctx
 NN_API nn_tensor *nn_keep(const nn_tensor *t) {
     nn_tensor *k;
     if (!t || !nn__check_live(t, "nn_keep")) return NULL;
+#ifdef NN_CUDA
+    if (t->device == NN_CUDA) return nn__cuda_keep(t);
+#endif
     k = nn__new_persistent_dtype(t->ctx, "nn_keep", t->ndim, t->shape, t->dtype);
     if (k) nn__gather_strided(k->data, t);
     return k;
@@ -2758,6 +2870,9 @@ NN_API nn_tensor *nn_set_name(nn_tensor *t, const char *name) {
 NN_API void nn_fill_(nn_tensor *t, float value) {
     nn__walk w; int64_t i;
     if (!t || !nn__check_live(t, "nn_fill_")) return;
+#ifdef NN_CUDA
+    if (t->device == NN_CUDA) { nn__cuda_fill(t, value); return; }
+#endif
     if (t->dtype == NN_INT64) {
         nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
         for (i = 0; i < t->numel; i++, nn__walk_next(&w)) NN__I64(t)[w.off[0]] = (int64_t)value;
@@ -2775,6 +2890,7 @@ NN_API int nn_copy_(nn_tensor *dst, const nn_tensor *src) {
     char s1[128], s2[128]; nn__walk w; int64_t i;
     if (!dst || !src) { if (dst) nn__err(dst->ctx, "nn_copy_: src is NULL"); else nn__null_arg(src, "nn_copy_", "dst"); return 0; }
     if (!nn__check_live(dst, "nn_copy_") || !nn__check_live(src, "nn_copy_")) return 0;
+    if (!nn__on_host(dst, "nn_copy_") || !nn__on_host(src, "nn_copy_")) return 0;
     if (!nn__same_shape(dst, src) && dst->numel != src->numel) {
         nn__err(dst->ctx, "nn_copy_: dst is %s and src is %s; the shapes must match", NN__SHAPE(dst, s1), NN__SHAPE(src, s2));
         return 0;
@@ -3215,12 +3331,6 @@ static void nn__maxpool2(int cap, const float *xp, int64_t H, int64_t W, int64_t
     nn__maxpool2_c(xp, W, OH, OW, yp, ap);
 }
 
-/* 1 when the float is neither NaN nor infinite (a bit test: no -ffast-math can fold it away) */
-static int nn__finitef(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u & 0x7f800000u) != 0x7f800000u;
-}
 
 /* SGD over p[i0..i1): d = sign g + wd p; buf = d (first step) or mom buf + (1 - dampening) d;
    d = d + mom buf (nesterov) or buf; p -= lr d. The same float operations on every path.
@@ -3228,27 +3338,14 @@ static int nn__finitef(float x) {
    (parameter or state) would be NaN or infinite (the optimizer's check before a step). The
    vector paths add x - x of every new value into an accumulator (0 while all are finite, NaN
    after), and on a NaN the scalar loop finds the element. */
-typedef struct nn__sgd_args {
-    float *p, *buf;
-    const float *g;
-    float sign, wd, mom, odamp, lr;
-    int first, nesterov, cap;
-    int64_t *dry;
-} nn__sgd_args;
 NN__NOINLINE static void nn__sgd_c(const nn__sgd_args *a, int64_t i0, int64_t i1) {
     float *P = a->p, *buf = a->buf;
-    const float *G = a->g, sign = a->sign, wd = a->wd, mom = a->mom, odamp = a->odamp, lr = a->lr;
-    int first = a->first, nesterov = a->nesterov;
     int64_t i;
     for (i = i0; i < i1; i++) {
-        float d = sign * G[i] + wd * P[i], b = 0.0f, p;
-        if (buf) {
-            b = first ? d : mom * buf[i] + odamp * d;
-            d = nesterov ? d + mom * b : b;
-        }
-        p = P[i] - lr * d;
+        float p, b;
+        int fin = nn__sgd_rule(a, P[i], a->g[i], buf ? buf[i] : 0.0f, &p, &b);   /* section math */
         if (a->dry) {
-            if (!nn__finitef(p) || !nn__finitef(b)) { *a->dry = i; return; }
+            if (!fin) { *a->dry = i; return; }
             continue;
         }
         if (buf) buf[i] = b;
@@ -3329,30 +3426,14 @@ static void nn__sgd_range(void *arg, int64_t i0, int64_t i1) {
    order on every path (no FMA), so the vector path gives the scalar path's bits when the
    compiler does not fuse the scalar a*b + c itself (it does not without -march/-mfma).
    dry as SGD's. */
-typedef struct nn__adam_args {
-    float *p, *m, *v, *vmax;
-    const float *g;
-    float sign, wd, decay, fb1, ob1, fb2, ob2, bc2s, eps, step_size;
-    int decoupled, cap;
-    int64_t *dry;
-} nn__adam_args;
 NN__NOINLINE static void nn__adam_c(const nn__adam_args *a, int64_t i0, int64_t i1) {
     float *P = a->p, *M = a->m, *V = a->v, *VM = a->vmax;
-    const float *G = a->g, sign = a->sign, wd = a->wd, decay = a->decay, fb1 = a->fb1, ob1 = a->ob1;
-    const float fb2 = a->fb2, ob2 = a->ob2, bc2s = a->bc2s, eps = a->eps, step_size = a->step_size;
-    int decoupled = a->decoupled;
     int64_t i;
     for (i = i0; i < i1; i++) {
-        float p = P[i], d = sign * G[i], m, v, vm = 0.0f, den;
-        if (decoupled) p *= decay;
-        else if (wd != 0.0f) d += wd * p;
-        m = M[i] * fb1 + d * ob1;
-        v = V[i] * fb2 + ob2 * d * d;
-        if (VM) vm = v > VM[i] ? v : VM[i];
-        den = sqrtf(VM ? vm : v) / bc2s + eps;
-        p -= step_size * (m / den);
+        float p, m, v, vm;
+        int fin = nn__adam_rule(a, P[i], a->g[i], M[i], V[i], VM ? VM[i] : 0.0f, &p, &m, &v, &vm);   /* section math */
         if (a->dry) {
-            if (!nn__finitef(p) || !nn__finitef(m) || !nn__finitef(v) || !nn__finitef(vm)) { *a->dry = i; return; }
+            if (!fin) { *a->dry = i; return; }
             continue;
         }
         M[i] = m;
@@ -6512,6 +6593,7 @@ NN_API int nn_gradcheck(nn_gradcheck_fn fn, void *user, nn_tensor **inputs, int 
     }
     for (k = 0; k < n; k++) {
         if (!inputs[k] || !(inputs[k]->flags & NN__PERSISTENT)) { nn__err(ctx, "nn_gradcheck: input %d must be a tensor you created", k); return 0; }
+        if (!nn__on_host(inputs[k], "nn_gradcheck")) return 0;
         nn_zero_grad(inputs[k]);
     }
     mark = nn__arena_mark(ctx);
@@ -6616,7 +6698,7 @@ static void nn__print_rec(const nn_tensor *t, int d, int64_t off, int indent, in
 
 NN_API void nn_print(const nn_tensor *t) {
     if (!t) { printf("NULL\n"); return; }
-    if (!nn__check_live(t, "nn_print")) return;
+    if (!nn__check_live(t, "nn_print") || !nn__on_host(t, "nn_print")) return;
     printf("tensor(");
     if (t->ndim == 0 && t->dtype == NN_INT64) printf("%lld", (long long)NN__I64(t)[0]);
     else if (t->ndim == 0) printf("%.4f", NN__F32(t)[0]);
@@ -7007,6 +7089,40 @@ NN_API void nn_module_train(nn_module *m, int mode) {
     for (k = 0; k < m->nkid; k++) nn_module_train(m->kid[k].m, mode);
 }
 NN_API void nn_module_eval(nn_module *m) { nn_module_train(m, 0); }
+#ifndef NN_NO_STDIO
+static int nn__module_on_host(nn_module *m, const char *fn) {
+    const nn_state_entry *es;
+    int n = nn_module_state(m, &es), k;
+    for (k = 0; k < n; k++) if (!nn__on_host(es[k].tensor, fn)) return 0;
+    return 1;
+}
+#endif
+NN_API int nn_module_to(nn_module *m, nn_device device) {
+    nn_tensor **ts;
+    int np, nb, i, ok = 1;
+    if (!m) return 0;
+    if ((unsigned)device >= (unsigned)NN_DEVICE_COUNT) { nn__err(m->ctx, "nn_module_to: device %d does not exist", (int)device); return 0; }
+    np = nn_module_parameters(m, NULL, 0);
+    nb = nn_module_buffers(m, NULL, 0);
+    if (!(ts = NN__CAST(nn_tensor **, nn__malloc((size_t)(np + nb + 1) * sizeof(nn_tensor *))))) {
+        nn__err(m->ctx, "nn_module_to: out of memory");
+        return 0;
+    }
+    nn_module_parameters(m, ts, np);
+    nn_module_buffers(m, ts + np, nb);
+    for (i = 0; i < np + nb && ok; i++) {
+        nn_tensor *t = ts[i];
+        if (t->device == device) continue;
+#ifdef NN_CUDA
+        ok = nn__cuda_move(t, device);
+#else
+        nn__err(m->ctx, "nn_module_to: device %d is not available; this build has the CPU only", (int)device);
+        ok = 0;
+#endif
+    }
+    nn__free(ts);
+    return ok;
+}
 
 /* ---- state dict, parameters, lookups ---- */
 
@@ -8952,6 +9068,18 @@ static float *nn__st(const nn_optim *o, nn__group *g, int k, int s) {
     return g->state[3 * k + s] && nn__state_needed(o, g, s, &init) ? NN__F32(g->state[3 * k + s]) : NULL;
 }
 
+#ifdef NN_CUDA
+/* nn_cuda.h: one fused update kernel per optimizer, the rules above; dry: the check, storing in *dry
+   an element whose new value would not be finite (any one of them) */
+static void nn__cuda_sgd(nn_ctx *ctx, const nn__sgd_args *a, int64_t n, int64_t *dry);
+static void nn__cuda_adam(nn_ctx *ctx, const nn__adam_args *a, int64_t n, int64_t *dry);
+static void nn__cuda_rmsprop(nn_ctx *ctx, const nn__rmsprop_args *a, int64_t n, int64_t *dry);
+static void nn__cuda_adagrad(nn_ctx *ctx, const nn__adagrad_args *a, int64_t n, int64_t *dry);
+#define NN__ON_CUDA(t) ((t)->device == NN_CUDA)
+#else
+#define NN__ON_CUDA(t) 0
+#endif
+
 /* SGD: d = g + wd p; buf = first ? d : mom buf + (1 - dampening) d; d = nesterov ? d + mom buf : buf; p -= lr d */
 static void nn__sgd_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
@@ -8960,6 +9088,9 @@ static void nn__sgd_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     a.sign = o->maximize ? -1.0f : 1.0f; a.wd = (float)g->weight_decay; a.mom = (float)g->momentum;
     a.odamp = (float)(1.0 - o->dampening); a.lr = (float)g->lr;
     a.first = g->fresh[k] & 1; a.nesterov = o->nesterov; a.cap = pt->ctx->cap; a.dry = dry;
+#ifdef NN_CUDA
+    if (NN__ON_CUDA(pt)) { a.dry = NULL; nn__cuda_sgd(pt->ctx, &a, pt->numel, dry); return; }
+#endif
     if (dry) nn__sgd_range(&a, 0, pt->numel);                /* the check: one thread, *dry is one variable */
     else nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__sgd_range, &a);   /* the kernel: section cpu */
 }
@@ -8975,6 +9106,9 @@ static void nn__adam_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     a.fb1 = (float)b1; a.ob1 = (float)(1.0 - b1); a.fb2 = (float)b2; a.ob2 = (float)(1.0 - b2);
     a.bc2s = (float)sqrt(1.0 - pow(b2, t)); a.eps = (float)o->eps; a.step_size = (float)(g->lr / (1.0 - pow(b1, t)));
     a.decoupled = o->kind == NN__ADAMW; a.cap = pt->ctx->cap; a.dry = dry;
+#ifdef NN_CUDA
+    if (NN__ON_CUDA(pt)) { a.dry = NULL; nn__cuda_adam(pt->ctx, &a, pt->numel, dry); return; }
+#endif
     if (dry) nn__adam_range(&a, 0, pt->numel);
     else nn__parallel_range(pt->ctx, pt->numel, (int64_t)1 << 16, nn__adam_range, &a);   /* the kernel: section cpu */
 }
@@ -8983,52 +9117,48 @@ static void nn__adam_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
    buf = mom buf + d / avg, p -= lr buf (momentum > 0), else p -= lr d / avg */
 static void nn__rmsprop_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *sq = nn__st(o, g, k, 0), *buf = nn__st(o, g, k, 1), *ga = nn__st(o, g, k, 2);
-    const float *gr = NN__F32(pt->grad);
-    float a = (float)o->alpha, oa = (float)(1.0 - o->alpha), eps = (float)o->eps, mom = (float)g->momentum;
-    float lr = (float)g->lr, wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;
+    nn__rmsprop_args r;
     int64_t i;
+    r.p = NN__F32(pt); r.sq = nn__st(o, g, k, 0); r.buf = nn__st(o, g, k, 1); r.ga = nn__st(o, g, k, 2); r.g = NN__F32(pt->grad);
+    r.a = (float)o->alpha; r.oa = (float)(1.0 - o->alpha); r.eps = (float)o->eps; r.mom = (float)g->momentum;
+    r.lr = (float)g->lr; r.wd = (float)g->weight_decay; r.sign = o->maximize ? -1.0f : 1.0f;
+#ifdef NN_CUDA
+    if (NN__ON_CUDA(pt)) { nn__cuda_rmsprop(pt->ctx, &r, pt->numel, dry); return; }
+#endif
     for (i = 0; i < pt->numel; i++) {
-        float d = sign * gr[i] + wd * p[i], s = sq[i] * a + oa * d * d, gai = 0.0f, b = 0.0f, avg, np;
-        if (ga) {
-            gai = ga[i] * a + oa * d;
-            avg = sqrtf(s - gai * gai) + eps;
-        } else {
-            avg = sqrtf(s) + eps;
-        }
-        if (buf) {
-            b = buf[i] * mom + d / avg;
-            np = p[i] - lr * b;
-        } else {
-            np = p[i] - lr * (d / avg);
-        }
+        float np, s, b, gai;
+        int fin = nn__rmsprop_rule(&r, r.p[i], r.g[i], r.sq[i], r.buf ? r.buf[i] : 0.0f, r.ga ? r.ga[i] : 0.0f, &np, &s, &b, &gai);
         if (dry) {
-            if (!nn__finitef(np) || !nn__finitef(s) || !nn__finitef(gai) || !nn__finitef(b)) { *dry = i; return; }
+            if (!fin) { *dry = i; return; }
             continue;
         }
-        sq[i] = s;
-        if (ga) ga[i] = gai;
-        if (buf) buf[i] = b;
-        p[i] = np;
+        r.sq[i] = s;
+        if (r.ga) r.ga[i] = gai;
+        if (r.buf) r.buf[i] = b;
+        r.p[i] = np;
     }
 }
 
 /* Adagrad: clr = lr / (1 + (t-1) lr_decay); sum += d^2; p -= clr d / (sqrt(sum) + eps) */
 static void nn__adagrad_update(nn_optim *o, nn__group *g, int k, int64_t *dry) {
     nn_tensor *pt = g->params[k];
-    float *p = NN__F32(pt), *sum = nn__st(o, g, k, 0);
-    const float *gr = NN__F32(pt->grad);
-    float clr = (float)(g->lr / (1.0 + (double)(g->step[k] - 1) * o->lr_decay)), eps = (float)o->eps;
-    float wd = (float)g->weight_decay, sign = o->maximize ? -1.0f : 1.0f;
+    nn__adagrad_args r;
     int64_t i;
+    r.p = NN__F32(pt); r.sum = nn__st(o, g, k, 0); r.g = NN__F32(pt->grad);
+    r.clr = (float)(g->lr / (1.0 + (double)(g->step[k] - 1) * o->lr_decay)); r.eps = (float)o->eps;
+    r.wd = (float)g->weight_decay; r.sign = o->maximize ? -1.0f : 1.0f;
+#ifdef NN_CUDA
+    if (NN__ON_CUDA(pt)) { nn__cuda_adagrad(pt->ctx, &r, pt->numel, dry); return; }
+#endif
     for (i = 0; i < pt->numel; i++) {
-        float d = sign * gr[i] + wd * p[i], s = sum[i] + d * d, np = p[i] - clr * (d / (sqrtf(s) + eps));
+        float np, s;
+        int fin = nn__adagrad_rule(&r, r.p[i], r.g[i], r.sum[i], &np, &s);
         if (dry) {
-            if (!nn__finitef(np) || !nn__finitef(s)) { *dry = i; return; }
+            if (!fin) { *dry = i; return; }
             continue;
         }
-        sum[i] = s;
-        p[i] = np;
+        r.sum[i] = s;
+        r.p[i] = np;
     }
 }
 
@@ -9062,7 +9192,8 @@ static int nn__prepare_state(nn_optim *o) {
             for (s = 0; s < 3; s++) {
                 if (g->state[3 * k + s] || !nn__state_needed(o, g, s, &init)) continue;
                 g->fresh[k] |= (unsigned char)(1u << s);
-                g->state[3 * k + s] = nn_full(o->ctx, p->ndim, p->shape, init);
+                g->state[3 * k + s] = nn__new_persistent_on(o->ctx, "nn_optim_step", p->ndim, p->shape, NN_FLOAT32, p->device);
+                nn_fill_(g->state[3 * k + s], init);
                 if (!g->state[3 * k + s]) {
                     nn__err(o->ctx, "nn_optim_step: out of memory for the optimizer's state; the step was not taken");
                     nn__step_undo(o, 0);
@@ -9104,7 +9235,7 @@ NN_API int nn_optim_step(nn_optim *o) {
     }
     if (bad >= 0) {
         nn_tensor *p = o->groups[bg].params[bk];
-        double gv = NN__F32(p->grad)[bad];
+        double gv = nn__elem(p->grad, bad);
         nn__step_undo(o, 1);
         if (p->name[0]) nn__snprintf(name, sizeof name, " '%.24s'", p->name);
         else name[0] = 0;
@@ -9142,6 +9273,7 @@ NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float 
     double total = 0; int k; int64_t i; float coef;
     if (!params || n <= 0 || !params[0]) return 0.0f;   /* nothing to clip (no context to report to) */
     for (k = 1; k < n; k++) if (!params[k]) { nn__err(params[0]->ctx, "nn_clip_grad_norm: params[%d] is NULL", k); return NAN; }
+    if (!nn__all_on_host(params, n, "nn_clip_grad_norm")) return NAN;
     if (!(max_norm >= 0.0f) || !(norm_type > 0.0f)) {
         nn__err(params[0]->ctx, "nn_clip_grad_norm: max_norm %g and norm_type %g; max_norm must be >= 0 and norm_type > 0 (or INFINITY)",
                 max_norm, norm_type);
@@ -9163,6 +9295,7 @@ NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
     int k; int64_t i;
     if (!params || n <= 0 || !params[0]) return;   /* nothing to clip (no context to report to) */
     for (k = 1; k < n; k++) if (!params[k]) { nn__err(params[0]->ctx, "nn_clip_grad_value: params[%d] is NULL", k); return; }
+    if (!nn__all_on_host(params, n, "nn_clip_grad_value")) return;
     if (clip != clip || clip == -INFINITY) { nn__err(params[0]->ctx, "nn_clip_grad_value: clip_value is %g; it must be a number (INFINITY: no clipping)", (double)clip); return; }
     for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
         float *v = &NN__F32(params[k]->grad)[i];
@@ -10065,6 +10198,7 @@ NN_API int nn_save_model(nn_module *m, const char *path) {
     const nn_state_entry *es; int n, k, ok; const char **names; nn_tensor **ts;
     if (!m) return 0;
     if (!path) { nn__err(m->ctx, "nn_save_model: path is NULL"); return 0; }
+    if (!nn__module_on_host(m, "nn_save_model")) return 0;
     n = nn_module_state(m, &es);
     names = NN__CAST(const char **, nn__malloc((size_t)(n + 1) * sizeof(char *)));
     ts = NN__CAST(nn_tensor **, nn__malloc((size_t)(n + 1) * sizeof(nn_tensor *)));
@@ -10079,6 +10213,7 @@ NN_API int nn_load_model(nn_module *m, const char *path) {
     nn_safetensors *st; int ok;
     if (!m) return 0;
     if (!path) { nn__err(m->ctx, "nn_load_model: path is NULL"); return 0; }
+    if (!nn__module_on_host(m, "nn_load_model")) return 0;
     st = nn_safetensors_open(m->ctx, path);
     if (!st) return 0;
     ok = nn__check_model(m, st, "", "nn_load_model");
@@ -10238,6 +10373,7 @@ NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path) {
     nn_ctx *ctx; const nn_state_entry *es; int n, k, ok = 1; nn__ck c;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
+    if (!nn__module_on_host(ck->model, "nn_save_checkpoint / nn_load_checkpoint")) return 0;
     if (!path) { nn__err(ctx, "nn_save_checkpoint: path is NULL"); return 0; }
     memset(&c, 0, sizeof c); c.ok = 1;
     n = nn_module_state(ck->model, &es);
@@ -10519,6 +10655,7 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
     nn_safetensors *st; nn_ctx *ctx; int64_t v = 0; const char *fmt; int ok; double *vals; nn_tensor **made = NULL;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
+    if (!nn__module_on_host(ck->model, "nn_save_checkpoint / nn_load_checkpoint")) return 0;
     if (!path) { nn__err(ctx, "nn_load_checkpoint: path is NULL"); return 0; }
     if (ck->nextra > (1 << 20)) { nn__err(ctx, "nn_load_checkpoint: nextra is %d; at most 2^20 extra numbers", ck->nextra); return 0; }
     vals = NN__CAST(double *, nn__malloc((size_t)(ck->nextra > 0 ? ck->nextra : 0) * sizeof(double) + 1));

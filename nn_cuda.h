@@ -192,7 +192,8 @@ static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
     { "masked_fill_forward", 0, 0 }, { "masked_fill_backward", 0, 0 },
     { "gather_forward", 0, 0 }, { "gather_backward", 0, 0 },
     { "index_select_forward", 0, 0 }, { "index_select_backward", 0, 0 },
-    { "seed_grad", 0, 0 }, { "gemm", 0, 0 }, { "bias_rows", 0, 0 }, { "col_sums", 0, 0 },
+    { "seed_grad", 0, 0 }, { "gemm", 0, 0 }, { "bias_rows", 0, 0 }, { "col_sums", 0, 0 }, { "fill", 0, 0 },
+    { "sgd", 0, 0 }, { "adam", 0, 0 }, { "rmsprop", 0, 0 }, { "adagrad", 0, 0 },
 };
 #define NN__CUDA_NKERNELS ((int)(sizeof nn__cuda_kernel_list / sizeof nn__cuda_kernel_list[0]))
 static void nn__cuda_count_launch(const char *name) {
@@ -1001,6 +1002,82 @@ static const nn__kernels nn__cuda_kernels[NN_OP_COUNT] = { NN__OP_LIST(NN__CUDA_
 #undef COMMA
 static const nn__kernels *nn__cuda_table(void) { return nn__cuda_kernels; }
 
+/* ---- nn_fill_ and the optimizers' fused updates (the rules are nn.h's section math) ---- */
+static __global__ void nn__k_fill(nn__geom gt, int64_t n, int i64, void *t, float v) {
+    NN__FOR_EACH(i, n) {
+        int64_t off = nn__geom_offset(&gt, i);
+        if (i64) ((int64_t *)t)[off] = (int64_t)v;
+        else ((float *)t)[off] = v;
+    }
+}
+static void nn__cuda_fill(nn_tensor *t, float value) {
+    int ok;
+    if (t->dtype != NN_FLOAT32 && t->dtype != NN_INT64) { nn__err(t->ctx, "nn_fill_: no kernel for %s", nn_dtype_name(t->dtype)); return; }
+    if (!t->numel) return;
+    NN__LAUNCH(ok, t->ctx, "fill", nn__k_fill, nn__grid(t->numel), NN__BLOCK, nn__geom_of(t->ndim, t->shape, t->stride), t->numel,
+               t->dtype == NN_INT64, t->data, value);
+    if (!ok) return;   /* (the error is in ctx) */
+}
+/* dry (bad != NULL): nothing is written; an element whose new value is not finite goes to bad[0] = 1,
+   bad[1] = its index (any one of them: threads race to write it) */
+static __global__ void nn__k_sgd(nn__sgd_args a, int64_t n, int64_t *bad) {
+    NN__FOR_EACH(i, n) {
+        float p, b;
+        int fin = nn__sgd_rule(&a, a.p[i], a.g[i], a.buf ? a.buf[i] : 0.0f, &p, &b);
+        if (bad) { if (!fin) { bad[0] = 1; bad[1] = i; } continue; }
+        if (a.buf) a.buf[i] = b;
+        a.p[i] = p;
+    }
+}
+static __global__ void nn__k_adam(nn__adam_args a, int64_t n, int64_t *bad) {
+    NN__FOR_EACH(i, n) {
+        float p, m, v, vm;
+        int fin = nn__adam_rule(&a, a.p[i], a.g[i], a.m[i], a.v[i], a.vmax ? a.vmax[i] : 0.0f, &p, &m, &v, &vm);
+        if (bad) { if (!fin) { bad[0] = 1; bad[1] = i; } continue; }
+        a.m[i] = m; a.v[i] = v;
+        if (a.vmax) a.vmax[i] = vm;
+        a.p[i] = p;
+    }
+}
+static __global__ void nn__k_rmsprop(nn__rmsprop_args r, int64_t n, int64_t *bad) {
+    NN__FOR_EACH(i, n) {
+        float p, sq, b, ga;
+        int fin = nn__rmsprop_rule(&r, r.p[i], r.g[i], r.sq[i], r.buf ? r.buf[i] : 0.0f, r.ga ? r.ga[i] : 0.0f, &p, &sq, &b, &ga);
+        if (bad) { if (!fin) { bad[0] = 1; bad[1] = i; } continue; }
+        r.sq[i] = sq;
+        if (r.buf) r.buf[i] = b;
+        if (r.ga) r.ga[i] = ga;
+        r.p[i] = p;
+    }
+}
+static __global__ void nn__k_adagrad(nn__adagrad_args r, int64_t n, int64_t *bad) {
+    NN__FOR_EACH(i, n) {
+        float p, sum;
+        int fin = nn__adagrad_rule(&r, r.p[i], r.g[i], r.sum[i], &p, &sum);
+        if (bad) { if (!fin) { bad[0] = 1; bad[1] = i; } continue; }
+        r.sum[i] = sum;
+        r.p[i] = p;
+    }
+}
+/* the check's flag read back (one synchronising copy per parameter in the check pass) */
+static void nn__cuda_opt_flag(nn_ctx *ctx, int64_t *flag, int launched, int64_t *dry) {
+    int64_t h[2] = { 0, 0 };
+    if (launched && nn__dev_to_host(ctx, h, flag, sizeof h) && h[0]) *dry = h[1];
+    else if (!launched || ctx->has_error) *dry = 0;   /* a failed launch refuses the step too */
+    nn_cuda_free(ctx, flag, 2 * sizeof(int64_t));
+}
+#define NN__CUDA_OPT(fn, kernel, args_t, name) \
+    static void fn(nn_ctx *ctx, const args_t *a, int64_t n, int64_t *dry) { \
+        int64_t *flag = NULL; int ok; \
+        if (!n) return; \
+        if (dry && !(flag = nn__cuda_flag_new(ctx))) { *dry = 0; return; } \
+        NN__LAUNCH(ok, ctx, name, kernel, nn__grid(n), NN__BLOCK, *a, n, flag); \
+        if (dry) nn__cuda_opt_flag(ctx, flag, ok, dry); }
+NN__CUDA_OPT(nn__cuda_sgd, nn__k_sgd, nn__sgd_args, "sgd")
+NN__CUDA_OPT(nn__cuda_adam, nn__k_adam, nn__adam_args, "adam")
+NN__CUDA_OPT(nn__cuda_rmsprop, nn__k_rmsprop, nn__rmsprop_args, "rmsprop")
+NN__CUDA_OPT(nn__cuda_adagrad, nn__k_adagrad, nn__adagrad_args, "adagrad")
+
 /* ---- moving tensors ---- */
 /* nn_to between the CPU and the GPU: a new tensor (persistent from a persistent one, else in the
    step arena) holding a contiguous copy; a strided source is gathered on its own side first. */
@@ -1037,6 +1114,49 @@ static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
     }
     if (!ok) { nn_free(c); return NULL; }
     return c;
+}
+
+/* nn_module_to: a persistent tensor's data moved in place (the header stays where it is). A tensor
+   made on the CPU keeps its host room, so it can come back; its gradient moves as a new tensor. */
+static int nn__cuda_move(nn_tensor *t, nn_device device) {
+    nn_ctx *ctx = t->ctx;
+    size_t es = nn_dtype_size(t->dtype), bytes = (size_t)t->numel * es, head = (sizeof(nn_tensor) + 63) & ~(size_t)63;
+    if (!(t->flags & NN__PERSISTENT)) { nn__err(ctx, "nn_module_to: a parameter or buffer is a step tensor; it cannot move in place"); return 0; }
+    if (!nn__dev_count(ctx)) return 0;
+    if (device == NN_CUDA) {
+        void *dev = nn__cuda_data_alloc(ctx, bytes ? bytes : es);
+        if (!dev) { nn__err(ctx, "nn_module_to: cannot allocate %lld elements on the GPU", (long long)t->numel); return 0; }
+        if (bytes && !nn__dev_from_host(ctx, dev, t->data, bytes)) { nn__cuda_data_free(ctx, dev, bytes ? bytes : es); return 0; }
+        t->data = t->storage->ptr = dev;
+    } else {
+        char *host = NN__CAST(char *, (void *)t) + head;
+        if (t->alloc_bytes < head + bytes) {
+            nn__err(ctx, "nn_module_to: a tensor made on the GPU has no host memory to move back into; copy it with nn_to(t, NN_CPU)");
+            return 0;
+        }
+        if (bytes && !nn__dev_to_host(ctx, host, t->data, bytes)) return 0;
+        nn__cuda_data_free(ctx, t->data, bytes ? bytes : es);
+        t->data = t->storage->ptr = host;
+    }
+    t->device = t->storage->device = device;
+    if (t->grad) {
+        nn_tensor *g = nn_to(t->grad, device);
+        if (!g) return 0;
+        nn_free(t->grad);
+        t->grad = g;
+    }
+    return 1;
+}
+
+/* nn_keep of a device tensor: a persistent contiguous copy on the device */
+static nn_tensor *nn__cuda_keep(const nn_tensor *t) {
+    nn_tensor *k = nn__new_persistent_on(t->ctx, "nn_keep", t->ndim, t->shape, t->dtype, NN_CUDA);
+    int ok = 1;
+    if (k && t->numel) NN__LAUNCH(ok, t->ctx, "copy_forward", nn__k_copy_forward, nn__grid(t->numel), NN__BLOCK,
+                                  nn__geom_of(t->ndim, t->shape, t->stride), t->numel, (int)nn_dtype_size(t->dtype),
+                                  (const char *)t->data, (char *)k->data);
+    if (!ok) { nn_free(k); return NULL; }
+    return k;
 }
 
 /* nn_backward's seed on a device tensor: t.grad += grad (any strides), or += 1 */

@@ -208,6 +208,219 @@ static void emu_errors(nn_ctx *ctx) {
     nn_free(a); nn_free(b);
 }
 
+
+/* ---- device tensors: what nn.h does with them beyond the op kernels ---- */
+static nn_tensor *emu_rand(nn_ctx *ctx, int nd, const int64_t *sh, unsigned seed) {
+    nn_tensor *t = nn_empty(ctx, nd, sh);
+    int64_t i;
+    for (i = 0; i < t->numel; i++) nn_f32(t)[i] = (float)(((i * 2654435761u + seed * 40503u) % 2001) / 1000.0 - 1.0);
+    return t;
+}
+/* largest |a - b| over the largest |a|, both read on the host (b may be on the device) */
+static double emu_rel_diff(nn_tensor *a, nn_tensor *b) {
+    nn_tensor *h = fx_host(b);
+    double worst = 0, scale = 1e-30;
+    int64_t i;
+    if (!h || h->numel != a->numel) return 1e30;
+    for (i = 0; i < a->numel; i++) if (fabs(nn_f32(a)[fx_offset(a, i)]) > scale) scale = fabs(nn_f32(a)[fx_offset(a, i)]);
+    for (i = 0; i < a->numel; i++) {
+        double d = fabs((double)nn_f32(a)[fx_offset(a, i)] - nn_f32(h)[fx_offset(h, i)]);
+        if (!(d <= worst)) worst = d;   /* NaN: counts as the worst */
+    }
+    return worst / scale;
+}
+
+/* nn_linear (one op: bias rows, two GEMMs, the bias gradient's column sums) on both devices */
+static void emu_linear(nn_ctx *ctx) {
+    int64_t xs[3] = { 2, 5, 7 }, ws[2] = { 4, 7 }, bs[1] = { 4 };
+    int bias;
+    for (bias = 0; bias < 2; bias++) {
+        nn_tensor *x[2], *w[2], *b[2], *y[2];
+        int d;
+        begin(bias ? "cuda/linear: nn_linear with bias, CPU vs emulated CUDA (1e-5 of the largest value)"
+                   : "cuda/linear: nn_linear without bias, CPU vs emulated CUDA (1e-5 of the largest value)");
+        for (d = 0; d < 2; d++) {
+            nn_device dev = d ? NN_CUDA : NN_CPU;
+            x[d] = nn_set_requires_grad(fx_on(emu_rand(ctx, 3, xs, 1), dev), 1);
+            w[d] = nn_set_requires_grad(fx_on(emu_rand(ctx, 2, ws, 2), dev), 1);
+            b[d] = bias ? nn_set_requires_grad(fx_on(emu_rand(ctx, 1, bs, 3), dev), 1) : NULL;
+            y[d] = nn_linear(x[d], w[d], b[d]);
+            CHECK(y[d] != NULL && y[d]->device == dev, "device %d: %s", d, ERRS(ctx));
+            if (y[d]) CHECK(nn_backward(nn_sum(nn_mul(y[d], y[d]), NN_ALL, 0), NULL, 0), "backward: %s", ERRS(ctx));
+        }
+        if (y[0] && y[1]) {
+            CHECK(emu_rel_diff(y[0], y[1]) <= 1e-5, "out differs by %g", emu_rel_diff(y[0], y[1]));
+            CHECK(emu_rel_diff(x[0]->grad, x[1]->grad) <= 1e-5, "x.grad differs by %g", emu_rel_diff(x[0]->grad, x[1]->grad));
+            CHECK(emu_rel_diff(w[0]->grad, w[1]->grad) <= 1e-5, "w.grad differs by %g", emu_rel_diff(w[0]->grad, w[1]->grad));
+            if (bias) CHECK(emu_rel_diff(b[0]->grad, b[1]->grad) <= 1e-5, "b.grad differs by %g", emu_rel_diff(b[0]->grad, b[1]->grad));
+        }
+        nn_arena_reset(ctx);
+        for (d = 0; d < 2; d++) { nn_free(x[d]); nn_free(w[d]); nn_free(b[d]); }
+        end();
+    }
+}
+
+/* nn_item, nn_to of strided device tensors, nn_keep, nn_fill_, backward with a strided gradient,
+   nn_zero_grad and anomaly mode, all on the device */
+static void emu_plumbing(nn_ctx *ctx) {
+    int64_t sh[2] = { 3, 4 }, i;
+    nn_tensor *a = emu_rand(ctx, 2, sh, 5), *d = fx_on(nn_keep(a), NN_CUDA), *t, *h, *k, *g, *y;
+    nn_clear_error(ctx);
+    begin("cuda/plumbing: nn_item copies one element back; nn_to of a transposed device tensor");
+    CHECK(d && d->device == NN_CUDA, "nn_to: %s", ERRS(ctx));
+    CHECK(nn_item(nn_sum(d, NN_ALL, 0)) == nn_item(nn_sum(a, NN_ALL, 0)), "sum: %g vs %g", nn_item(nn_sum(d, NN_ALL, 0)),
+          nn_item(nn_sum(a, NN_ALL, 0)));
+    t = nn_transpose(d, 0, 1);
+    h = nn_to(t, NN_CPU);
+    CHECK(h && h->device == NN_CPU && h->shape[0] == 4 && nn_is_contiguous(h), "nn_to(transposed): %s", ERRS(ctx));
+    for (i = 0; h && i < 12; i++) CHECK(nn_f32(h)[i] == nn_f32(a)[(i % 3) * 4 + i / 3], "element %lld", (long long)i);
+    end();
+    begin("cuda/plumbing: nn_keep and nn_fill_ on a device tensor");
+    k = nn_keep(t);
+    CHECK(k && k->device == NN_CUDA && nn_is_contiguous(k), "nn_keep: %s", ERRS(ctx));
+    nn_arena_reset(ctx);
+    h = k ? nn_to(k, NN_CPU) : NULL;   /* k outlived the reset */
+    for (i = 0; h && i < 12; i++) CHECK(nn_f32(h)[i] == nn_f32(a)[(i % 3) * 4 + i / 3], "kept element %lld", (long long)i);
+    nn_free(h);
+    nn_fill_(k, 2.5f);
+    CHECK(nn_item(nn_mean(k, NN_ALL, 0)) == 2.5f, "fill: mean %g", nn_item(nn_mean(k, NN_ALL, 0)));
+    nn_free(k);
+    end();
+    begin("cuda/plumbing: backward with a strided device gradient; nn_zero_grad on the device");
+    nn_set_requires_grad(d, 1);
+    {
+        int64_t gs[2] = { 4, 3 };
+        nn_tensor *gc = fx_on(emu_rand(ctx, 2, gs, 9), NN_CUDA), *gh;
+        g = nn_transpose(gc, 0, 1);           /* (3, 4), strided */
+        y = nn_mul_scalar(d, 3.0f);
+        CHECK(nn_backward(y, g, 0), "backward: %s", ERRS(ctx));
+        gh = d->grad ? nn_to(nn_detach(d->grad), NN_CPU) : NULL;
+        for (i = 0; gh && i < 12; i++) {
+            float want = 3.0f * nn_f32(nn_to(nn_detach(gc), NN_CPU))[(i % 4) * 3 + i / 4];
+            CHECK(nn_f32(gh)[i] == want, "grad element %lld: %g, expected %g", (long long)i, nn_f32(gh)[i], want);
+        }
+        nn_zero_grad(d);
+        CHECK(nn_item(nn_sum(nn_abs(d->grad), NN_ALL, 0)) == 0.0f, "zero_grad left %g", nn_item(nn_sum(nn_abs(d->grad), NN_ALL, 0)));
+        nn_arena_reset(ctx);
+        nn_free(gc);
+    }
+    end();
+    begin("cuda/plumbing: anomaly mode finds a NaN made on the device");
+    nn_set_detect_anomaly(ctx, 1);
+    y = nn_log(nn_sub_scalar(d, 5.0f));       /* log of negatives: NaN */
+    CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "anomaly") && strstr(nn_error(ctx), "log"), "got %s", ERRS(ctx));
+    nn_set_detect_anomaly(ctx, 0);
+    nn_clear_error(ctx);
+    nn_arena_reset(ctx);
+    end();
+    begin("cuda/plumbing: host-only functions refuse device tensors with a message");
+    nn_print(d);
+    CHECK(nn_error(ctx) && strstr(nn_error(ctx), "nn_print") && strstr(nn_error(ctx), "GPU"), "got %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    CHECK(isnan(nn_clip_grad_norm(&d, 1, 1.0f, 2.0f)) && nn_error(ctx) && strstr(nn_error(ctx), "GPU"), "got %s", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+    nn_free(d); nn_free(a);
+}
+
+#if defined(NN__EMU_GUARD)
+#include <sys/wait.h>
+/* the guard itself: a child process reads a device tensor's data on the host and must die of it */
+static void emu_guard(nn_ctx *ctx) {
+    int64_t sh[1] = { 4 };
+    nn_tensor *d = fx_on(nn_ones(ctx, 1, sh), NN_CUDA);
+    pid_t pid;
+    int status = 0;
+    begin("cuda/guard: host code reading device memory faults (as it would crash on a GPU)");
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) { volatile float v = nn_f32(d)[0]; (void)v; _exit(0); }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/waitpid failed");
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "the child was not stopped by SIGSEGV (status %d)", status);
+    end();
+    nn_free(d);
+}
+#endif
+
+/* nn_module_to there and back, and a few training steps of each optimizer on both devices: an MLP
+   (Linear 6-16, tanh, Linear 16-3, MSE) from the same weights; losses and weights compared */
+static nn_tensor *emu_mlp_loss(nn_module *m, nn_tensor *x, nn_tensor *t) { return nn_mse_loss(nn_forward(m, x), t, NN_MEAN); }
+static nn_module *emu_mlp(nn_ctx *ctx) {
+    nn_module *mods[3];
+    nn_manual_seed(ctx, 11);
+    mods[0] = nn_linear_new(ctx, 6, 16, 1); mods[1] = nn_tanh_new(ctx); mods[2] = nn_linear_new(ctx, 16, 3, 1);
+    return nn_sequential_new(ctx, mods, 3);
+}
+static nn_optim *emu_optim(int kind, nn_tensor **ps, int np) {
+    switch (kind) {
+    case 0: { nn_sgd_opts o = nn_sgd_opts_default(0.05); o.momentum = 0.9; o.nesterov = 1; o.weight_decay = 1e-3; return nn_sgd(ps, np, o); }
+    case 1: { nn_adam_opts o = nn_adam_opts_default(); o.lr = 1e-2; return nn_adam(ps, np, o); }
+    case 2: { nn_adam_opts o = nn_adamw_opts_default(); o.lr = 1e-2; o.amsgrad = 1; return nn_adamw(ps, np, o); }
+    case 3: { nn_rmsprop_opts o = nn_rmsprop_opts_default(); o.lr = 1e-3; o.centered = 1; o.momentum = 0.5; return nn_rmsprop(ps, np, o); }
+    default: { nn_adagrad_opts o = nn_adagrad_opts_default(); o.lr = 0.05; return nn_adagrad(ps, np, o); }
+    }
+}
+static void emu_training(nn_ctx *ctx) {
+    static const char *names[] = { "SGD (momentum, nesterov, weight decay)", "Adam", "AdamW (amsgrad)", "RMSprop (centered, momentum)", "Adagrad" };
+    int64_t xs[2] = { 8, 6 }, ts[2] = { 8, 3 };
+    int kind;
+    {
+        nn_module *m = emu_mlp(ctx);
+        nn_tensor *ps[4], *before;
+        int np = nn_module_parameters(m, ps, 4);
+        begin("cuda/module_to: to the GPU and back, values unchanged, pointers kept");
+        before = nn_clone(ps[0]); before = nn_keep(before);
+        CHECK(nn_module_to(m, NN_CUDA) && ps[0]->device == NN_CUDA && ps[3]->device == NN_CUDA, "to CUDA: %s", ERRS(ctx));
+        CHECK(nn_module_to(m, NN_CPU) && ps[0]->device == NN_CPU, "back: %s", ERRS(ctx));
+        CHECK(np == 4 && memcmp(nn_f32(before), nn_f32(ps[0]), (size_t)before->numel * sizeof(float)) == 0, "values changed");
+        nn_arena_reset(ctx);
+        nn_free(before);
+        nn_module_free(m);
+        end();
+    }
+    for (kind = 0; kind < 5; kind++) {
+        double lossd[2][6], worst_loss = 0, worst_w = 0;
+        nn_tensor *final[2][4];
+        int d, step, p;
+        char label[160];
+        snprintf(label, sizeof label, "cuda/training: 6 %s steps of an MLP on both devices (1e-5 of the largest value)", names[kind]);
+        begin(label);
+        for (d = 0; d < 2; d++) {
+            nn_device dev = d ? NN_CUDA : NN_CPU;
+            nn_module *m = emu_mlp(ctx);
+            nn_tensor *ps[4], *x = fx_on(emu_rand(ctx, 2, xs, 21), dev), *t = fx_on(emu_rand(ctx, 2, ts, 22), dev);
+            int np = nn_module_parameters(m, ps, 4);
+            nn_optim *o;
+            CHECK(nn_module_to(m, dev), "module_to: %s", ERRS(ctx));
+            o = emu_optim(kind, ps, np);
+            for (step = 0; step < 6; step++) {
+                nn_tensor *loss;
+                nn_optim_zero_grad(o);
+                loss = emu_mlp_loss(m, x, t);
+                CHECK(loss && nn_backward(loss, NULL, 0) && nn_optim_step(o), "device %d step %d: %s", d, step, ERRS(ctx));
+                lossd[d][step] = loss ? nn_item(loss) : NAN;
+                nn_arena_reset(ctx);
+            }
+            for (p = 0; p < 4; p++) final[d][p] = nn_keep(nn_to(nn_detach(ps[p]), NN_CPU));
+            nn_optim_free(o);
+            nn_module_free(m);
+            nn_free(x); nn_free(t);
+        }
+        for (step = 0; step < 6; step++) {
+            double r = fabs(lossd[0][step] - lossd[1][step]) / fabs(lossd[0][step]);
+            if (!(r <= worst_loss)) worst_loss = r;
+        }
+        for (p = 0; p < 4; p++) { double r = emu_rel_diff(final[0][p], final[1][p]); if (!(r <= worst_w)) worst_w = r; }
+        CHECK(worst_loss <= 1e-5 && worst_w <= 1e-5, "losses differ by %g, weights by %g", worst_loss, worst_w);
+        CHECK(lossd[0][5] < lossd[0][0], "the CPU's loss did not fall (%g -> %g)", lossd[0][0], lossd[0][5]);
+        printf("  %s: loss %.6f -> %.6f (CPU) and %.6f -> %.6f (emulated CUDA); worst relative difference: losses %.2g, weights %.2g\n",
+               names[kind], lossd[0][0], lossd[0][5], lossd[1][0], lossd[1][5], worst_loss, worst_w);
+        nn_arena_reset(ctx);
+        for (d = 0; d < 2; d++) for (p = 0; p < 4; p++) nn_free(final[d][p]);
+        end();
+    }
+}
+
 static void emu_report(void) {
     int i, op;
     printf("  kernels (" NN__CUDA_MODE "):\n");
@@ -236,6 +449,12 @@ int main(int argc, char **argv) {
     emu_fixtures(ctx);
     emu_allocator(ctx);
     emu_errors(ctx);
+    emu_linear(ctx);
+    emu_plumbing(ctx);
+#if defined(NN__EMU_GUARD)
+    emu_guard(ctx);
+#endif
+    emu_training(ctx);
     emu_report();
     nn_ctx_free(ctx);
     live = g_mallocs - g_frees;
