@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole diffusion2d char_rnn tiny_gpt
 
-.PHONY: all mcu test test-cuda-emu cuda-build examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
+.PHONY: all mcu test test-cuda-emu cuda-build test-cuda-example examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -375,5 +375,24 @@ NVCC ?= /usr/local/cuda/bin/nvcc
 NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 $(BUILD)/cuda_build: tests/cuda_build.cu nn.h nn_cuda.h | $(BUILD)
 	$(NVCC) -O2 $(NVCC_ARCH) -Xcompiler -Wall,-Wextra -o $@ tests/cuda_build.cu -lcublas
-cuda-build: $(BUILD)/cuda_build
+# and the example, compiled and linked by nvcc as CUDA C++ (it runs only where a GPU is)
+$(BUILD)/mnist_cnn_cuda: examples/mnist_cnn.c examples/args.h nn.h nn_cuda.h | $(BUILD)
+	$(NVCC) -O2 $(NVCC_ARCH) -x cu -DNN_CUDA $(STB) -Xcompiler -Wall,-Wextra -o $@ examples/mnist_cnn.c -lcublas
+cuda-build: $(BUILD)/cuda_build $(BUILD)/mnist_cnn_cuda
 	./$(BUILD)/cuda_build
+
+# test-cuda-example: mnist_cnn --device cuda with the kernels emulated on the CPU (the CUDA code path
+# of the training loop: module moved, batches moved, predictions copied back), against --device cpu
+$(BUILD)/mnist_cnn_emu: examples/mnist_cnn.c examples/args.h nn.h nn_cuda.h | $(BUILD)
+	$(CC) $(WARN) -Wno-unused-function -O2 -DNN_CUDA -DNN_CUDA_EMULATE $(STB) -o $@ examples/mnist_cnn.c $(LDLIBS)
+test-cuda-example: $(BUILD)/mnist_cnn_emu
+	@cd $(BUILD) && ./mnist_cnn_emu --device cuda --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
+	  > cuda_example.log 2>&1 || { cat cuda_example.log; exit 1; }
+	@cd $(BUILD) && ./mnist_cnn_emu --device cpu --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
+	  > cpu_example.log 2>&1 || { cat cpu_example.log; exit 1; }
+	@grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' $(BUILD)/cuda_example.log
+	@grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' $(BUILD)/cpu_example.log
+	@python3 -c "import re,sys; f=lambda p: [float(v) for v in re.findall(r'(?:loss = |Test loss: )([0-9.]+)', open(p).read())]; \
+	  g, c = f('$(BUILD)/cuda_example.log'), f('$(BUILD)/cpu_example.log'); \
+	  ok = len(g) == 2 and len(c) == 2 and all(abs(a - b) <= 2e-4 * max(1.0, abs(b)) for a, b in zip(g, c)); \
+	  print('test-cuda-example: emulated CUDA', g, 'CPU', c, 'ok' if ok else 'DIFFER'); sys.exit(0 if ok else 1)"

@@ -20,8 +20,13 @@
    are averaged after backward. Rank 0 prints, saves checkpoints and evaluates; a
    checkpoint resumes on any number of processes. Built plainly, it is one process.
 
+   On a GPU, as PyTorch's model.to(device) and X.to(device): built by nvcc with NN_CUDA
+   (make build/mnist_cnn_cuda), --device cuda moves the model to the GPU once and each batch
+   as it arrives; nothing else in the loop changes. (make build/mnist_cnn_emu runs the same
+   CUDA kernels emulated on the CPU, for tests.)
+
    ./mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--limit N]
-               [--test-limit N] [--lr X] [--seed N] [--seed-exact]
+               [--test-limit N] [--lr X] [--seed N] [--seed-exact] [--device cpu|cuda]
                [--save-checkpoint PATH] [--resume PATH] [--help] */
 #ifdef NN_HAVE_STB
 #define STB_IMAGE_IMPLEMENTATION
@@ -32,6 +37,9 @@
 #endif
 #define NN_IMPLEMENTATION
 #include "../nn.h"
+#ifdef NN_CUDA
+#include "../nn_cuda.h"   /* the CUDA kernels: this file compiled by nvcc (or emulated) with NN_CUDA */
+#endif
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +87,8 @@ static nn_module *my_net_new(nn_ctx *ctx, my_net *n, int64_t in_channels, int64_
 }
 
 int main(int argc, char **argv) {
-    const char *dir = "/usr/share/datasets/fashion-mnist", *save = NULL, *resume = NULL;
+    const char *dir = "/usr/share/datasets/fashion-mnist", *save = NULL, *resume = NULL, *device_name = "cpu";
+    nn_device device = NN_CPU;
     int64_t epochs = 5, batch = 64, limit = 0, test_limit = 0, seed = 0;
     double lr = 1e-3;
     int seed_exact = 0;
@@ -92,6 +101,7 @@ int main(int argc, char **argv) {
         { "--lr", ARG_REAL, &lr, 0, 1e3, "X", "Adam's learning rate (default 1e-3)" },
         { "--seed", ARG_INT, &seed, 0, 9e18, "N", "seed of the weights, dropout and shuffling (default 0)" },
         { "--seed-exact", ARG_SWITCH, &seed_exact, 0, 0, NULL, "the seed note's 48x48x3 configuration" },
+        { "--device", ARG_STR, &device_name, 0, 0, "NAME", "cpu (default) or cuda (a build with NN_CUDA)" },
         { "--save-checkpoint", ARG_STR, &save, 0, 0, "PATH", "save a checkpoint after each epoch" },
         { "--resume", ARG_STR, &resume, 0, 0, "PATH", "continue from a checkpoint saved with the same options" },
     };
@@ -120,6 +130,18 @@ int main(int argc, char **argv) {
     double sums[3];
 
     if (parsed) return parsed == 1 ? 0 : 2;
+    if (!strcmp(device_name, "cuda")) device = NN_CUDA;
+    else if (strcmp(device_name, "cpu")) { fprintf(stderr, "%s: --device is cpu or cuda, not %s\n", PROG, device_name); return 2; }
+#ifndef NN_CUDA
+    if (device == NN_CUDA) {
+        fprintf(stderr, "%s: this build has no CUDA backend; build it with nvcc and NN_CUDA (make build/mnist_cnn_cuda)\n", PROG);
+        return 2;
+    }
+#endif
+    if (device == NN_CUDA && (save || resume)) {
+        fprintf(stderr, "%s: --save-checkpoint and --resume run with --device cpu (checkpoints of GPU tensors are not written yet)\n", PROG);
+        return 2;
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines in order with the progress bar on stderr */
     is_fashion = strstr(dir, "fashion") != NULL;
     ctx = nn_ctx_new();
@@ -185,7 +207,10 @@ int main(int argc, char **argv) {
         nn_dist_free(dist);
         return 1;
     }
-    if (rank == 0) printf("MY_NET: %lld parameters\n", (long long)nn_module_num_parameters(model));
+    if (device == NN_CUDA && !nn_module_to(model, NN_CUDA)) {   /* model.to(device) */
+        err = nn_error(ctx); fprintf(stderr, "cannot move the model to the GPU: %s\n", err ? err : "?"); nn_dist_free(dist); return 1;
+    }
+    if (rank == 0) printf("MY_NET: %lld parameters%s\n", (long long)nn_module_num_parameters(model), device == NN_CUDA ? ", on the GPU" : "");
     if (resume) {
         /* the model, the optimizer, the RNG (dropout) and the loader's epoch, order and RNG: the
            epochs after this run exactly as they would have without the stop */
@@ -208,15 +233,16 @@ int main(int argc, char **argv) {
         snprintf(desc, sizeof desc, "Epoch %lld", (long long)epoch);
         if (rank == 0) nn_progress_begin(&bar, desc, nn_dataloader_len(train_loader));
         while (nn_dataloader_next(train_loader, &X, &y)) {
-            nn_tensor *logits = nn_ddp_forward(ddp, X);             /* logits = model(X_batch) */
-            nn_tensor *loss = nn_cross_entropy(logits, y, criterion);
+            nn_tensor *Xd = nn_to(X, device), *yd = nn_to(y, device);   /* X_batch.to(device), y_batch.to(device) */
+            nn_tensor *logits = nn_ddp_forward(ddp, Xd);            /* logits = model(X_batch) */
+            nn_tensor *loss = nn_cross_entropy(logits, yd, criterion);
             nn_tensor *preds;
             nn_optim_zero_grad(optimizer);                           /* optimizer.zero_grad() */
             nn_backward(loss, NULL, 0);                              /* loss.backward() */
             nn_ddp_sync_grads(ddp);                                  /* DDP: gradients averaged over the ranks */
             nn_optim_step(optimizer);                                /* optimizer.step() */
             running_loss += nn_item(loss) * (double)X->shape[0];
-            preds = nn_argmax(logits, 1, 0);                         /* int64, as y */
+            preds = nn_to(nn_argmax(logits, 1, 0), NN_CPU);          /* int64, as y, read on the host */
             for (i = 0; i < y->numel; i++) correct += nn_i64(preds)[i] == nn_i64(y)[i];
             total += y->numel;
             if (rank == 0) nn_progress_update(&bar, 1, nn_item(loss));
@@ -270,8 +296,8 @@ int main(int argc, char **argv) {
         sum.reduction = NN_SUM;                                     /* CrossEntropyLoss(reduction='sum') */
         NN_NO_GRAD(ctx) {                                           /* with torch.no_grad(): */
             while (nn_dataloader_next(test_loader, &X, &y)) {
-                nn_tensor *logits = nn_forward(model, X), *preds = nn_argmax(logits, 1, 0);
-                loss_sum += nn_item(nn_cross_entropy(logits, y, sum));
+                nn_tensor *logits = nn_forward(model, nn_to(X, device)), *preds = nn_to(nn_argmax(logits, 1, 0), NN_CPU);
+                loss_sum += nn_item(nn_cross_entropy(logits, nn_to(y, device), sum));
                 for (i = 0; i < y->numel; i++, n++) { y_true[n] = nn_i64(y)[i]; y_pred[n] = nn_i64(preds)[i]; }
                 nn_arena_reset(ctx);
             }
