@@ -243,7 +243,7 @@ int main(int argc, char **argv) {
             nn_optim_step(optimizer);                                /* optimizer.step() */
             running_loss += nn_item(loss) * (double)X->shape[0];
             preds = nn_to(nn_argmax(logits, 1, 0), NN_CPU);          /* int64, as y, read on the host */
-            for (i = 0; i < y->numel; i++) correct += nn_i64(preds)[i] == nn_i64(y)[i];
+            for (i = 0; preds && i < y->numel; i++) correct += nn_i64(preds)[i] == nn_i64(y)[i];   /* (NULL after an error) */
             total += y->numel;
             if (rank == 0) nn_progress_update(&bar, 1, nn_item(loss));
             if (!nn_dist_check(dist, nn_error(ctx) == NULL)) {      /* a step that failed on any rank stops them all */
@@ -298,7 +298,7 @@ int main(int argc, char **argv) {
             while (nn_dataloader_next(test_loader, &X, &y)) {
                 nn_tensor *logits = nn_forward(model, nn_to(X, device)), *preds = nn_to(nn_argmax(logits, 1, 0), NN_CPU);
                 loss_sum += nn_item(nn_cross_entropy(logits, nn_to(y, device), sum));
-                for (i = 0; i < y->numel; i++, n++) { y_true[n] = nn_i64(y)[i]; y_pred[n] = nn_i64(preds)[i]; }
+                for (i = 0; preds && i < y->numel; i++, n++) { y_true[n] = nn_i64(y)[i]; y_pred[n] = nn_i64(preds)[i]; }
                 nn_arena_reset(ctx);
             }
         }
