@@ -947,6 +947,19 @@ static int nn__cuda_flag_read(nn_ctx *ctx, int64_t *bad, int launched, int64_t *
     nn_cuda_free(ctx, bad, 2 * sizeof(int64_t));
     return ok;
 }
+/* Every input of y on the device. nn.h's front ends check the main inputs, but not every optional
+   one (batch_norm's running statistics, weight and bias; layer_norm's weight and bias; nll's class
+   weights; bce_with_logits' pos_weight): a host pointer in a kernel would fault on a GPU. */
+static int nn__cuda_inputs_here(nn_tensor *y) {
+    int k;
+    for (k = 0; k < y->nsrc; k++)
+        if (y->src[k] && y->src[k]->device != y->device) {
+            nn__err(y->ctx, "nn_%s: input %d is on device %d and the input on device %d; move every input (weights, running statistics) with nn_to",
+                    nn_op_name(y->op), k, (int)y->src[k]->device, (int)y->device);
+            return 0;
+        }
+    return 1;
+}
 /* bad[0] = the first bad position + 1 (emulated, launches are serial, so the first; on a GPU any one
    of them: the check-then-write is not atomic), bad[1] = what was there */
 #define NN__FLAG_SET(bad, i, v) do { if (!(bad)[0] || (i) + 1 < (bad)[0]) { (bad)[0] = (i) + 1; (bad)[1] = (v); } } while (0)
@@ -1128,6 +1141,7 @@ static int nn__cuda_norm_forward(nn_tensor *y) {
     const float *wp = w ? NN__F32(w) : (const float *)NULL, *bp = b ? NN__F32(b) : (const float *)NULL;
     float *mean;
     int ok;
+    if (!nn__cuda_inputs_here(y)) return 0;
     if (y->op == NN_OP_BATCH_NORM) {
         nn_tensor *rm = y->nsrc > 3 ? y->src[3] : NULL, *rv = y->nsrc > 4 ? y->src[4] : NULL;
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
@@ -1189,6 +1203,7 @@ static int nn__cuda_nll_forward(nn_tensor *y) {
     double *div = NN__CAST(double *, nn__cuda_scratch(y->ctx, 2 * sizeof(double))), *rows;
     nn__mark mk;
     int ok;
+    if (!nn__cuda_inputs_here(y)) return 0;
     if (!div) return 0;
     y->saved = div;
     mk = nn__arena_mark(y->ctx);
@@ -1220,6 +1235,7 @@ static int nn__cuda_nll_backward(nn_tensor *y) {
 static int nn__cuda_bce_logits_forward(nn_tensor *y) {
     const nn_tensor *pw = y->src[2];
     int ok;
+    if (!nn__cuda_inputs_here(y)) return 0;
     if (!y->numel) return 1;
     NN__LAUNCH(ok, y->ctx, "bce_logits_forward", nn__k_bce_logits_forward, nn__grid(y->numel), NN__BLOCK, y->numel, pw ? pw->numel : 1,
                NN__F32(y->src[0]), NN__F32(y->src[1]), pw ? NN__F32(pw) : (const float *)NULL, NN__F32(y));

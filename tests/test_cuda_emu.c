@@ -279,6 +279,17 @@ static void emu_loss_errors(nn_ctx *ctx) {
     printf("  bce input: \"%s\"\n", ERRS(ctx));
     nn_clear_error(ctx);
     end();
+    begin("cuda/errors: layer_norm on the device with its weight on the CPU is an error (the front end checks only the input)");
+    {
+        int64_t four = 4;
+        nn_tensor *w = nn_ones(ctx, 1, &four);
+        y = nn_layer_norm(x, 1, w, NULL, 1e-5f);
+        CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "input 1 is on device 0"), "got %p, error %s", (void *)y, ERRS(ctx));
+        printf("  mixed-device weight: \"%s\"\n", ERRS(ctx));
+        nn_clear_error(ctx);
+        nn_free(w);
+    }
+    end();
     nn_arena_reset(ctx);
     nn_free(x); nn_free(t); nn_free(p); nn_free(q);
 }
