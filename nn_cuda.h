@@ -16,7 +16,10 @@
    What the slice has: kernels for the unary family (every op), the binary family with
    broadcasting (forward and backward), softmax/log_softmax, every reduction (sum, mean, var, std,
    max/min with indices, logsumexp), copy (the strided gather behind contiguous/clone) and the
-   backward of every view, tril/triu, masked_fill, gather and index_select (so embedding); the
+   backward of every view, tril/triu, masked_fill, gather and index_select (so embedding),
+   dropout, batch_norm and layer_norm (training and eval, running statistics updated on the
+   device), and the losses nll (so cross_entropy), binary_cross_entropy, bce_with_logits and
+   huber (so smooth_l1_loss); the
    CUDA column of the op registry built from NN__OP_LIST (other ops fail with nn.h's "no kernel
    for device" error); a caching device allocator per context; every CUDA call checked and
    reported through nn.h's error model. What it lacks: device tensors on a real GPU (nn_to(NN_CUDA)
@@ -1425,6 +1428,75 @@ static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad) {
 /* ==== notes: the state of this backend (issue 13, in progress) ====
 
 # CUDA backend (issue 13): the first slice (branch `cuda`, on main) and the second (branch `cuda2`)
+
+## Branch `cudaA`: norms, dropout and the losses
+
+Nothing here ran on a GPU: `status` said `can_start_another: false` for this task.
+
+- **Kernels added** (20; grid-stride, no shared memory, no __syncthreads, no warp ops, no atomics:
+  all run emulated, none GPU-only). Tolerance against the CPU kernels, emulated: **0 ULPs for every
+  one** (outputs, every input gradient, the running statistics):
+
+  | Kernel | Ops | How |
+  |---|---|---|
+  | `dropout_forward`, `dropout_backward` | dropout | the mask is drawn on the host from the context's RNG by nn.h's `nn__dropout_mask`, the CPU kernel's own loop (same draws, same order), copied to device scratch (`y->saved`); then y = x m, dx += g m per element. Same seed, same result on both devices |
+  | `bn_stats` | batch_norm | one thread per channel: `nn__bn_stats_c` (double mean and variance in the CPU's order; training updates running_mean/var in place on the device; eval reads them there) |
+  | `bn_forward` | batch_norm | one thread per element: `nn__bn_apply` |
+  | `bn_backward_sums`, `bn_backward_dx` | batch_norm | one thread per channel: `nn__bn_sums_c` (double) and the weight/bias gradients; then one per element: `nn__bn_dx` |
+  | `ln_stats`, `ln_forward` | layer_norm | one thread per row: `nn__ln_stats_row`; one per element: `nn__ln_apply` |
+  | `ln_backward_sums`, `ln_backward_dx`, `ln_backward_wb` | layer_norm | one thread per row: `nn__ln_sums_row`; one per element: `nn__ln_dx`; one per column for the weight/bias gradients, adding rows in order in double (the CPU adds row by row into a double accumulator: the same sums) |
+  | `nll_rows`, `nll_reduce`, `nll_backward` | nll_loss (cross_entropy) | one thread per row: `nn__nll_row_f` (weights, ignore_index, label smoothing); then ONE thread adds the rows in double in the CPU's order for the mean's divisors (saved, device) and the sum/mean (`nn__nll_reduce`): serial and deterministic, slow for very many rows. Backward: one thread per row, `nn__nll_row_b` |
+  | `bce_logits_forward`, `bce_logits_backward` | bce_with_logits (pos_weight) | per element: `nn__bce_logits_f/_b` |
+  | `bce_forward`, `bce_backward` | binary_cross_entropy | per element: `nn__bce_f/_dp/_dt` |
+  | `huber_forward`, `huber_backward` | huber_loss, smooth_l1_loss | per element: `nn__huber_f/_k` |
+
+  The weighted losses and bce/huber/bce_with_logits' reductions are nn.h's mul/sum/mean ops (their
+  kernels existed).
+- **nn.h (section math, appended at its end; the CPU kernels now call them, same order of
+  operations):** `nn__bn_stats_c`, `nn__ln_stats_row`, `nn__bn_apply`, `nn__ln_apply`,
+  `nn__bn_sums_c`, `nn__bn_dx`, `nn__ln_sums_row` (with the CPU's optional weight/bias
+  accumulator), `nn__ln_xhat`, `nn__ln_dx`, `nn__nll_row_f`, `nn__nll_reduce`, `nn__nll_row_b`,
+  `nn__bce_logits_f/_b`, `nn__bce_f/_dp/_dt`, `nn__huber_f/_k`. In the ops section, next to the
+  CPU dropout kernel: `nn__dropout_mask` (host; the RNG). No other nn.h change.
+- **Device memory:** saved statistics (norms: mean and invstd; nll: the two divisors; dropout: the
+  mask) and temporaries (backward sums, nll's per-row terms) come from `nn__cuda_scratch`; the front
+  ends' host `y->saved` is replaced by the CUDA forward (the few host bytes stay unused until the
+  arena resets). No host code reads device data.
+- **Errors found on the device:** an nll/cross_entropy target out of range and a
+  binary_cross_entropy input outside [0, 1] set a device flag (position + 1, value); the host reads
+  it back after the launch and reports the CPU's message ("nn_nll_loss: target 7 at position 1 is
+  not a class in [0, 4)", "nn_bce_loss: input 1.5 at position 0 is not a probability ...", the
+  value copied back with one 4-byte cudaMemcpy). Emulated the first bad position is reported, as
+  on the CPU; on a GPU any one of them (the check-then-write is not atomic). One synchronising
+  copy per nll/bce forward.
+- **Mixed devices:** nn.h's front ends do not check that batch_norm's running statistics, weight
+  and bias, layer_norm's weight and bias, nll's class weights and bce_with_logits' pos_weight are on
+  the input's device. The CUDA kernels refuse such inputs with an error (`nn__cuda_inputs_here`).
+  The reverse case (a CPU input with a CUDA weight) still reaches the CPU kernel, which reads guarded
+  device memory (a fault emulated, garbage on a GPU): the fix belongs in those front ends (a device
+  check in `nn__node` for every src would cover all ops) and was not made here (out of this
+  branch's brief).
+- **On a GPU (not verified):** nvcc contracts `a * b + c` into FMA by default (`-fmad=true`) and
+  CUDA's expf/log1pf/log/log1p differ from glibc's by an ULP or two, so bn/ln apply, huber,
+  bce_with_logits and bce can differ from the CPU by a few ULPs there; the double sums (statistics,
+  nll's reduction, the backward sums) are in the CPU's order and stay exact up to that.
+  Performance: `bn_stats`/`bn_backward_sums` are one thread per channel over N*S values and
+  `nll_reduce` one thread over all rows; fine for correctness, slow for big batches (a block
+  reduction would be a GPU-only fast path).
+- **Verified (this machine, no GPU):** see the commit and the report: `make test-cuda-emu` 354
+  passed, 1 failed (only `bias_rows`/`col_sums` never launched: linear's kernels, the lead's test);
+  172 fixture cases on emulated CUDA (36 left out: one_hot, topk, cat, to_dtype, conv, pooling).
+  New fixtures covered, all at 0 ULPs and against PyTorch through `run_case(.., NN_CUDA)`:
+  batch_norm, batch_norm_eval, bn_running_mean, bn_running_var, layer_norm, layer_norm_plain,
+  huber_loss, smooth_l1_loss, nll_loss, cross_entropy (9 cases: weights, ignore_index, label
+  smoothing, sum/none), bce_loss, bce_with_logits. New direct tests: dropout (training, same seed
+  on both devices: outputs and gradients identical), nll out-of-range target, bce input outside
+  [0, 1], layer_norm with a CPU weight. A mutation (bn forward and nll's reduction times
+  1.0000001f) made 15 cases fail with 1-2 ULP reports. The emulated test also ran clean under
+  -fsanitize=address,undefined. tests/cpu_bits.c: main's nn.h and this branch's dumps identical
+  (687 lines, cmp). `make build/test_nn && ./build/test_nn`: 1859 passed, 0 failed. `make
+  compile-check`: ok (gcc, clang, g++, clang++). `make cuda-build`: nvcc (sm_90) 0 warnings; the
+  20 new kernels' device symbols are in the binary; it prints the no-GPU error as before.
 
 ## Second slice (branch `cuda2`): what was added, verified how, what is missing
 
