@@ -1597,6 +1597,138 @@ NN__MATH void nn__reduce_row_b(int op, const float *xp, float *dp, int64_t D, in
     }
 }
 
+/* ---- norms, dropout and the losses (batch_norm, layer_norm, nll, bce, bce_with_logits, huber):
+   the CPU kernels and nn_cuda.h's kernels call these ---- */
+/* batch_norm, channel c of x (N, C, S): training uses the batch's statistics and updates rm/rv
+   (when given) in place; eval reads rm/rv. Writes mean[c] and inv[c] = 1 / sqrt(var + eps). */
+NN__MATH void nn__bn_stats_c(const float *x, int64_t N, int64_t C, int64_t S, int64_t c, int training, double eps,
+                             double momentum, float *rm, float *rv, float *mean, float *inv) {
+    int64_t n, s;
+    double M = (double)(N * S), m = 0, v = 0;
+    if (training) {
+        for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += x[(n * C + c) * S + s];
+        m /= M;
+        for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = x[(n * C + c) * S + s] - m; v += d * d; }
+        v /= M;
+        if (rm) rm[c] = (float)((1.0 - momentum) * rm[c] + momentum * m);
+        if (rv) rv[c] = (float)((1.0 - momentum) * rv[c] + momentum * v * M / (M - 1));
+    } else { m = rm[c]; v = rv[c]; }
+    mean[c] = (float)m; inv[c] = (float)(1.0 / sqrt(v + eps));
+}
+/* layer_norm, one row of M values: *mean and *inv = 1 / sqrt(var + eps) */
+NN__MATH void nn__ln_stats_row(const float *xp, int64_t M, double eps, float *mean, float *inv) {
+    double m = 0, v = 0;
+    int64_t s;
+    for (s = 0; s < M; s++) m += xp[s];
+    m /= (double)M;
+    for (s = 0; s < M; s++) { double d = xp[s] - m; v += d * d; }
+    v /= (double)M;
+    *mean = (float)m; *inv = (float)(1.0 / sqrt(v + eps));
+}
+/* one output element; w, b (C for batch_norm, M for layer_norm) may be NULL; j indexes them */
+NN__MATH float nn__bn_apply(float x, float mean, float inv, const float *w, const float *b, int64_t j) {
+    float sc = inv * (w ? w[j] : 1.0f), sh = b ? b[j] : 0.0f;
+    return (x - mean) * sc + sh;
+}
+NN__MATH float nn__ln_apply(float x, float mean, float inv, const float *w, const float *b, int64_t j) {
+    return (x - mean) * inv * (w ? w[j] : 1.0f) + (b ? b[j] : 0.0f);
+}
+/* batch_norm backward, channel c: sg = sum g, sgx = sum g xhat (double, n then s) */
+NN__MATH void nn__bn_sums_c(const float *x, const float *g, int64_t N, int64_t C, int64_t S, int64_t c, float mean, float inv,
+                            double *sg, double *sgx) {
+    double a = 0, b = 0;
+    int64_t n, s;
+    for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
+        int64_t at = (n * C + c) * S + s;
+        a += g[at]; b += (double)g[at] * (x[at] - mean) * inv;
+    }
+    *sg = a; *sgx = b;
+}
+/* what one element of x's gradient gets (M = N S; training: the batch statistics depend on x) */
+NN__MATH float nn__bn_dx(float g, float x, float mean, float inv, float wc, double sg, double sgx, double M, int training) {
+    if (training) {
+        float xh = (x - mean) * inv;
+        return wc * inv * (float)((g * M - sg - xh * sgx) / M);
+    }
+    return g * wc * inv;
+}
+/* layer_norm backward, one row: sd = sum g w, sdx = sum g w xhat (double); acc (2, M) or NULL gets
+   += g xhat and += g per column (the weight's and bias's gradient sums) */
+NN__MATH void nn__ln_sums_row(const float *xp, const float *gp, const float *w, int64_t M, float mean, float inv, double *sd,
+                              double *sdx, double *acc) {
+    double a = 0, b = 0;
+    int64_t s;
+    for (s = 0; s < M; s++) {
+        float xh = (xp[s] - mean) * inv, d = gp[s] * (w ? w[s] : 1.0f);
+        a += d; b += (double)d * xh;
+        if (acc) { acc[s] += (double)gp[s] * xh; acc[M + s] += gp[s]; }
+    }
+    *sd = a; *sdx = b;
+}
+NN__MATH float nn__ln_xhat(float x, float mean, float inv) { return (x - mean) * inv; }
+NN__MATH float nn__ln_dx(float x, float g, float wv, float mean, float inv, double sd, double sdx, int64_t M) {
+    float xh = (x - mean) * inv, d = g * wv;
+    return inv * (float)((d * (double)M - sd - xh * sdx) / (double)M);
+}
+/* nll, one row whose target k is a class: *wt = w[k], *li = the target's term, *sm = label smoothing's */
+NN__MATH void nn__nll_row_f(const float *row, int64_t C, int64_t k, const float *w, double e, double *wt, double *li, double *sm) {
+    double s = 0;
+    int64_t c;
+    *wt = w ? w[k] : 1.0;
+    *li = -(1.0 - e) * *wt * row[k];
+    if (e > 0) for (c = 0; c < C; c++) s -= e / (double)C * (w ? w[c] : 1.0) * row[c];
+    *sm = s;
+}
+/* the reduced loss from the row sums; div = the two divisors (saved for backward) */
+NN__MATH float nn__nll_reduce(int reduction, double nll, double smooth, double e, const double *div) {
+    if (reduction == NN_SUM) return (float)(nll + smooth);
+    return (float)(nll / div[0] + (e > 0 ? smooth / div[1] : 0.0));
+}
+/* one row's gradient (target k a class); g = the row's (reduction none) or the loss's output gradient */
+NN__MATH void nn__nll_row_b(float *dxrow, int64_t C, int64_t k, const float *w, double e, int reduction, double g, const double *div) {
+    double gn = g, gs = g;
+    int64_t c;
+    if (reduction == NN_MEAN) { gn = g / div[0]; gs = g / div[1]; }
+    dxrow[k] -= (float)((1.0 - e) * (w ? w[k] : 1.0) * gn);
+    if (e > 0) for (c = 0; c < C; c++) dxrow[c] -= (float)(e / (double)C * (w ? w[c] : 1.0) * gs);
+}
+/* bce_with_logits, one element (p: its pos_weight, 1 without) */
+NN__MATH float nn__bce_logits_f(float x, float t, float p) {
+    float L = 1.0f + (p - 1.0f) * t;
+    return (1.0f - t) * x + L * (log1pf(expf(-fabsf(x))) + (x < 0 ? -x : 0.0f));
+}
+NN__MATH float nn__bce_logits_b(float g, float x, float t, float p) {
+    float L = 1.0f + (p - 1.0f) * t;
+    return g * (L * nn__sigmoidf(x) - p * t);
+}
+/* binary_cross_entropy, one element (p in [0, 1], checked by the caller); dp and dt what the
+   gradients get */
+NN__MATH float nn__bce_f(float p, float t) {
+    double lp = p > 0.0f ? log((double)p) : -100.0, lq = p < 1.0f ? log1p(-(double)p) : -100.0;
+    return (float)-(t * (lp > -100.0 ? lp : -100.0) + (1.0 - t) * (lq > -100.0 ? lq : -100.0));
+}
+NN__MATH float nn__bce_dp(float g, float p, float t) {
+    double pq = (double)p * (1.0 - p);
+    return (float)(g * ((double)p - t) / (pq > 1e-12 ? pq : 1e-12));
+}
+NN__MATH float nn__bce_dt(float g, float p) {
+    double lp = p > 0.0f ? log((double)p) : -100.0, lq = p < 1.0f ? log1p(-(double)p) : -100.0;
+    return (float)(g * ((lq > -100.0 ? lq : -100.0) - (lp > -100.0 ? lp : -100.0)));
+}
+/* Huber (smooth 0) and smooth L1 (smooth 1) with threshold t: the loss and its slope k (da += g k,
+   db -= g k) */
+NN__MATH float nn__huber_f(float a, float b, float t, int smooth) {
+    float d = a - b, ad = fabsf(d);
+    if (smooth) return ad < t ? 0.5f * d * d / t : ad - 0.5f * t;
+    return ad < t ? 0.5f * d * d : t * (ad - 0.5f * t);
+}
+NN__MATH float nn__huber_k(float a, float b, float t, int smooth) {
+    float d = a - b, sign = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f), k;
+    if (fabsf(d) < t) k = smooth ? d / t : d;
+    else k = smooth ? sign : t * sign;
+    return k;
+}
+
 #if !defined(NN_NO_THREADS) && (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
 #define NN__THREADS 1
 #include <pthread.h>    /* the worker pool (section cpu) and the lock of nn_use_buffer's allocator */
@@ -5922,11 +6054,17 @@ NN_API nn_tensor *nn_adaptive_avg_pool2d(nn_tensor *x, int64_t out_h, int64_t ou
 /* ---- dropout ---- */
 /* fp[0] = p; saved = the mask the forward draws from the context's RNG: 0 or 1/(1-p) per element */
 
+/* the mask (host memory m, n values) from the context's RNG: nn_cuda.h draws it the same way */
+static void nn__dropout_mask(nn_ctx *ctx, float *m, int64_t n, float p) {
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    int64_t i;
+    for (i = 0; i < n; i++) m[i] = nn__rng_uniform(&ctx->rng) < p ? 0.0f : scale;
+}
 static int nn__dropout_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);
-    float *m = NN__CAST(float *, y->saved), p = y->fp[0], scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    float *m = NN__CAST(float *, y->saved);
     int64_t i;
-    for (i = 0; i < y->numel; i++) m[i] = nn__rng_uniform(&y->ctx->rng) < p ? 0.0f : scale;
+    nn__dropout_mask(y->ctx, m, y->numel, y->fp[0]);
     for (i = 0; i < y->numel; i++) NN__F32(y)[i] = x[i] * m[i];
     return 1;
 }
@@ -5961,34 +6099,17 @@ NN_API nn_tensor *nn_dropout(nn_tensor *x, float p, int training) {
 static void nn__norm_stats(nn_tensor *y) {
     const nn_tensor *x = y->src[0];
     float *mean = NN__CAST(float *, y->saved);
-    int64_t n, c, s;
+    int64_t n, c;
     double eps = y->fp[0], momentum = y->fp[1];
     if (y->op == NN_OP_BATCH_NORM) {
         nn_tensor *rm = y->nsrc > 3 ? y->src[3] : NULL, *rv = y->nsrc > 4 ? y->src[4] : NULL;
         int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C > 0 ? N * C : 1);
-        double M = (double)(N * S);
-        for (c = 0; c < C; c++) {
-            double m = 0, v = 0;
-            if (y->ip[0]) {
-                for (n = 0; n < N; n++) for (s = 0; s < S; s++) m += NN__F32(x)[(n * C + c) * S + s];
-                m /= M;
-                for (n = 0; n < N; n++) for (s = 0; s < S; s++) { double d = NN__F32(x)[(n * C + c) * S + s] - m; v += d * d; }
-                v /= M;
-                if (rm) NN__F32(rm)[c] = (float)((1.0 - momentum) * NN__F32(rm)[c] + momentum * m);
-                if (rv) NN__F32(rv)[c] = (float)((1.0 - momentum) * NN__F32(rv)[c] + momentum * v * M / (M - 1));
-            } else { m = NN__F32(rm)[c]; v = NN__F32(rv)[c]; }
-            mean[c] = (float)m; mean[C + c] = (float)(1.0 / sqrt(v + eps));
-        }
+        for (c = 0; c < C; c++)
+            nn__bn_stats_c(NN__F32(x), N, C, S, c, (int)y->ip[0], eps, momentum, rm ? NN__F32(rm) : NULL, rv ? NN__F32(rv) : NULL,
+                           mean, mean + C);
     } else {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
-        for (n = 0; n < R; n++) {
-            double m = 0, v = 0;
-            for (s = 0; s < M; s++) m += NN__F32(x)[n * M + s];
-            m /= (double)M;
-            for (s = 0; s < M; s++) { double d = NN__F32(x)[n * M + s] - m; v += d * d; }
-            v /= (double)M;
-            mean[n] = (float)m; mean[R + n] = (float)(1.0 / sqrt(v + eps));
-        }
+        for (n = 0; n < R; n++) nn__ln_stats_row(NN__F32(x) + n * M, M, eps, &mean[n], &mean[R + n]);
     }
 }
 
@@ -6001,16 +6122,15 @@ static int nn__norm_forward(nn_tensor *y) {
         int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
         inv = mean + C;
         for (n = 0; n < N; n++) for (c = 0; c < C; c++) {
-            float sc = inv[c] * (w ? NN__F32(w)[c] : 1.0f), sh = b ? NN__F32(b)[c] : 0.0f;
             const float *xp = NN__F32(x) + (n * C + c) * S; float *yp = NN__F32(y) + (n * C + c) * S;
-            for (s = 0; s < S; s++) yp[s] = (xp[s] - mean[c]) * sc + sh;
+            for (s = 0; s < S; s++) yp[s] = nn__bn_apply(xp[s], mean[c], inv[c], w ? NN__F32(w) : NULL, b ? NN__F32(b) : NULL, c);
         }
     } else {
         int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
         inv = mean + R;
         for (n = 0; n < R; n++) {
             const float *xp = NN__F32(x) + n * M; float *yp = NN__F32(y) + n * M;
-            for (s = 0; s < M; s++) yp[s] = (xp[s] - mean[n]) * inv[n] * (w ? NN__F32(w)[s] : 1.0f) + (b ? NN__F32(b)[s] : 0.0f);
+            for (s = 0; s < M; s++) yp[s] = nn__ln_apply(xp[s], mean[n], inv[n], w ? NN__F32(w) : NULL, b ? NN__F32(b) : NULL, s);
         }
     }
     return 1;
@@ -6025,20 +6145,14 @@ static int nn__norm_backward(nn_tensor *y) {
         double M = (double)(N * S);
         inv = mean + C;
         for (c = 0; c < C; c++) {
-            double sg = 0, sgx = 0; float wc = w ? NN__F32(w)[c] : 1.0f;
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
-                int64_t at = (n * C + c) * S + s;
-                sg += g[at]; sgx += (double)g[at] * (NN__F32(x)[at] - mean[c]) * inv[c];
-            }
+            double sg, sgx; float wc = w ? NN__F32(w)[c] : 1.0f;
+            nn__bn_sums_c(NN__F32(x), g, N, C, S, c, mean[c], inv[c], &sg, &sgx);
             if (dw) dw[c] += (float)sgx;
             if (db) db[c] += (float)sg;
             if (!dx) continue;
-            for (n = 0; n < N; n++) for (s = 0; s < S; s++) {
+            for (n = 0; n < N; n++) for (s = 0; s < S; s++) {   /* training: the batch statistics depend on x too */
                 int64_t at = (n * C + c) * S + s;
-                if (y->ip[0]) {   /* training: the batch statistics depend on x too */
-                    float xh = (NN__F32(x)[at] - mean[c]) * inv[c];
-                    dx[at] += wc * inv[c] * (float)((g[at] * M - sg - xh * sgx) / M);
-                } else dx[at] += g[at] * wc * inv[c];
+                dx[at] += nn__bn_dx(g[at], NN__F32(x)[at], mean[c], inv[c], wc, sg, sgx, M, (int)y->ip[0]);
             }
         }
     } else {
@@ -6048,16 +6162,10 @@ static int nn__norm_backward(nn_tensor *y) {
         inv = mean + R;
         for (n = 0; n < R; n++) {
             const float *xp = NN__F32(x) + n * M, *gp = g + n * M;
-            double sd = 0, sdx = 0;
-            for (s = 0; s < M; s++) {
-                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
-                sd += d; sdx += (double)d * xh;
-                if (acc) { acc[s] += (double)gp[s] * xh; acc[M + s] += gp[s]; }
-            }
-            if (dx) for (s = 0; s < M; s++) {
-                float xh = (xp[s] - mean[n]) * inv[n], d = gp[s] * (w ? NN__F32(w)[s] : 1.0f);
-                dx[n * M + s] += inv[n] * (float)((d * (double)M - sd - xh * sdx) / (double)M);
-            }
+            double sd, sdx;
+            nn__ln_sums_row(xp, gp, w ? NN__F32(w) : NULL, M, mean[n], inv[n], &sd, &sdx, acc);
+            if (dx) for (s = 0; s < M; s++)
+                dx[n * M + s] += nn__ln_dx(xp[s], gp[s], w ? NN__F32(w)[s] : 1.0f, mean[n], inv[n], sd, sdx, M);
         }
         if (dw) for (s = 0; s < M; s++) dw[s] += (float)acc[s];
         if (db) for (s = 0; s < M; s++) db[s] += (float)acc[M + s];
@@ -6175,10 +6283,7 @@ static int nn__bce_logits_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
     const nn_tensor *pw = y->src[2];
     int64_t i, K = pw ? pw->numel : 1;
-    for (i = 0; i < y->numel; i++) {
-        float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
-        NN__F32(y)[i] = (1.0f - t[i]) * x[i] + L * (log1pf(expf(-fabsf(x[i]))) + (x[i] < 0 ? -x[i] : 0.0f));
-    }
+    for (i = 0; i < y->numel; i++) NN__F32(y)[i] = nn__bce_logits_f(x[i], t[i], pw ? NN__F32(pw)[i % K] : 1.0f);
     return 1;
 }
 static int nn__bce_logits_backward(nn_tensor *y) {
@@ -6186,10 +6291,7 @@ static int nn__bce_logits_backward(nn_tensor *y) {
     const nn_tensor *pw = y->src[2];
     float *dx = nn__gbuf(y->src[0]);
     int64_t i, K = pw ? pw->numel : 1;
-    if (dx) for (i = 0; i < y->numel; i++) {
-        float p = pw ? NN__F32(pw)[i % K] : 1.0f, L = 1.0f + (p - 1.0f) * t[i];
-        dx[i] += g[i] * (L * nn__sigmoidf(x[i]) - p * t[i]);
-    }
+    if (dx) for (i = 0; i < y->numel; i++) dx[i] += nn__bce_logits_b(g[i], x[i], t[i], pw ? NN__F32(pw)[i % K] : 1.0f);
     return 1;
 }
 
@@ -6202,15 +6304,12 @@ static int nn__bce_forward(nn_tensor *y) {
     const float *p = NN__F32(y->src[0]), *t = NN__F32(y->src[1]);
     int64_t i;
     for (i = 0; i < y->numel; i++) {
-        double lp, lq;
         if (!(p[i] >= 0.0f && p[i] <= 1.0f)) {
             nn__err(y->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits",
                     p[i], (long long)i);
             return 0;
         }
-        lp = p[i] > 0.0f ? log((double)p[i]) : -100.0;
-        lq = p[i] < 1.0f ? log1p(-(double)p[i]) : -100.0;
-        NN__F32(y)[i] = (float)-(t[i] * (lp > -100.0 ? lp : -100.0) + (1.0 - t[i]) * (lq > -100.0 ? lq : -100.0));
+        NN__F32(y)[i] = nn__bce_f(p[i], t[i]);
     }
     return 1;
 }
@@ -6219,12 +6318,8 @@ static int nn__bce_backward(nn_tensor *y) {
     float *dp = nn__gbuf(y->src[0]), *dt = nn__gbuf(y->src[1]);
     int64_t i;
     for (i = 0; i < y->numel; i++) {
-        double pq = (double)p[i] * (1.0 - p[i]);
-        if (dp) dp[i] += (float)(g[i] * ((double)p[i] - t[i]) / (pq > 1e-12 ? pq : 1e-12));
-        if (dt) {
-            double lp = p[i] > 0.0f ? log((double)p[i]) : -100.0, lq = p[i] < 1.0f ? log1p(-(double)p[i]) : -100.0;
-            dt[i] += (float)(g[i] * ((lq > -100.0 ? lq : -100.0) - (lp > -100.0 ? lp : -100.0)));
-        }
+        if (dp) dp[i] += nn__bce_dp(g[i], p[i], t[i]);
+        if (dt) dt[i] += nn__bce_dt(g[i], p[i]);
     }
     return 1;
 }
@@ -6237,11 +6332,7 @@ static int nn__huber_forward(nn_tensor *y) {
     const float *a = NN__F32(y->src[0]), *b = NN__F32(y->src[1]);
     float t = y->fp[0];
     int64_t i;
-    for (i = 0; i < y->numel; i++) {
-        float d = a[i] - b[i], ad = fabsf(d);
-        if (y->ip[0]) NN__F32(y)[i] = ad < t ? 0.5f * d * d / t : ad - 0.5f * t;
-        else NN__F32(y)[i] = ad < t ? 0.5f * d * d : t * (ad - 0.5f * t);
-    }
+    for (i = 0; i < y->numel; i++) NN__F32(y)[i] = nn__huber_f(a[i], b[i], t, y->ip[0] != 0);
     return 1;
 }
 static int nn__huber_backward(nn_tensor *y) {
@@ -6249,9 +6340,7 @@ static int nn__huber_backward(nn_tensor *y) {
     float *da = nn__gbuf(y->src[0]), *db = nn__gbuf(y->src[1]), t = y->fp[0];
     int64_t i;
     for (i = 0; i < y->numel; i++) {
-        float d = a[i] - b[i], sign = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f), k;
-        if (fabsf(d) < t) k = y->ip[0] ? d / t : d;
-        else k = y->ip[0] ? sign : t * sign;
+        float k = nn__huber_k(a[i], b[i], t, y->ip[0] != 0);
         if (da) da[i] += g[i] * k;
         if (db) db[i] -= g[i] * k;
     }
@@ -6276,41 +6365,35 @@ static int nn__nll_check(nn_tensor *y, int64_t i, int64_t *k) {
 }
 static int nn__nll_forward(nn_tensor *y) {
     const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
-    int64_t R = lp->shape[0], C = lp->shape[1], i, c, k = 0;
+    int64_t R = lp->shape[0], C = lp->shape[1], i, k = 0;
     double e = y->fp[0], total = 0, nll = 0, smooth = 0, *div = NN__CAST(double *, y->saved);
     for (i = 0; i < R; i++) {
-        const float *row = NN__F32(lp) + i * C;
-        double li = 0, sm = 0;
+        double li = 0, sm = 0, wt;
         int ok = nn__nll_check(y, i, &k);
         if (ok < 0) return 0;
         if (ok) {
-            double wt = w ? NN__F32(w)[k] : 1.0;
+            nn__nll_row_f(NN__F32(lp) + i * C, C, k, w ? NN__F32(w) : NULL, e, &wt, &li, &sm);
             total += wt;
-            li = -(1.0 - e) * wt * row[k];
-            if (e > 0) for (c = 0; c < C; c++) sm -= e / (double)C * (w ? NN__F32(w)[c] : 1.0) * row[c];
         }
         if (y->ip[0] == NN_NONE) NN__F32(y)[i] = (float)(li + sm);
         nll += li; smooth += sm;
     }
     div[0] = total;                          /* total 0 (all ignored): NaN, as PyTorch */
     div[1] = w ? total : (double)R;
-    if (y->ip[0] == NN_SUM) NN__F32(y)[0] = (float)(nll + smooth);
-    if (y->ip[0] == NN_MEAN) NN__F32(y)[0] = (float)(nll / div[0] + (e > 0 ? smooth / div[1] : 0.0));
+    if (y->ip[0] != NN_NONE) NN__F32(y)[0] = nn__nll_reduce((int)y->ip[0], nll, smooth, e, div);
     return 1;
 }
 static int nn__nll_backward(nn_tensor *y) {
     const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
     float *dx = nn__gbuf(lp);
     const double *div = NN__CAST(const double *, y->saved);
-    int64_t R = lp->shape[0], C = lp->shape[1], i, c, k = 0;
+    int64_t R = lp->shape[0], C = lp->shape[1], i, k = 0;
     double e = y->fp[0];
     if (!dx) return 1;
     for (i = 0; i < R; i++) {
-        double g = y->ip[0] == NN_NONE ? NN__F32(y->grad)[i] : NN__F32(y->grad)[0], gn = g, gs = g;
+        double g = y->ip[0] == NN_NONE ? NN__F32(y->grad)[i] : NN__F32(y->grad)[0];
         if (nn__nll_check(y, i, &k) <= 0) continue;
-        if (y->ip[0] == NN_MEAN) { gn = g / div[0]; gs = g / div[1]; }
-        dx[i * C + k] -= (float)((1.0 - e) * (w ? NN__F32(w)[k] : 1.0) * gn);
-        if (e > 0) for (c = 0; c < C; c++) dx[i * C + c] -= (float)(e / (double)C * (w ? NN__F32(w)[c] : 1.0) * gs);
+        nn__nll_row_b(dx + i * C, C, k, w ? NN__F32(w) : NULL, e, (int)y->ip[0], g, div);
     }
     return 1;
 }

@@ -16,7 +16,10 @@
    What the slice has: kernels for the unary family (every op), the binary family with
    broadcasting (forward and backward), softmax/log_softmax, every reduction (sum, mean, var, std,
    max/min with indices, logsumexp), copy (the strided gather behind contiguous/clone) and the
-   backward of every view, tril/triu, masked_fill, gather and index_select (so embedding); the
+   backward of every view, tril/triu, masked_fill, gather and index_select (so embedding),
+   dropout, batch_norm and layer_norm (training and eval, running statistics updated on the
+   device), and the losses nll (so cross_entropy), binary_cross_entropy, bce_with_logits and
+   huber (so smooth_l1_loss); the
    CUDA column of the op registry built from NN__OP_LIST (other ops fail with nn.h's "no kernel
    for device" error); a caching device allocator per context; every CUDA call checked and
    reported through nn.h's error model. What it lacks: device tensors on a real GPU (nn_to(NN_CUDA)
@@ -194,6 +197,12 @@ static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
     { "index_select_forward", 0, 0 }, { "index_select_backward", 0, 0 },
     { "seed_grad", 0, 0 }, { "gemm", 0, 0 }, { "bias_rows", 0, 0 }, { "col_sums", 0, 0 }, { "fill", 0, 0 },
     { "sgd", 0, 0 }, { "adam", 0, 0 }, { "rmsprop", 0, 0 }, { "adagrad", 0, 0 },
+    { "dropout_forward", 0, 0 }, { "dropout_backward", 0, 0 },
+    { "bn_stats", 0, 0 }, { "bn_forward", 0, 0 }, { "bn_backward_sums", 0, 0 }, { "bn_backward_dx", 0, 0 },
+    { "ln_stats", 0, 0 }, { "ln_forward", 0, 0 }, { "ln_backward_sums", 0, 0 }, { "ln_backward_dx", 0, 0 }, { "ln_backward_wb", 0, 0 },
+    { "nll_rows", 0, 0 }, { "nll_reduce", 0, 0 }, { "nll_backward", 0, 0 },
+    { "bce_logits_forward", 0, 0 }, { "bce_logits_backward", 0, 0 }, { "bce_forward", 0, 0 }, { "bce_backward", 0, 0 },
+    { "huber_forward", 0, 0 }, { "huber_backward", 0, 0 },
 };
 #define NN__CUDA_NKERNELS ((int)(sizeof nn__cuda_kernel_list / sizeof nn__cuda_kernel_list[0]))
 static void nn__cuda_count_launch(const char *name) {
@@ -931,6 +940,363 @@ static int nn__cuda_linear_backward(nn_tensor *y) {
     return ok;
 }
 
+/* ---- dropout, batch_norm, layer_norm and the losses (nll, bce, bce_with_logits, huber) ----
+   The per-element and per-row rules are nn.h's (section math), which the CPU kernels call too.
+   Memory beyond the outputs (saved statistics, the dropout mask, row sums) is device scratch. */
+/* a device flag (nn__cuda_flag_new) read back and given back: 1 and h filled, or 0 */
+static int nn__cuda_flag_read(nn_ctx *ctx, int64_t *bad, int launched, int64_t *h) {
+    int ok;
+    h[0] = h[1] = 0;
+    ok = launched && nn__dev_to_host(ctx, h, bad, 2 * sizeof(int64_t));
+    nn_cuda_free(ctx, bad, 2 * sizeof(int64_t));
+    return ok;
+}
+/* Every input of y on the device. nn.h's front ends check the main inputs, but not every optional
+   one (batch_norm's running statistics, weight and bias; layer_norm's weight and bias; nll's class
+   weights; bce_with_logits' pos_weight): a host pointer in a kernel would fault on a GPU. */
+static int nn__cuda_inputs_here(nn_tensor *y) {
+    int k;
+    for (k = 0; k < y->nsrc; k++)
+        if (y->src[k] && y->src[k]->device != y->device) {
+            nn__err(y->ctx, "nn_%s: input %d is on device %d and the input on device %d; move every input (weights, running statistics) with nn_to",
+                    nn_op_name(y->op), k, (int)y->src[k]->device, (int)y->device);
+            return 0;
+        }
+    return 1;
+}
+/* bad[0] = the first bad position + 1 (emulated, launches are serial, so the first; on a GPU any one
+   of them: the check-then-write is not atomic), bad[1] = what was there */
+#define NN__FLAG_SET(bad, i, v) do { if (!(bad)[0] || (i) + 1 < (bad)[0]) { (bad)[0] = (i) + 1; (bad)[1] = (v); } } while (0)
+
+static __global__ void nn__k_dropout_forward(int64_t n, const float *x, const float *m, float *y) {
+    NN__FOR_EACH(i, n) y[i] = x[i] * m[i];
+}
+static __global__ void nn__k_dropout_backward(int64_t n, const float *g, const float *m, float *dx) {
+    NN__FOR_EACH(i, n) dx[i] += g[i] * m[i];
+}
+/* batch_norm, x (N, C, S): one thread per channel for the statistics (and the running ones) */
+static __global__ void nn__k_bn_stats(int64_t N, int64_t C, int64_t S, int training, double eps, double momentum, const float *x,
+                                      float *rm, float *rv, float *mean) {   /* mean (2, C): mean, invstd */
+    NN__FOR_EACH(c, C) nn__bn_stats_c(x, N, C, S, c, training, eps, momentum, rm, rv, mean, mean + C);
+}
+static __global__ void nn__k_bn_forward(int64_t n, int64_t C, int64_t S, const float *x, const float *mean, const float *w,
+                                        const float *b, float *y) {
+    NN__FOR_EACH(i, n) {
+        int64_t c = (i / S) % C;
+        y[i] = nn__bn_apply(x[i], mean[c], mean[C + c], w, b, c);
+    }
+}
+/* backward: one thread per channel for the sums (and the weight's and bias's gradients), then one
+   per element of x's gradient */
+static __global__ void nn__k_bn_backward_sums(int64_t N, int64_t C, int64_t S, const float *x, const float *g, const float *mean,
+                                              double *sums, float *dw, float *db) {   /* sums (2, C): sg, sgx */
+    NN__FOR_EACH(c, C) {
+        nn__bn_sums_c(x, g, N, C, S, c, mean[c], mean[C + c], &sums[c], &sums[C + c]);
+        if (dw) dw[c] += (float)sums[C + c];
+        if (db) db[c] += (float)sums[c];
+    }
+}
+static __global__ void nn__k_bn_backward_dx(int64_t n, int64_t N, int64_t C, int64_t S, int training, const float *x,
+                                            const float *g, const float *mean, const float *w, const double *sums, float *dx) {
+    NN__FOR_EACH(i, n) {
+        int64_t c = (i / S) % C;
+        dx[i] += nn__bn_dx(g[i], x[i], mean[c], mean[C + c], w ? w[c] : 1.0f, sums[c], sums[C + c], (double)(N * S), training);
+    }
+}
+/* layer_norm, x (R, M): one thread per row for the statistics and the backward's row sums, one per
+   element for the output and x's gradient, one per column for the weight's and bias's gradients
+   (rows in order, as the CPU adds them) */
+static __global__ void nn__k_ln_stats(int64_t R, int64_t M, double eps, const float *x, float *mean) {   /* mean (2, R) */
+    NN__FOR_EACH(r, R) nn__ln_stats_row(x + r * M, M, eps, &mean[r], &mean[R + r]);
+}
+static __global__ void nn__k_ln_forward(int64_t R, int64_t M, const float *x, const float *mean, const float *w, const float *b,
+                                        float *y) {
+    NN__FOR_EACH(i, R * M) {
+        int64_t r = i / M;
+        y[i] = nn__ln_apply(x[i], mean[r], mean[R + r], w, b, i % M);
+    }
+}
+static __global__ void nn__k_ln_backward_sums(int64_t R, int64_t M, const float *x, const float *g, const float *w,
+                                              const float *mean, double *sums) {   /* sums (2, R): sd, sdx */
+    NN__FOR_EACH(r, R) nn__ln_sums_row(x + r * M, g + r * M, w, M, mean[r], mean[R + r], &sums[r], &sums[R + r], (double *)0);
+}
+static __global__ void nn__k_ln_backward_dx(int64_t R, int64_t M, const float *x, const float *g, const float *w,
+                                            const float *mean, const double *sums, float *dx) {
+    NN__FOR_EACH(i, R * M) {
+        int64_t r = i / M, s = i % M;
+        dx[i] += nn__ln_dx(x[i], g[i], w ? w[s] : 1.0f, mean[r], mean[R + r], sums[r], sums[R + r], M);
+    }
+}
+static __global__ void nn__k_ln_backward_wb(int64_t R, int64_t M, const float *x, const float *g, const float *mean, float *dw,
+                                            float *db) {
+    NN__FOR_EACH(s, M) {
+        double a = 0, b = 0;
+        int64_t r;
+        for (r = 0; r < R; r++) {
+            float xh = nn__ln_xhat(x[r * M + s], mean[r], mean[R + r]);
+            a += (double)g[r * M + s] * xh; b += g[r * M + s];
+        }
+        if (dw) dw[s] += (float)a;
+        if (db) db[s] += (float)b;
+    }
+}
+/* nll, logp (R, C): one thread per row writes its terms (rows (4, R): used, w[t], target term,
+   smoothing term) and, with reduction none, its loss; a bad target sets the flag. Then ONE thread
+   adds the rows in order in double, as the CPU does (serial, deterministic), for the divisors
+   (div: saved for backward) and the reduced loss. */
+static __global__ void nn__k_nll_rows(int64_t R, int64_t C, int64_t ignore, int reduction, double e, const float *lp,
+                                      const int64_t *t, const float *w, double *rows, float *y, int64_t *bad) {
+    NN__FOR_EACH(i, R) {
+        int64_t k = t[i];
+        double wt = 0, li = 0, sm = 0;
+        rows[i] = 0;
+        if (k != ignore) {
+            if (k < 0 || k >= C) { NN__FLAG_SET(bad, i, k); continue; }
+            nn__nll_row_f(lp + i * C, C, k, w, e, &wt, &li, &sm);
+            rows[i] = 1;
+        }
+        rows[R + i] = wt; rows[2 * R + i] = li; rows[3 * R + i] = sm;
+        if (reduction == NN_NONE) y[i] = (float)(li + sm);
+    }
+}
+static __global__ void nn__k_nll_reduce(int64_t R, int reduction, double e, int weighted, const double *rows, double *div, float *y) {
+    NN__FOR_EACH(q, 1) {
+        double total = 0, nll = 0, smooth = 0;
+        int64_t i;
+        for (i = 0; i < R; i++) {
+            if (rows[i] != 0) total += rows[R + i];
+            nll += rows[2 * R + i]; smooth += rows[3 * R + i];
+        }
+        div[0] = total;                          /* total 0 (all ignored): NaN, as PyTorch */
+        div[1] = weighted ? total : (double)R;
+        if (reduction != NN_NONE) y[0] = nn__nll_reduce(reduction, nll, smooth, e, div);
+    }
+}
+static __global__ void nn__k_nll_backward(int64_t R, int64_t C, int64_t ignore, int reduction, double e, const int64_t *t,
+                                          const float *w, const float *g, const double *div, float *dx) {
+    NN__FOR_EACH(i, R) {
+        int64_t k = t[i];
+        if (k == ignore || k < 0 || k >= C) continue;
+        nn__nll_row_b(dx + i * C, C, k, w, e, reduction, reduction == NN_NONE ? g[i] : g[0], div);
+    }
+}
+/* elementwise losses; pos_weight (K) is read at i % K */
+static __global__ void nn__k_bce_logits_forward(int64_t n, int64_t K, const float *x, const float *t, const float *pw, float *y) {
+    NN__FOR_EACH(i, n) y[i] = nn__bce_logits_f(x[i], t[i], pw ? pw[i % K] : 1.0f);
+}
+static __global__ void nn__k_bce_logits_backward(int64_t n, int64_t K, const float *x, const float *t, const float *pw,
+                                                 const float *g, float *dx) {
+    NN__FOR_EACH(i, n) dx[i] += nn__bce_logits_b(g[i], x[i], t[i], pw ? pw[i % K] : 1.0f);
+}
+static __global__ void nn__k_bce_forward(int64_t n, const float *p, const float *t, float *y, int64_t *bad) {
+    NN__FOR_EACH(i, n) {
+        if (!(p[i] >= 0.0f && p[i] <= 1.0f)) { NN__FLAG_SET(bad, i, 0); y[i] = 0.0f; continue; }
+        y[i] = nn__bce_f(p[i], t[i]);
+    }
+}
+static __global__ void nn__k_bce_backward(int64_t n, const float *p, const float *t, const float *g, float *dp, float *dt) {
+    NN__FOR_EACH(i, n) {
+        if (dp) dp[i] += nn__bce_dp(g[i], p[i], t[i]);
+        if (dt) dt[i] += nn__bce_dt(g[i], p[i]);
+    }
+}
+static __global__ void nn__k_huber_forward(int64_t n, const float *a, const float *b, float t, int smooth, float *y) {
+    NN__FOR_EACH(i, n) y[i] = nn__huber_f(a[i], b[i], t, smooth);
+}
+static __global__ void nn__k_huber_backward(int64_t n, const float *a, const float *b, const float *g, float t, int smooth,
+                                            float *da, float *db) {
+    NN__FOR_EACH(i, n) {
+        float k = nn__huber_k(a[i], b[i], t, smooth);
+        if (da) da[i] += g[i] * k;
+        if (db) db[i] -= g[i] * k;
+    }
+}
+
+/* dropout: the mask is drawn on the host from the context's RNG exactly as the CPU kernel draws it
+   (nn__dropout_mask: same draws, same order), then copied to device scratch (y->saved) */
+static int nn__cuda_dropout_forward(nn_tensor *y) {
+    nn_ctx *ctx = y->ctx;
+    size_t bytes = (size_t)(y->numel ? y->numel : 1) * sizeof(float);
+    float *host = NN__CAST(float *, nn__malloc(bytes)), *m = NN__CAST(float *, nn__cuda_scratch(ctx, bytes));
+    int ok = host && m;
+    if (!host && m) nn__err(ctx, "nn_dropout: out of host memory for the mask");
+    if (ok) {
+        nn__dropout_mask(ctx, host, y->numel, y->fp[0]);
+        ok = nn__dev_from_host(ctx, m, host, (size_t)y->numel * sizeof(float));
+    }
+    nn__free(host);
+    if (!ok) return 0;
+    y->saved = m;
+    NN__LAUNCH(ok, ctx, "dropout_forward", nn__k_dropout_forward, nn__grid(y->numel), NN__BLOCK, y->numel, NN__F32(y->src[0]),
+               (const float *)m, NN__F32(y));
+    return ok;
+}
+static int nn__cuda_dropout_backward(nn_tensor *y) {
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;
+    NN__LAUNCH(ok, y->ctx, "dropout_backward", nn__k_dropout_backward, nn__grid(y->numel), NN__BLOCK, y->numel, NN__F32(y->grad),
+               NN__CAST(const float *, y->saved), dx);
+    return ok;
+}
+/* batch_norm: x (N, C, S); layer_norm: x (R, M). saved (device): mean, then invstd */
+static int nn__cuda_norm_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    const float *wp = w ? NN__F32(w) : (const float *)NULL, *bp = b ? NN__F32(b) : (const float *)NULL;
+    float *mean;
+    int ok;
+    if (!nn__cuda_inputs_here(y)) return 0;
+    if (y->op == NN_OP_BATCH_NORM) {
+        nn_tensor *rm = y->nsrc > 3 ? y->src[3] : NULL, *rv = y->nsrc > 4 ? y->src[4] : NULL;
+        int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
+        if (!(mean = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(2 * C) * sizeof(float))))) return 0;
+        y->saved = mean;
+        NN__LAUNCH(ok, y->ctx, "bn_stats", nn__k_bn_stats, nn__grid(C), NN__BLOCK, N, C, S, (int)y->ip[0], (double)y->fp[0],
+                   (double)y->fp[1], NN__F32(x), rm ? NN__F32(rm) : (float *)NULL, rv ? NN__F32(rv) : (float *)NULL, mean);
+        if (ok && y->numel)
+            NN__LAUNCH(ok, y->ctx, "bn_forward", nn__k_bn_forward, nn__grid(y->numel), NN__BLOCK, y->numel, C, S, NN__F32(x),
+                       (const float *)mean, wp, bp, NN__F32(y));
+    } else {
+        int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        if (!(mean = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(2 * R) * sizeof(float))))) return 0;
+        y->saved = mean;
+        NN__LAUNCH(ok, y->ctx, "ln_stats", nn__k_ln_stats, nn__grid(R), NN__BLOCK, R, M, (double)y->fp[0], NN__F32(x), mean);
+        if (ok && y->numel)
+            NN__LAUNCH(ok, y->ctx, "ln_forward", nn__k_ln_forward, nn__grid(y->numel), NN__BLOCK, R, M, NN__F32(x), (const float *)mean,
+                       wp, bp, NN__F32(y));
+    }
+    return ok;
+}
+static int nn__cuda_norm_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b);
+    const float *mean = NN__CAST(const float *, y->saved), *g = NN__F32(y->grad), *wp = w ? NN__F32(w) : (const float *)NULL;
+    nn__mark mk = nn__arena_mark(y->ctx);
+    double *sums;
+    int ok = 1;
+    if (!dx && !dw && !db) return 1;
+    if (y->op == NN_OP_BATCH_NORM) {
+        int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1, S = x->numel / (N * C > 0 ? N * C : 1);
+        if (!(sums = NN__CAST(double *, nn__cuda_scratch(y->ctx, (size_t)(2 * C) * sizeof(double))))) return 0;
+        NN__LAUNCH(ok, y->ctx, "bn_backward_sums", nn__k_bn_backward_sums, nn__grid(C), NN__BLOCK, N, C, S, NN__F32(x), g, mean, sums,
+                   dw, db);
+        if (ok && dx && x->numel)
+            NN__LAUNCH(ok, y->ctx, "bn_backward_dx", nn__k_bn_backward_dx, nn__grid(x->numel), NN__BLOCK, x->numel, N, C, S,
+                       (int)y->ip[0], NN__F32(x), g, mean, wp, (const double *)sums, dx);
+    } else {
+        int64_t M = y->ip[1], R = x->numel / (M ? M : 1);
+        if (dx) {
+            if (!(sums = NN__CAST(double *, nn__cuda_scratch(y->ctx, (size_t)(2 * R) * sizeof(double))))) return 0;
+            NN__LAUNCH(ok, y->ctx, "ln_backward_sums", nn__k_ln_backward_sums, nn__grid(R), NN__BLOCK, R, M, NN__F32(x), g, wp, mean,
+                       sums);
+            if (ok && x->numel)
+                NN__LAUNCH(ok, y->ctx, "ln_backward_dx", nn__k_ln_backward_dx, nn__grid(x->numel), NN__BLOCK, R, M, NN__F32(x), g, wp,
+                           mean, (const double *)sums, dx);
+        }
+        if (ok && (dw || db))
+            NN__LAUNCH(ok, y->ctx, "ln_backward_wb", nn__k_ln_backward_wb, nn__grid(M), NN__BLOCK, R, M, NN__F32(x), g, mean, dw, db);
+    }
+    nn__arena_rewind(y->ctx, mk);
+    return ok;
+}
+/* nll: logp (R, C), target int64 (R), weight (C) or none; ip[0] reduction, ip[1] ignore_index,
+   fp[0] label smoothing; saved (device, 2 doubles): the mean's divisors */
+static int nn__cuda_nll_forward(nn_tensor *y) {
+    const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
+    int64_t R = lp->shape[0], C = lp->shape[1], *bad, h[2];
+    double *div = NN__CAST(double *, nn__cuda_scratch(y->ctx, 2 * sizeof(double))), *rows;
+    nn__mark mk;
+    int ok;
+    if (!nn__cuda_inputs_here(y)) return 0;
+    if (!div) return 0;
+    y->saved = div;
+    mk = nn__arena_mark(y->ctx);
+    if (!(rows = NN__CAST(double *, nn__cuda_scratch(y->ctx, (size_t)(4 * (R ? R : 1)) * sizeof(double))))) return 0;
+    if (!(bad = nn__cuda_flag_new(y->ctx))) { nn__arena_rewind(y->ctx, mk); return 0; }
+    NN__LAUNCH(ok, y->ctx, "nll_rows", nn__k_nll_rows, nn__grid(R), NN__BLOCK, R, C, y->ip[1], (int)y->ip[0], (double)y->fp[0],
+               NN__F32(lp), NN__I64(y->src[1]), w ? NN__F32(w) : (const float *)NULL, rows, NN__F32(y), bad);
+    ok = nn__cuda_flag_read(y->ctx, bad, ok, h);
+    if (ok && h[0]) {
+        nn__err(y->ctx, "nn_nll_loss: target %lld at position %lld is not a class in [0, %lld)", (long long)h[1], (long long)(h[0] - 1),
+                (long long)C);
+        ok = 0;
+    }
+    if (ok) NN__LAUNCH(ok, y->ctx, "nll_reduce", nn__k_nll_reduce, 1u, 1u, R, (int)y->ip[0], (double)y->fp[0], w != NULL,
+                       (const double *)rows, div, NN__F32(y));
+    nn__arena_rewind(y->ctx, mk);
+    return ok;
+}
+static int nn__cuda_nll_backward(nn_tensor *y) {
+    const nn_tensor *lp = y->src[0], *w = y->nsrc > 2 ? y->src[2] : NULL;
+    float *dx = nn__gbuf(lp);
+    int ok;
+    if (!dx) return 1;
+    NN__LAUNCH(ok, y->ctx, "nll_backward", nn__k_nll_backward, nn__grid(lp->shape[0]), NN__BLOCK, lp->shape[0], lp->shape[1], y->ip[1],
+               (int)y->ip[0], (double)y->fp[0], NN__I64(y->src[1]), w ? NN__F32(w) : (const float *)NULL, NN__F32(y->grad),
+               NN__CAST(const double *, y->saved), dx);
+    return ok;
+}
+static int nn__cuda_bce_logits_forward(nn_tensor *y) {
+    const nn_tensor *pw = y->src[2];
+    int ok;
+    if (!nn__cuda_inputs_here(y)) return 0;
+    if (!y->numel) return 1;
+    NN__LAUNCH(ok, y->ctx, "bce_logits_forward", nn__k_bce_logits_forward, nn__grid(y->numel), NN__BLOCK, y->numel, pw ? pw->numel : 1,
+               NN__F32(y->src[0]), NN__F32(y->src[1]), pw ? NN__F32(pw) : (const float *)NULL, NN__F32(y));
+    return ok;
+}
+static int nn__cuda_bce_logits_backward(nn_tensor *y) {
+    const nn_tensor *pw = y->src[2];
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx || !y->numel) return 1;
+    NN__LAUNCH(ok, y->ctx, "bce_logits_backward", nn__k_bce_logits_backward, nn__grid(y->numel), NN__BLOCK, y->numel,
+               pw ? pw->numel : 1, NN__F32(y->src[0]), NN__F32(y->src[1]), pw ? NN__F32(pw) : (const float *)NULL, NN__F32(y->grad), dx);
+    return ok;
+}
+/* p outside [0, 1] is an error, as on the CPU: the kernel flags the position, the host copies that
+   one value back for the message */
+static int nn__cuda_bce_forward(nn_tensor *y) {
+    int64_t *bad, h[2];
+    int ok;
+    if (!y->numel) return 1;
+    if (!(bad = nn__cuda_flag_new(y->ctx))) return 0;
+    NN__LAUNCH(ok, y->ctx, "bce_forward", nn__k_bce_forward, nn__grid(y->numel), NN__BLOCK, y->numel, NN__F32(y->src[0]),
+               NN__F32(y->src[1]), NN__F32(y), bad);
+    ok = nn__cuda_flag_read(y->ctx, bad, ok, h);
+    if (ok && h[0]) {
+        float v = 0.0f;
+        if (!nn__dev_to_host(y->ctx, &v, NN__F32(y->src[0]) + (h[0] - 1), sizeof v)) return 0;
+        nn__err(y->ctx, "nn_bce_loss: input %g at position %lld is not a probability in [0, 1]; use nn_bce_with_logits for logits",
+                v, (long long)(h[0] - 1));
+        return 0;
+    }
+    return ok;
+}
+static int nn__cuda_bce_backward(nn_tensor *y) {
+    float *dp = nn__gbuf(y->src[0]), *dt = nn__gbuf(y->src[1]);
+    int ok;
+    if ((!dp && !dt) || !y->numel) return 1;
+    NN__LAUNCH(ok, y->ctx, "bce_backward", nn__k_bce_backward, nn__grid(y->numel), NN__BLOCK, y->numel, NN__F32(y->src[0]),
+               NN__F32(y->src[1]), NN__F32(y->grad), dp, dt);
+    return ok;
+}
+static int nn__cuda_huber_forward(nn_tensor *y) {   /* fp[0] the threshold, ip[0] 1 for smooth L1 */
+    int ok;
+    if (!y->numel) return 1;
+    NN__LAUNCH(ok, y->ctx, "huber_forward", nn__k_huber_forward, nn__grid(y->numel), NN__BLOCK, y->numel, NN__F32(y->src[0]),
+               NN__F32(y->src[1]), y->fp[0], y->ip[0] != 0, NN__F32(y));
+    return ok;
+}
+static int nn__cuda_huber_backward(nn_tensor *y) {
+    float *da = nn__gbuf(y->src[0]), *db = nn__gbuf(y->src[1]);
+    int ok;
+    if ((!da && !db) || !y->numel) return 1;
+    NN__LAUNCH(ok, y->ctx, "huber_backward", nn__k_huber_backward, nn__grid(y->numel), NN__BLOCK, y->numel, NN__F32(y->src[0]),
+               NN__F32(y->src[1]), NN__F32(y->grad), y->fp[0], y->ip[0] != 0, da, db);
+    return ok;
+}
+
 /* The ops with a CUDA kernel: one line each (NN__CUDA_HAS_<op>). Every other row of NN__OP_LIST
    gets NULL, and nn.h's dispatcher reports "no kernel for device 1". */
 #define NN__CUDA_HAS_LEAF ~, 1
@@ -985,6 +1351,13 @@ static int nn__cuda_linear_backward(nn_tensor *y) {
 #define NN__CUDA_HAS_INDEX_SELECT ~, 1
 #define NN__CUDA_HAS_MATMUL ~, 1
 #define NN__CUDA_HAS_LINEAR ~, 1
+#define NN__CUDA_HAS_DROPOUT ~, 1
+#define NN__CUDA_HAS_BATCH_NORM ~, 1
+#define NN__CUDA_HAS_LAYER_NORM ~, 1
+#define NN__CUDA_HAS_NLL_LOSS ~, 1
+#define NN__CUDA_HAS_BCE_WITH_LOGITS ~, 1
+#define NN__CUDA_HAS_BCE ~, 1
+#define NN__CUDA_HAS_HUBER ~, 1
 #define nn__cuda_leaf_forward nn__leaf_forward
 #define nn__cuda_leaf_backward nn__leaf_backward
 
@@ -1175,6 +1548,75 @@ static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad) {
 /* ==== notes: the state of this backend (issue 13, in progress) ====
 
 # CUDA backend (issue 13): the first slice (branch `cuda`, on main) and the second (branch `cuda2`)
+
+## Branch `cudaA`: norms, dropout and the losses
+
+Nothing here ran on a GPU: `status` said `can_start_another: false` for this task.
+
+- **Kernels added** (20; grid-stride, no shared memory, no __syncthreads, no warp ops, no atomics:
+  all run emulated, none GPU-only). Tolerance against the CPU kernels, emulated: **0 ULPs for every
+  one** (outputs, every input gradient, the running statistics):
+
+  | Kernel | Ops | How |
+  |---|---|---|
+  | `dropout_forward`, `dropout_backward` | dropout | the mask is drawn on the host from the context's RNG by nn.h's `nn__dropout_mask`, the CPU kernel's own loop (same draws, same order), copied to device scratch (`y->saved`); then y = x m, dx += g m per element. Same seed, same result on both devices |
+  | `bn_stats` | batch_norm | one thread per channel: `nn__bn_stats_c` (double mean and variance in the CPU's order; training updates running_mean/var in place on the device; eval reads them there) |
+  | `bn_forward` | batch_norm | one thread per element: `nn__bn_apply` |
+  | `bn_backward_sums`, `bn_backward_dx` | batch_norm | one thread per channel: `nn__bn_sums_c` (double) and the weight/bias gradients; then one per element: `nn__bn_dx` |
+  | `ln_stats`, `ln_forward` | layer_norm | one thread per row: `nn__ln_stats_row`; one per element: `nn__ln_apply` |
+  | `ln_backward_sums`, `ln_backward_dx`, `ln_backward_wb` | layer_norm | one thread per row: `nn__ln_sums_row`; one per element: `nn__ln_dx`; one per column for the weight/bias gradients, adding rows in order in double (the CPU adds row by row into a double accumulator: the same sums) |
+  | `nll_rows`, `nll_reduce`, `nll_backward` | nll_loss (cross_entropy) | one thread per row: `nn__nll_row_f` (weights, ignore_index, label smoothing); then ONE thread adds the rows in double in the CPU's order for the mean's divisors (saved, device) and the sum/mean (`nn__nll_reduce`): serial and deterministic, slow for very many rows. Backward: one thread per row, `nn__nll_row_b` |
+  | `bce_logits_forward`, `bce_logits_backward` | bce_with_logits (pos_weight) | per element: `nn__bce_logits_f/_b` |
+  | `bce_forward`, `bce_backward` | binary_cross_entropy | per element: `nn__bce_f/_dp/_dt` |
+  | `huber_forward`, `huber_backward` | huber_loss, smooth_l1_loss | per element: `nn__huber_f/_k` |
+
+  The weighted losses and bce/huber/bce_with_logits' reductions are nn.h's mul/sum/mean ops (their
+  kernels existed).
+- **nn.h (section math, appended at its end; the CPU kernels now call them, same order of
+  operations):** `nn__bn_stats_c`, `nn__ln_stats_row`, `nn__bn_apply`, `nn__ln_apply`,
+  `nn__bn_sums_c`, `nn__bn_dx`, `nn__ln_sums_row` (with the CPU's optional weight/bias
+  accumulator), `nn__ln_xhat`, `nn__ln_dx`, `nn__nll_row_f`, `nn__nll_reduce`, `nn__nll_row_b`,
+  `nn__bce_logits_f/_b`, `nn__bce_f/_dp/_dt`, `nn__huber_f/_k`. In the ops section, next to the
+  CPU dropout kernel: `nn__dropout_mask` (host; the RNG). No other nn.h change.
+- **Device memory:** saved statistics (norms: mean and invstd; nll: the two divisors; dropout: the
+  mask) and temporaries (backward sums, nll's per-row terms) come from `nn__cuda_scratch`; the front
+  ends' host `y->saved` is replaced by the CUDA forward (the few host bytes stay unused until the
+  arena resets). No host code reads device data.
+- **Errors found on the device:** an nll/cross_entropy target out of range and a
+  binary_cross_entropy input outside [0, 1] set a device flag (position + 1, value); the host reads
+  it back after the launch and reports the CPU's message ("nn_nll_loss: target 7 at position 1 is
+  not a class in [0, 4)", "nn_bce_loss: input 1.5 at position 0 is not a probability ...", the
+  value copied back with one 4-byte cudaMemcpy). Emulated the first bad position is reported, as
+  on the CPU; on a GPU any one of them (the check-then-write is not atomic). One synchronising
+  copy per nll/bce forward.
+- **Mixed devices:** nn.h's front ends do not check that batch_norm's running statistics, weight
+  and bias, layer_norm's weight and bias, nll's class weights and bce_with_logits' pos_weight are on
+  the input's device. The CUDA kernels refuse such inputs with an error (`nn__cuda_inputs_here`).
+  The reverse case (a CPU input with a CUDA weight) still reaches the CPU kernel, which reads guarded
+  device memory (a fault emulated, garbage on a GPU): the fix belongs in those front ends (a device
+  check in `nn__node` for every src would cover all ops) and was not made here (out of this
+  branch's brief).
+- **On a GPU (not verified):** nvcc contracts `a * b + c` into FMA by default (`-fmad=true`) and
+  CUDA's expf/log1pf/log/log1p differ from glibc's by an ULP or two, so bn/ln apply, huber,
+  bce_with_logits and bce can differ from the CPU by a few ULPs there; the double sums (statistics,
+  nll's reduction, the backward sums) are in the CPU's order and stay exact up to that.
+  Performance: `bn_stats`/`bn_backward_sums` are one thread per channel over N*S values and
+  `nll_reduce` one thread over all rows; fine for correctness, slow for big batches (a block
+  reduction would be a GPU-only fast path).
+- **Verified (this machine, no GPU):** see the commit and the report: `make test-cuda-emu` 354
+  passed, 1 failed (only `bias_rows`/`col_sums` never launched: linear's kernels, the lead's test);
+  172 fixture cases on emulated CUDA (36 left out: one_hot, topk, cat, to_dtype, conv, pooling).
+  New fixtures covered, all at 0 ULPs and against PyTorch through `run_case(.., NN_CUDA)`:
+  batch_norm, batch_norm_eval, bn_running_mean, bn_running_var, layer_norm, layer_norm_plain,
+  huber_loss, smooth_l1_loss, nll_loss, cross_entropy (9 cases: weights, ignore_index, label
+  smoothing, sum/none), bce_loss, bce_with_logits. New direct tests: dropout (training, same seed
+  on both devices: outputs and gradients identical), nll out-of-range target, bce input outside
+  [0, 1], layer_norm with a CPU weight. A mutation (bn forward and nll's reduction times
+  1.0000001f) made 15 cases fail with 1-2 ULP reports. The emulated test also ran clean under
+  -fsanitize=address,undefined. tests/cpu_bits.c: main's nn.h and this branch's dumps identical
+  (687 lines, cmp). `make build/test_nn && ./build/test_nn`: 1859 passed, 0 failed. `make
+  compile-check`: ok (gcc, clang, g++, clang++). `make cuda-build`: nvcc (sm_90) 0 warnings; the
+  20 new kernels' device symbols are in the binary; it prints the no-GPU error as before.
 
 ## Second slice (branch `cuda2`): what was added, verified how, what is missing
 

@@ -50,6 +50,17 @@ static const emu_op g_emu_ops[] = {
     { "linear", -1, "as matmul; the bias gradient is a double column sum in the CPU's order", 1e-5 },
     { "mse_loss", 0, "sub, mul, mean: as those", 0 }, { "l1_loss", 0, "sub, abs, mean: as those", 0 },
     { "sdpa", -1, "matmul, softmax, masked_fill: as matmul", 1e-5 },
+    { "batch_norm", 0, "one thread per channel running nn.h's nn__bn_stats_c/nn__bn_sums_c (double sums in the CPU's order), one per element nn__bn_apply/nn__bn_dx", 0 },
+    { "batch_norm_eval", 0, "as batch_norm; the running statistics are read on the device", 0 },
+    { "bn_running_mean", 0, "as batch_norm; the running statistics are updated in place on the device by nn__bn_stats_c", 0 },
+    { "bn_running_var", 0, "as bn_running_mean", 0 },
+    { "layer_norm", 0, "one thread per row (nn__ln_stats_row, nn__ln_sums_row), one per element (nn__ln_apply, nn__ln_dx), one per column for the weight and bias gradients (double, rows in order as the CPU)", 0 },
+    { "layer_norm_plain", 0, "as layer_norm", 0 },
+    { "huber_loss", 0, "elementwise nn__huber_f/_k, then sum/mean", 0 }, { "smooth_l1_loss", 0, "as huber_loss", 0 },
+    { "nll_loss", 0, "one thread per row (nn__nll_row_f/_b); the reduction one serial thread adding rows in double in the CPU's order", 0 },
+    { "cross_entropy", 0, "log_softmax, permute/reshape copies, nll: as those", 0 },
+    { "bce_loss", 0, "elementwise nn__bce_f/_dp/_dt (double logs, same libm), then mul/sum/mean", 0 },
+    { "bce_with_logits", 0, "elementwise nn__bce_logits_f/_b, then sum/mean", 0 },
 };
 static const emu_op *emu_find(const char *op) {
     size_t i;
@@ -421,6 +432,81 @@ static void emu_training(nn_ctx *ctx) {
     }
 }
 
+/* dropout has no fixture: training mode on both devices with the same seed gives the same mask (drawn
+   on the host from the context's RNG in the CPU's order), the same output and the same gradient */
+static void emu_dropout(nn_ctx *ctx) {
+    int64_t sh[2] = { 7, 45 }, i, n = 7 * 45;
+    emu_vals out[2], grad[2];
+    int d, zeros = 0;
+    begin("cuda/dropout: training mode, same seed: CPU and emulated CUDA give identical outputs and gradients (0 ULPs)");
+    for (d = 0; d < 2; d++) {
+        nn_device dev = d ? NN_CUDA : NN_CPU;
+        nn_tensor *x, *y, *g;
+        nn_manual_seed(ctx, 1234);
+        x = fx_on(nn_randn(ctx, 2, sh), dev);
+        g = fx_on(nn_randn(ctx, 2, sh), dev);
+        nn_set_requires_grad(x, 1);
+        y = nn_dropout(x, 0.3f, 1);
+        CHECK(y != NULL && y->device == dev, "device %d: nn_dropout failed: %s", d, ERRS(ctx));
+        memset(&out[d], 0, sizeof out[d]); memset(&grad[d], 0, sizeof grad[d]);
+        if (y) {
+            emu_take(&out[d], fx_host(y));
+            CHECK(nn_backward(y, g, 0), "device %d: backward failed: %s", d, ERRS(ctx));
+            if (x->grad) emu_take(&grad[d], fx_host(x->grad));
+        }
+        nn_arena_reset(ctx);
+        CHECK(nn_error(ctx) == NULL, "device %d: unexpected error: %s", d, ERRS(ctx));
+        nn_clear_error(ctx);
+        nn_free(g); nn_free(x);
+    }
+    CHECK(out[0].present && out[1].present && out[0].n == n && out[1].n == n, "outputs missing");
+    CHECK(grad[0].present && grad[1].present && grad[0].n == n && grad[1].n == n, "gradients missing");
+    for (i = 0; i < n && !g_case_failed; i++) {
+        CHECK(emu_ulps(out[0].v[i], out[1].v[i]) == 0, "out[%lld]: CPU %.9g, emulated CUDA %.9g", (long long)i, out[0].v[i], out[1].v[i]);
+        CHECK(emu_ulps(grad[0].v[i], grad[1].v[i]) == 0, "grad[%lld]: CPU %.9g, emulated CUDA %.9g", (long long)i, grad[0].v[i],
+              grad[1].v[i]);
+        zeros += out[1].v[i] == 0.0f;
+    }
+    CHECK(zeros > n / 10 && zeros < n / 2, "%d of %lld dropped at p = 0.3", zeros, (long long)n);
+    printf("  dropout: %d of %lld elements dropped, identical on both devices\n", zeros, (long long)n);
+    for (d = 0; d < 2; d++) { free(out[d].v); free(grad[d].v); }
+    end();
+}
+
+/* bad values found on the device come back as a clear error, not a crash */
+static void emu_loss_errors(nn_ctx *ctx) {
+    int64_t sh[2] = { 3, 4 }, tv[3] = { 1, 7, 0 }, three = 3;
+    nn_tensor *x = fx_on(nn_randn(ctx, 2, sh), NN_CUDA), *t = fx_on(nn_from_i64(ctx, 1, &three, tv), NN_CUDA), *y;
+    nn_tensor *p = fx_on(nn_full(ctx, 2, sh, 0.5f), NN_CUDA), *q = fx_on(nn_full(ctx, 2, sh, 1.5f), NN_CUDA);
+    begin("cuda/errors: an nll/cross_entropy target out of range on the device is an error naming it");
+    y = nn_cross_entropy(x, t, nn_cross_entropy_opts_default());
+    CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "target 7 at position 1 is not a class in [0, 4)"), "got %p, error %s",
+          (void *)y, ERRS(ctx));
+    printf("  nll target: \"%s\"\n", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+    begin("cuda/errors: binary_cross_entropy input outside [0, 1] on the device is an error naming it");
+    y = nn_bce_loss(q, p, NULL, NN_MEAN);
+    CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "input 1.5 at position 0 is not a probability"), "got %p, error %s",
+          (void *)y, ERRS(ctx));
+    printf("  bce input: \"%s\"\n", ERRS(ctx));
+    nn_clear_error(ctx);
+    end();
+    begin("cuda/errors: layer_norm on the device with its weight on the CPU is an error (the front end checks only the input)");
+    {
+        int64_t four = 4;
+        nn_tensor *w = nn_ones(ctx, 1, &four);
+        y = nn_layer_norm(x, 1, w, NULL, 1e-5f);
+        CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "input 1 is on device 0"), "got %p, error %s", (void *)y, ERRS(ctx));
+        printf("  mixed-device weight: \"%s\"\n", ERRS(ctx));
+        nn_clear_error(ctx);
+        nn_free(w);
+    }
+    end();
+    nn_arena_reset(ctx);
+    nn_free(x); nn_free(t); nn_free(p); nn_free(q);
+}
+
 static void emu_report(void) {
     int i, op;
     printf("  kernels (" NN__CUDA_MODE "):\n");
@@ -455,6 +541,8 @@ int main(int argc, char **argv) {
     emu_guard(ctx);
 #endif
     emu_training(ctx);
+    emu_dropout(ctx);
+    emu_loss_errors(ctx);
     emu_report();
     nn_ctx_free(ctx);
     live = g_mallocs - g_frees;
