@@ -4327,8 +4327,14 @@ static int nn__check_index(const char *fn, const nn_tensor *x, nn_tensor *index,
 static nn_tensor *nn__node_dtype(int op, const char *fn, int ndim, const int64_t *shape, nn_tensor **srcs, int nsrc,
                                  int with_data, nn_dtype dtype) {
     nn_ctx *ctx = srcs[0]->ctx;
-    nn_tensor *t = nn__new_arena_on(ctx, fn, ndim, shape, with_data, dtype, srcs[0]->device);
+    nn_tensor *t;
     int i;
+    for (i = 1; i < nsrc; i++) if (srcs[i] && srcs[i]->device != srcs[0]->device) {   /* optional inputs too (weights, stats) */
+        nn__err(ctx, "%s: input %d is on device %d and input 0 on device %d; move them to one device (nn_to, nn_module_to)", fn, i,
+                (int)srcs[i]->device, (int)srcs[0]->device);
+        return NULL;
+    }
+    t = nn__new_arena_on(ctx, fn, ndim, shape, with_data, dtype, srcs[0]->device);
     if (!t) return NULL;
     t->op = op;
     t->seq = ++ctx->op_seq;
