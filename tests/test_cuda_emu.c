@@ -50,6 +50,17 @@ static const emu_op g_emu_ops[] = {
     { "linear", -1, "as matmul; the bias gradient is a double column sum in the CPU's order", 1e-5 },
     { "mse_loss", 0, "sub, mul, mean: as those", 0 }, { "l1_loss", 0, "sub, abs, mean: as those", 0 },
     { "sdpa", -1, "matmul, softmax, masked_fill: as matmul", 1e-5 },
+    { "conv2d", -1, "im2col kernel + GEMM (cuBLAS; emulated: nn__k_gemm, float sums in k order) vs the CPU's blocked FMA GEMM: "
+      "rounding differs; the bias gradient is a double sum in the CPU's chunk order", 1e-5 },
+    { "conv_transpose2d", -1, "GEMM + col2im gather (no atomics) as conv2d", 1e-5 },
+    { "max_pool2d", 0, "one thread per output running nn.h's nn__maxpool_at (the CPU's rule, NaN wins); backward: one "
+      "thread per input element adding the outputs whose argmax it is, in the CPU's order", 0 },
+    { "avg_pool2d", 0, "nn.h's nn__pool_window_at/nn__avgpool_at (double window sum); backward gathers the shares in the CPU's order", 0 },
+    { "adaptive_avg_pool2d", 0, "as avg_pool2d", 0 },
+    { "cat", 0, "copies; backward adds the slice, exact", 0 }, { "stack", 0, "unsqueeze + cat: as cat", 0 },
+    { "one_hot", 0, "int64 (compared as values): exact", 0 },
+    { "topk", 0, "one thread per line running nn.h's nn__topk_sort (the CPU's stable merge sort), then gather: exact", 0 },
+    { "topk_indices", 0, "as topk", 0 },
 };
 static const emu_op *emu_find(const char *op) {
     size_t i;
@@ -61,10 +72,11 @@ static const emu_op *emu_find(const char *op) {
 typedef struct { int present; int64_t n; float *v; } emu_vals;
 static void emu_take(emu_vals *e, const nn_tensor *t) {
     int64_t i;
-    e->present = t != NULL && t->dtype == NN_FLOAT32;
+    e->present = t != NULL && (t->dtype == NN_FLOAT32 || t->dtype == NN_INT64);   /* int64 as float values (small ones: exact) */
     e->n = e->present ? t->numel : 0;
     e->v = (float *)malloc((size_t)(e->n ? e->n : 1) * sizeof(float));
-    for (i = 0; i < e->n; i++) e->v[i] = nn_f32(t)[fx_offset(t, i)];
+    for (i = 0; i < e->n; i++)
+        e->v[i] = t->dtype == NN_INT64 ? (float)((const int64_t *)t->data)[fx_offset(t, i)] : nn_f32(t)[fx_offset(t, i)];
 }
 static int64_t emu_ulps(float a, float b) {
     int32_t ia, ib;
