@@ -996,9 +996,12 @@ static __global__ void nn__k_conv_bias_backward(int64_t N, int64_t O, int64_t P,
         db[o] += (float)tot;
     }
 }
-/* samples per im2col pass: their columns stay under 64 MiB (one sample at least) */
+/* samples per im2col pass: their columns stay under NN__CUDA_COL_FLOATS floats (64 MiB; one sample at least) */
+#ifndef NN__CUDA_COL_FLOATS
+#define NN__CUDA_COL_FLOATS ((int64_t)1 << 24)
+#endif
 static int64_t nn__conv_batch(int64_t KP, int64_t N) {
-    int64_t nb = KP > 0 ? ((int64_t)1 << 24) / KP : N;
+    int64_t nb = KP > 0 ? (int64_t)(NN__CUDA_COL_FLOATS) / KP : N;
     return nb < 1 ? 1 : (nb > N ? (N > 0 ? N : 1) : nb);
 }
 static int nn__cuda_conv2d_forward(nn_tensor *y) {
