@@ -302,7 +302,16 @@ static nn_tensor *emu_f_i2f(nn_tensor **in) { return nn_to_dtype(in[0], NN_FLOAT
 static nn_tensor *emu_f_one_hot(nn_tensor **in) {   /* the classes 0..4 made on the device */
     return nn_one_hot(nn_to_dtype(nn_add_scalar(nn_to_dtype(in[0], NN_FLOAT32), 1.0f), NN_INT64), 6);
 }
+/* a small CNN: conv, relu, max_pool, conv, adaptive_avg_pool, flatten, linear */
+static nn_tensor *emu_f_cnn(nn_tensor **in) {
+    int64_t flat[2] = { 4, 24 };
+    nn_tensor *h = nn_max_pool2d(nn_relu(nn_conv2d(in[0], in[1], in[2], emu_copts(1, 1, 1, 1, 0))), nn_pool_opts_default(2));
+    h = nn_adaptive_avg_pool2d(nn_conv2d(h, in[3], NULL, emu_copts(1, 1, 1, 1, 0)), 2, 2);
+    return nn_linear(nn_reshape(h, 2, flat), in[4], in[5]);
+}
 static void emu_directs(nn_ctx *ctx) {
+    emu_in cnn[6] = { { 4, { 4, 2, 8, 8 }, 0, 0 }, { 4, { 4, 2, 3, 3 }, 0, 1 }, { 1, { 4 }, 0, 1 }, { 4, { 6, 4, 3, 3 }, 0, 1 },
+                      { 2, { 5, 24 }, 0, 1 }, { 1, { 5 }, 0, 1 } };
     emu_in conv[3] = { { 4, { 17, 4, 7, 6 }, 0, 1 }, { 4, { 6, 2, 3, 2 }, 0, 1 }, { 1, { 6 }, 0, 1 } };
     emu_in conv_nb[2] = { { 4, { 2, 3, 6, 7 }, 0, 1 }, { 4, { 5, 3, 3, 3 }, 0, 0 } };
     emu_in convt[3] = { { 4, { 3, 4, 5, 4 }, 0, 1 }, { 4, { 4, 3, 3, 2 }, 0, 1 }, { 1, { 6 }, 0, 1 } };
@@ -326,6 +335,8 @@ static void emu_directs(nn_ctx *ctx) {
     emu_direct(ctx, "cuda/direct: cat of 3 along the last dim, one input without gradient", emu_f_cat3, 3, cat3, 0, 0, 0u);
     emu_direct(ctx, "cuda/direct: to_dtype float32 -> int64 (truncation toward zero)", emu_f_f2i, 1, f2i, 0, 0, 0u);
     emu_direct(ctx, "cuda/direct: to_dtype int64 -> float32", emu_f_i2f, 1, i2f, 0, 0, 0u);
+    emu_direct(ctx, "cuda/direct: a small CNN (conv, relu, max_pool, conv, adaptive_avg_pool, flatten, linear), forward and backward",
+               emu_f_cnn, 6, cnn, 0, 1e-5, 0u);
     emu_direct(ctx, "cuda/direct: one_hot of a device index", emu_f_one_hot, 1, i2f, 0, 0, 0u);
 }
 
