@@ -1456,6 +1456,58 @@ static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad) {
 
 # CUDA backend (issue 13): the first slice (branch `cuda`, on main) and the second (branch `cuda2`)
 
+## Third slice, part B (branch `cudaB`): convolution, pooling, cat, one_hot, to_dtype, topk
+
+Nothing in it has run on a GPU: no GPU on this machine; every kernel ran emulated, and nvcc compiled
+the real path.
+
+- **Kernels added** (grid-stride, no shared memory, no __syncthreads, no warp ops, no atomics, so all
+  run emulated; GPU-only list still empty):
+
+  | Kernel | Ops | Tolerance vs the CPU kernels |
+  |---|---|---|
+  | `im2col` | conv2d (x, forward and for the weight gradient), conv_transpose2d's backward (on the output gradient): one thread per column element, several samples per launch (columns bounded by `NN__CUDA_COL_FLOATS`, 64 MiB; the scratch comes from `nn__cuda_scratch`) | (with GEMM) 1e-5 of the largest value |
+  | `col2im` | conv2d's input gradient, conv_transpose2d's forward (with the bias): the adjoint WITHOUT atomics: one thread per image element gathering the column entries that read it, in the CPU's (i, j) order | as above |
+  | `conv_bias`, `conv_bias_backward` | conv2d's bias (planes filled before the GEMM accumulates, as the CPU); the bias gradient of both convolutions: a double sum per (sample, channel) added per chunk in the CPU's chunk order (NN__CONV_CHUNKS for conv2d, one chunk for the transposed) | 0 ULPs (the bias gradient is checked bit for bit in the direct tests) |
+  | (GEMM) | conv2d forward: a strided-batched `nn__cuda_gemm` per group (w shared, sa = 0); input gradient likewise; weight gradient one GEMM per sample accumulating (beta 1) | cuBLAS vs the CPU's blocked FMA GEMM: 1e-5 of the largest value |
+  | `maxpool_forward`, `maxpool_backward` | max_pool2d: one thread per output running nn.h's `nn__maxpool_at` (the CPU's general rule, NaN wins); the argmax is device scratch (nn.h's host `y->saved` is replaced by it in the launcher). Backward: one thread per input element adding, in the CPU's (oh, ow) order, the outputs whose argmax it is | 0 ULPs |
+  | `avgpool_forward`, `avgpool_backward` | avg_pool2d, adaptive_avg_pool2d: nn.h's `nn__pool_window_at` / `nn__avgpool_at`. Backward: one thread per input element adding the shares (g / div) of the windows that hold it, in the CPU's order | 0 ULPs |
+  | `cat_forward`, `cat_backward` | cat (so stack): one launch per input | 0 ULPs |
+  | `one_hot` | one_hot (output zeroed with cudaMemset; a class out of range goes through the device flag: "nn_one_hot: class K is not in [0, C)"; num_classes -1 still needs a CPU index, as nn.h says) | exact |
+  | `to_dtype` | float32 -> int64 (truncation; a value with no int64 goes through the flag and the host reads that one value back for the CPU's message) and int64 -> float32; other pairs: the CPU's "no conversion" error | exact |
+  | `topk` | topk's indices: one thread per line running nn.h's `nn__topk_sort` (the CPU's stable merge sort; 2 D int64 of device scratch per line); the values come from the gather kernel | exact |
+
+- **nn.h changes** (math section, appended at its end; CPU kernels of these ops only):
+  `nn__maxpool_at`, `nn__pool_window_at`, `nn__avgpool_at` (pooling), `nn__topk_before` (moved
+  there, now NN_HD) and `nn__topk_sort` (the merge sort, factored out of nn__topk_forward). The CPU's
+  nn__pool_planes, nn__pool_window and nn__topk_forward call them with the same operations in the
+  same order. The MaxPool2d(2) fast path (nn__maxpool2) is unchanged; its rule equals nn__maxpool_at's.
+- **Verified (this machine, no GPU)**:
+  - `make test-cuda-emu`: **373 passed, 0 failed**; 174 fixture cases ran on emulated CUDA (34 left
+    out: dropout, norms, losses, timestep_embedding). New fixture ops: conv2d, conv_transpose2d,
+    max_pool2d, avg_pool2d, adaptive_avg_pool2d, cat, stack, one_hot, topk, topk_indices. int64
+    outputs (one_hot, topk_indices) are now compared as values (they were skipped).
+    Direct cases (CPU kernels vs emulated): chunked im2col (batch 17, the test sets
+    NN__CUDA_COL_FLOATS to 400), groups/dilation/output_padding, bias gradients bit for bit, pooling
+    with NaN, -inf and ties, ceil_mode, count_include_pad 0, adaptive windows that overlap and that
+    upsample, topk with NaN and ties, cat with an input without gradient, to_dtype both ways, a small
+    CNN end to end (conv, relu, max_pool, conv, adaptive_avg_pool, flatten, linear; it also launches
+    linear's bias_rows and col_sums). Errors: one_hot with a class out of range and to_dtype of 3e19
+    on the device give nn__err messages, no crash. The no-kernel test now uses dropout (falls back to
+    layer_norm, or says there is nothing left to check).
+  - Mutations caught: col2im scaled by 1.0001 (conv fails at 1e-5), max_pool backward's window
+    span one short (fails), avg_pool backward's g * (1/div) instead of g / div (1 ULP: fails).
+    Not caught: conv_bias_backward without the chunk order (double sums of these sizes are exact
+    either way).
+  - tests/cpu_bits.c against main's nn.h: identical (687 lines, cmp).
+  - `make build/test_nn && ./build/test_nn`: 1859 passed, 0 failed. `make compile-check`: ok.
+    `make cuda-build`: 0 warnings, 38 kernel symbols.
+- **Not done**: timestep_embedding on CUDA (its front end fills a host tensor and mixes devices:
+  a front-end change in nn.h, outside this slice). nn_one_hot(num_classes -1) on a device index
+  (needs a max reduction and a read back in the front end). On a GPU, conv's weight gradient is one
+  GEMM per sample (N launches per group); a batched reduction would be faster. im2col scratch is
+  up to 64 MiB per convolution call.
+
 ## Second slice (branch `cuda2`): what was added, verified how, what is missing
 
 Nothing in it has run on a GPU either: `status` said `can_start_another: false` for this task.
