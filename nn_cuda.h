@@ -943,21 +943,24 @@ static nn__convg nn__convg_of(const int64_t *ip, int64_t C, int64_t H, int64_t W
     g.sh = ip[0]; g.sw = ip[1]; g.ph = ip[2]; g.pw = ip[3]; g.dh = ip[4]; g.dw = ip[5];
     return g;
 }
-/* nb images (stride sx) -> nb column matrices (stride sc): one thread per column element */
-static __global__ void nn__k_im2col(nn__convg g, int64_t nb, const float *img, int64_t sx, float *col, int64_t sc) {
+/* nb images (sample stride sx) -> columns: row r (of C*kh*kw), position q of sample n at
+   col[r * sr + n * sc + q]. The convolutions use the wide layout (K, nb, P): sr = nb * P, sc = P, so
+   one GEMM reads every sample's columns (the weight gradient) and a batched GEMM reads each sample's
+   (K, P) block with ld = nb * P. One thread per column element. */
+static __global__ void nn__k_im2col(nn__convg g, int64_t nb, const float *img, int64_t sx, float *col, int64_t sr, int64_t sc) {
     int64_t P = g.OH * g.OW, per = g.C * g.kh * g.kw * P;
     NN__FOR_EACH(q, nb * per) {
         int64_t n = q / per, r = q % per, row = r / P, pq = r % P;
         int64_t c = row / (g.kh * g.kw), i = (row / g.kw) % g.kh, j = row % g.kw, oh = pq / g.OW, ow = pq % g.OW;
         int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
-        col[n * sc + r] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? img[n * sx + (c * g.H + ih) * g.W + iw] : 0.0f;
+        col[row * sr + n * sc + pq] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? img[n * sx + (c * g.H + ih) * g.W + iw] : 0.0f;
     }
 }
 /* the adjoint, without atomics: one thread per image element gathering the column entries that
    read it, in the CPU's (i, j) order, onto its value (init: onto 0), then + bias[c] when given */
-static __global__ void nn__k_col2im(nn__convg g, int64_t nb, const float *col, int64_t sc, float *img, int64_t sx, int init,
+static __global__ void nn__k_col2im(nn__convg g, int64_t nb, const float *col, int64_t sr, int64_t sc, float *img, int64_t sx, int init,
                                     const float *bias) {
-    int64_t HW = g.H * g.W, per = g.C * HW, P = g.OH * g.OW;
+    int64_t HW = g.H * g.W, per = g.C * HW;
     NN__FOR_EACH(q, nb * per) {
         int64_t n = q / per, r = q % per, c = r / HW, ih = (r / g.W) % g.H, iw = r % g.W, i, j;
         const float *cn = col + n * sc;
@@ -970,7 +973,7 @@ static __global__ void nn__k_col2im(nn__convg g, int64_t nb, const float *col, i
                 int64_t tw = iw + g.pw - j * g.dw, ow;
                 if (tw < 0 || tw % g.sw) continue;
                 if ((ow = tw / g.sw) >= g.OW) continue;
-                acc += cn[((c * g.kh + i) * g.kw + j) * P + oh * g.OW + ow];
+                acc += cn[((c * g.kh + i) * g.kw + j) * sr + oh * g.OW + ow];
             }
         }
         if (bias) acc += bias[c];
@@ -1004,6 +1007,17 @@ static int64_t nn__conv_batch(int64_t KP, int64_t N) {
     int64_t nb = KP > 0 ? (int64_t)(NN__CUDA_COL_FLOATS) / KP : N;
     return nb < 1 ? 1 : (nb > N ? (N > 0 ? N : 1) : nb);
 }
+/* R rows of cnt samples' (P) blocks, sample n's row r at src[n * sn + r * P + q], as a contiguous
+   (R, cnt * P) matrix in dst (a copy_forward launch; src itself when cnt is 1) */
+static const float *nn__cuda_rows(nn_ctx *ctx, const float *src, int64_t R, int64_t cnt, int64_t P, int64_t sn, float *dst) {
+    int64_t sh[3], st[3];
+    int ok;
+    if (cnt == 1) return src;
+    sh[0] = R; sh[1] = cnt; sh[2] = P; st[0] = P; st[1] = sn; st[2] = 1;
+    NN__LAUNCH(ok, ctx, "copy_forward", nn__k_copy_forward, nn__grid(R * cnt * P), NN__BLOCK, nn__geom_of(3, sh, st), R * cnt * P,
+               (int)sizeof(float), (const char *)src, (char *)dst);
+    return ok ? dst : NULL;
+}
 static int nn__cuda_conv2d_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
@@ -1018,10 +1032,10 @@ static int nn__cuda_conv2d_forward(nn_tensor *y) {
     if (b) NN__LAUNCH(ok, y->ctx, "conv_bias", nn__k_conv_bias, nn__grid(y->numel), NN__BLOCK, y->numel, O, P, NN__F32(b), NN__F32(y));
     for (n0 = 0; n0 < N && ok; n0 += nb) {
         int64_t cnt = N - n0 < nb ? N - n0 : nb;
-        for (g = 0; g < G && ok; g++) {   /* y_g (Og, P) (+)= w_g (Og, K) @ col, for cnt samples at once */
+        for (g = 0; g < G && ok; g++) {   /* y_g (Og, P) (+)= w_g (Og, K) @ col_n, the cnt samples in one batched GEMM */
             NN__LAUNCH(ok, y->ctx, "im2col", nn__k_im2col, nn__grid(cnt * K * P), NN__BLOCK, cg, cnt, NN__F32(x) + (n0 * C + g * Cg) * H * W,
-                       C * H * W, col, K * P);
-            ok = ok && nn__cuda_gemm(y->ctx, cnt, Og, P, K, 1.0f, NN__F32(w) + g * Og * K, K, 0, 0, col, P, K * P, 0, b ? 1.0f : 0.0f,
+                       C * H * W, col, cnt * P, P);
+            ok = ok && nn__cuda_gemm(y->ctx, cnt, Og, P, K, 1.0f, NN__F32(w) + g * Og * K, K, 0, 0, col, cnt * P, P, 0, b ? 1.0f : 0.0f,
                                      NN__F32(y) + (n0 * O + g * Og) * P, P, O * P);
         }
     }
@@ -1030,16 +1044,17 @@ static int nn__cuda_conv2d_forward(nn_tensor *y) {
 }
 static int nn__cuda_conv2d_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b), *col = NULL, *dcol = NULL;
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b), *col = NULL, *dcol = NULL, *gyr = NULL;
     const float *gy = NN__F32(y->grad);
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    int64_t OH = y->shape[2], OW = y->shape[3], G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, nb, n0, g, t;
+    int64_t OH = y->shape[2], OW = y->shape[3], G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, nb, n0, g;
     nn__convg cg = nn__convg_of(y->ip, Cg, H, W, kh, kw, OH, OW);
     nn__mark m = nn__arena_mark(y->ctx);
     int ok = 1;
     if (!y->numel) return 1;
     nb = nn__conv_batch(K * P, N);
-    if ((dw && !(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float)))))
+    if ((dw && (!(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float))))
+                || !(gyr = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * Og * P) * sizeof(float))))))
         || (dx && !(dcol = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float)))))) {
         nn__arena_rewind(y->ctx, m);
         return 0;
@@ -1047,16 +1062,16 @@ static int nn__cuda_conv2d_backward(nn_tensor *y) {
     for (n0 = 0; n0 < N && ok; n0 += nb) {
         int64_t cnt = N - n0 < nb ? N - n0 : nb;
         for (g = 0; g < G && ok; g++) {
-            const float *gyg = gy + (n0 * O + g * Og) * P;   /* (Og, P) per sample, samples O * P apart */
-            if (dw) {   /* dw_g (Og, K) += gy (Og, P) @ col^T, sample by sample */
+            const float *gyg = gy + (n0 * O + g * Og) * P, *a;   /* (Og, P) per sample, samples O * P apart */
+            if (dw) {   /* dw_g (Og, K) += gy (Og, cnt P) @ col^T (cnt P, K): one GEMM over the cnt samples */
                 NN__LAUNCH(ok, y->ctx, "im2col", nn__k_im2col, nn__grid(cnt * K * P), NN__BLOCK, cg, cnt,
-                           NN__F32(x) + (n0 * C + g * Cg) * H * W, C * H * W, col, K * P);
-                for (t = 0; t < cnt && ok; t++)
-                    ok = nn__cuda_gemm(y->ctx, 1, Og, K, P, 1.0f, gyg + t * O * P, P, 0, 0, col + t * K * P, P, 0, 1, 1.0f, dw + g * Og * K, K, 0);
+                           NN__F32(x) + (n0 * C + g * Cg) * H * W, C * H * W, col, cnt * P, P);
+                ok = ok && (a = nn__cuda_rows(y->ctx, gyg, Og, cnt, P, O * P, gyr)) != NULL
+                     && nn__cuda_gemm(y->ctx, 1, Og, K, cnt * P, 1.0f, a, cnt * P, 0, 0, col, cnt * P, 0, 1, 1.0f, dw + g * Og * K, K, 0);
             }
-            if (dx && ok) {   /* dcol (K, P) = w_g^T (K, Og) @ gy; dx += col2im(dcol) */
-                ok = nn__cuda_gemm(y->ctx, cnt, K, P, Og, 1.0f, NN__F32(w) + g * Og * K, K, 0, 1, gyg, P, O * P, 0, 0.0f, dcol, P, K * P);
-                if (ok) NN__LAUNCH(ok, y->ctx, "col2im", nn__k_col2im, nn__grid(cnt * Cg * H * W), NN__BLOCK, cg, cnt, dcol, K * P,
+            if (dx && ok) {   /* dcol_n (K, P) = w_g^T (K, Og) @ gy_n; dx += col2im(dcol) */
+                ok = nn__cuda_gemm(y->ctx, cnt, K, P, Og, 1.0f, NN__F32(w) + g * Og * K, K, 0, 1, gyg, P, O * P, 0, 0.0f, dcol, cnt * P, P);
+                if (ok) NN__LAUNCH(ok, y->ctx, "col2im", nn__k_col2im, nn__grid(cnt * Cg * H * W), NN__BLOCK, cg, cnt, dcol, cnt * P, P,
                                    dx + (n0 * C + g * Cg) * H * W, C * H * W, 0, (const float *)NULL);
             }
         }
@@ -1067,7 +1082,7 @@ static int nn__cuda_conv2d_backward(nn_tensor *y) {
     nn__arena_rewind(y->ctx, m);
     return ok;
 }
-/* conv_transpose2d: col (Og*kh*kw, H*W) = w_g^T @ x_g, scattered (col2im) into the output */
+/* conv_transpose2d: col_n (Og*kh*kw, H*W) = w_g^T @ x_n,g, scattered (col2im) into the output */
 static int nn__cuda_conv_transpose2d_forward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
@@ -1084,8 +1099,8 @@ static int nn__cuda_conv_transpose2d_forward(nn_tensor *y) {
         int64_t cnt = N - n0 < nb ? N - n0 : nb;
         for (g = 0; g < G && ok; g++) {
             ok = nn__cuda_gemm(y->ctx, cnt, K, P, Cg, 1.0f, NN__F32(w) + g * Cg * K, K, 0, 1, NN__F32(x) + (n0 * C + g * Cg) * P, P, C * P, 0,
-                               0.0f, col, P, K * P);
-            if (ok) NN__LAUNCH(ok, y->ctx, "col2im", nn__k_col2im, nn__grid(cnt * Og * OH * OW), NN__BLOCK, cg, cnt, col, K * P,
+                               0.0f, col, cnt * P, P);
+            if (ok) NN__LAUNCH(ok, y->ctx, "col2im", nn__k_col2im, nn__grid(cnt * Og * OH * OW), NN__BLOCK, cg, cnt, col, cnt * P, P,
                                NN__F32(y) + (n0 * O + g * Og) * OH * OW, O * OH * OW, 1, b ? NN__F32(b) + g * Og : (const float *)NULL);
         }
     }
@@ -1094,28 +1109,32 @@ static int nn__cuda_conv_transpose2d_forward(nn_tensor *y) {
 }
 static int nn__cuda_conv_transpose2d_backward(nn_tensor *y) {
     const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b), *col = NULL;
-    const float *gy = NN__F32(y->grad);
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b), *col = NULL, *xr = NULL;
+    const float *gy = NN__F32(y->grad), *a;
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
-    int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, nb, n0, g, t;
+    int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, nb, n0, g;
     nn__convg cg = nn__convg_of(y->ip, Og, OH, OW, kh, kw, H, W);
     nn__mark m = nn__arena_mark(y->ctx);
     int ok = 1;
     if (!y->numel) return 1;
     nb = nn__conv_batch(K * P, N);
-    if ((dx || dw) && !(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float))))) return 0;
+    if (((dx || dw) && !(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float)))))
+        || (dw && !(xr = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * Cg * P) * sizeof(float)))))) {
+        nn__arena_rewind(y->ctx, m);
+        return 0;
+    }
     for (n0 = 0; n0 < N && ok && (dx || dw); n0 += nb) {
         int64_t cnt = N - n0 < nb ? N - n0 : nb;
-        for (g = 0; g < G && ok; g++) {   /* dcol (K, P) = im2col(gy_g) */
+        for (g = 0; g < G && ok; g++) {   /* dcol (K, cnt P) = im2col(gy_g) */
             NN__LAUNCH(ok, y->ctx, "im2col", nn__k_im2col, nn__grid(cnt * K * P), NN__BLOCK, cg, cnt, gy + (n0 * O + g * Og) * OH * OW,
-                       O * OH * OW, col, K * P);
-            if (dx && ok)   /* dx_g (Cg, P) += w_g (Cg, K) @ dcol */
-                ok = nn__cuda_gemm(y->ctx, cnt, Cg, P, K, 1.0f, NN__F32(w) + g * Cg * K, K, 0, 0, col, P, K * P, 0, 1.0f,
+                       O * OH * OW, col, cnt * P, P);
+            if (dx && ok)   /* dx_n,g (Cg, P) += w_g (Cg, K) @ dcol_n */
+                ok = nn__cuda_gemm(y->ctx, cnt, Cg, P, K, 1.0f, NN__F32(w) + g * Cg * K, K, 0, 0, col, cnt * P, P, 0, 1.0f,
                                    dx + (n0 * C + g * Cg) * P, P, C * P);
-            for (t = 0; dw && t < cnt && ok; t++)   /* dw_g (Cg, K) += x_g (Cg, P) @ dcol^T */
-                ok = nn__cuda_gemm(y->ctx, 1, Cg, K, P, 1.0f, NN__F32(x) + ((n0 + t) * C + g * Cg) * P, P, 0, 0, col + t * K * P, P, 0, 1,
-                                   1.0f, dw + g * Cg * K, K, 0);
+            if (dw && ok)   /* dw_g (Cg, K) += x_g (Cg, cnt P) @ dcol^T: one GEMM over the cnt samples */
+                ok = (a = nn__cuda_rows(y->ctx, NN__F32(x) + (n0 * C + g * Cg) * P, Cg, cnt, P, C * P, xr)) != NULL
+                     && nn__cuda_gemm(y->ctx, 1, Cg, K, cnt * P, 1.0f, a, cnt * P, 0, 0, col, cnt * P, 0, 1, 1.0f, dw + g * Cg * K, K, 0);
         }
     }
     if (db && ok && N > 0)   /* one double sum over the batch, as the CPU */
@@ -1469,7 +1488,7 @@ the real path.
   | `im2col` | conv2d (x, forward and for the weight gradient), conv_transpose2d's backward (on the output gradient): one thread per column element, several samples per launch (columns bounded by `NN__CUDA_COL_FLOATS`, 64 MiB; the scratch comes from `nn__cuda_scratch`) | (with GEMM) 1e-5 of the largest value |
   | `col2im` | conv2d's input gradient, conv_transpose2d's forward (with the bias): the adjoint WITHOUT atomics: one thread per image element gathering the column entries that read it, in the CPU's (i, j) order | as above |
   | `conv_bias`, `conv_bias_backward` | conv2d's bias (planes filled before the GEMM accumulates, as the CPU); the bias gradient of both convolutions: a double sum per (sample, channel) added per chunk in the CPU's chunk order (NN__CONV_CHUNKS for conv2d, one chunk for the transposed) | 0 ULPs (the bias gradient is checked bit for bit in the direct tests) |
-  | (GEMM) | conv2d forward: a strided-batched `nn__cuda_gemm` per group (w shared, sa = 0); input gradient likewise; weight gradient one GEMM per sample accumulating (beta 1) | cuBLAS vs the CPU's blocked FMA GEMM: 1e-5 of the largest value |
+  | (GEMM) | columns in a wide layout (K, samples, P): conv2d forward and both input gradients are one strided-batched `nn__cuda_gemm` per group and pass (w shared, sa = 0; each sample's (K, P) block read with ld = samples * P); the weight gradients are ONE GEMM per group and pass over all its samples (inner size samples * P; the output gradient, or x for the transposed, gathered to (rows, samples * P) by a copy_forward launch) | cuBLAS vs the CPU's blocked FMA GEMM: 1e-5 of the largest value |
   | `maxpool_forward`, `maxpool_backward` | max_pool2d: one thread per output running nn.h's `nn__maxpool_at` (the CPU's general rule, NaN wins); the argmax is device scratch (nn.h's host `y->saved` is replaced by it in the launcher). Backward: one thread per input element adding, in the CPU's (oh, ow) order, the outputs whose argmax it is | 0 ULPs |
   | `avgpool_forward`, `avgpool_backward` | avg_pool2d, adaptive_avg_pool2d: nn.h's `nn__pool_window_at` / `nn__avgpool_at`. Backward: one thread per input element adding the shares (g / div) of the windows that hold it, in the CPU's order | 0 ULPs |
   | `cat_forward`, `cat_backward` | cat (so stack): one launch per input | 0 ULPs |
@@ -1488,14 +1507,16 @@ the real path.
     max_pool2d, avg_pool2d, adaptive_avg_pool2d, cat, stack, one_hot, topk, topk_indices. int64
     outputs (one_hot, topk_indices) are now compared as values (they were skipped).
     Direct cases (CPU kernels vs emulated): chunked im2col (batch 17, the test sets
-    NN__CUDA_COL_FLOATS to 400), groups/dilation/output_padding, bias gradients bit for bit, pooling
+    NN__CUDA_COL_FLOATS to 2000), groups/dilation/output_padding, bias gradients bit for bit, pooling
     with NaN, -inf and ties, ceil_mode, count_include_pad 0, adaptive windows that overlap and that
     upsample, topk with NaN and ties, cat with an input without gradient, to_dtype both ways, a small
     CNN end to end (conv, relu, max_pool, conv, adaptive_avg_pool, flatten, linear; it also launches
     linear's bias_rows and col_sums). Errors: one_hot with a class out of range and to_dtype of 3e19
     on the device give nn__err messages, no crash. The no-kernel test now uses dropout (falls back to
     layer_norm, or says there is nothing left to check).
-  - Mutations caught: col2im scaled by 1.0001 (conv fails at 1e-5), max_pool backward's window
+  - Mutations caught: the wide layout's sample stride wrong in the row gather, the gather skipped
+    for several samples, the forward GEMM's per-sample offset 0 (all fail the conv cases);
+    col2im scaled by 1.0001 (conv fails at 1e-5), max_pool backward's window
     span one short (fails), avg_pool backward's g * (1/div) instead of g / div (1 ULP: fails).
     Not caught: conv_bias_backward without the chunk order (double sums of these sizes are exact
     either way).
@@ -1504,9 +1525,9 @@ the real path.
     `make cuda-build`: 0 warnings, 38 kernel symbols.
 - **Not done**: timestep_embedding on CUDA (its front end fills a host tensor and mixes devices:
   a front-end change in nn.h, outside this slice). nn_one_hot(num_classes -1) on a device index
-  (needs a max reduction and a read back in the front end). On a GPU, conv's weight gradient is one
-  GEMM per sample (N launches per group); a batched reduction would be faster. im2col scratch is
-  up to 64 MiB per convolution call.
+  (needs a max reduction and a read back in the front end). im2col scratch is up to 64 MiB per
+  convolution call (NN__CUDA_COL_FLOATS); conv2d's backward holds two such buffers. No timing
+  was taken (no GPU).
 
 ## Second slice (branch `cuda2`): what was added, verified how, what is missing
 

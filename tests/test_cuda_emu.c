@@ -10,7 +10,7 @@
    (with their launch counts) and which only run on a real GPU. Ends with "N passed, N failed". */
 #define NN_CUDA
 #define NN_CUDA_EMULATE
-#define NN__CUDA_COL_FLOATS 400   /* im2col in chunks of a few samples, so the tests run the chunked path */
+#define NN__CUDA_COL_FLOATS 2000   /* im2col in chunks of a few samples, so the tests run the chunked path */
 #include "harness.h"
 #include "../nn_cuda.h"
 #include "test_ops.c"
