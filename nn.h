@@ -1728,6 +1728,73 @@ NN__MATH float nn__huber_k(float a, float b, float t, int smooth) {
     else k = smooth ? sign : t * sign;
     return k;
 }
+/* Pooling over one (H, W) plane, output (oh, ow); the CPU loops over outputs and nn_cuda.h runs one
+   thread per output, both calling these. Max: kernel k, stride s, padding p, dilation d; the first
+   maximum in reading order wins and a NaN wins (PyTorch's rule); *at_ = its flat index (-1: none). */
+NN__MATH float nn__maxpool_at(const float *xp, int64_t H, int64_t W, int64_t oh, int64_t ow, int64_t k, int64_t s, int64_t p,
+                              int64_t d, int64_t *at_) {
+    float best = -INFINITY; int64_t at = -1, i, j;
+    for (i = 0; i < k; i++) for (j = 0; j < k; j++) {
+        int64_t ih = oh * s - p + i * d, iw = ow * s - p + j * d;
+        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+        if (at < 0 || xp[ih * W + iw] > best || xp[ih * W + iw] != xp[ih * W + iw]) { best = xp[ih * W + iw]; at = ih * W + iw; }
+        if (best != best) break;
+    }
+    *at_ = at;
+    return best;
+}
+/* The input window [h0, h1) x [w0, w1) of output (oh, ow) for average pooling (padding clipped;
+   the divisor counts the padding unless cip, count_include_pad, is off) and adaptive pooling
+   ([floor(o*H/OH), ceil((o+1)*H/OH))). Returns the divisor. */
+NN__MATH int64_t nn__pool_window_at(int adaptive, int64_t k, int64_t s, int64_t p, int64_t cip, int64_t H, int64_t W, int64_t OH,
+                                    int64_t OW, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1) {
+    int64_t div;
+    if (adaptive) {
+        *h0 = oh * H / OH; *h1 = ((oh + 1) * H + OH - 1) / OH; *w0 = ow * W / OW; *w1 = ((ow + 1) * W + OW - 1) / OW;
+        return (*h1 - *h0) * (*w1 - *w0);
+    }
+    *h0 = oh * s - p; *w0 = ow * s - p; *h1 = *h0 + k; *w1 = *w0 + k;
+    if (*h1 > H + p) *h1 = H + p;
+    if (*w1 > W + p) *w1 = W + p;
+    div = (*h1 - *h0) * (*w1 - *w0);
+    if (*h0 < 0) *h0 = 0;
+    if (*w0 < 0) *w0 = 0;
+    if (*h1 > H) *h1 = H;
+    if (*w1 > W) *w1 = W;
+    if (!cip) div = (*h1 - *h0) * (*w1 - *w0);
+    return div > 0 ? div : 1;
+}
+/* the average of a window: a double sum in reading order */
+NN__MATH float nn__avgpool_at(const float *xp, int64_t W, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t div) {
+    double sum = 0;
+    int64_t i, j;
+    for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) sum += xp[i * W + j];
+    return (float)(sum / (double)div);
+}
+
+/* topk's order: a strictly before b; NaN is the largest (first of the largest, last of the smallest) */
+NN__MATH int nn__topk_before(float a, float b, int largest) {
+    if (a != a) return largest && b == b;
+    if (b != b) return !largest;
+    return largest ? a > b : a < b;
+}
+/* the indices of one line (D elements at stride I) in topk's order: a stable bottom-up merge sort
+   (ties keep index order) between a and b (D each); returns the one holding the result */
+NN__MATH int64_t *nn__topk_sort(const float *line, int64_t D, int64_t I, int largest, int64_t *a, int64_t *b) {
+    int64_t i, w;
+    for (i = 0; i < D; i++) a[i] = i;
+    for (w = 1; w < D; w *= 2) {               /* a -> b -> a */
+        int64_t lo, *t;
+        for (lo = 0; lo < D; lo += 2 * w) {
+            int64_t mid = lo + w < D ? lo + w : D, hi = lo + 2 * w < D ? lo + 2 * w : D, p = lo, q = mid, k = lo;
+            while (p < mid && q < hi) b[k++] = nn__topk_before(line[a[q] * I], line[a[p] * I], largest) ? a[q++] : a[p++];
+            while (p < mid) b[k++] = a[p++];
+            while (q < hi) b[k++] = a[q++];
+        }
+        t = a; a = b; b = t;
+    }
+    return a;
+}
 
 #if !defined(NN_NO_THREADS) && (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
 #define NN__THREADS 1
@@ -5216,14 +5283,9 @@ NN_API nn_tensor *nn_masked_fill(nn_tensor *x, nn_tensor *mask, float value) {
 /* topk: x (outer, D, inner) contiguous float32 -> int64 indices (outer, k, inner); ip[0..2] outer, D,
    inner, ip[3] k, ip[4] largest. A stable merge sort of each line: ties keep index order. NaN counts
    as the largest, as PyTorch's. */
-static int nn__topk_before(float a, float b, int largest) {   /* a strictly before b */
-    if (a != a) return largest && b == b;    /* NaN is the largest: first of the largest, last of the smallest */
-    if (b != b) return !largest;
-    return largest ? a > b : a < b;
-}
 static int nn__topk_forward(nn_tensor *y) {
     const float *x = NN__F32(y->src[0]);
-    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], K = y->ip[3], o, in, i, w;
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], K = y->ip[3], o, in, i;
     int largest = (int)y->ip[4];
     nn__mark mark = nn__arena_mark(y->ctx);
     int64_t *a = NN__CAST(int64_t *, nn__arena_alloc(y->ctx, (size_t)(2 * D + 1) * sizeof(int64_t))), *b;
@@ -5231,19 +5293,8 @@ static int nn__topk_forward(nn_tensor *y) {
     b = a + D;
     for (o = 0; o < O; o++)
         for (in = 0; in < I; in++) {
-            const float *line = x + o * D * I + in;   /* (D), stride I */
-            for (i = 0; i < D; i++) a[i] = i;
-            for (w = 1; w < D; w *= 2) {               /* bottom-up merge sort, a -> b -> a */
-                int64_t lo, *t;
-                for (lo = 0; lo < D; lo += 2 * w) {
-                    int64_t mid = lo + w < D ? lo + w : D, hi = lo + 2 * w < D ? lo + 2 * w : D, p = lo, q = mid, k = lo;
-                    while (p < mid && q < hi) b[k++] = nn__topk_before(line[a[q] * I], line[a[p] * I], largest) ? a[q++] : a[p++];
-                    while (p < mid) b[k++] = a[p++];
-                    while (q < hi) b[k++] = a[q++];
-                }
-                t = a; a = b; b = t;
-            }
-            for (i = 0; i < K; i++) NN__I64(y)[(o * K + i) * I + in] = a[i];
+            const int64_t *r = nn__topk_sort(x + o * D * I + in, D, I, largest, a, b);   /* the line (D), stride I */
+            for (i = 0; i < K; i++) NN__I64(y)[(o * K + i) * I + in] = r[i];
         }
     nn__arena_rewind(y->ctx, mark);
     return 1;
@@ -5915,21 +5966,8 @@ static int64_t nn__pool_out(int64_t H, int64_t k, int64_t s, int64_t p, int64_t 
    and adaptive pooling ([floor(o*H/OH), ceil((o+1)*H/OH))). Returns the divisor. */
 static int64_t nn__pool_window(const nn_tensor *y, int64_t H, int64_t W, int64_t oh, int64_t ow,
                                int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1) {
-    int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], OH = y->shape[2], OW = y->shape[3], div;
-    if (y->op == NN_OP_ADAPTIVE_AVG_POOL2D) {
-        *h0 = oh * H / OH; *h1 = ((oh + 1) * H + OH - 1) / OH; *w0 = ow * W / OW; *w1 = ((ow + 1) * W + OW - 1) / OW;
-        return (*h1 - *h0) * (*w1 - *w0);
-    }
-    *h0 = oh * s - p; *w0 = ow * s - p; *h1 = *h0 + k; *w1 = *w0 + k;
-    if (*h1 > H + p) *h1 = H + p;
-    if (*w1 > W + p) *w1 = W + p;
-    div = (*h1 - *h0) * (*w1 - *w0);
-    if (*h0 < 0) *h0 = 0;
-    if (*w0 < 0) *w0 = 0;
-    if (*h1 > H) *h1 = H;
-    if (*w1 > W) *w1 = W;
-    if (!y->ip[4]) div = (*h1 - *h0) * (*w1 - *w0);
-    return div > 0 ? div : 1;
+    return nn__pool_window_at(y->op == NN_OP_ADAPTIVE_AVG_POOL2D, y->ip[0], y->ip[1], y->ip[2], y->ip[4], H, W, y->shape[2], y->shape[3],
+                              oh, ow, h0, h1, w0, w1);
 }
 
 /* planes c0..c1 of the pooling; every plane is its own, so they run in parallel */
@@ -5937,7 +5975,7 @@ static void nn__pool_planes(void *arg, int64_t c0, int64_t c1) {
     nn_tensor *y = NN__CAST(nn_tensor *, arg);
     const nn_tensor *x = y->src[0];
     int64_t H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
-    int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow, i, j;
+    int64_t k = y->ip[0], s = y->ip[1], p = y->ip[2], d = y->ip[3], c, oh, ow;
     int64_t *arg_ = NN__CAST(int64_t *, y->saved);
     int fast2 = y->op == NN_OP_MAX_POOL2D && k == 2 && s == 2 && p == 0 && d == 1 && 2 * OH <= H && 2 * OW <= W;
     for (c = c0; c < c1; c++) {
@@ -5947,19 +5985,10 @@ static void nn__pool_planes(void *arg, int64_t c0, int64_t c1) {
         if (fast2) { nn__maxpool2(y->ctx->cap, xp, H, W, OH, OW, yp, ap); continue; }   /* MaxPool2d(2), same rule */
         for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
             int64_t o = oh * OW + ow;
-            if (y->op == NN_OP_MAX_POOL2D) {
-                float best = -INFINITY; int64_t at = -1;
-                for (i = 0; i < k; i++) for (j = 0; j < k; j++) {
-                    int64_t ih = oh * s - p + i * d, iw = ow * s - p + j * d;
-                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                    if (at < 0 || xp[ih * W + iw] > best || xp[ih * W + iw] != xp[ih * W + iw]) { best = xp[ih * W + iw]; at = ih * W + iw; }
-                    if (best != best) break;
-                }
-                yp[o] = best; ap[o] = at;
-            } else {   /* average and adaptive average */
-                int64_t h0, h1, w0, w1, div = nn__pool_window(y, H, W, oh, ow, &h0, &h1, &w0, &w1); double sum = 0;
-                for (i = h0; i < h1; i++) for (j = w0; j < w1; j++) sum += xp[i * W + j];
-                yp[o] = (float)(sum / (double)div);
+            if (y->op == NN_OP_MAX_POOL2D) yp[o] = nn__maxpool_at(xp, H, W, oh, ow, k, s, p, d, &ap[o]);
+            else {   /* average and adaptive average */
+                int64_t h0, h1, w0, w1, div = nn__pool_window(y, H, W, oh, ow, &h0, &h1, &w0, &w1);
+                yp[o] = nn__avgpool_at(xp, W, h0, h1, w0, w1, div);
             }
         }
     }

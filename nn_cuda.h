@@ -203,6 +203,9 @@ static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
     { "nll_rows", 0, 0 }, { "nll_reduce", 0, 0 }, { "nll_backward", 0, 0 },
     { "bce_logits_forward", 0, 0 }, { "bce_logits_backward", 0, 0 }, { "bce_forward", 0, 0 }, { "bce_backward", 0, 0 },
     { "huber_forward", 0, 0 }, { "huber_backward", 0, 0 },
+    { "im2col", 0, 0 }, { "col2im", 0, 0 }, { "conv_bias", 0, 0 }, { "conv_bias_backward", 0, 0 },
+    { "maxpool_forward", 0, 0 }, { "maxpool_backward", 0, 0 }, { "avgpool_forward", 0, 0 }, { "avgpool_backward", 0, 0 },
+    { "cat_forward", 0, 0 }, { "cat_backward", 0, 0 }, { "one_hot", 0, 0 }, { "to_dtype", 0, 0 }, { "topk", 0, 0 },
 };
 #define NN__CUDA_NKERNELS ((int)(sizeof nn__cuda_kernel_list / sizeof nn__cuda_kernel_list[0]))
 static void nn__cuda_count_launch(const char *name) {
@@ -1296,6 +1299,412 @@ static int nn__cuda_huber_backward(nn_tensor *y) {
                NN__F32(y->src[1]), NN__F32(y->grad), y->fp[0], y->ip[0] != 0, da, db);
     return ok;
 }
+/* ---- convolution: im2col/col2im kernels and GEMM, as nn.h's CPU kernels ----
+   A convolution's geometry by value: the image (C, H, W), the kernel kh x kw, the columns' positions
+   OH x OW, stride, padding, dilation. col (C*kh*kw, OH*OW) holds the patch under each position. */
+typedef struct nn__convg { int64_t C, H, W, kh, kw, OH, OW, sh, sw, ph, pw, dh, dw; } nn__convg;
+static nn__convg nn__convg_of(const int64_t *ip, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t OH, int64_t OW) {
+    nn__convg g;
+    g.C = C; g.H = H; g.W = W; g.kh = kh; g.kw = kw; g.OH = OH; g.OW = OW;
+    g.sh = ip[0]; g.sw = ip[1]; g.ph = ip[2]; g.pw = ip[3]; g.dh = ip[4]; g.dw = ip[5];
+    return g;
+}
+/* nb images (sample stride sx) -> columns: row r (of C*kh*kw), position q of sample n at
+   col[r * sr + n * sc + q]. The convolutions use the wide layout (K, nb, P): sr = nb * P, sc = P, so
+   one GEMM reads every sample's columns (the weight gradient) and a batched GEMM reads each sample's
+   (K, P) block with ld = nb * P. One thread per column element. */
+static __global__ void nn__k_im2col(nn__convg g, int64_t nb, const float *img, int64_t sx, float *col, int64_t sr, int64_t sc) {
+    int64_t P = g.OH * g.OW, per = g.C * g.kh * g.kw * P;
+    NN__FOR_EACH(q, nb * per) {
+        int64_t n = q / per, r = q % per, row = r / P, pq = r % P;
+        int64_t c = row / (g.kh * g.kw), i = (row / g.kw) % g.kh, j = row % g.kw, oh = pq / g.OW, ow = pq % g.OW;
+        int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
+        col[row * sr + n * sc + pq] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? img[n * sx + (c * g.H + ih) * g.W + iw] : 0.0f;
+    }
+}
+/* the adjoint, without atomics: one thread per image element gathering the column entries that
+   read it, in the CPU's (i, j) order, onto its value (init: onto 0), then + bias[c] when given */
+static __global__ void nn__k_col2im(nn__convg g, int64_t nb, const float *col, int64_t sr, int64_t sc, float *img, int64_t sx, int init,
+                                    const float *bias) {
+    int64_t HW = g.H * g.W, per = g.C * HW;
+    NN__FOR_EACH(q, nb * per) {
+        int64_t n = q / per, r = q % per, c = r / HW, ih = (r / g.W) % g.H, iw = r % g.W, i, j;
+        const float *cn = col + n * sc;
+        float *dst = img + n * sx + r, acc = init ? 0.0f : *dst;
+        for (i = 0; i < g.kh; i++) {
+            int64_t th = ih + g.ph - i * g.dh, oh;
+            if (th < 0 || th % g.sh) continue;
+            if ((oh = th / g.sh) >= g.OH) continue;
+            for (j = 0; j < g.kw; j++) {
+                int64_t tw = iw + g.pw - j * g.dw, ow;
+                if (tw < 0 || tw % g.sw) continue;
+                if ((ow = tw / g.sw) >= g.OW) continue;
+                acc += cn[((c * g.kh + i) * g.kw + j) * sr + oh * g.OW + ow];
+            }
+        }
+        if (bias) acc += bias[c];
+        *dst = acc;
+    }
+}
+/* y (N, O, P) = b[o] per plane */
+static __global__ void nn__k_conv_bias(int64_t n, int64_t O, int64_t P, const float *b, float *y) {
+    NN__FOR_EACH(q, n) y[q] = b[(q / P) % O];
+}
+/* db (O) += the sums of gy (N, O, P) over N and P in the CPU's order: a double sum per (n, o), those
+   added per chunk of per_chunk samples, the chunks added in order */
+static __global__ void nn__k_conv_bias_backward(int64_t N, int64_t O, int64_t P, int64_t per_chunk, const float *gy, float *db) {
+    NN__FOR_EACH(o, O) {
+        double tot = 0, part = 0;
+        int64_t n, q;
+        for (n = 0; n < N; n++) {
+            double s = 0;
+            for (q = 0; q < P; q++) s += gy[(n * O + o) * P + q];
+            part += s;
+            if ((n + 1) % per_chunk == 0 || n == N - 1) { tot += part; part = 0; }
+        }
+        db[o] += (float)tot;
+    }
+}
+/* samples per im2col pass: their columns stay under NN__CUDA_COL_FLOATS floats (64 MiB; one sample at least) */
+#ifndef NN__CUDA_COL_FLOATS
+#define NN__CUDA_COL_FLOATS ((int64_t)1 << 24)
+#endif
+static int64_t nn__conv_batch(int64_t KP, int64_t N) {
+    int64_t nb = KP > 0 ? (int64_t)(NN__CUDA_COL_FLOATS) / KP : N;
+    return nb < 1 ? 1 : (nb > N ? (N > 0 ? N : 1) : nb);
+}
+/* R rows of cnt samples' (P) blocks, sample n's row r at src[n * sn + r * P + q], as a contiguous
+   (R, cnt * P) matrix in dst (a copy_forward launch; src itself when cnt is 1) */
+static const float *nn__cuda_rows(nn_ctx *ctx, const float *src, int64_t R, int64_t cnt, int64_t P, int64_t sn, float *dst) {
+    int64_t sh[3], st[3];
+    int ok;
+    if (cnt == 1) return src;
+    sh[0] = R; sh[1] = cnt; sh[2] = P; st[0] = P; st[1] = sn; st[2] = 1;
+    NN__LAUNCH(ok, ctx, "copy_forward", nn__k_copy_forward, nn__grid(R * cnt * P), NN__BLOCK, nn__geom_of(3, sh, st), R * cnt * P,
+               (int)sizeof(float), (const char *)src, (char *)dst);
+    return ok ? dst : NULL;
+}
+static int nn__cuda_conv2d_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
+    int64_t OH = y->shape[2], OW = y->shape[3], G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, nb, n0, g;
+    nn__convg cg = nn__convg_of(y->ip, Cg, H, W, kh, kw, OH, OW);
+    nn__mark m = nn__arena_mark(y->ctx);
+    float *col;
+    int ok = 1;
+    if (!y->numel) return 1;
+    nb = nn__conv_batch(K * P, N);
+    if (!(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float))))) return 0;
+    if (b) NN__LAUNCH(ok, y->ctx, "conv_bias", nn__k_conv_bias, nn__grid(y->numel), NN__BLOCK, y->numel, O, P, NN__F32(b), NN__F32(y));
+    for (n0 = 0; n0 < N && ok; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb;
+        for (g = 0; g < G && ok; g++) {   /* y_g (Og, P) (+)= w_g (Og, K) @ col_n, the cnt samples in one batched GEMM */
+            NN__LAUNCH(ok, y->ctx, "im2col", nn__k_im2col, nn__grid(cnt * K * P), NN__BLOCK, cg, cnt, NN__F32(x) + (n0 * C + g * Cg) * H * W,
+                       C * H * W, col, cnt * P, P);
+            ok = ok && nn__cuda_gemm(y->ctx, cnt, Og, P, K, 1.0f, NN__F32(w) + g * Og * K, K, 0, 0, col, cnt * P, P, 0, b ? 1.0f : 0.0f,
+                                     NN__F32(y) + (n0 * O + g * Og) * P, P, O * P);
+        }
+    }
+    nn__arena_rewind(y->ctx, m);
+    return ok;
+}
+static int nn__cuda_conv2d_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b), *col = NULL, *dcol = NULL, *gyr = NULL;
+    const float *gy = NN__F32(y->grad);
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
+    int64_t OH = y->shape[2], OW = y->shape[3], G = y->ip[6], Cg = C / G, Og = O / G, K = Cg * kh * kw, P = OH * OW, nb, n0, g;
+    nn__convg cg = nn__convg_of(y->ip, Cg, H, W, kh, kw, OH, OW);
+    nn__mark m = nn__arena_mark(y->ctx);
+    int ok = 1;
+    if (!y->numel) return 1;
+    nb = nn__conv_batch(K * P, N);
+    if ((dw && (!(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float))))
+                || !(gyr = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * Og * P) * sizeof(float))))))
+        || (dx && !(dcol = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float)))))) {
+        nn__arena_rewind(y->ctx, m);
+        return 0;
+    }
+    for (n0 = 0; n0 < N && ok; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb;
+        for (g = 0; g < G && ok; g++) {
+            const float *gyg = gy + (n0 * O + g * Og) * P, *a;   /* (Og, P) per sample, samples O * P apart */
+            if (dw) {   /* dw_g (Og, K) += gy (Og, cnt P) @ col^T (cnt P, K): one GEMM over the cnt samples */
+                NN__LAUNCH(ok, y->ctx, "im2col", nn__k_im2col, nn__grid(cnt * K * P), NN__BLOCK, cg, cnt,
+                           NN__F32(x) + (n0 * C + g * Cg) * H * W, C * H * W, col, cnt * P, P);
+                ok = ok && (a = nn__cuda_rows(y->ctx, gyg, Og, cnt, P, O * P, gyr)) != NULL
+                     && nn__cuda_gemm(y->ctx, 1, Og, K, cnt * P, 1.0f, a, cnt * P, 0, 0, col, cnt * P, 0, 1, 1.0f, dw + g * Og * K, K, 0);
+            }
+            if (dx && ok) {   /* dcol_n (K, P) = w_g^T (K, Og) @ gy_n; dx += col2im(dcol) */
+                ok = nn__cuda_gemm(y->ctx, cnt, K, P, Og, 1.0f, NN__F32(w) + g * Og * K, K, 0, 1, gyg, P, O * P, 0, 0.0f, dcol, cnt * P, P);
+                if (ok) NN__LAUNCH(ok, y->ctx, "col2im", nn__k_col2im, nn__grid(cnt * Cg * H * W), NN__BLOCK, cg, cnt, dcol, cnt * P, P,
+                                   dx + (n0 * C + g * Cg) * H * W, C * H * W, 0, (const float *)NULL);
+            }
+        }
+    }
+    if (db && ok && N > 0)   /* the CPU's chunks: NN__CONV_CHUNKS */
+        NN__LAUNCH(ok, y->ctx, "conv_bias_backward", nn__k_conv_bias_backward, nn__grid(O), NN__BLOCK, N, O, P,
+                   (N + NN__CONV_CHUNKS - 1) / NN__CONV_CHUNKS, gy, db);
+    nn__arena_rewind(y->ctx, m);
+    return ok;
+}
+/* conv_transpose2d: col_n (Og*kh*kw, H*W) = w_g^T @ x_n,g, scattered (col2im) into the output */
+static int nn__cuda_conv_transpose2d_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
+    int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, nb, n0, g;
+    nn__convg cg = nn__convg_of(y->ip, Og, OH, OW, kh, kw, H, W);
+    nn__mark m = nn__arena_mark(y->ctx);
+    float *col;
+    int ok = 1;
+    if (!y->numel) return 1;
+    nb = nn__conv_batch(K * P, N);
+    if (!(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float))))) return 0;
+    for (n0 = 0; n0 < N && ok; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb;
+        for (g = 0; g < G && ok; g++) {
+            ok = nn__cuda_gemm(y->ctx, cnt, K, P, Cg, 1.0f, NN__F32(w) + g * Cg * K, K, 0, 1, NN__F32(x) + (n0 * C + g * Cg) * P, P, C * P, 0,
+                               0.0f, col, cnt * P, P);
+            if (ok) NN__LAUNCH(ok, y->ctx, "col2im", nn__k_col2im, nn__grid(cnt * Og * OH * OW), NN__BLOCK, cg, cnt, col, cnt * P, P,
+                               NN__F32(y) + (n0 * O + g * Og) * OH * OW, O * OH * OW, 1, b ? NN__F32(b) + g * Og : (const float *)NULL);
+        }
+    }
+    nn__arena_rewind(y->ctx, m);
+    return ok;
+}
+static int nn__cuda_conv_transpose2d_backward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *dx = nn__gbuf(x), *dw = nn__gbuf(w), *db = nn__gbuf(b), *col = NULL, *xr = NULL;
+    const float *gy = NN__F32(y->grad), *a;
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t G = y->ip[6], Cg = C / G, Og = w->shape[1], O = Og * G, kh = w->shape[2], kw = w->shape[3];
+    int64_t OH = y->shape[2], OW = y->shape[3], K = Og * kh * kw, P = H * W, nb, n0, g;
+    nn__convg cg = nn__convg_of(y->ip, Og, OH, OW, kh, kw, H, W);
+    nn__mark m = nn__arena_mark(y->ctx);
+    int ok = 1;
+    if (!y->numel) return 1;
+    nb = nn__conv_batch(K * P, N);
+    if (((dx || dw) && !(col = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * K * P) * sizeof(float)))))
+        || (dw && !(xr = NN__CAST(float *, nn__cuda_scratch(y->ctx, (size_t)(nb * Cg * P) * sizeof(float)))))) {
+        nn__arena_rewind(y->ctx, m);
+        return 0;
+    }
+    for (n0 = 0; n0 < N && ok && (dx || dw); n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb;
+        for (g = 0; g < G && ok; g++) {   /* dcol (K, cnt P) = im2col(gy_g) */
+            NN__LAUNCH(ok, y->ctx, "im2col", nn__k_im2col, nn__grid(cnt * K * P), NN__BLOCK, cg, cnt, gy + (n0 * O + g * Og) * OH * OW,
+                       O * OH * OW, col, cnt * P, P);
+            if (dx && ok)   /* dx_n,g (Cg, P) += w_g (Cg, K) @ dcol_n */
+                ok = nn__cuda_gemm(y->ctx, cnt, Cg, P, K, 1.0f, NN__F32(w) + g * Cg * K, K, 0, 0, col, cnt * P, P, 0, 1.0f,
+                                   dx + (n0 * C + g * Cg) * P, P, C * P);
+            if (dw && ok)   /* dw_g (Cg, K) += x_g (Cg, cnt P) @ dcol^T: one GEMM over the cnt samples */
+                ok = (a = nn__cuda_rows(y->ctx, NN__F32(x) + (n0 * C + g * Cg) * P, Cg, cnt, P, C * P, xr)) != NULL
+                     && nn__cuda_gemm(y->ctx, 1, Cg, K, cnt * P, 1.0f, a, cnt * P, 0, 0, col, cnt * P, 0, 1, 1.0f, dw + g * Cg * K, K, 0);
+        }
+    }
+    if (db && ok && N > 0)   /* one double sum over the batch, as the CPU */
+        NN__LAUNCH(ok, y->ctx, "conv_bias_backward", nn__k_conv_bias_backward, nn__grid(O), NN__BLOCK, N, O, OH * OW, N, gy, db);
+    nn__arena_rewind(y->ctx, m);
+    return ok;
+}
+
+/* ---- pooling: one thread per output (forward) or per input element (backward, gathering the
+   outputs that read it in the CPU's order, no atomics); the window rules are nn.h's ---- */
+typedef struct nn__poolg { int64_t NC, H, W, OH, OW, k, s, p, d, cip; int adaptive; } nn__poolg;
+static nn__poolg nn__poolg_of(const nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    nn__poolg g;
+    g.NC = x->shape[0] * x->shape[1]; g.H = x->shape[2]; g.W = x->shape[3]; g.OH = y->shape[2]; g.OW = y->shape[3];
+    g.k = y->ip[0]; g.s = y->ip[1]; g.p = y->ip[2]; g.d = y->ip[3]; g.cip = y->ip[4]; g.adaptive = y->op == NN_OP_ADAPTIVE_AVG_POOL2D;
+    return g;
+}
+static __global__ void nn__k_maxpool_forward(nn__poolg g, const float *x, float *y, int64_t *arg) {
+    NN__FOR_EACH(q, g.NC * g.OH * g.OW) {
+        int64_t c = q / (g.OH * g.OW), o = q % (g.OH * g.OW);
+        y[q] = nn__maxpool_at(x + c * g.H * g.W, g.H, g.W, o / g.OW, o % g.OW, g.k, g.s, g.p, g.d, &arg[q]);
+    }
+}
+/* [lo, hi] of the outputs whose window (start o*s - p, span ext) can hold input position i */
+static NN_HD inline void nn__pool_span(int64_t i, int64_t s, int64_t p, int64_t ext, int64_t n, int64_t *lo, int64_t *hi) {
+    int64_t a = i + p - ext;
+    *lo = a <= 0 ? 0 : (a + s - 1) / s;
+    *hi = (i + p) / s;
+    if (*hi > n - 1) *hi = n - 1;
+}
+static __global__ void nn__k_maxpool_backward(nn__poolg g, const int64_t *arg, const float *gy, float *dx) {
+    NN__FOR_EACH(e, g.NC * g.H * g.W) {
+        int64_t c = e / (g.H * g.W), at = e % (g.H * g.W), h0, h1, w0, w1, oh, ow;
+        const int64_t *a = arg + c * g.OH * g.OW;
+        const float *gp = gy + c * g.OH * g.OW;
+        float acc = dx[e];
+        nn__pool_span(at / g.W, g.s, g.p, (g.k - 1) * g.d, g.OH, &h0, &h1);
+        nn__pool_span(at % g.W, g.s, g.p, (g.k - 1) * g.d, g.OW, &w0, &w1);
+        for (oh = h0; oh <= h1; oh++) for (ow = w0; ow <= w1; ow++) if (a[oh * g.OW + ow] == at) acc += gp[oh * g.OW + ow];
+        dx[e] = acc;
+    }
+}
+static __global__ void nn__k_avgpool_forward(nn__poolg g, const float *x, float *y) {
+    NN__FOR_EACH(q, g.NC * g.OH * g.OW) {
+        int64_t c = q / (g.OH * g.OW), o = q % (g.OH * g.OW), h0, h1, w0, w1;
+        int64_t div = nn__pool_window_at(g.adaptive, g.k, g.s, g.p, g.cip, g.H, g.W, g.OH, g.OW, o / g.OW, o % g.OW, &h0, &h1, &w0, &w1);
+        y[q] = nn__avgpool_at(x + c * g.H * g.W, g.W, h0, h1, w0, w1, div);
+    }
+}
+static __global__ void nn__k_avgpool_backward(nn__poolg g, const float *gy, float *dx) {
+    NN__FOR_EACH(e, g.NC * g.H * g.W) {
+        int64_t c = e / (g.H * g.W), ih = (e / g.W) % g.H, iw = e % g.W, hl, hh, wl, wh, oh, ow;
+        const float *gp = gy + c * g.OH * g.OW;
+        float acc = dx[e];
+        if (g.adaptive) {   /* a superset of the windows holding (ih, iw); the test below picks them */
+            hl = ih * g.OH / g.H - 1; hh = (ih + 1) * g.OH / g.H + 1; wl = iw * g.OW / g.W - 1; wh = (iw + 1) * g.OW / g.W + 1;
+            if (hl < 0) hl = 0;
+            if (wl < 0) wl = 0;
+            if (hh > g.OH - 1) hh = g.OH - 1;
+            if (wh > g.OW - 1) wh = g.OW - 1;
+        } else {
+            nn__pool_span(ih, g.s, g.p, g.k - 1, g.OH, &hl, &hh);
+            nn__pool_span(iw, g.s, g.p, g.k - 1, g.OW, &wl, &wh);
+        }
+        for (oh = hl; oh <= hh; oh++) for (ow = wl; ow <= wh; ow++) {
+            int64_t h0, h1, w0, w1, div = nn__pool_window_at(g.adaptive, g.k, g.s, g.p, g.cip, g.H, g.W, g.OH, g.OW, oh, ow, &h0, &h1, &w0, &w1);
+            if (ih >= h0 && ih < h1 && iw >= w0 && iw < w1) acc += gp[oh * g.OW + ow] / (float)div;
+        }
+        dx[e] = acc;
+    }
+}
+static int nn__cuda_pool_forward(nn_tensor *y) {
+    nn__poolg g = nn__poolg_of(y);
+    int ok;
+    if (y->op == NN_OP_MAX_POOL2D) {   /* the argmax lives on the device: nn.h's host one is replaced */
+        int64_t *arg = NN__CAST(int64_t *, nn__cuda_scratch(y->ctx, (size_t)(y->numel ? y->numel : 1) * sizeof(int64_t)));
+        if (!arg) return 0;
+        y->saved = arg;
+        NN__LAUNCH(ok, y->ctx, "maxpool_forward", nn__k_maxpool_forward, nn__grid(y->numel), NN__BLOCK, g, NN__F32(y->src[0]), NN__F32(y), arg);
+    } else NN__LAUNCH(ok, y->ctx, "avgpool_forward", nn__k_avgpool_forward, nn__grid(y->numel), NN__BLOCK, g, NN__F32(y->src[0]), NN__F32(y));
+    return ok;
+}
+static int nn__cuda_pool_backward(nn_tensor *y) {
+    nn__poolg g = nn__poolg_of(y);
+    float *dx = nn__gbuf(y->src[0]);
+    int ok;
+    if (!dx) return 1;
+    if (y->op == NN_OP_MAX_POOL2D)
+        NN__LAUNCH(ok, y->ctx, "maxpool_backward", nn__k_maxpool_backward, nn__grid(y->src[0]->numel), NN__BLOCK, g,
+                   NN__CAST(const int64_t *, y->saved), NN__F32(y->grad), dx);
+    else NN__LAUNCH(ok, y->ctx, "avgpool_backward", nn__k_avgpool_backward, nn__grid(y->src[0]->numel), NN__BLOCK, g, NN__F32(y->grad), dx);
+    return ok;
+}
+
+/* ---- cat: each input's (outer, X) block into y (outer, Y) at column at ---- */
+static __global__ void nn__k_cat_forward(int64_t O, int64_t X, int64_t Y, int64_t at, const float *x, float *y) {
+    NN__FOR_EACH(q, O * X) y[(q / X) * Y + at + q % X] = x[q];
+}
+static __global__ void nn__k_cat_backward(int64_t O, int64_t X, int64_t Y, int64_t at, const float *g, float *dx) {
+    NN__FOR_EACH(q, O * X) dx[q] += g[(q / X) * Y + at + q % X];
+}
+static int nn__cuda_cat_forward(nn_tensor *y) {
+    int64_t O = y->ip[0], I = y->ip[1], at = 0, Y = y->ndim ? y->shape[y->ip[2]] * I : I;
+    int k, ok = 1;
+    for (k = 0; k < y->nsrc && ok; k++) {
+        const nn_tensor *x = y->src[k];
+        int64_t X = x->shape[y->ip[2]] * I;
+        if (O * X > 0) NN__LAUNCH(ok, y->ctx, "cat_forward", nn__k_cat_forward, nn__grid(O * X), NN__BLOCK, O, X, Y, at, NN__F32(x), NN__F32(y));
+        at += X;
+    }
+    return ok;
+}
+static int nn__cuda_cat_backward(nn_tensor *y) {
+    int64_t O = y->ip[0], I = y->ip[1], at = 0, Y = y->shape[y->ip[2]] * I;
+    int k, ok = 1;
+    for (k = 0; k < y->nsrc && ok; k++) {
+        const nn_tensor *x = y->src[k];
+        int64_t X = x->shape[y->ip[2]] * I;
+        float *dx = nn__gbuf(x);
+        if (dx && O * X > 0) NN__LAUNCH(ok, y->ctx, "cat_backward", nn__k_cat_backward, nn__grid(O * X), NN__BLOCK, O, X, Y, at, NN__F32(y->grad), dx);
+        at += X;
+    }
+    return ok;
+}
+
+/* ---- one_hot, to_dtype, topk (int64 results: no backward) ---- */
+/* y (n, C) int64, zeroed before; a class out of range sets the flag (bad[1] = the class) */
+static __global__ void nn__k_one_hot(int64_t n, int64_t C, const int64_t *ix, int64_t *y, int64_t *bad) {
+    NN__FOR_EACH(i, n) {
+        int64_t v = ix[i];
+        if (v < 0 || v >= C) { bad[0] = 1; bad[1] = v; continue; }
+        y[i * C + v] = 1;
+    }
+}
+/* float32 -> int64 (truncating; a value with no int64 sets the flag, bad[1] = its position) or int64 -> float32 */
+static __global__ void nn__k_to_dtype(int64_t n, int to_i64, const void *x, void *y, int64_t *bad) {
+    NN__FOR_EACH(i, n) {
+        if (to_i64) {
+            float v = ((const float *)x)[i];
+            if (!(v > -9.2e18f && v < 9.2e18f)) { bad[0] = 1; bad[1] = i; ((int64_t *)y)[i] = 0; continue; }
+            ((int64_t *)y)[i] = (int64_t)v;
+        } else ((float *)y)[i] = (float)((const int64_t *)x)[i];
+    }
+}
+/* one thread per (outer, inner) line running nn.h's nn__topk_sort (ws: 2 D int64 per line) */
+static __global__ void nn__k_topk(int64_t O, int64_t D, int64_t I, int64_t K, int largest, const float *x, int64_t *y, int64_t *ws) {
+    NN__FOR_EACH(q, O * I) {
+        int64_t o = q / I, in = q % I, i, *a = ws + q * 2 * D;
+        const int64_t *r = nn__topk_sort(x + o * D * I + in, D, I, largest, a, a + D);
+        for (i = 0; i < K; i++) y[(o * K + i) * I + in] = r[i];
+    }
+}
+/* the flag's two values read back (and the flag freed): 1, or 0 when the launch or the copy failed */
+static int nn__cuda_flag_take(nn_ctx *ctx, int64_t *bad, int launched, int64_t *h) {
+    int ok = launched && nn__dev_to_host(ctx, h, bad, 2 * sizeof(int64_t));
+    nn_cuda_free(ctx, bad, 2 * sizeof(int64_t));
+    return ok;
+}
+static int nn__cuda_one_hot_forward(nn_tensor *y) {
+    int64_t C = y->shape[y->ndim - 1], n = y->src[0]->numel, h[2] = { 0, 0 }, *bad;
+    int ok;
+    if (!nn__cuda_zero(y->ctx, y->data, (size_t)y->numel * sizeof(int64_t))) return 0;
+    if (!n) return 1;
+    if (!(bad = nn__cuda_flag_new(y->ctx))) return 0;
+    NN__LAUNCH(ok, y->ctx, "one_hot", nn__k_one_hot, nn__grid(n), NN__BLOCK, n, C, NN__I64(y->src[0]), NN__I64(y), bad);
+    if (!nn__cuda_flag_take(y->ctx, bad, ok, h)) return 0;
+    if (h[0]) { nn__err(y->ctx, "nn_one_hot: class %lld is not in [0, %lld)", (long long)h[1], (long long)C); return 0; }
+    return 1;
+}
+static int nn__cuda_one_hot_backward(nn_tensor *y) { (void)y; return 1; }
+static int nn__cuda_to_dtype_forward(nn_tensor *y) {
+    const nn_tensor *x = y->src[0];
+    int64_t h[2] = { 0, 0 }, *bad;
+    int to_i64 = x->dtype == NN_FLOAT32 && y->dtype == NN_INT64, ok;
+    if (!to_i64 && !(x->dtype == NN_INT64 && y->dtype == NN_FLOAT32)) {
+        nn__err(y->ctx, "nn_to_dtype: no conversion from %s to %s yet", nn_dtype_name(x->dtype), nn_dtype_name(y->dtype));
+        return 0;
+    }
+    if (!y->numel) return 1;
+    if (!(bad = nn__cuda_flag_new(y->ctx))) return 0;
+    NN__LAUNCH(ok, y->ctx, "to_dtype", nn__k_to_dtype, nn__grid(y->numel), NN__BLOCK, y->numel, to_i64, NN__CAST(const void *, x->data),
+               NN__CAST(void *, y->data), bad);
+    if (!nn__cuda_flag_take(y->ctx, bad, ok, h)) return 0;
+    if (h[0]) {
+        float v = 0.0f;
+        if (!nn__dev_to_host(y->ctx, &v, NN__F32(x) + h[1], sizeof v)) return 0;
+        nn__err(y->ctx, "nn_to_dtype: %g at position %lld has no int64 value", (double)v, (long long)h[1]);
+        return 0;
+    }
+    return 1;
+}
+static int nn__cuda_to_dtype_backward(nn_tensor *y) { (void)y; return 1; }
+static int nn__cuda_topk_forward(nn_tensor *y) {
+    int64_t O = y->ip[0], D = y->ip[1], I = y->ip[2], *ws;
+    nn__mark m = nn__arena_mark(y->ctx);
+    int ok;
+    if (!y->numel) return 1;
+    if (!(ws = NN__CAST(int64_t *, nn__cuda_scratch(y->ctx, (size_t)(O * I * 2 * D) * sizeof(int64_t))))) return 0;
+    NN__LAUNCH(ok, y->ctx, "topk", nn__k_topk, nn__grid(O * I), NN__BLOCK, O, D, I, y->ip[3], (int)y->ip[4], NN__F32(y->src[0]), NN__I64(y), ws);
+    nn__arena_rewind(y->ctx, m);
+    return ok;
+}
+static int nn__cuda_topk_backward(nn_tensor *y) { (void)y; return 1; }
 
 /* The ops with a CUDA kernel: one line each (NN__CUDA_HAS_<op>). Every other row of NN__OP_LIST
    gets NULL, and nn.h's dispatcher reports "no kernel for device 1". */
@@ -1358,6 +1767,15 @@ static int nn__cuda_huber_backward(nn_tensor *y) {
 #define NN__CUDA_HAS_BCE_WITH_LOGITS ~, 1
 #define NN__CUDA_HAS_BCE ~, 1
 #define NN__CUDA_HAS_HUBER ~, 1
+#define NN__CUDA_HAS_CONV2D ~, 1
+#define NN__CUDA_HAS_CONV_TRANSPOSE2D ~, 1
+#define NN__CUDA_HAS_MAX_POOL2D ~, 1
+#define NN__CUDA_HAS_AVG_POOL2D ~, 1
+#define NN__CUDA_HAS_ADAPTIVE_AVG_POOL2D ~, 1
+#define NN__CUDA_HAS_CAT ~, 1
+#define NN__CUDA_HAS_ONE_HOT ~, 1
+#define NN__CUDA_HAS_TO_DTYPE ~, 1
+#define NN__CUDA_HAS_TOPK ~, 1
 #define nn__cuda_leaf_forward nn__leaf_forward
 #define nn__cuda_leaf_backward nn__leaf_backward
 
@@ -1617,6 +2035,59 @@ Nothing here ran on a GPU: `status` said `can_start_another: false` for this tas
   (687 lines, cmp). `make build/test_nn && ./build/test_nn`: 1859 passed, 0 failed. `make
   compile-check`: ok (gcc, clang, g++, clang++). `make cuda-build`: nvcc (sm_90) 0 warnings; the
   20 new kernels' device symbols are in the binary; it prints the no-GPU error as before.
+## Third slice, part B (branch `cudaB`): convolution, pooling, cat, one_hot, to_dtype, topk
+
+Nothing in it has run on a GPU: no GPU on this machine; every kernel ran emulated, and nvcc compiled
+the real path.
+
+- **Kernels added** (grid-stride, no shared memory, no __syncthreads, no warp ops, no atomics, so all
+  run emulated; GPU-only list still empty):
+
+  | Kernel | Ops | Tolerance vs the CPU kernels |
+  |---|---|---|
+  | `im2col` | conv2d (x, forward and for the weight gradient), conv_transpose2d's backward (on the output gradient): one thread per column element, several samples per launch (columns bounded by `NN__CUDA_COL_FLOATS`, 64 MiB; the scratch comes from `nn__cuda_scratch`) | (with GEMM) 1e-5 of the largest value |
+  | `col2im` | conv2d's input gradient, conv_transpose2d's forward (with the bias): the adjoint WITHOUT atomics: one thread per image element gathering the column entries that read it, in the CPU's (i, j) order | as above |
+  | `conv_bias`, `conv_bias_backward` | conv2d's bias (planes filled before the GEMM accumulates, as the CPU); the bias gradient of both convolutions: a double sum per (sample, channel) added per chunk in the CPU's chunk order (NN__CONV_CHUNKS for conv2d, one chunk for the transposed) | 0 ULPs (the bias gradient is checked bit for bit in the direct tests) |
+  | (GEMM) | columns in a wide layout (K, samples, P): conv2d forward and both input gradients are one strided-batched `nn__cuda_gemm` per group and pass (w shared, sa = 0; each sample's (K, P) block read with ld = samples * P); the weight gradients are ONE GEMM per group and pass over all its samples (inner size samples * P; the output gradient, or x for the transposed, gathered to (rows, samples * P) by a copy_forward launch) | cuBLAS vs the CPU's blocked FMA GEMM: 1e-5 of the largest value |
+  | `maxpool_forward`, `maxpool_backward` | max_pool2d: one thread per output running nn.h's `nn__maxpool_at` (the CPU's general rule, NaN wins); the argmax is device scratch (nn.h's host `y->saved` is replaced by it in the launcher). Backward: one thread per input element adding, in the CPU's (oh, ow) order, the outputs whose argmax it is | 0 ULPs |
+  | `avgpool_forward`, `avgpool_backward` | avg_pool2d, adaptive_avg_pool2d: nn.h's `nn__pool_window_at` / `nn__avgpool_at`. Backward: one thread per input element adding the shares (g / div) of the windows that hold it, in the CPU's order | 0 ULPs |
+  | `cat_forward`, `cat_backward` | cat (so stack): one launch per input | 0 ULPs |
+  | `one_hot` | one_hot (output zeroed with cudaMemset; a class out of range goes through the device flag: "nn_one_hot: class K is not in [0, C)"; num_classes -1 still needs a CPU index, as nn.h says) | exact |
+  | `to_dtype` | float32 -> int64 (truncation; a value with no int64 goes through the flag and the host reads that one value back for the CPU's message) and int64 -> float32; other pairs: the CPU's "no conversion" error | exact |
+  | `topk` | topk's indices: one thread per line running nn.h's `nn__topk_sort` (the CPU's stable merge sort; 2 D int64 of device scratch per line); the values come from the gather kernel | exact |
+
+- **nn.h changes** (math section, appended at its end; CPU kernels of these ops only):
+  `nn__maxpool_at`, `nn__pool_window_at`, `nn__avgpool_at` (pooling), `nn__topk_before` (moved
+  there, now NN_HD) and `nn__topk_sort` (the merge sort, factored out of nn__topk_forward). The CPU's
+  nn__pool_planes, nn__pool_window and nn__topk_forward call them with the same operations in the
+  same order. The MaxPool2d(2) fast path (nn__maxpool2) is unchanged; its rule equals nn__maxpool_at's.
+- **Verified (this machine, no GPU)**:
+  - `make test-cuda-emu`: **373 passed, 0 failed**; 174 fixture cases ran on emulated CUDA (34 left
+    out: dropout, norms, losses, timestep_embedding). New fixture ops: conv2d, conv_transpose2d,
+    max_pool2d, avg_pool2d, adaptive_avg_pool2d, cat, stack, one_hot, topk, topk_indices. int64
+    outputs (one_hot, topk_indices) are now compared as values (they were skipped).
+    Direct cases (CPU kernels vs emulated): chunked im2col (batch 17, the test sets
+    NN__CUDA_COL_FLOATS to 2000), groups/dilation/output_padding, bias gradients bit for bit, pooling
+    with NaN, -inf and ties, ceil_mode, count_include_pad 0, adaptive windows that overlap and that
+    upsample, topk with NaN and ties, cat with an input without gradient, to_dtype both ways, a small
+    CNN end to end (conv, relu, max_pool, conv, adaptive_avg_pool, flatten, linear; it also launches
+    linear's bias_rows and col_sums). Errors: one_hot with a class out of range and to_dtype of 3e19
+    on the device give nn__err messages, no crash. The no-kernel test now uses dropout (falls back to
+    layer_norm, or says there is nothing left to check).
+  - Mutations caught: the wide layout's sample stride wrong in the row gather, the gather skipped
+    for several samples, the forward GEMM's per-sample offset 0 (all fail the conv cases);
+    col2im scaled by 1.0001 (conv fails at 1e-5), max_pool backward's window
+    span one short (fails), avg_pool backward's g * (1/div) instead of g / div (1 ULP: fails).
+    Not caught: conv_bias_backward without the chunk order (double sums of these sizes are exact
+    either way).
+  - tests/cpu_bits.c against main's nn.h: identical (687 lines, cmp).
+  - `make build/test_nn && ./build/test_nn`: 1859 passed, 0 failed. `make compile-check`: ok.
+    `make cuda-build`: 0 warnings, 38 kernel symbols.
+- **Not done**: timestep_embedding on CUDA (its front end fills a host tensor and mixes devices:
+  a front-end change in nn.h, outside this slice). nn_one_hot(num_classes -1) on a device index
+  (needs a max reduction and a read back in the front end). im2col scratch is up to 64 MiB per
+  convolution call (NN__CUDA_COL_FLOATS); conv2d's backward holds two such buffers. No timing
+  was taken (no GPU).
 
 ## Second slice (branch `cuda2`): what was added, verified how, what is missing
 
