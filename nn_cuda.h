@@ -13,17 +13,12 @@
    __syncthreads, shared memory or warp primitives cannot run that way; nn__cuda_kernel_list
    marks them GPU-only (none in this slice).
 
-   What the slice has: kernels for the unary family (every op), the binary family with
-   broadcasting (forward and backward), softmax/log_softmax, every reduction (sum, mean, var, std,
-   max/min with indices, logsumexp), copy (the strided gather behind contiguous/clone) and the
-   backward of every view, tril/triu, masked_fill, gather and index_select (so embedding),
-   dropout, batch_norm and layer_norm (training and eval, running statistics updated on the
-   device), and the losses nll (so cross_entropy), binary_cross_entropy, bce_with_logits and
-   huber (so smooth_l1_loss); the
-   CUDA column of the op registry built from NN__OP_LIST (other ops fail with nn.h's "no kernel
-   for device" error); a caching device allocator per context; every CUDA call checked and
-   reported through nn.h's error model. What it lacks: device tensors on a real GPU (nn_to(NN_CUDA)
-   works only emulated; nn.h's step arena and autograd engine still write host memory).
+   What it has: a CUDA kernel, forward and backward, for every op in nn.h's registry (the CUDA
+   column built from NN__OP_LIST; matmul, linear and convolution's GEMMs through cuBLAS, so link
+   -lcublas), fused updates for SGD, Adam/AdamW, RMSprop and Adagrad, device tensors (a device
+   step arena and a caching allocator, persistent device data, nn_to and nn_item copies,
+   nn_module_to in place), every CUDA and cuBLAS call checked through nn.h's error model. None of
+   it has run on a GPU yet: the notes at the end of this file say how each kernel was checked.
 
    LICENSE: as nn.h (MIT or public domain). */
 #ifndef NN_H_INCLUDED
@@ -1965,7 +1960,63 @@ static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad) {
 
 /* ==== notes: the state of this backend (issue 13, in progress) ====
 
-# CUDA backend (issue 13): the first slice (branch `cuda`, on main) and the second (branch `cuda2`)
+# CUDA backend (issue 13): the state now, then each slice's notes (newest first)
+
+## Where it stands (third slice; nothing has run on a GPU: `status` said can_start_another false)
+
+- **Every op of NN__OP_LIST has a CUDA kernel** (test-cuda-emu prints the list and the ops without
+  one: none). The slices below give each kernel and its tolerance. GPU-only kernels: none (no
+  shared memory, __syncthreads, warp ops or atomics anywhere), so every kernel runs emulated.
+- **Device memory (this slice).** nn.h's hooks under NN_CUDA: op results on a device get their data
+  from the device step arena (`nn__cuda_arena_alloc`: blocks from the caching allocator, bump-
+  allocated, emptied by nn_arena_reset, a multi-block step merged into one block at the reset, and
+  marked/rewound with the host arena by nn__arena_mark/rewind); persistent device tensors own a
+  cached block given back by nn_free; gradients of device tensors are device tensors (zeroed with
+  cudaMemset; intermediates come from the device arena, not the host's gradient pool); backward's
+  seed is a kernel (`seed_grad`, a strided grad allowed); nn_item copies one element; nn_to copies
+  (strided sources gathered on their own side); nn_keep and nn_fill_ run kernels; anomaly mode
+  copies a tensor to the host to scan it; nn_module_to moves parameters, buffers and gradients in
+  place (a tensor made on the CPU keeps its host room and can come back). Every op checks that all
+  its inputs (optional ones too) are on input 0's device. Functions that work on host values
+  (nn_print, nn_copy_, nn_clip_grad_norm/value, nn_gradcheck, save/load model and checkpoint)
+  refuse GPU tensors with an error naming the function.
+- **The guard.** Emulated device memory is one mmap'd region (from /dev/zero: strict C99 has no
+  MAP_ANONYMOUS) that is PROT_NONE except while an emulated kernel runs or a cudaMemcpy/cudaMemset
+  stand-in copies. Host code that reads device data therefore faults in the tests as it would crash
+  on a GPU; `cuda/guard` checks that a child process doing so dies of SIGSEGV. It found the
+  allocator test's own memset and gather's host-memory strides argument (now passed by value).
+  What it cannot find: a kernel reading host memory (emulated kernels can), so kernels take
+  geometry by value (nn__geom) and never a host pointer.
+- **Kernels of this slice.** `gemm` (emulated stand-in for cublasSgemmStridedBatched: one thread
+  per element of C, float sums in k order), `bias_rows`, `col_sums` (linear's bias and its gradient:
+  a double column sum in the CPU's order), `seed_grad`, `fill`, and the fused optimizer updates
+  `sgd`, `adam` (Adam and AdamW, amsgrad), `rmsprop` (centered, momentum), `adagrad`. Their
+  per-element rules (`nn__sgd_rule`, `nn__adam_rule`, `nn__rmsprop_rule`, `nn__adagrad_rule`, with
+  the argument structs and nn__finitef) moved into nn.h's math section; the CPU's scalar loops call
+  them (its AVX paths repeat the same operations, as before) and test_nn's optimizer checks against
+  PyTorch still pass. The optimizer's check pass (would any new value be NaN or inf?) is the same
+  kernel with a device flag read back: one synchronising copy per parameter per step, and it names
+  any one bad element rather than the first.
+- **matmul/linear on the real path**: cuBLAS (`cublasSgemmStridedBatched`, row-major through the
+  swapped-operand trick), FP32 math (no TF32, as PyTorch's default), a handle per context made on
+  the first GEMM; an operand whose strides are neither row- nor column-major is copied first;
+  batches loop on the host in nn.h's order (a broadcast gradient adds batch by batch).
+- **Verified (this machine, no GPU)**: `make test-cuda-emu` 453 passed, 0 failed (205 fixture cases
+  on emulated CUDA against the CPU kernels and PyTorch; nn_linear; item/to/keep/fill; strided seed;
+  zero_grad; anomaly mode; host-only refusals; the guard; module_to there and back; 6 steps of each
+  optimizer on an MLP on both devices, losses and weights within 2.5e-7 relative). `make
+  test-cuda-example`: mnist_cnn --device cuda emulated, 256 training images, 1 epoch: epoch loss
+  2.2364 on both devices, test loss 1.8858 vs 1.8857 (CPU). `make build/test_nn && ./build/test_nn`
+  1859 passed. `make compile-check` ok. `make cuda-build`: nvcc 13 with -gencode sm_90 compiles and
+  links tests/cuda_build.cu and examples/mnist_cnn.c (-lcublas) without warnings; running it here
+  gives the no-GPU error.
+- **Not done**: any GPU run (the parity suite, MY_NET on both devices on a GPU, the per-op GPU
+  tolerances: CUDA's expf/logf/erff and nvcc's FMA contraction will differ by ULPs from the
+  emulated 0-ULP results); GPU training throughput in `make bench` next to PyTorch on the same GPU;
+  faster GPU-only kernels (block reductions for softmax/norm statistics/nll, shared-memory GEMM
+  fallbacks); checkpoints and nn_clip_grad_norm of GPU tensors; timestep_embedding's front end
+  (host tensors); one_hot with num_classes -1 on a device index; multi-GPU (NCCL).
+
 
 ## Branch `cudaA`: norms, dropout and the losses
 
