@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole diffusion2d char_rnn tiny_gpt
 
-.PHONY: all mcu test test-cuda-emu cuda-build test-cuda-example examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
+.PHONY: all mcu test test-cuda-emu test-cuda cuda-build test-cuda-example examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -360,39 +360,47 @@ mcu: $(BUILD)/mcu/firmware.elf $(BUILD)/mcu/firmware_infer.elf
 	$(QEMU_MCU) $(BUILD)/mcu/firmware_infer.elf 2>&1 | tee $(BUILD)/mcu/run_infer.log
 	@grep -q "^RESULT: ok" $(BUILD)/mcu/run_infer.log || { echo "mcu: the inference-only firmware did not finish with RESULT: ok"; exit 1; }
 
-# nn_cuda.h (issue 13, first slice; see the notes at the end of nn_cuda.h). test-cuda-emu: the CUDA kernels' source built by
-# the host C compiler with NN_CUDA_EMULATE (blockIdx/threadIdx emulated by loops) and run on the CPU
-# against the CPU kernels and the op fixtures; no GPU needed, nothing runs on a GPU.
-$(BUILD)/test_cuda_emu: tests/test_cuda_emu.c tests/test_ops.c tests/harness.h nn.h nn_cuda.h | $(BUILD)
-	$(CC) $(WARN) -Wno-unused-function $(CFLAGS) -o $@ tests/test_cuda_emu.c $(LDLIBS)
+# nn_cuda.h (see the notes at the end of nn_cuda.h). One parity suite, tests/test_cuda.c, two builds.
+# test-cuda-emu: built by the host C compiler with NN_CUDA_EMULATE (blockIdx/threadIdx emulated by
+# loops), the kernels run on the CPU against the CPU kernels and the op fixtures; no GPU needed.
+$(BUILD)/test_cuda_emu: tests/test_cuda.c tests/test_ops.c tests/harness.h nn.h nn_cuda.h | $(BUILD)
+	$(CC) $(WARN) -Wno-unused-function $(CFLAGS) -o $@ tests/test_cuda.c $(LDLIBS)
 test-cuda-emu: $(BUILD)/test_cuda_emu
 	./$(BUILD)/test_cuda_emu
 
-# cuda-build: the real path compiled and linked by nvcc (no GPU needed to build); the program then says
-# whether a GPU is present, through nn.h's error model (exit 0 either way in this slice).
+# test-cuda: the same suite compiled and linked by nvcc as CUDA C++ (-x cu), the kernels on the GPU.
+# With no GPU present it checks the no-GPU errors, says plainly what it skipped, and exits 0.
+# cuda-build (CI): that build, the example built by nvcc, and the suite run (on CI: skipped, no GPU).
 NVCC ?= /usr/local/cuda/bin/nvcc
 # sm_90 (H100, H200) as machine code, and PTX for newer GPUs
 NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-$(BUILD)/cuda_build: tests/cuda_build.cu nn.h nn_cuda.h | $(BUILD)
-	$(NVCC) -O2 $(NVCC_ARCH) -Xcompiler -Wall,-Wextra -o $@ tests/cuda_build.cu -lcublas
+$(BUILD)/test_cuda: tests/test_cuda.c tests/test_ops.c tests/harness.h nn.h nn_cuda.h | $(BUILD)
+	$(NVCC) -O2 $(NVCC_ARCH) -x cu -Xcompiler -Wall,-Wextra,-Wno-unused-function -o $@ tests/test_cuda.c -lcublas
+# On a GPU it then runs the example's MY_NET training on both devices (cuda_example_check below).
+test-cuda: $(BUILD)/test_cuda $(BUILD)/mnist_cnn_cuda
+	@./$(BUILD)/test_cuda > $(BUILD)/test_cuda.log 2>&1; rc=$$?; cat $(BUILD)/test_cuda.log; exit $$rc
+	@if grep -q 'SKIPPED: no GPU' $(BUILD)/test_cuda.log; then echo "test-cuda: MY_NET on the GPU SKIPPED: no GPU"; \
+	 else $(call cuda_example_check,mnist_cnn_cuda,CUDA on the GPU); fi
 # and the example, compiled and linked by nvcc as CUDA C++ (it runs only where a GPU is)
 $(BUILD)/mnist_cnn_cuda: examples/mnist_cnn.c examples/args.h nn.h nn_cuda.h | $(BUILD)
 	$(NVCC) -O2 $(NVCC_ARCH) -x cu -DNN_CUDA $(STB) -Xcompiler -Wall,-Wextra -o $@ examples/mnist_cnn.c -lcublas
-cuda-build: $(BUILD)/cuda_build $(BUILD)/mnist_cnn_cuda
-	./$(BUILD)/cuda_build
+cuda-build: test-cuda
 
 # test-cuda-example: mnist_cnn --device cuda with the kernels emulated on the CPU (the CUDA code path
 # of the training loop: module moved, batches moved, predictions copied back), against --device cpu
 $(BUILD)/mnist_cnn_emu: examples/mnist_cnn.c examples/args.h nn.h nn_cuda.h | $(BUILD)
 	$(CC) $(WARN) -Wno-unused-function -O2 -DNN_CUDA -DNN_CUDA_EMULATE $(STB) -o $@ examples/mnist_cnn.c $(LDLIBS)
-test-cuda-example: $(BUILD)/mnist_cnn_emu
-	@cd $(BUILD) && ./mnist_cnn_emu --device cuda --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
-	  > cuda_example.log 2>&1 || { cat cuda_example.log; exit 1; }
-	@cd $(BUILD) && ./mnist_cnn_emu --device cpu --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
-	  > cpu_example.log 2>&1 || { cat cpu_example.log; exit 1; }
-	@grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' $(BUILD)/cuda_example.log
-	@grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' $(BUILD)/cpu_example.log
-	@python3 -c "import re,sys; f=lambda p: [float(v) for v in re.findall(r'(?:loss = |Test loss: )([0-9.]+)', open(p).read())]; \
-	  g, c = f('$(BUILD)/cuda_example.log'), f('$(BUILD)/cpu_example.log'); \
+# cuda_example_check(binary, label): the binary's MY_NET training with --device cuda and --device cpu
+# (same seed, same data), the epoch's loss and the test loss within 2e-4 of each other
+cuda_example_check = cd $(BUILD) && { ./$(1) --device cuda --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
+	  > cuda_example.log 2>&1 || { cat cuda_example.log; exit 1; }; } && \
+	{ ./$(1) --device cpu --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
+	  > cpu_example.log 2>&1 || { cat cpu_example.log; exit 1; }; } && \
+	grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' cuda_example.log && \
+	grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' cpu_example.log && \
+	python3 -c "import re,sys; f=lambda p: [float(v) for v in re.findall(r'(?:loss = |Test loss: )([0-9.]+)', open(p).read())]; \
+	  g, c = f('cuda_example.log'), f('cpu_example.log'); \
 	  ok = len(g) == 2 and len(c) == 2 and all(abs(a - b) <= 2e-4 * max(1.0, abs(b)) for a, b in zip(g, c)); \
-	  print('test-cuda-example: emulated CUDA', g, 'CPU', c, 'ok' if ok else 'DIFFER'); sys.exit(0 if ok else 1)"
+	  print('MY_NET ($(2)):', g, 'CPU', c, 'ok' if ok else 'DIFFER'); sys.exit(0 if ok else 1)"
+test-cuda-example: $(BUILD)/mnist_cnn_emu
+	@$(call cuda_example_check,mnist_cnn_emu,emulated CUDA)

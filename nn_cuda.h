@@ -9,7 +9,7 @@
 
    NN_CUDA_EMULATE: the same kernel source compiled by a host C or C++ compiler, with
    blockIdx/threadIdx/blockDim/gridDim emulated by loops and device memory emulated by host
-   memory, so CI runs the kernel bodies on the CPU (tests/test_cuda_emu.c). Kernels that need
+   memory, so CI runs the kernel bodies on the CPU (tests/test_cuda.c, make test-cuda-emu). Kernels that need
    __syncthreads, shared memory or warp primitives cannot run that way; nn__cuda_kernel_list
    marks them GPU-only (none in this slice).
 

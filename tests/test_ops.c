@@ -959,8 +959,6 @@ static void test_linear_op(nn_ctx *ctx) {
     }
     {
         nn_tensor *x = nn_randn(ctx, 2, xs3 + 1), *w = nn_randn(ctx, 2, bad), *b = nn_randn(ctx, 1, bs + 0);
-        nn_log_fn old_log = NULL;
-        (void)old_log;
         nn_set_logger(ctx, NULL, NULL);
         CHECK(nn_linear(x, w, NULL) == NULL && nn_error(ctx) && strstr(nn_error(ctx), "nn_linear"), "in 8 vs 7 must be an error: %s", ERRS(ctx));
         nn_clear_error(ctx);
