@@ -391,16 +391,22 @@ cuda-build: test-cuda
 $(BUILD)/mnist_cnn_emu: examples/mnist_cnn.c examples/args.h nn.h nn_cuda.h | $(BUILD)
 	$(CC) $(WARN) -Wno-unused-function -O2 -DNN_CUDA -DNN_CUDA_EMULATE $(STB) -o $@ examples/mnist_cnn.c $(LDLIBS)
 # cuda_example_check(binary, label): the binary's MY_NET training with --device cuda and --device cpu
-# (same seed, same data), the epoch's loss and the test loss within 2e-4 of each other
-cuda_example_check = cd $(BUILD) && { ./$(1) --device cuda --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
-	  > cuda_example.log 2>&1 || { cat cuda_example.log; exit 1; }; } && \
+# (same seed, same data), the epoch's loss and the test loss within 2e-4 of each other; then the
+# checkpoint the GPU run saved, resumed on the CPU: its test loss within 2e-4 of the GPU run's
+cuda_example_check = cd $(BUILD) && rm -f cuda_example_ck.safetensors && \
+	{ ./$(1) --device cuda --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
+	  --save-checkpoint cuda_example_ck.safetensors > cuda_example.log 2>&1 || { cat cuda_example.log; exit 1; }; } && \
+	{ ./$(1) --device cpu --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
+	  --resume cuda_example_ck.safetensors > resume_example.log 2>&1 || { cat resume_example.log; exit 1; }; } && \
 	{ ./$(1) --device cpu --data $(CURDIR)/data/fashion-mnist-sample --epochs 1 --limit 256 --test-limit 128 \
 	  > cpu_example.log 2>&1 || { cat cpu_example.log; exit 1; }; } && \
 	grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' cuda_example.log && \
 	grep -E '^(MY_NET|\[Epoch|Test loss|Test accuracy)' cpu_example.log && \
 	python3 -c "import re,sys; f=lambda p: [float(v) for v in re.findall(r'(?:loss = |Test loss: )([0-9.]+)', open(p).read())]; \
-	  g, c = f('cuda_example.log'), f('cpu_example.log'); \
+	  g, c, r = f('cuda_example.log'), f('cpu_example.log'), f('resume_example.log'); \
 	  ok = len(g) == 2 and len(c) == 2 and all(abs(a - b) <= 2e-4 * max(1.0, abs(b)) for a, b in zip(g, c)); \
-	  print('MY_NET ($(2)):', g, 'CPU', c, 'ok' if ok else 'DIFFER'); sys.exit(0 if ok else 1)"
+	  print('MY_NET ($(2)):', g, 'CPU', c, 'ok' if ok else 'DIFFER'); \
+	  okr = len(r) == 1 and len(g) == 2 and abs(r[0] - g[1]) <= 2e-4 * max(1.0, abs(g[1])); \
+	  print('MY_NET: the checkpoint of the cuda run, resumed on the CPU: test loss', r, 'ok' if okr else 'DIFFER'); sys.exit(0 if ok and okr else 1)"
 test-cuda-example: $(BUILD)/mnist_cnn_emu
 	@$(call cuda_example_check,mnist_cnn_emu,emulated CUDA)

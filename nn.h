@@ -620,7 +620,8 @@ NN_API void nn_module_train(nn_module *m, int mode);        /* m.train(mode): 0 
 NN_API void nn_module_eval(nn_module *m);                   /* m.eval() */
 /* m.to(device): every parameter and buffer (and their gradients) moved in place, so pointers to
    them (an optimizer's) stay valid; as in PyTorch, move the model before making its optimizer.
-   1, or 0 with an error (NN_CUDA needs nn_cuda.h in the build). */
+   1, or 0 with an error (NN_CUDA needs nn_cuda.h in the build); after a failure every tensor
+   is back on its device. Saving and loading (nn_save_model, checkpoints) work on either device. */
 NN_API int nn_module_to(nn_module *m, nn_device device);
 
 /* ---- looking inside ---- */
@@ -1399,6 +1400,17 @@ NN__MATH int nn__adagrad_rule(const nn__adagrad_args *r, float P, float G, float
     *nsum = s;
     return nn__finitef(*np) && nn__finitef(s);
 }
+/* clip_grad_norm_: one gradient element's term of the total norm, and how terms join (added, or
+   the largest for the infinity norm; a NaN term is passed over by the max, as PyTorch's) */
+NN__MATH double nn__norm_term(float v, float norm_type) {
+    double a = fabs((double)v);
+    return norm_type == (float)INFINITY ? a : pow(a, (double)norm_type);
+}
+NN__MATH double nn__norm_join(double acc, double term, float norm_type) {
+    return norm_type == (float)INFINITY ? (term > acc ? term : acc) : acc + term;
+}
+/* clip_grad_value_: one element clamped to [-clip, clip] (NaN stays NaN) */
+NN__MATH float nn__clip_value(float v, float clip) { return v > clip ? clip : v < -clip ? -clip : v; }
 
 NN__MATH float nn__sigmoidf(float x) {
     if (x >= 0) return 1.0f / (1.0f + expf(-x));
@@ -2117,6 +2129,12 @@ static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad);
 static void nn__cuda_fill(nn_tensor *t, float value);
 static nn_tensor *nn__cuda_keep(const nn_tensor *t);
 static int nn__cuda_move(nn_tensor *t, nn_device device);
+static int nn__cuda_write(nn_ctx *ctx, void *dev, const void *host, size_t bytes);   /* host to device */
+/* clip_grad_norm_/clip_grad_value_ of a device gradient: its terms joined into *total; scaled or
+   clamped in place */
+static int nn__cuda_grad_norm(const nn_tensor *g, float norm_type, double *total);
+static int nn__cuda_scale_(nn_tensor *g, float coef);
+static int nn__cuda_clip_(nn_tensor *g, float clip);
 #endif
 struct nn_ctx {
     nn__block *head, *cur;       /* step arena: blocks after cur are empty */
@@ -2682,14 +2700,6 @@ static int nn__on_host(const nn_tensor *t, const char *fn) {
             "or nn_module_to(m, NN_CPU) first", fn, (int)t->device);
     return 0;
 }
-static int nn__all_on_host(nn_tensor *const *ts, int n, const char *fn) {
-    int k;
-    for (k = 0; k < n; k++) if (ts[k] && !nn__on_host(ts[k], fn)) return 0;
-    return 1;
-}
-#ifndef NN_NO_STDIO
-static int nn__module_on_host(nn_module *m, const char *fn);   /* (serialisation's check) */
-#endif
 
 NN_API float *nn_f32(const nn_tensor *t) {
     if (!t || !nn__check_live(t, "nn_f32")) return NULL;
@@ -5155,10 +5165,12 @@ NN_API nn_tensor *nn_one_hot(nn_tensor *index, int64_t num_classes) {
     if (index->ndim + 1 > NN_MAX_DIMS) { nn__err(index->ctx, "nn_one_hot: index has %d dims; at most %d", index->ndim, NN_MAX_DIMS - 1); return NULL; }
     if (num_classes < -1) { nn__err(index->ctx, "nn_one_hot: num_classes is %lld; it must be -1 or >= 0", (long long)num_classes); return NULL; }
     if (!(ix = nn__contig_input(index))) return NULL;
-    if (num_classes == -1) {
-        if (ix->device != NN_CPU) { nn__err(index->ctx, "nn_one_hot: num_classes -1 needs the index on the CPU"); return NULL; }
+    if (num_classes == -1) {   /* max + 1; a device index is copied back first (PyTorch's index.max() waits for it too) */
+        nn_tensor *h = ix->device == NN_CPU ? ix : nn_to(ix, NN_CPU);
+        if (!h) return NULL;
         num_classes = 0;
-        for (i = 0; i < ix->numel; i++) if (NN__I64(ix)[i] + 1 > num_classes) num_classes = NN__I64(ix)[i] + 1;
+        for (i = 0; i < h->numel; i++) if (NN__I64(h)[i] + 1 > num_classes) num_classes = NN__I64(h)[i] + 1;
+        if (h != ix && (h->flags & NN__PERSISTENT)) nn_free(h);
     }
     memcpy(shape, index->shape, (size_t)index->ndim * sizeof(int64_t));
     shape[index->ndim] = num_classes;
@@ -7207,14 +7219,6 @@ NN_API void nn_module_train(nn_module *m, int mode) {
     for (k = 0; k < m->nkid; k++) nn_module_train(m->kid[k].m, mode);
 }
 NN_API void nn_module_eval(nn_module *m) { nn_module_train(m, 0); }
-#ifndef NN_NO_STDIO
-static int nn__module_on_host(nn_module *m, const char *fn) {
-    const nn_state_entry *es;
-    int n = nn_module_state(m, &es), k;
-    for (k = 0; k < n; k++) if (!nn__on_host(es[k].tensor, fn)) return 0;
-    return 1;
-}
-#endif
 NN_API int nn_module_to(nn_module *m, nn_device device) {
     nn_tensor **ts;
     int np, nb, i, ok = 1;
@@ -7230,7 +7234,7 @@ NN_API int nn_module_to(nn_module *m, nn_device device) {
     nn_module_buffers(m, ts + np, nb);
     for (i = 0; i < np + nb && ok; i++) {
         nn_tensor *t = ts[i];
-        if (t->device == device) continue;
+        if (t->device == device) { ts[i] = NULL; continue; }
 #ifdef NN_CUDA
         ok = nn__cuda_move(t, device);
 #else
@@ -7238,6 +7242,12 @@ NN_API int nn_module_to(nn_module *m, nn_device device) {
         ok = 0;
 #endif
     }
+#ifdef NN_CUDA
+    if (!ok) {   /* the ones already moved go back (two devices: to the other one), so the module stays whole */
+        int j;
+        for (j = 0; j < i - 1; j++) if (ts[j]) nn__cuda_move(ts[j], device == NN_CPU ? NN_CUDA : NN_CPU);
+    }
+#endif
     nn__free(ts);
     return ok;
 }
@@ -8562,6 +8572,7 @@ NN_API nn_tensor *nn_timestep_embedding(nn_tensor *t, int64_t dim, float max_per
     sh[0] = 1; sh[1] = half;
     if (!(f = nn__new_arena(t->ctx, fn, 2, sh, 1))) return NULL;   /* (1, half): max_period^(-i/half) */
     for (i = 0; i < half; i++) NN__F32(f)[i] = (float)exp(-log((double)max_period) * (double)i / (double)half);
+    if (t->device != NN_CPU) f = nn_to(f, t->device);   /* made on the host, then moved to t's device */
     sh[0] = t->shape[0]; sh[1] = 1;
     args = nn_mul(nn_reshape(nn_to_dtype(t, NN_FLOAT32), 2, sh), f);   /* (N, half) */
     parts[0] = nn_cos(args);
@@ -8570,6 +8581,7 @@ NN_API nn_tensor *nn_timestep_embedding(nn_tensor *t, int64_t dim, float max_per
     parts[2] = nn__new_arena(t->ctx, fn, 2, sh, 1);   /* (N, 1) zeros */
     if (!parts[2]) return NULL;
     memset(parts[2]->data, 0, (size_t)sh[0] * sizeof(float));
+    if (t->device != NN_CPU) parts[2] = nn_to(parts[2], t->device);
     return nn_cat(parts, 3, 1);
 }
 
@@ -9391,34 +9403,38 @@ NN_API float nn_clip_grad_norm(nn_tensor **params, int n, float max_norm, float 
     double total = 0; int k; int64_t i; float coef;
     if (!params || n <= 0 || !params[0]) return 0.0f;   /* nothing to clip (no context to report to) */
     for (k = 1; k < n; k++) if (!params[k]) { nn__err(params[0]->ctx, "nn_clip_grad_norm: params[%d] is NULL", k); return NAN; }
-    if (!nn__all_on_host(params, n, "nn_clip_grad_norm")) return NAN;
     if (!(max_norm >= 0.0f) || !(norm_type > 0.0f)) {
         nn__err(params[0]->ctx, "nn_clip_grad_norm: max_norm %g and norm_type %g; max_norm must be >= 0 and norm_type > 0 (or INFINITY)",
                 max_norm, norm_type);
         return NAN;
     }
-    for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
-        double v = fabs((double)NN__F32(params[k]->grad)[i]);
-        if (norm_type == INFINITY) { if (v > total) total = v; }
-        else total += pow(v, (double)norm_type);
+    for (k = 0; k < n; k++) if (params[k]->grad) {   /* a gradient on the GPU: its terms joined there, the total read back */
+#ifdef NN_CUDA
+        if (params[k]->grad->device != NN_CPU) { if (!nn__cuda_grad_norm(params[k]->grad, norm_type, &total)) return NAN; continue; }
+#endif
+        for (i = 0; i < params[k]->numel; i++) total = nn__norm_join(total, nn__norm_term(NN__F32(params[k]->grad)[i], norm_type), norm_type);
     }
     if (norm_type != INFINITY) total = pow(total, 1.0 / (double)norm_type);
     coef = (float)((double)max_norm / (total + 1e-6));
     if (coef < 1.0f)
-        for (k = 0; k < n; k++) if (params[k] && params[k]->grad)
+        for (k = 0; k < n; k++) if (params[k]->grad) {
+#ifdef NN_CUDA
+            if (params[k]->grad->device != NN_CPU) { if (!nn__cuda_scale_(params[k]->grad, coef)) return NAN; continue; }
+#endif
             for (i = 0; i < params[k]->numel; i++) NN__F32(params[k]->grad)[i] *= coef;
+        }
     return (float)total;
 }
 NN_API void nn_clip_grad_value(nn_tensor **params, int n, float clip) {
     int k; int64_t i;
     if (!params || n <= 0 || !params[0]) return;   /* nothing to clip (no context to report to) */
     for (k = 1; k < n; k++) if (!params[k]) { nn__err(params[0]->ctx, "nn_clip_grad_value: params[%d] is NULL", k); return; }
-    if (!nn__all_on_host(params, n, "nn_clip_grad_value")) return;
     if (clip != clip || clip == -INFINITY) { nn__err(params[0]->ctx, "nn_clip_grad_value: clip_value is %g; it must be a number (INFINITY: no clipping)", (double)clip); return; }
-    for (k = 0; k < n; k++) if (params[k] && params[k]->grad) for (i = 0; i < params[k]->numel; i++) {
-        float *v = &NN__F32(params[k]->grad)[i];
-        if (*v > clip) *v = clip;
-        else if (*v < -clip) *v = -clip;
+    for (k = 0; k < n; k++) if (params[k]->grad) {
+#ifdef NN_CUDA
+        if (params[k]->grad->device != NN_CPU) { if (!nn__cuda_clip_(params[k]->grad, clip)) return; continue; }
+#endif
+        for (i = 0; i < params[k]->numel; i++) NN__F32(params[k]->grad)[i] = nn__clip_value(NN__F32(params[k]->grad)[i], clip);
     }
 }
 
@@ -10061,6 +10077,23 @@ static float nn__to_f32(double v) {
 static void nn__st_read(const nn_safetensors *st, const nn__st_entry *e, nn_tensor *t) {
     int64_t i, n = (e->end - e->begin) / nn__dtype_size[e->dtype], iv; double fv;
     int is_int = nn__st_is_int(e->dtype);
+#ifdef NN_CUDA
+    if (t->device != NN_CPU) {   /* a GPU tensor: converted on the host a chunk at a time, no allocation */
+        union { float f[2048]; int64_t i[2048]; } buf;
+        int64_t c0, c, m = n < t->numel ? n : t->numel;
+        size_t es = nn_dtype_size(t->dtype);
+        for (c0 = 0; c0 < m; c0 += c) {
+            c = m - c0 < 2048 ? m - c0 : 2048;
+            for (i = 0; i < c; i++) {
+                nn__st_elem(st, e, c0 + i, &iv, &fv);
+                if (t->dtype == NN_INT64) buf.i[i] = is_int ? iv : (int64_t)fv;
+                else buf.f[i] = is_int ? (float)iv : nn__to_f32(fv);
+            }
+            if (!nn__cuda_write(t->ctx, NN__CAST(char *, t->data) + (size_t)c0 * es, &buf, (size_t)c * es)) return;
+        }
+        return;
+    }
+#endif
     for (i = 0; i < n && i < t->numel; i++) {
         nn__st_elem(st, e, i, &iv, &fv);
         if (t->dtype == NN_INT64) NN__I64(t)[i] = is_int ? iv : (int64_t)fv;
@@ -10172,9 +10205,17 @@ static void nn__st_header(nn__buf *b, const char *const *names, nn_tensor *const
 }
 
 /* t's elements in row-major order, little-endian */
-static int nn__st_write_data(FILE *f, const nn_tensor *t) {
+static int nn__st_write_data(FILE *f, nn_tensor *t) {
     size_t es = nn_dtype_size(t->dtype); nn__walk w; int64_t i;
     const unsigned char *base = NN__CAST(const unsigned char *, t->data);
+#ifdef NN_CUDA
+    if (t->device != NN_CPU) {   /* a GPU tensor: written from a host copy */
+        nn_tensor *h = nn__cuda_to(t, NN_CPU);
+        int ok = h != NULL && nn__st_write_data(f, h);
+        if (h && (h->flags & NN__PERSISTENT)) nn_free(h);
+        return ok;
+    }
+#endif
     if (nn__little_endian() && nn_is_contiguous(t)) return fwrite(base, es, (size_t)t->numel, f) == (size_t)t->numel;
     nn__walk_init(&w, t->ndim, t->shape, t->stride, NULL, NULL);
     for (i = 0; i < t->numel; i++, nn__walk_next(&w)) {
@@ -10316,7 +10357,6 @@ NN_API int nn_save_model(nn_module *m, const char *path) {
     const nn_state_entry *es; int n, k, ok; const char **names; nn_tensor **ts;
     if (!m) return 0;
     if (!path) { nn__err(m->ctx, "nn_save_model: path is NULL"); return 0; }
-    if (!nn__module_on_host(m, "nn_save_model")) return 0;
     n = nn_module_state(m, &es);
     names = NN__CAST(const char **, nn__malloc((size_t)(n + 1) * sizeof(char *)));
     ts = NN__CAST(nn_tensor **, nn__malloc((size_t)(n + 1) * sizeof(nn_tensor *)));
@@ -10331,7 +10371,6 @@ NN_API int nn_load_model(nn_module *m, const char *path) {
     nn_safetensors *st; int ok;
     if (!m) return 0;
     if (!path) { nn__err(m->ctx, "nn_load_model: path is NULL"); return 0; }
-    if (!nn__module_on_host(m, "nn_load_model")) return 0;
     st = nn_safetensors_open(m->ctx, path);
     if (!st) return 0;
     ok = nn__check_model(m, st, "", "nn_load_model");
@@ -10491,7 +10530,6 @@ NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path) {
     nn_ctx *ctx; const nn_state_entry *es; int n, k, ok = 1; nn__ck c;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
-    if (!nn__module_on_host(ck->model, "nn_save_checkpoint / nn_load_checkpoint")) return 0;
     if (!path) { nn__err(ctx, "nn_save_checkpoint: path is NULL"); return 0; }
     memset(&c, 0, sizeof c); c.ok = 1;
     n = nn_module_state(ck->model, &es);
@@ -10619,7 +10657,15 @@ static nn_tensor **nn__ld_optim_alloc(nn_safetensors *st, nn_optim *o, int *ok) 
             nn__snprintf(key, sizeof key, "optim.state.%d.", pi);
             if (!nn__st_find2(st, key, nn__optim_state_names[o->kind][s])) continue;
             if (!pass) { n++; continue; }
-            ts[j] = nn_zeros(o->ctx, gr->params[k]->ndim, gr->params[k]->shape);
+            ts[j] = nn__new_persistent_on(o->ctx, "nn_load_checkpoint", gr->params[k]->ndim, gr->params[k]->shape, NN_FLOAT32,
+                                          gr->params[k]->device);   /* on the parameter's device, as nn_optim_step makes it */
+            if (ts[j] && ts[j]->device == NN_CPU) nn_fill_(ts[j], 0.0f);
+#ifdef NN_CUDA
+            if (ts[j] && ts[j]->device != NN_CPU && !nn__cuda_zero(o->ctx, ts[j]->data, (size_t)ts[j]->numel * sizeof(float))) {
+                nn_free(ts[j]);
+                ts[j] = NULL;
+            }
+#endif
             if (!ts[j]) {
                 while (j > 0) nn_free(ts[--j]);
                 nn__free(ts);
@@ -10773,7 +10819,6 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
     nn_safetensors *st; nn_ctx *ctx; int64_t v = 0; const char *fmt; int ok; double *vals; nn_tensor **made = NULL;
     if (!ck || !ck->model) return 0;
     ctx = ck->model->ctx;
-    if (!nn__module_on_host(ck->model, "nn_save_checkpoint / nn_load_checkpoint")) return 0;
     if (!path) { nn__err(ctx, "nn_load_checkpoint: path is NULL"); return 0; }
     if (ck->nextra > (1 << 20)) { nn__err(ctx, "nn_load_checkpoint: nextra is %d; at most 2^20 extra numbers", ck->nextra); return 0; }
     vals = NN__CAST(double *, nn__malloc((size_t)(ck->nextra > 0 ? ck->nextra : 0) * sizeof(double) + 1));

@@ -191,6 +191,7 @@ static nn__cuda_kernel_info nn__cuda_kernel_list[] = {
     { "gather_forward", 0, 0 }, { "gather_backward", 0, 0 },
     { "index_select_forward", 0, 0 }, { "index_select_backward", 0, 0 },
     { "seed_grad", 0, 0 }, { "gemm", 0, 0 }, { "bias_rows", 0, 0 }, { "col_sums", 0, 0 }, { "fill", 0, 0 },
+    { "grad_norm_parts", 0, 0 }, { "scale_inplace", 0, 0 }, { "clip_inplace", 0, 0 },
     { "sgd", 0, 0 }, { "adam", 0, 0 }, { "rmsprop", 0, 0 }, { "adagrad", 0, 0 },
     { "dropout_forward", 0, 0 }, { "dropout_backward", 0, 0 },
     { "bn_stats", 0, 0 }, { "bn_forward", 0, 0 }, { "bn_backward_sums", 0, 0 }, { "bn_backward_dx", 0, 0 },
@@ -360,6 +361,7 @@ static void nn__cuda_data_free(nn_ctx *ctx, void *p, size_t bytes) {
 }
 static int nn__cuda_zero(nn_ctx *ctx, void *p, size_t bytes) { return !bytes || nn__dev_memset(ctx, p, 0, bytes); }
 static int nn__cuda_read(nn_ctx *ctx, void *host, const void *dev, size_t bytes) { return nn__dev_to_host(ctx, host, dev, bytes); }
+static int nn__cuda_write(nn_ctx *ctx, void *dev, const void *host, size_t bytes) { return !bytes || nn__dev_from_host(ctx, dev, host, bytes); }
 
 /* ---- kernels: grid-stride loops over elements; per-element math from nn.h's section math ---- */
 #define NN__BLOCK 256u
@@ -1803,6 +1805,56 @@ static void nn__cuda_fill(nn_tensor *t, float value) {
     NN__LAUNCH(ok, t->ctx, "fill", nn__k_fill, nn__grid(t->numel), NN__BLOCK, nn__geom_of(t->ndim, t->shape, t->stride), t->numel,
                t->dtype == NN_INT64, t->data, value);
     if (!ok) return;   /* (the error is in ctx) */
+}
+/* clip_grad_norm_: up to 1024 threads, each joining the terms of one run of consecutive elements
+   in double (nn.h's nn__norm_term/_join, the CPU's order within the run); the host joins the runs */
+static __global__ void nn__k_grad_norm_parts(const float *g, int64_t n, int64_t chunk, int64_t parts, float norm_type, double *out) {
+    NN__FOR_EACH(t, parts) {
+        int64_t i, e = (t + 1) * chunk < n ? (t + 1) * chunk : n;
+        double acc = 0.0;
+        for (i = t * chunk; i < e; i++) acc = nn__norm_join(acc, nn__norm_term(g[i], norm_type), norm_type);
+        out[t] = acc;
+    }
+}
+static __global__ void nn__k_scale_inplace(float *g, int64_t n, float coef) { NN__FOR_EACH(i, n) g[i] *= coef; }
+static __global__ void nn__k_clip_inplace(float *g, int64_t n, float clip) { NN__FOR_EACH(i, n) g[i] = nn__clip_value(g[i], clip); }
+static int nn__cuda_grad_ok(const nn_tensor *g, const char *fn) {
+    if (g->dtype == NN_FLOAT32 && nn_is_contiguous(g)) return 1;
+    nn__err(g->ctx, "%s: a gradient on the GPU is %s%s; expected a contiguous float32 one", fn, nn_is_contiguous(g) ? "" : "strided ",
+            nn_dtype_name(g->dtype));
+    return 0;
+}
+static int nn__cuda_grad_norm(const nn_tensor *g, float norm_type, double *total) {
+    nn_ctx *ctx = g->ctx;
+    nn__mark m;
+    int64_t parts = g->numel < 1024 ? g->numel : 1024, chunk, t;
+    double host[1024], *dev;
+    int ok = 0;
+    if (!nn__cuda_grad_ok(g, "nn_clip_grad_norm")) return 0;
+    if (!g->numel) return 1;
+    chunk = (g->numel + parts - 1) / parts;
+    parts = (g->numel + chunk - 1) / chunk;
+    m = nn__arena_mark(ctx);
+    if ((dev = NN__CAST(double *, nn__cuda_scratch(ctx, (size_t)parts * sizeof(double)))) != NULL) {
+        NN__LAUNCH(ok, ctx, "grad_norm_parts", nn__k_grad_norm_parts, nn__grid(parts), NN__BLOCK, NN__CAST(const float *, g->data), g->numel,
+                   chunk, parts, norm_type, dev);
+        ok = ok && nn__dev_to_host(ctx, host, dev, (size_t)parts * sizeof(double));
+    }
+    nn__arena_rewind(ctx, m);
+    for (t = 0; ok && t < parts; t++) *total = nn__norm_join(*total, host[t], norm_type);
+    return ok;
+}
+static int nn__cuda_scale_(nn_tensor *g, float coef) {
+    int ok = 1;
+    if (!nn__cuda_grad_ok(g, "nn_clip_grad_norm")) return 0;
+    if (g->numel) NN__LAUNCH(ok, g->ctx, "scale_inplace", nn__k_scale_inplace, nn__grid(g->numel), NN__BLOCK, NN__CAST(float *, g->data), g->numel, coef);
+    return ok;
+}
+static int nn__cuda_clip_(nn_tensor *g, float clip) {
+    int ok = 1;
+    if (!nn__cuda_grad_ok(g, "nn_clip_grad_value")) return 0;
+    if (g->numel) NN__LAUNCH(ok, g->ctx, "clip_inplace", nn__k_clip_inplace, nn__grid(g->numel), NN__BLOCK, NN__CAST(float *, g->data), g->numel, clip);
+    return ok;
 }
 /* dry (bad != NULL): nothing is written; an element whose new value is not finite goes to bad[0] = 1,
    bad[1] = its index (any one of them: threads race to write it) */

@@ -22,8 +22,8 @@
 
    On a GPU, as PyTorch's model.to(device) and X.to(device): built by nvcc with NN_CUDA
    (make build/mnist_cnn_cuda), --device cuda moves the model to the GPU once and each batch
-   as it arrives; nothing else in the loop changes. (make build/mnist_cnn_emu runs the same
-   CUDA kernels emulated on the CPU, for tests.)
+   as it arrives; nothing else in the loop changes. Checkpoints saved on one device resume on
+   either. (make build/mnist_cnn_emu runs the same CUDA kernels emulated on the CPU, for tests.)
 
    ./mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--limit N]
                [--test-limit N] [--lr X] [--seed N] [--seed-exact] [--device cpu|cuda]
@@ -138,10 +138,6 @@ int main(int argc, char **argv) {
         return 2;
     }
 #endif
-    if (device == NN_CUDA && (save || resume)) {
-        fprintf(stderr, "%s: --save-checkpoint and --resume run with --device cpu (checkpoints of GPU tensors are not written yet)\n", PROG);
-        return 2;
-    }
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines in order with the progress bar on stderr */
     is_fashion = strstr(dir, "fashion") != NULL;
     ctx = nn_ctx_new();

@@ -94,6 +94,7 @@ static const emu_op g_emu_ops[] = {
     { "one_hot", 0, "int64 (compared as values): exact", 0 },
     { "topk", 0, "one thread per line running nn.h's nn__topk_sort (the CPU's stable merge sort), then gather: exact", 0 },
     { "topk_indices", 0, "as topk", 0 },
+    { "timestep_embedding", 0, "frequencies made on the host and moved to the device, then mul, cos, sin, cat: as those", 0 },
 };
 static const emu_op *emu_find(const char *op) {
     size_t i;
@@ -207,7 +208,10 @@ static void emu_fixtures(nn_ctx *ctx) {
         end();
         ran++;
     }
-    printf("  fixtures: %d cases run on " DEV "; %d cases left out (no CUDA path: timestep_embedding builds host tensors in its front end)\n", ran, skipped);
+    printf("  fixtures: %d cases run on " DEV "; %d cases left out (op not in g_emu_ops)\n", ran, skipped);
+    begin("fixtures: every case ran on CUDA (each op has a tolerance in g_emu_ops)");
+    CHECK(skipped == 0, "%d fixture cases have no entry in g_emu_ops", skipped);
+    end();
     if (cs) free_fixtures(cs, n > 0 ? n : 0);
 }
 
@@ -339,6 +343,9 @@ static nn_tensor *emu_f_i2f(nn_tensor **in) { return nn_to_dtype(in[0], NN_FLOAT
 static nn_tensor *emu_f_one_hot(nn_tensor **in) {   /* the classes 0..4 made on the device */
     return nn_one_hot(nn_to_dtype(nn_add_scalar(nn_to_dtype(in[0], NN_FLOAT32), 1.0f), NN_INT64), 6);
 }
+static nn_tensor *emu_f_one_hot_auto(nn_tensor **in) {   /* num_classes -1: max + 1 read back from the device */
+    return nn_one_hot(nn_to_dtype(nn_add_scalar(nn_to_dtype(in[0], NN_FLOAT32), 1.0f), NN_INT64), -1);
+}
 /* a small CNN: conv, relu, max_pool, conv, adaptive_avg_pool, flatten, linear */
 static nn_tensor *emu_f_cnn(nn_tensor **in) {
     int64_t flat[2] = { 4, 24 };
@@ -375,6 +382,7 @@ static void emu_directs(nn_ctx *ctx) {
     emu_direct(ctx, "cuda/direct: a small CNN (conv, relu, max_pool, conv, adaptive_avg_pool, flatten, linear), forward and backward",
                emu_f_cnn, 6, cnn, 0, 1e-5, 0u);
     emu_direct(ctx, "cuda/direct: one_hot of a device index", emu_f_one_hot, 1, i2f, 0, 0, 0u);
+    emu_direct(ctx, "cuda/direct: one_hot of a device index, num_classes -1 (max + 1)", emu_f_one_hot_auto, 1, i2f, 0, 0, 0u);
 }
 
 static void emu_errors(nn_ctx *ctx) {
@@ -400,8 +408,9 @@ static void emu_errors(nn_ctx *ctx) {
         CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "nn_one_hot: class 7 is not in [0, 3)"), "got %p, error %s", (void *)y, ERRS(ctx));
         printf("  one_hot: \"%s\"\n", ERRS(ctx));
         nn_clear_error(ctx);
-        y = nn_one_hot(ix, -1);
-        CHECK(y == NULL && nn_error(ctx) && strstr(nn_error(ctx), "needs the index on the CPU"), "num_classes -1: got %p, error %s", (void *)y, ERRS(ctx));
+        y = nn_one_hot(ix, -1);   /* now 8 classes: fine */
+        CHECK(y && y->device == NN_CUDA && y->ndim == 2 && y->shape[1] == 8 && nn_i64(fx_host(y))[2 * 8 + 7] == 1,
+              "num_classes -1 on a device index: %s", ERRS(ctx));
         nn_clear_error(ctx);
         nn_arena_reset(ctx);
         nn_free(ix);
@@ -547,7 +556,7 @@ static void emu_plumbing(nn_ctx *ctx) {
     nn_print(d);
     CHECK(nn_error(ctx) && strstr(nn_error(ctx), "nn_print") && strstr(nn_error(ctx), "GPU"), "got %s", ERRS(ctx));
     nn_clear_error(ctx);
-    CHECK(isnan(nn_clip_grad_norm(&d, 1, 1.0f, 2.0f)) && nn_error(ctx) && strstr(nn_error(ctx), "GPU"), "got %s", ERRS(ctx));
+    CHECK(!nn_copy_(d, d) && nn_error(ctx) && strstr(nn_error(ctx), "nn_copy_") && strstr(nn_error(ctx), "GPU"), "got %s", ERRS(ctx));
     nn_clear_error(ctx);
     end();
     nn_free(d); nn_free(a);
@@ -649,6 +658,119 @@ static void emu_training(nn_ctx *ctx) {
         for (d = 0; d < 2; d++) for (p = 0; p < 4; p++) nn_free(final[d][p]);
         end();
     }
+}
+
+/* clip_grad_norm_ (2 and infinity) and clip_grad_value_ of device gradients against the CPU's:
+   the totals and the clipped gradients */
+static void emu_clip(nn_ctx *ctx) {
+    int64_t xs[2] = { 8, 6 }, ts[2] = { 8, 3 };
+    float totals[2][2];
+    nn_tensor *grads[2][3][4];
+    int d, p, stage;
+    double rel = GPU_REL > 1e-6 ? GPU_REL : 1e-6;
+    begin("cuda/clip: clip_grad_norm (2, then infinity) and clip_grad_value of device gradients, against the CPU (1e-6 of the largest value)");
+    for (d = 0; d < 2; d++) {
+        nn_device dev = d ? NN_CUDA : NN_CPU;
+        nn_module *m = emu_mlp(ctx);
+        nn_tensor *ps[4], *x = fx_on(emu_rand(ctx, 2, xs, 21), dev), *t = fx_on(emu_rand(ctx, 2, ts, 22), dev);
+        int np = nn_module_parameters(m, ps, 4);
+        CHECK(np == 4 && nn_module_to(m, dev), "module_to: %s", ERRS(ctx));
+        CHECK(nn_backward(emu_mlp_loss(m, x, t), NULL, 0), "backward: %s", ERRS(ctx));
+        for (stage = 0; stage < 3; stage++) {
+            if (stage < 2) totals[d][stage] = nn_clip_grad_norm(ps, 4, stage ? 0.01f : 0.1f, stage ? INFINITY : 2.0f);
+            else nn_clip_grad_value(ps, 4, 0.001f);
+            CHECK(nn_error(ctx) == NULL, "device %d stage %d: %s", d, stage, ERRS(ctx));
+            for (p = 0; p < 4; p++) grads[d][stage][p] = nn_keep(nn_to(nn_detach(ps[p]->grad), NN_CPU));
+        }
+        nn_arena_reset(ctx);
+        nn_module_free(m);
+        nn_free(x); nn_free(t);
+    }
+    for (stage = 0; stage < 2; stage++)
+        CHECK(fabs((double)totals[0][stage] - totals[1][stage]) <= rel * fabs((double)totals[0][stage]), "total norm %d: CPU %.9g, " DEV " %.9g",
+              stage, totals[0][stage], totals[1][stage]);
+    CHECK(totals[0][0] > 0.1f && totals[0][1] > 0.01f, "the norms (%g, %g) are too small to clip: the test checks nothing", totals[0][0], totals[0][1]);
+    for (stage = 0; stage < 3; stage++) for (p = 0; p < 4; p++)
+        CHECK(emu_rel_diff(grads[0][stage][p], grads[1][stage][p]) <= rel, "stage %d, gradient %d: differs by %g", stage, p,
+              emu_rel_diff(grads[0][stage][p], grads[1][stage][p]));
+    {   /* clip_grad_value really clamped */
+        float mx = 0;
+        int64_t i;
+        for (p = 0; p < 4; p++) for (i = 0; i < grads[1][2][p]->numel; i++) if (fabsf(nn_f32(grads[1][2][p])[i]) > mx) mx = fabsf(nn_f32(grads[1][2][p])[i]);
+        CHECK(mx == 0.001f, "after clip_grad_value(0.001) the largest |gradient| is %g", mx);
+    }
+    printf("  clip: total 2-norm %.7g (CPU) and %.7g (" DEV "); infinity norm %.7g and %.7g\n", totals[0][0], totals[1][0], totals[0][1], totals[1][1]);
+    nn_arena_reset(ctx);
+    for (d = 0; d < 2; d++) for (stage = 0; stage < 3; stage++) for (p = 0; p < 4; p++) nn_free(grads[d][stage][p]);
+    end();
+}
+
+/* saving and loading a model on the GPU: a checkpoint (model and Adam's state) saved from the
+   device and loaded into a fresh model and optimizer on the device; one more step on each gives
+   the same loss and weights. Then nn_save_model from the device into a CPU model, and a checkpoint
+   saved after the model went back to the CPU while Adam's state stayed on the GPU. */
+static void emu_save_load(nn_ctx *ctx) {
+    const char *path = "build/test_cuda_ck.safetensors";
+    int64_t xs[2] = { 8, 6 }, ts[2] = { 8, 3 };
+    nn_module *m = emu_mlp(ctx), *m2, *m3;
+    nn_tensor *ps[4], *ps2[4], *ps3[4], *x = fx_on(emu_rand(ctx, 2, xs, 21), NN_CUDA), *t = fx_on(emu_rand(ctx, 2, ts, 22), NN_CUDA);
+    nn_optim *o, *o2;
+    nn_checkpoint ck = nn_checkpoint_default(), ck2 = nn_checkpoint_default();
+    float l1 = 0, l2 = 0;
+    int p, step;
+    begin("cuda/save_load: a checkpoint of a GPU model and its Adam state, saved and loaded on the device, resumes exactly");
+    nn_module_parameters(m, ps, 4);
+    CHECK(nn_module_to(m, NN_CUDA), "module_to: %s", ERRS(ctx));
+    o = emu_optim(1, ps, 4);
+    for (step = 0; step < 2; step++) {
+        nn_optim_zero_grad(o);
+        CHECK(nn_backward(emu_mlp_loss(m, x, t), NULL, 0) && nn_optim_step(o), "step: %s", ERRS(ctx));
+        nn_arena_reset(ctx);
+    }
+    ck.model = m; ck.optim = o; ck.epoch = 3;
+    CHECK(nn_save_checkpoint(&ck, path), "nn_save_checkpoint from the GPU: %s", ERRS(ctx));
+    m2 = emu_mlp(ctx);
+    nn_module_parameters(m2, ps2, 4);
+    nn_fill_(ps2[0], 0.5f);                 /* not the saved values */
+    CHECK(nn_module_to(m2, NN_CUDA), "module_to: %s", ERRS(ctx));
+    o2 = emu_optim(1, ps2, 4);
+    ck2.model = m2; ck2.optim = o2;
+    CHECK(nn_load_checkpoint(&ck2, path) && ck2.epoch == 3, "nn_load_checkpoint into the GPU: %s", ERRS(ctx));
+    CHECK(ps2[0]->device == NN_CUDA, "the loaded weight left the GPU");
+    CHECK(o2->groups[0].state[0] && o2->groups[0].state[0]->device == NN_CUDA && o2->groups[0].state[1] &&
+          o2->groups[0].state[1]->device == NN_CUDA, "Adam's loaded state is not on the GPU");
+    for (p = 0; p < 4; p++) CHECK(emu_rel_diff(nn_to(nn_detach(ps[p]), NN_CPU), ps2[p]) == 0, "parameter %d differs after loading", p);
+    {
+        nn_tensor *a, *b;
+        nn_optim_zero_grad(o); nn_optim_zero_grad(o2);
+        a = emu_mlp_loss(m, x, t); b = emu_mlp_loss(m2, x, t);
+        CHECK(a && b && nn_backward(a, NULL, 0) && nn_backward(b, NULL, 0) && nn_optim_step(o) && nn_optim_step(o2), "step 3: %s", ERRS(ctx));
+        l1 = a ? nn_item(a) : NAN; l2 = b ? nn_item(b) : NAN;
+        CHECK(l1 == l2, "step 3's losses: %.9g, resumed %.9g", l1, l2);
+        for (p = 0; p < 4; p++) CHECK(emu_rel_diff(nn_to(nn_detach(ps[p]), NN_CPU), ps2[p]) == 0, "parameter %d differs after step 3 (Adam's state not restored?)", p);
+        nn_arena_reset(ctx);
+    }
+    printf("  save_load: step 3's loss %.9g, resumed from the checkpoint %.9g\n", l1, l2);
+    end();
+    begin("cuda/save_load: nn_save_model from the GPU, nn_load_model into a CPU model");
+    CHECK(nn_save_model(m, path), "nn_save_model from the GPU: %s", ERRS(ctx));
+    m3 = emu_mlp(ctx);
+    nn_module_parameters(m3, ps3, 4);
+    CHECK(nn_load_model(m3, path), "nn_load_model: %s", ERRS(ctx));
+    for (p = 0; p < 4; p++) CHECK(emu_rel_diff(ps3[p], ps[p]) == 0, "parameter %d differs", p);
+    nn_arena_reset(ctx);
+    end();
+    begin("cuda/save_load: a checkpoint with the model back on the CPU and Adam's state still on the GPU");
+    CHECK(nn_module_to(m, NN_CPU), "module_to CPU: %s", ERRS(ctx));
+    CHECK(nn_save_checkpoint(&ck, path), "nn_save_checkpoint: %s", ERRS(ctx));
+    CHECK(nn_load_checkpoint(&ck2, path), "nn_load_checkpoint: %s", ERRS(ctx));
+    for (p = 0; p < 4; p++) CHECK(emu_rel_diff(ps[p], ps2[p]) == 0, "parameter %d differs", p);
+    nn_arena_reset(ctx);
+    end();
+    remove(path);
+    nn_optim_free(o); nn_optim_free(o2);
+    nn_module_free(m); nn_module_free(m2); nn_module_free(m3);
+    nn_free(x); nn_free(t);
 }
 
 /* dropout has no fixture: training mode on both devices with the same seed gives the same mask (drawn
@@ -760,7 +882,8 @@ static void emu_no_gpu(nn_ctx *ctx, const char *why) {
     static const char *skipped[] = { "fixtures (every op, forward and backward, CPU vs CUDA and CUDA vs PyTorch)",
         "direct cases (convolution, pooling, topk, cat, to_dtype, one_hot, a small CNN)", "the caching allocator",
         "device-side errors", "nn_linear", "plumbing (nn_item, nn_to, nn_keep, nn_fill_, backward, anomaly mode)",
-        "nn_module_to and 6 training steps of each optimizer", "dropout", "loss errors on the device", "the kernel report" };
+        "nn_module_to and 6 training steps of each optimizer", "clip_grad_norm and clip_grad_value of device gradients",
+        "saving and loading models and checkpoints on the device", "dropout", "loss errors on the device", "the kernel report" };
     int64_t sh[2] = { 2, 3 };
     size_t i;
     nn_tensor *x = nn_ones(ctx, 2, sh), *d;
@@ -822,6 +945,8 @@ int main(int argc, char **argv) {
     emu_guard(ctx);
 #endif
     emu_training(ctx);
+    emu_clip(ctx);
+    emu_save_load(ctx);
     emu_dropout(ctx);
     emu_loss_errors(ctx);
     emu_report();
