@@ -6,7 +6,7 @@ LDLIBS  := -lm
 BUILD   := build
 EXAMPLES := chain_rule linear_regression manual_backprop mynet optimizers schedulers checkpoint lr_demo gd_variants multilabel mnist_mlp cartpole diffusion2d char_rnn tiny_gpt
 
-.PHONY: all mcu test test-cuda-emu test-cuda cuda-build test-cuda-example examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
+.PHONY: all mcu test test-cuda-emu test-cuda cuda-build test-cuda-example examples test-cartpole test-diffusion2d bench-diffusion test-char-rnn test-tiny-gpt bench-gpt demo compile-check sanitize test-badcalls check-leaks fuzz fuzz-seeds probe fixtures interop bench-memory bench bench-gpu bench-ddp test-mpi test-kill test-alloc test-threads web test-web clean
 
 all: $(BUILD)/test_nn $(addprefix $(BUILD)/,$(EXAMPLES))
 
@@ -289,12 +289,19 @@ bench-memory: | $(BUILD)
 	./$(BUILD)/arena_peak
 
 # nn.h next to OpenBLAS (GEMM) and PyTorch (training, latency, peak RSS) at the same thread
-# count; prints a markdown table, also written to build/bench.md (see bench/bench.sh)
+# count; prints a markdown table, also written to build/bench.md (see bench/bench.sh); then DDP,
+# diffusion, the GPT, and GPU training where a GPU is (bench/gpu.sh; says it skipped them otherwise)
 bench:
 	CC="$(CC)" bash bench/bench.sh
 	bash bench/ddp.sh
 	bash bench/diffusion2d.sh
 	bash bench/gpt.sh
+	NVCC="$(NVCC)" bash bench/gpu.sh
+
+# GPU training img/s only: build/bench/train_cuda (nn_cuda.h) next to PyTorch on the same GPU, MLP and
+# MY_NET; prints that it skipped them, and why, where there is no GPU (see bench/gpu.sh)
+bench-gpu:
+	NVCC="$(NVCC)" bash bench/gpu.sh
 
 # DDPM on two moons: examples/diffusion2d.c next to the same recipe in PyTorch, sample quality
 # (sliced Wasserstein distance to held-out points, a Gaussian baseline, the noise floor), loss
@@ -384,7 +391,11 @@ test-cuda: $(BUILD)/test_cuda $(BUILD)/mnist_cnn_cuda
 # and the example, compiled and linked by nvcc as CUDA C++ (it runs only where a GPU is)
 $(BUILD)/mnist_cnn_cuda: examples/mnist_cnn.c examples/args.h nn.h nn_cuda.h | $(BUILD)
 	$(NVCC) -O2 $(NVCC_ARCH) -x cu -DNN_CUDA $(STB) -Xcompiler -Wall,-Wextra -o $@ examples/mnist_cnn.c -lcublas
-cuda-build: test-cuda
+# bench/gpu.sh's nn.h half: bench/train.c as CUDA C++ (train ... cuda runs only where a GPU is)
+$(BUILD)/bench/train_cuda: bench/train.c nn.h nn_cuda.h | $(BUILD)
+	@mkdir -p $(BUILD)/bench
+	$(NVCC) -O2 $(NVCC_ARCH) -x cu -DNN_CUDA -Xcompiler -Wall,-Wextra -o $@ bench/train.c -lcublas
+cuda-build: $(BUILD)/bench/train_cuda test-cuda
 
 # test-cuda-example: mnist_cnn --device cuda with the kernels emulated on the CPU (the CUDA code path
 # of the training loop: module moved, batches moved, predictions copied back), against --device cpu

@@ -2,8 +2,9 @@
 """The PyTorch half of `make bench` (bench/bench.sh): the same models and the same work as
 bench/train.c, on synthetic data.
 
-Usage: python3 bench/torch_bench.py {train|infer} {mlp|cnn28|cnn48} THREADS SECONDS
+Usage: python3 bench/torch_bench.py {train|infer} {mlp|cnn28|cnn48} THREADS SECONDS [cpu|cuda]
        python3 bench/torch_bench.py info
+       python3 bench/torch_bench.py cuda-info
   train: batch 64 of random inputs and labels, Adam(lr=1e-3), cross-entropy, train mode
          (dropout on); warm-up (at least one step, about a tenth of SECONDS), then steps until
          about SECONDS have passed. Prints: train torch <model> <threads> <threads used> <img/s>
@@ -11,6 +12,14 @@ Usage: python3 bench/torch_bench.py {train|infer} {mlp|cnn28|cnn48} THREADS SECO
          infer torch <model> <threads> <threads used> <microseconds>
   info:  the torch version, its CPU capability and the BLAS library it loaded (read from
          /proc/self/maps after a matmul), one "info KEY VALUE" line each.
+  cuda (train only, bench/gpu.sh): the model and the batch moved with .to("cuda") once; each
+         step's loss.item() waits for the GPU, and torch.cuda.synchronize() runs before each
+         reading of the clock. Prints: train torch_cuda <model> <threads> <threads used> <img/s>.
+  cuda-info: "info torch_version", "info torch_cuda" (the CUDA PyTorch was built with),
+         "info cuda_device" (torch.cuda.get_device_name(0)) and "info tf32" (whether matmuls and
+         cuDNN's convolutions may use TF32: PyTorch's defaults, left as they are).
+  Without a usable CUDA device (a CPU-only PyTorch, no GPU, no driver), cuda and cuda-info
+  print why on stderr and exit 3.
 bench.sh sets OMP_NUM_THREADS and OPENBLAS_NUM_THREADS to THREADS as well.
 Timings are for comparison on one machine, never assertions."""
 import sys
@@ -65,13 +74,47 @@ def info():
     print("info torch_libs %s" % " ".join(libs))
 
 
+def require_cuda():
+    """exit 3, saying why, unless PyTorch can use a CUDA device"""
+    if torch.version.cuda is None:
+        why = "PyTorch %s was built without CUDA" % torch.__version__
+    elif not torch.cuda.is_available():
+        why = "PyTorch %s (CUDA %s) sees no CUDA device (torch.cuda.is_available() is False)" % (
+            torch.__version__, torch.version.cuda)
+    else:
+        return
+    print("torch_bench: " + why, file=sys.stderr)
+    sys.exit(3)
+
+
 def main():
     if sys.argv[1:] == ["info"]:
         info()
         return
-    if len(sys.argv) != 5:
+    if sys.argv[1:] == ["cuda-info"]:
+        require_cuda()
+        print("info torch_version %s" % torch.__version__)
+        print("info torch_cuda %s" % torch.version.cuda)
+        print("info cuda_device %s" % torch.cuda.get_device_name(0))
+        print("info tf32 matmul %s, cudnn %s" % (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return
+    if len(sys.argv) not in (5, 6):
         sys.exit(__doc__)
     mode, name, threads, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    device = sys.argv[5] if len(sys.argv) == 6 else "cpu"
+    if device not in ("cpu", "cuda") or (device == "cuda" and mode != "train"):
+        print("torch_bench: the device is cpu or cuda, and cuda is for train only (not %s %s)" % (mode, device),
+              file=sys.stderr)
+        sys.exit(2)
+    if device == "cuda":
+        require_cuda()
+    cuda = device == "cuda"
+    impl = "torch_cuda" if cuda else "torch"
+
+    def sync():                                         # the GPU's queued work done before a clock reading
+        if cuda:
+            torch.cuda.synchronize()
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     batch = 1 if mode == "infer" else 64
@@ -83,6 +126,7 @@ def main():
     else:
         sys.exit("unknown model " + name)
     y = torch.arange(batch) % 10                        # int64 labels, as nn.h's
+    model, x, y = model.to(device), x.to(device), y.to(device)   # once: the same batch every step
 
     if mode == "train":
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -95,19 +139,22 @@ def main():
             opt.step()
             return loss.item()
 
+        sync()
         t0 = time.perf_counter()
         warm = 0
         while warm < 1 or time.perf_counter() - t0 < 0.1 * seconds:
             step()
             warm += 1
+        sync()
         t0, steps, elapsed = time.perf_counter(), 0, 0.0
         while steps < 1 or elapsed < seconds:
-            step()
+            step()                                      # loss.item(): waits for this step on a GPU
             steps += 1
+            sync()
             elapsed = time.perf_counter() - t0
         rate = steps * batch / elapsed
-        print("train torch %s %d %d %.1f" % (name, threads, torch.get_num_threads(), rate))
-        print("train torch %-6s threads %d: %d steps in %.2f s, %.1f img/s" % (name, threads, steps, elapsed, rate),
+        print("train %s %s %d %d %.1f" % (impl, name, threads, torch.get_num_threads(), rate))
+        print("train %s %-6s threads %d: %d steps in %.2f s, %.1f img/s" % (impl, name, threads, steps, elapsed, rate),
               file=sys.stderr)
     elif mode == "infer":
         model.eval()

@@ -2,7 +2,7 @@
    nn.h half of `make bench` (bench/torch_bench.py is the PyTorch half: same models, same
    work). Built with README's line: cc -std=c99 -O2 bench/train.c -o train -lm
 
-   Usage: train {train|infer} {mlp|cnn28|cnn48} THREADS SECONDS
+   Usage: train {train|infer} {mlp|cnn28|cnn48} THREADS SECONDS [cpu|cuda]
      train: batch 64 of random inputs and labels (the speed does not depend on the values),
             Adam(lr 1e-3), cross-entropy, train mode (dropout on). A few warm-up steps
             (at least one, about a tenth of SECONDS), then steps until about SECONDS have
@@ -15,6 +15,12 @@
      cnn28  MY_NET of examples/mnist_cnn.c at 28x28x1 (conv 1->32->64, pool, conv 64->128,
             pool, dropout, fc1 6272->512, ReLU, dropout, fc2 512->10)
      cnn48  the seed's exact MY_NET at 48x48x3 (conv1 3->32, fc1 18432->512)
+   On a GPU (the device argument cuda, in a build by nvcc with NN_CUDA: make build/bench/train_cuda,
+   run by bench/gpu.sh): train mode only. The model moved with nn_module_to(model, NN_CUDA) before
+   its optimizer is made, the one batch copied to the GPU once (nn_to); each step's nn_item(loss)
+   waits for the GPU, as PyTorch's loss.item() does. Prints: train nn_cuda <model> <threads>
+   <threads used> <img/s>. Exits 3, with nn_cuda_device_count's error, where no GPU is present
+   (bench/gpu.sh then skips its table); 2 for cuda in a build without NN_CUDA or with infer.
    Data parallel: built with mpicc -DNN_MPI and run as mpirun -np N, train mode runs
    DistributedDataParallel, batch 64 on each rank (64 N in all), and also prints
        ddp nn <model> <ranks> <img/s, all ranks> <ms per step in nn_ddp_sync_grads>
@@ -23,6 +29,9 @@
 #define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c99 */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
+#ifdef NN_CUDA
+#include "../nn_cuda.h"   /* the CUDA kernels: this file compiled by nvcc as CUDA C++ with NN_CUDA */
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -102,19 +111,33 @@ int main(int argc, char **argv) {
     mlp m;
     my_net n;
     int64_t xshape[4], yshape[1], k;
-    int xdim;
-    nn_tensor *x, *y;
+    int xdim, cuda = 0;
+    nn_tensor *x, *y, *xs, *ys;   /* xs, ys: the batch on the device that trains (x, y on the CPU) */
     nn_dist *dist;
 
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s {train|infer} {mlp|cnn28|cnn48} THREADS SECONDS\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s {train|infer} {mlp|cnn28|cnn48} THREADS SECONDS [cpu|cuda]\n", argv[0]);
         return 2;
     }
     mode = argv[1]; model_name = argv[2];
     threads = atoi(argv[3]); seconds = atof(argv[4]);
     infer = strcmp(mode, "infer") == 0;
+    if (argc == 6) {
+        cuda = strcmp(argv[5], "cuda") == 0;
+        if (!cuda && strcmp(argv[5], "cpu") != 0) { fprintf(stderr, "train: the device is cpu or cuda, not %s\n", argv[5]); return 2; }
+    }
     if ((!infer && strcmp(mode, "train") != 0) || threads < 1 || !(seconds > 0)) {
         fprintf(stderr, "train: bad arguments\n");
+        return 2;
+    }
+#ifndef NN_CUDA
+    if (cuda) {
+        fprintf(stderr, "train: this build has no CUDA backend; build it with nvcc and NN_CUDA (make build/bench/train_cuda)\n");
+        return 2;
+    }
+#endif
+    if (cuda && infer) {
+        fprintf(stderr, "train: infer runs on the CPU only; cuda is for train\n");
         return 2;
     }
 
@@ -124,6 +147,19 @@ int main(int argc, char **argv) {
     nn_manual_seed(ctx, 0);
     dist = nn_dist_init(ctx, &argc, &argv);     /* rank 0 of 1 unless built with NN_MPI and run by mpirun */
     if (!dist) return fail(ctx, "nn_dist_init");
+#ifdef NN_CUDA
+    if (cuda) {
+        if (nn_dist_world_size(dist) > 1) {
+            fprintf(stderr, "train: cuda runs in one process (data parallel is on the CPU only)\n");
+            return 2;
+        }
+        if (nn_cuda_device_count(ctx) < 1) {    /* 0 and an error where no GPU (or no driver) is present */
+            const char *err = nn_error(ctx);
+            fprintf(stderr, "train: %s\n", err ? err : "no CUDA GPU is present");
+            return 3;
+        }
+    }
+#endif
 
     /* the model and one batch of random data: B = 64 to train, 1 to infer */
     xshape[0] = infer ? 1 : 64;
@@ -143,26 +179,34 @@ int main(int argc, char **argv) {
     y = nn_zeros_dtype(ctx, 1, yshape, NN_INT64);
     if (!model || !x || !y || nn_error(ctx)) return fail(ctx, "setup");
     for (k = 0; k < yshape[0]; k++) nn_i64(y)[k] = k % 10;
+    xs = x; ys = y;
+    if (cuda) {
+        /* model.to("cuda") before the optimizer is made; the batch copied to the GPU once
+           (nn_to of a persistent tensor is persistent: it outlives nn_arena_reset) */
+        if (!nn_module_to(model, NN_CUDA)) return fail(ctx, "nn_module_to(model, NN_CUDA)");
+        xs = nn_to(x, NN_CUDA); ys = nn_to(y, NN_CUDA);
+        if (!xs || !ys) return fail(ctx, "nn_to(batch, NN_CUDA)");
+    }
 
     if (!infer) {
         nn_tensor *params[16];
         nn_adam_opts ao = nn_adam_opts_default();          /* Adam(lr=1e-3) */
         nn_cross_entropy_opts ce = nn_cross_entropy_opts_default();
         nn_optim *opt = nn_adam(params, nn_module_parameters(model, params, 16), ao);
-        nn_ddp *ddp = nn_ddp_new(dist, model, nn_ddp_opts_default());
+        nn_ddp *ddp = cuda ? NULL : nn_ddp_new(dist, model, nn_ddp_opts_default());   /* cuda: one process, no DDP */
         double t0, elapsed = 0, loss_sum = 0, sync = 0, plan, world = nn_dist_world_size(dist);
         int step, steps = 0;
-        if (!opt || !ddp) return fail(ctx, "optimizer");
+        if (!opt || (!ddp && !cuda)) return fail(ctx, "optimizer");
         nn_module_train(model, 1);
         /* one training step, as in README: zero_grad, forward, loss, backward, step, reset */
 #define STEP() do { \
             nn_tensor *loss; \
             double s0; \
             nn_optim_zero_grad(opt); \
-            loss = nn_cross_entropy(nn_ddp_forward(ddp, x), y, ce); \
+            loss = nn_cross_entropy(ddp ? nn_ddp_forward(ddp, xs) : nn_forward(model, xs), ys, ce); \
             nn_backward(loss, NULL, 0); \
             s0 = now(); \
-            nn_ddp_sync_grads(ddp); \
+            if (ddp) nn_ddp_sync_grads(ddp); \
             sync += now() - s0; \
             nn_optim_step(opt); \
             loss_sum += nn_item(loss); \
@@ -191,10 +235,10 @@ int main(int argc, char **argv) {
         if (nn_error(ctx)) return fail(ctx, "training step");
         if (nn_dist_rank(dist) == 0) {
             if (world > 1) printf("ddp nn %s %d %.1f %.3f\n", model_name, (int)world, world * steps * (double)xshape[0] / elapsed, 1e3 * sync / steps);
-            else printf("train nn %s %d %d %.1f\n", model_name, threads, used, (double)steps * (double)xshape[0] / elapsed);
+            else printf("train %s %s %d %d %.1f\n", cuda ? "nn_cuda" : "nn", model_name, threads, used, (double)steps * (double)xshape[0] / elapsed);
         }
-        if (nn_dist_rank(dist) == 0) fprintf(stderr, "train nn %-6s threads %d: %d steps in %.2f s, %.1f img/s (mean loss %.3f)\n", model_name, threads,
-                steps, elapsed, (double)steps * (double)xshape[0] / elapsed, loss_sum / (steps + step));
+        if (nn_dist_rank(dist) == 0) fprintf(stderr, "train %s %-6s threads %d: %d steps in %.2f s, %.1f img/s (mean loss %.3f)\n", cuda ? "nn_cuda" : "nn",
+                model_name, threads, steps, elapsed, (double)steps * (double)xshape[0] / elapsed, loss_sum / (steps + step));
         nn_ddp_free(ddp);
         nn_optim_free(opt);
     } else {
@@ -219,6 +263,8 @@ int main(int argc, char **argv) {
                 t[calls / 2] * 1e6);
     }
     nn_module_free(model);
+    if (xs != x) nn_free(xs);
+    if (ys != y) nn_free(ys);
     nn_free(x); nn_free(y);
     nn_dist_free(dist);
     nn_ctx_free(ctx);
