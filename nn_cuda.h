@@ -1,4 +1,5 @@
-/* nn_cuda.h - the CUDA backend of nn.h (a first slice: the notes at the end of this file say what exists).
+/* nn_cuda.h - the CUDA backend of nn.h (built and tested with its kernels emulated; not yet run on a GPU:
+   the notes at the end of this file say what exists and how each kernel was checked).
 
    In the one file nvcc compiles (a .cu file):
        #define NN_CUDA
@@ -9,7 +10,8 @@
 
    NN_CUDA_EMULATE: the same kernel source compiled by a host C or C++ compiler, with
    blockIdx/threadIdx/blockDim/gridDim emulated by loops and device memory emulated by host
-   memory, so CI runs the kernel bodies on the CPU (tests/test_cuda.c, make test-cuda-emu). Kernels that need
+   memory, so CI runs the kernel bodies on the CPU (tests/test_cuda.c, make test-cuda-emu; the same
+   suite built by nvcc is make test-cuda, for a machine with a GPU). Kernels that need
    __syncthreads, shared memory or warp primitives cannot run that way; nn__cuda_kernel_list
    marks them GPU-only (none in this slice).
 
@@ -17,8 +19,9 @@
    column built from NN__OP_LIST; matmul, linear and convolution's GEMMs through cuBLAS, so link
    -lcublas), fused updates for SGD, Adam/AdamW, RMSprop and Adagrad, device tensors (a device
    step arena and a caching allocator, persistent device data, nn_to and nn_item copies,
-   nn_module_to in place), every CUDA and cuBLAS call checked through nn.h's error model. None of
-   it has run on a GPU yet: the notes at the end of this file say how each kernel was checked.
+   nn_module_to in place, gradient clipping, saving and loading), every CUDA and cuBLAS call checked
+   through nn.h's error model. None of it has run on a GPU yet: the notes at the end of this file
+   say how each kernel was checked.
 
    LICENSE: as nn.h (MIT or public domain). */
 #ifndef NN_H_INCLUDED
@@ -2010,16 +2013,64 @@ static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad) {
 #endif /* NN_IMPLEMENTATION */
 #endif /* NN_CUDA */
 
-/* ==== notes: the state of this backend (issue 13, in progress) ====
+/* ==== notes: the state of this backend (issue 13) ====
 
 # CUDA backend (issue 13): the state now, then each slice's notes (newest first)
 
-## Where it stands (third slice; nothing has run on a GPU: `status` said can_start_another false)
+## Where it stands (fourth slice; nothing has run on a GPU: `status` said can_start_another false)
 
-- **Every op of NN__OP_LIST has a CUDA kernel** (test-cuda-emu prints the list and the ops without
-  one: none). The slices below give each kernel and its tolerance. GPU-only kernels: none (no
-  shared memory, __syncthreads, warp ops or atomics anywhere), so every kernel runs emulated.
-- **Device memory (this slice).** nn.h's hooks under NN_CUDA: op results on a device get their data
+- **Every op of NN__OP_LIST has a CUDA kernel** (the parity suite prints the list and the ops
+  without one: none), every optimizer a fused update, and gradient clipping its own kernels. The
+  slices below give each kernel and its tolerance. GPU-only kernels: none (no shared memory,
+  __syncthreads, warp ops or atomics anywhere), so every kernel runs emulated.
+- **Every kernel and how it was checked.** Each one below ran emulated on the CPU (make
+  test-cuda-emu reports its launch count and fails if any listed kernel never ran) and was compiled
+  for sm_90 by nvcc (make cuda-build). None ran on a GPU.
+  unary_forward/backward, binary_forward, binary_backward_same/_bcast, softmax_forward/backward,
+  reduce_forward/backward, reduce_ties_backward, copy_forward, add_into, view_backward,
+  tri_forward/backward, masked_fill_forward/backward, gather_forward/backward,
+  index_select_forward/backward, seed_grad, gemm (the emulated stand-in for cuBLAS), bias_rows,
+  col_sums, fill, grad_norm_parts, scale_inplace, clip_inplace, sgd, adam, rmsprop, adagrad,
+  dropout_forward/backward, bn_stats, bn_forward, bn_backward_sums, bn_backward_dx, ln_stats,
+  ln_forward, ln_backward_sums, ln_backward_dx, ln_backward_wb, nll_rows, nll_reduce, nll_backward,
+  bce_logits_forward/backward, bce_forward/backward, huber_forward/backward, im2col, col2im,
+  conv_bias, conv_bias_backward, maxpool_forward/backward, avgpool_forward/backward,
+  cat_forward/backward, one_hot, to_dtype, topk. Tolerances against the CPU kernels, emulated: 0
+  ULPs for all but the GEMM-based ops (matmul, linear, sdpa, conv2d, conv_transpose2d: 1e-5 of the
+  largest value) and the clip totals (1e-6: the norm's terms are joined in runs on the device).
+- **This slice.**
+  - *The parity suite builds with nvcc.* tests/test_cuda.c (was test_cuda_emu.c) is one source:
+    cc with NN_CUDA_EMULATE (make test-cuda-emu), or nvcc -x cu (make test-cuda, run by make
+    cuda-build in CI). On a GPU every CPU-vs-CUDA comparison is within GPU_REL = 1e-5 of the largest
+    value (CUDA's libm and FMA contraction round differently from glibc), training within 1e-4, the
+    fixtures also against PyTorch, then mnist_cnn's MY_NET on both devices (cuda_example_check).
+    With no GPU it checks that nn_to and nn_module_to fail with the no-GPU error (the module stays
+    on the CPU and still runs), lists every part it skipped, and exits 0. tests/cuda_build.cu is gone.
+  - *Saving and loading on the device.* nn__st_write_data writes a device tensor from a host copy
+    (nn__cuda_to); nn__st_read converts a chunk of 2048 elements at a time on the stack and copies it
+    in (nn__cuda_write), so a load still makes every allocation before it changes anything. A loaded
+    optimizer's state is made on its parameter's device (it was made on the CPU: an optimizer of a
+    GPU model would have run its kernels on host pointers). Before, saving a checkpoint after
+    nn_module_to(m, NN_CPU) read Adam's state on the GPU from the host: a crash, now a test.
+  - *Gradient clipping on the device.* `grad_norm_parts` (up to 1024 threads, each joining a run of
+    consecutive elements in double with nn.h's nn__norm_term/nn__norm_join; the host joins the runs:
+    one synchronising copy per parameter), `scale_inplace`, `clip_inplace` (nn__clip_value). The CPU
+    calls the same rules.
+  - *timestep_embedding* builds its frequencies on the host and moves them to t's device; its 3
+    fixture cases now run on CUDA (208 in all). *one_hot(-1)* copies a device index back for its
+    max, as PyTorch's index.max() waits.
+  - *nn_module_to* moves the tensors it already moved back when one fails, so a module is never
+    left split across devices.
+  - *make bench-gpu* (bench/gpu.sh, also the end of make bench): bench/train.c built by nvcc trains
+    the MLP and MY_NET (28x28x1 and 48x48x3) on the GPU next to bench/torch_bench.py on the same GPU;
+    with no GPU it prints the section as skipped with the reason. Built here, never run on a GPU.
+- **Verified (this machine, no GPU)**: see the closing note of issue 13 for the figures of this
+  slice (make test-cuda-emu, make test-cuda-example, make cuda-build, make test, CI from a clone).
+- **Not done**: any GPU run (the parity suite, MY_NET on a GPU, the GPU tolerances, make
+  bench-gpu's figures); faster GPU-only kernels (block reductions for softmax/norm statistics/nll,
+  shared-memory GEMM fallbacks; nll's reduction is one serial thread; the optimizer's NaN check and
+  each clipped gradient's norm each synchronise once per parameter per step); multi-GPU (NCCL).
+- **Device memory (third slice).** nn.h's hooks under NN_CUDA: op results on a device get their data
   from the device step arena (`nn__cuda_arena_alloc`: blocks from the caching allocator, bump-
   allocated, emptied by nn_arena_reset, a multi-block step merged into one block at the reset, and
   marked/rewound with the host arena by nn__arena_mark/rewind); persistent device tensors own a
@@ -2029,46 +2080,17 @@ static int nn__cuda_seed_grad(nn_tensor *t, nn_tensor *grad) {
   (strided sources gathered on their own side); nn_keep and nn_fill_ run kernels; anomaly mode
   copies a tensor to the host to scan it; nn_module_to moves parameters, buffers and gradients in
   place (a tensor made on the CPU keeps its host room and can come back). Every op checks that all
-  its inputs (optional ones too) are on input 0's device. Functions that work on host values
-  (nn_print, nn_copy_, nn_clip_grad_norm/value, nn_gradcheck, save/load model and checkpoint)
-  refuse GPU tensors with an error naming the function.
+  its inputs (optional ones too) are on input 0's device.
 - **The guard.** Emulated device memory is one mmap'd region (from /dev/zero: strict C99 has no
   MAP_ANONYMOUS) that is PROT_NONE except while an emulated kernel runs or a cudaMemcpy/cudaMemset
   stand-in copies. Host code that reads device data therefore faults in the tests as it would crash
-  on a GPU; `cuda/guard` checks that a child process doing so dies of SIGSEGV. It found the
-  allocator test's own memset and gather's host-memory strides argument (now passed by value).
-  What it cannot find: a kernel reading host memory (emulated kernels can), so kernels take
-  geometry by value (nn__geom) and never a host pointer.
-- **Kernels of this slice.** `gemm` (emulated stand-in for cublasSgemmStridedBatched: one thread
-  per element of C, float sums in k order), `bias_rows`, `col_sums` (linear's bias and its gradient:
-  a double column sum in the CPU's order), `seed_grad`, `fill`, and the fused optimizer updates
-  `sgd`, `adam` (Adam and AdamW, amsgrad), `rmsprop` (centered, momentum), `adagrad`. Their
-  per-element rules (`nn__sgd_rule`, `nn__adam_rule`, `nn__rmsprop_rule`, `nn__adagrad_rule`, with
-  the argument structs and nn__finitef) moved into nn.h's math section; the CPU's scalar loops call
-  them (its AVX paths repeat the same operations, as before) and test_nn's optimizer checks against
-  PyTorch still pass. The optimizer's check pass (would any new value be NaN or inf?) is the same
-  kernel with a device flag read back: one synchronising copy per parameter per step, and it names
-  any one bad element rather than the first.
+  on a GPU; `cuda/guard` checks that a child process doing so dies of SIGSEGV. What it cannot find:
+  a kernel reading host memory (emulated kernels can), so kernels take geometry by value (nn__geom)
+  and never a host pointer.
 - **matmul/linear on the real path**: cuBLAS (`cublasSgemmStridedBatched`, row-major through the
   swapped-operand trick), FP32 math (no TF32, as PyTorch's default), a handle per context made on
   the first GEMM; an operand whose strides are neither row- nor column-major is copied first;
   batches loop on the host in nn.h's order (a broadcast gradient adds batch by batch).
-- **Verified (this machine, no GPU)**: `make test-cuda-emu` 453 passed, 0 failed (205 fixture cases
-  on emulated CUDA against the CPU kernels and PyTorch; nn_linear; item/to/keep/fill; strided seed;
-  zero_grad; anomaly mode; host-only refusals; the guard; module_to there and back; 6 steps of each
-  optimizer on an MLP on both devices, losses and weights within 2.5e-7 relative). `make
-  test-cuda-example`: mnist_cnn --device cuda emulated, 256 training images, 1 epoch: epoch loss
-  2.2364 on both devices, test loss 1.8858 vs 1.8857 (CPU). `make build/test_nn && ./build/test_nn`
-  1859 passed. `make compile-check` ok. `make cuda-build`: nvcc 13 with -gencode sm_90 compiles and
-  links tests/cuda_build.cu and examples/mnist_cnn.c (-lcublas) without warnings; running it here
-  gives the no-GPU error.
-- **Not done**: any GPU run (the parity suite, MY_NET on both devices on a GPU, the per-op GPU
-  tolerances: CUDA's expf/logf/erff and nvcc's FMA contraction will differ by ULPs from the
-  emulated 0-ULP results); GPU training throughput in `make bench` next to PyTorch on the same GPU;
-  faster GPU-only kernels (block reductions for softmax/norm statistics/nll, shared-memory GEMM
-  fallbacks); checkpoints and nn_clip_grad_norm of GPU tensors; timestep_embedding's front end
-  (host tensors); one_hot with num_classes -1 on a device index; multi-GPU (NCCL).
-
 
 ## Branch `cudaA`: norms, dropout and the losses
 
