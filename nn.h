@@ -1019,7 +1019,9 @@ typedef struct nn_checkpoint {
 } nn_checkpoint;
 NN_API nn_checkpoint nn_checkpoint_default(void);             /* every pointer NULL, every count 0 */
 NN_API int nn_save_checkpoint(const nn_checkpoint *ck, const char *path);
-NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path);  /* nothing changes unless the whole file fits */
+/* nothing changes unless the whole file fits (a copy into a GPU tensor that fails partway, a broken
+   device, returns 0 with the load partly done) */
+NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path);
 #endif
 /* ==== data ==== */
 /* datasets, transforms, DataLoader */
@@ -1401,7 +1403,8 @@ NN__MATH int nn__adagrad_rule(const nn__adagrad_args *r, float P, float G, float
     return nn__finitef(*np) && nn__finitef(s);
 }
 /* clip_grad_norm_: one gradient element's term of the total norm, and how terms join (added, or
-   the largest for the infinity norm; a NaN term is passed over by the max, as PyTorch's) */
+   the largest for the infinity norm; a NaN term is passed over by the max, where PyTorch's amax
+   would give NaN) */
 NN__MATH double nn__norm_term(float v, float norm_type) {
     double a = fabs((double)v);
     return norm_type == (float)INFINITY ? a : pow(a, (double)norm_type);
@@ -10074,7 +10077,8 @@ static float nn__to_f32(double v) {
 
 /* The values of entry e into t (contiguous, float32 or int64), converted as PyTorch's copy_
    would; a float into int64 must be whole (nn__st_fits checked it). */
-static void nn__st_read(const nn_safetensors *st, const nn__st_entry *e, nn_tensor *t) {
+/* 1, or 0 when a copy into a GPU tensor failed (the error is in ctx) */
+static int nn__st_read(const nn_safetensors *st, const nn__st_entry *e, nn_tensor *t) {
     int64_t i, n = (e->end - e->begin) / nn__dtype_size[e->dtype], iv; double fv;
     int is_int = nn__st_is_int(e->dtype);
 #ifdef NN_CUDA
@@ -10089,9 +10093,9 @@ static void nn__st_read(const nn_safetensors *st, const nn__st_entry *e, nn_tens
                 if (t->dtype == NN_INT64) buf.i[i] = is_int ? iv : (int64_t)fv;
                 else buf.f[i] = is_int ? (float)iv : nn__to_f32(fv);
             }
-            if (!nn__cuda_write(t->ctx, NN__CAST(char *, t->data) + (size_t)c0 * es, &buf, (size_t)c * es)) return;
+            if (!nn__cuda_write(t->ctx, NN__CAST(char *, t->data) + (size_t)c0 * es, &buf, (size_t)c * es)) return 0;
         }
-        return;
+        return 1;
     }
 #endif
     for (i = 0; i < n && i < t->numel; i++) {
@@ -10099,6 +10103,7 @@ static void nn__st_read(const nn_safetensors *st, const nn__st_entry *e, nn_tens
         if (t->dtype == NN_INT64) NN__I64(t)[i] = is_int ? iv : (int64_t)fv;
         else NN__F32(t)[i] = is_int ? (float)iv : nn__to_f32(fv);
     }
+    return 1;
 }
 
 /* Can entry e be read into a tensor of this shape and dtype? 0 with an error naming prefix + name. */
@@ -10348,9 +10353,10 @@ static int nn__check_model(nn_module *m, const nn_safetensors *st, const char *p
     }
     return 1;
 }
-static void nn__apply_model(nn_module *m, const nn_safetensors *st, const char *prefix) {
-    const nn_state_entry *es; int n = nn_module_state(m, &es), k;
-    for (k = 0; k < n; k++) nn__st_read(st, nn__st_find2(st, prefix, es[k].name), es[k].tensor);
+static int nn__apply_model(nn_module *m, const nn_safetensors *st, const char *prefix) {
+    const nn_state_entry *es; int n = nn_module_state(m, &es), k, ok = 1;
+    for (k = 0; k < n; k++) ok = nn__st_read(st, nn__st_find2(st, prefix, es[k].name), es[k].tensor) && ok;
+    return ok;
 }
 
 NN_API int nn_save_model(nn_module *m, const char *path) {
@@ -10374,7 +10380,7 @@ NN_API int nn_load_model(nn_module *m, const char *path) {
     st = nn_safetensors_open(m->ctx, path);
     if (!st) return 0;
     ok = nn__check_model(m, st, "", "nn_load_model");
-    if (ok) nn__apply_model(m, st, "");
+    if (ok) ok = nn__apply_model(m, st, "");   /* (0 only when a copy into a GPU tensor failed: a partial load) */
     nn_safetensors_close(st);
     return ok;
 }
@@ -10683,8 +10689,8 @@ static nn_tensor **nn__ld_optim_alloc(nn_safetensors *st, nn_optim *o, int *ok) 
     }
     return ts;
 }
-static void nn__ld_optim(nn_safetensors *st, nn_optim *o, nn_tensor **made) {
-    int g, k, s, pi, j = 0; int64_t v = 0; char key[96];
+static int nn__ld_optim(nn_safetensors *st, nn_optim *o, nn_tensor **made) {
+    int g, k, s, pi, j = 0, ok = 1; int64_t v = 0; char key[96];
     for (pi = 0, g = 0; g < o->ngroups; g++) {
         nn__group *gr = &o->groups[g];
         nn__snprintf(key, sizeof key, "optim.%d.lr", g); nn__meta_num(st, key, &gr->lr);
@@ -10702,10 +10708,11 @@ static void nn__ld_optim(nn_safetensors *st, nn_optim *o, nn_tensor **made) {
                 e = nn__st_find2(st, key, nn__optim_state_names[o->kind][s]);
                 if (!e) { nn_free(*t); *t = NULL; continue; }
                 if (!*t) *t = made[j++];            /* made by nn__ld_optim_alloc, in this order */
-                nn__st_read(st, e, *t);
+                ok = nn__st_read(st, e, *t) && ok;
             }
         }
     }
+    return ok;
 }
 
 static int nn__ld_check_sched(nn_safetensors *st, nn_scheduler *sc) {
@@ -10787,11 +10794,12 @@ static int nn__ld_check_extras(nn_safetensors *st, const nn_checkpoint *ck, doub
     }
     return 1;
 }
-static void nn__ld_extras(nn_safetensors *st, nn_checkpoint *ck, const double *vals) {
-    int k;
+static int nn__ld_extras(nn_safetensors *st, nn_checkpoint *ck, const double *vals) {
+    int k, ok = 1;
     for (k = 0; k < ck->nextra; k++) ck->extra_values[k] = vals[k];
     for (k = 0; k < ck->nextra_tensors; k++)
-        nn__st_read(st, nn__st_find2(st, "extra.", ck->extra_tensor_names[k]), ck->extra_tensors[k]);
+        ok = nn__st_read(st, nn__st_find2(st, "extra.", ck->extra_tensor_names[k]), ck->extra_tensors[k]) && ok;
+    return ok;
 }
 
 static int nn__ld_check_rng(nn_safetensors *st) {
@@ -10834,12 +10842,12 @@ NN_API int nn_load_checkpoint(nn_checkpoint *ck, const char *path) {
     ok = ok && (!ck->loader || nn__ld_check_loader(st, ck->loader));
     ok = ok && nn__ld_check_extras(st, ck, vals) && nn__ld_check_rng(st);
     if (ok && ck->optim) made = nn__ld_optim_alloc(st, ck->optim, &ok);
-    if (ok) {                                   /* nothing below allocates or fails */
-        nn__apply_model(ck->model, st, "model.");
-        if (ck->optim) nn__ld_optim(st, ck->optim, made);
+    if (ok) {   /* nothing below allocates; only a copy into a GPU tensor can fail (then 0: a partial load) */
+        ok = nn__apply_model(ck->model, st, "model.");
+        if (ck->optim) ok = nn__ld_optim(st, ck->optim, made) && ok;
         if (ck->scheduler) nn__ld_sched(st, ck->scheduler);
         if (ck->loader) nn__ld_loader(st, ck->loader);
-        nn__ld_extras(st, ck, vals);
+        ok = nn__ld_extras(st, ck, vals) && ok;
         nn__meta_int(st, "epoch", INT64_MIN / 2, INT64_MAX / 2, &v); ck->epoch = v;
         nn__meta_num(st, "loss", &ck->loss);
         nn__ld_rng(st, ctx);

@@ -655,6 +655,7 @@ static int nn__cuda_gemm(nn_ctx *ctx, int64_t batch, int64_t M, int64_t N, int64
             return 1;
         }
     }
+    nn__cuda_count_launch("gemm");   /* the GEMMs cuBLAS runs, counted under the emulated kernel's name */
     return nn__cublas_check(ctx, cublasSgemmStridedBatched(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                                            (int)N, (int)M, (int)K, &alpha, B, (int)ldb, sb, A, (int)lda, sa, &beta,
                                                            C, (int)ldc, sc, (int)batch), "cublasSgemmStridedBatched");
@@ -1829,7 +1830,6 @@ static int nn__cuda_grad_ok(const nn_tensor *g, const char *fn) {
 }
 static int nn__cuda_grad_norm(const nn_tensor *g, float norm_type, double *total) {
     nn_ctx *ctx = g->ctx;
-    nn__mark m;
     int64_t parts = g->numel < 1024 ? g->numel : 1024, chunk, t;
     double host[1024], *dev;
     int ok = 0;
@@ -1837,13 +1837,12 @@ static int nn__cuda_grad_norm(const nn_tensor *g, float norm_type, double *total
     if (!g->numel) return 1;
     chunk = (g->numel + parts - 1) / parts;
     parts = (g->numel + chunk - 1) / chunk;
-    m = nn__arena_mark(ctx);
-    if ((dev = NN__CAST(double *, nn__cuda_scratch(ctx, (size_t)parts * sizeof(double)))) != NULL) {
+    if ((dev = NN__CAST(double *, nn_cuda_malloc(ctx, (size_t)parts * sizeof(double)))) != NULL) {   /* (cached: no cudaMalloc after the first) */
         NN__LAUNCH(ok, ctx, "grad_norm_parts", nn__k_grad_norm_parts, nn__grid(parts), NN__BLOCK, NN__CAST(const float *, g->data), g->numel,
                    chunk, parts, norm_type, dev);
         ok = ok && nn__dev_to_host(ctx, host, dev, (size_t)parts * sizeof(double));
+        nn_cuda_free(ctx, dev, (size_t)parts * sizeof(double));
     }
-    nn__arena_rewind(ctx, m);
     for (t = 0; ok && t < parts; t++) *total = nn__norm_join(*total, host[t], norm_type);
     return ok;
 }
@@ -1962,30 +1961,28 @@ static nn_tensor *nn__cuda_to(nn_tensor *t, nn_device device) {
 static int nn__cuda_move(nn_tensor *t, nn_device device) {
     nn_ctx *ctx = t->ctx;
     size_t es = nn_dtype_size(t->dtype), bytes = (size_t)t->numel * es, head = (sizeof(nn_tensor) + 63) & ~(size_t)63;
+    nn_tensor *g = NULL;   /* the gradient's copy, made first: a failure anywhere leaves t as it was */
     if (!(t->flags & NN__PERSISTENT)) { nn__err(ctx, "nn_module_to: a parameter or buffer is a step tensor; it cannot move in place"); return 0; }
     if (!nn__dev_count(ctx)) return 0;
+    if (t->grad && !(g = nn_to(t->grad, device))) return 0;
     if (device == NN_CUDA) {
         void *dev = nn__cuda_data_alloc(ctx, bytes ? bytes : es);
-        if (!dev) { nn__err(ctx, "nn_module_to: cannot allocate %lld elements on the GPU", (long long)t->numel); return 0; }
-        if (bytes && !nn__dev_from_host(ctx, dev, t->data, bytes)) { nn__cuda_data_free(ctx, dev, bytes ? bytes : es); return 0; }
+        if (!dev) { nn__err(ctx, "nn_module_to: cannot allocate %lld elements on the GPU", (long long)t->numel); nn_free(g); return 0; }
+        if (bytes && !nn__dev_from_host(ctx, dev, t->data, bytes)) { nn__cuda_data_free(ctx, dev, bytes ? bytes : es); nn_free(g); return 0; }
         t->data = t->storage->ptr = dev;
     } else {
         char *host = NN__CAST(char *, (void *)t) + head;
         if (t->alloc_bytes < head + bytes) {
             nn__err(ctx, "nn_module_to: a tensor made on the GPU has no host memory to move back into; copy it with nn_to(t, NN_CPU)");
+            nn_free(g);
             return 0;
         }
-        if (bytes && !nn__dev_to_host(ctx, host, t->data, bytes)) return 0;
+        if (bytes && !nn__dev_to_host(ctx, host, t->data, bytes)) { nn_free(g); return 0; }
         nn__cuda_data_free(ctx, t->data, bytes ? bytes : es);
         t->data = t->storage->ptr = host;
     }
     t->device = t->storage->device = device;
-    if (t->grad) {
-        nn_tensor *g = nn_to(t->grad, device);
-        if (!g) return 0;
-        nn_free(t->grad);
-        t->grad = g;
-    }
+    if (g) { nn_free(t->grad); t->grad = g; }
     return 1;
 }
 
